@@ -1,0 +1,56 @@
+// tinytorch: the command-line tool. `tinytorch demo`, `tinytorch analyze`; see --help.
+#include <exception>
+#include <iostream>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "args.hpp"
+#include "commands.hpp"
+#include "tinytorch/version.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: tinytorch <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  demo       the seed's CNN pipeline on a 3x28x28 input: shapes after each layer, parameters\n"
+    "  analyze    the seed's systems analysis with measured numbers: conv time and memory scaling\n"
+    "\n"
+    "Run 'tinytorch <command> --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace cli = tinytorch::cli;
+  const std::vector<std::string> args(argv + (argc > 1 ? 2 : 1), argv + argc);
+  const std::string command = argc > 1 ? argv[1] : "";
+  try {
+    if (command == "demo") return cli::run_demo(args);
+    if (command == "analyze") return cli::run_analyze(args);
+    if (command == "--help" || command == "-h" || command == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (command == "--version") {
+      std::cout << "tinytorch " << tinytorch::kVersion << "\n";
+      return 0;
+    }
+    std::cerr << (command.empty() ? "tinytorch: no command given\n" : "tinytorch: unknown command '" + command + "'\n")
+              << kUsage;
+    return 2;
+  } catch (const cli::UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

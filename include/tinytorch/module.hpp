@@ -1,0 +1,75 @@
+// Module: the base of every layer. Holds named parameters and child modules, and a train/eval
+// flag, like torch.nn.Module.
+//
+// A module registers its parameter members by address (register_parameter("weight", &weight)),
+// so `conv.weight` is the parameter itself; modules therefore cannot be copied or moved. Share
+// them through std::shared_ptr, as Sequential does.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tinytorch/tensor.hpp"
+
+namespace tinytorch {
+
+class Module {
+ public:
+  Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+  virtual ~Module() = default;
+
+  virtual Tensor forward(const Tensor& input) = 0;
+  Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // Parameters of this module and its children, depth first; children's names are prefixed
+  // ("0.weight"). Undefined parameters (an absent bias) are skipped.
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<Tensor> parameters() const;
+  int64_t num_parameters() const;  // total elements
+  const std::vector<std::pair<std::string, Module*>>& named_children() const { return children_; }
+
+  void train(bool mode = true);  // also sets every child
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  virtual std::string type_name() const = 0;             // "Conv2D"
+  virtual std::string extra_repr() const { return ""; }  // "3, 16, kernel_size=(3, 3)"
+  std::string repr() const;                              // PyTorch-style, with children
+
+ protected:
+  void register_parameter(std::string name, Tensor* slot);
+  void register_module(std::string name, Module* child);  // not owned: the subclass keeps it
+
+ private:
+  std::vector<std::pair<std::string, Tensor*>> params_;
+  std::vector<std::pair<std::string, Module*>> children_;
+  bool training_ = true;
+};
+
+// Runs its children in order.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<Module>> modules);
+  Sequential& add(std::shared_ptr<Module> module);
+  template <class M, class... Args>
+  M& emplace(Args&&... args) {
+    auto m = std::make_shared<M>(std::forward<Args>(args)...);
+    M& ref = *m;
+    add(std::move(m));
+    return ref;
+  }
+  size_t size() const { return modules_.size(); }
+  Module& operator[](size_t i) const;
+  Tensor forward(const Tensor& input) override;
+  std::string type_name() const override { return "Sequential"; }
+
+ private:
+  std::vector<std::shared_ptr<Module>> modules_;
+};
+
+}  // namespace tinytorch

@@ -1,0 +1,11 @@
+// The umbrella header: everything a user of tinytorch needs.
+#pragma once
+
+#include "tinytorch/errors.hpp"
+#include "tinytorch/functional.hpp"
+#include "tinytorch/layers.hpp"
+#include "tinytorch/module.hpp"
+#include "tinytorch/random.hpp"
+#include "tinytorch/spatial.hpp"
+#include "tinytorch/tensor.hpp"
+#include "tinytorch/version.hpp"

@@ -1,0 +1,80 @@
+// Module bookkeeping (parameters, children, train/eval, repr) and Sequential.
+#include "tinytorch/module.hpp"
+
+#include <stdexcept>
+
+#include "tinytorch/errors.hpp"
+
+namespace tinytorch {
+
+void Module::register_parameter(std::string name, Tensor* slot) { params_.emplace_back(std::move(name), slot); }
+
+void Module::register_module(std::string name, Module* child) { children_.emplace_back(std::move(name), child); }
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, slot] : params_) {
+    if (slot->defined()) out.emplace_back(name, *slot);
+  }
+  for (const auto& [prefix, child] : children_) {
+    for (auto& [name, t] : child->named_parameters()) out.emplace_back(prefix + "." + name, t);
+  }
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [name, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (const Tensor& t : parameters()) n += t.numel();
+  return n;
+}
+
+void Module::train(bool mode) {
+  training_ = mode;
+  for (auto& [name, child] : children_) child->train(mode);
+}
+
+std::string Module::repr() const {
+  std::string s = type_name() + "(" + extra_repr();
+  if (children_.empty()) return s + ")";
+  s += "\n";
+  for (const auto& [name, child] : children_) {
+    std::string body = child->repr();
+    // Indent nested lines by two spaces.
+    for (size_t p = body.find('\n'); p != std::string::npos; p = body.find('\n', p + 1)) body.insert(p + 1, "  ");
+    s += "  (" + name + "): " + body + "\n";
+  }
+  return s + ")";
+}
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+  for (const auto& m : modules) add(m);
+}
+
+Sequential& Sequential::add(std::shared_ptr<Module> module) {
+  if (!module) throw std::invalid_argument("Sequential::add: module is null");
+  register_module(std::to_string(modules_.size()), module.get());
+  modules_.push_back(std::move(module));
+  return *this;
+}
+
+Module& Sequential::operator[](size_t i) const {
+  if (i >= modules_.size()) {
+    throw IndexError("Sequential: index " + std::to_string(i) + " is out of range for " +
+                     std::to_string(modules_.size()) + " modules");
+  }
+  return *modules_[i];
+}
+
+Tensor Sequential::forward(const Tensor& input) {
+  Tensor x = input;
+  for (const auto& m : modules_) x = m->forward(x);
+  return x;
+}
+
+}  // namespace tinytorch

@@ -1,0 +1,31 @@
+// Convolution kernels: pure functions on raw pointers and a geometry. They never allocate, throw or
+// start threads; the op layer (src/ops/conv2d.cpp) validates the geometry before calling them.
+#pragma once
+
+#include <cstdint>
+
+namespace tinytorch::kernels {
+
+// Everything a conv kernel needs to know about one call, NCHW throughout.
+struct Conv2dGeometry {
+  int64_t N, C, H, W;      // input  [N, C, H, W]
+  int64_t OC, KH, KW;      // weight [OC, C / groups, KH, KW]
+  int64_t OH, OW;          // output [N, OC, OH, OW]
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_left;  // bottom/right padding is whatever OH/OW imply
+  int64_t dilation_h, dilation_w;
+  int64_t groups;
+
+  int64_t channels_per_group() const { return C / groups; }
+  int64_t out_channels_per_group() const { return OC / groups; }
+  // Multiply-adds times two: the FLOP count every benchmark and analysis uses.
+  int64_t flops() const { return 2 * N * OC * OH * OW * channels_per_group() * KH * KW; }
+};
+
+// The reference: a direct loop nest with double accumulation. Slow, obviously right, and the
+// oracle every fast conv kernel is tested against.
+// out [N, OC, OH, OW]; in [N, C, H, W]; weight [OC, C/groups, KH, KW]; bias [OC] or nullptr.
+void conv2d_forward_reference(float* out, const float* in, const float* weight, const float* bias,
+                              const Conv2dGeometry& g);
+
+}  // namespace tinytorch::kernels

@@ -1,0 +1,38 @@
+// conv2d_forward_reference: the plain loop nest every fast convolution is checked against.
+// Accumulates in double, so its result is the float32 rounding of a nearly exact sum.
+#include "kernels/conv2d.hpp"
+
+namespace tinytorch::kernels {
+
+void conv2d_forward_reference(float* out, const float* in, const float* weight, const float* bias,
+                              const Conv2dGeometry& g) {
+  const int64_t CG = g.channels_per_group();
+  const int64_t OCG = g.out_channels_per_group();
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t oc = 0; oc < g.OC; ++oc) {
+      const int64_t group = oc / OCG;
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          double sum = bias ? bias[oc] : 0.0;
+          for (int64_t icg = 0; icg < CG; ++icg) {
+            const int64_t ic = group * CG + icg;
+            for (int64_t kh = 0; kh < g.KH; ++kh) {
+              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              if (ih < 0 || ih >= g.H) continue;  // zero padding
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+                if (iw < 0 || iw >= g.W) continue;
+                const double x = in[((n * g.C + ic) * g.H + ih) * g.W + iw];
+                const double w = weight[((oc * CG + icg) * g.KH + kh) * g.KW + kw];
+                sum += x * w;
+              }
+            }
+          }
+          out[((n * g.OC + oc) * g.OH + oh) * g.OW + ow] = static_cast<float>(sum);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tinytorch::kernels

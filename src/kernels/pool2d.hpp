@@ -1,0 +1,25 @@
+// Pooling kernels: pure functions on raw pointers and a geometry (see conv2d.hpp for the rules).
+#pragma once
+
+#include <cstdint>
+
+namespace tinytorch::kernels {
+
+struct Pool2dGeometry {
+  int64_t N, C, H, W;   // input  [N, C, H, W]
+  int64_t OH, OW;       // output [N, C, OH, OW]
+  int64_t KH, KW;
+  int64_t stride_h, stride_w;
+  int64_t pad_h, pad_w;
+  int64_t dilation_h, dilation_w;  // max pooling only; 1 for average pooling
+};
+
+// Max over each window, padding counts as -inf; NaN wins, as in PyTorch.
+// out [N, C, OH, OW]; indices [N, C, OH, OW] (flat ih * W + iw, as PyTorch) or nullptr.
+void maxpool2d_forward_reference(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
+
+// Mean over each window clipped to the padded input; the divisor counts the padding or not.
+void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeometry& g,
+                                 bool count_include_pad);
+
+}  // namespace tinytorch::kernels

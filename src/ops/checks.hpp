@@ -1,0 +1,66 @@
+// Shared argument checks for the ops: each throws ShapeError with a message that names the op,
+// what it expected and what it was given.
+#pragma once
+
+#include <string>
+
+#include "tinytorch/errors.hpp"
+#include "tinytorch/functional.hpp"
+
+namespace tinytorch::ops {
+
+inline std::string pair_to_string(Size2 s) {
+  // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on "(" + std::to_string(...).
+  std::string out = "(";
+  out += std::to_string(s.h);
+  out += ", ";
+  out += std::to_string(s.w);
+  out += ")";
+  return out;
+}
+
+// Throws unless both halves of `value` are >= minimum.
+inline void check_at_least(const char* op, const char* what, Size2 value, int64_t minimum) {
+  if (value.h < minimum || value.w < minimum) {
+    throw ShapeError(std::string(op) + ": " + what + " must be " +
+                     (minimum == 1 ? "positive" : ">= " + std::to_string(minimum)) + ", got " +
+                     pair_to_string(value));
+  }
+}
+
+// Pooling hyper-parameters, as PyTorch checks them: positive kernel, stride and dilation, and
+// padding between 0 and half the kernel.
+inline void check_pool_options(const char* op, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation) {
+  check_at_least(op, "kernel_size", kernel, 1);
+  check_at_least(op, "stride", stride, 1);
+  check_at_least(op, "padding", padding, 0);
+  check_at_least(op, "dilation", dilation, 1);
+  if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2) {
+    throw ShapeError(std::string(op) + ": padding " + pair_to_string(padding) +
+                     " must be at most half the kernel size " + pair_to_string(kernel));
+  }
+}
+
+// The seed's check on an image input: (C, H, W), or (N, C, H, W) for a batch.
+inline void check_image_input(const Tensor& input) {
+  if (input.dim() != 3 && input.dim() != 4) {
+    throw ShapeError("Expected 3D input (channels, height, width), got " + std::to_string(input.dim()) +
+                     "D (a batch is 4D: (batch, channels, height, width))");
+  }
+}
+
+// Views a (C, H, W) input as a batch of one: [C, H, W] -> [1, C, H, W].
+inline Tensor as_batch(const Tensor& input) {
+  if (input.dim() == 4) return input;
+  Shape s = input.shape();
+  s.insert(s.begin(), 1);
+  return input.reshape(s);
+}
+
+// Drops the batch of one again when the input was (C, H, W): [1, C, H, W] -> [C, H, W].
+inline Tensor match_batch(const Tensor& output, const Tensor& input) {
+  if (input.dim() == 4) return output;
+  return output[0];
+}
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,109 @@
+// conv2d: validates once, computes the output geometry, and runs a kernel.
+// For now the kernel is always the reference loop nest (kernels/conv2d_reference.cpp).
+#include "ops/conv2d.hpp"
+
+#include "ops/checks.hpp"
+#include "tinytorch/errors.hpp"
+
+namespace tinytorch {
+
+Padding2d::Padding2d(const std::string& mode) {
+  if (mode == "valid") {
+    this->mode = Mode::Valid;
+  } else if (mode == "same") {
+    this->mode = Mode::Same;
+  } else {
+    throw ShapeError("padding: expected an int, an (h, w) pair, 'valid' or 'same', got '" + mode + "'");
+  }
+}
+
+std::string Padding2d::to_string() const {
+  if (mode == Mode::Valid) return "'valid'";
+  if (mode == Mode::Same) return "'same'";
+  return h == w ? std::to_string(h) : ops::pair_to_string({h, w});
+}
+
+namespace ops {
+
+kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, const Tensor& bias,
+                                        const Conv2dOptions& o) {
+  // weight: [OC, C / groups, KH, KW]
+  if (weight.size() != 4) {
+    throw ShapeError("conv2d: expected a 4D weight (out_channels, in_channels / groups, kernel_h, kernel_w), got shape " +
+                     shape_to_string(weight));
+  }
+  if (o.groups < 1) throw ShapeError("conv2d: groups must be positive, got " + std::to_string(o.groups));
+  check_at_least("conv2d", "stride", o.stride, 1);
+  check_at_least("conv2d", "dilation", o.dilation, 1);
+  if (o.padding.mode == Padding2d::Mode::Explicit) {
+    check_at_least("conv2d", "padding", Size2{o.padding.h, o.padding.w}, 0);
+  }
+  const int64_t OC = weight[0], CG = weight[1], KH = weight[2], KW = weight[3];
+  if (OC < 1 || CG < 1 || KH < 1 || KW < 1) {
+    throw ShapeError("conv2d: weight sizes must be positive, got shape " + shape_to_string(weight));
+  }
+  if (OC % o.groups != 0) {
+    throw ShapeError("conv2d: groups=" + std::to_string(o.groups) + " must divide out_channels=" +
+                     std::to_string(OC));
+  }
+  // input: [N, C, H, W]
+  const int64_t N = input[0], C = input[1], H = input[2], W = input[3];
+  if (C != CG * o.groups) {
+    throw ShapeError("Expected " + std::to_string(CG * o.groups) + " input channels, got " + std::to_string(C));
+  }
+  if (H < 1 || W < 1) {
+    throw ShapeError("conv2d: input height and width must be positive, got shape " + shape_to_string(input));
+  }
+  if (bias.defined() && bias.shape() != Shape{OC}) {
+    throw ShapeError("conv2d: expected bias of shape (" + std::to_string(OC) + ",), got " +
+                     shape_to_string(bias.shape()));
+  }
+
+  // Padding per side; "same" splits d * (k - 1) with the odd one at the bottom/right.
+  int64_t top = 0, bottom = 0, left = 0, right = 0;
+  if (o.padding.mode == Padding2d::Mode::Explicit) {
+    top = bottom = o.padding.h;
+    left = right = o.padding.w;
+  } else if (o.padding.mode == Padding2d::Mode::Same) {
+    if (o.stride.h != 1 || o.stride.w != 1) {
+      throw ShapeError("conv2d: padding='same' needs stride 1 (as in PyTorch), got stride " + pair_to_string(o.stride));
+    }
+    const int64_t th = o.dilation.h * (KH - 1), tw = o.dilation.w * (KW - 1);
+    top = th / 2, bottom = th - top, left = tw / 2, right = tw - left;
+  }
+  const int64_t span_h = o.dilation.h * (KH - 1) + 1, span_w = o.dilation.w * (KW - 1) + 1;
+  const int64_t padded_h = H + top + bottom, padded_w = W + left + right;
+  if (span_h > padded_h || span_w > padded_w) {
+    throw ShapeError("conv2d: kernel " + pair_to_string({KH, KW}) + " with dilation " + pair_to_string(o.dilation) +
+                     " spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
+                     ", larger than the padded input " + std::to_string(padded_h) + "x" +
+                     std::to_string(padded_w) + " (input " + std::to_string(H) + "x" + std::to_string(W) +
+                     ", padding " + o.padding.to_string() + ")");
+  }
+  kernels::Conv2dGeometry g{};
+  g.N = N, g.C = C, g.H = H, g.W = W;
+  g.OC = OC, g.KH = KH, g.KW = KW;
+  g.OH = (padded_h - span_h) / o.stride.h + 1;
+  g.OW = (padded_w - span_w) / o.stride.w + 1;
+  g.stride_h = o.stride.h, g.stride_w = o.stride.w;
+  g.pad_top = top, g.pad_left = left;
+  g.dilation_h = o.dilation.h, g.dilation_w = o.dilation.w;
+  g.groups = o.groups;
+  checked_numel({N, OC, g.OH, g.OW});
+  return g;
+}
+
+}  // namespace ops
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  ops::check_image_input(input);
+  const Tensor x = ops::as_batch(input);
+  const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
+  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
+  if (y.numel() > 0) {
+    kernels::conv2d_forward_reference(y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);
+  }
+  return ops::match_batch(y, input);
+}
+
+}  // namespace tinytorch

@@ -1,0 +1,69 @@
+// linear, relu and flatten: the ops of the non-spatial layers.
+#include <algorithm>
+
+#include "kernels/linear.hpp"
+#include "ops/checks.hpp"
+
+namespace tinytorch {
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  // weight: [OUT, IN]
+  if (weight.dim() != 2) {
+    throw ShapeError("linear: expected a 2D weight (output_size, input_size), got shape " + shape_to_string(weight.shape()));
+  }
+  const int64_t OUT = weight.size(0), IN = weight.size(1);
+  if (input.dim() != 1 && input.dim() != 2) {
+    throw ShapeError("Linear: expected input of shape (" + std::to_string(IN) + ",) or (batch, " + std::to_string(IN) +
+                     "), got shape " + shape_to_string(input.shape()));
+  }
+  if (input.size(-1) != IN) {
+    throw ShapeError("Linear: expected " + std::to_string(IN) + " input features, got " +
+                     std::to_string(input.size(-1)) + " (input shape " + shape_to_string(input.shape()) + ")");
+  }
+  if (bias.defined() && bias.shape() != Shape{OUT}) {
+    throw ShapeError("linear: expected bias of shape (" + std::to_string(OUT) + ",), got " + shape_to_string(bias.shape()));
+  }
+  const int64_t N = input.dim() == 2 ? input.size(0) : 1;
+  Shape out_shape = input.shape();
+  out_shape.back() = OUT;  // [N, IN] -> [N, OUT], or [IN] -> [OUT]
+  Tensor y = Tensor::empty(out_shape);
+  if (y.numel() > 0) {
+    kernels::linear_forward_reference(y.data(), input.data(), weight.data(), bias.defined() ? bias.data() : nullptr, N,
+                                      IN, OUT);
+  }
+  return y;
+}
+
+Tensor relu(const Tensor& input) {
+  Tensor y = Tensor::empty(input.shape());
+  const float* x = input.data();
+  float* out = y.data();
+  // x < 0 is false for NaN, so NaN passes through as in PyTorch.
+  for (int64_t i = 0; i < input.numel(); ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+  return y;
+}
+
+Tensor flatten(const Tensor& input, int64_t start_dim, int64_t end_dim) {
+  const int64_t n = std::max<int64_t>(input.dim(), 1);  // a 0-D tensor flattens to (1,)
+  const auto wrap = [&](int64_t d, const char* name) {
+    if (d < -n || d >= n) {
+      throw ShapeError(std::string("flatten: ") + name + "=" + std::to_string(d) + " is out of range for a " +
+                       std::to_string(input.dim()) + "D tensor");
+    }
+    return d < 0 ? d + n : d;
+  };
+  const int64_t start = wrap(start_dim, "start_dim"), end = wrap(end_dim, "end_dim");
+  if (start > end) {
+    throw ShapeError("flatten: start_dim=" + std::to_string(start_dim) + " comes after end_dim=" + std::to_string(end_dim));
+  }
+  if (input.dim() == 0) return input.reshape({1});
+  const Shape& s = input.shape();
+  Shape out(s.begin(), s.begin() + start);  // [d0 .. d(start-1), d(start) * .. * d(end), ...]
+  int64_t merged = 1;
+  for (int64_t d = start; d <= end; ++d) merged *= s[static_cast<size_t>(d)];
+  out.push_back(merged);
+  out.insert(out.end(), s.begin() + end + 1, s.end());
+  return input.reshape(out);
+}
+
+}  // namespace tinytorch

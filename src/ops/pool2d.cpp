@@ -1,0 +1,65 @@
+// max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run a kernel.
+#include "kernels/pool2d.hpp"
+#include "ops/checks.hpp"
+
+namespace tinytorch {
+namespace {
+
+// PyTorch's pooling_output_shape: floor (or ceil) of the window count, and with ceil_mode the
+// last window must start inside the input or the left padding.
+int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bool ceil_mode) {
+  const int64_t span = in + 2 * pad - d * (k - 1) - 1;
+  if (span < 0) return 0;
+  int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+  if (ceil_mode && (out - 1) * s >= in + pad) --out;
+  return out;
+}
+
+kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size2 kernel, std::optional<Size2> stride_opt,
+                                        Size2 padding, Size2 dilation, bool ceil_mode) {
+  const Size2 stride = stride_opt.value_or(kernel);
+  ops::check_pool_options(op, kernel, stride, padding, dilation);
+  kernels::Pool2dGeometry g{};
+  g.N = input[0], g.C = input[1], g.H = input[2], g.W = input[3];
+  if (g.C < 1 || g.H < 1 || g.W < 1) {
+    throw ShapeError(std::string(op) + ": channels, height and width must be positive, got shape " +
+                     shape_to_string(input));
+  }
+  g.KH = kernel.h, g.KW = kernel.w;
+  g.stride_h = stride.h, g.stride_w = stride.w;
+  g.pad_h = padding.h, g.pad_w = padding.w;
+  g.dilation_h = dilation.h, g.dilation_w = dilation.w;
+  g.OH = pooled_size(g.H, g.KH, g.stride_h, g.pad_h, g.dilation_h, ceil_mode);
+  g.OW = pooled_size(g.W, g.KW, g.stride_w, g.pad_w, g.dilation_w, ceil_mode);
+  if (g.OH < 1 || g.OW < 1) {
+    throw ShapeError(std::string(op) + ": input " + std::to_string(g.H) + "x" + std::to_string(g.W) +
+                     " is too small for kernel " + ops::pair_to_string(kernel) + " with dilation " +
+                     ops::pair_to_string(dilation) + " and padding " + ops::pair_to_string(padding) +
+                     ": the output would be " + std::to_string(g.OH) + "x" + std::to_string(g.OW));
+  }
+  return g;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
+  ops::check_image_input(input);
+  const Tensor x = ops::as_batch(input);
+  const kernels::Pool2dGeometry g =
+      pool2d_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
+  Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
+  if (y.numel() > 0) kernels::maxpool2d_forward_reference(y.data(), nullptr, x.data(), g);
+  return ops::match_batch(y, input);
+}
+
+Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
+  ops::check_image_input(input);
+  const Tensor x = ops::as_batch(input);
+  const kernels::Pool2dGeometry g =
+      pool2d_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
+  Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
+  if (y.numel() > 0) kernels::avgpool2d_forward_reference(y.data(), x.data(), g, o.count_include_pad);
+  return ops::match_batch(y, input);
+}
+
+}  // namespace tinytorch
