@@ -26,8 +26,9 @@ class Module {
   Tensor operator()(const Tensor& input) { return forward(input); }
 
   // Parameters of this module and its children, depth first; children's names are prefixed
-  // ("0.weight"). Undefined parameters (an absent bias) are skipped.
-  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  // ("0.weight"). Undefined parameters (an absent bias) are skipped. recurse = false: only this
+  // module's own.
+  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
   std::vector<Tensor> parameters() const;
   int64_t num_parameters() const;  // total elements
   const std::vector<std::pair<std::string, Module*>>& named_children() const { return children_; }

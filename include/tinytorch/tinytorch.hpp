@@ -6,6 +6,7 @@
 #include "tinytorch/layers.hpp"
 #include "tinytorch/module.hpp"
 #include "tinytorch/random.hpp"
+#include "tinytorch/runtime.hpp"
 #include "tinytorch/spatial.hpp"
 #include "tinytorch/tensor.hpp"
 #include "tinytorch/version.hpp"

@@ -11,11 +11,12 @@ void Module::register_parameter(std::string name, Tensor* slot) { params_.emplac
 
 void Module::register_module(std::string name, Module* child) { children_.emplace_back(std::move(name), child); }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& [name, slot] : params_) {
     if (slot->defined()) out.emplace_back(name, *slot);
   }
+  if (!recurse) return out;
   for (const auto& [prefix, child] : children_) {
     for (auto& [name, t] : child->named_parameters()) out.emplace_back(prefix + "." + name, t);
   }

@@ -8,9 +8,8 @@ namespace {
 // PyTorch's pooling_output_shape: floor (or ceil) of the window count, and with ceil_mode the
 // last window must start inside the input or the left padding.
 int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bool ceil_mode) {
-  const int64_t span = in + 2 * pad - d * (k - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (span + (ceil_mode ? s - 1 : 0)) / s + 1;
+  const int64_t num = in + 2 * pad - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;  // floor division, as PyTorch's div_rtn
   if (ceil_mode && (out - 1) * s >= in + pad) --out;
   return out;
 }

@@ -1,0 +1,371 @@
+// tinytorch._tinytorch: the Python extension over the C++ core (pybind11).
+//
+// Tensors share memory with numpy both ways: Tensor(array) wraps a C-contiguous, writeable float32
+// array without copying (other arrays are converted to float32 first, which copies), and
+// Tensor.data is a numpy view of the tensor's storage. Layer calls release the GIL.
+// C++ ShapeError/std::invalid_argument become ValueError, IndexError stays IndexError,
+// std::bad_alloc becomes MemoryError; a wrong Python type is a TypeError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "tinytorch/tinytorch.hpp"
+
+namespace py = pybind11;
+namespace tt = tinytorch;
+using namespace pybind11::literals;
+
+namespace {
+
+std::string type_name_of(py::handle h) { return py::str(py::type::of(h).attr("__name__")); }
+
+// --- numpy <-> Tensor -------------------------------------------------------------------------
+
+// Wraps a C-contiguous float32 array without copying; the tensor keeps the array alive.
+tt::Tensor tensor_from_array(py::array_t<float, py::array::c_style> array) {
+  tt::Shape shape(array.shape(), array.shape() + array.ndim());
+  // The owner drops its reference with the GIL held, whichever thread frees the tensor last.
+  auto* keep = new py::object(array);
+  std::shared_ptr<void> owner(keep, [](void* p) {
+    if (!Py_IsInitialized()) return;  // interpreter gone: leak rather than touch it
+    py::gil_scoped_acquire gil;
+    delete static_cast<py::object*>(p);
+  });
+  return tt::Tensor::from_blob(array.mutable_data(), std::move(shape), std::move(owner));
+}
+
+// Tensor(x): a numpy array, a (nested) list or tuple of numbers, a number, or a Tensor.
+tt::Tensor tensor_from_object(py::handle obj) {
+  if (py::isinstance<tt::Tensor>(obj)) return obj.cast<tt::Tensor>();
+  py::module_ np = py::module_::import("numpy");
+  const bool acceptable = py::isinstance<py::array>(obj) || py::isinstance<py::list>(obj) ||
+                          py::isinstance<py::tuple>(obj) || py::isinstance<py::int_>(obj) ||
+                          py::isinstance<py::float_>(obj) || py::isinstance(obj, np.attr("generic"));
+  if (!acceptable || py::isinstance<py::str>(obj)) {
+    throw py::type_error("Tensor: expected a numpy array, a nested list of numbers or a number, got " +
+                         type_name_of(obj));
+  }
+  py::array source;
+  try {
+    source = np.attr("asarray")(obj);
+  } catch (py::error_already_set& e) {
+    throw py::type_error("Tensor: cannot read " + type_name_of(obj) + " as an array of numbers: " + e.what());
+  }
+  const char kind = source.dtype().kind();
+  if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b') {
+    throw py::type_error("Tensor: expected real numbers (float, int or bool), got an array of dtype " +
+                         std::string(py::str(source.dtype())));
+  }
+  // Shares memory when the array already is C-contiguous, writeable float32; converts otherwise.
+  const bool shareable = source.dtype().is(py::dtype::of<float>()) &&
+                         (source.flags() & py::array::c_style) && source.writeable();
+  py::array_t<float, py::array::c_style> array =
+      shareable ? py::array_t<float, py::array::c_style>::ensure(source)
+                : py::array_t<float, py::array::c_style>(np.attr("array")(source, "dtype"_a = "float32", "order"_a = "C"));
+  return tensor_from_array(array);
+}
+
+// A numpy view of the tensor's storage; the array keeps the storage alive.
+py::array tensor_to_array(const tt::Tensor& t) {
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  auto* keep = new std::shared_ptr<tt::Storage>(t.storage());
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<tt::Storage>*>(p); });
+  return py::array_t<float>(shape, const_cast<float*>(t.data()), base);
+}
+
+py::tuple shape_tuple(const tt::Shape& s) {
+  py::tuple out(s.size());
+  for (size_t i = 0; i < s.size(); ++i) out[i] = s[i];
+  return out;
+}
+
+// --- argument conversion ----------------------------------------------------------------------
+
+bool is_int(py::handle h) { return py::isinstance<py::int_>(h) && !py::isinstance<py::bool_>(h); }
+
+// An int or a pair of ints, as PyTorch takes kernel_size, stride, padding and dilation.
+tt::Size2 to_size2(py::handle h, const char* what) {
+  if (is_int(h)) return tt::Size2(h.cast<int64_t>());
+  if ((py::isinstance<py::tuple>(h) || py::isinstance<py::list>(h)) && py::len(h) == 2) {
+    py::sequence s = py::reinterpret_borrow<py::sequence>(h);
+    if (is_int(s[0]) && is_int(s[1])) return tt::Size2(s[0].cast<int64_t>(), s[1].cast<int64_t>());
+  }
+  if (py::isinstance<py::tuple>(h) || py::isinstance<py::list>(h)) {
+    throw py::value_error(std::string(what) + " must be an int or a pair of ints, got " +
+                          std::string(py::repr(h)));
+  }
+  throw py::type_error(std::string(what) + " must be an int or a pair of ints, got " + type_name_of(h));
+}
+
+std::optional<tt::Size2> to_optional_size2(py::handle h, const char* what) {
+  if (h.is_none()) return std::nullopt;
+  return to_size2(h, what);
+}
+
+tt::Padding2d to_padding(py::handle h) {
+  if (py::isinstance<py::str>(h)) return tt::Padding2d(h.cast<std::string>());
+  return tt::Padding2d(to_size2(h, "padding"));
+}
+
+py::tuple size2_tuple(tt::Size2 s) { return py::make_tuple(s.h, s.w); }
+
+py::object padding_object(const tt::Padding2d& p) {
+  if (p.mode == tt::Padding2d::Mode::Valid) return py::str("valid");
+  if (p.mode == tt::Padding2d::Mode::Same) return py::str("same");
+  return size2_tuple({p.h, p.w});
+}
+
+py::object tensor_or_none(const tt::Tensor& t) { return t.defined() ? py::cast(t) : py::none(); }
+
+// Replaces a parameter by a tensor of the same shape (so the layer stays consistent).
+void set_parameter(tt::Tensor& slot, py::handle value, const char* name) {
+  if (!slot.defined()) throw py::value_error(std::string(name) + ": this layer was built without it");
+  tt::Tensor t = tensor_from_object(value);
+  if (t.shape() != slot.shape()) {
+    throw py::value_error(std::string(name) + ": expected shape " + tt::shape_to_string(slot.shape()) + ", got " +
+                          tt::shape_to_string(t.shape()));
+  }
+  slot = t;
+}
+
+// Lets Python subclasses of Module define forward (and a name).
+class PyModule : public tt::Module {
+ public:
+  tt::Tensor forward(const tt::Tensor& input) override {
+    PYBIND11_OVERRIDE_PURE(tt::Tensor, tt::Module, forward, input);
+  }
+  std::string type_name() const override {
+    py::gil_scoped_acquire gil;
+    return type_name_of(py::cast(this));
+  }
+};
+
+using release_gil = py::call_guard<py::gil_scoped_release>;
+
+}  // namespace
+
+PYBIND11_MODULE(_tinytorch, m) {
+  m.doc() = "tinytorch's C++ core";
+  m.attr("__version__") = tt::kVersion;
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const tt::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    }
+  });
+
+  m.def("set_num_threads", &tt::set_num_threads, "n"_a, "Threads for tinytorch's kernels (>= 1).");
+  m.def("get_num_threads", &tt::get_num_threads);
+  m.def("manual_seed", &tt::manual_seed, "seed"_a, "Seeds the generator behind weight init and randn/rand.");
+
+  // --- Tensor ---
+  py::class_<tt::Tensor>(m, "Tensor", py::buffer_protocol(), R"doc(
+An N-dimensional float32 tensor over tinytorch's C++ core.
+
+Tensor(data) takes a numpy array, a nested list of numbers or a number. A C-contiguous, writeable
+float32 array is shared, not copied; anything else is converted to float32. ``.data`` is a numpy
+view of the same memory: writes through it change the tensor.)doc")
+      .def(py::init(&tensor_from_object), "data"_a)
+      .def_property(
+          "data", &tensor_to_array,
+          [](tt::Tensor& self, py::handle value) {
+            tt::Tensor t = tensor_from_object(value);
+            if (t.shape() != self.shape()) {
+              throw py::value_error("Tensor.data: expected shape " + tt::shape_to_string(self.shape()) + ", got " +
+                                    tt::shape_to_string(t.shape()));
+            }
+            self.copy_(t);
+          },
+          "A numpy array sharing this tensor's memory. Assigning copies values of the same shape in.")
+      .def_property_readonly("shape", [](const tt::Tensor& t) { return shape_tuple(t.shape()); })
+      .def_property_readonly("size", &tt::Tensor::numel, "Number of elements (numpy's size).")
+      .def_property_readonly("ndim", &tt::Tensor::dim)
+      .def_property_readonly("dtype", [](const tt::Tensor&) { return py::dtype::of<float>(); })
+      .def("numpy", &tensor_to_array, "The data as a numpy array (shared, not copied).")
+      .def("__array__", [](const tt::Tensor& t, py::object dtype) {
+             py::array a = tensor_to_array(t);
+             return dtype.is_none() ? py::object(a) : py::object(a.attr("astype")(dtype));
+           }, "dtype"_a = py::none())
+      .def("reshape", [](const tt::Tensor& t, py::args shape) {
+             py::sequence s = (shape.size() == 1 && !is_int(shape[0])) ? py::reinterpret_borrow<py::sequence>(shape[0])
+                                                                         : py::sequence(shape);
+             return t.reshape(s.cast<tt::Shape>());
+           })
+      .def("clone", &tt::Tensor::clone)
+      .def("item", &tt::Tensor::item)
+      .def("allclose", &tt::Tensor::allclose, "other"_a, "rtol"_a = 1e-5, "atol"_a = 1e-8)
+      .def("__len__", [](const tt::Tensor& t) {
+        if (t.dim() == 0) throw py::type_error("len() of a 0-d tensor");
+        return t.size(0);
+      })
+      .def("__repr__", &tt::Tensor::to_string)
+      .def_buffer([](tt::Tensor& t) {
+        std::vector<py::ssize_t> strides(static_cast<size_t>(t.dim()));
+        py::ssize_t stride = sizeof(float);
+        for (int64_t d = t.dim() - 1; d >= 0; --d) {
+          strides[static_cast<size_t>(d)] = stride;
+          stride *= t.shape()[static_cast<size_t>(d)];
+        }
+        return py::buffer_info(t.data(), std::vector<py::ssize_t>(t.shape().begin(), t.shape().end()), strides);
+      })
+      .def_static("zeros", [](const tt::Shape& s) { return tt::Tensor::zeros(s); }, "shape"_a)
+      .def_static("ones", [](const tt::Shape& s) { return tt::Tensor::ones(s); }, "shape"_a)
+      .def_static("randn", [](const tt::Shape& s) { return tt::Tensor::randn(s); }, "shape"_a);
+  // numpy arrays and lists are accepted wherever a Tensor is expected.
+  py::implicitly_convertible<py::array, tt::Tensor>();
+  py::implicitly_convertible<py::list, tt::Tensor>();
+
+  // --- Module and the layers ---
+  py::class_<tt::Module, PyModule, std::shared_ptr<tt::Module>>(m, "Module", py::dynamic_attr())
+      .def(py::init<>())
+      .def("forward", &tt::Module::forward, "input"_a)
+      .def("__call__", [](py::object self, py::args args, py::kwargs kwargs) {
+        return self.attr("forward")(*args, **kwargs);
+      })
+      .def("_own_parameters", [](const tt::Module& self) { return self.named_parameters(false); })
+      .def("_children", [](py::object self) {
+        // The registered C++ children, as their existing Python objects where they have one.
+        py::list out;
+        for (const auto& [name, child] : self.cast<const tt::Module&>().named_children()) {
+          out.append(py::make_tuple(name, py::cast(child, py::return_value_policy::reference_internal, self)));
+        }
+        return out;
+      })
+      .def("train", &tt::Module::train, "mode"_a = true)
+      .def("eval", &tt::Module::eval)
+      .def_property_readonly("training", &tt::Module::is_training)
+      .def("__repr__", &tt::Module::repr);
+
+  py::class_<tt::Sequential, tt::Module, std::shared_ptr<tt::Sequential>>(m, "Sequential")
+      // keep_alive: the Python modules (and their Python halves) live as long as the Sequential.
+      .def(py::init([](py::args modules) {
+             auto s = std::make_shared<tt::Sequential>();
+             for (py::handle h : modules) {
+               if (!py::isinstance<tt::Module>(h)) throw py::type_error("Sequential: expected Modules, got " + type_name_of(h));
+               s->add(h.cast<std::shared_ptr<tt::Module>>());
+             }
+             return s;
+           }),
+           py::keep_alive<1, 2>())
+      .def("append", [](tt::Sequential& s, std::shared_ptr<tt::Module> m) { s.add(std::move(m)); }, py::keep_alive<1, 2>())
+      .def("__len__", &tt::Sequential::size)
+      .def("__getitem__", [](py::object self, size_t i) {
+        // Return the very module that was added (its Python object when it has one).
+        tt::Module& child = self.cast<tt::Sequential&>()[i];
+        return py::cast(&child, py::return_value_policy::reference_internal, self);
+      })
+      .def("forward", &tt::Sequential::forward, "input"_a, release_gil());
+
+  py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear")
+      .def(py::init<int64_t, int64_t, bool>(), "input_size"_a, "output_size"_a, "bias"_a = true)
+      .def("forward", &tt::Linear::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Linear::forward, "input"_a, release_gil())
+      .def_readonly("input_size", &tt::Linear::input_size)
+      .def_readonly("output_size", &tt::Linear::output_size)
+      .def_property("weight", [](const tt::Linear& l) { return l.weight; },
+                    [](tt::Linear& l, py::handle v) { set_parameter(l.weight, v, "Linear.weight"); })
+      .def_property("bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
+                    [](tt::Linear& l, py::handle v) { set_parameter(l.bias, v, "Linear.bias"); });
+
+  py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU")
+      .def(py::init<>())
+      .def("forward", &tt::ReLU::forward, "input"_a, release_gil())
+      .def("__call__", &tt::ReLU::forward, "input"_a, release_gil());
+
+  py::class_<tt::Conv2D, tt::Module, std::shared_ptr<tt::Conv2D>>(m, "Conv2D")
+      .def(py::init([](int64_t in_channels, int64_t out_channels, py::handle kernel_size, py::handle stride,
+                       py::handle padding, py::handle dilation, int64_t groups, bool bias) {
+             return std::make_shared<tt::Conv2D>(in_channels, out_channels, to_size2(kernel_size, "kernel_size"),
+                                                 to_size2(stride, "stride"), to_padding(padding),
+                                                 to_size2(dilation, "dilation"), groups, bias);
+           }),
+           "in_channels"_a, "out_channels"_a, "kernel_size"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
+           "groups"_a = 1, "bias"_a = true)
+      .def("forward", &tt::Conv2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Conv2D::forward, "input"_a, release_gil())
+      .def_readonly("in_channels", &tt::Conv2D::in_channels)
+      .def_readonly("out_channels", &tt::Conv2D::out_channels)
+      .def_property_readonly("kernel_size", [](const tt::Conv2D& c) { return size2_tuple(c.kernel_size); })
+      .def_property_readonly("stride", [](const tt::Conv2D& c) { return size2_tuple(c.options.stride); })
+      .def_property_readonly("padding", [](const tt::Conv2D& c) { return padding_object(c.options.padding); })
+      .def_property_readonly("dilation", [](const tt::Conv2D& c) { return size2_tuple(c.options.dilation); })
+      .def_property_readonly("groups", [](const tt::Conv2D& c) { return c.options.groups; })
+      .def_property_readonly("use_bias", [](const tt::Conv2D& c) { return c.bias.defined(); })
+      .def_property("weight", [](const tt::Conv2D& c) { return c.weight; },
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c.weight, v, "Conv2D.weight"); })
+      .def_property("bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c.bias, v, "Conv2D.bias"); });
+
+  py::class_<tt::MaxPool2D, tt::Module, std::shared_ptr<tt::MaxPool2D>>(m, "MaxPool2D")
+      // pool_size is the seed's name for kernel_size; either may be given.
+      .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
+                       bool ceil_mode, py::handle pool_size) {
+             if (kernel_size.is_none() == pool_size.is_none()) {
+               throw py::type_error("MaxPool2D: give kernel_size (or the seed's pool_size), exactly one of them");
+             }
+             py::handle kernel = kernel_size.is_none() ? pool_size : kernel_size;
+             return std::make_shared<tt::MaxPool2D>(to_size2(kernel, "kernel_size"),
+                                                    to_optional_size2(stride, "stride"), to_size2(padding, "padding"),
+                                                    to_size2(dilation, "dilation"), ceil_mode);
+           }),
+           "kernel_size"_a = py::none(), "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1,
+           "ceil_mode"_a = false, py::kw_only(), "pool_size"_a = py::none())
+      .def("forward", &tt::MaxPool2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::MaxPool2D::forward, "input"_a, release_gil())
+      .def_property_readonly("kernel_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("pool_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("stride", [](const tt::MaxPool2D& p) {
+        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
+      })
+      .def_property_readonly("padding", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.padding); })
+      .def_property_readonly("dilation", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.dilation); })
+      .def_property_readonly("ceil_mode", [](const tt::MaxPool2D& p) { return p.options.ceil_mode; });
+
+  py::class_<tt::AvgPool2D, tt::Module, std::shared_ptr<tt::AvgPool2D>>(m, "AvgPool2D")
+      .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
+                       bool count_include_pad) {
+             return std::make_shared<tt::AvgPool2D>(to_size2(kernel_size, "kernel_size"),
+                                                    to_optional_size2(stride, "stride"), to_size2(padding, "padding"),
+                                                    ceil_mode, count_include_pad);
+           }),
+           "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
+           "count_include_pad"_a = true)
+      .def("forward", &tt::AvgPool2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::AvgPool2D::forward, "input"_a, release_gil())
+      .def_property_readonly("kernel_size", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("stride", [](const tt::AvgPool2D& p) {
+        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
+      })
+      .def_property_readonly("padding", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.padding); })
+      .def_property_readonly("ceil_mode", [](const tt::AvgPool2D& p) { return p.options.ceil_mode; })
+      .def_property_readonly("count_include_pad", [](const tt::AvgPool2D& p) { return p.options.count_include_pad; });
+
+  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten")
+      .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
+      .def("forward", &tt::Flatten::forward, "input"_a)
+      .def("__call__", &tt::Flatten::forward, "input"_a)
+      .def_readonly("start_dim", &tt::Flatten::start_dim)
+      .def_readonly("end_dim", &tt::Flatten::end_dim);
+
+  // --- functions ---
+  m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1);
+  m.def("relu", &tt::relu, "input"_a, release_gil());
+  m.def("conv2d_naive", [](const tt::Tensor& input, const tt::Tensor& kernel, std::optional<float> bias) {
+    py::gil_scoped_release release;
+    return tt::conv2d_naive(input, kernel, bias);
+  }, "input"_a, "kernel"_a, "bias"_a = py::none());
+  m.def("conv2d", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias,
+                     py::handle stride, py::handle padding, py::handle dilation, int64_t groups) {
+    const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"), groups};
+    py::gil_scoped_release release;
+    return tt::conv2d(input, weight, bias.value_or(tt::Tensor()), o);
+  }, "input"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1);
+  m.def("linear", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias) {
+    py::gil_scoped_release release;
+    return tt::linear(input, weight, bias.value_or(tt::Tensor()));
+  }, "input"_a, "weight"_a, "bias"_a = py::none());
+}

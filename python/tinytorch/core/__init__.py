@@ -1,0 +1,1 @@
+"""TinyTorch's core modules: tensor, layers, spatial."""

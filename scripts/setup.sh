@@ -1,0 +1,30 @@
+#!/bin/bash
+# Installs what tinytorch needs from Debian 12's packages, builds it, and installs it into
+# /usr/local: the `tinytorch` command, the C++ package (find_package(tinytorch)) and the Python
+# module for /usr/bin/python3. Run as root from the repository's top folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake git          # compiler and build
+  libgtest-dev libbenchmark-dev      # tests and benchmarks
+  libopenblas-dev                    # GEMM
+  python3-dev pybind11-dev python3-numpy python3-pytest  # the Python module and its tests
+  python3-torch                      # PyTorch: the test oracle and the benchmark peer
+  python3-matplotlib                 # plots
+  zlib1g-dev dataset-fashion-mnist   # the training data (gzip IDX files)
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j"$(nproc)"
+cmake --install build >/dev/null
+echo "setup: built in ./build and installed into /usr/local (tinytorch, the C++ package, the Python module)"

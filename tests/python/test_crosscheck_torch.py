@@ -1,0 +1,155 @@
+"""Forward cross-checks against torch.nn.functional on randomized configurations.
+
+Each configuration is drawn from its own seed: batch 1-4, channels 1-17, sizes 1-40, kernels 1-7
+(non-square), stride 1-3, padding (ints, pairs, 'same', 'valid'), dilation 1-3, groups (depthwise
+too), bias on and off, ceil_mode and count_include_pad.
+
+Tolerances. The oracle is PyTorch in float64 on the same float32 inputs, i.e. the exact answer to
+within 1e-16. Any float32 evaluation of a sum of K products, in any order and with or without FMA,
+is within gamma_K * sum|x_i w_i| of the exact sum, gamma_K = K u / (1 - K u), u = 2^-24
+(Higham, Accuracy and Stability of Numerical Algorithms, 3.1). So each output element gets the
+bound (K + 2) u (conv(|x|, |w|) + |b|): K multiply-adds plus the bias add and the final rounding.
+It holds for our double-accumulating reference (which is far inside it) and for any fast kernel
+that accumulates in float32; PyTorch's own float32 result obeys it as well, and is checked too.
+Average pooling is a sum of at most KH*KW values and a divide: (KH*KW + 2) u avg_pool(|x|).
+Max pooling selects an input element, so it must match PyTorch exactly.
+"""
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tinytorch._tinytorch import conv2d as tt_conv2d
+from tinytorch.core.spatial import AvgPool2D, MaxPool2D
+from tinytorch.core.tensor import Tensor
+
+U = 2.0 ** -24
+torch.set_num_threads(1)
+
+
+def conv_config(seed):
+    """A random valid conv2d configuration (PyTorch accepts it)."""
+    rng = random.Random(seed)
+    while True:
+        g = rng.choice([1, 1, 1, 2, 3, "depthwise"])
+        if g == "depthwise":
+            c = rng.randint(1, 17)
+            g, oc = c, c * rng.randint(1, 2)
+        else:
+            c, oc = g * rng.randint(1, 17 // g), g * rng.randint(1, 17 // g)
+        kh, kw = rng.randint(1, 7), rng.randint(1, 7)
+        stride = (rng.randint(1, 3), rng.randint(1, 3))
+        dilation = (rng.randint(1, 3), rng.randint(1, 3))
+        padding = rng.choice(["int", "pair", "same", "valid"])
+        if padding == "int":
+            padding = rng.randint(0, 3)
+        elif padding == "pair":
+            padding = (rng.randint(0, 3), rng.randint(0, 3))
+        elif padding == "same":
+            stride = (1, 1)
+        cfg = dict(n=rng.randint(1, 4), c=c, oc=oc, h=rng.randint(1, 40), w=rng.randint(1, 40), k=(kh, kw),
+                   stride=stride, padding=padding, dilation=dilation, groups=g, bias=rng.random() < 0.7)
+        try:
+            _torch_conv(cfg, *_conv_inputs(cfg, np.random.RandomState(0)))
+            return cfg
+        except RuntimeError:
+            continue  # the kernel does not fit this input: draw again
+
+
+def _conv_inputs(cfg, rs):
+    x = rs.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(np.float32)
+    w = rs.standard_normal((cfg["oc"], cfg["c"] // cfg["groups"], *cfg["k"])).astype(np.float32)
+    b = rs.standard_normal(cfg["oc"]).astype(np.float32) if cfg["bias"] else None
+    return x, w, b
+
+
+def _torch_conv(cfg, x, w, b, dtype=torch.float64, absolute=False):
+    t = lambda a: None if a is None else torch.from_numpy(np.abs(a) if absolute else a).to(dtype)
+    return F.conv2d(t(x), t(w), t(b), stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                    groups=cfg["groups"]).numpy()
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_conv2d_matches_torch(seed):
+    cfg = conv_config(seed)
+    x, w, b = _conv_inputs(cfg, np.random.RandomState(seed))
+    ours = tt_conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=cfg["stride"],
+                     padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"]).data
+    exact = _torch_conv(cfg, x, w, b)
+    assert ours.shape == exact.shape, cfg
+    k = (cfg["c"] // cfg["groups"]) * cfg["k"][0] * cfg["k"][1]
+    bound = (k + 2) * U * _torch_conv(cfg, x, w, b, absolute=True)
+    err = np.abs(ours - exact)
+    assert np.all(err <= bound), f"{cfg}: max error {err.max()} at {np.unravel_index(err.argmax(), err.shape)}"
+    torch32 = _torch_conv(cfg, x, w, b, dtype=torch.float32)
+    assert np.all(np.abs(ours - torch32) <= 2 * bound), cfg
+
+
+def pool_config(seed, kind):
+    rng = random.Random(1000 + seed)
+    while True:
+        kh, kw = rng.randint(1, 7), rng.randint(1, 7)
+        cfg = dict(n=rng.randint(1, 4), c=rng.randint(1, 17), h=rng.randint(1, 40), w=rng.randint(1, 40),
+                   k=(kh, kw), stride=rng.choice([None, (rng.randint(1, 3), rng.randint(1, 3))]),
+                   padding=(rng.randint(0, kh // 2), rng.randint(0, kw // 2)),
+                   dilation=(rng.randint(1, 3), rng.randint(1, 3)) if kind == "max" else (1, 1),
+                   ceil_mode=rng.random() < 0.5, count_include_pad=rng.random() < 0.5)
+        try:
+            _torch_pool(kind, cfg, np.zeros((cfg["n"], cfg["c"], cfg["h"], cfg["w"]), np.float32))
+            return cfg
+        except RuntimeError:
+            continue
+
+
+def _torch_pool(kind, cfg, x, dtype=torch.float64):
+    t = torch.from_numpy(x).to(dtype)
+    if kind == "max":
+        return F.max_pool2d(t, cfg["k"], stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                            ceil_mode=cfg["ceil_mode"]).numpy()
+    return F.avg_pool2d(t, cfg["k"], stride=cfg["stride"], padding=cfg["padding"], ceil_mode=cfg["ceil_mode"],
+                        count_include_pad=cfg["count_include_pad"]).numpy()
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_max_pool2d_matches_torch_exactly(seed):
+    cfg = pool_config(seed, "max")
+    x = np.random.RandomState(seed).standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(np.float32)
+    pool = MaxPool2D(cfg["k"], stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                     ceil_mode=cfg["ceil_mode"])
+    ours = pool(Tensor(x)).data
+    np.testing.assert_array_equal(ours, _torch_pool("max", cfg, x, torch.float32), err_msg=str(cfg))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_avg_pool2d_matches_torch(seed):
+    cfg = pool_config(seed, "avg")
+    x = np.random.RandomState(seed).standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(np.float32)
+    pool = AvgPool2D(cfg["k"], stride=cfg["stride"], padding=cfg["padding"], ceil_mode=cfg["ceil_mode"],
+                     count_include_pad=cfg["count_include_pad"])
+    ours = pool(Tensor(x)).data
+    exact = _torch_pool("avg", cfg, x)
+    assert ours.shape == exact.shape, cfg
+    bound = (cfg["k"][0] * cfg["k"][1] + 2) * U * _torch_pool("avg", cfg, np.abs(x))
+    assert np.all(np.abs(ours - exact) <= bound), cfg
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_invalid_pool_configs_raise_like_torch(seed):
+    """Where PyTorch refuses a pooling configuration (output too small), we raise ValueError."""
+    rng = random.Random(5000 + seed)
+    while True:
+        k = (rng.randint(2, 7), rng.randint(2, 7))
+        cfg = dict(k=k, stride=(rng.randint(1, 3), rng.randint(1, 3)), padding=(rng.randint(0, k[0] // 2), 0),
+                   dilation=(rng.randint(1, 3), rng.randint(1, 3)), ceil_mode=rng.random() < 0.5,
+                   n=1, c=2, h=rng.randint(1, 6), w=rng.randint(1, 6))
+        x = np.zeros((1, 2, cfg["h"], cfg["w"]), np.float32)
+        try:
+            _torch_pool("max", cfg, x)
+        except RuntimeError:
+            break
+    pool = MaxPool2D(cfg["k"], stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                     ceil_mode=cfg["ceil_mode"])
+    with pytest.raises(ValueError, match="too small"):
+        pool(Tensor(x))

@@ -1,0 +1,178 @@
+"""The Python module's contract: zero-copy numpy sharing, dtype conversion, error mapping, Python
+subclasses of Module, parameters and reprs."""
+import numpy as np
+import pytest
+
+import tinytorch
+from tinytorch.core.layers import Linear, Module, ReLU, Sequential
+from tinytorch.core.spatial import AvgPool2D, Conv2D, Flatten, MaxPool2D, conv2d_naive, flatten
+from tinytorch.core.tensor import Tensor
+
+
+def test_tensor_shares_memory_with_a_float32_array_both_ways():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    t = Tensor(a)
+    assert np.shares_memory(t.data, a)
+    a[1, 2] = 100.0  # numpy -> tensor
+    assert t.data[1, 2] == 100.0
+    t.data[0, 0] = -5.0  # tensor -> numpy
+    assert a[0, 0] == -5.0
+    assert np.shares_memory(t.data, t.data)  # every .data is a view of the same storage
+    assert np.shares_memory(np.asarray(t), a)
+
+
+def test_layer_output_is_not_copied_on_the_way_out():
+    y = Conv2D(2, 3, 3)(Tensor(np.random.randn(2, 6, 6)))
+    view = y.data
+    view[0, 0, 0] = 42.0
+    assert y.data[0, 0, 0] == 42.0
+    assert view.flags["C_CONTIGUOUS"] and view.dtype == np.float32
+
+
+def test_tensor_outlives_its_source_array_and_array_outlives_tensor():
+    t = Tensor(np.ones((2, 2), np.float32))  # the temporary array is kept alive by the tensor
+    assert t.data.sum() == 4.0
+    view = Conv2D(1, 1, 1)(Tensor(np.ones((1, 2, 2)))).data  # the tensor dies, its view lives on
+    assert view.shape == (1, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.int32, np.uint8, np.bool_, np.float16])
+def test_other_dtypes_are_converted_to_float32(dtype):
+    a = np.array([[1, 0], [3, 4]]).astype(dtype)
+    t = Tensor(a)
+    assert t.data.dtype == np.float32
+    assert not np.shares_memory(t.data, a)
+    np.testing.assert_array_equal(t.data, a.astype(np.float32))
+
+
+def test_lists_numbers_and_noncontiguous_arrays():
+    assert Tensor([[1, 2], [3, 4]]).shape == (2, 2)
+    assert Tensor(3.5).shape == () and Tensor(3.5).item() == 3.5
+    base = np.arange(20, dtype=np.float32).reshape(4, 5)
+    t = Tensor(base[:, ::2])  # not contiguous: copied into a contiguous tensor
+    np.testing.assert_array_equal(t.data, base[:, ::2])
+    assert not np.shares_memory(t.data, base)
+    readonly = np.ones(3, np.float32)
+    readonly.flags.writeable = False
+    assert not np.shares_memory(Tensor(readonly).data, readonly)  # never write through a read-only array
+
+
+def test_shape_size_ndim_repr():
+    t = Tensor(np.zeros((2, 3, 4)))
+    assert t.shape == (2, 3, 4) and isinstance(t.shape, tuple)
+    assert t.size == 24 and t.ndim == 3 and len(t) == 2
+    assert repr(Tensor([[1, 2], [3, 4]])) == "tensor([[1, 2],\n        [3, 4]], shape=(2, 2))"
+    assert repr(Conv2D(3, 16, 3)) == "Conv2D(3, 16, kernel_size=(3, 3), stride=(1, 1))"
+    assert repr(MaxPool2D(pool_size=2)).startswith("MaxPool2D(kernel_size=(2, 2), stride=(2, 2)")
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError):
+        Tensor("not numbers")
+    with pytest.raises(TypeError):
+        Tensor(None)
+    with pytest.raises(TypeError):
+        Tensor(np.array([1 + 2j]))
+    with pytest.raises(TypeError):
+        Conv2D(3, 16, "3")
+    with pytest.raises(TypeError):
+        Conv2D(3, 16, 3)(object())
+    with pytest.raises(TypeError):
+        MaxPool2D()
+
+
+def test_cpp_errors_are_value_errors_with_the_same_message():
+    conv = Conv2D(3, 16, 3)
+    with pytest.raises(ValueError, match=r"^Expected 3D input \(channels, height, width\), got 2D"):
+        conv(Tensor(np.zeros((28, 28))))
+    with pytest.raises(ValueError, match=r"^Expected 3 input channels, got 1$"):
+        conv(Tensor(np.zeros((1, 28, 28))))
+    with pytest.raises(ValueError, match="groups=2 must be positive and divide in_channels=3"):
+        Conv2D(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="'valid' or 'same', got 'full'"):
+        Conv2D(3, 4, 3, padding="full")
+    with pytest.raises(ValueError, match="must be at most half the kernel size"):
+        MaxPool2D(2, padding=2)
+    with pytest.raises(ValueError, match="kernel_size must be an int or a pair of ints"):
+        Conv2D(3, 4, (3, 3, 3))
+    with pytest.raises(ValueError, match="expected 800 input features, got 10"):
+        Linear(input_size=800, output_size=10)(Tensor(np.zeros(10)))
+    with pytest.raises(ValueError, match="positive thread count"):
+        tinytorch.set_num_threads(0)
+    with pytest.raises(IndexError):
+        Sequential(ReLU())[3]
+    with pytest.raises(ValueError, match=r"expected shape \(16, 3, 3, 3\), got \(3, 3\)"):
+        conv.weight = Tensor(np.zeros((3, 3)))
+
+
+def test_conv2d_naive_takes_and_returns_numpy():
+    x = np.random.randn(2, 5, 6)
+    k = np.array([[1, 0], [0, -1]])
+    out = conv2d_naive(x, k, bias=np.float64(0.5))
+    assert isinstance(out, np.ndarray) and out.shape == (2, 4, 5)
+    want = x[:, :-1, :-1] - x[:, 1:, 1:] + 0.5
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_attributes_and_parameters():
+    conv = Conv2D(4, 8, (3, 5), stride=2, padding=(1, 2), dilation=(1, 2), groups=2, bias=False)
+    assert conv.kernel_size == (3, 5) and conv.stride == (2, 2) and conv.padding == (1, 2)
+    assert conv.dilation == (1, 2) and conv.groups == 2 and conv.bias is None and not conv.use_bias
+    assert conv.weight.shape == (8, 2, 3, 5)
+    assert Conv2D(1, 1, 3, padding="same").padding == "same"
+    fc = Linear(input_size=5, output_size=2)
+    assert [n for n, _ in fc.named_parameters()] == ["weight", "bias"]
+    new_w = np.ones((2, 5), np.float32)
+    fc.weight = Tensor(new_w)
+    assert np.shares_memory(fc.weight.data, new_w)
+    fc.bias.data[:] = 0.0
+    np.testing.assert_allclose(fc(Tensor(np.ones(5))).data, [5.0, 5.0])
+    fc.weight.data = np.zeros((2, 5))  # assigning .data copies values in
+    np.testing.assert_allclose(fc(Tensor(np.ones(5))).data, [0.0, 0.0])
+
+
+def test_python_subclass_of_module():
+    class TinyNet(Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = Conv2D(1, 2, 3)
+            self.pool = MaxPool2D(pool_size=2)
+            self.fc = Linear(input_size=2 * 2 * 2, output_size=3)
+            self.scale = Tensor(np.array([2.0]))
+
+        def forward(self, x):
+            return self.fc(flatten(self.pool(self.conv(x))))
+
+    net = TinyNet()
+    x = Tensor(np.random.randn(1, 6, 6))
+    assert net(x).shape == (3,)
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["conv.weight", "conv.bias", "fc.weight", "fc.bias", "scale"]
+    # A Python module inside a C++ Sequential: forward is called back into Python.
+    seq = Sequential(net, ReLU())
+    del net
+    out = seq(x)
+    assert out.shape == (3,) and (out.data >= 0).all()
+    assert [n for n, _ in seq.named_parameters()] == ["0.conv.weight", "0.conv.bias", "0.fc.weight", "0.fc.bias",
+                                                      "0.scale"]
+
+
+def test_sequential_with_batch_and_flatten_module():
+    seq = Sequential(Conv2D(3, 4, 3, padding=1), ReLU(), AvgPool2D(2), Flatten(), Linear(4 * 4 * 4, 5))
+    assert seq(Tensor(np.random.randn(6, 3, 8, 8))).shape == (6, 5)
+    assert len(seq) == 5 and isinstance(seq[0], Conv2D)
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "4.weight", "4.bias"]
+
+
+def test_threads_setting_round_trips():
+    before = tinytorch.get_num_threads()
+    tinytorch.set_num_threads(1)
+    assert tinytorch.get_num_threads() == 1
+    tinytorch.set_num_threads(before)
+
+
+def test_seeded_init_is_reproducible():
+    tinytorch.manual_seed(123)
+    a = Conv2D(3, 4, 3).weight.data.copy()
+    tinytorch.manual_seed(123)
+    np.testing.assert_array_equal(Conv2D(3, 4, 3).weight.data, a)
