@@ -1,10 +1,12 @@
 // The umbrella header: everything a user of tinytorch needs.
 #pragma once
 
+#include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
 #include "tinytorch/layers.hpp"
 #include "tinytorch/module.hpp"
+#include "tinytorch/perf.hpp"
 #include "tinytorch/random.hpp"
 #include "tinytorch/runtime.hpp"
 #include "tinytorch/spatial.hpp"

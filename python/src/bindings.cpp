@@ -160,6 +160,21 @@ PYBIND11_MODULE(_tinytorch, m) {
 
   m.def("set_num_threads", &tt::set_num_threads, "n"_a, "Threads for tinytorch's kernels (>= 1).");
   m.def("get_num_threads", &tt::get_num_threads);
+  m.def("measure_fma_peak_gflops", &tt::measure_fma_peak_gflops, "threads"_a, "seconds"_a = 0.2,
+        py::call_guard<py::gil_scoped_release>(), "This machine's FP32 FMA peak on `threads` threads, measured.");
+  m.def("set_conv2d_algorithm", [](const std::string& name) { tt::set_conv2d_algorithm(tt::conv2d_algorithm_from_string(name)); },
+        "name"_a, "Force a conv2d algorithm ('auto' restores the heuristic).");
+  m.def("get_conv2d_algorithm", [] { return tt::to_string(tt::get_conv2d_algorithm()); });
+  m.def("conv2d_algorithms", [] {
+    std::vector<std::string> names;
+    for (auto a : tt::all_conv2d_algorithms()) names.push_back(tt::to_string(a));
+    return names;
+  });
+  m.def("select_conv2d_algorithm", [](const tt::Shape& input, const tt::Shape& weight, py::handle stride,
+                                      py::handle padding, py::handle dilation, int64_t groups) {
+    const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"), groups};
+    return tt::to_string(tt::select_conv2d_algorithm(input, weight, o));
+  }, "input_shape"_a, "weight_shape"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1);
   m.def("manual_seed", &tt::manual_seed, "seed"_a, "Seeds the generator behind weight init and randn/rand.");
 
   // --- Tensor ---
@@ -359,11 +374,14 @@ view of the same memory: writes through it change the tensor.)doc")
     return tt::conv2d_naive(input, kernel, bias);
   }, "input"_a, "kernel"_a, "bias"_a = py::none());
   m.def("conv2d", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias,
-                     py::handle stride, py::handle padding, py::handle dilation, int64_t groups) {
+                     py::handle stride, py::handle padding, py::handle dilation, int64_t groups,
+                     const std::string& algorithm) {
     const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"), groups};
+    const tt::Conv2dAlgorithm a = tt::conv2d_algorithm_from_string(algorithm);
     py::gil_scoped_release release;
-    return tt::conv2d(input, weight, bias.value_or(tt::Tensor()), o);
-  }, "input"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1);
+    return tt::conv2d_with(a, input, weight, bias.value_or(tt::Tensor()), o);
+  }, "input"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1,
+     "algorithm"_a = "auto", "conv2d like torch.nn.functional.conv2d; algorithm forces one ('auto': the heuristic).");
   m.def("linear", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias) {
     py::gil_scoped_release release;
     return tt::linear(input, weight, bias.value_or(tt::Tensor()));

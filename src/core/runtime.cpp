@@ -1,6 +1,15 @@
 // Runtime settings. The thread count is read by parallel_for (src/core/parallel.hpp).
 #include "tinytorch/runtime.hpp"
 
+#include <omp.h>
+
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "core/parallel.hpp"
+#include "core/workspace.hpp"
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -28,5 +37,35 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return thread_setting().load(); }
+
+int omp_thread_index() { return omp_get_thread_num(); }
+
+namespace {
+
+struct Workspace {
+  std::unique_ptr<float, decltype(&std::free)> data{nullptr, &std::free};
+  size_t bytes = 0;
+};
+
+Workspace& thread_workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+}  // namespace
+
+float* workspace(size_t bytes) {
+  Workspace& ws = thread_workspace();
+  if (bytes > ws.bytes) {
+    const size_t rounded = (bytes + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(64, rounded);
+    if (!p) throw std::bad_alloc();
+    ws.data.reset(static_cast<float*>(p));
+    ws.bytes = rounded;
+  }
+  return ws.data.get();
+}
+
+size_t workspace_capacity() { return thread_workspace().bytes; }
 
 }  // namespace tinytorch

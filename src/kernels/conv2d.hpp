@@ -28,4 +28,10 @@ struct Conv2dGeometry {
 void conv2d_forward_reference(float* out, const float* in, const float* weight, const float* bias,
                               const Conv2dGeometry& g);
 
+// im2col for one image and group, for output pixels [p0, p0 + pb) of the OH*OW grid:
+// in [CG, H, W] (the group's channels of one image) -> col [CG*KH*KW, pb], row (c, kh, kw),
+// zeros where the window reads padding. The reference counterpart is the loop nest above: GEMM of
+// the weight [OCG, CG*KH*KW] with col computes the same sums.
+void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb);
+
 }  // namespace tinytorch::kernels

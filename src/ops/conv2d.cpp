@@ -1,8 +1,12 @@
-// conv2d: validates once, computes the output geometry, and runs a kernel.
-// For now the kernel is always the reference loop nest (kernels/conv2d_reference.cpp).
+// conv2d: validates once, computes the output geometry, picks an algorithm and runs it.
 #include "ops/conv2d.hpp"
 
+#include <atomic>
+#include <cstdlib>
+
 #include "ops/checks.hpp"
+#include "ops/conv2d_algorithms.hpp"
+#include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 
 namespace tinytorch {
@@ -95,15 +99,161 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
 
 }  // namespace ops
 
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+// --- algorithm choice ---------------------------------------------------------------------------
+
+namespace {
+
+struct AlgorithmName {
+  Conv2dAlgorithm algorithm;
+  const char* name;
+};
+constexpr AlgorithmName kAlgorithmNames[] = {
+    {Conv2dAlgorithm::Auto, "auto"},           {Conv2dAlgorithm::Reference, "reference"},
+    {Conv2dAlgorithm::Im2colGemm, "im2col"},   {Conv2dAlgorithm::Gemm1x1, "gemm1x1"},
+    {Conv2dAlgorithm::Winograd, "winograd"},   {Conv2dAlgorithm::Depthwise, "depthwise"},
+    {Conv2dAlgorithm::Direct, "direct"},
+};
+
+Conv2dAlgorithm algorithm_from_environment() {
+  const char* env = std::getenv("TINYTORCH_CONV_ALGO");
+  if (!env || !*env) return Conv2dAlgorithm::Auto;
+  try {
+    return conv2d_algorithm_from_string(env);
+  } catch (const ShapeError&) {
+    return Conv2dAlgorithm::Auto;  // an unknown name must not stop the program; see README
+  }
+}
+
+std::atomic<Conv2dAlgorithm>& algorithm_setting() {
+  static std::atomic<Conv2dAlgorithm> setting{algorithm_from_environment()};
+  return setting;
+}
+
+bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
+  switch (a) {
+    case Conv2dAlgorithm::Auto:
+    case Conv2dAlgorithm::Reference:
+    case Conv2dAlgorithm::Im2colGemm:
+      return true;
+    case Conv2dAlgorithm::Gemm1x1:
+      return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+             g.OH == g.H && g.OW == g.W;
+    case Conv2dAlgorithm::Winograd:
+    case Conv2dAlgorithm::Depthwise:
+    case Conv2dAlgorithm::Direct:
+      return false;
+  }
+  return false;
+}
+
+// The heuristic. Measured on the benchmark shapes (bench/): see docs/ARCHITECTURE.md.
+Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
+  for (Conv2dAlgorithm a : {Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::Winograd,
+                            Conv2dAlgorithm::Direct}) {
+    if (!supports(a, g)) continue;
+    if (a == Conv2dAlgorithm::Winograd && (g.channels_per_group() < 16 || g.out_channels_per_group() < 16)) continue;
+    if (a == Conv2dAlgorithm::Direct && g.channels_per_group() > 4) continue;
+    return a;
+  }
+  return Conv2dAlgorithm::Im2colGemm;
+}
+
+Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g) {
+  const Conv2dAlgorithm forced = algorithm_setting().load();
+  if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
+  return heuristic(g);
+}
+
+void run(Conv2dAlgorithm a, float* out, const float* in, const float* w, const float* b, const kernels::Conv2dGeometry& g) {
+  switch (a) {
+    case Conv2dAlgorithm::Reference: return kernels::conv2d_forward_reference(out, in, w, b, g);
+    case Conv2dAlgorithm::Gemm1x1: return ops::conv2d_gemm1x1(out, in, w, b, g);
+    case Conv2dAlgorithm::Winograd: return ops::conv2d_winograd(out, in, w, b, g);
+    case Conv2dAlgorithm::Depthwise: return ops::conv2d_depthwise(out, in, w, b, g);
+    case Conv2dAlgorithm::Direct: return ops::conv2d_direct(out, in, w, b, g);
+    case Conv2dAlgorithm::Auto:
+    case Conv2dAlgorithm::Im2colGemm: return ops::conv2d_im2col_gemm(out, in, w, b, g);
+  }
+}
+
+kernels::Conv2dGeometry geometry_of(const Shape& input, const Shape& weight, const Conv2dOptions& options) {
+  if (input.size() != 3 && input.size() != 4) {
+    throw ShapeError("Expected 3D input (channels, height, width), got " + std::to_string(input.size()) +
+                     "D (a batch is 4D: (batch, channels, height, width))");
+  }
+  Shape batched = input;
+  if (batched.size() == 3) batched.insert(batched.begin(), 1);
+  return ops::conv2d_geometry(batched, weight, Tensor(), options);
+}
+
+}  // namespace
+
+std::string to_string(Conv2dAlgorithm algorithm) {
+  for (const auto& [a, name] : kAlgorithmNames)
+    if (a == algorithm) return name;
+  return "unknown";
+}
+
+Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name) {
+  std::string known;
+  for (const auto& [a, n] : kAlgorithmNames) {
+    if (name == n) return a;
+    known += known.empty() ? n : std::string(", ") + n;
+  }
+  throw ShapeError("unknown conv2d algorithm '" + name + "': expected one of " + known);
+}
+
+std::vector<Conv2dAlgorithm> all_conv2d_algorithms() {
+  std::vector<Conv2dAlgorithm> out;
+  for (const auto& [a, name] : kAlgorithmNames)
+    if (a != Conv2dAlgorithm::Auto) out.push_back(a);
+  return out;
+}
+
+void set_conv2d_algorithm(Conv2dAlgorithm algorithm) { algorithm_setting().store(algorithm); }
+Conv2dAlgorithm get_conv2d_algorithm() { return algorithm_setting().load(); }
+
+bool conv2d_algorithm_supports(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
+                               const Conv2dOptions& options) {
+  return supports(algorithm, geometry_of(input, weight, options));
+}
+
+Conv2dAlgorithm select_conv2d_algorithm(const Shape& input, const Shape& weight, const Conv2dOptions& options) {
+  return choose(geometry_of(input, weight, options));
+}
+
+int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
+                               const Conv2dOptions& options) {
+  const kernels::Conv2dGeometry g = geometry_of(input, weight, options);
+  if (algorithm == Conv2dAlgorithm::Auto) algorithm = choose(g);
+  switch (algorithm) {
+    case Conv2dAlgorithm::Im2colGemm: return ops::conv2d_im2col_workspace_bytes(g);
+    case Conv2dAlgorithm::Winograd: return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) : 0;
+    case Conv2dAlgorithm::Direct: return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) : 0;
+    default: return 0;
+  }
+}
+
+// --- the op -----------------------------------------------------------------------------------
+
+Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& weight, const Tensor& bias,
+                   const Conv2dOptions& options) {
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
-  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
-  if (y.numel() > 0) {
-    kernels::conv2d_forward_reference(y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);
+  if (algorithm == Conv2dAlgorithm::Auto) algorithm = choose(g);
+  if (!supports(algorithm, g)) {
+    throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +
+                     ops::pair_to_string({g.KH, g.KW}) + ", stride " + ops::pair_to_string({g.stride_h, g.stride_w}) +
+                     ", groups " + std::to_string(g.groups) + ")");
   }
+  Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
+  if (y.numel() > 0) run(algorithm, y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);
   return ops::match_batch(y, input);
+}
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  return conv2d_with(Conv2dAlgorithm::Auto, input, weight, bias, options);
 }
 
 }  // namespace tinytorch

@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Conv2D forward, tinytorch against PyTorch, side by side in one run.
+
+For each shape of bench/conv_shapes.csv both libraries run the same convolution on the same
+tensors with the same thread count, interleaved round by round (so a noisy neighbour hurts both
+alike). Per shape it prints our ms, PyTorch's ms, the speed-up (PyTorch time / ours), our GFLOP/s
+and our % of this machine's FP32 peak (an FMA loop measured on the same thread count). It writes
+JSON and a PNG bar chart of the speed-ups.
+
+usage: /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 7] [--out bench/results]
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import tinytorch
+from tinytorch.core.spatial import Conv2D
+from tinytorch.core.tensor import Tensor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_shapes(path):
+    rows = [line for line in open(path) if line.strip() and not line.startswith("#")]
+    fields = ["name", "N", "C", "H", "W", "K", "KH", "KW", "stride", "pad", "dilation", "groups"]
+    return [{k: (v if k == "name" else int(v)) for k, v in zip(fields, r)} for r in csv.reader(rows)]
+
+
+def flops(s):
+    oh = (s["H"] + 2 * s["pad"] - s["dilation"] * (s["KH"] - 1) - 1) // s["stride"] + 1
+    ow = (s["W"] + 2 * s["pad"] - s["dilation"] * (s["KW"] - 1) - 1) // s["stride"] + 1
+    return 2 * s["N"] * s["K"] * oh * ow * (s["C"] // s["groups"]) * s["KH"] * s["KW"]
+
+
+def time_call(fn, min_seconds):
+    """Seconds per call: run in a loop until min_seconds have passed."""
+    fn()
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / n
+
+
+def progress(i, total, started, label):
+    elapsed = time.perf_counter() - started
+    rate = i / elapsed if elapsed > 0 else 0.0
+    eta = (total - i) / rate if rate > 0 else 0.0
+    sys.stderr.write(f"\r[{i}/{total}] {rate:.2f} shapes/s, ETA {eta:4.0f}s  {label:<24}")
+    sys.stderr.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per shape (median is reported)")
+    ap.add_argument("--min-time", type=float, default=0.03, help="seconds per timing in a round")
+    ap.add_argument("--shapes", default=os.path.join(HERE, "conv_shapes.csv"))
+    ap.add_argument("--only", default="", help="comma-separated shape names")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = ap.parse_args()
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+
+    torch.set_num_threads(args.threads)
+    tinytorch.set_num_threads(args.threads)
+    peak = tinytorch._tinytorch.measure_fma_peak_gflops(args.threads, 0.3)
+    shapes = read_shapes(args.shapes)
+    if args.only:
+        shapes = [s for s in shapes if s["name"] in args.only.split(",")]
+    rng = np.random.default_rng(0)
+    results, started = [], time.perf_counter()
+    for i, s in enumerate(shapes):
+        progress(i, len(shapes), started, s["name"])
+        x = rng.standard_normal((s["N"], s["C"], s["H"], s["W"]), dtype=np.float32)
+        conv = Conv2D(s["C"], s["K"], (s["KH"], s["KW"]), stride=s["stride"], padding=s["pad"],
+                      dilation=s["dilation"], groups=s["groups"])
+        w, b = conv.weight.data, conv.bias.data
+        xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+        xs = Tensor(x)
+        ours_fn = lambda: conv(xs)
+        def torch_fn():
+            with torch.no_grad():
+                return F.conv2d(xt, wt, bt, stride=s["stride"], padding=s["pad"], dilation=s["dilation"],
+                                groups=s["groups"])
+        # Same answer first: a benchmark of a wrong result is worthless.
+        ref = torch_fn().numpy()
+        got = ours_fn().data
+        err = float(np.abs(got - ref).max() / (np.abs(ref).max() + 1e-30))
+        ours_t, torch_t = [], []
+        for _ in range(args.rounds):
+            ours_t.append(time_call(ours_fn, args.min_time))
+            torch_t.append(time_call(torch_fn, args.min_time))
+        o, t = float(np.median(ours_t)), float(np.median(torch_t))
+        f = flops(s)
+        algo = tinytorch._tinytorch.select_conv2d_algorithm(list(x.shape), list(w.shape), stride=s["stride"],
+                                                          padding=s["pad"], dilation=s["dilation"],
+                                                          groups=s["groups"])
+        results.append(dict(shape=s["name"], algorithm=algo, ours_ms=o * 1e3, torch_ms=t * 1e3, speedup=t / o,
+                            ours_gflops=f / o / 1e9, torch_gflops=f / t / 1e9, ours_peak_pct=100 * f / o / 1e9 / peak,
+                            max_rel_error=err))
+    progress(len(shapes), len(shapes), started, "done")
+    sys.stderr.write("\n")
+
+    print(f"Conv2D forward, {args.threads} thread(s), FP32 FMA peak measured {peak:.0f} GFLOP/s; "
+          f"speed-up = PyTorch time / ours (>1: we are faster)")
+    print(f"{'shape':<20} {'algorithm':<10} {'ours ms':>9} {'torch ms':>9} {'speed-up':>8} {'GFLOP/s':>8} "
+          f"{'% peak':>7} {'torch GF/s':>10}")
+    for r in results:
+        print(f"{r['shape']:<20} {r['algorithm']:<10} {r['ours_ms']:9.3f} {r['torch_ms']:9.3f} {r['speedup']:7.2f}x "
+              f"{r['ours_gflops']:8.1f} {r['ours_peak_pct']:6.1f}% {r['torch_gflops']:10.1f}")
+
+    os.makedirs(args.out, exist_ok=True)
+    meta = dict(date=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=platform.processor() or
+                platform.machine(), threads=args.threads, peak_gflops=peak, torch=torch.__version__,
+                tinytorch=tinytorch.__version__)
+    with open(os.path.join(args.out, f"conv_vs_torch_t{args.threads}.json"), "w") as f:
+        json.dump(dict(meta=meta, results=results), f, indent=1)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        names = [r["shape"] for r in results]
+        speed = [r["speedup"] for r in results]
+        ax.bar(names, speed, color=["tab:green" if v >= 1 else "tab:red" for v in speed])
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_ylabel("speed-up over PyTorch (x)")
+        ax.set_title(f"tinytorch Conv2D vs PyTorch {torch.__version__}, {args.threads} thread(s)")
+        plt.xticks(rotation=60, ha="right")
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, f"conv_vs_torch_t{args.threads}.png"), dpi=110)
+    except ImportError:
+        print("matplotlib not installed: no plot")
+    print(f"wrote {args.out}/conv_vs_torch_t{args.threads}.json and .png")
+
+
+if __name__ == "__main__":
+    main()

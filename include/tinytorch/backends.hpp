@@ -1,0 +1,47 @@
+// Choosing the convolution algorithm, like torch.backends: by default a heuristic picks one per
+// shape; a user can force one from C++ (set_conv2d_algorithm), Python
+// (tinytorch.backends.set_conv2d_algorithm), the CLI (--conv-algo) or the environment
+// (TINYTORCH_CONV_ALGO=im2col, read at start-up). A forced algorithm is used wherever it supports
+// the shape; elsewhere the heuristic chooses (so forcing winograd does not break a 1x1 layer).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tinytorch/functional.hpp"
+
+namespace tinytorch {
+
+enum class Conv2dAlgorithm {
+  Auto,        // the heuristic (select_conv2d_algorithm)
+  Reference,   // the plain loop nest, double accumulation: the oracle
+  Im2colGemm,  // im2col blocks + OpenBLAS sgemm: any shape
+  Gemm1x1,     // 1x1, stride 1, no padding: sgemm straight on the input, no im2col
+  Winograd,    // F(4x4, 3x3): 3x3, stride 1, dilation 1
+  Depthwise,   // groups == in_channels == out_channels: direct AVX2 loops per plane
+  Direct,      // register-blocked direct convolution for few input channels
+};
+
+std::string to_string(Conv2dAlgorithm algorithm);
+// "auto", "reference", "im2col", "gemm1x1", "winograd", "depthwise", "direct"; ShapeError otherwise.
+Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);
+std::vector<Conv2dAlgorithm> all_conv2d_algorithms();  // every concrete algorithm (not Auto)
+
+void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
+Conv2dAlgorithm get_conv2d_algorithm();
+
+// For a (validated) call: whether an algorithm handles it, which one conv2d would run, and the
+// workspace bytes it needs (per thread: each thread has its own).
+bool conv2d_algorithm_supports(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
+                               const Conv2dOptions& options = {});
+Conv2dAlgorithm select_conv2d_algorithm(const Shape& input, const Shape& weight, const Conv2dOptions& options = {});
+int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
+                               const Conv2dOptions& options = {});
+
+// conv2d with an explicit algorithm (Auto: the heuristic). ShapeError if it does not support the
+// shape. Used by tests and benchmarks to compare algorithms side by side.
+Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+                   const Conv2dOptions& options = {});
+
+}  // namespace tinytorch

@@ -1,0 +1,36 @@
+// parallel_for: the one place tinytorch starts threads (OpenMP underneath).
+//
+// Work is split over independent output items with a static schedule, and each item is computed
+// the same way whichever thread runs it, so results are bit-identical for any thread count.
+// OpenBLAS is pinned to one thread (see blas.hpp): tinytorch threads, BLAS runs inside.
+#pragma once
+
+#include <cstdint>
+
+#include "tinytorch/runtime.hpp"
+
+namespace tinytorch {
+
+int omp_thread_index();  // this thread's index inside a parallel region (0 outside)
+
+// Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads.
+// `thread` indexes a per-thread workspace slice (0 <= thread < threads_for(n)).
+template <class Fn>
+void parallel_for(int64_t n, Fn&& fn) {
+  const int threads = static_cast<int>(n < get_num_threads() ? n : get_num_threads());
+  if (threads <= 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_thread_index();
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; ++i) fn(i, t);
+  }
+}
+
+// How many threads parallel_for(n, ...) uses: size per-thread workspaces with this.
+inline int threads_for(int64_t n) { return static_cast<int>(n < get_num_threads() ? n : get_num_threads()); }
+
+}  // namespace tinytorch

@@ -1,0 +1,28 @@
+// The convolution algorithms behind conv2d: each splits its work over threads (parallel_for),
+// takes scratch from the per-thread workspace and calls pure kernels. All share one signature:
+// out [N, OC, OH, OW]; in [N, C, H, W]; weight [OC, C/groups, KH, KW]; bias [OC] or nullptr.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/conv2d.hpp"
+
+namespace tinytorch::ops {
+
+using kernels::Conv2dGeometry;
+
+void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+
+// Per-thread workspace bytes each algorithm asks for on this geometry.
+int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
+int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);
+int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);
+
+// Adds bias[oc] to each of the `count` values of rows [oc0, oc0 + rows) of a [OC, ld] block.
+void add_bias_rows(float* out, const float* bias, int64_t rows, int64_t count, int64_t ld);
+
+}  // namespace tinytorch::ops

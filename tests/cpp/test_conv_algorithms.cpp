@@ -1,0 +1,147 @@
+// Every convolution algorithm against the reference on randomized shapes (every dimension above 1
+// in most draws, odd sizes, padding, stride, dilation, groups, tiny images), and bit-identical
+// results on 1 and 2 threads.
+//
+// Tolerance: a float32 sum of K products in any order is within gamma_K * sum|x w| of the exact
+// sum (Higham 3.1), gamma_K ~ K u, u = 2^-24. The reference is exact to double rounding, so each
+// output may differ by (K + 2) u (conv(|x|, |w|) + |b|). Winograd transforms add their own
+// rounding (see test WinogradErrorBound for its measured bound).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "tinytorch/tinytorch.hpp"
+
+namespace tt = tinytorch;
+
+namespace {
+
+struct ConvCase {
+  tt::Shape input, weight;
+  tt::Conv2dOptions options;
+  bool bias;
+  std::string describe() const {
+    return "input " + tt::shape_to_string(input) + " weight " + tt::shape_to_string(weight) + " stride (" +
+           std::to_string(options.stride.h) + "," + std::to_string(options.stride.w) + ") padding " +
+           options.padding.to_string() + " dilation (" + std::to_string(options.dilation.h) + "," +
+           std::to_string(options.dilation.w) + ") groups " + std::to_string(options.groups) +
+           (bias ? " bias" : "");
+  }
+};
+
+ConvCase random_case(std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  while (true) {
+    ConvCase c;
+    const int shape_kind = pick(0, 9);
+    int64_t groups = 1, C, OC;
+    if (shape_kind == 0) {  // depthwise, channel multiplier 1 or 2
+      C = pick(2, 12);
+      groups = C;
+      OC = C * pick(1, 2);
+    } else if (shape_kind == 1) {
+      groups = pick(2, 3);
+      C = groups * pick(1, 5);
+      OC = groups * pick(1, 5);
+    } else {
+      C = pick(1, 24);
+      OC = pick(2, 24);
+    }
+    const int64_t KH = shape_kind >= 6 ? 3 : shape_kind == 5 ? 1 : pick(1, 5);
+    const int64_t KW = shape_kind >= 6 ? 3 : shape_kind == 5 ? 1 : pick(1, 5);
+    const int64_t N = pick(1, 3), H = pick(1, 23), W = pick(1, 23);
+    c.input = {N, C, H, W};
+    c.weight = {OC, C / groups, KH, KW};
+    c.options.groups = groups;
+    if (shape_kind >= 6) {  // 3x3 stride 1: the Winograd and direct candidates
+      c.options.padding = tt::Padding2d(pick(0, 1));
+    } else if (shape_kind != 5) {  // kind 5: 1x1, stride 1, no padding (the direct GEMM case)
+      c.options.stride = tt::Size2(pick(1, 3), pick(1, 3));
+      c.options.dilation = tt::Size2(pick(1, 2), pick(1, 2));
+      c.options.padding = tt::Padding2d(pick(0, 2), pick(0, 2));
+    }
+    c.bias = pick(0, 3) > 0;
+    const int64_t span_h = c.options.dilation.h * (KH - 1) + 1, span_w = c.options.dilation.w * (KW - 1) + 1;
+    if (H + 2 * c.options.padding.h >= span_h && W + 2 * c.options.padding.w >= span_w) return c;
+  }
+}
+
+tt::Tensor abs_of(const tt::Tensor& t) {
+  tt::Tensor a = t.clone();
+  for (int64_t i = 0; i < a.numel(); ++i) a.data()[i] = std::fabs(a.data()[i]);
+  return a;
+}
+
+}  // namespace
+
+TEST(ConvAlgorithms, MatchReferenceOnRandomShapes) {
+  std::mt19937 rng(2026);
+  tt::Generator gen(99);
+  int checked = 0;
+  std::map<tt::Conv2dAlgorithm, int> per_algorithm;
+  for (int trial = 0; trial < 300; ++trial) {
+    const ConvCase c = random_case(rng);
+    SCOPED_TRACE(c.describe());
+    const tt::Tensor x = tt::Tensor::randn(c.input, gen), w = tt::Tensor::randn(c.weight, gen);
+    const tt::Tensor b = c.bias ? tt::Tensor::randn({c.weight[0]}, gen) : tt::Tensor();
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, c.options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), c.bias ? abs_of(b) : tt::Tensor(), c.options);
+    const int64_t K = c.weight[1] * c.weight[2] * c.weight[3];
+    for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
+      if (a == tt::Conv2dAlgorithm::Reference || !tt::conv2d_algorithm_supports(a, c.input, c.weight, c.options)) continue;
+      const tt::Tensor got = tt::conv2d_with(a, x, w, b, c.options);
+      ASSERT_EQ(got.shape(), want.shape()) << tt::to_string(a);
+      // Winograd F(4x4, 3x3): transforms with constants up to 8 cost about 2^7 more; see
+      // WinogradErrorBound.
+      const double slack = a == tt::Conv2dAlgorithm::Winograd ? 128.0 : 1.0;
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        const double bound = slack * (K + 2) * 0x1p-24 * magnitude.data()[i] + 1e-30;
+        ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), bound)
+            << tt::to_string(a) << " differs from the reference at flat index " << i;
+      }
+      ++checked;
+      ++per_algorithm[a];
+    }
+  }
+  for (auto [a, n] : per_algorithm) std::cout << "  " << tt::to_string(a) << ": " << n << " shapes\n";
+  EXPECT_GE(checked, 300);
+}
+
+TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
+  std::mt19937 rng(7);
+  tt::Generator gen(5);
+  const int saved = tt::get_num_threads();
+  for (int trial = 0; trial < 40; ++trial) {
+    ConvCase c = random_case(rng);
+    c.input[0] = 4;  // enough work to split
+    const tt::Tensor x = tt::Tensor::randn(c.input, gen), w = tt::Tensor::randn(c.weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({c.weight[0]}, gen);
+    for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
+      if (!tt::conv2d_algorithm_supports(a, c.input, c.weight, c.options)) continue;
+      tt::set_num_threads(1);
+      const tt::Tensor one = tt::conv2d_with(a, x, w, b, c.options);
+      tt::set_num_threads(2);
+      const tt::Tensor two = tt::conv2d_with(a, x, w, b, c.options);
+      EXPECT_TRUE(one.equal(two)) << tt::to_string(a) << " " << c.describe();
+    }
+  }
+  tt::set_num_threads(saved);
+}
+
+TEST(ConvAlgorithms, SelectionAndForcing) {
+  const tt::Shape x{2, 16, 8, 8};
+  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Gemm1x1);
+  EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
+  EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ShapeError);
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Reference);
+  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Reference);
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Gemm1x1);  // does not support 3x3: the heuristic decides
+  EXPECT_NE(tt::select_conv2d_algorithm(x, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Gemm1x1);
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
+  EXPECT_THROW(tt::conv2d_with(tt::Conv2dAlgorithm::Gemm1x1, tt::Tensor::randn(x), tt::Tensor::randn({4, 16, 3, 3})),
+               tt::ShapeError);
+  EXPECT_GT(tt::conv2d_workspace_bytes(tt::Conv2dAlgorithm::Im2colGemm, x, {32, 16, 3, 3}), 0);
+  EXPECT_EQ(tt::conv2d_workspace_bytes(tt::Conv2dAlgorithm::Gemm1x1, x, {32, 16, 1, 1}), 0);
+}
