@@ -18,13 +18,14 @@ enum class Conv2dAlgorithm {
   Reference,   // the plain loop nest, double accumulation: the oracle
   Im2colGemm,  // im2col blocks + OpenBLAS sgemm: any shape
   Gemm1x1,     // 1x1, stride 1, no padding: sgemm straight on the input, no im2col
+  Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
   Winograd,    // F(4x4, 3x3): 3x3, stride 1, dilation 1
   Depthwise,   // groups == in_channels == out_channels: direct AVX2 loops per plane
   Direct,      // register-blocked direct convolution for few input channels
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);
-// "auto", "reference", "im2col", "gemm1x1", "winograd", "depthwise", "direct"; ShapeError otherwise.
+// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct"; ShapeError otherwise.
 Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);
 std::vector<Conv2dAlgorithm> all_conv2d_algorithms();  // every concrete algorithm (not Auto)
 

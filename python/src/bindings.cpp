@@ -162,6 +162,7 @@ PYBIND11_MODULE(_tinytorch, m) {
   m.def("get_num_threads", &tt::get_num_threads);
   m.def("measure_fma_peak_gflops", &tt::measure_fma_peak_gflops, "threads"_a, "seconds"_a = 0.2,
         py::call_guard<py::gil_scoped_release>(), "This machine's FP32 FMA peak on `threads` threads, measured.");
+  m.def("peak_isa", &tt::peak_isa);
   m.def("set_conv2d_algorithm", [](const std::string& name) { tt::set_conv2d_algorithm(tt::conv2d_algorithm_from_string(name)); },
         "name"_a, "Force a conv2d algorithm ('auto' restores the heuristic).");
   m.def("get_conv2d_algorithm", [] { return tt::to_string(tt::get_conv2d_algorithm()); });

@@ -47,15 +47,15 @@ struct Workspace {
   size_t bytes = 0;
 };
 
-Workspace& thread_workspace() {
-  thread_local Workspace ws;
-  return ws;
+Workspace& thread_workspace(WorkspaceSlot slot) {
+  thread_local Workspace ws[2];
+  return ws[slot == WorkspaceSlot::Shared ? 0 : 1];
 }
 
 }  // namespace
 
-float* workspace(size_t bytes) {
-  Workspace& ws = thread_workspace();
+float* workspace(size_t bytes, WorkspaceSlot slot) {
+  Workspace& ws = thread_workspace(slot);
   if (bytes > ws.bytes) {
     const size_t rounded = (bytes + 4095) / 4096 * 4096;
     void* p = std::aligned_alloc(64, rounded);
@@ -66,6 +66,6 @@ float* workspace(size_t bytes) {
   return ws.data.get();
 }
 
-size_t workspace_capacity() { return thread_workspace().bytes; }
+size_t workspace_capacity(WorkspaceSlot slot) { return thread_workspace(slot).bytes; }
 
 }  // namespace tinytorch

@@ -7,9 +7,14 @@
 
 namespace tinytorch {
 
-// A buffer of at least `bytes`, valid until the next call from the same thread. Throws
-// std::bad_alloc if it cannot grow.
-float* workspace(size_t bytes);
-size_t workspace_capacity();  // this thread's current buffer size in bytes
+// Two buffers per thread: Shared holds what an op prepares before its parallel region for all
+// threads to read (packed weights); Scratch is each worker's own (the calling thread is a worker
+// too, so it needs both).
+enum class WorkspaceSlot { Shared, Scratch };
+
+// A buffer of at least `bytes`, valid until the next call for the same slot from the same thread.
+// Throws std::bad_alloc if it cannot grow.
+float* workspace(size_t bytes, WorkspaceSlot slot = WorkspaceSlot::Scratch);
+size_t workspace_capacity(WorkspaceSlot slot = WorkspaceSlot::Scratch);  // bytes held now
 
 }  // namespace tinytorch

@@ -34,4 +34,10 @@ void conv2d_forward_reference(float* out, const float* in, const float* weight, 
 // the weight [OCG, CG*KH*KW] with col computes the same sums.
 void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb);
 
+// im2col straight into the packed-B panels of gemm_packed.hpp: rows k0 .. k0 + kc of the column
+// matrix (row k = (c, kh, kw)) for output pixels [p0, p0 + np), as ceil(np / nr) panels of
+// [kc][nr], zero past np. nr is a power of two.
+void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0,
+                   int64_t kc, int nr);
+
 }  // namespace tinytorch::kernels

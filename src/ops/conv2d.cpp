@@ -110,6 +110,7 @@ struct AlgorithmName {
 constexpr AlgorithmName kAlgorithmNames[] = {
     {Conv2dAlgorithm::Auto, "auto"},           {Conv2dAlgorithm::Reference, "reference"},
     {Conv2dAlgorithm::Im2colGemm, "im2col"},   {Conv2dAlgorithm::Gemm1x1, "gemm1x1"},
+    {Conv2dAlgorithm::Packed, "packed"},
     {Conv2dAlgorithm::Winograd, "winograd"},   {Conv2dAlgorithm::Depthwise, "depthwise"},
     {Conv2dAlgorithm::Direct, "direct"},
 };
@@ -134,11 +135,14 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
     case Conv2dAlgorithm::Auto:
     case Conv2dAlgorithm::Reference:
     case Conv2dAlgorithm::Im2colGemm:
+    case Conv2dAlgorithm::Packed:
       return true;
     case Conv2dAlgorithm::Gemm1x1:
       return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
              g.OH == g.H && g.OW == g.W;
     case Conv2dAlgorithm::Winograd:
+      return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+             g.dilation_w == 1 && g.groups == 1;
     case Conv2dAlgorithm::Depthwise:
     case Conv2dAlgorithm::Direct:
       return false;
@@ -155,7 +159,7 @@ Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
     if (a == Conv2dAlgorithm::Direct && g.channels_per_group() > 4) continue;
     return a;
   }
-  return Conv2dAlgorithm::Im2colGemm;
+  return Conv2dAlgorithm::Packed;
 }
 
 Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g) {
@@ -168,6 +172,7 @@ void run(Conv2dAlgorithm a, float* out, const float* in, const float* w, const f
   switch (a) {
     case Conv2dAlgorithm::Reference: return kernels::conv2d_forward_reference(out, in, w, b, g);
     case Conv2dAlgorithm::Gemm1x1: return ops::conv2d_gemm1x1(out, in, w, b, g);
+    case Conv2dAlgorithm::Packed: return ops::conv2d_packed(out, in, w, b, g);
     case Conv2dAlgorithm::Winograd: return ops::conv2d_winograd(out, in, w, b, g);
     case Conv2dAlgorithm::Depthwise: return ops::conv2d_depthwise(out, in, w, b, g);
     case Conv2dAlgorithm::Direct: return ops::conv2d_direct(out, in, w, b, g);
@@ -228,7 +233,9 @@ int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, co
   if (algorithm == Conv2dAlgorithm::Auto) algorithm = choose(g);
   switch (algorithm) {
     case Conv2dAlgorithm::Im2colGemm: return ops::conv2d_im2col_workspace_bytes(g);
-    case Conv2dAlgorithm::Winograd: return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) : 0;
+    case Conv2dAlgorithm::Packed: return ops::conv2d_packed_workspace_bytes(g) + ops::conv2d_packed_shared_bytes(g);
+    case Conv2dAlgorithm::Winograd:
+      return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) + ops::conv2d_winograd_shared_bytes(g) : 0;
     case Conv2dAlgorithm::Direct: return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) : 0;
     default: return 0;
   }

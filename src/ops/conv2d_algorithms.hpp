@@ -13,13 +13,17 @@ using kernels::Conv2dGeometry;
 
 void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
-int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);
+int64_t conv2d_packed_workspace_bytes(const Conv2dGeometry& g);  // per thread
+int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g);     // the packed weights
+int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);  // per thread
+int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);     // the transformed weights
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);
 
 // Adds bias[oc] to each of the `count` values of rows [oc0, oc0 + rows) of a [OC, ld] block.

@@ -4,9 +4,7 @@
 #include "ops/conv2d_algorithms.hpp"
 
 namespace tinytorch::ops {
-void conv2d_winograd(float*, const float*, const float*, const float*, const Conv2dGeometry&) { std::abort(); }
 void conv2d_depthwise(float*, const float*, const float*, const float*, const Conv2dGeometry&) { std::abort(); }
 void conv2d_direct(float*, const float*, const float*, const float*, const Conv2dGeometry&) { std::abort(); }
-int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry&) { return 0; }
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry&) { return 0; }
 }  // namespace tinytorch::ops

@@ -1,0 +1,114 @@
+// The packed GEMM micro-kernels (AVX-512 12x32 and AVX2 6x16) and the run-time choice between
+// them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
+// and only runs where __builtin_cpu_supports says the CPU has AVX-512.
+#include "kernels/gemm_packed.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tinytorch::kernels {
+namespace {
+
+__attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
+                                                            int64_t ldc, int rows, int cols, bool accumulate,
+                                                            const float* bias) {
+  constexpr int MR = 12, NR = 32;
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(a[k * MR + r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) {
+    if (r >= rows) break;
+    float* row = c + r * ldc;
+    __m512 v0 = acc0[r], v1 = acc1[r];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+    } else if (bias) {
+      v0 = _mm512_add_ps(v0, _mm512_set1_ps(bias[r]));
+      v1 = _mm512_add_ps(v1, _mm512_set1_ps(bias[r]));
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
+void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                     bool accumulate, const float* bias) {
+  constexpr int MR = 6, NR = 16;
+  __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + k * MR + r);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    alignas(32) float tile[NR];
+    _mm256_store_ps(tile, acc0[r]);
+    _mm256_store_ps(tile + 8, acc1[r]);
+    float* row = c + r * ldc;
+    if (accumulate) {
+      for (int j = 0; j < cols; ++j) row[j] += tile[j];
+    } else {
+      const float add = bias ? bias[r] : 0.0f;
+      for (int j = 0; j < cols; ++j) row[j] = tile[j] + add;
+    }
+  }
+}
+
+using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
+
+struct Choice {
+  GemmTile tile;
+  MicroKernel kernel;
+};
+
+const Choice& choice() {
+  static const Choice c = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32};
+    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16};
+  }();
+  return c;
+}
+
+}  // namespace
+
+const GemmTile& packed_gemm_tile() { return choice().tile; }
+
+void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int mr) {
+  for (int64_t m0 = 0; m0 < M; m0 += mr) {
+    const int64_t rows = std::min<int64_t>(mr, M - m0);
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t r = 0; r < rows; ++r) dst[k * mr + r] = a[(m0 + r) * lda + k];
+      for (int64_t r = rows; r < mr; ++r) dst[k * mr + r] = 0.0f;
+    }
+    dst += K * mr;
+  }
+}
+
+void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate, const float* bias) {
+  choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, accumulate, bias);
+}
+
+}  // namespace tinytorch::kernels

@@ -1,0 +1,31 @@
+// Our GEMM micro-kernels for convolution: C[M, N] (+)= A[M, K] B[K, N] on packed panels, with a
+// register tile chosen per CPU at run time: 12x32 with AVX-512 (24 zmm accumulators), 6x16 with
+// AVX2 + FMA (12 ymm accumulators). Pure functions: no allocation, no threads.
+//
+// Layouts (MR x NR is the register tile):
+//   packed A: [ceil(M / MR)][K][MR]  rows of A interleaved by MR, zero rows past M
+//   packed B: [ceil(N / NR)][kc][NR] one panel per NR columns, zero columns past N
+// The reference for all of this is conv2d_forward_reference (and plain GEMM in the tests).
+#pragma once
+
+#include <cstdint>
+
+namespace tinytorch::kernels {
+
+struct GemmTile {
+  int mr, nr;
+  const char* isa;  // "avx512" or "avx2"
+};
+
+// The tile of the micro-kernel this CPU runs (AVX-512 when the CPU has it).
+const GemmTile& packed_gemm_tile();
+
+// a [M, K] row-major (leading dimension lda) -> packed A (see above).
+void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int mr);
+
+// One MR x NR tile: c[rows, cols] (ldc) = a_panel [kc][MR] x b_panel [kc][NR], plus bias[r] per
+// row when bias is given, or += when accumulate (a later K block). rows <= MR, cols <= NR.
+void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate, const float* bias);
+
+}  // namespace tinytorch::kernels

@@ -1,0 +1,80 @@
+// The packed convolution: im2col straight into register-tile panels and our own micro-kernel
+// (kernels/gemm_packed.hpp: AVX-512 12x32 or AVX2 6x16, chosen per CPU).
+//
+// Per image n and group g:  out[n, g] [OCG, P] = weight[g] [OCG, K] x col [K, P].
+// The weight is packed once per call into [OCG/MR][K][MR] panels shared by all threads. Work items
+// are (n, g, block of PB pixels); each packs its columns KC rows at a time into [PB/NR][KC][NR]
+// panels (about 256 KiB: L2) and runs the micro-kernel over every (MR rows, NR columns) tile,
+// the B panel staying in L1 while the A panels stream from L2. Block sizes depend on the shape
+// only, so results do not depend on the thread count.
+#include <algorithm>
+
+#include "core/parallel.hpp"
+#include "core/workspace.hpp"
+#include "kernels/gemm_packed.hpp"
+#include "ops/conv2d_algorithms.hpp"
+
+namespace tinytorch::ops {
+namespace {
+
+constexpr int64_t kPixelBlock = 256;  // columns per work item (a multiple of NR)
+constexpr int64_t kDepthBlock = 256;  // K rows packed at a time
+
+int64_t depth_block(int64_t K) { return K <= kDepthBlock * 3 / 2 ? K : kDepthBlock; }
+
+}  // namespace
+
+int64_t conv2d_packed_workspace_bytes(const Conv2dGeometry& g) {
+  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const int64_t K = g.channels_per_group() * g.KH * g.KW;
+  const int64_t pb = std::min<int64_t>(kPixelBlock, (g.OH * g.OW + t.nr - 1) / t.nr * t.nr);
+  return pb * depth_block(K) * 4;
+}
+
+int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g) {
+  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const int64_t K = g.channels_per_group() * g.KH * g.KW;
+  return g.groups * ((g.out_channels_per_group() + t.mr - 1) / t.mr) * t.mr * K * 4;
+}
+
+void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  const kernels::GemmTile& tile = kernels::packed_gemm_tile();
+  const int64_t MR = tile.mr, NR = tile.nr;
+  const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
+  const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
+  const int64_t KC = depth_block(K);
+  const int64_t a_panels = (OCG + MR - 1) / MR, a_group_stride = a_panels * MR * K;
+
+  // weight [OC, K] -> packed, per group [OCG/MR][K][MR]
+  float* a_packed = workspace(static_cast<size_t>(conv2d_packed_shared_bytes(g)), WorkspaceSlot::Shared);
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    kernels::pack_a(a_packed + grp * a_group_stride, weight + grp * OCG * K, OCG, K, K, static_cast<int>(MR));
+  }
+
+  const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
+  const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
+  parallel_for(g.N * g.groups * blocks, [&](int64_t item, int) {
+    const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
+    const int64_t p0 = blk * kPixelBlock, np = std::min(kPixelBlock, P - p0);
+    const int64_t b_panels = (np + NR - 1) / NR;
+    const float* image = in + (n * g.C + grp * CG) * g.H * g.W;  // [CG, H, W]
+    float* dst = out + (n * g.OC + grp * OCG) * P + p0;          // [OCG, np] inside [OC, P]
+    const float* group_bias = bias ? bias + grp * OCG : nullptr;
+    float* b_packed = workspace(scratch);
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+      const int64_t kc = std::min(KC, K - k0);
+      kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
+      for (int64_t bp = 0; bp < b_panels; ++bp) {
+        const int cols = static_cast<int>(std::min(NR, np - bp * NR));
+        for (int64_t ap = 0; ap < a_panels; ++ap) {
+          const int rows = static_cast<int>(std::min(MR, OCG - ap * MR));
+          kernels::gemm_micro(kc, a_packed + grp * a_group_stride + ap * MR * K + k0 * MR, b_packed + bp * kc * NR,
+                              dst + ap * MR * P + bp * NR, P, rows, cols, k0 > 0,
+                              group_bias ? group_bias + ap * MR : nullptr);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace tinytorch::ops
