@@ -1,6 +1,8 @@
 // measure_fma_peak_gflops: the machine's FP32 peak, measured rather than looked up.
 #include "tinytorch/perf.hpp"
 
+#include "kernels/cpu.hpp"
+
 #include <immintrin.h>
 #include <omp.h>
 
@@ -40,10 +42,7 @@ __attribute__((target("avx512f"))) float fma_chains_avx512(int64_t iterations) {
 
 }  // namespace
 
-const char* peak_isa() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") ? "avx512" : "avx2";
-}
+const char* peak_isa() { return kernels::isa_name(kernels::cpu_isa()); }
 
 double measure_fma_peak_gflops(int threads, double seconds) {
   using clock = std::chrono::steady_clock;

@@ -40,4 +40,10 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
 void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0,
                    int64_t kc, int nr);
 
+// Depthwise: one output plane [OH, OW] from its input plane [H, W] and 2D kernel [KH, KW], using
+// `padded` (depthwise_padded_plane_floats(g) floats) as scratch for the zero-padded input.
+int64_t depthwise_padded_plane_floats(const Conv2dGeometry& g);
+void conv2d_depthwise_plane(float* out, const float* in, const float* weight, float bias, float* padded,
+                            const Conv2dGeometry& g);
+
 }  // namespace tinytorch::kernels

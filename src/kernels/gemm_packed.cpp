@@ -1,7 +1,9 @@
 // The packed GEMM micro-kernels (AVX-512 12x32 and AVX2 6x16) and the run-time choice between
 // them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
-// and only runs where __builtin_cpu_supports says the CPU has AVX-512.
+// and only runs where cpu_isa() says so.
 #include "kernels/gemm_packed.hpp"
+
+#include "kernels/cpu.hpp"
 
 #include <immintrin.h>
 
@@ -84,8 +86,7 @@ struct Choice {
 
 const Choice& choice() {
   static const Choice c = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32};
+    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32};
     return Choice{{6, 16, "avx2"}, &micro_avx2_6x16};
   }();
   return c;

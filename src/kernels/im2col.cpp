@@ -51,41 +51,45 @@ namespace tinytorch::kernels {
 
 void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0,
                    int64_t kc, int nr) {
-  const int shift = __builtin_ctz(static_cast<unsigned>(nr));
   const int64_t panels = (np + nr - 1) / nr, panel_stride = kc * nr;
   const int64_t taps = g.KH * g.KW;
+  const int64_t oh0 = p0 / g.OW, ow0 = p0 % g.OW;
+  const int64_t sw = g.stride_w;
   for (int64_t k = k0; k < k0 + kc; ++k) {
     const int64_t c = k / taps, kh = k % taps / g.KW, kw = k % g.KW;
-    float* row = dst + (k - k0) * nr;  // pixel q goes to lane (q & (nr-1)) of panel (q >> shift)
+    const float* plane = in + c * g.H * g.W;
+    float* row = dst + (k - k0) * nr;  // pixel q goes to lane q % nr of panel q / nr
+    // Walk the block in runs that stay inside one output row and one panel; oh, ow, panel and
+    // lane advance incrementally (no division per run).
+    int64_t oh = oh0, ow = ow0, panel = 0, lane = 0;
     for (int64_t q = 0; q < np;) {
-      const int64_t p = p0 + q;
-      const int64_t oh = p / g.OW, ow = p % g.OW;
-      // A run: pixels of one output row that also stay inside one panel.
-      const int64_t run = std::min({g.OW - ow, np - q, nr - (q & (nr - 1))});
-      float* out = row + (q >> shift) * panel_stride + (q & (nr - 1));
+      const int64_t run = std::min({g.OW - ow, np - q, nr - lane});
+      float* out = row + panel * panel_stride + lane;
       const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
       if (ih < 0 || ih >= g.H) {
-        std::fill_n(out, run, 0.0f);
+        for (int64_t j = 0; j < run; ++j) out[j] = 0.0f;
       } else {
-        const float* src = in + (c * g.H + ih) * g.W;
-        const int64_t iw0 = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
-        if (g.stride_w == 1) {
-          const int64_t lo = std::clamp<int64_t>(-iw0, 0, run);
-          const int64_t hi = std::clamp<int64_t>(g.W - iw0, lo, run);
-          std::fill_n(out, lo, 0.0f);
-          if (hi > lo) std::memcpy(out + lo, src + iw0 + lo, static_cast<size_t>(hi - lo) * sizeof(float));
-          std::fill_n(out + hi, run - hi, 0.0f);
+        const float* src = plane + ih * g.W;
+        const int64_t iw0 = ow * sw - g.pad_left + kw * g.dilation_w;  // iw of pixel j is iw0 + j * sw
+        // Pixels [lo, hi) read inside the row; the rest read padding.
+        const int64_t lo = std::min(run, iw0 >= 0 ? int64_t{0} : (-iw0 + sw - 1) / sw);
+        const int64_t hi = std::max(lo, std::min(run, iw0 >= g.W ? int64_t{0} : (g.W - iw0 + sw - 1) / sw));
+        for (int64_t j = 0; j < lo; ++j) out[j] = 0.0f;
+        if (sw == 1) {
+          for (int64_t j = lo; j < hi; ++j) out[j] = src[iw0 + j];
         } else {
-          for (int64_t j = 0; j < run; ++j) {
-            const int64_t iw = iw0 + j * g.stride_w;
-            out[j] = (iw >= 0 && iw < g.W) ? src[iw] : 0.0f;
-          }
+          for (int64_t j = lo; j < hi; ++j) out[j] = src[iw0 + j * sw];
         }
+        for (int64_t j = hi; j < run; ++j) out[j] = 0.0f;
       }
       q += run;
+      ow += run;
+      if (ow == g.OW) ow = 0, ++oh;
+      lane += run;
+      if (lane == nr) lane = 0, ++panel;
     }
     // The last panel's unused lanes.
-    if (np < panels * nr) std::fill_n(row + (panels - 1) * panel_stride + (np & (nr - 1)), panels * nr - np, 0.0f);
+    for (int64_t j = np - (panels - 1) * nr; j < nr; ++j) row[(panels - 1) * panel_stride + j] = 0.0f;
   }
 }
 

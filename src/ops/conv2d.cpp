@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "kernels/cpu.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "tinytorch/backends.hpp"
@@ -144,22 +145,25 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
       return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
              g.dilation_w == 1 && g.groups == 1;
     case Conv2dAlgorithm::Depthwise:
+      return g.groups == g.C && g.groups > 1;
     case Conv2dAlgorithm::Direct:
       return false;
   }
   return false;
 }
 
-// The heuristic. Measured on the benchmark shapes (bench/): see docs/ARCHITECTURE.md.
+// The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
+// - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
+// - 3x3, stride 1, at least 16 channels in and out: Winograd F(4x4, 3x3) (1.5-2.3x the best
+//   GEMM; with fewer channels its transforms cost more than the multiplies it saves);
+// - everything else: with AVX-512, our packed micro-kernel (1.5-2x OpenBLAS 0.3.21, which runs its
+//   AVX2 kernels on this CPU); with AVX2 only, OpenBLAS (gemm1x1 for 1x1, im2col otherwise), which
+//   beats our 6x16 kernel there.
 Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
-  for (Conv2dAlgorithm a : {Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::Gemm1x1, Conv2dAlgorithm::Winograd,
-                            Conv2dAlgorithm::Direct}) {
-    if (!supports(a, g)) continue;
-    if (a == Conv2dAlgorithm::Winograd && (g.channels_per_group() < 16 || g.out_channels_per_group() < 16)) continue;
-    if (a == Conv2dAlgorithm::Direct && g.channels_per_group() > 4) continue;
-    return a;
-  }
-  return Conv2dAlgorithm::Packed;
+  if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
+  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16) return Conv2dAlgorithm::Winograd;
+  if (kernels::cpu_isa() == kernels::Isa::Avx512) return Conv2dAlgorithm::Packed;
+  return supports(Conv2dAlgorithm::Gemm1x1, g) ? Conv2dAlgorithm::Gemm1x1 : Conv2dAlgorithm::Im2colGemm;
 }
 
 Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g) {
@@ -237,6 +241,8 @@ int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, co
     case Conv2dAlgorithm::Winograd:
       return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) + ops::conv2d_winograd_shared_bytes(g) : 0;
     case Conv2dAlgorithm::Direct: return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) : 0;
+    case Conv2dAlgorithm::Depthwise:
+      return supports(algorithm, g) ? kernels::depthwise_padded_plane_floats(g) * 4 : 0;
     default: return 0;
   }
 }

@@ -1,4 +1,5 @@
-// The GEMM convolutions: im2col + sgemm for any shape, and sgemm straight on the input for 1x1.
+// The GEMM convolutions: im2col + sgemm for any shape, and sgemm straight on the input for 1x1;
+// and the depthwise convolution, which has no GEMM in it (its kernel: kernels/conv2d_depthwise.cpp).
 //
 // Per image n and group g:  out[n, g] [OCG, P] = weight[g] [OCG, K] x col [K, P],
 // K = CG*KH*KW, P = OH*OW. The GEMM writes NCHW directly: no permute afterwards.
@@ -70,6 +71,17 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
     float* dst = out + (n * g.OC + grp * OCG) * P + p0;     // [OCG, np] inside [OC, P]
     kernels::sgemm(false, false, OCG, np, CG, 1.0f, weight + grp * OCG * CG, CG, src, P, 0.0f, dst, P);
     add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
+  });
+}
+
+void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.
+  const int64_t multiplier = g.OC / g.C, P = g.OH * g.OW;
+  const size_t scratch = static_cast<size_t>(kernels::depthwise_padded_plane_floats(g)) * sizeof(float);
+  parallel_for(g.N * g.OC, [&](int64_t item, int) {
+    const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
+    kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
+                                    bias ? bias[oc] : 0.0f, workspace(scratch), g);
   });
 }
 
