@@ -41,6 +41,15 @@ def flops(s):
     return 2 * s["N"] * s["K"] * oh * ow * (s["C"] // s["groups"]) * s["KH"] * s["KW"]
 
 
+def warm_up(fn, seconds, min_calls=300):
+    """PyTorch needs hundreds of calls before a small shape reaches its steady speed (its first
+    500 calls of a batch-1 conv run 5x slower here); warm both libraries up the same way."""
+    n, start = 0, time.perf_counter()
+    while n < min_calls or time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+
+
 def time_call(fn, min_seconds):
     """Seconds per call: run in a loop until min_seconds have passed."""
     fn()
@@ -61,11 +70,24 @@ def progress(i, total, started, label):
     sys.stderr.flush()
 
 
+def ensure_passive_openmp():
+    """Both libraries run on libgomp. With its default wait policy, PyTorch's calls on small
+    shapes take 5-10 ms instead of 30 us about half the time on this 2-vCPU machine (its idle
+    workers spin and starve the thread doing the work), in or out of our presence; with
+    OMP_WAIT_POLICY=PASSIVE PyTorch is steady. The same setting applies to both libraries, so
+    re-run this script under it unless the caller chose a policy."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
 def main():
+    ensure_passive_openmp()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per shape (median is reported)")
     ap.add_argument("--min-time", type=float, default=0.03, help="seconds per timing in a round")
+    ap.add_argument("--warmup", type=float, default=0.3, help="seconds of calls before timing, per library")
     ap.add_argument("--shapes", default=os.path.join(HERE, "conv_shapes.csv"))
     ap.add_argument("--only", default="", help="comma-separated shape names")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -98,6 +120,8 @@ def main():
         ref = torch_fn().numpy()
         got = ours_fn().data
         err = float(np.abs(got - ref).max() / (np.abs(ref).max() + 1e-30))
+        warm_up(ours_fn, args.warmup)
+        warm_up(torch_fn, args.warmup)
         ours_t, torch_t = [], []
         for _ in range(args.rounds):
             ours_t.append(time_call(ours_fn, args.min_time))
@@ -122,7 +146,7 @@ def main():
               f"{r['ours_gflops']:8.1f} {r['ours_peak_pct']:6.1f}% {r['torch_gflops']:10.1f}")
 
     os.makedirs(args.out, exist_ok=True)
-    meta = dict(date=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=platform.processor() or
+    meta = dict(omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"), date=datetime.now(timezone.utc).isoformat(timespec="seconds"), machine=platform.processor() or
                 platform.machine(), threads=args.threads, peak_gflops=peak, torch=torch.__version__,
                 tinytorch=tinytorch.__version__)
     with open(os.path.join(args.out, f"conv_vs_torch_t{args.threads}.json"), "w") as f:

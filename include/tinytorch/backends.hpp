@@ -21,7 +21,7 @@ enum class Conv2dAlgorithm {
   Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
   Winograd,    // F(4x4, 3x3): 3x3, stride 1, dilation 1
   Depthwise,   // groups == in_channels == out_channels: direct AVX2 loops per plane
-  Direct,      // register-blocked direct convolution for few input channels
+  Direct,      // groups 1: the micro-kernel reads the padded (phase-split) input in place, no im2col
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);

@@ -13,11 +13,16 @@ namespace tinytorch {
 
 int omp_thread_index();  // this thread's index inside a parallel region (0 outside)
 
-// Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads.
+// Below this much work (in FLOPs, or element operations) a parallel region costs more than it
+// saves: waking the second thread and joining it takes several microseconds.
+constexpr int64_t kSerialWork = int64_t{1} << 20;
+
+// Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads; serially when
+// `work` (an estimate of the whole loop's FLOPs) is below kSerialWork.
 // `thread` indexes a per-thread workspace slice (0 <= thread < threads_for(n)).
 template <class Fn>
-void parallel_for(int64_t n, Fn&& fn) {
-  const int threads = static_cast<int>(n < get_num_threads() ? n : get_num_threads());
+void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX) {
+  const int threads = work < kSerialWork ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
   if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
     return;

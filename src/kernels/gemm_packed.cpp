@@ -77,17 +77,65 @@ void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64
   }
 }
 
+__attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
+                                                             const int64_t* offset, float* tile) {
+  constexpr int MR = 12, NR = 32;
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = base + offset[k];
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(a[k * MR + r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) {
+    _mm512_store_ps(tile + r * NR, acc0[r]);
+    _mm512_store_ps(tile + r * NR + 16, acc1[r]);
+  }
+}
+
+void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* tile) {
+  constexpr int MR = 6, NR = 16;
+  __m256 acc0[MR], acc1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = base + offset[k];
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + k * MR + r);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    _mm256_store_ps(tile + r * NR, acc0[r]);
+    _mm256_store_ps(tile + r * NR + 8, acc1[r]);
+  }
+}
+
+using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*);
+
 using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
 
 struct Choice {
   GemmTile tile;
   MicroKernel kernel;
+  DirectKernel direct;
 };
 
 const Choice& choice() {
   static const Choice c = [] {
-    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32};
-    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16};
+    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &direct_avx512_12x32};
+    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &direct_avx2_6x16};
   }();
   return c;
 }
@@ -110,6 +158,14 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
                 bool accumulate, const float* bias) {
   choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, accumulate, bias);
+}
+
+}  // namespace tinytorch::kernels
+
+namespace tinytorch::kernels {
+
+void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* tile) {
+  choice().direct(kc, a_panel, base, offset, tile);
 }
 
 }  // namespace tinytorch::kernels

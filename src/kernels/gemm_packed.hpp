@@ -28,4 +28,10 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
                 bool accumulate, const float* bias);
 
+// The direct-convolution variant: B is not packed but read in place, row k of the tile being the
+// NR floats at base + offset[k] (a zero-padded input image, see ops/conv2d_direct.cpp).
+// tile [MR][NR] (aligned, row stride NR) = a_panel [kc][MR] x B. Reads NR floats at every
+// base + offset[k]: the caller provides slack past the image.
+void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* tile);
+
 }  // namespace tinytorch::kernels

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "kernels/cpu.hpp"
+#include "kernels/gemm_packed.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "tinytorch/backends.hpp"
@@ -147,21 +148,32 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
     case Conv2dAlgorithm::Depthwise:
       return g.groups == g.C && g.groups > 1;
     case Conv2dAlgorithm::Direct:
-      return false;
+      return g.groups == 1;
   }
   return false;
 }
 
 // The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
 // - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
-// - 3x3, stride 1, at least 16 channels in and out: Winograd F(4x4, 3x3) (1.5-2.3x the best
-//   GEMM; with fewer channels its transforms cost more than the multiplies it saves);
+// - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
+//   (1.2-1.8x the best direct form; with fewer channels or tiles its transforms cost more than
+//   the multiplies it saves: seed_conv2, batch 1 on 13x13, is 3x slower in Winograd);
+// - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
+//   the im2col copy (1.2-1.8x packed, and the fastest at batch 1);
 // - everything else: with AVX-512, our packed micro-kernel (1.5-2x OpenBLAS 0.3.21, which runs its
 //   AVX2 kernels on this CPU); with AVX2 only, OpenBLAS (gemm1x1 for 1x1, im2col otherwise), which
-//   beats our 6x16 kernel there.
+//   beats our 6x16 packed kernel there.
 Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
+  const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
-  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16) return Conv2dAlgorithm::Winograd;
+  const int64_t tiles = g.N * ((g.OH + 3) / 4) * ((g.OW + 3) / 4);
+  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
+    return Conv2dAlgorithm::Winograd;
+  }
+  const bool one_by_one = g.KH == 1 && g.KW == 1;
+  if (supports(Conv2dAlgorithm::Direct, g) && !one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) {
+    return Conv2dAlgorithm::Direct;
+  }
   if (kernels::cpu_isa() == kernels::Isa::Avx512) return Conv2dAlgorithm::Packed;
   return supports(Conv2dAlgorithm::Gemm1x1, g) ? Conv2dAlgorithm::Gemm1x1 : Conv2dAlgorithm::Im2colGemm;
 }
@@ -240,7 +252,8 @@ int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, co
     case Conv2dAlgorithm::Packed: return ops::conv2d_packed_workspace_bytes(g) + ops::conv2d_packed_shared_bytes(g);
     case Conv2dAlgorithm::Winograd:
       return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) + ops::conv2d_winograd_shared_bytes(g) : 0;
-    case Conv2dAlgorithm::Direct: return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) : 0;
+    case Conv2dAlgorithm::Direct:
+      return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) + ops::conv2d_direct_shared_bytes(g) : 0;
     case Conv2dAlgorithm::Depthwise:
       return supports(algorithm, g) ? kernels::depthwise_padded_plane_floats(g) * 4 : 0;
     default: return 0;

@@ -24,7 +24,8 @@ int64_t conv2d_packed_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g);     // the packed weights
 int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);     // the transformed weights
-int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);
+int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);  // per thread
+int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);     // packed weights, padded input
 
 // Adds bias[oc] to each of the `count` values of rows [oc0, oc0 + rows) of a [OC, ld] block.
 void add_bias_rows(float* out, const float* bias, int64_t rows, int64_t count, int64_t ld);

@@ -48,15 +48,18 @@ void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const 
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const int64_t pb = pixel_block(g, K), blocks = (P + pb - 1) / pb;
   const int64_t ws_bytes = conv2d_im2col_workspace_bytes(g);
-  parallel_for(g.N * g.groups * blocks, [&](int64_t item, int) {
-    const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
-    const int64_t p0 = blk * pb, np = std::min(pb, P - p0);
-    float* col = workspace(static_cast<size_t>(ws_bytes));  // [K, np]
-    kernels::im2col_block(col, in + (n * g.C + grp * CG) * g.H * g.W, g, p0, np);
-    float* dst = out + (n * g.OC + grp * OCG) * P + p0;  // [OCG, np] inside [OC, P]
-    kernels::sgemm(false, false, OCG, np, K, 1.0f, weight + grp * OCG * K, K, col, np, 0.0f, dst, P);
-    add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
-  });
+  parallel_for(
+      g.N * g.groups * blocks,
+      [&](int64_t item, int) {
+        const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
+        const int64_t p0 = blk * pb, np = std::min(pb, P - p0);
+        float* col = workspace(static_cast<size_t>(ws_bytes));  // [K, np]
+        kernels::im2col_block(col, in + (n * g.C + grp * CG) * g.H * g.W, g, p0, np);
+        float* dst = out + (n * g.OC + grp * OCG) * P + p0;  // [OCG, np] inside [OC, P]
+        kernels::sgemm(false, false, OCG, np, K, 1.0f, weight + grp * OCG * K, K, col, np, 0.0f, dst, P);
+        add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
+      },
+      g.flops());
 }
 
 void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -64,25 +67,31 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t P = g.OH * g.OW;
   const int64_t pb = pixel_block(g, CG), blocks = (P + pb - 1) / pb;
-  parallel_for(g.N * g.groups * blocks, [&](int64_t item, int) {
-    const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
-    const int64_t p0 = blk * pb, np = std::min(pb, P - p0);
-    const float* src = in + (n * g.C + grp * CG) * P + p0;  // [CG, np] inside [C, P]
-    float* dst = out + (n * g.OC + grp * OCG) * P + p0;     // [OCG, np] inside [OC, P]
-    kernels::sgemm(false, false, OCG, np, CG, 1.0f, weight + grp * OCG * CG, CG, src, P, 0.0f, dst, P);
-    add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
-  });
+  parallel_for(
+      g.N * g.groups * blocks,
+      [&](int64_t item, int) {
+        const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
+        const int64_t p0 = blk * pb, np = std::min(pb, P - p0);
+        const float* src = in + (n * g.C + grp * CG) * P + p0;  // [CG, np] inside [C, P]
+        float* dst = out + (n * g.OC + grp * OCG) * P + p0;     // [OCG, np] inside [OC, P]
+        kernels::sgemm(false, false, OCG, np, CG, 1.0f, weight + grp * OCG * CG, CG, src, P, 0.0f, dst, P);
+        add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
+      },
+      g.flops());
 }
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.
   const int64_t multiplier = g.OC / g.C, P = g.OH * g.OW;
   const size_t scratch = static_cast<size_t>(kernels::depthwise_padded_plane_floats(g)) * sizeof(float);
-  parallel_for(g.N * g.OC, [&](int64_t item, int) {
-    const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
-    kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
-                                    bias ? bias[oc] : 0.0f, workspace(scratch), g);
-  });
+  parallel_for(
+      g.N * g.OC,
+      [&](int64_t item, int) {
+        const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
+        kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
+                                        bias ? bias[oc] : 0.0f, workspace(scratch), g);
+      },
+      2 * g.N * g.OC * g.OH * g.OW * g.KH * g.KW);
 }
 
 }  // namespace tinytorch::ops

@@ -53,28 +53,31 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
-  parallel_for(g.N * g.groups * blocks, [&](int64_t item, int) {
-    const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
-    const int64_t p0 = blk * kPixelBlock, np = std::min(kPixelBlock, P - p0);
-    const int64_t b_panels = (np + NR - 1) / NR;
-    const float* image = in + (n * g.C + grp * CG) * g.H * g.W;  // [CG, H, W]
-    float* dst = out + (n * g.OC + grp * OCG) * P + p0;          // [OCG, np] inside [OC, P]
-    const float* group_bias = bias ? bias + grp * OCG : nullptr;
-    float* b_packed = workspace(scratch);
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-      const int64_t kc = std::min(KC, K - k0);
-      kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
-      for (int64_t bp = 0; bp < b_panels; ++bp) {
-        const int cols = static_cast<int>(std::min(NR, np - bp * NR));
-        for (int64_t ap = 0; ap < a_panels; ++ap) {
-          const int rows = static_cast<int>(std::min(MR, OCG - ap * MR));
-          kernels::gemm_micro(kc, a_packed + grp * a_group_stride + ap * MR * K + k0 * MR, b_packed + bp * kc * NR,
-                              dst + ap * MR * P + bp * NR, P, rows, cols, k0 > 0,
-                              group_bias ? group_bias + ap * MR : nullptr);
+  parallel_for(
+      g.N * g.groups * blocks,
+      [&](int64_t item, int) {
+        const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
+        const int64_t p0 = blk * kPixelBlock, np = std::min(kPixelBlock, P - p0);
+        const int64_t b_panels = (np + NR - 1) / NR;
+        const float* image = in + (n * g.C + grp * CG) * g.H * g.W;  // [CG, H, W]
+        float* dst = out + (n * g.OC + grp * OCG) * P + p0;          // [OCG, np] inside [OC, P]
+        const float* group_bias = bias ? bias + grp * OCG : nullptr;
+        float* b_packed = workspace(scratch);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+          const int64_t kc = std::min(KC, K - k0);
+          kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
+          for (int64_t bp = 0; bp < b_panels; ++bp) {
+            const int cols = static_cast<int>(std::min(NR, np - bp * NR));
+            for (int64_t ap = 0; ap < a_panels; ++ap) {
+              const int rows = static_cast<int>(std::min(MR, OCG - ap * MR));
+              kernels::gemm_micro(kc, a_packed + grp * a_group_stride + ap * MR * K + k0 * MR, b_packed + bp * kc * NR,
+                                  dst + ap * MR * P + bp * NR, P, rows, cols, k0 > 0,
+                                  group_bias ? group_bias + ap * MR : nullptr);
+            }
+          }
         }
-      }
-    }
-  });
+      },
+      g.flops());
 }
 
 }  // namespace tinytorch::ops

@@ -40,26 +40,32 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
 
   // weight [OC, C, 3, 3] -> packed U [36][OC/MR][C][MR], one panel of MR channels per item
   float* u_packed = workspace(static_cast<size_t>(conv2d_winograd_shared_bytes(g)), WorkspaceSlot::Shared);
-  parallel_for(a_panels, [&](int64_t ap, int) {
-    kernels::winograd_f43_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
-  });
+  parallel_for(
+      a_panels,
+      [&](int64_t ap, int) {
+        kernels::winograd_f43_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
+      },
+      36 * g.OC * g.C * 8);
 
   const int64_t T = tile_count(g), items = (T + NR - 1) / NR;
   const size_t scratch = static_cast<size_t>(conv2d_winograd_workspace_bytes(g));
-  parallel_for(items, [&](int64_t item, int) {
-    float* v = workspace(scratch);          // [36][C][NR]
-    float* m = v + 36 * g.C * NR;           // [36][MR][NR]
-    const int64_t t0 = item * NR;
-    kernels::winograd_f43_input_transform(v, in, g, t0, NR);
-    for (int64_t ap = 0; ap < a_panels; ++ap) {
-      const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
-      for (int xi = 0; xi < 36; ++xi) {
-        kernels::gemm_micro(g.C, u_packed + xi * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR, m + xi * rows * NR,
-                            NR, rows, NR, false, nullptr);
-      }
-      kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
-    }
-  });
+  parallel_for(
+      items,
+      [&](int64_t item, int) {
+        float* v = workspace(scratch);  // [36][C][NR]
+        float* m = v + 36 * g.C * NR;   // [36][MR][NR]
+        const int64_t t0 = item * NR;
+        kernels::winograd_f43_input_transform(v, in, g, t0, NR);
+        for (int64_t ap = 0; ap < a_panels; ++ap) {
+          const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
+          for (int xi = 0; xi < 36; ++xi) {
+            kernels::gemm_micro(g.C, u_packed + xi * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR, m + xi * rows * NR,
+                                NR, rows, NR, false, nullptr);
+          }
+          kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
+        }
+      },
+      g.flops() / 4);
 }
 
 }  // namespace tinytorch::ops
