@@ -23,3 +23,13 @@ void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeomet
                                  bool count_include_pad);
 
 }  // namespace tinytorch::kernels
+
+namespace tinytorch::kernels {
+
+// The fast pooling kernels: one [H, W] plane -> one [OH, OW] plane (the op layer threads over
+// planes). maxpool2d_plane gives exactly the reference's values (same scan order, same NaN rule);
+// avgpool2d_plane sums in float, within (KH*KW + 1) u of the reference's double sum.
+void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g);
+void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad);
+
+}  // namespace tinytorch::kernels

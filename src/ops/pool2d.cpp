@@ -1,4 +1,6 @@
-// max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run a kernel.
+// max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run the plane kernels over
+// threads. The reference loops (pool2d_reference.cpp) are the tests' oracle.
+#include "core/parallel.hpp"
 #include "kernels/pool2d.hpp"
 #include "ops/checks.hpp"
 
@@ -47,7 +49,11 @@ Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
   const kernels::Pool2dGeometry g =
       pool2d_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
-  if (y.numel() > 0) kernels::maxpool2d_forward_reference(y.data(), nullptr, x.data(), g);
+  // One plane per item: [N*C, H, W] -> [N*C, OH, OW].
+  const float* in = x.data();
+  float* out = y.data();
+  parallel_for(g.N * g.C, [&](int64_t p, int) { kernels::maxpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g); },
+               y.numel() * g.KH * g.KW);
   return ops::match_batch(y, input);
 }
 
@@ -57,7 +63,11 @@ Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
   const kernels::Pool2dGeometry g =
       pool2d_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
-  if (y.numel() > 0) kernels::avgpool2d_forward_reference(y.data(), x.data(), g, o.count_include_pad);
+  const float* in = x.data();
+  float* out = y.data();
+  parallel_for(g.N * g.C, [&](int64_t p, int) {
+    kernels::avgpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g, o.count_include_pad);
+  }, y.numel() * g.KH * g.KW);
   return ops::match_batch(y, input);
 }
 

@@ -1,0 +1,71 @@
+// Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
+// common 2x2 stride-2 window that the compiler vectorizes. Reference: pool2d_reference.cpp.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/pool2d.hpp"
+
+namespace tinytorch::kernels {
+namespace {
+
+// The reference's rule for the next value in scan order: a larger value or a NaN replaces the
+// current maximum (so the first of equal values is kept, and any NaN wins).
+inline float take(float best, float v) { return (v > best || v != v) ? v : best; }
+
+}  // namespace
+
+void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g) {
+  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+                      g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H &&
+                      2 * g.OW <= g.W;
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    float* row = out + oh * g.OW;
+    if (simple) {
+      const float* r0 = in + 2 * oh * g.W;
+      const float* r1 = r0 + g.W;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        row[ow] = take(take(take(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
+      }
+      continue;
+    }
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      float best = -std::numeric_limits<float>::infinity();
+      bool first = true;
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+        if (ih < 0 || ih >= g.H) continue;
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+          if (iw < 0 || iw >= g.W) continue;
+          const float v = in[ih * g.W + iw];
+          best = first ? v : take(best, v);
+          first = false;
+        }
+      }
+      row[ow] = best;
+    }
+  }
+}
+
+void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad) {
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    int64_t h0 = oh * g.stride_h - g.pad_h;
+    int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h);
+    const int64_t padded_h = h1 - h0;
+    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, g.H);
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      int64_t w0 = ow * g.stride_w - g.pad_w;
+      int64_t w1 = std::min(w0 + g.KW, g.W + g.pad_w);
+      const int64_t padded_count = padded_h * (w1 - w0);
+      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, g.W);
+      float sum = 0.0f;
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) sum += in[ih * g.W + iw];
+      const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+      out[oh * g.OW + ow] = count > 0 ? sum / static_cast<float>(count) : 0.0f;
+    }
+  }
+}
+
+}  // namespace tinytorch::kernels

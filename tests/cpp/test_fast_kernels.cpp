@@ -1,0 +1,132 @@
+// The fast pooling and linear paths against their references on randomized shapes (every
+// dimension above 1 in most draws), and identical results on 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "kernels/linear.hpp"
+#include "kernels/pool2d.hpp"
+#include "tinytorch/tinytorch.hpp"
+
+namespace tt = tinytorch;
+
+namespace {
+
+struct PoolCase {
+  tt::Shape input;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  bool ceil_mode, count_include_pad;
+};
+
+PoolCase random_pool(std::mt19937& rng, bool max) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  while (true) {
+    PoolCase c{};
+    c.input = {pick(1, 3), pick(1, 6), pick(1, 19), pick(1, 19)};
+    const bool common = pick(0, 2) == 0;  // the 2x2 stride-2 fast path
+    c.kh = common ? 2 : pick(1, 4), c.kw = common ? 2 : pick(1, 4);
+    c.sh = common ? 2 : pick(1, 3), c.sw = common ? 2 : pick(1, 3);
+    c.ph = common ? 0 : pick(0, static_cast<int>(c.kh / 2)), c.pw = common ? 0 : pick(0, static_cast<int>(c.kw / 2));
+    c.dh = (max && !common) ? pick(1, 2) : 1, c.dw = (max && !common) ? pick(1, 2) : 1;
+    c.ceil_mode = pick(0, 1), c.count_include_pad = pick(0, 1);
+    try {
+      if (max) {
+        tt::max_pool2d(tt::Tensor::zeros(c.input), {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+      } else {
+        tt::avg_pool2d(tt::Tensor::zeros(c.input), {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
+      }
+      return c;
+    } catch (const tt::ShapeError&) {
+    }
+  }
+}
+
+tt::Tensor abs_of(const tt::Tensor& t) {
+  tt::Tensor a = t.clone();
+  for (int64_t i = 0; i < a.numel(); ++i) a.data()[i] = std::fabs(a.data()[i]);
+  return a;
+}
+
+tt::kernels::Pool2dGeometry geometry(const PoolCase& c, const tt::Tensor& y) {
+  return {c.input[0], c.input[1], c.input[2], c.input[3], y.size(2), y.size(3), c.kh, c.kw,
+          c.sh,       c.sw,       c.ph,       c.pw,       c.dh,       c.dw};
+}
+
+}  // namespace
+
+TEST(PoolFast, MaxPoolEqualsReferenceExactly) {
+  std::mt19937 rng(11);
+  tt::Generator gen(3);
+  for (int trial = 0; trial < 300; ++trial) {
+    const PoolCase c = random_pool(rng, true);
+    tt::Tensor x = tt::Tensor::randn(c.input, gen);
+    if (trial % 10 == 0) x.data()[trial % x.numel()] = std::nanf("");  // NaN propagates as in PyTorch
+    const tt::Tensor y = tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+    tt::Tensor want = tt::Tensor::empty(y.shape());
+    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float a = y.data()[i], b = want.data()[i];
+      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << "trial " << trial << " at " << i << ": " << a << " vs " << b;
+    }
+  }
+}
+
+TEST(PoolFast, AvgPoolMatchesReference) {
+  std::mt19937 rng(12);
+  tt::Generator gen(4);
+  for (int trial = 0; trial < 300; ++trial) {
+    const PoolCase c = random_pool(rng, false);
+    const tt::Tensor x = tt::Tensor::randn(c.input, gen);
+    const tt::Tensor y =
+        tt::avg_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
+    tt::Tensor want = tt::Tensor::empty(y.shape());
+    tt::kernels::avgpool2d_forward_reference(want.data(), x.data(), geometry(c, y), c.count_include_pad);
+    // A float sum of at most KH*KW values and a divide: within (KH*KW + 2) u of the exact mean of
+    // |x| over the window (Higham 3.1), which the reference computes on |x|.
+    tt::Tensor magnitude = tt::Tensor::empty(y.shape());
+    tt::kernels::avgpool2d_forward_reference(magnitude.data(), abs_of(x).data(), geometry(c, y), c.count_include_pad);
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const double bound = (c.kh * c.kw + 2) * 0x1p-24 * magnitude.data()[i];
+      ASSERT_NEAR(y.data()[i], want.data()[i], bound) << "trial " << trial;
+    }
+  }
+}
+
+TEST(LinearFast, MatchesReferenceAndThreadCount) {
+  std::mt19937 rng(13);
+  tt::Generator gen(5);
+  const int saved = tt::get_num_threads();
+  for (int trial = 0; trial < 60; ++trial) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    const int64_t N = pick(1, 9), IN = pick(1, 300), OUT = pick(1, 200);
+    const tt::Tensor x = tt::Tensor::randn({N, IN}, gen), w = tt::Tensor::randn({OUT, IN}, gen);
+    const tt::Tensor b = tt::Tensor::randn({OUT}, gen);
+    tt::set_num_threads(1);
+    const tt::Tensor one = tt::linear(x, w, b);
+    tt::set_num_threads(2);
+    const tt::Tensor two = tt::linear(x, w, b);
+    EXPECT_TRUE(one.equal(two)) << N << "x" << IN << " -> " << OUT;
+    tt::Tensor want = tt::Tensor::empty({N, OUT});
+    tt::kernels::linear_forward_reference(want.data(), x.data(), w.data(), b.data(), N, IN, OUT);
+    // Within (IN + 2) u (sum |x w| + |b|) of the exact value: the reference on |x|, |w|, |b|.
+    tt::Tensor magnitude = tt::Tensor::empty({N, OUT});
+    tt::kernels::linear_forward_reference(magnitude.data(), abs_of(x).data(), abs_of(w).data(), abs_of(b).data(), N, IN,
+                                          OUT);
+    for (int64_t i = 0; i < one.numel(); ++i) {
+      ASSERT_NEAR(one.data()[i], want.data()[i], (IN + 2) * 0x1p-24 * magnitude.data()[i]);
+    }
+  }
+  tt::set_num_threads(saved);
+}
+
+TEST(PoolFast, IdenticalOnOneAndTwoThreads) {
+  const tt::Tensor x = tt::Tensor::randn({4, 8, 17, 19});
+  const int saved = tt::get_num_threads();
+  tt::set_num_threads(1);
+  const tt::Tensor a = tt::max_pool2d(x, {3, tt::Size2{2}, 1}), b = tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false});
+  tt::set_num_threads(2);
+  EXPECT_TRUE(a.equal(tt::max_pool2d(x, {3, tt::Size2{2}, 1})));
+  EXPECT_TRUE(b.equal(tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false})));
+  tt::set_num_threads(saved);
+}
