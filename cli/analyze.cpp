@@ -4,6 +4,9 @@
 #include <iostream>
 #include <sstream>
 
+#include <thread>
+
+#include "analyses.hpp"
 #include "args.hpp"
 #include "commands.hpp"
 #include "demo_cnn.hpp"
@@ -56,7 +59,25 @@ int run_analyze(const std::vector<std::string>& argv) {
   args.option("batch", "32", "batch size for the demo CNN's memory table (the seed's third question)");
   args.option("seed", "0", "random seed");
   args.flag("json", "print one JSON object instead of tables");
+  args.flag("loops", "time one convolution in several loop orders next to the fast path (cache locality)");
+  args.optional_value("threads", std::to_string(std::thread::hardware_concurrency()),
+                      "speed-up of each conv algorithm from 1 to N threads (default: all cores), with a PNG");
+  args.option("size", "56", "with --loops: the image side");
+  args.option("channels", "32", "with --loops: input and output channels");
+  args.option("plot", "tinytorch_threads", "with --threads: where to write the JSON and PNG (stem)");
+  args.option("conv-algo", "auto", "force a conv2d algorithm where it applies (see tinytorch bench --help)");
   if (!args.parse(argv)) return 0;
+  try {
+    set_conv2d_algorithm(conv2d_algorithm_from_string(args.get("conv-algo")));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--conv-algo: ") + e.what());
+  }
+  if (args.has("loops")) {
+    return analyze_loops(args.has("json"), args.get_int("size", 8, 512), args.get_int("channels", 1, 512));
+  }
+  if (args.has("threads")) {
+    return analyze_threads(args.has("json"), static_cast<int>(args.get_int("threads", 1, 256)), args.get("plot"));
+  }
   const int64_t batch = args.get_int("batch", 1, 1 << 20);
   manual_seed(static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX)));
   const bool json = args.has("json");

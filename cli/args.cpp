@@ -18,6 +18,12 @@ Args& Args::flag(const std::string& name, const std::string& help) {
   return *this;
 }
 
+Args& Args::optional_value(const std::string& name, const std::string& default_value, const std::string& help) {
+  specs_[name] = Spec{false, default_value, help, false, true};
+  order_.push_back(name);
+  return *this;
+}
+
 bool Args::parse(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < argv.size(); ++i) {
     const std::string& arg = argv[i];
@@ -39,8 +45,14 @@ bool Args::parse(const std::vector<std::string>& argv) {
     if (spec.is_flag) {
       if (inline_value) throw UsageError(command_ + ": option '--" + name + "' takes no value");
     } else if (!inline_value) {
-      if (i + 1 >= argv.size()) throw UsageError(command_ + ": option '--" + name + "' needs a value");
-      value = argv[++i];
+      const bool next_is_value = i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0;
+      if (next_is_value) {
+        value = argv[++i];
+      } else if (spec.value_optional) {
+        value = spec.value;
+      } else {
+        throw UsageError(command_ + ": option '--" + name + "' needs a value");
+      }
     }
     spec.value = value;
     spec.given = true;
@@ -68,7 +80,7 @@ std::string Args::help() const {
   std::string s = "usage: tinytorch " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
   for (const std::string& name : order_) {
     const Spec& spec = specs_.at(name);
-    std::string left = "  --" + name + (spec.is_flag ? "" : " VALUE");
+    std::string left = "  --" + name + (spec.is_flag ? "" : spec.value_optional ? " [N]" : " VALUE");
     left.resize(std::max<size_t>(left.size() + 2, 24), ' ');
     s += left + spec.help;
     if (!spec.is_flag && !spec.value.empty()) s += " (default: " + spec.value + ")";

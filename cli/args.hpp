@@ -22,6 +22,9 @@ class Args {
   // Declares an option that takes a value (with a default) or a flag.
   Args& option(const std::string& name, const std::string& default_value, const std::string& help);
   Args& flag(const std::string& name, const std::string& help);
+  // An option whose value may be left out (`--threads` or `--threads 4`): the value is taken
+  // when the next argument does not start with "--".
+  Args& optional_value(const std::string& name, const std::string& default_value, const std::string& help);
   // Parses argv; returns false if --help was given (help has been printed).
   bool parse(const std::vector<std::string>& argv);
 
@@ -37,6 +40,7 @@ class Args {
     std::string value;
     std::string help;
     bool given = false;
+    bool value_optional = false;
   };
   std::string command_, summary_;
   std::vector<std::string> order_;

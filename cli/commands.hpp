@@ -9,5 +9,6 @@ namespace tinytorch::cli {
 
 int run_demo(const std::vector<std::string>& args);
 int run_analyze(const std::vector<std::string>& args);
+int run_bench(const std::vector<std::string>& args);
 
 }  // namespace tinytorch::cli

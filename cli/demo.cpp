@@ -4,6 +4,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "demo_cnn.hpp"
+#include "runtime_options.hpp"
 
 namespace tinytorch::cli {
 
@@ -11,7 +12,9 @@ int run_demo(const std::vector<std::string>& argv) {
   Args args("demo", "Runs the seed's CNN pipeline on one random 3x28x28 image and prints the shape after\n"
                     "each layer and the parameter counts.");
   args.option("seed", "0", "random seed for the input and the weights");
+  add_runtime_options(args);
   if (!args.parse(argv)) return 0;
+  apply_runtime_options(args);
   manual_seed(static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX)));
 
   std::cout << "SPATIAL MODULE - CONVOLUTIONAL NEURAL NETWORKS\n"

@@ -16,7 +16,9 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  demo       the seed's CNN pipeline on a 3x28x28 input: shapes after each layer, parameters\n"
-    "  analyze    the seed's systems analysis with measured numbers: conv time and memory scaling\n"
+    "  analyze    the seed's systems analysis with measured numbers: conv time and memory scaling;\n"
+    "             --loops (loop orders and cache locality), --threads (scaling over cores)\n"
+    "  bench      Conv2D forward on the benchmark shapes: ms, GFLOP/s, % of peak\n"
     "\n"
     "Run 'tinytorch <command> --help' for a command's options.\n";
 
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "demo") return cli::run_demo(args);
     if (command == "analyze") return cli::run_analyze(args);
+    if (command == "bench") return cli::run_bench(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::cout << kUsage;
       return 0;

@@ -176,3 +176,19 @@ def test_seeded_init_is_reproducible():
     a = Conv2D(3, 4, 3).weight.data.copy()
     tinytorch.manual_seed(123)
     np.testing.assert_array_equal(Conv2D(3, 4, 3).weight.data, a)
+
+
+def test_forcing_a_conv_algorithm_from_python():
+    import tinytorch.backends as tb
+    assert "winograd" in tb.conv2d_algorithms() and tb.get_conv2d_algorithm() == "auto"
+    x = Tensor(np.random.randn(2, 8, 9, 9))
+    conv = Conv2D(8, 4, 3, padding=1)
+    auto = conv(x).data.copy()
+    try:
+        tb.set_conv2d_algorithm("reference")
+        assert tb.select_conv2d_algorithm((2, 8, 9, 9), (4, 8, 3, 3), padding=1) == "reference"
+        np.testing.assert_allclose(conv(x).data, auto, rtol=1e-4, atol=1e-4)
+        with pytest.raises(ValueError, match="unknown conv2d algorithm 'fft'"):
+            tb.set_conv2d_algorithm("fft")
+    finally:
+        tb.set_conv2d_algorithm("auto")

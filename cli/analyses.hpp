@@ -1,0 +1,14 @@
+// The analyses behind `tinytorch analyze` flags (analyze.cpp parses the options).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tinytorch::cli {
+
+// --loops: one convolution in several loop orders, next to the fast path.
+int analyze_loops(bool json, int64_t size, int64_t channels);
+// --threads [N]: speed-up from 1 to N threads for every algorithm on one layer; table and PNG.
+int analyze_threads(bool json, int max_threads, const std::string& plot_stem);
+
+}  // namespace tinytorch::cli

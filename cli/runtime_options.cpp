@@ -1,0 +1,55 @@
+#include "runtime_options.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "tinytorch/backends.hpp"
+#include "tinytorch/runtime.hpp"
+
+namespace tinytorch::cli {
+
+void add_runtime_options(Args& args) {
+  args.option("threads", std::to_string(get_num_threads()), "threads for the kernels");
+  args.option("conv-algo", "auto",
+              "force a conv2d algorithm where it applies: auto, reference, im2col, gemm1x1, packed, winograd, "
+              "depthwise, direct");
+}
+
+void apply_runtime_options(const Args& args) {
+  set_num_threads(static_cast<int>(args.get_int("threads", 1, 1024)));
+  try {
+    set_conv2d_algorithm(conv2d_algorithm_from_string(args.get("conv-algo")));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--conv-algo: ") + e.what());
+  }
+}
+
+namespace {
+
+bool readable(const std::string& path) { return std::ifstream(path).good(); }
+
+std::string first_existing(std::initializer_list<const char*> paths) {
+  for (const char* p : paths)
+    if (readable(p)) return p;
+  return "";
+}
+
+}  // namespace
+
+std::string write_plot(const std::string& kind, const std::string& json, const std::string& out_stem) {
+  const std::string json_path = out_stem + ".json", png_path = out_stem + ".png";
+  std::ofstream(json_path) << json;
+  const std::string script = first_existing({TINYTORCH_SOURCE_DIR "/scripts/plot.py", TINYTORCH_SHARE_DIR "/plot.py"});
+  if (script.empty()) return "wrote " + json_path + " (no plot script found: no PNG)";
+  const std::string command = "/usr/bin/python3 '" + script + "' " + kind + " '" + json_path + "' '" + png_path +
+                              "' 2>/dev/null";
+  if (std::system(command.c_str()) != 0) return "wrote " + json_path + " (matplotlib unavailable: no PNG)";
+  return "wrote " + json_path + " and " + png_path;
+}
+
+std::string default_shapes_file() {
+  return first_existing({TINYTORCH_SOURCE_DIR "/bench/conv_shapes.csv", TINYTORCH_SHARE_DIR "/conv_shapes.csv"});
+}
+
+}  // namespace tinytorch::cli

@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""Draws the PNG charts of the tinytorch tool from the JSON it writes.
+
+usage: plot.py KIND IN.json OUT.png
+  KIND threads: {"title", "threads": [1, 2], "series": {name: [seconds per thread count]}}
+       -> speed-up over 1 thread per algorithm
+  KIND scaling: {"title", "x": [...], "xlabel", "series": {name: [seconds]}} -> time vs x, log-log
+  KIND bars:    {"title", "labels": [...], "values": [...], "ylabel"} -> one bar per label
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    kind, src, out = sys.argv[1:]
+    d = json.load(open(src))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    if kind == "threads":
+        for name, secs in d["series"].items():
+            ax.plot(d["threads"], [secs[0] / s for s in secs], marker="o", label=name)
+        ax.plot(d["threads"], d["threads"], ls="--", color="gray", label="ideal")
+        ax.set_xlabel("threads")
+        ax.set_ylabel("speed-up over 1 thread")
+        ax.set_xticks(d["threads"])
+        ax.legend()
+    elif kind == "scaling":
+        for name, secs in d["series"].items():
+            ax.loglog(d["x"], [s * 1e3 for s in secs], marker="o", label=name)
+        ax.set_xlabel(d.get("xlabel", "x"))
+        ax.set_ylabel("ms")
+        ax.legend()
+    elif kind == "bars":
+        ax.bar(d["labels"], d["values"])
+        ax.set_ylabel(d.get("ylabel", ""))
+        plt.xticks(rotation=30, ha="right")
+    else:
+        sys.exit(f"unknown kind {kind!r}")
+    ax.set_title(d.get("title", ""))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    main()
