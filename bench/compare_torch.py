@@ -152,10 +152,44 @@ def main():
         results.append(dict(shape=s["name"], algorithm=algo, ours_ms=o * 1e3, torch_ms=t * 1e3, speedup=t / o,
                             ours_gflops=f / o / 1e9, torch_gflops=f / t / 1e9, ours_peak_pct=100 * f / o / 1e9 / peak,
                             max_rel_error=err, flops=f))
+    if not args.only or "demo_cnn_b32" in args.only.split(","):
+        results.append(demo_cnn(args, peak))
     progress(len(shapes), len(shapes), started, "done")
     sys.stderr.write("\n")
     with open(os.path.join(args.out, "child.json"), "w") as f:
         json.dump(dict(peak=peak, policy=os.environ.get("OMP_WAIT_POLICY"), results=results), f)
+
+
+def demo_cnn(args, peak):
+    """The seed's CNN end to end at batch 32: Conv(3,16,3) -> MaxPool(2) -> Conv(16,32,3) ->
+    MaxPool(2) -> Flatten -> Linear(800, 10), on 3x28x28 images, same weights in both."""
+    from tinytorch.core.layers import Linear, Sequential
+    from tinytorch.core.spatial import Flatten, MaxPool2D
+    ours = Sequential(Conv2D(3, 16, 3), MaxPool2D(2), Conv2D(16, 32, 3), MaxPool2D(2), Flatten(), Linear(800, 10))
+    peer = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.MaxPool2d(2), torch.nn.Conv2d(16, 32, 3),
+                               torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(800, 10)).eval()
+    with torch.no_grad():
+        for i in (0, 2, 5):
+            peer[i].weight.copy_(torch.from_numpy(ours[i].weight.data))
+            peer[i].bias.copy_(torch.from_numpy(ours[i].bias.data))
+    x = np.random.default_rng(1).standard_normal((32, 3, 28, 28), dtype=np.float32)
+    xs, xt = Tensor(x), torch.from_numpy(x)
+    ours_fn = lambda: ours(xs)
+    def torch_fn():
+        with torch.no_grad():
+            return peer(xt)
+    err = float(np.abs(ours_fn().data - torch_fn().numpy()).max())
+    warm_up(ours_fn, args.warmup)
+    warm_up(torch_fn, args.warmup)
+    ours_t, torch_t = [], []
+    for _ in range(args.rounds):
+        ours_t.append(time_call(ours_fn, args.min_time))
+        torch_t.append(time_call(torch_fn, args.min_time))
+    o, t = float(np.median(ours_t)), float(np.median(torch_t))
+    f = 2 * 32 * (16 * 26 * 26 * 27 + 32 * 11 * 11 * 144 + 800 * 10)
+    return dict(shape="demo_cnn_b32", algorithm="model", ours_ms=o * 1e3, torch_ms=t * 1e3, speedup=t / o,
+                ours_gflops=f / o / 1e9, torch_gflops=f / t / 1e9, ours_peak_pct=100 * f / o / 1e9 / peak,
+                max_rel_error=err, flops=f)
 
 
 def report(args, runs):
