@@ -37,8 +37,9 @@ Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   l.K = g.C * g.KH * g.KW;
   // Slack: the last grid block reads up to NR past OH*PW plus the largest tap offset.
   const int64_t plane = l.PH * l.PW, grid = (g.OH * l.PW + t.nr - 1) / t.nr * t.nr;
-  l.image = g.C * l.phases * plane + grid + t.nr;
-  l.a_floats = (g.OC + t.mr - 1) / t.mr * t.mr * l.K;
+  // Both rounded to 16 floats, so each image and the tap offsets after them stay 64-byte aligned.
+  l.image = (g.C * l.phases * plane + grid + t.nr + 15) / 16 * 16;
+  l.a_floats = ((g.OC + t.mr - 1) / t.mr * t.mr * l.K + 15) / 16 * 16;
   return l;
 }
 
