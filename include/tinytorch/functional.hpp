@@ -75,6 +75,36 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {}
 
 Tensor relu(const Tensor& input);
 
+// Elementwise arithmetic on tensors of the same shape, a scale, and full reductions (a
+// one-element result of shape ()). All differentiable.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& a, float factor);
+Tensor sum(const Tensor& a);
+Tensor mean(const Tensor& a);
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator*(const Tensor& a, float factor) { return scale(a, factor); }
+inline Tensor operator*(float factor, const Tensor& a) { return scale(a, factor); }
+
+// log_softmax over the last dimension of [N, K] (or [K]).
+Tensor log_softmax(const Tensor& logits);
+// Mean cross-entropy of logits [N, K] against class indices targets[N] in [0, K): fused
+// log-softmax and negative log-likelihood, stable for any logit size. Shape ().
+Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets);
+
+// Batch normalization over (N, H, W) per channel of [N, C, H, W] (or [N, C]), as
+// torch.nn.functional.batch_norm: in training, normalizes with the batch's statistics and moves
+// the running ones by `momentum` (the variance unbiased); in eval, uses the running ones.
+// weight/bias [C] may be undefined (no affine).
+Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// Zeroes each element with probability p and scales the rest by 1 / (1 - p), from `gen`.
+Tensor dropout(const Tensor& input, double p, bool training, Generator& gen = default_generator());
+
 // Merges dims start_dim..end_dim into one (negative dims count from the end). The result is a
 // view sharing storage. flatten(x) is 1-D, as in the seed.
 Tensor flatten(const Tensor& input, int64_t start_dim = 0, int64_t end_dim = -1);

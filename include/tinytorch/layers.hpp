@@ -26,4 +26,30 @@ class ReLU : public Module {
   std::string type_name() const override { return "ReLU"; }
 };
 
+// Batch normalization of (N, C, H, W) or (N, C) per channel, as torch.nn.BatchNorm2d: batch
+// statistics in training (and running ones updated), running statistics in eval.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true);
+  Tensor forward(const Tensor& input) override;
+  std::string type_name() const override { return "BatchNorm2d"; }
+  std::string extra_repr() const override;
+
+  const int64_t num_features;
+  const double eps, momentum;
+  Tensor weight, bias;                 // [C]: ones, zeros; undefined without affine
+  Tensor running_mean, running_var;    // [C]: zeros, ones (buffers)
+};
+
+// Zeroes elements with probability p in training (scaling the rest by 1 / (1 - p)); identity in
+// eval. Draws from the default generator (seed it with manual_seed).
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5);
+  Tensor forward(const Tensor& input) override;
+  std::string type_name() const override { return "Dropout"; }
+  std::string extra_repr() const override;
+  const double p;
+};
+
 }  // namespace tinytorch

@@ -30,6 +30,8 @@ class Module {
   // module's own.
   std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
   std::vector<Tensor> parameters() const;
+  // Buffers: state that is saved with the model but not trained (BatchNorm's running statistics).
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
   int64_t num_parameters() const;  // total elements
   const std::vector<std::pair<std::string, Module*>>& named_children() const { return children_; }
 
@@ -44,9 +46,11 @@ class Module {
  protected:
   void register_parameter(std::string name, Tensor* slot);
   void register_module(std::string name, Module* child);  // not owned: the subclass keeps it
+  void register_buffer(std::string name, Tensor* slot);
 
  private:
   std::vector<std::pair<std::string, Tensor*>> params_;
+  std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   bool training_ = true;
 };

@@ -19,6 +19,11 @@ namespace tinytorch {
 
 using Shape = std::vector<int64_t>;
 
+namespace autograd {
+struct Node;
+struct Meta;
+}  // namespace autograd
+
 // Number of elements of a shape. Throws ShapeError for a negative size or when the product
 // overflows int64.
 int64_t checked_numel(const Shape& shape);
@@ -79,13 +84,32 @@ class Tensor {
   // True if both handles refer to the same tensor (not merely equal values).
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
+  // --- autograd (see autograd.hpp) ---
+  // Marks a leaf tensor (a parameter, an input) as needing its gradient. Returns *this.
+  Tensor& set_requires_grad(bool on = true);
+  bool requires_grad() const;  // a leaf that asked for it, or computed from one
+  // The accumulated gradient of a leaf after backward() (undefined before), same shape.
+  Tensor grad() const;
+  void set_grad(const Tensor& grad);  // replace (or, with an undefined tensor, clear) it
+  // The node that computed this tensor (null for leaves and outside autograd).
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  // Back-propagates from this tensor: a one-element tensor by default (gradient 1), or any shape
+  // given the gradient of the same shape. Leaves' gradients accumulate, as in PyTorch; the graph
+  // is freed afterwards.
+  void backward(const Tensor& gradient = Tensor()) const;
+  // The same data, cut from the graph.
+  Tensor detach() const;
+
  private:
   struct Impl {
     std::shared_ptr<Storage> storage;
     int64_t offset = 0;  // elements from storage->data
     Shape shape;
     int64_t numel = 0;
+    std::shared_ptr<autograd::Meta> autograd;  // requires_grad, grad, grad_fn; null when unused
   };
+  friend struct autograd::Meta;
+  friend void attach_grad_fn(Tensor& output, std::shared_ptr<autograd::Node> node);
   explicit Tensor(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   const Impl& impl() const;
   int64_t flat_index(std::initializer_list<int64_t> index) const;

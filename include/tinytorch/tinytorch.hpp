@@ -1,6 +1,7 @@
 // The umbrella header: everything a user of tinytorch needs.
 #pragma once
 
+#include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"

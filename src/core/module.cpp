@@ -9,6 +9,17 @@ namespace tinytorch {
 
 void Module::register_parameter(std::string name, Tensor* slot) { params_.emplace_back(std::move(name), slot); }
 
+void Module::register_buffer(std::string name, Tensor* slot) { buffers_.emplace_back(std::move(name), slot); }
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, slot] : buffers_)
+    if (slot->defined()) out.emplace_back(name, *slot);
+  for (const auto& [prefix, child] : children_)
+    for (auto& [name, t] : child->named_buffers()) out.emplace_back(prefix + "." + name, t);
+  return out;
+}
+
 void Module::register_module(std::string name, Module* child) { children_.emplace_back(std::move(name), child); }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {

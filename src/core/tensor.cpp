@@ -10,6 +10,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
 
 namespace tinytorch {
@@ -41,6 +42,25 @@ std::string shape_to_string(const Shape& shape) {
 namespace {
 
 constexpr size_t kAlignment = 64;
+
+// reshape/view: the gradient takes the input's shape back.
+struct ReshapeBackward : autograd::Node {
+  Shape input_shape;
+  const char* name() const override { return "ReshapeBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.reshape(input_shape)}; }
+};
+
+// operator[]: the gradient is zero but for row i.
+struct SelectBackward : autograd::Node {
+  Shape input_shape;
+  int64_t index = 0;
+  const char* name() const override { return "SelectBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor out = Tensor::zeros(input_shape);
+    out[index].copy_(g);
+    return {out};
+  }
+};
 
 std::shared_ptr<Storage> allocate(int64_t numel) {
   auto storage = std::make_shared<Storage>();
@@ -195,7 +215,16 @@ Tensor Tensor::operator[](int64_t i) const {
   impl->shape = Shape(self.shape.begin() + 1, self.shape.end());
   impl->numel = n == 0 ? 0 : self.numel / n;
   impl->offset = self.offset + i * impl->numel;
-  return Tensor(std::move(impl));
+  impl->autograd.reset();
+  Tensor out(std::move(impl));
+  if (autograd::needs_grad({this})) {
+    auto node = std::make_shared<SelectBackward>();
+    node->input_shape = self.shape;
+    node->index = i;
+    node->inputs = {*this};
+    attach_grad_fn(out, node);
+  }
+  return out;
 }
 
 Tensor Tensor::reshape(Shape shape) const {
@@ -224,7 +253,15 @@ Tensor Tensor::reshape(Shape shape) const {
   }
   auto impl = std::make_shared<Impl>(self);
   impl->shape = std::move(shape);
-  return Tensor(std::move(impl));
+  impl->autograd.reset();  // a view is a new node of the graph, not the same tensor
+  Tensor out(std::move(impl));
+  if (autograd::needs_grad({this})) {
+    auto node = std::make_shared<ReshapeBackward>();
+    node->input_shape = self.shape;
+    node->inputs = {*this};
+    attach_grad_fn(out, node);
+  }
+  return out;
 }
 
 Tensor Tensor::clone() const {

@@ -28,6 +28,18 @@ struct Conv2dGeometry {
 void conv2d_forward_reference(float* out, const float* in, const float* weight, const float* bias,
                               const Conv2dGeometry& g);
 
+// The reference gradients, double accumulation. dy [N, OC, OH, OW] is the output's gradient.
+// dx [N, C, H, W] = sum over the outputs each input pixel fed, of dy * weight.
+void conv2d_backward_input_reference(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g);
+// dw [OC, C/groups, KH, KW] = sum over images and output pixels of dy * the input under the tap.
+void conv2d_backward_weight_reference(float* dw, const float* dy, const float* in, const Conv2dGeometry& g);
+// db [OC] = sum of dy over images and output pixels.
+void conv2d_backward_bias_reference(float* db, const float* dy, const Conv2dGeometry& g);
+
+// col2im, the adjoint of im2col_block over a whole image: adds col [CG*KH*KW, OH*OW] into
+// dx [CG, H, W] (which the caller zeroes first).
+void col2im_add(float* dx, const float* col, const Conv2dGeometry& g);
+
 // im2col for one image and group, for output pixels [p0, p0 + pb) of the OH*OW grid:
 // in [CG, H, W] (the group's channels of one image) -> col [CG*KH*KW, pb], row (c, kh, kw),
 // zeros where the window reads padding. The reference counterpart is the loop nest above: GEMM of

@@ -6,6 +6,26 @@
 
 namespace tinytorch::kernels {
 
+void col2im_add(float* dx, const float* col, const Conv2dGeometry& g) {
+  const int64_t CG = g.channels_per_group(), P = g.OH * g.OW;
+  for (int64_t c = 0; c < CG; ++c) {
+    for (int64_t kh = 0; kh < g.KH; ++kh) {
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const float* src = col + ((c * g.KH + kh) * g.KW + kw) * P;  // row (c, kh, kw)
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+          if (ih < 0 || ih >= g.H) continue;
+          float* dst = dx + (c * g.H + ih) * g.W;
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+            if (iw >= 0 && iw < g.W) dst[iw] += src[oh * g.OW + ow];
+          }
+        }
+      }
+    }
+  }
+}
+
 void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb) {
   const int64_t CG = g.channels_per_group();
   float* dst = col;

@@ -29,7 +29,13 @@ namespace tinytorch::kernels {
 // The fast pooling kernels: one [H, W] plane -> one [OH, OW] plane (the op layer threads over
 // planes). maxpool2d_plane gives exactly the reference's values (same scan order, same NaN rule);
 // avgpool2d_plane sums in float, within (KH*KW + 1) u of the reference's double sum.
-void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g);
+// indices (flat ih * W + iw of each maximum, as PyTorch) may be nullptr.
+void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
 void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad);
+
+// Gradients of one plane; dx [H, W] is written whole. Max pooling routes each dy to the input
+// that won (its saved index); average pooling spreads dy / divisor over the window.
+void maxpool2d_backward_plane(float* dx, const float* dy, const int64_t* indices, const Pool2dGeometry& g);
+void avgpool2d_backward_plane(float* dx, const float* dy, const Pool2dGeometry& g, bool count_include_pad);
 
 }  // namespace tinytorch::kernels

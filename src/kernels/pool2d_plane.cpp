@@ -15,8 +15,8 @@ inline float take(float best, float v) { return (v > best || v != v) ? v : best;
 
 }  // namespace
 
-void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g) {
-  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
+  const bool simple = !indices && g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
                       g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H &&
                       2 * g.OW <= g.W;
   for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -31,6 +31,7 @@ void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g) {
     }
     for (int64_t ow = 0; ow < g.OW; ++ow) {
       float best = -std::numeric_limits<float>::infinity();
+      int64_t best_index = -1;
       bool first = true;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
         const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
@@ -39,11 +40,15 @@ void maxpool2d_plane(float* out, const float* in, const Pool2dGeometry& g) {
           const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
           if (iw < 0 || iw >= g.W) continue;
           const float v = in[ih * g.W + iw];
-          best = first ? v : take(best, v);
+          if (first || v > best || v != v) {  // take()'s rule, keeping the index
+            best = v;
+            best_index = ih * g.W + iw;
+          }
           first = false;
         }
       }
       row[ow] = best;
+      if (indices) indices[oh * g.OW + ow] = best_index;
     }
   }
 }
@@ -64,6 +69,33 @@ void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool 
         for (int64_t iw = w0; iw < w1; ++iw) sum += in[ih * g.W + iw];
       const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
       out[oh * g.OW + ow] = count > 0 ? sum / static_cast<float>(count) : 0.0f;
+    }
+  }
+}
+
+void maxpool2d_backward_plane(float* dx, const float* dy, const int64_t* indices, const Pool2dGeometry& g) {
+  std::fill_n(dx, g.H * g.W, 0.0f);
+  for (int64_t o = 0; o < g.OH * g.OW; ++o)
+    if (indices[o] >= 0) dx[indices[o]] += dy[o];
+}
+
+void avgpool2d_backward_plane(float* dx, const float* dy, const Pool2dGeometry& g, bool count_include_pad) {
+  std::fill_n(dx, g.H * g.W, 0.0f);
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    int64_t h0 = oh * g.stride_h - g.pad_h;
+    int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h);
+    const int64_t padded_h = h1 - h0;
+    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, g.H);
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      int64_t w0 = ow * g.stride_w - g.pad_w;
+      int64_t w1 = std::min(w0 + g.KW, g.W + g.pad_w);
+      const int64_t padded_count = padded_h * (w1 - w0);
+      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, g.W);
+      const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+      if (count <= 0) continue;
+      const float share = dy[oh * g.OW + ow] / static_cast<float>(count);
+      for (int64_t ih = h0; ih < h1; ++ih)
+        for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.W + iw] += share;
     }
   }
 }

@@ -36,4 +36,43 @@ std::string Linear::extra_repr() const {
 
 Tensor ReLU::forward(const Tensor& input) { return relu(input); }
 
+BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool affine)
+    : num_features(num_features), eps(eps), momentum(momentum) {
+  if (num_features < 1) throw ShapeError("BatchNorm2d: num_features must be positive, got " + std::to_string(num_features));
+  if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
+    throw ShapeError("BatchNorm2d: expected eps > 0 and momentum in [0, 1]");
+  }
+  if (affine) {
+    weight = Tensor::ones({num_features});
+    bias = Tensor::zeros({num_features});
+  }
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+  running_mean = Tensor::zeros({num_features});
+  running_var = Tensor::ones({num_features});
+  register_buffer("running_mean", &running_mean);
+  register_buffer("running_var", &running_var);
+}
+
+Tensor BatchNorm2d::forward(const Tensor& input) {
+  if (input.dim() >= 2 && input.size(1) != num_features) {
+    throw ShapeError("BatchNorm2d: expected " + std::to_string(num_features) + " channels, got input shape " +
+                     shape_to_string(input.shape()));
+  }
+  return batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  return std::to_string(num_features) + ", eps=" + std::to_string(eps) + ", momentum=" + std::to_string(momentum) +
+         ", affine=" + (weight.defined() ? "True" : "False");
+}
+
+Dropout::Dropout(double p) : p(p) {
+  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("Dropout: expected a probability p in [0, 1], got " + std::to_string(p));
+}
+
+Tensor Dropout::forward(const Tensor& input) { return dropout(input, p, is_training()); }
+
+std::string Dropout::extra_repr() const { return "p=" + std::to_string(p); }
+
 }  // namespace tinytorch

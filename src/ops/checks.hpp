@@ -49,18 +49,22 @@ inline void check_image_input(const Tensor& input) {
   }
 }
 
-// Views a (C, H, W) input as a batch of one: [C, H, W] -> [1, C, H, W].
+// Views a (C, H, W) input as a batch of one: [C, H, W] -> [1, C, H, W]. The view is cut from the
+// autograd graph: the op records its own node against the caller's tensor.
 inline Tensor as_batch(const Tensor& input) {
-  if (input.dim() == 4) return input;
+  Tensor x = input.detach();
+  if (input.dim() == 4) return x;
   Shape s = input.shape();
   s.insert(s.begin(), 1);
-  return input.reshape(s);
+  return x.reshape(s);
 }
 
 // Drops the batch of one again when the input was (C, H, W): [1, C, H, W] -> [C, H, W].
 inline Tensor match_batch(const Tensor& output, const Tensor& input) {
   if (input.dim() == 4) return output;
-  return output[0];
+  Shape s = output.shape();
+  s.erase(s.begin());
+  return output.reshape(s);
 }
 
 }  // namespace tinytorch::ops

@@ -8,6 +8,7 @@
 #include "kernels/gemm_packed.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_algorithms.hpp"
+#include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 
@@ -260,7 +261,49 @@ int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, co
   }
 }
 
-// --- the op -----------------------------------------------------------------------------------
+namespace ops {
+
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
+                    const kernels::Conv2dGeometry& g) {
+  run(choose(g), out, in, weight, bias, g);
+}
+
+}  // namespace ops
+
+// --- the op and its gradient -------------------------------------------------------------------
+
+namespace {
+
+// Saved: the batched input and the weight (handles: no copies) and the geometry.
+struct Conv2dBackward : autograd::Node {
+  Tensor input4d, weight;
+  Shape input_shape;  // (C, H, W) or (N, C, H, W), as the caller gave it
+  kernels::Conv2dGeometry g{};
+  bool has_bias = false;
+  const char* name() const override { return "Conv2dBackward"; }
+  void release() override { input4d = weight = Tensor(); }
+  // inputs: {input, weight, bias}
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    const Tensor dy = grad_output.reshape({g.N, g.OC, g.OH, g.OW});
+    std::vector<Tensor> grads(3);
+    if (inputs[0].requires_grad()) {
+      Tensor dx = Tensor::empty({g.N, g.C, g.H, g.W});
+      ops::conv2d_backward_input(dx.data(), dy.data(), weight.data(), g);
+      grads[0] = dx.reshape(input_shape);
+    }
+    if (inputs[1].requires_grad()) {
+      grads[1] = Tensor::empty(weight.shape());
+      ops::conv2d_backward_weight(grads[1].data(), dy.data(), input4d.data(), g);
+    }
+    if (has_bias && inputs[2].requires_grad()) {
+      grads[2] = Tensor::empty({g.OC});
+      ops::conv2d_backward_bias(grads[2].data(), dy.data(), g);
+    }
+    return grads;
+  }
+};
+
+}  // namespace
 
 Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& weight, const Tensor& bias,
                    const Conv2dOptions& options) {
@@ -275,7 +318,18 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
   }
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
   if (y.numel() > 0) run(algorithm, y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);
-  return ops::match_batch(y, input);
+  Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
+  if (autograd::needs_grad({&input, &weight, &bias})) {
+    auto node = std::make_shared<Conv2dBackward>();
+    node->input4d = x.detach();
+    node->weight = weight.detach();
+    node->input_shape = input.shape();
+    node->g = g;
+    node->has_bias = bias.defined();
+    node->inputs = {input, weight, bias};
+    attach_grad_fn(out, node);
+  }
+  return out;
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {

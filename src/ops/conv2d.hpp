@@ -11,4 +11,13 @@ namespace tinytorch::ops {
 kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, const Tensor& bias,
                                         const Conv2dOptions& options);
 
+// Runs the forward convolution on a validated geometry with the algorithm conv2d would choose.
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
+                    const kernels::Conv2dGeometry& g);
+
+// The gradients (src/ops/conv2d_backward.cpp). dy [N, OC, OH, OW]; each writes its whole output.
+void conv2d_backward_input(float* dx, const float* dy, const float* weight, const kernels::Conv2dGeometry& g);
+void conv2d_backward_weight(float* dw, const float* dy, const float* in, const kernels::Conv2dGeometry& g);
+void conv2d_backward_bias(float* db, const float* dy, const kernels::Conv2dGeometry& g);
+
 }  // namespace tinytorch::ops

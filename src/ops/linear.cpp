@@ -3,11 +3,58 @@
 #include <algorithm>
 
 #include "core/parallel.hpp"
+#include "tinytorch/autograd.hpp"
 #include "kernels/blas.hpp"
 #include "kernels/linear.hpp"
 #include "ops/checks.hpp"
 
 namespace tinytorch {
+namespace {
+
+// y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum over rows of dy.
+struct LinearBackward : autograd::Node {
+  Tensor input2d, weight;  // [N, IN], [OUT, IN]
+  Shape input_shape;
+  bool has_bias = false;
+  const char* name() const override { return "LinearBackward"; }
+  void release() override { input2d = weight = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    const int64_t N = input2d.size(0), IN = input2d.size(1), OUT = weight.size(0);
+    const Tensor dy = grad_output.reshape({N, OUT});
+    std::vector<Tensor> grads(3);
+    if (inputs[0].requires_grad()) {
+      Tensor dx = Tensor::empty({N, IN});  // [N, OUT] x [OUT, IN]
+      kernels::sgemm(false, false, N, IN, OUT, 1.0f, dy.data(), OUT, weight.data(), IN, 0.0f, dx.data(), IN);
+      grads[0] = dx.reshape(input_shape);
+    }
+    if (inputs[1].requires_grad()) {
+      grads[1] = Tensor::empty({OUT, IN});  // [OUT, N] (dy^T) x [N, IN]
+      kernels::sgemm(true, false, OUT, IN, N, 1.0f, dy.data(), OUT, input2d.data(), IN, 0.0f, grads[1].data(), IN);
+    }
+    if (has_bias && inputs[2].requires_grad()) {
+      grads[2] = Tensor::zeros({OUT});
+      float* db = grads[2].data();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < OUT; ++o) db[o] += dy.data()[n * OUT + o];
+    }
+    return grads;
+  }
+};
+
+struct ReluBackward : autograd::Node {
+  Tensor output;
+  const char* name() const override { return "ReluBackward"; }
+  void release() override { output = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    Tensor dx = Tensor::empty(output.shape());
+    const float* y = output.data();
+    const float* dy = grad_output.data();
+    for (int64_t i = 0; i < dx.numel(); ++i) dx.data()[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    return {dx};
+  }
+};
+
+}  // namespace
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   // weight: [OUT, IN]
@@ -46,6 +93,15 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
         for (int64_t j = 0; j < cols; ++j) out[n * OUT + o0 + j] += b[o0 + j];
     }
   }, 2 * N * IN * OUT);
+  if (autograd::needs_grad({&input, &weight, &bias})) {
+    auto node = std::make_shared<LinearBackward>();
+    node->input2d = input.detach().reshape({N, IN});
+    node->weight = weight.detach();
+    node->input_shape = input.shape();
+    node->has_bias = bias.defined();
+    node->inputs = {input, weight, bias};
+    attach_grad_fn(y, node);
+  }
   return y;
 }
 
@@ -55,6 +111,12 @@ Tensor relu(const Tensor& input) {
   float* out = y.data();
   // x < 0 is false for NaN, so NaN passes through as in PyTorch.
   for (int64_t i = 0; i < input.numel(); ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+  if (autograd::needs_grad({&input})) {
+    auto node = std::make_shared<ReluBackward>();
+    node->output = y.detach();
+    node->inputs = {input};
+    attach_grad_fn(y, node);
+  }
   return y;
 }
 

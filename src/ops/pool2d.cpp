@@ -1,6 +1,7 @@
 // max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run the plane kernels over
 // threads. The reference loops (pool2d_reference.cpp) are the tests' oracle.
 #include "core/parallel.hpp"
+#include "tinytorch/autograd.hpp"
 #include "kernels/pool2d.hpp"
 #include "ops/checks.hpp"
 
@@ -43,18 +44,67 @@ kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size
 
 }  // namespace
 
+namespace {
+
+// Max pooling's gradient goes to the winners, whose flat indices the forward saved per plane.
+struct MaxPool2dBackward : autograd::Node {
+  kernels::Pool2dGeometry g{};
+  std::vector<int64_t> indices;  // [N*C, OH, OW]
+  Shape input_shape;
+  const char* name() const override { return "MaxPool2dBackward"; }
+  void release() override { indices = {}; }
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    Tensor dx = Tensor::empty(input_shape);
+    const float* dy = grad_output.data();
+    parallel_for(g.N * g.C, [&](int64_t p, int) {
+      kernels::maxpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW,
+                                        indices.data() + p * g.OH * g.OW, g);
+    }, g.N * g.C * g.H * g.W);
+    return {dx};
+  }
+};
+
+struct AvgPool2dBackward : autograd::Node {
+  kernels::Pool2dGeometry g{};
+  bool count_include_pad = true;
+  Shape input_shape;
+  const char* name() const override { return "AvgPool2dBackward"; }
+  std::vector<Tensor> backward(const Tensor& grad_output) override {
+    Tensor dx = Tensor::empty(input_shape);
+    const float* dy = grad_output.data();
+    parallel_for(g.N * g.C, [&](int64_t p, int) {
+      kernels::avgpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW, g, count_include_pad);
+    }, g.N * g.C * g.OH * g.OW * g.KH * g.KW);
+    return {dx};
+  }
+};
+
+}  // namespace
+
 Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Pool2dGeometry g =
       pool2d_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
-  // One plane per item: [N*C, H, W] -> [N*C, OH, OW].
+  // One plane per item: [N*C, H, W] -> [N*C, OH, OW]; with the winners' indices when recording.
+  const bool record = autograd::needs_grad({&input});
+  std::shared_ptr<MaxPool2dBackward> node = record ? std::make_shared<MaxPool2dBackward>() : nullptr;
+  if (node) node->indices.resize(static_cast<size_t>(y.numel()));
   const float* in = x.data();
   float* out = y.data();
-  parallel_for(g.N * g.C, [&](int64_t p, int) { kernels::maxpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g); },
-               y.numel() * g.KH * g.KW);
-  return ops::match_batch(y, input);
+  parallel_for(g.N * g.C, [&](int64_t p, int) {
+    kernels::maxpool2d_plane(out + p * g.OH * g.OW, node ? node->indices.data() + p * g.OH * g.OW : nullptr,
+                             in + p * g.H * g.W, g);
+  }, y.numel() * g.KH * g.KW);
+  Tensor result = ops::match_batch(y, input);
+  if (node) {
+    node->g = g;
+    node->input_shape = input.shape();
+    node->inputs = {input};
+    attach_grad_fn(result, node);
+  }
+  return result;
 }
 
 Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
@@ -68,7 +118,16 @@ Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
   parallel_for(g.N * g.C, [&](int64_t p, int) {
     kernels::avgpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g, o.count_include_pad);
   }, y.numel() * g.KH * g.KW);
-  return ops::match_batch(y, input);
+  Tensor result = ops::match_batch(y, input);
+  if (autograd::needs_grad({&input})) {
+    auto node = std::make_shared<AvgPool2dBackward>();
+    node->g = g;
+    node->count_include_pad = o.count_include_pad;
+    node->input_shape = input.shape();
+    node->inputs = {input};
+    attach_grad_fn(result, node);
+  }
+  return result;
 }
 
 }  // namespace tinytorch

@@ -1,0 +1,214 @@
+// Autograd: every op's gradient against central differences (f = sum(op(x) * R), summed in
+// double), on randomized shapes with every dimension above 1; and the engine's rules.
+//
+// Tolerances: conv, linear, pooling, reshapes and arithmetic are piecewise linear, so with a step
+// that crosses no kink the difference quotient is exact but for the float rounding of the
+// forward pass; smooth ops (softmax, batch norm) add O(h^2) truncation, kept below 1e-3 by h=1e-2.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "tinytorch/tinytorch.hpp"
+
+namespace tt = tinytorch;
+
+namespace {
+
+using Op = std::function<tt::Tensor(const std::vector<tt::Tensor>&)>;
+
+double weighted_sum(const tt::Tensor& y, const tt::Tensor& r) {
+  double s = 0.0;
+  for (int64_t i = 0; i < y.numel(); ++i) s += static_cast<double>(y.data()[i]) * r.data()[i];
+  return s;
+}
+
+// Compares each input's analytic gradient with central differences on up to `samples` elements.
+void gradcheck(const std::string& what, const Op& op, std::vector<tt::Tensor> inputs, double h, double rtol,
+               double atol, int samples = 40) {
+  SCOPED_TRACE(what);
+  for (auto& x : inputs)
+    if (x.defined()) x.set_requires_grad(true);
+  const tt::Tensor y = op(inputs);
+  tt::Generator gen(77);
+  const tt::Tensor r = tt::Tensor::randn(y.shape(), gen);
+  y.backward(r);
+  std::mt19937 rng(5);
+  tt::NoGradGuard no_grad;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    tt::Tensor& x = inputs[i];
+    if (!x.defined()) continue;
+    const tt::Tensor grad = x.grad();
+    ASSERT_TRUE(grad.defined()) << "input " << i << " got no gradient";
+    ASSERT_EQ(grad.shape(), x.shape());
+    for (int s = 0; s < std::min<int64_t>(samples, x.numel()); ++s) {
+      const int64_t j = x.numel() <= samples ? s : std::uniform_int_distribution<int64_t>(0, x.numel() - 1)(rng);
+      const float saved = x.data()[j];
+      x.data()[j] = saved + static_cast<float>(h);
+      const double plus = weighted_sum(op(inputs), r);
+      x.data()[j] = saved - static_cast<float>(h);
+      const double minus = weighted_sum(op(inputs), r);
+      x.data()[j] = saved;
+      const double numeric = (plus - minus) / (2 * h), analytic = grad.data()[j];
+      ASSERT_NEAR(analytic, numeric, atol + rtol * std::fabs(numeric)) << "input " << i << ", element " << j;
+    }
+  }
+}
+
+tt::Tensor randn(tt::Shape s, uint64_t seed) {
+  tt::Generator g(seed);
+  return tt::Tensor::randn(std::move(s), g);
+}
+
+// Distinct values at least 0.1 apart, shuffled: max pooling has no ties within a step of 0.01.
+tt::Tensor distinct(tt::Shape s, uint64_t seed) {
+  tt::Tensor t = tt::Tensor::empty(std::move(s));
+  std::vector<int64_t> order(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(seed)));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = 0.1f * static_cast<float>(order[static_cast<size_t>(i)]) - 3.0f;
+  return t;
+}
+
+}  // namespace
+
+TEST(Gradcheck, Conv2dEveryOption) {
+  struct Case {
+    tt::Shape x, w;
+    tt::Conv2dOptions o;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 7, 6}, {4, 3, 3, 3}, {}, true},
+      {{2, 3, 9, 8}, {5, 3, 3, 2}, {.stride = {2, 1}, .padding = {1, 0}}, true},
+      {{3, 4, 8, 9}, {6, 2, 3, 3}, {.padding = 1, .groups = 2}, false},
+      {{2, 2, 10, 9}, {3, 2, 3, 3}, {.padding = "same", .dilation = 2}, true},
+      {{2, 4, 7, 7}, {8, 1, 3, 3}, {.stride = 2, .padding = 1, .groups = 4}, true},
+      {{2, 3, 6, 5}, {4, 3, 2, 4}, {.padding = "same"}, true},  // even kernel: asymmetric padding
+      {{2, 16, 9, 10}, {18, 16, 3, 3}, {.padding = 1}, true},   // Winograd-sized
+      {{3, 5, 6, 6}, {7, 5, 1, 1}, {}, true},                   // 1x1
+  };
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const Case& c = cases[k];
+    for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Auto, tt::Conv2dAlgorithm::Reference}) {
+      tt::set_conv2d_algorithm(a);
+      std::vector<tt::Tensor> in = {randn(c.x, 10 + k), randn(c.w, 20 + k), c.bias ? randn({c.w[0]}, 30 + k) : tt::Tensor()};
+      gradcheck("conv2d case " + std::to_string(k) + " " + tt::to_string(a),
+                [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], c.o); }, in, 0.5, 2e-3, 2e-3);
+    }
+  }
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
+}
+
+TEST(Gradcheck, Conv2dUnbatchedInput) {
+  gradcheck("conv2d (C, H, W)",
+            [](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], {.padding = 1}); },
+            {randn({3, 6, 7}, 1), randn({4, 3, 3, 3}, 2), randn({4}, 3)}, 0.5, 2e-3, 2e-3);
+}
+
+TEST(Gradcheck, Pooling) {
+  gradcheck("max_pool2d 3x3 s2 p1", [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {3, tt::Size2{2}, 1}); },
+            {distinct({2, 3, 9, 8}, 4)}, 0.01, 1e-3, 1e-3);
+  gradcheck("max_pool2d 2x2 ceil dilated",
+            [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {{2, 3}, tt::Size2{2, 1}, {1, 1}, {1, 2}, true}); },
+            {distinct({2, 2, 7, 9}, 5)}, 0.01, 1e-3, 1e-3);
+  gradcheck("avg_pool2d count_include_pad",
+            [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, true}); },
+            {randn({2, 3, 9, 8}, 6)}, 0.5, 1e-3, 1e-3);
+  gradcheck("avg_pool2d no pad count",
+            [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {{3, 2}, tt::Size2{2, 1}, {1, 1}, false, false}); },
+            {randn({2, 2, 8, 7}, 7)}, 0.5, 1e-3, 1e-3);
+}
+
+TEST(Gradcheck, LinearReluAndShapes) {
+  gradcheck("linear", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+            {randn({5, 7}, 8), randn({4, 7}, 9), randn({4}, 10)}, 0.5, 1e-3, 1e-3);
+  gradcheck("linear (IN,)", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+            {randn({7}, 11), randn({3, 7}, 12), randn({3}, 13)}, 0.5, 1e-3, 1e-3);
+  gradcheck("relu", [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); }, {distinct({3, 4, 5}, 14)}, 0.01,
+            1e-3, 1e-3);
+  gradcheck("flatten + select + reshape",
+            [](const std::vector<tt::Tensor>& t) { return tt::flatten(t[0], 1)[1].reshape({3, -1}); },
+            {randn({2, 3, 2, 2}, 15)}, 0.5, 1e-3, 1e-3);
+}
+
+TEST(Gradcheck, ArithmeticAndReductions) {
+  gradcheck("add/sub/mul/scale/sum",
+            [](const std::vector<tt::Tensor>& t) { return tt::sum(((t[0] + t[1]) * t[0] - t[1]) * 0.5f).reshape({1}); },
+            {randn({3, 4}, 16), randn({3, 4}, 17)}, 0.01, 1e-3, 1e-3);
+  gradcheck("mean", [](const std::vector<tt::Tensor>& t) { return tt::mean(t[0] * t[0]).reshape({1}); },
+            {randn({2, 5}, 18)}, 0.01, 1e-3, 1e-3);
+}
+
+TEST(Gradcheck, SoftmaxAndCrossEntropy) {
+  gradcheck("log_softmax", [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); },
+            {randn({4, 6}, 19)}, 1e-2, 1e-3, 1e-3);
+  gradcheck("cross_entropy",
+            [](const std::vector<tt::Tensor>& t) { return tt::cross_entropy(t[0], {2, 0, 5, 5}).reshape({1}); },
+            {randn({4, 6}, 20)}, 1e-2, 1e-3, 1e-3);
+}
+
+TEST(Gradcheck, BatchNormAndDropout) {
+  for (bool training : {true, false}) {
+    tt::Tensor rm = randn({3}, 21), rv = tt::Tensor::full({3}, 1.5f);
+    gradcheck(training ? "batch_norm train" : "batch_norm eval",
+              [&](const std::vector<tt::Tensor>& t) {
+                tt::Tensor m = rm.clone(), v = rv.clone();  // each evaluation sees the same statistics
+                return tt::batch_norm(t[0], m, v, t[1], t[2], training);
+              },
+              {randn({4, 3, 3, 2}, 22), randn({3}, 23), randn({3}, 24)}, 1e-2, 2e-3, 2e-3);
+  }
+  gradcheck("dropout",
+            [](const std::vector<tt::Tensor>& t) {
+              tt::Generator g(9);  // the same mask every evaluation
+              return tt::dropout(t[0], 0.3, true, g);
+            },
+            {randn({4, 5}, 25)}, 0.5, 1e-3, 1e-3);
+}
+
+TEST(Autograd, AccumulatesFreesAndRespectsNoGrad) {
+  tt::Tensor w = randn({3, 4}, 1).set_requires_grad();
+  tt::Tensor x = randn({2, 4}, 2);
+  tt::Tensor loss = tt::sum(tt::linear(x, w));
+  loss.backward();
+  const tt::Tensor first = w.grad().clone();
+  EXPECT_THROW(loss.backward(), std::invalid_argument);  // the graph was freed
+  tt::sum(tt::linear(x, w)).backward();                   // accumulates, as in PyTorch
+  for (int64_t i = 0; i < first.numel(); ++i) EXPECT_FLOAT_EQ(w.grad().data()[i], 2 * first.data()[i]);
+  // d/dw sum(x w^T) = column sums of x, per output row
+  for (int64_t o = 0; o < 3; ++o)
+    for (int64_t i = 0; i < 4; ++i)
+      EXPECT_NEAR(first.at({o, i}), x.at({0, i}) + x.at({1, i}), 1e-5);
+  {
+    tt::NoGradGuard no_grad;
+    EXPECT_FALSE(tt::linear(x, w).requires_grad());
+  }
+  // A tensor used twice gets the sum of both paths: d/da sum(a * a) = 2a.
+  tt::Tensor a = randn({5}, 3).set_requires_grad();
+  tt::sum(a * a).backward();
+  for (int64_t i = 0; i < 5; ++i) EXPECT_FLOAT_EQ(a.grad().data()[i], 2 * a.data()[i]);
+  EXPECT_THROW(tt::sum(a * a).set_requires_grad(), std::invalid_argument);  // not a leaf
+  EXPECT_THROW(tt::Tensor::ones({2}).backward(), std::invalid_argument);    // nothing requires grad
+  tt::Tensor b = tt::Tensor::ones({2}).set_requires_grad();
+  EXPECT_THROW((b * 2.0f).backward(), tt::ShapeError);  // two elements: pass the gradient
+}
+
+TEST(Autograd, LayersExposeGradients) {
+  tt::manual_seed(4);
+  tt::Conv2D conv(2, 3, 3, 1, 1);
+  tt::BatchNorm2d bn(3);
+  tt::Linear fc(3 * 4 * 4, 5);
+  for (auto& p : conv.parameters()) p.set_requires_grad();
+  for (auto& p : bn.parameters()) p.set_requires_grad();
+  for (auto& p : fc.parameters()) p.set_requires_grad();
+  const tt::Tensor x = randn({2, 2, 8, 8}, 5);
+  tt::Tensor y = fc(tt::flatten(tt::max_pool2d(tt::relu(bn(conv(x))), {2}), 1));
+  tt::cross_entropy(y, {1, 4}).backward();
+  for (auto& p : conv.parameters()) EXPECT_TRUE(p.grad().defined());
+  for (auto& p : bn.parameters()) EXPECT_TRUE(p.grad().defined());
+  for (auto& p : fc.parameters()) EXPECT_TRUE(p.grad().defined());
+  // Running statistics moved from (0, 1) toward the batch's.
+  EXPECT_NE(bn.running_mean.data()[0], 0.0f);
+  EXPECT_EQ(bn.named_buffers().size(), 2u);
+}
