@@ -3,10 +3,12 @@
 
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
+#include "tinytorch/data.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
 #include "tinytorch/layers.hpp"
 #include "tinytorch/module.hpp"
+#include "tinytorch/optim.hpp"
 #include "tinytorch/perf.hpp"
 #include "tinytorch/random.hpp"
 #include "tinytorch/runtime.hpp"
