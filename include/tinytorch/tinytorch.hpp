@@ -12,6 +12,7 @@
 #include "tinytorch/perf.hpp"
 #include "tinytorch/random.hpp"
 #include "tinytorch/runtime.hpp"
+#include "tinytorch/serialize.hpp"
 #include "tinytorch/spatial.hpp"
 #include "tinytorch/tensor.hpp"
 #include "tinytorch/version.hpp"
