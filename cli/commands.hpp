@@ -10,5 +10,7 @@ namespace tinytorch::cli {
 int run_demo(const std::vector<std::string>& args);
 int run_analyze(const std::vector<std::string>& args);
 int run_bench(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
+int run_eval(const std::vector<std::string>& args);
 
 }  // namespace tinytorch::cli

@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "tinytorch/data.hpp"
 #include "tinytorch/version.hpp"
 
 namespace {
@@ -15,6 +16,8 @@ const char* kUsage =
     "usage: tinytorch <command> [options]\n"
     "\n"
     "commands:\n"
+    "  train      train the default CNN on Fashion-MNIST (progress, test accuracy, checkpoints)\n"
+    "  eval       test accuracy and confusion matrix of a checkpoint\n"
     "  demo       the seed's CNN pipeline on a 3x28x28 input: shapes after each layer, parameters\n"
     "  analyze    the seed's systems analysis with measured numbers: conv time and memory scaling;\n"
     "             --loops (loop orders and cache locality), --threads (scaling over cores)\n"
@@ -32,6 +35,8 @@ int main(int argc, char** argv) {
     if (command == "demo") return cli::run_demo(args);
     if (command == "analyze") return cli::run_analyze(args);
     if (command == "bench") return cli::run_bench(args);
+    if (command == "train") return cli::run_train(args);
+    if (command == "eval") return cli::run_eval(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::cout << kUsage;
       return 0;
@@ -49,6 +54,9 @@ int main(int argc, char** argv) {
   } catch (const std::invalid_argument& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
+  } catch (const tinytorch::DataError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory\n";
     return 1;

@@ -5,6 +5,8 @@ usage: plot.py KIND IN.json OUT.png
   KIND threads: {"title", "threads": [1, 2], "series": {name: [seconds per thread count]}}
        -> speed-up over 1 thread per algorithm
   KIND scaling: {"title", "x": [...], "xlabel", "series": {name: [seconds]}} -> time vs x, log-log
+  KIND curves:  {"title", "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}, ...]}
+       -> losses and test accuracy per epoch
   KIND bars:    {"title", "labels": [...], "values": [...], "ylabel"} -> one bar per label
 """
 import json
@@ -36,6 +38,19 @@ def main():
         ax.set_xlabel(d.get("xlabel", "x"))
         ax.set_ylabel("ms")
         ax.legend()
+    elif kind == "curves":
+        epochs = [e["epoch"] for e in d["epochs"]]
+        ax.plot(epochs, [e["train_loss"] for e in d["epochs"]], marker="o", label="train loss")
+        ax.plot(epochs, [e["test_loss"] for e in d["epochs"]], marker="o", label="test loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy")
+        ax.set_xticks(epochs)
+        acc = ax.twinx()
+        acc.plot(epochs, [100 * e["test_accuracy"] for e in d["epochs"]], marker="s", color="tab:green",
+                 label="test accuracy")
+        acc.set_ylabel("test accuracy (%)")
+        lines = ax.get_lines() + acc.get_lines()
+        ax.legend(lines, [l.get_label() for l in lines], loc="center right")
     elif kind == "bars":
         ax.bar(d["labels"], d["values"])
         ax.set_ylabel(d.get("ylabel", ""))

@@ -7,6 +7,7 @@
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
 #include "tinytorch/layers.hpp"
+#include "tinytorch/models.hpp"
 #include "tinytorch/module.hpp"
 #include "tinytorch/optim.hpp"
 #include "tinytorch/perf.hpp"
