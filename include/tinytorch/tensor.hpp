@@ -53,12 +53,15 @@ class Tensor {
   static Tensor from_blob(float* data, Shape shape, std::shared_ptr<void> owner);
 
   bool defined() const { return impl_ != nullptr; }
-  const Shape& shape() const;
+  const Shape& shape() const { return impl().shape; }
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
-  int64_t numel() const;
-  float* data();
-  const float* data() const;
+  int64_t numel() const { return impl().numel; }
+  float* data() {
+    const Impl& i = impl();
+    return i.storage->data ? i.storage->data + i.offset : nullptr;
+  }
+  const float* data() const { return const_cast<Tensor*>(this)->data(); }
   // The storage block this tensor views, shared with its views and whoever borrowed it.
   const std::shared_ptr<Storage>& storage() const;
 
@@ -111,7 +114,11 @@ class Tensor {
   friend struct autograd::Meta;
   friend void attach_grad_fn(Tensor& output, std::shared_ptr<autograd::Node> node);
   explicit Tensor(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-  const Impl& impl() const;
+  const Impl& impl() const {
+    if (!impl_) throw_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined();
   int64_t flat_index(std::initializer_list<int64_t> index) const;
 
   std::shared_ptr<Impl> impl_;

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/parallel.hpp"
 #include "tinytorch/errors.hpp"
 
 namespace tinytorch {
@@ -16,7 +17,9 @@ thread_local bool grad_mode = true;
 void accumulate(Tensor& g, const Tensor& other) {
   float* a = g.data();
   const float* b = other.data();
-  for (int64_t i = 0; i < g.numel(); ++i) a[i] += b[i];
+  parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) a[i] += b[i];
+  });
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // OpenBLAS is pinned to one thread (see blas.hpp): tinytorch threads, BLAS runs inside.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "tinytorch/runtime.hpp"
@@ -33,6 +34,14 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX) {
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < n; ++i) fn(i, t);
   }
+}
+
+// Calls fn(begin, end) over [0, n) in chunks of `grain` elements: elementwise loops. Chunks
+// depend on n only, so reductions inside a chunk are thread-count independent too.
+template <class Fn>
+void parallel_chunks(int64_t n, Fn&& fn, int64_t grain = int64_t{1} << 15) {
+  const int64_t chunks = (n + grain - 1) / grain;
+  parallel_for(chunks, [&](int64_t c, int) { fn(c * grain, std::min(n, (c + 1) * grain)); }, n * 4);
 }
 
 // How many threads parallel_for(n, ...) uses: size per-thread workspaces with this.

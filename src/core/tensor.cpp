@@ -8,7 +8,9 @@
 #include <iomanip>
 #include <new>
 #include <ostream>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
@@ -62,6 +64,64 @@ struct SelectBackward : autograd::Node {
   }
 };
 
+// Large blocks are kept for reuse when their tensors die: training allocates the same activation
+// and gradient sizes every step, and fresh pages from the kernel (a page fault each) cost more
+// than the work on small layers. Bounded; small blocks go straight back to malloc.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{64} << 10, kMaxCached = size_t{1} << 30;
+
+  void* get(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kAlignment, bytes);
+    if (!p) {
+      release_all();  // out of memory: give the cache back and try once more
+      p = std::aligned_alloc(kAlignment, bytes);
+      if (!p) throw std::bad_alloc();
+    }
+    return p;
+  }
+
+  void put(void* p, size_t bytes) {
+    if (bytes >= kMinBytes) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kMaxCached) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  void release_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache;  // never destroyed: tensors may outlive static destructors
+  return *cache;
+}
+
 std::shared_ptr<Storage> allocate(int64_t numel) {
   auto storage = std::make_shared<Storage>();
   storage->size = numel;
@@ -70,10 +130,9 @@ std::shared_ptr<Storage> allocate(int64_t numel) {
   if (static_cast<uint64_t>(numel) > (SIZE_MAX - kAlignment) / sizeof(float)) throw std::bad_alloc();
   size_t bytes = static_cast<size_t>(numel) * sizeof(float);
   bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, bytes);
-  if (!p) throw std::bad_alloc();
+  void* p = block_cache().get(bytes);
   storage->data = static_cast<float*>(p);
-  storage->owner = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  storage->owner = std::shared_ptr<void>(p, [bytes](void* q) { block_cache().put(q, bytes); });
   return storage;
 }
 
@@ -145,13 +204,8 @@ Tensor Tensor::from_blob(float* data, Shape shape, std::shared_ptr<void> owner) 
   return Tensor(std::move(impl));
 }
 
-const Tensor::Impl& Tensor::impl() const {
-  if (!impl_) throw std::invalid_argument("Tensor: this tensor is undefined (holds no data)");
-  return *impl_;
-}
+void Tensor::throw_undefined() { throw std::invalid_argument("Tensor: this tensor is undefined (holds no data)"); }
 
-const Shape& Tensor::shape() const { return impl().shape; }
-int64_t Tensor::numel() const { return impl().numel; }
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
 
 int64_t Tensor::size(int64_t d) const {
@@ -163,12 +217,7 @@ int64_t Tensor::size(int64_t d) const {
   return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
 }
 
-float* Tensor::data() {
-  const Impl& i = impl();
-  return i.storage->data ? i.storage->data + i.offset : nullptr;
-}
 
-const float* Tensor::data() const { return const_cast<Tensor*>(this)->data(); }
 
 int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
   const Shape& s = shape();

@@ -16,16 +16,33 @@ inline float take(float best, float v) { return (v > best || v != v) ? v : best;
 }  // namespace
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
-  const bool simple = !indices && g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
+  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
                       g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H &&
                       2 * g.OW <= g.W;
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     float* row = out + oh * g.OW;
-    if (simple) {
+    if (simple && !indices) {
       const float* r0 = in + 2 * oh * g.W;
       const float* r1 = r0 + g.W;
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         row[ow] = take(take(take(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
+      }
+      continue;
+    }
+    if (simple) {  // the same with the winner's index, for backward
+      const int64_t base = 2 * oh * g.W;
+      const float* r0 = in + base;
+      const float* r1 = r0 + g.W;
+      int64_t* idx = indices + oh * g.OW;
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        float best = r0[2 * ow];
+        int64_t at = base + 2 * ow;
+        const float v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+        if (v1 > best || v1 != v1) best = v1, at = base + 2 * ow + 1;
+        if (v2 > best || v2 != v2) best = v2, at = base + g.W + 2 * ow;
+        if (v3 > best || v3 != v3) best = v3, at = base + g.W + 2 * ow + 1;
+        row[ow] = best;
+        idx[ow] = at;
       }
       continue;
     }

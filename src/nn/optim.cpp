@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/parallel.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
 
@@ -10,7 +11,8 @@ namespace tinytorch {
 namespace {
 
 void check_lr(double lr) {
-  if (!(lr > 0.0) || !std::isfinite(lr)) throw ShapeError("optimizer: expected a positive learning rate, got " + std::to_string(lr));
+  if (!(lr > 0.0) || !std::isfinite(lr))
+    throw ShapeError("optimizer: expected a positive learning rate, got " + std::to_string(lr));
 }
 
 std::vector<Tensor> zeros_like(const std::vector<Tensor>& params) {
@@ -53,15 +55,17 @@ void SGD::step() {
     float* w = params_[i].data();
     float* v = velocity_[i].data();
     const float* gr = g.data();
-    for (int64_t j = 0; j < g.numel(); ++j) {
-      float d = gr[j] + static_cast<float>(weight_decay_) * w[j];
-      if (momentum_ != 0) {
-        // torch: buf = g on the first step, then buf = momentum * buf + g
-        v[j] = steps_ == 1 ? d : static_cast<float>(momentum_) * v[j] + d;
-        d = nesterov_ ? d + static_cast<float>(momentum_) * v[j] : v[j];
+    parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        float d = gr[j] + static_cast<float>(weight_decay_) * w[j];
+        if (momentum_ != 0) {
+          // torch: buf = g on the first step, then buf = momentum * buf + g
+          v[j] = steps_ == 1 ? d : static_cast<float>(momentum_) * v[j] + d;
+          d = nesterov_ ? d + static_cast<float>(momentum_) * v[j] : v[j];
+        }
+        w[j] -= static_cast<float>(lr_) * d;
       }
-      w[j] -= static_cast<float>(lr_) * d;
-    }
+    });
   }
 }
 
@@ -100,18 +104,20 @@ void Adam::step() {
     float* m = m_[i].data();
     float* v = v_[i].data();
     const float* gr = g.data();
-    for (int64_t j = 0; j < g.numel(); ++j) {
-      float d = gr[j];
-      if (decoupled_) {
-        w[j] *= static_cast<float>(1.0 - lr_ * weight_decay_);
-      } else {
-        d += static_cast<float>(weight_decay_) * w[j];
+    parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        float d = gr[j];
+        if (decoupled_) {
+          w[j] *= static_cast<float>(1.0 - lr_ * weight_decay_);
+        } else {
+          d += static_cast<float>(weight_decay_) * w[j];
+        }
+        m[j] = b1 * m[j] + (1.0f - b1) * d;
+        v[j] = b2 * v[j] + (1.0f - b2) * d * d;
+        const float denom = std::sqrt(v[j]) / sqrt_bc2 + static_cast<float>(eps_);
+        w[j] -= step_size * m[j] / denom;
       }
-      m[j] = b1 * m[j] + (1.0f - b1) * d;
-      v[j] = b2 * v[j] + (1.0f - b2) * d * d;
-      const float denom = std::sqrt(v[j]) / sqrt_bc2 + static_cast<float>(eps_);
-      w[j] -= step_size * m[j] / denom;
-    }
+    });
   }
 }
 
@@ -131,7 +137,8 @@ double step_lr(double base_lr, int64_t epoch, int64_t step_size, double gamma) {
 
 double cosine_lr(double base_lr, int64_t epoch, int64_t epochs, double min_lr) {
   if (epochs < 1) throw ShapeError("cosine_lr: epochs must be positive");
-  return min_lr + (base_lr - min_lr) * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
+  return min_lr +
+         (base_lr - min_lr) * (1.0 + std::cos(M_PI * static_cast<double>(epoch) / static_cast<double>(epochs))) / 2.0;
 }
 
 }  // namespace tinytorch

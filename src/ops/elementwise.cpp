@@ -1,6 +1,7 @@
 // Elementwise arithmetic and full reductions, with their gradients side by side.
 #include <cmath>
 
+#include "core/parallel.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -20,7 +21,9 @@ Tensor zip(const Tensor& a, const Tensor& b, F f) {
   Tensor out = Tensor::empty(a.shape());
   const float *x = a.data(), *y = b.data();
   float* o = out.data();
-  for (int64_t i = 0; i < out.numel(); ++i) o[i] = f(x[i], y[i]);
+  parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) o[i] = f(x[i], y[i]);
+  });
   return out;
 }
 
@@ -92,7 +95,11 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor scale(const Tensor& a, float factor) {
   Tensor out = Tensor::empty(a.shape());
-  for (int64_t i = 0; i < out.numel(); ++i) out.data()[i] = a.data()[i] * factor;
+  const float* x = a.data();
+  float* o = out.data();
+  parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) o[i] = x[i] * factor;
+  });
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<ScaleBackward>();
   node->factor = factor;
@@ -103,7 +110,8 @@ namespace {
 
 Tensor reduce(const Tensor& a, double divide) {
   double total = 0.0;  // double, in a fixed order: the same bits every time
-  for (int64_t i = 0; i < a.numel(); ++i) total += a.data()[i];
+  const float* x = a.data();
+  for (int64_t i = 0, n = a.numel(); i < n; ++i) total += x[i];
   Tensor out = Tensor::full({}, static_cast<float>(total / divide));
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<SumBackward>();

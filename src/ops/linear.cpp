@@ -1,12 +1,13 @@
 // linear, relu and flatten: the ops of the non-spatial layers. linear runs OpenBLAS sgemm; its
 // reference (kernels/linear_reference.cpp) is the tests' oracle.
+#include "kernels/linear.hpp"
+
 #include <algorithm>
 
 #include "core/parallel.hpp"
-#include "tinytorch/autograd.hpp"
 #include "kernels/blas.hpp"
-#include "kernels/linear.hpp"
 #include "ops/checks.hpp"
+#include "tinytorch/autograd.hpp"
 
 namespace tinytorch {
 namespace {
@@ -49,7 +50,10 @@ struct ReluBackward : autograd::Node {
     Tensor dx = Tensor::empty(output.shape());
     const float* y = output.data();
     const float* dy = grad_output.data();
-    for (int64_t i = 0; i < dx.numel(); ++i) dx.data()[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    float* out = dx.data();
+    parallel_chunks(dx.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    });
     return {dx};
   }
 };
@@ -59,7 +63,8 @@ struct ReluBackward : autograd::Node {
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   // weight: [OUT, IN]
   if (weight.dim() != 2) {
-    throw ShapeError("linear: expected a 2D weight (output_size, input_size), got shape " + shape_to_string(weight.shape()));
+    throw ShapeError("linear: expected a 2D weight (output_size, input_size), got shape " +
+                     shape_to_string(weight.shape()));
   }
   const int64_t OUT = weight.size(0), IN = weight.size(1);
   if (input.dim() != 1 && input.dim() != 2) {
@@ -71,7 +76,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                      std::to_string(input.size(-1)) + " (input shape " + shape_to_string(input.shape()) + ")");
   }
   if (bias.defined() && bias.shape() != Shape{OUT}) {
-    throw ShapeError("linear: expected bias of shape (" + std::to_string(OUT) + ",), got " + shape_to_string(bias.shape()));
+    throw ShapeError("linear: expected bias of shape (" + std::to_string(OUT) + ",), got " +
+                     shape_to_string(bias.shape()));
   }
   const int64_t N = input.dim() == 2 ? input.size(0) : 1;
   Shape out_shape = input.shape();
@@ -85,14 +91,16 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const float* w = weight.data();
   const float* b = bias.defined() ? bias.data() : nullptr;
   float* out = y.data();
-  parallel_for((OUT + kBlock - 1) / kBlock, [&](int64_t blk, int) {
-    const int64_t o0 = blk * kBlock, cols = std::min(kBlock, OUT - o0);
-    kernels::sgemm(false, true, N, cols, IN, 1.0f, x, IN, w + o0 * IN, IN, 0.0f, out + o0, OUT);
-    if (b) {
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t j = 0; j < cols; ++j) out[n * OUT + o0 + j] += b[o0 + j];
-    }
-  }, 2 * N * IN * OUT);
+  parallel_for((OUT + kBlock - 1) / kBlock,
+               [&](int64_t blk, int) {
+                 const int64_t o0 = blk * kBlock, cols = std::min(kBlock, OUT - o0);
+                 kernels::sgemm(false, true, N, cols, IN, 1.0f, x, IN, w + o0 * IN, IN, 0.0f, out + o0, OUT);
+                 if (b) {
+                   for (int64_t n = 0; n < N; ++n)
+                     for (int64_t j = 0; j < cols; ++j) out[n * OUT + o0 + j] += b[o0 + j];
+                 }
+               },
+               2 * N * IN * OUT);
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<LinearBackward>();
     node->input2d = input.detach().reshape({N, IN});
@@ -110,7 +118,9 @@ Tensor relu(const Tensor& input) {
   const float* x = input.data();
   float* out = y.data();
   // x < 0 is false for NaN, so NaN passes through as in PyTorch.
-  for (int64_t i = 0; i < input.numel(); ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+  parallel_chunks(input.numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+  });
   if (autograd::needs_grad({&input})) {
     auto node = std::make_shared<ReluBackward>();
     node->output = y.detach();
@@ -131,7 +141,8 @@ Tensor flatten(const Tensor& input, int64_t start_dim, int64_t end_dim) {
   };
   const int64_t start = wrap(start_dim, "start_dim"), end = wrap(end_dim, "end_dim");
   if (start > end) {
-    throw ShapeError("flatten: start_dim=" + std::to_string(start_dim) + " comes after end_dim=" + std::to_string(end_dim));
+    throw ShapeError("flatten: start_dim=" + std::to_string(start_dim) +
+                     " comes after end_dim=" + std::to_string(end_dim));
   }
   if (input.dim() == 0) return input.reshape({1});
   const Shape& s = input.shape();

@@ -8,6 +8,42 @@
 namespace tinytorch {
 namespace {
 
+// Sum of x[0..n) and of x[i] * y[i]: 16 float partial sums (vectorized), added up in double. A
+// fixed order, so the same bits every time.
+double row_sum(const float* x, int64_t n) {
+  float part[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) part[k] += x[i + k];
+  double total = 0.0;
+  for (int k = 0; k < 16; ++k) total += part[k];
+  for (; i < n; ++i) total += x[i];
+  return total;
+}
+
+double row_dot(const float* x, const float* y, int64_t n) {
+  float part[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) part[k] += x[i + k] * y[i + k];
+  double total = 0.0;
+  for (int k = 0; k < 16; ++k) total += part[k];
+  for (; i < n; ++i) total += static_cast<double>(x[i]) * y[i];
+  return total;
+}
+
+// Sum of (x[i] - mu)^2.
+double row_sq_dev(const float* x, int64_t n, float mu) {
+  float part[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) part[k] += (x[i + k] - mu) * (x[i + k] - mu);
+  double total = 0.0;
+  for (int k = 0; k < 16; ++k) total += part[k];
+  for (; i < n; ++i) total += static_cast<double>(x[i] - mu) * (x[i] - mu);
+  return total;
+}
+
 struct BatchNormBackward : autograd::Node {
   Tensor normalized;               // x-hat [N, C, HW]
   std::vector<float> inv_std;      // per channel
@@ -30,21 +66,22 @@ struct BatchNormBackward : autograd::Node {
       for (int64_t n = 0; n < N; ++n) {
         const float* dy = g.data() + (n * C + c) * HW;
         const float* xh = normalized.data() + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) sum_dy += dy[i], sum_dy_xhat += static_cast<double>(dy[i]) * xh[i];
+        sum_dy += row_sum(dy, HW);
+        sum_dy_xhat += row_dot(dy, xh, HW);
       }
       if (want_w) dw.data()[c] = static_cast<float>(sum_dy_xhat);
       if (want_b) db.data()[c] = static_cast<float>(sum_dy);
       if (!want_x) return;
       const double gamma = weight.defined() ? weight.data()[c] : 1.0;
-      const double k = gamma * inv_std[static_cast<size_t>(c)];
+      const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
+      // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
+      const float mean_dy = training ? static_cast<float>(sum_dy / M) : 0.0f;
+      const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / M) : 0.0f;
       for (int64_t n = 0; n < N; ++n) {
         const float* dy = g.data() + (n * C + c) * HW;
         const float* xh = normalized.data() + (n * C + c) * HW;
         float* out = dx.data() + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) {
-          // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
-          out[i] = static_cast<float>(training ? k * (dy[i] - sum_dy / M - xh[i] * sum_dy_xhat / M) : k * dy[i]);
-        }
+        for (int64_t i = 0; i < HW; ++i) out[i] = k * (dy[i] - mean_dy - xh[i] * mean_dy_xhat);
       }
     }, N * C * HW * 4);
     grads[0] = dx, grads[1] = dw, grads[2] = db;
@@ -87,15 +124,9 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
     double mu, var;
     if (training) {
       double s = 0.0, sq = 0.0;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* x = input.data() + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) s += x[i];
-      }
+      for (int64_t n = 0; n < N; ++n) s += row_sum(input.data() + (n * C + c) * HW, HW);
       mu = s / M;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* x = input.data() + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) sq += (x[i] - mu) * (x[i] - mu);
-      }
+      for (int64_t n = 0; n < N; ++n) sq += row_sq_dev(input.data() + (n * C + c) * HW, HW, static_cast<float>(mu));
       var = sq / M;
       if (running_mean.defined()) {
         float& rm = running_mean.data()[c];
@@ -114,14 +145,15 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
     }
     const double is = 1.0 / std::sqrt(var + eps);
     inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
-    const double gamma = weight.defined() ? weight.data()[c] : 1.0, beta = bias.defined() ? bias.data()[c] : 0.0;
+    const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
+    const float muf = static_cast<float>(mu), isf = static_cast<float>(is);
     for (int64_t n = 0; n < N; ++n) {
       const float* x = input.data() + (n * C + c) * HW;
       float* xh = normalized.data() + (n * C + c) * HW;
       float* y = out.data() + (n * C + c) * HW;
       for (int64_t i = 0; i < HW; ++i) {
-        xh[i] = static_cast<float>((x[i] - mu) * is);
-        y[i] = static_cast<float>(gamma * xh[i] + beta);
+        xh[i] = (x[i] - muf) * isf;
+        y[i] = gamma * xh[i] + beta;
       }
     }
   }, N * C * HW * 6);
