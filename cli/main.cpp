@@ -7,7 +7,6 @@
 
 #include "args.hpp"
 #include "commands.hpp"
-#include "tinytorch/data.hpp"
 #include "tinytorch/version.hpp"
 
 namespace {
@@ -51,12 +50,9 @@ int main(int argc, char** argv) {
   } catch (const cli::UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
-  } catch (const std::invalid_argument& e) {
+  } catch (const std::invalid_argument& e) {  // bad input: shapes, values, unreadable data files
     std::cerr << "error: " << e.what() << "\n";
     return 2;
-  } catch (const tinytorch::DataError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory\n";
     return 1;

@@ -113,6 +113,8 @@ TEST(Gradcheck, Pooling) {
   gradcheck("max_pool2d 2x2 ceil dilated",
             [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {{2, 3}, tt::Size2{2, 1}, {1, 1}, {1, 2}, true}); },
             {distinct({2, 2, 7, 9}, 5)}, 0.01, 1e-3, 1e-3);
+  gradcheck("max_pool2d 2x2 (the fast path)", [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {2}); },
+            {distinct({2, 3, 8, 7}, 8)}, 0.01, 1e-3, 1e-3);
   gradcheck("avg_pool2d count_include_pad",
             [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, true}); },
             {randn({2, 3, 9, 8}, 6)}, 0.5, 1e-3, 1e-3);
