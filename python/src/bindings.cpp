@@ -9,6 +9,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
+
 #include <string>
 
 #include "tinytorch/tinytorch.hpp"
@@ -228,6 +230,29 @@ view of the same memory: writes through it change the tensor.)doc")
         }
         return py::buffer_info(t.data(), std::vector<py::ssize_t>(t.shape().begin(), t.shape().end()), strides);
       })
+      .def_property("requires_grad", &tt::Tensor::requires_grad,
+                    [](tt::Tensor& t, bool on) { t.set_requires_grad(on); },
+                    "Whether backward() computes a gradient for this tensor (settable on leaves).")
+      .def("requires_grad_", [](tt::Tensor& t, bool on) { return t.set_requires_grad(on); }, "requires_grad"_a = true)
+      .def_property("grad", [](const tt::Tensor& t) { return tensor_or_none(t.grad()); },
+                    [](tt::Tensor& t, py::object g) { t.set_grad(g.is_none() ? tt::Tensor() : tensor_from_object(g)); })
+      .def_property_readonly("grad_fn", [](const tt::Tensor& t) -> py::object {
+        return t.grad_fn() ? py::object(py::str(t.grad_fn()->name())) : py::object(py::none());
+      }, "The name of the op that computed this tensor, or None for a leaf.")
+      .def("backward", [](const tt::Tensor& t, py::object gradient) {
+        const tt::Tensor g = gradient.is_none() ? tt::Tensor() : tensor_from_object(gradient);
+        py::gil_scoped_release release;
+        t.backward(g);
+      }, "gradient"_a = py::none())
+      .def("detach", &tt::Tensor::detach)
+      .def("sum", [](const tt::Tensor& t) { return tt::sum(t); })
+      .def("mean", [](const tt::Tensor& t) { return tt::mean(t); })
+      .def("__add__", [](const tt::Tensor& a, const tt::Tensor& b) { return a + b; }, py::is_operator())
+      .def("__sub__", [](const tt::Tensor& a, const tt::Tensor& b) { return a - b; }, py::is_operator())
+      .def("__mul__", [](const tt::Tensor& a, const tt::Tensor& b) { return a * b; }, py::is_operator())
+      .def("__mul__", [](const tt::Tensor& a, float f) { return a * f; }, py::is_operator())
+      .def("__rmul__", [](const tt::Tensor& a, float f) { return a * f; }, py::is_operator())
+      .def("__neg__", [](const tt::Tensor& a) { return a * -1.0f; })
       .def_static("zeros", [](const tt::Shape& s) { return tt::Tensor::zeros(s); }, "shape"_a)
       .def_static("ones", [](const tt::Shape& s) { return tt::Tensor::ones(s); }, "shape"_a)
       .def_static("randn", [](const tt::Shape& s) { return tt::Tensor::randn(s); }, "shape"_a);
@@ -387,4 +412,89 @@ view of the same memory: writes through it change the tensor.)doc")
     py::gil_scoped_release release;
     return tt::linear(input, weight, bias.value_or(tt::Tensor()));
   }, "input"_a, "weight"_a, "bias"_a = py::none());
+
+  // --- autograd, more layers, optimizers, data, checkpoints ---
+  py::class_<tt::NoGradGuard>(m, "_NoGradGuard").def(py::init<>());
+  m.def("is_grad_enabled", &tt::is_grad_enabled);
+
+  py::class_<tt::BatchNorm2d, tt::Module, std::shared_ptr<tt::BatchNorm2d>>(m, "BatchNorm2d")
+      .def(py::init<int64_t, double, double, bool>(), "num_features"_a, "eps"_a = 1e-5, "momentum"_a = 0.1,
+           "affine"_a = true)
+      .def("forward", &tt::BatchNorm2d::forward, "input"_a, release_gil())
+      .def("__call__", &tt::BatchNorm2d::forward, "input"_a, release_gil())
+      .def_property_readonly("weight", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.weight); })
+      .def_property_readonly("bias", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.bias); })
+      .def_readonly("running_mean", &tt::BatchNorm2d::running_mean)
+      .def_readonly("running_var", &tt::BatchNorm2d::running_var);
+  py::class_<tt::Dropout, tt::Module, std::shared_ptr<tt::Dropout>>(m, "Dropout")
+      .def(py::init<double>(), "p"_a = 0.5)
+      .def("forward", &tt::Dropout::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Dropout::forward, "input"_a, release_gil())
+      .def_readonly("p", &tt::Dropout::p);
+  m.def("fashion_cnn", [] { return std::static_pointer_cast<tt::Sequential>(tt::make_fashion_cnn()); },
+        "The default Fashion-MNIST CNN of `tinytorch train`.");
+
+  py::class_<tt::Optimizer>(m, "Optimizer")
+      .def("step", &tt::Optimizer::step, release_gil())
+      .def("zero_grad", &tt::Optimizer::zero_grad)
+      .def_property("lr", &tt::Optimizer::lr, &tt::Optimizer::set_lr)
+      .def_property_readonly("steps", &tt::Optimizer::steps);
+  py::class_<tt::SGD, tt::Optimizer>(m, "SGD")
+      .def(py::init<std::vector<tt::Tensor>, double, double, double, bool>(), "params"_a, "lr"_a, "momentum"_a = 0.0,
+           "weight_decay"_a = 0.0, "nesterov"_a = false);
+  py::class_<tt::Adam, tt::Optimizer>(m, "Adam")
+      .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
+                       double weight_decay) {
+             return new tt::Adam(std::move(params), lr, betas.first, betas.second, eps, weight_decay, false);
+           }),
+           "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 0.0);
+  py::class_<tt::AdamW, tt::Adam>(m, "AdamW")
+      .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
+                       double weight_decay) {
+             return new tt::AdamW(std::move(params), lr, betas.first, betas.second, eps, weight_decay);
+           }),
+           "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 1e-2);
+  m.def("cosine_lr", &tt::cosine_lr, "base_lr"_a, "epoch"_a, "epochs"_a, "min_lr"_a = 0.0);
+  m.def("step_lr", &tt::step_lr, "base_lr"_a, "epoch"_a, "step_size"_a, "gamma"_a);
+
+  m.def("max_pool2d", [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, py::handle dilation,
+                         bool ceil_mode) {
+    const tt::MaxPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
+                                 to_size2(padding, "padding"), to_size2(dilation, "dilation"), ceil_mode};
+    py::gil_scoped_release release;
+    return tt::max_pool2d(x, o);
+  }, "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1, "ceil_mode"_a = false);
+  m.def("avg_pool2d", [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, bool ceil_mode,
+                         bool count_include_pad) {
+    const tt::AvgPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
+                                 to_size2(padding, "padding"), ceil_mode, count_include_pad};
+    py::gil_scoped_release release;
+    return tt::avg_pool2d(x, o);
+  }, "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
+     "count_include_pad"_a = true);
+  m.def("cross_entropy", [](const tt::Tensor& logits, std::vector<int64_t> targets) {
+    py::gil_scoped_release release;
+    return tt::cross_entropy(logits, targets);
+  }, "logits"_a, "targets"_a, "Mean cross-entropy of logits (N, K) against class indices (N,).");
+  m.def("log_softmax", &tt::log_softmax, "logits"_a);
+
+  py::class_<tt::Dataset>(m, "Dataset")
+      .def_readonly("images", &tt::Dataset::images)
+      .def_readonly("labels", &tt::Dataset::labels)
+      .def("__len__", &tt::Dataset::size);
+  m.def("load_mnist_folder", &tt::load_mnist_folder, "folder"_a = "/usr/share/datasets/fashion-mnist",
+        "train"_a = true, "limit"_a = 0, "mean"_a = 0.2860f, "std"_a = 0.3530f, release_gil());
+  py::class_<tt::DataLoader>(m, "DataLoader")
+      .def(py::init<const tt::Dataset&, int64_t, bool, uint64_t, int64_t, bool>(), "dataset"_a, "batch_size"_a,
+           "shuffle"_a = true, "seed"_a = 0, "crop_padding"_a = 0, "flip"_a = false, py::keep_alive<1, 2>())
+      .def("__len__", &tt::DataLoader::batches)
+      .def("start_epoch", &tt::DataLoader::start_epoch, "epoch"_a)
+      .def("batch", &tt::DataLoader::batch, "index"_a, release_gil());
+
+  m.def("save_checkpoint", [](const std::string& path, const tt::Module& model, const tt::Optimizer* opt,
+                              std::map<std::string, std::string> metadata) {
+    tt::save_checkpoint(path, model, opt, std::move(metadata));
+  }, "path"_a, "model"_a, "optimizer"_a = nullptr, "metadata"_a = std::map<std::string, std::string>{});
+  m.def("load_checkpoint", &tt::load_checkpoint, "path"_a, "model"_a, "optimizer"_a = nullptr);
+  py::register_exception<tt::DataError>(m, "DataError", PyExc_ValueError);
 }

@@ -1,9 +1,9 @@
-"""Module, Linear, Sequential and ReLU over the C++ core.
+"""Module, Linear, Sequential, ReLU, BatchNorm2d and Dropout over the C++ core.
 
 A Python subclass of Module defines ``forward`` and calls ``super().__init__()``; its Tensor and
 Module attributes count as its parameters and children, as in torch.nn.
 """
-from tinytorch._tinytorch import Linear, Module, ReLU, Sequential
+from tinytorch._tinytorch import BatchNorm2d, Dropout, Linear, Module, ReLU, Sequential
 from tinytorch._tinytorch import Tensor
 
 
@@ -28,4 +28,4 @@ def _parameters(self):
 Module.named_parameters = _named_parameters
 Module.parameters = _parameters
 
-__all__ = ["Linear", "Module", "ReLU", "Sequential"]
+__all__ = ["BatchNorm2d", "Dropout", "Linear", "Module", "ReLU", "Sequential"]
