@@ -139,5 +139,5 @@ def test_one_optimizer_step_matches_torch(optimizer):
         np.testing.assert_allclose(got[live], want[live], rtol=1e-4, atol=atol,
                                    err_msg=f"parameter {i} after one {optimizer} step")
         close = np.abs(got[live] - want[live]) <= 1e-4 * np.abs(want[live]) + 2e-5
-        assert close.mean() > 0.9999, f"parameter {i}: only {close.mean():.6f} of the weights within 2% of a step"
+        assert close.size == 0 or close.mean() > 0.9999, f"parameter {i}: {close.mean():.6f} within 2% of a step"
         assert np.all(np.abs(got[~live] - want[~live]) <= 2.01 * lr), f"parameter {i}"
