@@ -10,5 +10,7 @@ namespace tinytorch::cli {
 int analyze_loops(bool json, int64_t size, int64_t channels);
 // --threads [N]: speed-up from 1 to N threads for every algorithm on one layer; table and PNG.
 int analyze_threads(bool json, int max_threads, const std::string& plot_stem);
+// --train: predicted and measured peak memory of a training step of the default CNN.
+int analyze_train(bool json, int64_t batch);
 
 }  // namespace tinytorch::cli

@@ -59,6 +59,7 @@ int run_analyze(const std::vector<std::string>& argv) {
   args.option("batch", "32", "batch size for the demo CNN's memory table (the seed's third question)");
   args.option("seed", "0", "random seed");
   args.flag("json", "print one JSON object instead of tables");
+  args.flag("train", "predicted and measured memory of a training step of the default CNN at --batch");
   args.flag("loops", "time one convolution in several loop orders next to the fast path (cache locality)");
   args.optional_value("threads", std::to_string(std::thread::hardware_concurrency()),
                       "speed-up of each conv algorithm from 1 to N threads (default: all cores), with a PNG");
@@ -72,6 +73,7 @@ int run_analyze(const std::vector<std::string>& argv) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--conv-algo: ") + e.what());
   }
+  if (args.has("train")) return analyze_train(args.has("json"), args.get_int("batch", 1, 1 << 16));
   if (args.has("loops")) {
     return analyze_loops(args.has("json"), args.get_int("size", 8, 512), args.get_int("channels", 1, 512));
   }

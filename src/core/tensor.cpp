@@ -8,12 +8,14 @@
 #include <iomanip>
 #include <new>
 #include <ostream>
+#include <atomic>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
 
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
+#include "tinytorch/runtime.hpp"
 
 namespace tinytorch {
 
@@ -117,6 +119,15 @@ class BlockCache {
   size_t cached_ = 0;
 };
 
+std::atomic<int64_t> live_bytes{0}, peak_bytes{0};
+
+void count_allocation(int64_t bytes) {
+  const int64_t now = live_bytes.fetch_add(bytes) + bytes;
+  int64_t peak = peak_bytes.load();
+  while (now > peak && !peak_bytes.compare_exchange_weak(peak, now)) {
+  }
+}
+
 BlockCache& block_cache() {
   static BlockCache* cache = new BlockCache;  // never destroyed: tensors may outlive static destructors
   return *cache;
@@ -131,10 +142,21 @@ std::shared_ptr<Storage> allocate(int64_t numel) {
   size_t bytes = static_cast<size_t>(numel) * sizeof(float);
   bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* p = block_cache().get(bytes);
+  count_allocation(static_cast<int64_t>(bytes));
   storage->data = static_cast<float*>(p);
-  storage->owner = std::shared_ptr<void>(p, [bytes](void* q) { block_cache().put(q, bytes); });
+  storage->owner = std::shared_ptr<void>(p, [bytes](void* q) {
+    live_bytes.fetch_sub(static_cast<int64_t>(bytes));
+    block_cache().put(q, bytes);
+  });
   return storage;
 }
+
+}  // namespace
+
+MemoryStats memory_stats() { return {live_bytes.load(), peak_bytes.load()}; }
+void reset_peak_memory() { peak_bytes.store(live_bytes.load()); }
+
+namespace {
 
 }  // namespace
 

@@ -192,3 +192,21 @@ def test_forcing_a_conv_algorithm_from_python():
             tb.set_conv2d_algorithm("fft")
     finally:
         tb.set_conv2d_algorithm("auto")
+
+
+def test_example_training_script_learns(tmp_path):
+    """The Python example trains on 2000 images for one epoch and must beat chance by far."""
+    import os
+    import subprocess
+    import sys
+    if not os.path.exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "train_fashion_mnist.py")
+    ckpt = tmp_path / "model.safetensors"
+    out = subprocess.run([sys.executable, script, "--epochs", "1", "--limit", "2000", "--checkpoint", str(ckpt)],
+                         capture_output=True, text=True, check=True).stdout
+    accuracy = float(out.split("test accuracy ")[1].split("%")[0])
+    assert accuracy > 65.0, out
+    model = tinytorch.models.fashion_cnn()
+    meta = tinytorch.load_checkpoint(str(ckpt), model)
+    assert meta["epoch"] == "1" and meta["optimizer"] == "adam"
