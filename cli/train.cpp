@@ -30,7 +30,7 @@ Evaluation evaluate(Module& model, const Dataset& data) {
   model.eval();
   Evaluation e;
   e.confusion.assign(10, std::vector<int64_t>(10, 0));
-  DataLoader loader(data, 1000, false);
+  DataLoader loader(data, 250, false);  // big enough to be quick, small enough to keep memory low
   double total = 0;
   int64_t correct = 0;
   for (int64_t b = 0; b < loader.batches(); ++b) {

@@ -13,6 +13,7 @@ packages=(
   python3-torch                      # PyTorch: the test oracle and the benchmark peer
   python3-matplotlib                 # plots
   zlib1g-dev dataset-fashion-mnist   # the training data (gzip IDX files)
+  time                               # /usr/bin/time: peak memory in bench/train_vs_torch.py
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -71,7 +71,7 @@ struct SelectBackward : autograd::Node {
 // than the work on small layers. Bounded; small blocks go straight back to malloc.
 class BlockCache {
  public:
-  static constexpr size_t kMinBytes = size_t{64} << 10, kMaxCached = size_t{1} << 30;
+  static constexpr size_t kMinBytes = size_t{64} << 10, kMaxCached = size_t{256} << 20;
 
   void* get(size_t bytes) {
     {

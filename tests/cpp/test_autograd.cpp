@@ -101,6 +101,26 @@ TEST(Gradcheck, Conv2dEveryOption) {
   tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
 }
 
+TEST(Gradcheck, Conv2dRandomizedShapes) {
+  // 12 random configurations: every dimension above 1, odd sizes, strides, dilations, groups.
+  std::mt19937 rng(31);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int trial = 0; trial < 12; ++trial) {
+    const int64_t groups = pick(1, 2), cg = pick(2, 3), ocg = pick(2, 3);
+    const int64_t kh = pick(2, 3), kw = pick(2, 3);
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2(pick(1, 2), pick(1, 2));
+    o.dilation = tt::Size2(pick(1, 2), pick(1, 2));
+    o.padding = tt::Padding2d(pick(0, 1), pick(0, 1));
+    o.groups = groups;
+    const int64_t H = pick(5, 9), W = pick(5, 9);
+    std::vector<tt::Tensor> in = {randn({2, groups * cg, H, W}, 100 + trial), randn({groups * ocg, cg, kh, kw}, 200 + trial),
+                                  randn({groups * ocg}, 300 + trial)};
+    gradcheck("conv2d random " + std::to_string(trial),
+              [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], o); }, in, 0.5, 2e-3, 2e-3);
+  }
+}
+
 TEST(Gradcheck, Conv2dUnbatchedInput) {
   gradcheck("conv2d (C, H, W)",
             [](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], {.padding = 1}); },
