@@ -67,7 +67,8 @@ tt::Tensor distinct(tt::Shape s, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(t.numel()));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(seed)));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = 0.1f * static_cast<float>(order[static_cast<size_t>(i)]) - 3.0f;
+  // ... and none within 0.05 of zero, where relu has its kink.
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = 0.1f * static_cast<float>(order[static_cast<size_t>(i)]) - 3.05f;
   return t;
 }
 
@@ -187,6 +188,42 @@ TEST(Gradcheck, BatchNormAndDropout) {
               return tt::dropout(t[0], 0.3, true, g);
             },
             {randn({4, 5}, 25)}, 0.5, 1e-3, 1e-3);
+}
+
+// The remaining ops on randomized shapes (every dimension 2..6).
+TEST(Gradcheck, RandomizedShapesForEveryOp) {
+  std::mt19937 rng(47);
+  auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t N = pick(2, 4), C = pick(2, 4), H = pick(4, 7), W = pick(4, 7), K = pick(2, 6), F = pick(2, 6);
+    const std::string at = " trial " + std::to_string(trial);
+    gradcheck("max_pool2d" + at, [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {2, tt::Size2{1}}); },
+              {distinct({N, C, H, W}, 400 + trial)}, 0.01, 1e-3, 1e-3);
+    gradcheck("avg_pool2d" + at,
+              [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, false}); },
+              {randn({N, C, H, W}, 410 + trial)}, 0.5, 1e-3, 1e-3);
+    gradcheck("linear" + at, [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+              {randn({N, F}, 420 + trial), randn({K, F}, 430 + trial), randn({K}, 440 + trial)}, 0.5, 1e-3, 1e-3);
+    gradcheck("relu" + at, [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); },
+              {distinct({N, C, H}, 450 + trial)}, 0.01, 1e-3, 1e-3);
+    std::vector<int64_t> targets(static_cast<size_t>(N));
+    for (auto& y : targets) y = pick(0, static_cast<int>(K) - 1);
+    gradcheck("cross_entropy" + at,
+              [&](const std::vector<tt::Tensor>& t) { return tt::cross_entropy(t[0], targets).reshape({1}); },
+              {randn({N, K}, 460 + trial)}, 1e-2, 1e-3, 1e-3);
+    gradcheck("log_softmax" + at, [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); },
+              {randn({N, K}, 470 + trial)}, 1e-2, 1e-3, 1e-3);
+    tt::Tensor rm = tt::Tensor::zeros({C}), rv = tt::Tensor::ones({C});
+    gradcheck("batch_norm" + at,
+              [&](const std::vector<tt::Tensor>& t) {
+                tt::Tensor m = rm.clone(), v = rv.clone();
+                return tt::batch_norm(t[0], m, v, t[1], t[2], true);
+              },
+              {randn({N, C, H, W}, 480 + trial), randn({C}, 490 + trial), randn({C}, 500 + trial)}, 1e-2, 2e-3, 2e-3);
+    gradcheck("arithmetic" + at,
+              [](const std::vector<tt::Tensor>& t) { return tt::mean((t[0] - t[1]) * t[0] + t[1] * 2.0f).reshape({1}); },
+              {randn({N, C, H}, 510 + trial), randn({N, C, H}, 520 + trial)}, 0.01, 1e-3, 1e-3);
+  }
 }
 
 TEST(Autograd, AccumulatesFreesAndRespectsNoGrad) {
