@@ -21,13 +21,14 @@ constexpr uint64_t kMaxHeader = 100u << 20;  // 100 MiB, as the safetensors refe
 
 struct Json {
   enum class Kind { Object, Array, String, Number } kind = Kind::Object;
-  std::vector<std::pair<std::string, Json>> object;
+  std::vector<std::string> keys;  // an object's members: keys[i] -> values[i], in file order
+  std::vector<Json> values;
   std::vector<Json> array;
   std::string string;
   int64_t number = 0;
   const Json* get(const std::string& key) const {
-    for (const auto& [k, v] : object)
-      if (k == key) return &v;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] == key) return &values[i];
     return nullptr;
   }
 };
@@ -66,9 +67,9 @@ class JsonReader {
       ++i_;
       if (peek() == '}') return ++i_, j;
       while (true) {
-        std::string key = string();
+        j.keys.push_back(string());
         expect(':');
-        j.object.emplace_back(std::move(key), value(depth + 1));
+        j.values.push_back(value(depth + 1));
         if (peek() == ',') {
           ++i_;
           continue;
@@ -254,11 +255,13 @@ SafeTensors load_safetensors(const std::string& path) {
 
   SafeTensors out;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const auto& [name, entry] : doc.object) {
+  for (size_t member = 0; member < doc.keys.size(); ++member) {
+    const std::string& name = doc.keys[member];
+    const Json& entry = doc.values[member];
     if (name == "__metadata__") {
-      for (const auto& [k, v] : entry.object) {
-        if (v.kind != Json::Kind::String) throw DataError("'" + path + "': metadata values must be strings");
-        out.metadata[k] = v.string;
+      for (size_t i = 0; i < entry.keys.size(); ++i) {
+        if (entry.values[i].kind != Json::Kind::String) throw DataError("'" + path + "': metadata values must be strings");
+        out.metadata[entry.keys[i]] = entry.values[i].string;
       }
       continue;
     }

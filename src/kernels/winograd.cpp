@@ -18,7 +18,6 @@ int64_t tiles_h(const Conv2dGeometry& g) { return (g.OH + 3) / 4; }
 int64_t tiles_w(const Conv2dGeometry& g) { return (g.OW + 3) / 4; }
 
 typedef float v16 __attribute__((vector_size(64)));
-typedef int v16i __attribute__((vector_size(64)));
 
 inline v16 load16(const float* p) {
   v16 v;
@@ -64,30 +63,29 @@ int segments_of(Segment* seg, const Conv2dGeometry& g, int64_t t0, int lanes) {
 }
 
 // dst[j] = src[4 * j] for j < n, 16 at a time (reads up to src[4 * 16 * ceil(n / 16) - 1], writes
-// up to dst[16 * ceil(n / 16) - 1]).
+// up to dst[16 * ceil(n / 16) - 1]). __builtin_shufflevector: GCC 12 and clang alike.
 inline __attribute__((always_inline)) void deinterleave4(float* dst, const float* src, int n) {
-  const v16i pick = {0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0};
-  const v16i join = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
   for (int j = 0; j < n; j += 16, src += 64) {
-    const v16 ab = __builtin_shuffle(load16(src), load16(src + 16), pick);
-    const v16 cd = __builtin_shuffle(load16(src + 32), load16(src + 48), pick);
-    store16(dst + j, __builtin_shuffle(ab, cd, join));
+    const v16 ab = __builtin_shufflevector(load16(src), load16(src + 16), 0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0,
+                                           0, 0, 0);
+    const v16 cd = __builtin_shufflevector(load16(src + 32), load16(src + 48), 0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0,
+                                           0, 0, 0, 0, 0);
+    store16(dst + j, __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
   }
 }
 
 // dst[4 * j + q] = y[q][j] for j < 16 (y[q] = y + q * stride): four rows interleaved into 64.
 inline __attribute__((always_inline)) void interleave4(float* dst, const float* y, int64_t stride) {
   const v16 y0 = load16(y), y1 = load16(y + stride), y2 = load16(y + 2 * stride), y3 = load16(y + 3 * stride);
-  const v16i lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-  const v16i hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const v16i first = {0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23};
-  const v16i second = {8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31};
-  const v16 a = __builtin_shuffle(y0, y1, lo), b = __builtin_shuffle(y2, y3, lo);
-  const v16 c = __builtin_shuffle(y0, y1, hi), d = __builtin_shuffle(y2, y3, hi);
-  store16(dst, __builtin_shuffle(a, b, first));
-  store16(dst + 16, __builtin_shuffle(a, b, second));
-  store16(dst + 32, __builtin_shuffle(c, d, first));
-  store16(dst + 48, __builtin_shuffle(c, d, second));
+  // a/b: columns 0..7 of (y0, y1) and (y2, y3) paired; c/d: columns 8..15.
+  const v16 a = __builtin_shufflevector(y0, y1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const v16 b = __builtin_shufflevector(y2, y3, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const v16 c = __builtin_shufflevector(y0, y1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const v16 d = __builtin_shufflevector(y2, y3, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  store16(dst, __builtin_shufflevector(a, b, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  store16(dst + 16, __builtin_shufflevector(a, b, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
+  store16(dst + 32, __builtin_shufflevector(c, d, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23));
+  store16(dst + 48, __builtin_shufflevector(c, d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
 }
 
 }  // namespace
