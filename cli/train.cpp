@@ -1,5 +1,7 @@
 // `tinytorch train` and `tinytorch eval`: the default CNN on Fashion-MNIST, with a progress line,
 // per-epoch test metrics, checkpoints, resume and a loss/accuracy curve.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -66,6 +68,14 @@ double parse_double(const Args& args, const std::string& name, double lo, double
                      "], got '" + text + "'");
   }
   return v;
+}
+
+// This process's resident memory now, in MiB (0 where /proc is unavailable).
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0.0;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
 std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
@@ -174,8 +184,10 @@ int run_train(const std::vector<std::string>& argv) {
     std::fflush(stdout);
     const std::string row = fmt("{\"epoch\": %.0f, \"train_loss\": %.6f, \"test_loss\": %.6f, ", epoch + 1,
                                 loss_sum / seen, e.loss) +
-                            fmt("\"test_accuracy\": %.6f, \"epoch_seconds\": %.3f, \"lr\": %.6g}", e.accuracy,
-                                epoch_seconds, opt->lr());
+                            fmt("\"test_accuracy\": %.6f, \"epoch_seconds\": %.3f, \"lr\": %.6g, ", e.accuracy,
+                                epoch_seconds, opt->lr()) +
+                            fmt("\"rss_mib\": %.1f, \"tensor_mib\": %.1f}", resident_mib(),
+                                memory_stats().current_bytes / (1024.0 * 1024.0));
     rows.push_back(row);
     if (!args.get("metrics").empty()) {
       std::ofstream m(args.get("metrics"), std::ios::app);

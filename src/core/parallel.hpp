@@ -6,7 +6,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <exception>
+#include <thread>
+#include <vector>
 
 #include "tinytorch/runtime.hpp"
 
@@ -28,12 +32,37 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX) {
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
     return;
   }
+  // An exception (a workspace that cannot grow) must not escape a thread: keep the first one and
+  // rethrow it on the calling thread once all have finished.
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
+  auto run = [&](int64_t i, int t) {
+    if (failed.load(std::memory_order_relaxed)) return;
+    try {
+      fn(i, t);
+    } catch (...) {
+      if (!failed.exchange(true)) error = std::current_exception();
+    }
+  };
+#ifdef TINYTORCH_STD_THREADS
+  // Plain threads for ThreadSanitizer builds: it cannot see libgomp's barriers and would report
+  // every hand-over of data between threads as a race.
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int64_t i = t; i < n; i += threads) run(i, t);
+    });
+  for (int64_t i = 0; i < n; i += threads) run(i, 0);
+  for (std::thread& th : pool) th.join();
+#else
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_thread_index();
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) fn(i, t);
+    for (int64_t i = 0; i < n; ++i) run(i, t);
   }
+#endif
+  if (error) std::rethrow_exception(error);
 }
 
 // Calls fn(begin, end) over [0, n) in chunks of `grain` elements: elementwise loops. Chunks
