@@ -210,3 +210,40 @@ def test_example_training_script_learns(tmp_path):
     model = tinytorch.models.fashion_cnn()
     meta = tinytorch.load_checkpoint(str(ckpt), model)
     assert meta["epoch"] == "1" and meta["optimizer"] == "adam"
+
+
+def test_bad_inputs_from_python_are_typed_errors():
+    """The Python side of the bad-input matrix: each case a typed exception, never a crash."""
+    import tinytorch.functional as F
+    cases = [
+        (ValueError, lambda: Conv2D(3, 4, 3)(Tensor(np.zeros((2, 3))))),                  # wrong ndim
+        (ValueError, lambda: Conv2D(3, 4, 3)(Tensor(np.zeros((2, 5, 8, 8))))),            # wrong channels
+        (ValueError, lambda: Conv2D(3, 4, 3, stride=0)),                                   # stride 0
+        (ValueError, lambda: Conv2D(3, 4, 3, dilation=(1, 0))),                            # dilation 0
+        (ValueError, lambda: Conv2D(3, 4, 3, groups=2)),                                   # groups
+        (ValueError, lambda: Conv2D(1, 1, 9)(Tensor(np.zeros((1, 4, 4))))),                # kernel > input
+        (ValueError, lambda: Conv2D(-1, 4, 3)),                                             # negative size
+        (ValueError, lambda: Tensor(np.zeros(4)).reshape(3)),                               # bad reshape
+        (ValueError, lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), [0])),               # labels vs data
+        (ValueError, lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), [0, 7])),            # label range
+        (ValueError, lambda: tinytorch.data.load_mnist_folder("/nonexistent")),             # missing data
+        (ValueError, lambda: tinytorch.load_checkpoint("/nonexistent", Linear(2, 2))),      # missing file
+        (ValueError, lambda: tinytorch.optim.SGD([Tensor(np.zeros(2))], lr=-1.0)),           # bad lr
+        (ValueError, lambda: MaxPool2D(2)(Tensor(np.zeros((1, 0, 4, 4))))),                 # empty channels
+        (MemoryError, lambda: tinytorch._tinytorch.Tensor.zeros([1 << 40])),              # 4 TiB
+        (ValueError, lambda: tinytorch._tinytorch.Tensor.zeros([1 << 40, 1 << 40])),      # overflows int64
+        (TypeError, lambda: Tensor({"a": 1})),                                              # wrong type
+        (TypeError, lambda: Conv2D(3, 4, 3.5)),                                             # float kernel size
+        (ValueError, lambda: Tensor(np.zeros(3)).backward()),                               # nothing to backprop
+    ]
+    for expected, fn in cases:
+        with pytest.raises(expected):
+            fn()
+    # NaN and Inf propagate as in PyTorch.
+    x = np.ones((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    y = MaxPool2D(2)(Tensor(x)).data
+    assert np.isnan(y[0, 0, 0, 0]) and y[0, 0, 1, 1] == 1.0
+    # Non-contiguous and non-float32 arrays are converted, never misread.
+    base = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)[:, :, ::2, ::2]
+    np.testing.assert_array_equal(Tensor(base).data, base.astype(np.float32))
