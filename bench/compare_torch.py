@@ -62,6 +62,17 @@ def time_call(fn, min_seconds):
             return elapsed / n
 
 
+def side_by_side(ours_fn, torch_fn, args):
+    """Median seconds per call of each, warmed up alike and timed in interleaved rounds."""
+    warm_up(ours_fn, args.warmup)
+    warm_up(torch_fn, args.warmup)
+    ours_t, torch_t = [], []
+    for _ in range(args.rounds):
+        ours_t.append(time_call(ours_fn, args.min_time))
+        torch_t.append(time_call(torch_fn, args.min_time))
+    return float(np.median(ours_t)), float(np.median(torch_t))
+
+
 def progress(i, total, started, label):
     elapsed = time.perf_counter() - started
     rate = i / elapsed if elapsed > 0 else 0.0
@@ -138,13 +149,7 @@ def main():
         ref = torch_fn().numpy()
         got = ours_fn().data
         err = float(np.abs(got - ref).max() / (np.abs(ref).max() + 1e-30))
-        warm_up(ours_fn, args.warmup)
-        warm_up(torch_fn, args.warmup)
-        ours_t, torch_t = [], []
-        for _ in range(args.rounds):
-            ours_t.append(time_call(ours_fn, args.min_time))
-            torch_t.append(time_call(torch_fn, args.min_time))
-        o, t = float(np.median(ours_t)), float(np.median(torch_t))
+        o, t = side_by_side(ours_fn, torch_fn, args)
         f = flops(s)
         algo = tinytorch._tinytorch.select_conv2d_algorithm(list(x.shape), list(w.shape), stride=s["stride"],
                                                           padding=s["pad"], dilation=s["dilation"],
@@ -179,13 +184,7 @@ def demo_cnn(args, peak):
         with torch.no_grad():
             return peer(xt)
     err = float(np.abs(ours_fn().data - torch_fn().numpy()).max())
-    warm_up(ours_fn, args.warmup)
-    warm_up(torch_fn, args.warmup)
-    ours_t, torch_t = [], []
-    for _ in range(args.rounds):
-        ours_t.append(time_call(ours_fn, args.min_time))
-        torch_t.append(time_call(torch_fn, args.min_time))
-    o, t = float(np.median(ours_t)), float(np.median(torch_t))
+    o, t = side_by_side(ours_fn, torch_fn, args)
     f = 2 * 32 * (16 * 26 * 26 * 27 + 32 * 11 * 11 * 144 + 800 * 10)
     return dict(shape="demo_cnn_b32", algorithm="model", ours_ms=o * 1e3, torch_ms=t * 1e3, speedup=t / o,
                 ours_gflops=f / o / 1e9, torch_gflops=f / t / 1e9, ours_peak_pct=100 * f / o / 1e9 / peak,

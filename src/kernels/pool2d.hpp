@@ -1,6 +1,7 @@
 // Pooling kernels: pure functions on raw pointers and a geometry (see conv2d.hpp for the rules).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace tinytorch::kernels {
@@ -13,6 +14,21 @@ struct Pool2dGeometry {
   int64_t pad_h, pad_w;
   int64_t dilation_h, dilation_w;  // max pooling only; 1 for average pooling
 };
+
+// One average-pooling window: the input rows [h0, h1) and columns [w0, w1) it sums, and the
+// divisor: the window clipped to the padded input (count_include_pad) or to the input itself.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1, divisor;
+};
+
+inline AvgWindow avg_window(const Pool2dGeometry& g, int64_t oh, int64_t ow, bool count_include_pad) {
+  int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+  int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h), w1 = std::min(w0 + g.KW, g.W + g.pad_w);
+  const int64_t padded = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
+  return {h0, h1, w0, w1, count_include_pad ? padded : (h1 - h0) * (w1 - w0)};
+}
 
 // Max over each window, padding counts as -inf; NaN wins, as in PyTorch.
 // out [N, C, OH, OW]; indices [N, C, OH, OW] (flat ih * W + iw, as PyTorch) or nullptr.

@@ -72,20 +72,12 @@ void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2d
 
 void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad) {
   for (int64_t oh = 0; oh < g.OH; ++oh) {
-    int64_t h0 = oh * g.stride_h - g.pad_h;
-    int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h);
-    const int64_t padded_h = h1 - h0;
-    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, g.H);
     for (int64_t ow = 0; ow < g.OW; ++ow) {
-      int64_t w0 = ow * g.stride_w - g.pad_w;
-      int64_t w1 = std::min(w0 + g.KW, g.W + g.pad_w);
-      const int64_t padded_count = padded_h * (w1 - w0);
-      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, g.W);
+      const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
       float sum = 0.0f;
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) sum += in[ih * g.W + iw];
-      const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
-      out[oh * g.OW + ow] = count > 0 ? sum / static_cast<float>(count) : 0.0f;
+      for (int64_t ih = win.h0; ih < win.h1; ++ih)
+        for (int64_t iw = win.w0; iw < win.w1; ++iw) sum += in[ih * g.W + iw];
+      out[oh * g.OW + ow] = win.divisor > 0 ? sum / static_cast<float>(win.divisor) : 0.0f;
     }
   }
 }
@@ -99,20 +91,12 @@ void maxpool2d_backward_plane(float* dx, const float* dy, const int64_t* indices
 void avgpool2d_backward_plane(float* dx, const float* dy, const Pool2dGeometry& g, bool count_include_pad) {
   std::fill_n(dx, g.H * g.W, 0.0f);
   for (int64_t oh = 0; oh < g.OH; ++oh) {
-    int64_t h0 = oh * g.stride_h - g.pad_h;
-    int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h);
-    const int64_t padded_h = h1 - h0;
-    h0 = std::max<int64_t>(h0, 0), h1 = std::min(h1, g.H);
     for (int64_t ow = 0; ow < g.OW; ++ow) {
-      int64_t w0 = ow * g.stride_w - g.pad_w;
-      int64_t w1 = std::min(w0 + g.KW, g.W + g.pad_w);
-      const int64_t padded_count = padded_h * (w1 - w0);
-      w0 = std::max<int64_t>(w0, 0), w1 = std::min(w1, g.W);
-      const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
-      if (count <= 0) continue;
-      const float share = dy[oh * g.OW + ow] / static_cast<float>(count);
-      for (int64_t ih = h0; ih < h1; ++ih)
-        for (int64_t iw = w0; iw < w1; ++iw) dx[ih * g.W + iw] += share;
+      const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
+      if (win.divisor <= 0) continue;
+      const float share = dy[oh * g.OW + ow] / static_cast<float>(win.divisor);
+      for (int64_t ih = win.h0; ih < win.h1; ++ih)
+        for (int64_t iw = win.w0; iw < win.w1; ++iw) dx[ih * g.W + iw] += share;
     }
   }
 }

@@ -42,17 +42,11 @@ void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeomet
     const float* plane = in + nc * g.H * g.W;
     for (int64_t oh = 0; oh < g.OH; ++oh) {
       for (int64_t ow = 0; ow < g.OW; ++ow) {
-        // The window, clipped first to the padded input (the divisor with padding) ...
-        int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
-        int64_t h1 = std::min(h0 + g.KH, g.H + g.pad_h), w1 = std::min(w0 + g.KW, g.W + g.pad_w);
-        const int64_t padded_count = (h1 - h0) * (w1 - w0);
-        // ... then to the real input (the elements summed).
-        h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-        h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
+        const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
         double sum = 0.0;
-        for (int64_t ih = h0; ih < h1; ++ih)
-          for (int64_t iw = w0; iw < w1; ++iw) sum += plane[ih * g.W + iw];
-        const int64_t count = count_include_pad ? padded_count : (h1 - h0) * (w1 - w0);
+        for (int64_t ih = win.h0; ih < win.h1; ++ih)
+          for (int64_t iw = win.w0; iw < win.w1; ++iw) sum += plane[ih * g.W + iw];
+        const int64_t count = win.divisor;
         out[(nc * g.OH + oh) * g.OW + ow] = count > 0 ? static_cast<float>(sum / count) : 0.0f;
       }
     }
