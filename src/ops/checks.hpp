@@ -28,6 +28,17 @@ inline void check_at_least(const char* op, const char* what, Size2 value, int64_
   }
 }
 
+// The largest kernel size, stride, padding, dilation or image side tinytorch accepts: with every
+// one at most 2^30, all index arithmetic stays far inside int64.
+constexpr int64_t kMaxExtent = int64_t{1} << 30;
+
+inline void check_at_most(const char* op, const char* what, Size2 value, int64_t maximum = kMaxExtent) {
+  if (value.h > maximum || value.w > maximum) {
+    throw ShapeError(std::string(op) + ": " + what + " " + pair_to_string(value) + " exceeds the supported maximum " +
+                     std::to_string(maximum));
+  }
+}
+
 // Pooling hyper-parameters, as PyTorch checks them: positive kernel, stride and dilation, and
 // padding between 0 and half the kernel.
 inline void check_pool_options(const char* op, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation) {
@@ -35,6 +46,9 @@ inline void check_pool_options(const char* op, Size2 kernel, Size2 stride, Size2
   check_at_least(op, "stride", stride, 1);
   check_at_least(op, "padding", padding, 0);
   check_at_least(op, "dilation", dilation, 1);
+  for (auto [what, v] : {std::pair{"kernel_size", kernel}, {"stride", stride}, {"dilation", dilation}}) {
+    check_at_most(op, what, v);
+  }
   if (padding.h > kernel.h / 2 || padding.w > kernel.w / 2) {
     throw ShapeError(std::string(op) + ": padding " + pair_to_string(padding) +
                      " must be at most half the kernel size " + pair_to_string(kernel));

@@ -45,7 +45,11 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
   if (o.padding.mode == Padding2d::Mode::Explicit) {
     check_at_least("conv2d", "padding", Size2{o.padding.h, o.padding.w}, 0);
   }
+  check_at_most("conv2d", "stride", o.stride);
+  check_at_most("conv2d", "dilation", o.dilation);
+  if (o.padding.mode == Padding2d::Mode::Explicit) check_at_most("conv2d", "padding", Size2{o.padding.h, o.padding.w});
   const int64_t OC = weight[0], CG = weight[1], KH = weight[2], KW = weight[3];
+  check_at_most("conv2d", "kernel size", Size2{KH, KW});
   if (OC < 1 || CG < 1 || KH < 1 || KW < 1) {
     throw ShapeError("conv2d: weight sizes must be positive, got shape " + shape_to_string(weight));
   }
@@ -61,6 +65,7 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
   if (H < 1 || W < 1) {
     throw ShapeError("conv2d: input height and width must be positive, got shape " + shape_to_string(input));
   }
+  check_at_most("conv2d", "input size", Size2{H, W});
   if (bias.defined() && bias.shape() != Shape{OC}) {
     throw ShapeError("conv2d: expected bias of shape (" + std::to_string(OC) + ",), got " +
                      shape_to_string(bias.shape()));

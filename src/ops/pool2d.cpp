@@ -23,6 +23,7 @@ kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size
   ops::check_pool_options(op, kernel, stride, padding, dilation);
   kernels::Pool2dGeometry g{};
   g.N = input[0], g.C = input[1], g.H = input[2], g.W = input[3];
+  ops::check_at_most(op, "input size", Size2{g.H, g.W});
   if (g.C < 1 || g.H < 1 || g.W < 1) {
     throw ShapeError(std::string(op) + ": channels, height and width must be positive, got shape " +
                      shape_to_string(input));

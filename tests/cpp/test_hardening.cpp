@@ -104,6 +104,8 @@ TEST(BadInputs, HugeSizesAreTypedErrors) {
   EXPECT_THROW(tt::conv2d(x, tt::Tensor::zeros({1, 1, 3, 3}), {}, {.dilation = {1, 0}}), tt::ShapeError);
   EXPECT_THROW(tt::conv2d(x, tt::Tensor::zeros({1, 1, 3, 3}), {}, {.padding = int64_t{1} << 62}), tt::ShapeError);
   EXPECT_THROW(tt::max_pool2d(x, {int64_t{1} << 40}), tt::ShapeError);
+  EXPECT_THROW(tt::max_pool2d(x, {2, tt::Size2{int64_t{1} << 62}}), tt::ShapeError);
+  EXPECT_THROW(tt::conv2d(x, tt::Tensor::zeros({1, 1, 3, 3}), {}, {.dilation = int64_t{1} << 62}), tt::ShapeError);
   EXPECT_THROW(tt::cross_entropy(tt::Tensor::zeros({2, 3}), {0, 3}), tt::ShapeError);
   EXPECT_THROW(tt::cross_entropy(tt::Tensor::zeros({2, 3}), {0}), tt::ShapeError);
   tt::Tensor no_mean, no_var;
