@@ -63,7 +63,12 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   float* a_packed = workspace(static_cast<size_t>(conv2d_direct_shared_bytes(g)), WorkspaceSlot::Shared);
   float* padded = a_packed + l.a_floats;                                    // [N][image]
   auto* offset = reinterpret_cast<int64_t*>(padded + g.N * l.image);        // [K]
-  kernels::pack_a(a_packed, weight, g.OC, l.K, l.K, static_cast<int>(MR));  // [OC, K] -> [OC/MR][K][MR]
+  // [OC, K] -> [OC/MR][K][MR], a panel per item (on one thread the other would wait)
+  const int64_t panels = (g.OC + MR - 1) / MR;
+  parallel_for(panels, [&](int64_t ap, int) {
+    kernels::pack_a(a_packed + ap * MR * l.K, weight + ap * MR * l.K, std::min(MR, g.OC - ap * MR), l.K, l.K,
+                    static_cast<int>(MR));
+  }, g.OC * l.K * 4);
   const int64_t plane = l.PH * l.PW;
   for (int64_t k = 0; k < l.K; ++k) {
     const int64_t c = k / (g.KH * g.KW), kh = k / g.KW % g.KH, kw = k % g.KW;

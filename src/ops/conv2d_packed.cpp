@@ -47,9 +47,11 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
 
   // weight [OC, K] -> packed, per group [OCG/MR][K][MR]
   float* a_packed = workspace(static_cast<size_t>(conv2d_packed_shared_bytes(g)), WorkspaceSlot::Shared);
-  for (int64_t grp = 0; grp < g.groups; ++grp) {
-    kernels::pack_a(a_packed + grp * a_group_stride, weight + grp * OCG * K, OCG, K, K, static_cast<int>(MR));
-  }
+  parallel_for(g.groups * a_panels, [&](int64_t item, int) {  // one MR-row panel per item
+    const int64_t grp = item / a_panels, ap = item % a_panels;
+    kernels::pack_a(a_packed + grp * a_group_stride + ap * MR * K, weight + (grp * OCG + ap * MR) * K,
+                    std::min(MR, OCG - ap * MR), K, K, static_cast<int>(MR));
+  }, g.OC * K * 4);
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
