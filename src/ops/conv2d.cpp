@@ -129,7 +129,7 @@ Conv2dAlgorithm algorithm_from_environment() {
   try {
     return conv2d_algorithm_from_string(env);
   } catch (const ShapeError&) {
-    return Conv2dAlgorithm::Auto;  // an unknown name must not stop the program; see README
+    return Conv2dAlgorithm::Auto;  // an unknown name falls back to the heuristic, never stops the program
   }
 }
 
