@@ -16,23 +16,26 @@ inline float take(float best, float v) { return (v > best || v != v) ? v : best;
 }  // namespace
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
-  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 &&
-                      g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H &&
-                      2 * g.OW <= g.W;
+  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+                      g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
+  if (!simple) {
+    // Any other window: the reference loops on this one plane (they are as fast as a generic
+    // window gets; the common 2x2 case below is what is worth specializing).
+    Pool2dGeometry plane = g;
+    plane.N = plane.C = 1;
+    maxpool2d_forward_reference(out, indices, in, plane);
+    return;
+  }
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     float* row = out + oh * g.OW;
-    if (simple && !indices) {
-      const float* r0 = in + 2 * oh * g.W;
-      const float* r1 = r0 + g.W;
+    const int64_t base = 2 * oh * g.W;
+    const float* r0 = in + base;
+    const float* r1 = r0 + g.W;
+    if (!indices) {
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         row[ow] = take(take(take(r0[2 * ow], r0[2 * ow + 1]), r1[2 * ow]), r1[2 * ow + 1]);
       }
-      continue;
-    }
-    if (simple) {  // the same with the winner's index, for backward
-      const int64_t base = 2 * oh * g.W;
-      const float* r0 = in + base;
-      const float* r1 = r0 + g.W;
+    } else {  // the same with the winner's index, for backward
       int64_t* idx = indices + oh * g.OW;
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         float best = r0[2 * ow];
@@ -44,28 +47,6 @@ void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2d
         row[ow] = best;
         idx[ow] = at;
       }
-      continue;
-    }
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      float best = -std::numeric_limits<float>::infinity();
-      int64_t best_index = -1;
-      bool first = true;
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-        if (ih < 0 || ih >= g.H) continue;
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-          if (iw < 0 || iw >= g.W) continue;
-          const float v = in[ih * g.W + iw];
-          if (first || v > best || v != v) {  // take()'s rule, keeping the index
-            best = v;
-            best_index = ih * g.W + iw;
-          }
-          first = false;
-        }
-      }
-      row[ow] = best;
-      if (indices) indices[oh * g.OW + ow] = best_index;
     }
   }
 }
