@@ -13,22 +13,48 @@
 namespace tinytorch::kernels {
 namespace {
 
+// The register tile's multiply-add loop, shared by the packed and the direct kernels, which differ
+// only in where row k of B lives (b_row(k): NR floats). acc0/acc1 hold the tile's two halves.
+template <class BRow>
+__attribute__((target("avx512f"), always_inline)) inline void tile_12x32(int64_t kc, const float* a, BRow b_row,
+                                                                          __m512 (&acc0)[12], __m512 (&acc1)[12]) {
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = b_row(k);
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; ++r) {
+      const __m512 av = _mm512_set1_ps(a[k * 12 + r]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+}
+
+template <class BRow>
+__attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a, BRow b_row, __m256 (&acc0)[6],
+                                                     __m256 (&acc1)[6]) {
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = b_row(k);
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + k * 6 + r);
+      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+}
+
 __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
                                                             int64_t ldc, int rows, int cols, bool accumulate,
                                                             const float* bias) {
   constexpr int MR = 12, NR = 32;
   __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-      const __m512 av = _mm512_set1_ps(a[k * MR + r]);
-      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-    }
-  }
+  tile_12x32(kc, a, [b](int64_t k) { return b + k * NR; }, acc0, acc1);
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
 #pragma GCC unroll 12
@@ -52,17 +78,7 @@ void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64
                      bool accumulate, const float* bias) {
   constexpr int MR = 6, NR = 16;
   __m256 acc0[MR], acc1[MR];
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + k * MR + r);
-      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
-    }
-  }
+  tile_6x16(kc, a, [b](int64_t k) { return b + k * NR; }, acc0, acc1);
   for (int r = 0; r < rows; ++r) {
     alignas(32) float tile[NR];
     _mm256_store_ps(tile, acc0[r]);
@@ -81,18 +97,7 @@ __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const fl
                                                              const int64_t* offset, float* tile) {
   constexpr int MR = 12, NR = 32;
   __m512 acc0[MR], acc1[MR];
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* b = base + offset[k];
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; ++r) {
-      const __m512 av = _mm512_set1_ps(a[k * MR + r]);
-      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-      acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-    }
-  }
+  tile_12x32(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
 #pragma GCC unroll 12
   for (int r = 0; r < MR; ++r) {
     _mm512_store_ps(tile + r * NR, acc0[r]);
@@ -103,18 +108,7 @@ __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const fl
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* tile) {
   constexpr int MR = 6, NR = 16;
   __m256 acc0[MR], acc1[MR];
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const float* b = base + offset[k];
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < MR; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + k * MR + r);
-      acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
-    }
-  }
+  tile_6x16(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
     _mm256_store_ps(tile + r * NR, acc0[r]);
