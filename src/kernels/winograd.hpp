@@ -13,6 +13,11 @@
 
 namespace tinytorch::kernels {
 
+// Whether the kernels below apply: 3x3, stride 1, dilation 1, one group, and a panel's input
+// patches addressable with 32-bit offsets (the gathers' index width): under 2^31 floats across the
+// images one panel of tiles touches.
+bool winograd_f43_supports(const Conv2dGeometry& g);
+
 // Output channels [oc0, oc0 + mr) of weight [OC, C, 3, 3] -> their packed-A panels (see
 // gemm_packed.hpp) of the 36 matrices U[xi] [OC, C]: u + xi * xi_stride is U[xi]'s packed matrix,
 // and this fills panel oc0 / mr, [C][mr], zero rows past OC. xi = 6 * row + col of the 6x6.

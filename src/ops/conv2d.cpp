@@ -6,6 +6,7 @@
 
 #include "kernels/cpu.hpp"
 #include "kernels/gemm_packed.hpp"
+#include "kernels/winograd.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "tinytorch/autograd.hpp"
@@ -149,8 +150,7 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
       return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
              g.OH == g.H && g.OW == g.W;
     case Conv2dAlgorithm::Winograd:
-      return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-             g.dilation_w == 1 && g.groups == 1;
+      return kernels::winograd_f43_supports(g);
     case Conv2dAlgorithm::Depthwise:
       return g.groups == g.C && g.groups > 1;
     case Conv2dAlgorithm::Direct:
