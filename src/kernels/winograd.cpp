@@ -248,10 +248,9 @@ inline __attribute__((always_inline)) void output_transform(float* out, const fl
   constexpr int lanes = LANES;
   Segment seg[kMaxLanes];
   const int segments = segments_of(seg, g, t0, lanes);
-  // y rows carry 16 floats of slack: interleave4 reads 16 lanes from a segment's first lane.
-  constexpr int YS = LANES + 16;
-  alignas(64) float e[24 * lanes], y[16 * YS] = {};
-  alignas(64) float line[4 * kMaxLanes + 64];
+  constexpr int YS = LANES;
+  alignas(64) float e[24 * lanes], y[16 * YS];
+  alignas(64) float lines[4][4 * kMaxLanes];  // output row i of lane t's tile at lines[i][4 * t ..]
   const int64_t xs = static_cast<int64_t>(rows) * lanes;
   for (int r = 0; r < rows; ++r) {
     // A^T m: [4][6] per lane, over the 6 rows of the 6x6; then (A^T m) A: [4][4].
@@ -281,8 +280,10 @@ inline __attribute__((always_inline)) void output_transform(float* out, const fl
         store16(y + (i * 4 + 3) * YS + t, b + 8.0f * d + m5 + add);
       }
     }
-    // Scatter: per segment and output row, interleave the 4 columns of its tiles into one row
-    // span and copy the part inside OH x OW.
+    // Scatter: interleave the 4 columns of every tile's output rows (a segment's tiles are then
+    // one row span each) and copy, per segment and row, the part inside OH x OW.
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < lanes; j += 16) interleave4(lines[i] + 4 * j, y + i * 4 * YS + j, YS);
     for (int si = 0; si < segments; ++si) {
       const Segment& sg = seg[si];
       float* plane = out + (sg.n * g.OC + oc0 + r) * g.OH * g.OW;
@@ -290,10 +291,7 @@ inline __attribute__((always_inline)) void output_transform(float* out, const fl
       for (int i = 0; i < 4; ++i) {
         const int64_t oh = 4 * sg.th + i;
         if (oh >= g.OH) break;
-        const float* yi = y + i * 4 * YS + sg.lane0;
-        for (int j = 0; j < sg.count; j += 16) interleave4(line + 4 * j, yi + j, YS);
-        float* dst = plane + oh * g.OW + ow0;
-        copy_short(dst, line, width);
+        copy_short(plane + oh * g.OW + ow0, lines[i] + 4 * sg.lane0, width);
       }
     }
   }
