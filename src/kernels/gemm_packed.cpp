@@ -1,4 +1,4 @@
-// The packed GEMM micro-kernels (AVX-512 12x32 and AVX2 6x16) and the run-time choice between
+// The packed GEMM micro-kernels (AVX-512 12x32, also run as 8x32 and 4x32, and AVX2 6x16) and the run-time choice between
 // them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
 // and only runs where cpu_isa() says so.
 #include "kernels/gemm_packed.hpp"
@@ -14,17 +14,19 @@ namespace tinytorch::kernels {
 namespace {
 
 // The register tile's multiply-add loop, shared by the packed and the direct kernels, which differ
-// only in where row k of B lives (b_row(k): NR floats). acc0/acc1 hold the tile's two halves.
-template <class BRow>
-__attribute__((target("avx512f"), always_inline)) inline void tile_12x32(int64_t kc, const float* a, BRow b_row,
-                                                                          __m512 (&acc0)[12], __m512 (&acc1)[12]) {
+// only in where row k of B lives (b_row(k): NR floats). acc0/acc1 hold the tile's two halves. The
+// AVX-512 tile computes M <= 12 of the panel's 12 rows: the last panel of a layer whose channel
+// count is not a multiple of 12 (64, 128, 256 ...) runs only the rows it has.
+template <int M, class BRow>
+__attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t kc, const float* a, BRow b_row,
+                                                                         __m512 (&acc0)[12], __m512 (&acc1)[12]) {
 #pragma GCC unroll 12
-  for (int r = 0; r < 12; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
+  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const float* b = b_row(k);
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 12
-    for (int r = 0; r < 12; ++r) {
+    for (int r = 0; r < M; ++r) {
       const __m512 av = _mm512_set1_ps(a[k * 12 + r]);
       acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
       acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
@@ -49,16 +51,17 @@ __attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a,
   }
 }
 
-__attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
-                                                            int64_t ldc, int rows, int cols, bool accumulate,
-                                                            const float* bias) {
-  constexpr int MR = 12, NR = 32;
-  __m512 acc0[MR], acc1[MR];
-  tile_12x32(kc, a, [b](int64_t k) { return b + k * NR; }, acc0, acc1);
+// Rows [0, rows) of the 12x32 tile in acc to c (ldc), columns [0, cols): added to c when
+// accumulate, else plus bias[r] when bias is given.
+template <int M>
+__attribute__((target("avx512f"), always_inline)) inline void store_mx32(const __m512 (&acc0)[12],
+                                                                          const __m512 (&acc1)[12], float* c,
+                                                                          int64_t ldc, int rows, int cols,
+                                                                          bool accumulate, const float* bias) {
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
 #pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < M; ++r) {
     if (r >= rows) break;
     float* row = c + r * ldc;
     __m512 v0 = acc0[r], v1 = acc1[r];
@@ -74,13 +77,28 @@ __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const flo
   }
 }
 
-void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                     bool accumulate, const float* bias) {
-  constexpr int MR = 6, NR = 16;
-  __m256 acc0[MR], acc1[MR];
-  tile_6x16(kc, a, [b](int64_t k) { return b + k * NR; }, acc0, acc1);
+template <int M>
+__attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                                                      int rows, int cols, bool accumulate, const float* bias) {
+  __m512 acc0[12], acc1[12];
+  tile_mx32<M>(kc, a, [b](int64_t k) { return b + k * 32; }, acc0, acc1);
+  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+}
+
+__attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
+                                                            int64_t ldc, int rows, int cols, bool accumulate,
+                                                            const float* bias) {
+  if (rows <= 4) return micro_avx512<4>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
+  if (rows <= 8) return micro_avx512<8>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
+  micro_avx512<12>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
+}
+
+// Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does.
+__attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
+                                                      int64_t ldc, int rows, int cols, bool accumulate,
+                                                      const float* bias) {
   for (int r = 0; r < rows; ++r) {
-    alignas(32) float tile[NR];
+    alignas(32) float tile[16];
     _mm256_store_ps(tile, acc0[r]);
     _mm256_store_ps(tile + 8, acc1[r]);
     float* row = c + r * ldc;
@@ -93,30 +111,39 @@ void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64
   }
 }
 
+void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                     bool accumulate, const float* bias) {
+  __m256 acc0[6], acc1[6];
+  tile_6x16(kc, a, [b](int64_t k) { return b + k * 16; }, acc0, acc1);
+  store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+}
+
+template <int M>
+__attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a, const float* base,
+                                                       const int64_t* offset, float* c, int64_t ldc, int rows, int cols,
+                                                       bool accumulate, const float* bias) {
+  __m512 acc0[12], acc1[12];
+  tile_mx32<M>(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
+  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+}
+
 __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
-                                                             const int64_t* offset, float* tile) {
-  constexpr int MR = 12, NR = 32;
-  __m512 acc0[MR], acc1[MR];
-  tile_12x32(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; ++r) {
-    _mm512_store_ps(tile + r * NR, acc0[r]);
-    _mm512_store_ps(tile + r * NR + 16, acc1[r]);
-  }
+                                                             const int64_t* offset, float* c, int64_t ldc, int rows,
+                                                             int cols, bool accumulate, const float* bias) {
+  if (rows <= 4) return direct_avx512<4>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
+  if (rows <= 8) return direct_avx512<8>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
+  direct_avx512<12>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
 }
 
-void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* tile) {
-  constexpr int MR = 6, NR = 16;
-  __m256 acc0[MR], acc1[MR];
+void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
+                      int rows, int cols, bool accumulate, const float* bias) {
+  __m256 acc0[6], acc1[6];
   tile_6x16(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
-#pragma GCC unroll 6
-  for (int r = 0; r < MR; ++r) {
-    _mm256_store_ps(tile + r * NR, acc0[r]);
-    _mm256_store_ps(tile + r * NR + 8, acc1[r]);
-  }
+  store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
 }
 
-using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*);
+using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*, int64_t, int, int, bool,
+                              const float*);
 
 using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
 
@@ -158,8 +185,9 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
 
 namespace tinytorch::kernels {
 
-void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* tile) {
-  choice().direct(kc, a_panel, base, offset, tile);
+void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
+                  int rows, int cols, bool accumulate, const float* bias) {
+  choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, accumulate, bias);
 }
 
 }  // namespace tinytorch::kernels

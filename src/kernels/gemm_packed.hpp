@@ -30,8 +30,9 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
 
 // The direct-convolution variant: B is not packed but read in place, row k of the tile being the
 // NR floats at base + offset[k] (a zero-padded input image, see ops/conv2d_direct.cpp).
-// tile [MR][NR] (aligned, row stride NR) = a_panel [kc][MR] x B. Reads NR floats at every
-// base + offset[k]: the caller provides slack past the image.
-void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* tile);
+// c[rows, cols] (ldc) = a_panel [kc][MR] x B, plus bias as gemm_micro, or += when accumulate.
+// Reads NR floats at every base + offset[k] whatever cols is: the caller provides slack.
+void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
+                  int rows, int cols, bool accumulate, const float* bias);
 
 }  // namespace tinytorch::kernels
