@@ -14,17 +14,18 @@ namespace tinytorch::kernels {
 namespace {
 
 // The register tile's multiply-add loop, shared by the packed and the direct kernels, which differ
-// only in where row k of B lives (b_row(k): NR floats). acc0/acc1 hold the tile's two halves. The
+// only in where row k of B comes from (load_b(k, b0, b1) loads its two halves). acc0/acc1 hold the
+// tile's two halves. The
 // AVX-512 tile computes M <= 12 of the panel's 12 rows: the last panel of a layer whose channel
 // count is not a multiple of 12 (64, 128, 256 ...) runs only the rows it has.
-template <int M, class BRow>
-__attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t kc, const float* a, BRow b_row,
+template <int M, class LoadB>
+__attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t kc, const float* a, LoadB load_b,
                                                                          __m512 (&acc0)[12], __m512 (&acc1)[12]) {
 #pragma GCC unroll 12
   for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = b_row(k);
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 b0, b1;
+    load_b(k, b0, b1);
 #pragma GCC unroll 12
     for (int r = 0; r < M; ++r) {
       const __m512 av = _mm512_set1_ps(a[k * 12 + r]);
@@ -34,14 +35,14 @@ __attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t 
   }
 }
 
-template <class BRow>
-__attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a, BRow b_row, __m256 (&acc0)[6],
+template <class LoadB>
+__attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a, LoadB load_b, __m256 (&acc0)[6],
                                                      __m256 (&acc1)[6]) {
 #pragma GCC unroll 6
   for (int r = 0; r < 6; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
-    const float* b = b_row(k);
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 b0, b1;
+    load_b(k, b0, b1);
 #pragma GCC unroll 6
     for (int r = 0; r < 6; ++r) {
       const __m256 av = _mm256_broadcast_ss(a + k * 6 + r);
@@ -81,7 +82,10 @@ template <int M>
 __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                                       int rows, int cols, bool accumulate, const float* bias) {
   __m512 acc0[12], acc1[12];
-  tile_mx32<M>(kc, a, [b](int64_t k) { return b + k * 32; }, acc0, acc1);
+  tile_mx32<M>(kc, a, [b](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
+    b0 = _mm512_loadu_ps(b + k * 32);
+    b1 = _mm512_loadu_ps(b + k * 32 + 16);
+  }, acc0, acc1);
   store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
 }
 
@@ -114,7 +118,10 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
 void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
                      bool accumulate, const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16(kc, a, [b](int64_t k) { return b + k * 16; }, acc0, acc1);
+  tile_6x16(kc, a, [b](int64_t k, __m256& b0, __m256& b1) {
+    b0 = _mm256_loadu_ps(b + k * 16);
+    b1 = _mm256_loadu_ps(b + k * 16 + 8);
+  }, acc0, acc1);
   store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
 }
 
@@ -123,7 +130,10 @@ __attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a
                                                        const int64_t* offset, float* c, int64_t ldc, int rows, int cols,
                                                        bool accumulate, const float* bias) {
   __m512 acc0[12], acc1[12];
-  tile_mx32<M>(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
+  tile_mx32<M>(kc, a, [base, offset](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
+    b0 = _mm512_loadu_ps(base + offset[k]);
+    b1 = _mm512_loadu_ps(base + offset[k] + 16);
+  }, acc0, acc1);
   store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
 }
 
@@ -135,12 +145,89 @@ __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const fl
   direct_avx512<12>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
 }
 
+// A tile whose NR pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
+// base0 + offset[k], output at c0), lanes [split, NR) the first pixels of the next (B rows at
+// base1 + offset[k], output at c1). Masked loads and stores: no lane touches the other image.
+template <int M>
+__attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const float* a, const float* base0,
+                                                             const float* base1, int split, const int64_t* offset,
+                                                             float* c0, float* c1, int64_t ldc, int rows, int cols,
+                                                             bool accumulate, const float* bias) {
+  const __mmask16 lo0 = split >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << split) - 1);
+  const __mmask16 lo1 = split <= 16 ? 0 : static_cast<__mmask16>((1u << (split - 16)) - 1);
+  const __mmask16 hi0 = static_cast<__mmask16>(~lo0), hi1 = static_cast<__mmask16>(~lo1);
+  const float* b1p = base1 - split;  // lane j >= split reads base1[j - split]
+  __m512 acc0[12], acc1[12];
+  tile_mx32<M>(kc, a, [=](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
+    const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+    b0 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo0, p0), hi0, p1);
+    b1 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo1, p0 + 16), hi1, p1 + 16);
+  }, acc0, acc1);
+  // Stores: the first image's lanes, then the second's (cols counts both).
+  store_mx32<M>(acc0, acc1, c0, ldc, rows, split, accumulate, bias);
+  __m512 part0[12], part1[12];
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) {
+    // Shift lanes [split, NR) down to 0: permutex2var picks lane (i + split) of the pair.
+    const __m512i i0 = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                        _mm512_set1_epi32(split));
+    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(16));
+    part0[r] = _mm512_permutex2var_ps(acc0[r], i0, acc1[r]);
+    part1[r] = _mm512_permutex2var_ps(acc0[r], _mm512_and_si512(i1, _mm512_set1_epi32(31)), acc1[r]);
+  }
+  store_mx32<M>(part0, part1, c1, ldc, rows, cols - split, accumulate, bias);
+}
+
+__attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, const float* a, const float* base0,
+                                                                   const float* base1, int split,
+                                                                   const int64_t* offset, float* c0, float* c1,
+                                                                   int64_t ldc, int rows, int cols, bool accumulate,
+                                                                   const float* bias) {
+  if (rows <= 4) return direct_split_avx512<4>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+  if (rows <= 8) return direct_split_avx512<8>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+  direct_split_avx512<12>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+}
+
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
                       int rows, int cols, bool accumulate, const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16(kc, a, [base, offset](int64_t k) { return base + offset[k]; }, acc0, acc1);
+  tile_6x16(kc, a, [base, offset](int64_t k, __m256& b0, __m256& b1) {
+    b0 = _mm256_loadu_ps(base + offset[k]);
+    b1 = _mm256_loadu_ps(base + offset[k] + 8);
+  }, acc0, acc1);
   store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
 }
+
+void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, const float* base1, int split,
+                            const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols,
+                            bool accumulate, const float* bias) {
+  alignas(32) int32_t lanes[16];
+  for (int j = 0; j < 16; ++j) lanes[j] = j < split ? -1 : 0;  // -1: the first image's lane
+  const __m256i lo0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
+  const __m256i lo1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes + 8));
+  const __m256i ones = _mm256_set1_epi32(-1);
+  const __m256i hi0 = _mm256_xor_si256(lo0, ones), hi1 = _mm256_xor_si256(lo1, ones);
+  const float* b1p = base1 - split;
+  __m256 acc0[6], acc1[6];
+  tile_6x16(kc, a, [=](int64_t k, __m256& b0, __m256& b1) {
+    const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+    b0 = _mm256_or_ps(_mm256_maskload_ps(p0, lo0), _mm256_maskload_ps(p1, hi0));
+    b1 = _mm256_or_ps(_mm256_maskload_ps(p0 + 8, lo1), _mm256_maskload_ps(p1 + 8, hi1));
+  }, acc0, acc1);
+  for (int r = 0; r < rows; ++r) {
+    alignas(32) float tile[16];
+    _mm256_store_ps(tile, acc0[r]);
+    _mm256_store_ps(tile + 8, acc1[r]);
+    const float add = bias && !accumulate ? bias[r] : 0.0f;
+    for (int j = 0; j < cols; ++j) {
+      float* dst = j < split ? c0 + r * ldc + j : c1 + r * ldc + (j - split);
+      *dst = accumulate ? *dst + tile[j] : tile[j] + add;
+    }
+  }
+}
+
+using DirectSplitKernel = void (*)(int64_t, const float*, const float*, const float*, int, const int64_t*, float*,
+                                   float*, int64_t, int, int, bool, const float*);
 
 using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*, int64_t, int, int, bool,
                               const float*);
@@ -151,12 +238,13 @@ struct Choice {
   GemmTile tile;
   MicroKernel kernel;
   DirectKernel direct;
+  DirectSplitKernel direct_split;
 };
 
 const Choice& choice() {
   static const Choice c = [] {
-    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &direct_avx512_12x32};
-    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &direct_avx2_6x16};
+    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &direct_avx512_12x32, &direct_split_avx512_12x32};
+    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &direct_avx2_6x16, &direct_split_avx2_6x16};
   }();
   return c;
 }
@@ -188,6 +276,16 @@ namespace tinytorch::kernels {
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
                   int rows, int cols, bool accumulate, const float* bias) {
   choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, accumulate, bias);
+}
+
+}  // namespace tinytorch::kernels
+
+namespace tinytorch::kernels {
+
+void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
+                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, bool accumulate,
+                        const float* bias) {
+  choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
 }
 
 }  // namespace tinytorch::kernels

@@ -35,4 +35,11 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
                   int rows, int cols, bool accumulate, const float* bias);
 
+// The same for a tile whose NR pixels straddle two images: lanes [0, split) read B rows at
+// base0 + offset[k] and go to c0, lanes [split, cols) read base1 + offset[k] (pixel lane - split of
+// the second image) and go to c1. 0 < split < cols <= NR. Neither image is read past its slack.
+void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
+                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, bool accumulate,
+                        const float* bias);
+
 }  // namespace tinytorch::kernels

@@ -120,22 +120,38 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
       },
       g.N * g.C * l.planes * l.plane);
 
-  const int64_t P = g.OH * g.OW, blocks = (P + kPixelBlock - 1) / kPixelBlock;
+  // Work items are blocks of kPixelBlock pixels. With at least NR pixels per image, the pixels of
+  // all images form one sequence and a tile may straddle two images (direct_micro_split), so no
+  // tile is cut short at an image's end (a 14x14 output is 6 1/8 tiles of 32: 12% of the work
+  // would be padding); smaller images are tiled one by one.
+  const int64_t P = g.OH * g.OW;
+  const bool flat = P >= NR;
+  const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
+  const int64_t blocks = (length + kPixelBlock - 1) / kPixelBlock;
   const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
   parallel_for(
-      g.N * blocks,
+      sequences * blocks,
       [&](int64_t item, int) {
-        const int64_t n = item / blocks, q0 = item % blocks * kPixelBlock, q1 = std::min(P, q0 + kPixelBlock);
-        const float* image = planes + n * l.image;
-        float* dst = out + n * g.OC * P;  // [OC, P]
+        const int64_t seq = item / blocks, f0 = item % blocks * kPixelBlock;
+        const int64_t f1 = std::min(length, f0 + kPixelBlock);
         for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
           const int64_t kc = std::min(KC, l.K - k0);
           for (int64_t ap = 0; ap < panels; ++ap) {
             const int rows = static_cast<int>(std::min(MR, g.OC - ap * MR));
-            for (int64_t q = q0; q < q1; q += NR) {
-              kernels::direct_micro(kc, a_packed + ap * MR * l.K + k0 * MR, image + q, offset + k0,
-                                    dst + ap * MR * P + q, P, rows, static_cast<int>(std::min(NR, q1 - q)), k0 > 0,
-                                    bias ? bias + ap * MR : nullptr);
+            const float* a = a_packed + ap * MR * l.K + k0 * MR;
+            const float* b = bias ? bias + ap * MR : nullptr;
+            for (int64_t f = f0; f < f1; f += NR) {
+              const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
+              float* dst = out + (n * g.OC + ap * MR) * P + q;  // [rows, cols] of [OC, P]
+              if (q + cols <= P) {
+                kernels::direct_micro(kc, a, planes + n * l.image + q, offset + k0, dst, P, rows,
+                                      static_cast<int>(cols), k0 > 0, b);
+              } else {
+                kernels::direct_micro_split(kc, a, planes + n * l.image + q, planes + (n + 1) * l.image,
+                                            static_cast<int>(P - q), offset + k0, dst,
+                                            out + ((n + 1) * g.OC + ap * MR) * P, P, rows, static_cast<int>(cols),
+                                            k0 > 0, b);
+              }
             }
           }
         }
