@@ -120,23 +120,30 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
       },
       g.N * g.C * l.planes * l.plane);
 
-  // Work items are blocks of kPixelBlock pixels. With at least NR pixels per image, the pixels of
-  // all images form one sequence and a tile may straddle two images (direct_micro_split), so no
-  // tile is cut short at an image's end (a 14x14 output is 6 1/8 tiles of 32: 12% of the work
-  // would be padding); smaller images are tiled one by one.
+  // Work items are blocks of up to kPixelBlock pixels times groups of output-channel panels. With
+  // at least NR pixels per image, the pixels of all images form one sequence and a tile may
+  // straddle two images (direct_micro_split), so no tile is cut short at an image's end (a 14x14
+  // output is 6 1/8 tiles of 32: 12% of the work would be padding); smaller images are tiled one
+  // by one. Blocks hold equal numbers of tiles, and layers with few blocks are also split by
+  // output channels, so that up to 8 threads get equal shares. (Tiles sit at the same places and
+  // run the same operations however the items fall: the split does not change a bit.)
   const int64_t P = g.OH * g.OW;
   const bool flat = P >= NR;
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
-  const int64_t blocks = (length + kPixelBlock - 1) / kPixelBlock;
+  const int64_t tiles = (length + NR - 1) / NR, blocks = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
+  const int64_t block = (tiles + blocks - 1) / blocks * NR;  // pixels per block, a multiple of NR
+  const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
+  const int64_t group = (panels + groups - 1) / groups;  // panels per group
   const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
   parallel_for(
-      sequences * blocks,
+      sequences * blocks * groups,
       [&](int64_t item, int) {
-        const int64_t seq = item / blocks, f0 = item % blocks * kPixelBlock;
-        const int64_t f1 = std::min(length, f0 + kPixelBlock);
+        const int64_t seq = item / (blocks * groups), f0 = item / groups % blocks * block;
+        const int64_t f1 = std::min(length, f0 + block);
+        const int64_t ap0 = item % groups * group, ap1 = std::min(panels, ap0 + group);
         for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
           const int64_t kc = std::min(KC, l.K - k0);
-          for (int64_t ap = 0; ap < panels; ++ap) {
+          for (int64_t ap = ap0; ap < ap1; ++ap) {
             const int rows = static_cast<int>(std::min(MR, g.OC - ap * MR));
             const float* a = a_packed + ap * MR * l.K + k0 * MR;
             const float* b = bias ? bias + ap * MR : nullptr;
