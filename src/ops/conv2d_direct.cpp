@@ -23,9 +23,9 @@ namespace tinytorch::ops {
 namespace {
 
 constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple of NR)
-// Taps per K block: the block's slice of a weight panel (KC x 12 floats, 12 KiB) stays in L1 while
-// it meets every pixel tile of the item, and its input rows and the item's output block
-// (OC x 256 floats) stay in L2. Without the blocking a 128-channel 3x3 layer streams 1.2 MiB of
+// Taps per K block: a pixel tile's input rows for the block (KC x NR floats, at most 32 KiB) stay
+// in L1 while every weight panel of the item meets them, the panels' slices of the block
+// (OC x KC floats) stream from L2. Without the blocking a 128-channel 3x3 layer streams 1.2 MiB of
 // weights from L3 for every 32 pixels.
 constexpr int64_t kTapBlock = 256;
 
@@ -49,7 +49,8 @@ Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
 }
 
 // Column plane (a, kw) of one channel: dst (r, j) = channel(r * s_h + a - pad_top, first + j * s_w)
-// with first = kw * dw - pad_left, for r < PH, j < OW; 0 outside the image.
+// with first = kw * dw - pad_left, for r < PH, j < OW. Writes only the pixels inside the image: the
+// caller zeroes the plane first (one memset per channel, not two small ones per row).
 void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64_t PH, int64_t a, int64_t first) {
   // Columns [lo, hi) map to iw = first + j * sw inside [0, W); the rest are padding.
   const int64_t sw = g.stride_w, OW = g.OW;
@@ -57,20 +58,15 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
   const int64_t hi = std::clamp<int64_t>(first >= g.W ? 0 : (g.W - first + sw - 1) / sw, lo, OW);
   for (int64_t r = 0; r < PH; ++r, dst += OW) {
     const int64_t ih = r * g.stride_h + a - g.pad_top;
-    if (ih < 0 || ih >= g.H) {
-      std::fill_n(dst, OW, 0.0f);
-      continue;
-    }
+    if (ih < 0 || ih >= g.H) continue;
     const float* line = channel + ih * g.W + first;  // iw = first + j * sw
-    std::fill_n(dst, lo, 0.0f);
     if (sw == 1) {
-      std::copy(line + lo, line + hi, dst + lo);
+      for (int64_t j = lo; j < hi; ++j) dst[j] = line[j];
     } else if (sw == 2) {
       for (int64_t j = lo; j < hi; ++j) dst[j] = line[2 * j];
     } else {
       for (int64_t j = lo; j < hi; ++j) dst[j] = line[j * sw];
     }
-    std::fill_n(dst + hi, OW - hi, 0.0f);
   }
 }
 
@@ -108,6 +104,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         const int64_t n = item / g.C, c = item % g.C;
         const float* channel = in + (n * g.C + c) * g.H * g.W;
         float* dst = planes + n * l.image + c * l.planes * l.plane;
+        std::fill_n(dst, l.planes * l.plane, 0.0f);
         for (int64_t a = 0; a < g.stride_h; ++a) {
           for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
             copy_plane(dst, channel, g, l.PH, a, kw * g.dilation_w - g.pad_left);
@@ -143,12 +140,12 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         const int64_t ap0 = item % groups * group, ap1 = std::min(panels, ap0 + group);
         for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
           const int64_t kc = std::min(KC, l.K - k0);
-          for (int64_t ap = ap0; ap < ap1; ++ap) {
-            const int rows = static_cast<int>(std::min(MR, g.OC - ap * MR));
-            const float* a = a_packed + ap * MR * l.K + k0 * MR;
-            const float* b = bias ? bias + ap * MR : nullptr;
-            for (int64_t f = f0; f < f1; f += NR) {
-              const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
+          for (int64_t f = f0; f < f1; f += NR) {
+            const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
+            for (int64_t ap = ap0; ap < ap1; ++ap) {
+              const int rows = static_cast<int>(std::min(MR, g.OC - ap * MR));
+              const float* a = a_packed + ap * MR * l.K + k0 * MR;
+              const float* b = bias ? bias + ap * MR : nullptr;
               float* dst = out + (n * g.OC + ap * MR) * P + q;  // [rows, cols] of [OC, P]
               if (q + cols <= P) {
                 kernels::direct_micro(kc, a, planes + n * l.image + q, offset + k0, dst, P, rows,
