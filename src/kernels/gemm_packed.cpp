@@ -97,6 +97,20 @@ __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const flo
   micro_avx512<12>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
 }
 
+// All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
+__attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const float* a, int64_t a_stride, int64_t m,
+                                                             const float* b, float* c, int64_t ldc, int cols,
+                                                             bool accumulate, const float* bias) {
+  int64_t r0 = 0;
+  for (; r0 + 12 <= m; r0 += 12, a += a_stride) {
+    micro_avx512<12>(kc, a, b, c + r0 * ldc, ldc, 12, cols, accumulate, bias ? bias + r0 : nullptr);
+  }
+  if (r0 < m) {
+    micro_avx512_12x32(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, accumulate,
+                       bias ? bias + r0 : nullptr);
+  }
+}
+
 // Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does.
 __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
                                                       int64_t ldc, int rows, int cols, bool accumulate,
@@ -123,6 +137,14 @@ void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64
     b1 = _mm256_loadu_ps(b + k * 16 + 8);
   }, acc0, acc1);
   store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+}
+
+void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c,
+                      int64_t ldc, int cols, bool accumulate, const float* bias) {
+  for (int64_t r0 = 0; r0 < m; r0 += 6, a += a_stride) {
+    micro_avx2_6x16(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(6, m - r0)), cols, accumulate,
+                    bias ? bias + r0 : nullptr);
+  }
 }
 
 template <int M>
@@ -233,18 +255,21 @@ using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t
                               const float*);
 
 using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
+using PanelsKernel = void (*)(int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t, int, bool,
+                              const float*);
 
 struct Choice {
   GemmTile tile;
   MicroKernel kernel;
+  PanelsKernel panels;
   DirectKernel direct;
   DirectSplitKernel direct_split;
 };
 
 const Choice& choice() {
   static const Choice c = [] {
-    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &direct_avx512_12x32, &direct_split_avx512_12x32};
-    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &direct_avx2_6x16, &direct_split_avx2_6x16};
+    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &panels_avx512_12x32, &direct_avx512_12x32, &direct_split_avx512_12x32};
+    return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &panels_avx2_6x16, &direct_avx2_6x16, &direct_split_avx2_6x16};
   }();
   return c;
 }
@@ -286,6 +311,15 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, bool accumulate,
                         const float* bias) {
   choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+}
+
+}  // namespace tinytorch::kernels
+
+namespace tinytorch::kernels {
+
+void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
+                       int64_t ldc, int cols, bool accumulate, const float* bias) {
+  choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, accumulate, bias);
 }
 
 }  // namespace tinytorch::kernels

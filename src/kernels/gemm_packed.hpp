@@ -28,6 +28,11 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
                 bool accumulate, const float* bias);
 
+// gemm_micro over every A panel: c[m, cols] (ldc) = A x b_panel, A's panels a_stride floats apart
+// (panel p holds rows p * MR ..), bias[0 .. m) or accumulate as gemm_micro. One call per B panel.
+void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
+                       int64_t ldc, int cols, bool accumulate, const float* bias);
+
 // The direct-convolution variant: B is not packed but read in place, row k of the tile being the
 // NR floats at base + offset[k] (a zero-padded input image, see ops/conv2d_direct.cpp).
 // c[rows, cols] (ldc) = a_panel [kc][MR] x B, plus bias as gemm_micro, or += when accumulate.

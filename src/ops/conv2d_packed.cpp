@@ -70,12 +70,8 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
           kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
           for (int64_t bp = 0; bp < b_panels; ++bp) {
             const int cols = static_cast<int>(std::min(NR, np - bp * NR));
-            for (int64_t ap = 0; ap < a_panels; ++ap) {
-              const int rows = static_cast<int>(std::min(MR, OCG - ap * MR));
-              kernels::gemm_micro(kc, a_packed + grp * a_group_stride + ap * MR * K + k0 * MR, b_packed + bp * kc * NR,
-                                  dst + ap * MR * P + bp * NR, P, rows, cols, k0 > 0,
-                                  group_bias ? group_bias + ap * MR : nullptr);
-            }
+            kernels::gemm_micro_panels(kc, a_packed + grp * a_group_stride + k0 * MR, MR * K, OCG,
+                                       b_packed + bp * kc * NR, dst + bp * NR, P, cols, k0 > 0, group_bias);
           }
         }
       },
