@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace tinytorch::kernels {
@@ -53,12 +54,12 @@ __attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a,
 }
 
 // Rows [0, rows) of the 12x32 tile in acc to c (ldc), columns [0, cols): added to c when
-// accumulate, else plus bias[r] when bias is given.
+// store, else plus bias[r] when bias is given.
 template <int M>
 __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const __m512 (&acc0)[12],
                                                                           const __m512 (&acc1)[12], float* c,
                                                                           int64_t ldc, int rows, int cols,
-                                                                          bool accumulate, const float* bias) {
+                                                                          Store store, const float* bias) {
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
 #pragma GCC unroll 12
@@ -66,61 +67,66 @@ __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const _
     if (r >= rows) break;
     float* row = c + r * ldc;
     __m512 v0 = acc0[r], v1 = acc1[r];
-    if (accumulate) {
+    if (store == Store::Accumulate) {
       v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
       v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
     } else if (bias) {
       v0 = _mm512_add_ps(v0, _mm512_set1_ps(bias[r]));
       v1 = _mm512_add_ps(v1, _mm512_set1_ps(bias[r]));
     }
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
+    if (store == Store::Stream && m0 == 0xFFFF && m1 == 0xFFFF && (reinterpret_cast<uintptr_t>(row) & 63) == 0) {
+      _mm512_stream_ps(row, v0);
+      _mm512_stream_ps(row + 16, v1);
+    } else {
+      _mm512_mask_storeu_ps(row, m0, v0);
+      _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
   }
 }
 
 template <int M>
 __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                                      int rows, int cols, bool accumulate, const float* bias) {
+                                                      int rows, int cols, Store store, const float* bias) {
   __m512 acc0[12], acc1[12];
   tile_mx32<M>(kc, a, [b](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
     b0 = _mm512_loadu_ps(b + k * 32);
     b1 = _mm512_loadu_ps(b + k * 32 + 16);
   }, acc0, acc1);
-  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
-                                                            int64_t ldc, int rows, int cols, bool accumulate,
+                                                            int64_t ldc, int rows, int cols, Store store,
                                                             const float* bias) {
-  if (rows <= 4) return micro_avx512<4>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
-  if (rows <= 8) return micro_avx512<8>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
-  micro_avx512<12>(kc, a, b, c, ldc, rows, cols, accumulate, bias);
+  if (rows <= 4) return micro_avx512<4>(kc, a, b, c, ldc, rows, cols, store, bias);
+  if (rows <= 8) return micro_avx512<8>(kc, a, b, c, ldc, rows, cols, store, bias);
+  micro_avx512<12>(kc, a, b, c, ldc, rows, cols, store, bias);
 }
 
 // All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
 __attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const float* a, int64_t a_stride, int64_t m,
                                                              const float* b, float* c, int64_t ldc, int cols,
-                                                             bool accumulate, const float* bias) {
+                                                             Store store, const float* bias) {
   int64_t r0 = 0;
   for (; r0 + 12 <= m; r0 += 12, a += a_stride) {
-    micro_avx512<12>(kc, a, b, c + r0 * ldc, ldc, 12, cols, accumulate, bias ? bias + r0 : nullptr);
+    micro_avx512<12>(kc, a, b, c + r0 * ldc, ldc, 12, cols, store, bias ? bias + r0 : nullptr);
   }
   if (r0 < m) {
-    micro_avx512_12x32(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, accumulate,
+    micro_avx512_12x32(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store,
                        bias ? bias + r0 : nullptr);
   }
 }
 
 // Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does.
 __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
-                                                      int64_t ldc, int rows, int cols, bool accumulate,
+                                                      int64_t ldc, int rows, int cols, Store store,
                                                       const float* bias) {
   for (int r = 0; r < rows; ++r) {
     alignas(32) float tile[16];
     _mm256_store_ps(tile, acc0[r]);
     _mm256_store_ps(tile + 8, acc1[r]);
     float* row = c + r * ldc;
-    if (accumulate) {
+    if (store == Store::Accumulate) {
       for (int j = 0; j < cols; ++j) row[j] += tile[j];
     } else {
       const float add = bias ? bias[r] : 0.0f;
@@ -130,19 +136,19 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
 }
 
 void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                     bool accumulate, const float* bias) {
+                     Store store, const float* bias) {
   __m256 acc0[6], acc1[6];
   tile_6x16(kc, a, [b](int64_t k, __m256& b0, __m256& b1) {
     b0 = _mm256_loadu_ps(b + k * 16);
     b1 = _mm256_loadu_ps(b + k * 16 + 8);
   }, acc0, acc1);
-  store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+  store_6x16(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c,
-                      int64_t ldc, int cols, bool accumulate, const float* bias) {
+                      int64_t ldc, int cols, Store store, const float* bias) {
   for (int64_t r0 = 0; r0 < m; r0 += 6, a += a_stride) {
-    micro_avx2_6x16(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(6, m - r0)), cols, accumulate,
+    micro_avx2_6x16(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(6, m - r0)), cols, store,
                     bias ? bias + r0 : nullptr);
   }
 }
@@ -150,21 +156,21 @@ void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, c
 template <int M>
 __attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a, const float* base,
                                                        const int64_t* offset, float* c, int64_t ldc, int rows, int cols,
-                                                       bool accumulate, const float* bias) {
+                                                       Store store, const float* bias) {
   __m512 acc0[12], acc1[12];
   tile_mx32<M>(kc, a, [base, offset](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
     b0 = _mm512_loadu_ps(base + offset[k]);
     b1 = _mm512_loadu_ps(base + offset[k] + 16);
   }, acc0, acc1);
-  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+  store_mx32<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
                                                              const int64_t* offset, float* c, int64_t ldc, int rows,
-                                                             int cols, bool accumulate, const float* bias) {
-  if (rows <= 4) return direct_avx512<4>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
-  if (rows <= 8) return direct_avx512<8>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
-  direct_avx512<12>(kc, a, base, offset, c, ldc, rows, cols, accumulate, bias);
+                                                             int cols, Store store, const float* bias) {
+  if (rows <= 4) return direct_avx512<4>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
+  if (rows <= 8) return direct_avx512<8>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
+  direct_avx512<12>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
 }
 
 // A tile whose NR pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
@@ -174,7 +180,7 @@ template <int M>
 __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const float* a, const float* base0,
                                                              const float* base1, int split, const int64_t* offset,
                                                              float* c0, float* c1, int64_t ldc, int rows, int cols,
-                                                             bool accumulate, const float* bias) {
+                                                             Store store, const float* bias) {
   const __mmask16 lo0 = split >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << split) - 1);
   const __mmask16 lo1 = split <= 16 ? 0 : static_cast<__mmask16>((1u << (split - 16)) - 1);
   const __mmask16 hi0 = static_cast<__mmask16>(~lo0), hi1 = static_cast<__mmask16>(~lo1);
@@ -186,7 +192,7 @@ __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const fl
     b1 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo1, p0 + 16), hi1, p1 + 16);
   }, acc0, acc1);
   // Stores: the first image's lanes, then the second's (cols counts both).
-  store_mx32<M>(acc0, acc1, c0, ldc, rows, split, accumulate, bias);
+  store_mx32<M>(acc0, acc1, c0, ldc, rows, split, store, bias);
   __m512 part0[12], part1[12];
 #pragma GCC unroll 12
   for (int r = 0; r < M; ++r) {
@@ -197,32 +203,32 @@ __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const fl
     part0[r] = _mm512_permutex2var_ps(acc0[r], i0, acc1[r]);
     part1[r] = _mm512_permutex2var_ps(acc0[r], _mm512_and_si512(i1, _mm512_set1_epi32(31)), acc1[r]);
   }
-  store_mx32<M>(part0, part1, c1, ldc, rows, cols - split, accumulate, bias);
+  store_mx32<M>(part0, part1, c1, ldc, rows, cols - split, store, bias);
 }
 
 __attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, const float* a, const float* base0,
                                                                    const float* base1, int split,
                                                                    const int64_t* offset, float* c0, float* c1,
-                                                                   int64_t ldc, int rows, int cols, bool accumulate,
+                                                                   int64_t ldc, int rows, int cols, Store store,
                                                                    const float* bias) {
-  if (rows <= 4) return direct_split_avx512<4>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
-  if (rows <= 8) return direct_split_avx512<8>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
-  direct_split_avx512<12>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+  if (rows <= 4) return direct_split_avx512<4>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  if (rows <= 8) return direct_split_avx512<8>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  direct_split_avx512<12>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
 }
 
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                      int rows, int cols, bool accumulate, const float* bias) {
+                      int rows, int cols, Store store, const float* bias) {
   __m256 acc0[6], acc1[6];
   tile_6x16(kc, a, [base, offset](int64_t k, __m256& b0, __m256& b1) {
     b0 = _mm256_loadu_ps(base + offset[k]);
     b1 = _mm256_loadu_ps(base + offset[k] + 8);
   }, acc0, acc1);
-  store_6x16(acc0, acc1, c, ldc, rows, cols, accumulate, bias);
+  store_6x16(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, const float* base1, int split,
                             const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols,
-                            bool accumulate, const float* bias) {
+                            Store store, const float* bias) {
   alignas(32) int32_t lanes[16];
   for (int j = 0; j < 16; ++j) lanes[j] = j < split ? -1 : 0;  // -1: the first image's lane
   const __m256i lo0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
@@ -240,22 +246,22 @@ void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, cons
     alignas(32) float tile[16];
     _mm256_store_ps(tile, acc0[r]);
     _mm256_store_ps(tile + 8, acc1[r]);
-    const float add = bias && !accumulate ? bias[r] : 0.0f;
+    const float add = bias && store != Store::Accumulate ? bias[r] : 0.0f;
     for (int j = 0; j < cols; ++j) {
       float* dst = j < split ? c0 + r * ldc + j : c1 + r * ldc + (j - split);
-      *dst = accumulate ? *dst + tile[j] : tile[j] + add;
+      *dst = store == Store::Accumulate ? *dst + tile[j] : tile[j] + add;
     }
   }
 }
 
 using DirectSplitKernel = void (*)(int64_t, const float*, const float*, const float*, int, const int64_t*, float*,
-                                   float*, int64_t, int, int, bool, const float*);
+                                   float*, int64_t, int, int, Store, const float*);
 
-using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*, int64_t, int, int, bool,
+using DirectKernel = void (*)(int64_t, const float*, const float*, const int64_t*, float*, int64_t, int, int, Store,
                               const float*);
 
-using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, bool, const float*);
-using PanelsKernel = void (*)(int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t, int, bool,
+using MicroKernel = void (*)(int64_t, const float*, const float*, float*, int64_t, int, int, Store, const float*);
+using PanelsKernel = void (*)(int64_t, const float*, int64_t, int64_t, const float*, float*, int64_t, int, Store,
                               const float*);
 
 struct Choice {
@@ -290,8 +296,8 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 }
 
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
-                bool accumulate, const float* bias) {
-  choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, accumulate, bias);
+                Store store, const float* bias) {
+  choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, store, bias);
 }
 
 }  // namespace tinytorch::kernels
@@ -299,8 +305,8 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
 namespace tinytorch::kernels {
 
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                  int rows, int cols, bool accumulate, const float* bias) {
-  choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, accumulate, bias);
+                  int rows, int cols, Store store, const float* bias) {
+  choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, store, bias);
 }
 
 }  // namespace tinytorch::kernels
@@ -308,9 +314,9 @@ void direct_micro(int64_t kc, const float* a_panel, const float* base, const int
 namespace tinytorch::kernels {
 
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
-                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, bool accumulate,
+                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                         const float* bias) {
-  choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, accumulate, bias);
+  choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
 }
 
 }  // namespace tinytorch::kernels
@@ -318,8 +324,14 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
 namespace tinytorch::kernels {
 
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
-                       int64_t ldc, int cols, bool accumulate, const float* bias) {
-  choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, accumulate, bias);
+                       int64_t ldc, int cols, Store store, const float* bias) {
+  choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, store, bias);
 }
+
+}  // namespace tinytorch::kernels
+
+namespace tinytorch::kernels {
+
+void stream_fence() { _mm_sfence(); }
 
 }  // namespace tinytorch::kernels

@@ -17,6 +17,14 @@ struct GemmTile {
   const char* isa;  // "avx512" or "avx2"
 };
 
+// How a micro-kernel writes its tile: overwrite it (adding the bias, if any), add to what is there
+// (a later K block), or overwrite it with non-temporal stores (AVX-512, full aligned rows; else as
+// Write). Streaming saves reading each output line before writing it, for outputs too big to stay
+// in cache; call stream_fence() before other threads read what was streamed.
+enum class Store { Write, Accumulate, Stream };
+
+void stream_fence();
+
 // The tile of the micro-kernel this CPU runs (AVX-512 when the CPU has it).
 const GemmTile& packed_gemm_tile();
 
@@ -24,27 +32,27 @@ const GemmTile& packed_gemm_tile();
 void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int mr);
 
 // One MR x NR tile: c[rows, cols] (ldc) = a_panel [kc][MR] x b_panel [kc][NR], plus bias[r] per
-// row when bias is given, or += when accumulate (a later K block). rows <= MR, cols <= NR.
+// row when bias is given (Write, Stream), or += (Accumulate: a later K block). rows <= MR, cols <= NR.
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
-                bool accumulate, const float* bias);
+                Store store, const float* bias);
 
 // gemm_micro over every A panel: c[m, cols] (ldc) = A x b_panel, A's panels a_stride floats apart
-// (panel p holds rows p * MR ..), bias[0 .. m) or accumulate as gemm_micro. One call per B panel.
+// (panel p holds rows p * MR ..), bias[0 .. m) and store as gemm_micro. One call per B panel.
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
-                       int64_t ldc, int cols, bool accumulate, const float* bias);
+                       int64_t ldc, int cols, Store store, const float* bias);
 
 // The direct-convolution variant: B is not packed but read in place, row k of the tile being the
 // NR floats at base + offset[k] (a zero-padded input image, see ops/conv2d_direct.cpp).
-// c[rows, cols] (ldc) = a_panel [kc][MR] x B, plus bias as gemm_micro, or += when accumulate.
+// c[rows, cols] (ldc) = a_panel [kc][MR] x B, plus bias or += as gemm_micro.
 // Reads NR floats at every base + offset[k] whatever cols is: the caller provides slack.
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                  int rows, int cols, bool accumulate, const float* bias);
+                  int rows, int cols, Store store, const float* bias);
 
 // The same for a tile whose NR pixels straddle two images: lanes [0, split) read B rows at
 // base0 + offset[k] and go to c0, lanes [split, cols) read base1 + offset[k] (pixel lane - split of
 // the second image) and go to c1. 0 < split < cols <= NR. Neither image is read past its slack.
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
-                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, bool accumulate,
+                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                         const float* bias);
 
 }  // namespace tinytorch::kernels

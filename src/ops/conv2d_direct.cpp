@@ -132,6 +132,8 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
   const int64_t group = (panels + groups - 1) / groups;  // panels per group
   const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
+  // Stream the output when it is large and written in one K block (later blocks read it back).
+  const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   parallel_for(
       sequences * blocks * groups,
       [&](int64_t item, int) {
@@ -149,16 +151,17 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
               float* dst = out + (n * g.OC + ap * MR) * P + q;  // [rows, cols] of [OC, P]
               if (q + cols <= P) {
                 kernels::direct_micro(kc, a, planes + n * l.image + q, offset + k0, dst, P, rows,
-                                      static_cast<int>(cols), k0 > 0, b);
+                                      static_cast<int>(cols), k0 > 0 ? kernels::Store::Accumulate : first, b);
               } else {
                 kernels::direct_micro_split(kc, a, planes + n * l.image + q, planes + (n + 1) * l.image,
                                             static_cast<int>(P - q), offset + k0, dst,
                                             out + ((n + 1) * g.OC + ap * MR) * P, P, rows, static_cast<int>(cols),
-                                            k0 > 0, b);
+                                            k0 > 0 ? kernels::Store::Accumulate : first, b);
               }
             }
           }
         }
+        if (first == kernels::Store::Stream) kernels::stream_fence();
       },
       g.flops());
 }

@@ -54,6 +54,8 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
   }, g.OC * K * 4);
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
+  // Stream the output when it is large and written in one K block (later blocks read it back).
+  const kernels::Store first = KC == K && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
   parallel_for(
       g.N * g.groups * blocks,
@@ -71,9 +73,11 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
           for (int64_t bp = 0; bp < b_panels; ++bp) {
             const int cols = static_cast<int>(std::min(NR, np - bp * NR));
             kernels::gemm_micro_panels(kc, a_packed + grp * a_group_stride + k0 * MR, MR * K, OCG,
-                                       b_packed + bp * kc * NR, dst + bp * NR, P, cols, k0 > 0, group_bias);
+                                       b_packed + bp * kc * NR, dst + bp * NR, P, cols,
+                                       k0 > 0 ? kernels::Store::Accumulate : first, group_bias);
           }
         }
+        if (first == kernels::Store::Stream) kernels::stream_fence();
       },
       g.flops());
 }

@@ -60,7 +60,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
           const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
           for (int xi = 0; xi < 36; ++xi) {
             kernels::gemm_micro(g.C, u_packed + xi * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR, m + xi * rows * NR,
-                                NR, rows, NR, false, nullptr);
+                                NR, rows, NR, kernels::Store::Write, nullptr);
           }
           kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
         }

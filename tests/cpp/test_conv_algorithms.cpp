@@ -193,3 +193,34 @@ TEST(ConvAlgorithms, WinogradErrorBound) {
   // Not vacuous: Winograd's rounding is visible (well above the direct kernel's).
   EXPECT_GT(worst_winograd, worst_direct);
 }
+
+// Outputs of 16 MiB and more are written with non-temporal stores (ops::stream_output): the same
+// values, checked here on layers big enough to take that path (the random shapes above are not).
+TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
+  tt::Generator gen(23);
+  struct Big {
+    tt::Shape input, weight;
+    tt::Conv2dOptions options;
+  };
+  const Big cases[] = {
+      {{2, 3, 256, 258}, {33, 3, 1, 1}, {}},                                    // 1x1: packed, one K block
+      {{2, 4, 257, 256}, {32, 4, 3, 3}, {.padding = tt::Padding2d(1)}},        // direct, one K block
+      {{1, 3, 520, 520}, {64, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}},  // stem-like
+  };
+  for (const Big& c : cases) {
+    const tt::Tensor x = tt::Tensor::randn(c.input, gen), w = tt::Tensor::randn(c.weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({c.weight[0]}, gen);
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, c.options);
+    ASSERT_GE(want.numel() * 4, int64_t{16} << 20);
+    const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), c.options);
+    const double K = static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3]);
+    for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Packed, tt::Conv2dAlgorithm::Direct}) {
+      const tt::Tensor got = tt::conv2d_with(a, x, w, b, c.options);
+      int64_t bad = 0;
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        bad += std::fabs(got.data()[i] - want.data()[i]) > (K + 2) * 0x1p-24 * magnitude.data()[i] + 1e-30;
+      }
+      EXPECT_EQ(bad, 0) << tt::to_string(a) << " " << tt::shape_to_string(c.input);
+    }
+  }
+}
