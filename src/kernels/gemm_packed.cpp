@@ -284,9 +284,29 @@ const Choice& choice() {
 
 const GemmTile& packed_gemm_tile() { return choice().tile; }
 
+namespace {
+
+// A full panel with the row count known at compile time: the row loop unrolls into MR loads from
+// MR rows and one run of MR stores.
+template <int MR>
+void pack_full_panel(float* dst, const float* a, int64_t K, int64_t lda) {
+  for (int64_t k = 0; k < K; ++k, dst += MR) {
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) dst[r] = a[r * lda + k];
+  }
+}
+
+}  // namespace
+
 void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int mr) {
   for (int64_t m0 = 0; m0 < M; m0 += mr) {
     const int64_t rows = std::min<int64_t>(mr, M - m0);
+    if (rows == mr && (mr == 12 || mr == 6)) {
+      if (mr == 12) pack_full_panel<12>(dst, a + m0 * lda, K, lda);
+      if (mr == 6) pack_full_panel<6>(dst, a + m0 * lda, K, lda);
+      dst += K * mr;
+      continue;
+    }
     for (int64_t k = 0; k < K; ++k) {
       for (int64_t r = 0; r < rows; ++r) dst[k * mr + r] = a[(m0 + r) * lda + k];
       for (int64_t r = rows; r < mr; ++r) dst[k * mr + r] = 0.0f;

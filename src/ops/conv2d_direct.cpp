@@ -87,21 +87,26 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   float* a_packed = workspace(static_cast<size_t>(conv2d_direct_shared_bytes(g)), WorkspaceSlot::Shared);
   float* planes = a_packed + l.a_floats;                                // [N][image]
   auto* offset = reinterpret_cast<int64_t*>(planes + g.N * l.image);   // [K]
-  // [OC, K] -> [OC/MR][K][MR], a panel per item (on one thread the other would wait)
   const int64_t panels = (g.OC + MR - 1) / MR;
-  parallel_for(panels, [&](int64_t ap, int) {
-    kernels::pack_a(a_packed + ap * MR * l.K, weight + ap * MR * l.K, std::min(MR, g.OC - ap * MR), l.K, l.K,
-                    static_cast<int>(MR));
-  }, g.OC * l.K * 4);
-  for (int64_t k = 0; k < l.K; ++k) {
-    const int64_t c = k / (g.KH * g.KW), kh = k / g.KW % g.KH, kw = k % g.KW, dh = kh * g.dilation_h;
-    offset[k] = ((c * g.stride_h + dh % g.stride_h) * g.KW + kw) * l.plane + dh / g.stride_h * g.OW;
+  int64_t k = 0;
+  for (int64_t c = 0; c < g.C; ++c) {
+    for (int64_t kh = 0, dh = 0; kh < g.KH; ++kh, dh += g.dilation_h) {
+      const int64_t row = ((c * g.stride_h + dh % g.stride_h) * g.KW) * l.plane + dh / g.stride_h * g.OW;
+      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = row + kw * l.plane;
+    }
   }
-  // [N, C, H, W] -> [N][C, s_h, KW, PH, OW] column planes, then zero slack.
+  // One parallel region for both preparations: items [0, panels) pack the weight [OC, K] into
+  // [OC/MR][K][MR], a panel each; the others copy a channel of an image into its column planes
+  // [N][C, s_h, KW, PH, OW] (the last channel also zeroes the image's slack).
   parallel_for(
-      g.N * g.C,
+      panels + g.N * g.C,
       [&](int64_t item, int) {
-        const int64_t n = item / g.C, c = item % g.C;
+        if (item < panels) {
+          kernels::pack_a(a_packed + item * MR * l.K, weight + item * MR * l.K, std::min(MR, g.OC - item * MR), l.K,
+                          l.K, static_cast<int>(MR));
+          return;
+        }
+        const int64_t n = (item - panels) / g.C, c = (item - panels) % g.C;
         const float* channel = in + (n * g.C + c) * g.H * g.W;
         float* dst = planes + n * l.image + c * l.planes * l.plane;
         std::fill_n(dst, l.planes * l.plane, 0.0f);
@@ -115,7 +120,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
           std::fill_n(planes + n * l.image + used, l.image - used, 0.0f);
         }
       },
-      g.N * g.C * l.planes * l.plane);
+      g.OC * l.K * 4 + g.N * g.C * l.planes * l.plane);
 
   // Work items are blocks of up to kPixelBlock pixels times groups of output-channel panels. With
   // at least NR pixels per image, the pixels of all images form one sequence and a tile may
