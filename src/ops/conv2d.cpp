@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cstdlib>
 
-#include "kernels/cpu.hpp"
 #include "kernels/gemm_packed.hpp"
 #include "kernels/winograd.hpp"
 #include "ops/checks.hpp"
@@ -162,13 +161,13 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
 // The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
 // - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
 // - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
-//   (1.2-1.8x the best direct form; with fewer channels or tiles its transforms cost more than
-//   the multiplies it saves: seed_conv2, batch 1 on 13x13, is 3x slower in Winograd);
+//   (1.5-2.6x the best direct form; with fewer channels or tiles its transforms cost more than
+//   the multiplies it saves: seed_conv2, batch 1 on 13x13, is 2x slower in Winograd);
 // - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
-//   the im2col copy (1.2-1.8x packed, and the fastest at batch 1);
-// - everything else: with AVX-512, our packed micro-kernel (1.5-2x OpenBLAS 0.3.21, which runs its
-//   AVX2 kernels on this CPU); with AVX2 only, OpenBLAS (gemm1x1 for 1x1, im2col otherwise), which
-//   beats our 6x16 packed kernel there.
+//   the im2col copy (1.1-1.6x packed with AVX-512, 1.0-1.4x with AVX2; the fastest at batch 1);
+// - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels (1.5-2.3x
+//   OpenBLAS 0.3.21 with AVX-512, which it does not use on this CPU; 1.0-1.2x with AVX2).
+// OpenBLAS (im2col, gemm1x1) is never faster on these shapes, and stays available by request.
 Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
@@ -180,8 +179,7 @@ Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
   if (supports(Conv2dAlgorithm::Direct, g) && !one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) {
     return Conv2dAlgorithm::Direct;
   }
-  if (kernels::cpu_isa() == kernels::Isa::Avx512) return Conv2dAlgorithm::Packed;
-  return supports(Conv2dAlgorithm::Gemm1x1, g) ? Conv2dAlgorithm::Gemm1x1 : Conv2dAlgorithm::Im2colGemm;
+  return Conv2dAlgorithm::Packed;
 }
 
 Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g) {

@@ -134,7 +134,9 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
   const int64_t tiles = (length + NR - 1) / NR, blocks = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
   const int64_t block = (tiles + blocks - 1) / blocks * NR;  // pixels per block, a multiple of NR
-  const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
+  // (Small layers stay in one item: below a few million FLOPs a second thread costs more than it saves.)
+  const int64_t groups =
+      g.flops() < 8 * kSerialWork ? 1 : std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
   const int64_t group = (panels + groups - 1) / groups;  // panels per group
   const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
   // Stream the output when it is large and written in one K block (later blocks read it back).
