@@ -7,7 +7,11 @@ alike). Per shape it prints our ms, PyTorch's ms, the speed-up (PyTorch time / o
 and our % of this machine's FP32 peak (an FMA loop measured on the same thread count). It writes
 JSON and a PNG bar chart of the speed-ups.
 
-usage: /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 7] [--out bench/results]
+With --isa avx2 both libraries are held to AVX2 + FMA (TINYTORCH_ISA=avx2 for ours,
+ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN under PyTorch): the comparison on a CPU without AVX-512, such as
+the Zen 3 machines the project's targets were first written for.
+
+usage: /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 7] [--isa native|avx2] [--out bench/results]
 """
 import argparse
 import csv
@@ -111,9 +115,13 @@ def main():
     ap.add_argument("--shapes", default=os.path.join(HERE, "conv_shapes.csv"))
     ap.add_argument("--only", default="", help="comma-separated shape names")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--isa", choices=("native", "avx2"), default="native",
+                    help="avx2: both libraries limited to AVX2 + FMA")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args, _ = ap.parse_known_args()
     if not args.child:
+        if args.isa == "avx2":  # read by the child processes when the libraries load
+            os.environ.update(TINYTORCH_ISA="avx2", ONEDNN_MAX_CPU_ISA="AVX2", DNNL_MAX_CPU_ISA="AVX2")
         passthrough = [a for a in sys.argv[1:]]
         # --out is the parent's; children write to their own temporary folders.
         if "--out" in passthrough:
@@ -205,7 +213,7 @@ def report(args, runs):
                             per_policy={r["policy"]: dict(ours_ms=p["ours_ms"], torch_ms=p["torch_ms"])
                                         for r, p in zip(runs, per)}))
 
-    print(f"Conv2D forward, {args.threads} thread(s), FP32 FMA peak measured {peak:.0f} GFLOP/s; "
+    print(f"Conv2D forward, {args.threads} thread(s), ISA {args.isa}, FP32 FMA peak measured {peak:.0f} GFLOP/s; "
           f"speed-up = PyTorch time / ours (>1: we are faster); each library's best of OMP_WAIT_POLICY "
           f"{' and '.join(POLICIES)}")
     print(f"{'shape':<20} {'algorithm':<10} {'ours ms':>9} {'torch ms':>9} {'speed-up':>8} {'GFLOP/s':>8} "
@@ -217,8 +225,9 @@ def report(args, runs):
     os.makedirs(args.out, exist_ok=True)
     meta = dict(omp_wait_policies=list(POLICIES), date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 machine=platform.processor() or platform.machine(), threads=args.threads, peak_gflops=peak,
-                torch=torch.__version__, tinytorch=tinytorch.__version__)
-    with open(os.path.join(args.out, f"conv_vs_torch_t{args.threads}.json"), "w") as f:
+                torch=torch.__version__, tinytorch=tinytorch.__version__, isa=args.isa)
+    stem = f"conv_vs_torch_t{args.threads}" + ("" if args.isa == "native" else f"_{args.isa}")
+    with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
         json.dump(dict(meta=meta, results=results), f, indent=1)
     try:
         import matplotlib
@@ -230,13 +239,13 @@ def report(args, runs):
         ax.bar(names, speed, color=["tab:green" if v >= 1 else "tab:red" for v in speed])
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_ylabel("speed-up over PyTorch (x)")
-        ax.set_title(f"tinytorch Conv2D vs PyTorch {torch.__version__}, {args.threads} thread(s)")
+        ax.set_title(f"tinytorch Conv2D vs PyTorch {torch.__version__}, {args.threads} thread(s), ISA {args.isa}")
         plt.xticks(rotation=60, ha="right")
         fig.tight_layout()
-        fig.savefig(os.path.join(args.out, f"conv_vs_torch_t{args.threads}.png"), dpi=110)
+        fig.savefig(os.path.join(args.out, f"{stem}.png"), dpi=110)
     except ImportError:
         print("matplotlib not installed: no plot")
-    print(f"wrote {args.out}/conv_vs_torch_t{args.threads}.json and .png")
+    print(f"wrote {args.out}/{stem}.json and .png")
 
 
 if __name__ == "__main__":

@@ -224,3 +224,31 @@ TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
     }
   }
 }
+
+// The depthwise kernel's 3x3 stride-1 path (four output rows at a time, rows at least one vector
+// wide), which the random shapes above almost never draw: every height from 4 rows up (blocks of
+// 4 and a recomputed last block), widths around the vector widths, padding 0 and 1, channel
+// multipliers 1 and 2.
+TEST(ConvAlgorithms, DepthwiseThreeByThreeRows) {
+  tt::Generator gen(31);
+  int checked = 0;
+  for (int64_t h = 6; h <= 17; ++h) {
+    for (int64_t w : {18, 19, 25, 34, 40}) {
+      const int64_t C = 3, multiplier = 1 + (h + w) % 2;
+      const tt::Conv2dOptions options{.padding = tt::Padding2d((h + w / 2) % 2), .groups = C};
+      const tt::Tensor x = tt::Tensor::randn({2, C, h, w}, gen), wt = tt::Tensor::randn({C * multiplier, 1, 3, 3}, gen);
+      const tt::Tensor b = tt::Tensor::randn({C * multiplier}, gen);
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, wt, b, options);
+      const tt::Tensor magnitude =
+          tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(wt), abs_of(b), options);
+      const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Depthwise, x, wt, b, options);
+      ASSERT_EQ(got.shape(), want.shape());
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), 11 * 0x1p-24 * magnitude.data()[i] + 1e-30)
+            << "input " << h << "x" << w << " at flat index " << i;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 60);
+}
