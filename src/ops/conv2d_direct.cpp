@@ -38,12 +38,17 @@ struct Layout {
 Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   Layout l{};
   l.PH = g.OH + (g.KH - 1) * g.dilation_h / g.stride_h;
-  l.plane = l.PH * g.OW;
+  // Planes rounded to 16 floats, and images spaced so that image n starts n * OH*OW floats past a
+  // multiple of 16: a pixel tile starts at a multiple of NR in the sequence of all images' pixels,
+  // so then every tap without a row shift reads 64-byte aligned vectors (a misaligned one spans
+  // two cache lines).
+  l.plane = (l.PH * g.OW + 15) / 16 * 16;
   l.planes = g.stride_h * g.KW;
   l.K = g.C * g.KH * g.KW;
   // Slack: the last pixel tile reads up to NR past OH*OW from the largest tap offset, i.e. NR past
-  // the last plane. Both rounded to 16 floats, so each image stays 64-byte aligned.
-  l.image = (g.C * l.planes * l.plane + t.nr + 15) / 16 * 16;
+  // the last plane.
+  const int64_t P = g.OH * g.OW;
+  l.image = (g.C * l.planes * l.plane + t.nr + 15) / 16 * 16 + P % 16;
   l.a_floats = ((g.OC + t.mr - 1) / t.mr * t.mr * l.K + 15) / 16 * 16;
   return l;
 }
@@ -70,6 +75,9 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
   }
 }
 
+// The column planes of all images, rounded up to 16 floats (the tap offsets follow, aligned).
+int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return (g.N * l.image + 15) / 16 * 16; }
+
 }  // namespace
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry&) { return 0; }
@@ -77,7 +85,7 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry&) { return 0; }
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Layout l = layout(g, t);
-  return (l.a_floats + g.N * l.image) * 4 + l.K * 8;  // packed weights, column planes, tap offsets
+  return (l.a_floats + planes_floats(g, l)) * 4 + l.K * 8;  // packed weights, column planes, tap offsets
 }
 
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -86,7 +94,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const Layout l = layout(g, tile);
   float* a_packed = workspace(static_cast<size_t>(conv2d_direct_shared_bytes(g)), WorkspaceSlot::Shared);
   float* planes = a_packed + l.a_floats;                                // [N][image]
-  auto* offset = reinterpret_cast<int64_t*>(planes + g.N * l.image);   // [K]
+  auto* offset = reinterpret_cast<int64_t*>(planes + planes_floats(g, l));  // [K], 64-byte aligned
   const int64_t panels = (g.OC + MR - 1) / MR;
   int64_t k = 0;
   for (int64_t c = 0; c < g.C; ++c) {
@@ -113,6 +121,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         for (int64_t a = 0; a < g.stride_h; ++a) {
           for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
             copy_plane(dst, channel, g, l.PH, a, kw * g.dilation_w - g.pad_left);
+            std::fill(dst + l.PH * g.OW, dst + l.plane, 0.0f);  // the rounding
           }
         }
         if (c == g.C - 1) {
