@@ -30,7 +30,7 @@ constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple
 constexpr int64_t kTapBlock = 256;
 
 struct Layout {
-  int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW); per image (with slack)
+  int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW rounded up to 16); per image
   int64_t planes;            // s_h * KW column planes per channel
   int64_t K, a_floats;       // taps; packed weight floats
 };
@@ -117,11 +117,10 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         const int64_t n = (item - panels) / g.C, c = (item - panels) % g.C;
         const float* channel = in + (n * g.C + c) * g.H * g.W;
         float* dst = planes + n * l.image + c * l.planes * l.plane;
-        std::fill_n(dst, l.planes * l.plane, 0.0f);
+        std::fill_n(dst, l.planes * l.plane, 0.0f);  // padding and each plane's rounding
         for (int64_t a = 0; a < g.stride_h; ++a) {
           for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
             copy_plane(dst, channel, g, l.PH, a, kw * g.dilation_w - g.pad_left);
-            std::fill(dst + l.PH * g.OW, dst + l.plane, 0.0f);  // the rounding
           }
         }
         if (c == g.C - 1) {
