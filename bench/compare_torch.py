@@ -12,6 +12,7 @@ ONEDNN_MAX_CPU_ISA=AVX2 for oneDNN under PyTorch): the comparison on a CPU witho
 the Zen 3 machines the project's targets were first written for.
 
 usage: /usr/bin/python3 bench/compare_torch.py [--threads 2] [--rounds 7] [--isa native|avx2] [--out bench/results]
+       /usr/bin/python3 bench/compare_torch.py --replot bench/results/conv_vs_torch_t2.json
 """
 import argparse
 import csv
@@ -229,24 +230,48 @@ def report(args, runs):
     stem = f"conv_vs_torch_t{args.threads}" + ("" if args.isa == "native" else f"_{args.isa}")
     with open(os.path.join(args.out, f"{stem}.json"), "w") as f:
         json.dump(dict(meta=meta, results=results), f, indent=1)
+    plot(results, os.path.join(args.out, f"{stem}.png"),
+         f"tinytorch Conv2D vs PyTorch {torch.__version__}, {args.threads} thread(s), ISA {args.isa}")
+    print(f"wrote {args.out}/{stem}.json and .png")
+
+
+def plot(results, path, title):
+    """Bar chart of the speed-ups on a log scale (ratios from 0.9x to 20x on one chart), each bar
+    labelled with its value; red below 1x."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(10, 4.5))
-        names = [r["shape"] for r in results]
-        speed = [r["speedup"] for r in results]
-        ax.bar(names, speed, color=["tab:green" if v >= 1 else "tab:red" for v in speed])
-        ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_ylabel("speed-up over PyTorch (x)")
-        ax.set_title(f"tinytorch Conv2D vs PyTorch {torch.__version__}, {args.threads} thread(s), ISA {args.isa}")
-        plt.xticks(rotation=60, ha="right")
-        fig.tight_layout()
-        fig.savefig(os.path.join(args.out, f"{stem}.png"), dpi=110)
     except ImportError:
         print("matplotlib not installed: no plot")
-    print(f"wrote {args.out}/{stem}.json and .png")
+        return
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    names = [r["shape"] for r in results]
+    speed = [r["speedup"] for r in results]
+    bars = ax.bar(names, speed, color=["tab:green" if v >= 1 else "tab:red" for v in speed])
+    ax.set_yscale("log")
+    ax.set_ylim(top=max(speed) * 1.6)  # room for the labels
+    ax.axhline(1.0, color="black", lw=0.8)
+    for bar, v in zip(bars, speed):
+        ax.annotate(f"{v:.2f}x", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("speed-up over PyTorch (x, log scale)")
+    ax.set_title(title)
+    plt.xticks(rotation=60, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def replot(path):
+    """--replot FILE.json: draws FILE.png again from a saved run, without measuring."""
+    data = json.load(open(path))
+    meta = data["meta"]
+    plot(data["results"], os.path.splitext(path)[0] + ".png",
+         f"tinytorch Conv2D vs PyTorch {meta['torch']}, {meta['threads']} thread(s), ISA {meta.get('isa', 'native')}")
+    print(f"wrote {os.path.splitext(path)[0]}.png")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--replot":
+        replot(sys.argv[2])
+    else:
+        main()
