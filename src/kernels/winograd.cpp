@@ -103,6 +103,12 @@ bool winograd_f43_supports(const Conv2dGeometry& g) {
       g.groups != 1) {
     return false;
   }
+  // Padding of at most 1 on every side (3x3 "valid" and "same" layers). Winograd's rounding error
+  // scales with the inputs of the whole 6x6 tile, not of each output's own 3x3 window; with wider
+  // padding an output whose window is (nearly) all padding, next to real data in the same tile,
+  // came out up to 10^4 x the float bound of its own window (a 1-channel layer with padding 3).
+  const int64_t pad_bottom = g.OH + 2 - g.H - g.pad_top, pad_right = g.OW + 2 - g.W - g.pad_left;
+  if (g.pad_top > 1 || g.pad_left > 1 || pad_bottom > 1 || pad_right > 1) return false;
   // A panel of kMaxLanes tiles spans at most 1 + (kMaxLanes - 1) / tiles-per-image + 1 images.
   const int64_t images = std::min(g.N, (kMaxLanes - 1) / (tiles_h(g) * tiles_w(g)) + 2);
   return images * g.C * g.H * g.W <= INT32_MAX;

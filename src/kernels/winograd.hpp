@@ -13,9 +13,9 @@
 
 namespace tinytorch::kernels {
 
-// Whether the kernels below apply: 3x3, stride 1, dilation 1, one group, and a panel's input
-// patches addressable with 32-bit offsets (the gathers' index width): under 2^31 floats across the
-// images one panel of tiles touches.
+// Whether the kernels below apply: 3x3, stride 1, dilation 1, one group, padding at most 1 on
+// every side, and a panel's input patches addressable with 32-bit offsets (the gathers' index
+// width): under 2^31 floats across the images one panel of tiles touches.
 bool winograd_f43_supports(const Conv2dGeometry& g);
 
 // Output channels [oc0, oc0 + mr) of weight [OC, C, 3, 3] -> their packed-A panels (see
