@@ -317,7 +317,9 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
   if (!supports(algorithm, g)) {
     throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +
                      ops::pair_to_string({g.KH, g.KW}) + ", stride " + ops::pair_to_string({g.stride_h, g.stride_w}) +
-                     ", groups " + std::to_string(g.groups) + ")");
+                     ", padding " + ops::pair_to_string({g.pad_top, g.pad_left}) + ", dilation " +
+                     ops::pair_to_string({g.dilation_h, g.dilation_w}) + ", groups " + std::to_string(g.groups) +
+                     "; see conv2d_algorithm_supports)");
   }
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
   if (y.numel() > 0) run(algorithm, y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);

@@ -136,6 +136,9 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(one_by_one, tt::Conv2dAlgorithm::Packed);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Direct);
+  // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
+  EXPECT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}));
+  EXPECT_FALSE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(2)}));
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
   EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ShapeError);

@@ -87,6 +87,46 @@ def test_conv2d_matches_torch(seed):
     assert np.all(np.abs(ours - torch32) <= 2 * bound), cfg
 
 
+ALGORITHMS = ("im2col", "gemm1x1", "packed", "direct", "winograd", "depthwise")
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_conv2d_every_algorithm_matches_torch(seed):
+    """Each algorithm forced on the configurations it supports (the heuristic alone would leave
+    some untried), on the configurations above and on larger ones (up to 64 channels, 48x48,
+    batch 6) where the kernels' blocking and image-spanning tiles come into play. Winograd is
+    allowed 128x the bound (see tests/cpp/test_conv_algorithms.cpp)."""
+    cfg = conv_config(seed)
+    if seed % 3 == 0:  # larger
+        rng = random.Random(5000 + seed)
+        g = cfg["groups"] if cfg["groups"] == cfg["c"] and cfg["groups"] > 1 else 1
+        c = rng.randint(8, 64) if g == 1 else cfg["c"]
+        cfg = dict(cfg, n=rng.randint(2, 6), c=c, oc=rng.randint(8, 64) if g == 1 else cfg["oc"], groups=g,
+                   h=rng.randint(20, 48), w=rng.randint(20, 48))
+        try:
+            _torch_conv(cfg, *_conv_inputs(cfg, np.random.RandomState(0)))
+        except RuntimeError:
+            pytest.skip("kernel larger than the input")
+    x, w, b = _conv_inputs(cfg, np.random.RandomState(seed))
+    exact = _torch_conv(cfg, x, w, b)
+    k = (cfg["c"] // cfg["groups"]) * cfg["k"][0] * cfg["k"][1]
+    bound = (k + 2) * U * _torch_conv(cfg, x, w, b, absolute=True)
+    tried = 0
+    for algorithm in ALGORITHMS:
+        try:
+            ours = tt_conv2d(Tensor(x), Tensor(w), None if b is None else Tensor(b), stride=cfg["stride"],
+                             padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"],
+                             algorithm=algorithm).data
+        except ValueError as e:
+            assert "does not support this shape" in str(e)
+            continue
+        tried += 1
+        slack = 128 if algorithm == "winograd" else 1
+        err = np.abs(ours - exact)
+        assert np.all(err <= slack * bound), f"{algorithm} {cfg}: max error {err.max()}"
+    assert tried >= 2  # im2col and packed support every shape
+
+
 def pool_config(seed, kind):
     rng = random.Random(1000 + seed)
     while True:
