@@ -18,9 +18,12 @@ int64_t depthwise_padded_plane_floats(const Conv2dGeometry& g) {
 namespace {
 
 typedef float v16 __attribute__((vector_size(64)));  // 16 floats: one zmm, or two ymm
+typedef float v8 __attribute__((vector_size(32)));   // one ymm
 
-inline v16 load16(const float* p) {
-  v16 v;
+// sizeof(V) / 4 floats from p, any alignment.
+template <class V>
+inline V load(const float* p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
@@ -33,7 +36,7 @@ inline __attribute__((always_inline)) void row16(float* row, const float* base, 
   v16 acc = v16{} + bias;
   const int64_t n = TAPS > 0 ? TAPS : taps;
 #pragma GCC unroll 16
-  for (int64_t t = 0; t < n; ++t) acc += weight[t] * load16(base + offset[t] + at);
+  for (int64_t t = 0; t < n; ++t) acc += weight[t] * load<v16>(base + offset[t] + at);
   __builtin_memcpy(row + at, &acc, sizeof acc);
 }
 
@@ -43,15 +46,6 @@ inline __attribute__((always_inline)) void vector_row(float* row, const float* b
   for (int64_t ow = 0; ow + 16 <= OW; ow += 16) row16<TAPS>(row, base, weight, offset, taps, bias, ow);
   // The last partial block is recomputed as the final 16 columns: the overlap rewrites equal values.
   if (OW % 16) row16<TAPS>(row, base, weight, offset, taps, bias, OW - 16);
-}
-
-typedef float v8 __attribute__((vector_size(32)));  // one ymm
-
-template <class V>
-inline V load(const float* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
 }
 
 // One kernel row against one input row: w[0] x0 + w[1] x1 + w[2] x2 (x1, x2: shifted by 1, 2).

@@ -1,5 +1,5 @@
-// The packed GEMM micro-kernels (AVX-512 12x32, also run as 8x32 and 4x32, and AVX2 6x16) and the run-time choice between
-// them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
+// The packed GEMM micro-kernels (AVX-512 12x32, also run as 8x32 and 4x32; AVX2 6x16) and the
+// run-time choice between them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
 // and only runs where cpu_isa() says so.
 #include "kernels/gemm_packed.hpp"
 
@@ -10,15 +10,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace tinytorch::kernels {
 namespace {
 
 // The register tile's multiply-add loop, shared by the packed and the direct kernels, which differ
 // only in where row k of B comes from (load_b(k, b0, b1) loads its two halves). acc0/acc1 hold the
-// tile's two halves. The
-// AVX-512 tile computes M <= 12 of the panel's 12 rows: the last panel of a layer whose channel
-// count is not a multiple of 12 (64, 128, 256 ...) runs only the rows it has.
+// tile's two halves. The AVX-512 tile computes M <= 12 of the panel's 12 rows: the last panel of a
+// layer whose channel count is not a multiple of 12 (64, 128, 256 ...) runs only the rows it has.
 template <int M, class LoadB>
 __attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t kc, const float* a, LoadB load_b,
                                                                          __m512 (&acc0)[12], __m512 (&acc1)[12]) {
@@ -53,8 +53,9 @@ __attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a,
   }
 }
 
-// Rows [0, rows) of the 12x32 tile in acc to c (ldc), columns [0, cols): added to c when
-// store, else plus bias[r] when bias is given.
+// Rows [0, rows) of the 12x32 tile in acc to c (ldc), columns [0, cols): added to c for
+// Store::Accumulate, else plus bias[r] when bias is given; Store::Stream writes full, 64-byte
+// aligned rows with non-temporal stores (other rows as Store::Write).
 template <int M>
 __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const __m512 (&acc0)[12],
                                                                           const __m512 (&acc1)[12], float* c,
@@ -84,6 +85,15 @@ __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const _
   }
 }
 
+// Calls f(std::integral_constant<int, M>) with the smallest tile height M of 4, 8, 12 that covers
+// `rows`: the AVX-512 kernels are compiled for each.
+template <class F>
+inline void with_tile_rows(int rows, F f) {
+  if (rows <= 4) return f(std::integral_constant<int, 4>{});
+  if (rows <= 8) return f(std::integral_constant<int, 8>{});
+  f(std::integral_constant<int, 12>{});
+}
+
 template <int M>
 __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                                       int rows, int cols, Store store, const float* bias) {
@@ -98,9 +108,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a,
 __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
                                                             int64_t ldc, int rows, int cols, Store store,
                                                             const float* bias) {
-  if (rows <= 4) return micro_avx512<4>(kc, a, b, c, ldc, rows, cols, store, bias);
-  if (rows <= 8) return micro_avx512<8>(kc, a, b, c, ldc, rows, cols, store, bias);
-  micro_avx512<12>(kc, a, b, c, ldc, rows, cols, store, bias);
+  with_tile_rows(rows, [&](auto m) { micro_avx512<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
 // All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
@@ -173,9 +181,7 @@ __attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a
 __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
                                                              const int64_t* offset, float* c, int64_t ldc, int rows,
                                                              int cols, Store store, const float* bias) {
-  if (rows <= 4) return direct_avx512<4>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
-  if (rows <= 8) return direct_avx512<8>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
-  direct_avx512<12>(kc, a, base, offset, c, ldc, rows, cols, store, bias);
+  with_tile_rows(rows, [&](auto m) { direct_avx512<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 // A tile whose NR pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
@@ -198,15 +204,16 @@ __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const fl
   }, acc0, acc1);
   // Stores: the first image's lanes, then the second's (cols counts both).
   store_mx32<M>(acc0, acc1, c0, ldc, rows, split, store, bias);
+  // Shift lanes [split, NR) down to 0: permutex2var picks lane (i + split) of the pair (indices
+  // wrap past 31; those lanes are beyond cols - split and not stored).
+  const __m512i i0 = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                      _mm512_set1_epi32(split));
+  const __m512i i1 = _mm512_and_si512(_mm512_add_epi32(i0, _mm512_set1_epi32(16)), _mm512_set1_epi32(31));
   __m512 part0[12], part1[12];
 #pragma GCC unroll 12
   for (int r = 0; r < M; ++r) {
-    // Shift lanes [split, NR) down to 0: permutex2var picks lane (i + split) of the pair.
-    const __m512i i0 = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                        _mm512_set1_epi32(split));
-    const __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(16));
     part0[r] = _mm512_permutex2var_ps(acc0[r], i0, acc1[r]);
-    part1[r] = _mm512_permutex2var_ps(acc0[r], _mm512_and_si512(i1, _mm512_set1_epi32(31)), acc1[r]);
+    part1[r] = _mm512_permutex2var_ps(acc0[r], i1, acc1[r]);
   }
   store_mx32<M>(part0, part1, c1, ldc, rows, cols - split, store, bias);
 }
@@ -216,9 +223,9 @@ __attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, co
                                                                    const int64_t* offset, float* c0, float* c1,
                                                                    int64_t ldc, int rows, int cols, Store store,
                                                                    const float* bias) {
-  if (rows <= 4) return direct_split_avx512<4>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
-  if (rows <= 8) return direct_split_avx512<8>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
-  direct_split_avx512<12>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  with_tile_rows(rows, [&](auto m) {
+    direct_split_avx512<decltype(m)::value>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  });
 }
 
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
@@ -281,7 +288,10 @@ struct Choice {
 
 const Choice& choice() {
   static const Choice c = [] {
-    if (cpu_isa() == Isa::Avx512) return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &panels_avx512_12x32, &direct_avx512_12x32, &direct_split_avx512_12x32};
+    if (cpu_isa() == Isa::Avx512) {
+      return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &panels_avx512_12x32, &direct_avx512_12x32,
+                    &direct_split_avx512_12x32};
+    }
     return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &panels_avx2_6x16, &direct_avx2_6x16, &direct_split_avx2_6x16};
   }();
   return c;
@@ -327,18 +337,12 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
   choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, store, bias);
 }
 
-}  // namespace tinytorch::kernels
-
-namespace tinytorch::kernels {
 
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
                   int rows, int cols, Store store, const float* bias) {
   choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, store, bias);
 }
 
-}  // namespace tinytorch::kernels
-
-namespace tinytorch::kernels {
 
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
@@ -346,18 +350,12 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
   choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
 }
 
-}  // namespace tinytorch::kernels
-
-namespace tinytorch::kernels {
 
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
                        int64_t ldc, int cols, Store store, const float* bias) {
   choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, store, bias);
 }
 
-}  // namespace tinytorch::kernels
-
-namespace tinytorch::kernels {
 
 void stream_fence() { _mm_sfence(); }
 
