@@ -25,8 +25,12 @@ constexpr int64_t kSerialWork = int64_t{1} << 20;
 // Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads; serially when
 // `work` (an estimate of the whole loop's FLOPs) is below kSerialWork.
 // `thread` indexes a per-thread workspace slice (0 <= thread < threads_for(n)).
+// Schedule::Static hands each thread one contiguous run of items; Schedule::Dynamic hands items
+// out in order as threads come free, for items of unequal size (large ones first).
+enum class Schedule { Static, Dynamic };
+
 template <class Fn>
-void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX) {
+void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedule = Schedule::Static) {
   const int threads = work < kSerialWork ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
   if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
@@ -46,20 +50,27 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX) {
   };
 #ifdef TINYTORCH_STD_THREADS
   // Plain threads for ThreadSanitizer builds: it cannot see libgomp's barriers and would report
-  // every hand-over of data between threads as a race.
+  // every hand-over of data between threads as a race. (Both schedules: items taken in order.)
+  (void)schedule;
+  std::atomic<int64_t> next{0};
+  auto worker = [&](int t) {
+    for (int64_t i = next++; i < n; i = next++) run(i, t);
+  };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      for (int64_t i = t; i < n; i += threads) run(i, t);
-    });
-  for (int64_t i = 0; i < n; i += threads) run(i, 0);
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
   for (std::thread& th : pool) th.join();
 #else
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_thread_index();
+    if (schedule == Schedule::Dynamic) {
+#pragma omp for schedule(dynamic)
+      for (int64_t i = 0; i < n; ++i) run(i, t);
+    } else {
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) run(i, t);
+      for (int64_t i = 0; i < n; ++i) run(i, t);
+    }
   }
 #endif
   if (error) std::rethrow_exception(error);

@@ -19,10 +19,18 @@ namespace {
 
 constexpr int kMaxLanes = 32;
 
-int64_t tiles_h(const Conv2dGeometry& g) { return (g.OH + 3) / 4; }
-int64_t tiles_w(const Conv2dGeometry& g) { return (g.OW + 3) / 4; }
+// The tile grid of a layer: TH x TW tiles per image, each `out` x `out` outputs. In both schemes a
+// tile's input patch starts 4 input pixels after its neighbour's (4 outputs at stride 1, 2 at
+// stride 2), at (4 * th - pad_top, 4 * tw - pad_left).
+struct Grid {
+  int64_t TH, TW;
+  int out;
+};
+Grid grid_f43(const Conv2dGeometry& g) { return {(g.OH + 3) / 4, (g.OW + 3) / 4, 4}; }
+Grid grid_s2(const Conv2dGeometry& g) { return {(g.OH + 1) / 2, (g.OW + 1) / 2, 2}; }
 
 typedef float v16 __attribute__((vector_size(64)));
+typedef float v8 __attribute__((vector_size(32)));
 
 inline v16 load16(const float* p) {
   v16 v;
@@ -39,16 +47,6 @@ inline __attribute__((always_inline)) void bt6(float* out, int64_t out_stride, c
                   4.0f * (d[1] - d[2]) - d[3] + d[4],  2.0f * (d[3] - d[1]) - d[2] + d[4],
                   2.0f * (d[1] - d[3]) - d[2] + d[4],  4.0f * d[1] - 5.0f * d[3] + d[5]};
   for (int i = 0; i < 6; ++i) __builtin_memcpy(out + i * out_stride, &r[i], sizeof(V));
-}
-
-// out (6 rows, out_stride apart) = B^T in (6 rows, in_stride apart), each row `lanes` wide.
-template <int LANES>
-inline __attribute__((always_inline)) void bt_rows(float* out, int64_t out_stride, const float* in, int64_t in_stride) {
-  for (int t = 0; t < LANES; t += 16) {
-    const v16 d[6] = {load16(in + t),                 load16(in + in_stride + t),     load16(in + 2 * in_stride + t),
-                      load16(in + 3 * in_stride + t), load16(in + 4 * in_stride + t), load16(in + 5 * in_stride + t)};
-    bt6(out + t, out_stride, d);
-  }
 }
 
 // dst[0 .. n) = src[0 .. n) in fixed-size moves: a loop here becomes a call to memcpy, which
@@ -70,8 +68,8 @@ struct Segment {
 };
 
 // Splits tiles t0 .. t0 + lanes into segments; tiles past the grid are left out.
-int segments_of(Segment* seg, const Conv2dGeometry& g, int64_t t0, int lanes) {
-  const int64_t TH = tiles_h(g), TW = tiles_w(g), T = g.N * TH * TW;
+int segments_of(Segment* seg, const Conv2dGeometry& g, const Grid& grid, int64_t t0, int lanes) {
+  const int64_t TH = grid.TH, TW = grid.TW, T = g.N * TH * TW;
   int count = 0;
   for (int t = 0; t < lanes && t0 + t < T;) {
     const int64_t tile = t0 + t, n = tile / (TH * TW), th = tile / TW % TH, tw = tile % TW;
@@ -96,6 +94,13 @@ inline __attribute__((always_inline)) void interleave4(float* dst, const float* 
   store16(dst + 48, __builtin_shufflevector(c, d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
 }
 
+// Whether a panel's input patches are addressable with 32-bit offsets (the gathers' index width):
+// a panel of kMaxLanes tiles spans at most 1 + (kMaxLanes - 1) / tiles-per-image + 1 images.
+bool offsets_fit(const Conv2dGeometry& g, const Grid& grid) {
+  const int64_t images = std::min(g.N, (kMaxLanes - 1) / (grid.TH * grid.TW) + 2);
+  return images * g.C * g.H * g.W <= INT32_MAX;
+}
+
 }  // namespace
 
 bool winograd_f43_supports(const Conv2dGeometry& g) {
@@ -109,9 +114,7 @@ bool winograd_f43_supports(const Conv2dGeometry& g) {
   // came out up to 10^4 x the float bound of its own window (a 1-channel layer with padding 3).
   const int64_t pad_bottom = g.OH + 2 - g.H - g.pad_top, pad_right = g.OW + 2 - g.W - g.pad_left;
   if (g.pad_top > 1 || g.pad_left > 1 || pad_bottom > 1 || pad_right > 1) return false;
-  // A panel of kMaxLanes tiles spans at most 1 + (kMaxLanes - 1) / tiles-per-image + 1 images.
-  const int64_t images = std::min(g.N, (kMaxLanes - 1) / (tiles_h(g) * tiles_w(g)) + 2);
-  return images * g.C * g.H * g.W <= INT32_MAX;
+  return offsets_fit(g, grid_f43(g));
 }
 
 void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
@@ -164,140 +167,194 @@ void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* wei
 
 namespace {
 
-// Where each lane's 6x6 input patch lies, for the hardware gathers: idx[x][t] is the offset of
-// element x = 6 * r + s of lane t's patch from the first image's channel plane, ok[x][t] is -1 where
-// that element is inside the image (0: padding, or a lane past the grid). The same for every
-// channel; built once per panel. The offsets fit in 32 bits by winograd_f43_supports.
-template <int LANES>
+// Where each lane's S x S input patch lies, for the hardware gathers: idx[x][t] is the offset of
+// element x = S * r + s of lane t's patch from the first image's channel plane, ok[x][t] is -1
+// where that element is inside the image (0: padding, or a lane past the grid). The same for every
+// channel; built once per panel. The offsets fit in 32 bits by offsets_fit.
+template <int LANES, int S>
 struct PatchTable {
-  alignas(64) int32_t idx[36][LANES];
-  alignas(64) int32_t ok[36][LANES];
+  alignas(64) int32_t idx[S * S][LANES];
+  alignas(64) int32_t ok[S * S][LANES];
   int64_t image0;  // the panel's first image
 };
 
-template <int LANES>
-void patch_table(PatchTable<LANES>& p, const Conv2dGeometry& g, int64_t t0) {
-  const int64_t TH = tiles_h(g), TW = tiles_w(g), T = g.N * TH * TW, image_floats = g.C * g.H * g.W;
+template <int LANES, int S>
+void patch_table(PatchTable<LANES, S>& p, const Conv2dGeometry& g, const Grid& grid, int64_t t0) {
+  const int64_t TH = grid.TH, TW = grid.TW, T = g.N * TH * TW, image_floats = g.C * g.H * g.W;
   p.image0 = t0 / (TH * TW);
   for (int t = 0; t < LANES; ++t) {
     const int64_t tile = t0 + t, n = tile / (TH * TW), th = tile / TW % TH, tw = tile % TW;
     const int64_t h0 = 4 * th - g.pad_top, w0 = 4 * tw - g.pad_left;
-    for (int r = 0; r < 6; ++r) {
-      for (int s = 0; s < 6; ++s) {
+    for (int r = 0; r < S; ++r) {
+      for (int s = 0; s < S; ++s) {
         const bool inside = tile < T && h0 + r >= 0 && h0 + r < g.H && w0 + s >= 0 && w0 + s < g.W;
-        p.idx[6 * r + s][t] = inside ? static_cast<int32_t>((n - p.image0) * image_floats + (h0 + r) * g.W + w0 + s) : 0;
-        p.ok[6 * r + s][t] = inside ? -1 : 0;
+        p.idx[S * r + s][t] = inside ? static_cast<int32_t>((n - p.image0) * image_floats + (h0 + r) * g.W + w0 + s) : 0;
+        p.ok[S * r + s][t] = inside ? -1 : 0;
       }
     }
   }
 }
 
-// e[6 * i + s][t] = (B^T d)[i][s] for lane t, where d[r][s] = plane[idx[6 * r + s][t]] where ok, else 0:
-// the hardware gathers (16 lanes with AVX-512, 8 with AVX2) feeding the first half of B^T d B.
-template <int LANES>
-__attribute__((target("avx512f"))) void gather_bt_avx512(float* e, const float* plane, const PatchTable<LANES>& p) {
-  for (int s = 0; s < 6; ++s) {
+// e[S * i + s][t] = (B^T d)[i][s] for lane t, where d[r][s] = plane[idx[S * r + s][t]] where ok,
+// else 0: the hardware gathers (16 lanes with AVX-512, 8 with AVX2) feeding the first half of
+// B^T d B, bt(out, stride, d) being the scheme's B^T on one column.
+template <int LANES, int S, class BT>
+__attribute__((target("avx512f"))) void gather_bt_avx512(float* e, const float* plane,
+                                                                               const PatchTable<LANES, S>& p, BT bt) {
+  for (int s = 0; s < S; ++s) {
     for (int t = 0; t < LANES; t += 16) {
-      v16 d[6];
-      for (int r = 0; r < 6; ++r) {
-        const int x = 6 * r + s;
+      v16 d[S];
+      for (int r = 0; r < S; ++r) {
+        const int x = S * r + s;
         const __mmask16 k = _mm512_test_epi32_mask(_mm512_load_si512(p.ok[x] + t), _mm512_set1_epi32(-1));
         d[r] = (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, _mm512_load_si512(p.idx[x] + t), plane, 4);
       }
-      bt6(e + s * LANES + t, 6 * LANES, d);
+      bt(e + s * LANES + t, S * LANES, d);
     }
   }
 }
-template <int LANES>
-__attribute__((always_inline)) inline void gather_bt_avx2(float* e, const float* plane, const PatchTable<LANES>& p) {
-  typedef float v8 __attribute__((vector_size(32)));
-  for (int s = 0; s < 6; ++s) {
+template <int LANES, int S, class BT>
+__attribute__((always_inline)) inline void gather_bt_avx2(float* e, const float* plane, const PatchTable<LANES, S>& p,
+                                                          BT bt) {
+  for (int s = 0; s < S; ++s) {
     for (int t = 0; t < LANES; t += 8) {
-      v8 d[6];
-      for (int r = 0; r < 6; ++r) {
-        const int x = 6 * r + s;
+      v8 d[S];
+      for (int r = 0; r < S; ++r) {
+        const int x = S * r + s;
         const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(p.idx[x] + t));
         const __m256 ok = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p.ok[x] + t)));
         d[r] = (v8)_mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, idx, ok, 4);
       }
-      bt6(e + s * LANES + t, 6 * LANES, d);
+      bt(e + s * LANES + t, S * LANES, d);
     }
   }
 }
 
-template <int LANES, bool AVX512>
+// The two schemes. S: input patch side (points per dimension); O: outputs per tile side; bt/at:
+// B^T on S values and A^T from S values to O, for one column of lanes (V: a GCC vector of floats).
+struct F43 {
+  static constexpr int S = 6, O = 4;
+  static Grid grid(const Conv2dGeometry& g) { return grid_f43(g); }
+  template <class V>
+  static __attribute__((always_inline)) void bt(float* out, int64_t stride, const V (&d)[6]) {
+    bt6(out, stride, d);
+  }
+  template <class V>
+  static __attribute__((always_inline)) void at(V (&y)[4], const V (&m)[6]) {
+    const V a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], d = m[3] - m[4];
+    y[0] = m[0] + a + c;
+    y[1] = b + 2.0f * d;
+    y[2] = a + 4.0f * c;
+    y[3] = b + 8.0f * d + m[5];
+  }
+};
+
+// Stride 2 (see winograd.hpp): points (E0, E1, E2, O0, O1) from inputs x0..x4 of a tile.
+struct S2 {
+  static constexpr int S = 5, O = 2;
+  static Grid grid(const Conv2dGeometry& g) { return grid_s2(g); }
+  template <class V>
+  static __attribute__((always_inline)) void bt(float* out, int64_t stride, const V (&d)[5]) {
+    const V r[5] = {d[0] - d[2], d[2], d[4] - d[2], d[1], d[3]};
+    for (int i = 0; i < 5; ++i) __builtin_memcpy(out + i * stride, &r[i], sizeof(V));
+  }
+  template <class V>
+  static __attribute__((always_inline)) void at(V (&y)[2], const V (&m)[5]) {
+    y[0] = m[0] + m[1] + m[3];
+    y[1] = m[1] + m[2] + m[4];
+  }
+};
+
+// dst[2 * j + q] = y[q][j] for j < 16: two rows interleaved into 32.
+inline __attribute__((always_inline)) void interleave2(float* dst, const float* y, int64_t stride) {
+  const v16 y0 = load16(y), y1 = load16(y + stride);
+  store16(dst, __builtin_shufflevector(y0, y1, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23));
+  store16(dst + 16, __builtin_shufflevector(y0, y1, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31));
+}
+
+template <class Scheme, int LANES, bool AVX512>
 inline __attribute__((always_inline)) void input_transform(float* v, const float* in, const Conv2dGeometry& g,
                                                            int64_t t0) {
-  constexpr int lanes = LANES;
-  alignas(64) float e[36 * lanes];
-  PatchTable<LANES> table;
-  patch_table(table, g, t0);
+  constexpr int S = Scheme::S;
+  alignas(64) float e[S * S * LANES];
+  PatchTable<LANES, S> table;
+  patch_table(table, g, Scheme::grid(g), t0);
+  const auto bt = [](float* out, int64_t stride, const auto& d) __attribute__((always_inline)) {
+    Scheme::bt(out, stride, d);
+  };
   for (int64_t c = 0; c < g.C; ++c) {
     // Lane t's patch: input (4*th - pad_top + r, 4*tw - pad_left + s), 0 outside. B^T d over r
     // (for each column s) as it is gathered, then (B^T d) B over s (for each row), written
-    // straight into the packed panels: v[xi][c][t], xi = 6 * row + col.
+    // straight into the packed panels: v[xi][c][t], xi = S * row + col.
     const float* plane = in + (table.image0 * g.C + c) * g.H * g.W;
     if constexpr (AVX512) {
-      gather_bt_avx512<LANES>(e, plane, table);
+      gather_bt_avx512<LANES, S>(e, plane, table, bt);
     } else {
-      gather_bt_avx2<LANES>(e, plane, table);
+      gather_bt_avx2<LANES, S>(e, plane, table, bt);
     }
-    const int64_t xs = g.C * lanes;
-    for (int r = 0; r < 6; ++r) bt_rows<LANES>(v + (6 * r * g.C + c) * lanes, xs, e + 6 * r * lanes, lanes);
+    const int64_t xs = g.C * LANES;
+    for (int r = 0; r < S; ++r) {
+      const float* row = e + S * r * LANES;
+      for (int t = 0; t < LANES; t += 16) {
+        v16 d[S];
+        for (int s = 0; s < S; ++s) d[s] = load16(row + s * LANES + t);
+        Scheme::bt(v + (S * r * g.C + c) * LANES + t, xs, d);
+      }
+    }
   }
 }
 
-template <int LANES>
+template <class Scheme, int LANES>
 inline __attribute__((always_inline)) void output_transform(float* out, const float* m, const float* bias,
                                                             const Conv2dGeometry& g, int64_t oc0, int rows,
                                                             int64_t t0) {
-  constexpr int lanes = LANES;
+  constexpr int S = Scheme::S, O = Scheme::O;
   Segment seg[kMaxLanes];
-  const int segments = segments_of(seg, g, t0, lanes);
-  constexpr int YS = LANES;
-  alignas(64) float e[24 * lanes], y[16 * YS];
-  alignas(64) float lines[4][4 * kMaxLanes];  // output row i of lane t's tile at lines[i][4 * t ..]
-  const int64_t xs = static_cast<int64_t>(rows) * lanes;
+  const int segments = segments_of(seg, g, Scheme::grid(g), t0, LANES);
+  alignas(64) float e[O * S * LANES], y[O * O * LANES];
+  alignas(64) float lines[O][O * kMaxLanes];  // output row i of lane t's tile at lines[i][O * t ..]
+  const int64_t xs = static_cast<int64_t>(rows) * LANES;
   for (int r = 0; r < rows; ++r) {
-    // A^T m: [4][6] per lane, over the 6 rows of the 6x6; then (A^T m) A: [4][4].
-    const float* mr = m + r * lanes;  // m[xi][r][t] at mr[xi * xs + t]
-    for (int s = 0; s < 6; ++s) {
-      const float* col = mr + s * xs;  // m[6 * row + s] at col[row * 6 * xs]
-      for (int t = 0; t < lanes; t += 16) {
-        const v16 m0 = load16(col + t), m1 = load16(col + 6 * xs + t), m2 = load16(col + 12 * xs + t),
-                  m3 = load16(col + 18 * xs + t), m4 = load16(col + 24 * xs + t), m5 = load16(col + 30 * xs + t);
-        const v16 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-        store16(e + (0 * 6 + s) * lanes + t, m0 + a + c);
-        store16(e + (1 * 6 + s) * lanes + t, b + 2.0f * d);
-        store16(e + (2 * 6 + s) * lanes + t, a + 4.0f * c);
-        store16(e + (3 * 6 + s) * lanes + t, b + 8.0f * d + m5);
+    // A^T m: [O][S] per lane, over the S rows of the S x S; then (A^T m) A: [O][O].
+    const float* mr = m + r * LANES;  // m[xi][r][t] at mr[xi * xs + t]
+    for (int s = 0; s < S; ++s) {
+      const float* col = mr + s * xs;  // m[S * row + s] at col[row * S * xs]
+      for (int t = 0; t < LANES; t += 16) {
+        v16 mc[S], yc[O];
+        for (int i = 0; i < S; ++i) mc[i] = load16(col + i * S * xs + t);
+        Scheme::at(yc, mc);
+        for (int i = 0; i < O; ++i) store16(e + (i * S + s) * LANES + t, yc[i]);
       }
     }
     const float add = bias ? bias[oc0 + r] : 0.0f;
-    for (int i = 0; i < 4; ++i) {
-      const float* ei = e + i * 6 * lanes;
-      for (int t = 0; t < lanes; t += 16) {
-        const v16 m0 = load16(ei + t), m1 = load16(ei + lanes + t), m2 = load16(ei + 2 * lanes + t),
-                  m3 = load16(ei + 3 * lanes + t), m4 = load16(ei + 4 * lanes + t), m5 = load16(ei + 5 * lanes + t);
-        const v16 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
-        store16(y + (i * 4 + 0) * YS + t, m0 + a + c + add);
-        store16(y + (i * 4 + 1) * YS + t, b + 2.0f * d + add);
-        store16(y + (i * 4 + 2) * YS + t, a + 4.0f * c + add);
-        store16(y + (i * 4 + 3) * YS + t, b + 8.0f * d + m5 + add);
+    for (int i = 0; i < O; ++i) {
+      const float* ei = e + i * S * LANES;
+      for (int t = 0; t < LANES; t += 16) {
+        v16 mc[S], yc[O];
+        for (int j = 0; j < S; ++j) mc[j] = load16(ei + j * LANES + t);
+        Scheme::at(yc, mc);
+        for (int j = 0; j < O; ++j) store16(y + (i * O + j) * LANES + t, yc[j] + add);
       }
     }
-    // Scatter: interleave the 4 columns of every tile's output rows (a segment's tiles are then
+    // Scatter: interleave the O columns of every tile's output rows (a segment's tiles are then
     // one row span each) and copy, per segment and row, the part inside OH x OW.
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < lanes; j += 16) interleave4(lines[i] + 4 * j, y + i * 4 * YS + j, YS);
+    for (int i = 0; i < O; ++i) {
+      for (int j = 0; j < LANES; j += 16) {
+        if constexpr (O == 4) {
+          interleave4(lines[i] + 4 * j, y + i * 4 * LANES + j, LANES);
+        } else {
+          interleave2(lines[i] + 2 * j, y + i * 2 * LANES + j, LANES);
+        }
+      }
+    }
     for (int si = 0; si < segments; ++si) {
       const Segment& sg = seg[si];
       float* plane = out + (sg.n * g.OC + oc0 + r) * g.OH * g.OW;
-      const int64_t ow0 = 4 * sg.tw0, width = std::min<int64_t>(4 * sg.count, g.OW - ow0);
-      for (int i = 0; i < 4; ++i) {
-        const int64_t oh = 4 * sg.th + i;
+      const int64_t ow0 = O * sg.tw0, width = std::min<int64_t>(O * sg.count, g.OW - ow0);
+      for (int i = 0; i < O; ++i) {
+        const int64_t oh = O * sg.th + i;
         if (oh >= g.OH) break;
-        copy_short(plane + oh * g.OW + ow0, lines[i] + 4 * sg.lane0, width);
+        copy_short(plane + oh * g.OW + ow0, lines[i] + O * sg.lane0, width);
       }
     }
   }
@@ -305,44 +362,119 @@ inline __attribute__((always_inline)) void output_transform(float* out, const fl
 
 // Compiled for both ISAs and both panel widths: 32 lanes (the AVX-512 micro-kernel's NR) are two
 // zmm per row, 16 lanes (AVX2's NR) two ymm; cpu_isa() picks.
+template <class Scheme>
 __attribute__((target("avx512f"))) void input_transform_avx512(float* v, const float* in, const Conv2dGeometry& g,
                                                                int64_t t0, int lanes) {
-  if (lanes == 32) return input_transform<32, true>(v, in, g, t0);
-  input_transform<16, true>(v, in, g, t0);
+  if (lanes == 32) return input_transform<Scheme, 32, true>(v, in, g, t0);
+  input_transform<Scheme, 16, true>(v, in, g, t0);
 }
+template <class Scheme>
 void input_transform_avx2(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
-  if (lanes == 32) return input_transform<32, false>(v, in, g, t0);
-  input_transform<16, false>(v, in, g, t0);
+  if (lanes == 32) return input_transform<Scheme, 32, false>(v, in, g, t0);
+  input_transform<Scheme, 16, false>(v, in, g, t0);
 }
+template <class Scheme>
 __attribute__((target("avx512f"))) void output_transform_avx512(float* out, const float* m, const float* bias,
                                                                 const Conv2dGeometry& g, int64_t oc0, int rows,
                                                                 int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<32>(out, m, bias, g, oc0, rows, t0);
-  output_transform<16>(out, m, bias, g, oc0, rows, t0);
+  if (lanes == 32) return output_transform<Scheme, 32>(out, m, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16>(out, m, bias, g, oc0, rows, t0);
 }
+template <class Scheme>
 void output_transform_avx2(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
                            int rows, int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<32>(out, m, bias, g, oc0, rows, t0);
-  output_transform<16>(out, m, bias, g, oc0, rows, t0);
+  if (lanes == 32) return output_transform<Scheme, 32>(out, m, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16>(out, m, bias, g, oc0, rows, t0);
+}
+
+template <class Scheme>
+void input_transform_for(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
+  if (cpu_isa() == Isa::Avx512) {
+    input_transform_avx512<Scheme>(v, in, g, t0, lanes);
+  } else {
+    input_transform_avx2<Scheme>(v, in, g, t0, lanes);
+  }
+}
+
+template <class Scheme>
+void output_transform_for(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
+                          int rows, int64_t t0, int lanes) {
+  if (cpu_isa() == Isa::Avx512) {
+    output_transform_avx512<Scheme>(out, m, bias, g, oc0, rows, t0, lanes);
+  } else {
+    output_transform_avx2<Scheme>(out, m, bias, g, oc0, rows, t0, lanes);
+  }
 }
 
 }  // namespace
 
 void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
-  if (cpu_isa() == Isa::Avx512) {
-    input_transform_avx512(v, in, g, t0, lanes);
-  } else {
-    input_transform_avx2(v, in, g, t0, lanes);
-  }
+  input_transform_for<F43>(v, in, g, t0, lanes);
 }
 
 void winograd_f43_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
                                    int rows, int64_t t0, int lanes) {
-  if (cpu_isa() == Isa::Avx512) {
-    output_transform_avx512(out, m, bias, g, oc0, rows, t0, lanes);
-  } else {
-    output_transform_avx2(out, m, bias, g, oc0, rows, t0, lanes);
+  output_transform_for<F43>(out, m, bias, g, oc0, rows, t0, lanes);
+}
+
+bool winograd_s2_supports(const Conv2dGeometry& g) {
+  return g.KH == 3 && g.KW == 3 && g.stride_h == 2 && g.stride_w == 2 && g.dilation_h == 1 && g.dilation_w == 1 &&
+         g.groups == 1 && offsets_fit(g, grid_s2(g));
+}
+
+int64_t winograd_s2_tiles(const Conv2dGeometry& g) {
+  const Grid grid = grid_s2(g);
+  return g.N * grid.TH * grid.TW;
+}
+
+int64_t winograd_f43_tiles(const Conv2dGeometry& g) {
+  const Grid grid = grid_f43(g);
+  return g.N * grid.TH * grid.TW;
+}
+
+void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
+                                  int mr) {
+  // G = rows (w0, w0 + w2, w2, w1) per dimension: the 4 x 4 distinct matrices (point O1 shares O0's).
+  constexpr int64_t kChunk = 16;
+  float block[16 * kChunk * 16];  // [16][cs][mr], mr <= 16
+  float* panel = u + oc0 * C;
+  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
+    const int64_t cs = std::min(kChunk, C - c0);
+    for (int64_t ci = 0; ci < cs; ++ci) {
+      for (int64_t r = 0; r < mr; ++r) {
+        float* dst = block + ci * mr + r;
+        const int64_t oc = oc0 + r, c = c0 + ci;
+        if (oc >= OC) {
+          for (int x = 0; x < 16; ++x) dst[x * cs * mr] = 0.0f;
+          continue;
+        }
+        const float* w = weight + (oc * C + c) * 9;
+        float gw[4][3];
+        for (int j = 0; j < 3; ++j) {
+          gw[0][j] = w[j];
+          gw[1][j] = w[j] + w[6 + j];
+          gw[2][j] = w[6 + j];
+          gw[3][j] = w[3 + j];
+        }
+        for (int i = 0; i < 4; ++i) {
+          const float row[4] = {gw[i][0], gw[i][0] + gw[i][2], gw[i][2], gw[i][1]};
+          for (int j = 0; j < 4; ++j) dst[(i * 4 + j) * cs * mr] = row[j];
+        }
+      }
+    }
+    for (int x = 0; x < 16; ++x) {
+      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
+    }
   }
+}
+
+void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
+  input_transform_for<S2>(v, in, g, t0, lanes);
+}
+
+void winograd_s2_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
+                                  int rows, int64_t t0, int lanes) {
+  output_transform_for<S2>(out, m, bias, g, oc0, rows, t0, lanes);
 }
 
 }  // namespace tinytorch::kernels

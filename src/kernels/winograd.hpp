@@ -1,5 +1,7 @@
-// Winograd F(4x4, 3x3) transforms (Lavin & Gray 2016): a 4x4 output tile from a 6x6 input tile
-// with 36 multiplies per channel pair instead of 144. Pure functions; vectorized across `lanes`
+// Winograd transforms for 3x3 layers, two schemes:
+// - stride 1: F(4x4, 3x3) (Lavin & Gray 2016), a 4x4 output tile from a 6x6 input tile with 36
+//   multiplies per channel pair instead of 144;
+// - stride 2: a 2x2 output tile from a 5x5 input tile with 25 multiplies instead of 36 (below). Pure functions; vectorized across `lanes`
 // tiles at a time (the lanes of a packed-B panel, see gemm_packed.hpp; lanes is 16 or 32). The
 // reference for the whole algorithm is conv2d_forward_reference.
 //
@@ -7,6 +9,7 @@
 //   Y = A^T (U . V) A  (6x6 -> 4x4), summed over input channels by the GEMMs in between.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/conv2d.hpp"
@@ -33,5 +36,37 @@ void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometr
 // tiles of tiles t0 .. t0 + lanes in out [N, OC, OH, OW], plus bias, clipped at the edges.
 void winograd_f43_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
                                    int rows, int64_t t0, int lanes);
+
+// Tiles of a layer (N x TH x TW) in each scheme.
+int64_t winograd_f43_tiles(const Conv2dGeometry& g);
+int64_t winograd_s2_tiles(const Conv2dGeometry& g);
+
+// Stride 2. A 3x3 stride-2 convolution splits by the parity of the input index: along one
+// dimension, outputs y0, y1 of a tile read inputs x0..x4 as
+//   y_i = (w0 x_2i + w2 x_2i+2) + w1 x_2i+1,
+// a stride-1 2-tap convolution of the even inputs plus a 1-tap one of the odd inputs. The first is
+// Winograd F(2, 2) on points (0, -1, inf): y0 = m0 + m1, y1 = m1 + m2 with m0 = (x0 - x2) w0,
+// m1 = x2 (w0 + w2), m2 = (x4 - x2) w2; the second needs a product per output: m3 = x1 w1,
+// m4 = x3 w1. So per dimension
+//   B^T x = (x0 - x2, x2, x4 - x2, x1, x3),  G w = (w0, w0 + w2, w2, w1, w1),
+//   A^T m = (m0 + m1 + m3, m1 + m2 + m4),
+// and in 2D Y = A^T [(G w G^T) . (B^T d B)] A over a 5x5 patch: 25 products for 4 outputs where
+// direct convolution takes 36. Every coefficient is 0 or +-1 and each output only meets inputs of
+// its own 3x3 window: the rounding error stays that of a direct sum of a few more terms.
+// Points 3 and 4 share their weight row, so U has 16 distinct matrices: point xi = 5 * i + j of
+// the 5x5 uses U[winograd_s2_u_index(xi)].
+bool winograd_s2_supports(const Conv2dGeometry& g);  // 3x3, stride 2, dilation 1, groups 1 (any padding)
+inline int winograd_s2_u_index(int xi) { return std::min(xi / 5, 3) * 4 + std::min(xi % 5, 3); }
+
+// Output channels [oc0, oc0 + mr) -> their packed-A panels of the 16 matrices U[x] [OC, C]
+// (u + x * xi_stride), as winograd_f43_weight_transform.
+void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
+                                  int mr);
+// Input tiles [t0, t0 + lanes) of the N x TH x TW grid (tile t covers input rows 4*th - pad_top ..
+// +4 and columns 4*tw - pad_left .. +4) -> v [25][C][lanes]; output: m [25][rows][lanes] -> the
+// 2x2 tiles, plus bias, clipped at the edges. As the F(4x4, 3x3) functions.
+void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
+void winograd_s2_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
+                                  int rows, int64_t t0, int lanes);
 
 }  // namespace tinytorch::kernels

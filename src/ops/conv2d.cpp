@@ -149,7 +149,7 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
       return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
              g.OH == g.H && g.OW == g.W;
     case Conv2dAlgorithm::Winograd:
-      return kernels::winograd_f43_supports(g);
+      return kernels::winograd_f43_supports(g) || kernels::winograd_s2_supports(g);
     case Conv2dAlgorithm::Depthwise:
       return g.groups == g.C && g.groups > 1;
     case Conv2dAlgorithm::Direct:
@@ -163,6 +163,8 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
 // - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
 //   (1.5-2.6x the best direct form; with fewer channels or tiles its transforms cost more than
 //   the multiplies it saves: seed_conv2, batch 1 on 13x13, is 2x slower in Winograd);
+// - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36; 1.2x
+//   the direct kernel on resnet_3x3_s2);
 // - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
 //   the im2col copy (1.1-1.6x packed with AVX-512, 1.0-1.4x with AVX2; the fastest at batch 1);
 // - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels (1.5-2.3x
@@ -171,7 +173,7 @@ bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
 Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
-  const int64_t tiles = g.N * ((g.OH + 3) / 4) * ((g.OW + 3) / 4);
+  const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
   if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
     return Conv2dAlgorithm::Winograd;
   }

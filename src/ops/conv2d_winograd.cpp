@@ -1,12 +1,13 @@
-// Winograd F(4x4, 3x3) convolution for 3x3, stride 1, dilation 1, groups 1.
+// Winograd convolution for 3x3 layers, dilation 1, groups 1: F(4x4, 3x3) at stride 1, the 5x5
+// scheme of kernels/winograd.hpp at stride 2.
 //
-// The weight is transformed once per call into 36 matrices U[xi] [OC, C], packed for the
-// micro-kernel and shared by all threads. A work item is one panel of NR output tiles (NR = the
-// micro-kernel's width): it transforms their 6x6 input tiles into V[xi] [C, NR], then for each
-// block of MR output channels runs the 36 GEMMs M[xi] = U[xi] V[xi] into a small buffer and
-// turns them straight into 4x4 outputs, so M never leaves L1/L2.
+// The weight is transformed once per call into the scheme's matrices U [OC, C] (36 at stride 1, 16
+// distinct at stride 2), packed for the micro-kernel and shared by all threads. A work item is one
+// panel of NR output tiles (NR = the micro-kernel's width) and a group of output-channel panels: it
+// transforms the tiles' input patches into V[xi] [C, NR], then for each block of MR output channels
+// runs the GEMMs M[xi] = U[xi] V[xi] (36 or 25) into a small buffer and turns them straight into
+// output tiles, so M never leaves L1/L2.
 #include <algorithm>
-#include <vector>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
@@ -17,55 +18,97 @@
 namespace tinytorch::ops {
 namespace {
 
-int64_t tile_count(const Conv2dGeometry& g) { return g.N * ((g.OH + 3) / 4) * ((g.OW + 3) / 4); }
+// What differs between the two schemes.
+struct Scheme {
+  int points;    // xi per tile: 36 or 25
+  int matrices;  // distinct U matrices: 36 or 16
+  int64_t tiles;
+  explicit Scheme(const Conv2dGeometry& g)
+      : points(g.stride_h == 1 ? 36 : 25),
+        matrices(g.stride_h == 1 ? 36 : 16),
+        tiles(g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g)) {}
+  bool stride1() const { return points == 36; }
+  int u_index(int xi) const { return stride1() ? xi : kernels::winograd_s2_u_index(xi); }
+};
 
-int64_t packed_u_floats(const Conv2dGeometry& g, int mr) { return 36 * ((g.OC + mr - 1) / mr) * mr * g.C; }
+int64_t packed_u_floats(const Conv2dGeometry& g, const Scheme& s, int mr) {
+  return s.matrices * ((g.OC + mr - 1) / mr) * mr * g.C;
+}
 
 }  // namespace
 
 int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
-  return (36 * g.C * t.nr + 36 * t.mr * t.nr) * 4;  // V panels + the M buffer
+  const Scheme s(g);
+  return (s.points * g.C * t.nr + s.points * t.mr * t.nr) * 4;  // V panels + the M buffer
 }
 
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
-  return packed_u_floats(g, t.mr) * 4;
+  return packed_u_floats(g, Scheme(g), t.mr) * 4;
 }
 
 void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   const int MR = tile.mr, NR = tile.nr;
+  const Scheme scheme(g);
   const int64_t a_panels = (g.OC + MR - 1) / MR, u_xi_stride = a_panels * MR * g.C;
 
-  // weight [OC, C, 3, 3] -> packed U [36][OC/MR][C][MR], one panel of MR channels per item
+  // weight [OC, C, 3, 3] -> packed U [matrices][OC/MR][C][MR], one panel of MR channels per item
   float* u_packed = workspace(static_cast<size_t>(conv2d_winograd_shared_bytes(g)), WorkspaceSlot::Shared);
   parallel_for(
       a_panels,
       [&](int64_t ap, int) {
-        kernels::winograd_f43_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
+        if (scheme.stride1()) {
+          kernels::winograd_f43_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
+        } else {
+          kernels::winograd_s2_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
+        }
       },
-      36 * g.OC * g.C * 8);
+      scheme.matrices * g.OC * g.C * 8);
 
-  const int64_t T = tile_count(g), items = (T + NR - 1) / NR;
+  // Work items: tile panels, each with all output channels. When the panels do not divide evenly
+  // among the threads (13 panels on 2), the last `rest` of them are also split by output-channel
+  // panels into groups (each group transforms the panel's input again, a few % of a panel), and
+  // the dynamic schedule hands the whole panels out first: 12 + 2 halves run as 6.5 + 6.5 instead
+  // of 7 + 6. Each output is computed the same way however the items fall: the split does not
+  // change a bit.
+  const int64_t panels = (scheme.tiles + NR - 1) / NR;
+  const int threads = threads_for(panels);
+  const int64_t rest = panels % threads;
+  const int64_t groups = rest == 0 ? 1 : std::min(a_panels, (threads + rest - 1) / rest);
+  const int64_t whole = panels - (groups > 1 ? rest : 0), group = (a_panels + groups - 1) / groups;
+  const int64_t items = whole + (panels - whole) * groups;
   const size_t scratch = static_cast<size_t>(conv2d_winograd_workspace_bytes(g));
+  const int P = scheme.points;
   parallel_for(
       items,
       [&](int64_t item, int) {
-        float* v = workspace(scratch);  // [36][C][NR]
-        float* m = v + 36 * g.C * NR;   // [36][MR][NR]
-        const int64_t t0 = item * NR;
-        kernels::winograd_f43_input_transform(v, in, g, t0, NR);
-        for (int64_t ap = 0; ap < a_panels; ++ap) {
+        float* v = workspace(scratch);  // [P][C][NR]
+        float* m = v + P * g.C * NR;    // [P][MR][NR]
+        const int64_t panel = item < whole ? item : whole + (item - whole) / groups;
+        const int64_t ap0 = item < whole ? 0 : (item - whole) % groups * group;
+        const int64_t ap1 = item < whole ? a_panels : std::min(a_panels, ap0 + group);
+        const int64_t t0 = panel * NR;
+        if (scheme.stride1()) {
+          kernels::winograd_f43_input_transform(v, in, g, t0, NR);
+        } else {
+          kernels::winograd_s2_input_transform(v, in, g, t0, NR);
+        }
+        for (int64_t ap = ap0; ap < ap1; ++ap) {
           const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
-          for (int xi = 0; xi < 36; ++xi) {
-            kernels::gemm_micro(g.C, u_packed + xi * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR, m + xi * rows * NR,
-                                NR, rows, NR, kernels::Store::Write, nullptr);
+          for (int xi = 0; xi < P; ++xi) {
+            kernels::gemm_micro(g.C, u_packed + scheme.u_index(xi) * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR,
+                                m + xi * rows * NR, NR, rows, NR, kernels::Store::Write, nullptr);
           }
-          kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
+          if (scheme.stride1()) {
+            kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
+          } else {
+            kernels::winograd_s2_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
+          }
         }
       },
-      g.flops() / 4);
+      g.flops() / 4, Schedule::Dynamic);
 }
 
 }  // namespace tinytorch::ops
