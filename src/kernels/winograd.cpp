@@ -534,8 +534,46 @@ int64_t winograd_f43_tiles(const Conv2dGeometry& g) {
   return g.N * grid.TH * grid.TW;
 }
 
+namespace {
+
+// AVX-512: the panel's mr output channels in the lanes. Per input channel, 9 gathers bring tap k
+// of every row (rows C * 9 floats apart); the 16 matrices' entries for that channel are then 16
+// runs of mr floats, written where the packed panels want them.
+__attribute__((target("avx512f"))) void s2_weight_transform_avx512(float* u, int64_t xi_stride, const float* weight,
+                                                                   int64_t OC, int64_t C, int64_t oc0, int mr) {
+  const int rows = static_cast<int>(std::min<int64_t>(mr, OC - oc0));
+  const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
+  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32(static_cast<int32_t>(C * 9)));
+  float* panel = u + oc0 * C;
+  for (int64_t c = 0; c < C; ++c) {
+    const float* w = weight + (oc0 * C + c) * 9;
+    __m512 t[9];
+    for (int k = 0; k < 9; ++k) t[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
+    // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
+    __m512 gw[4][3];
+    for (int j = 0; j < 3; ++j) {
+      gw[0][j] = t[j];
+      gw[1][j] = _mm512_add_ps(t[j], t[6 + j]);
+      gw[2][j] = t[6 + j];
+      gw[3][j] = t[3 + j];
+    }
+    float* dst = panel + c * mr;
+    for (int i = 0; i < 4; ++i) {
+      const __m512 row[4] = {gw[i][0], _mm512_add_ps(gw[i][0], gw[i][2]), gw[i][2], gw[i][1]};
+      for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(dst + (i * 4 + j) * xi_stride, store, row[j]);
+    }
+  }
+}
+
+}  // namespace
+
 void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                   int mr) {
+  // (The gathers' offsets reach 15 * C * 9 + 8 floats: within 32 bits for any C below 15 million.)
+  if (cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX) {
+    return s2_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
+  }
   // G = rows (w0, w0 + w2, w2, w1) per dimension: the 4 x 4 distinct matrices (point O1 shares O0's).
   constexpr int64_t kChunk = 16;
   float block[16 * kChunk * 16];  // [16][cs][mr], mr <= 16
