@@ -19,7 +19,7 @@ enum class Conv2dAlgorithm {
   Im2colGemm,  // im2col blocks + OpenBLAS sgemm: any shape
   Gemm1x1,     // 1x1, stride 1, no padding: sgemm straight on the input, no im2col
   Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
-  Winograd,    // F(4x4, 3x3): 3x3, stride 1, dilation 1
+  Winograd,    // 3x3, dilation 1: F(4x4, 3x3) at stride 1 (padding <= 1); a 5x5 scheme at stride 2
   Depthwise,   // groups == in_channels == out_channels: direct AVX2 loops per plane
   Direct,      // groups 1: the micro-kernel reads the padded (phase-split) input in place, no im2col
 };
