@@ -1,9 +1,12 @@
-// Winograd F(4x4, 3x3) weight, input and output transforms, vectorized across tiles: every
-// inner loop runs over the `lanes` tiles of one packed panel, which the compiler turns into
-// AVX-512 or AVX2 arithmetic. Input patches come in through the hardware gathers (16 or 8 lanes,
-// masked at the padding), from a table of offsets built once per panel: on 14x14 to 56x56 images
-// that beat copying tile rows through a zero-padded buffer by 1.3-4x. Output tiles are scattered a
-// tile row at a time.
+// Winograd weight, input and output transforms of both schemes (F(4x4, 3x3) at stride 1, the 5x5
+// scheme at stride 2; see winograd.hpp), vectorized across tiles: every inner loop runs over the
+// `lanes` tiles of one packed panel, which the compiler turns into AVX-512 or AVX2 arithmetic.
+// The schemes share the code, as types (F43, S2) giving the patch size and the 1-D transforms.
+// Input patches come in through the hardware gathers (16 or 8 lanes, masked at the padding), from
+// a table of offsets built once per panel: on 14x14 to 56x56 images that beat copying tile rows
+// through a zero-padded buffer by 1.3-4x. (With AVX-512 the stride-2 scheme's patches are picked
+// out of whole rows by permutes instead, 1.3x faster than its gathers.) Output tiles are
+// scattered a tile row at a time.
 #include "kernels/winograd.hpp"
 
 #include <immintrin.h>
@@ -19,15 +22,14 @@ namespace {
 
 constexpr int kMaxLanes = 32;
 
-// The tile grid of a layer: TH x TW tiles per image, each `out` x `out` outputs. In both schemes a
-// tile's input patch starts 4 input pixels after its neighbour's (4 outputs at stride 1, 2 at
-// stride 2), at (4 * th - pad_top, 4 * tw - pad_left).
+// The tile grid of a layer: TH x TW tiles per image (4x4 outputs each at stride 1, 2x2 at stride
+// 2). In both schemes a tile's input patch starts 4 input pixels after its neighbour's, at
+// (4 * th - pad_top, 4 * tw - pad_left).
 struct Grid {
   int64_t TH, TW;
-  int out;
 };
-Grid grid_f43(const Conv2dGeometry& g) { return {(g.OH + 3) / 4, (g.OW + 3) / 4, 4}; }
-Grid grid_s2(const Conv2dGeometry& g) { return {(g.OH + 1) / 2, (g.OW + 1) / 2, 2}; }
+Grid grid_f43(const Conv2dGeometry& g) { return {(g.OH + 3) / 4, (g.OW + 3) / 4}; }
+Grid grid_s2(const Conv2dGeometry& g) { return {(g.OH + 1) / 2, (g.OW + 1) / 2}; }
 
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
@@ -199,8 +201,8 @@ void patch_table(PatchTable<LANES, S>& p, const Conv2dGeometry& g, const Grid& g
 // else 0: the hardware gathers (16 lanes with AVX-512, 8 with AVX2) feeding the first half of
 // B^T d B, bt(out, stride, d) being the scheme's B^T on one column.
 template <int LANES, int S, class BT>
-__attribute__((target("avx512f"))) void gather_bt_avx512(float* e, const float* plane,
-                                                                               const PatchTable<LANES, S>& p, BT bt) {
+__attribute__((target("avx512f"))) void gather_bt_avx512(float* e, const float* plane, const PatchTable<LANES, S>& p,
+                                                          BT bt) {
   for (int s = 0; s < S; ++s) {
     for (int t = 0; t < LANES; t += 16) {
       v16 d[S];
