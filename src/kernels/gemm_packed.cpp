@@ -36,16 +36,17 @@ __attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t 
   }
 }
 
-template <class LoadB>
+// The AVX2 tile: M <= 6 of the panel's 6 rows (the last panel of 32, 64, 128 ... channels has 2 or 4).
+template <int M = 6, class LoadB>
 __attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a, LoadB load_b, __m256 (&acc0)[6],
                                                      __m256 (&acc1)[6]) {
 #pragma GCC unroll 6
-  for (int r = 0; r < 6; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b0, b1;
     load_b(k, b0, b1);
 #pragma GCC unroll 6
-    for (int r = 0; r < 6; ++r) {
+    for (int r = 0; r < M; ++r) {
       const __m256 av = _mm256_broadcast_ss(a + k * 6 + r);
       acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
       acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
@@ -126,6 +127,7 @@ __attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const fl
 }
 
 // Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does.
+template <int M = 6>
 __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
                                                       int64_t ldc, int rows, int cols, Store store,
                                                       const float* bias) {
@@ -133,7 +135,7 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
   // accumulators stay in registers (a loop to `rows` made GCC keep them in memory, storing all 12
   // at every k: half the AVX2 kernel's speed).
 #pragma GCC unroll 6
-  for (int r = 0; r < 6; ++r) {
+  for (int r = 0; r < M; ++r) {
     if (r >= rows) break;
     alignas(32) float tile[16];
     _mm256_store_ps(tile, acc0[r]);
@@ -148,14 +150,29 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
   }
 }
 
-void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                     Store store, const float* bias) {
+// Calls f(std::integral_constant<int, M>) with the smallest AVX2 tile height M of 2, 4, 6 that
+// covers `rows`.
+template <class F>
+inline void with_avx2_rows(int rows, F f) {
+  if (rows <= 2) return f(std::integral_constant<int, 2>{});
+  if (rows <= 4) return f(std::integral_constant<int, 4>{});
+  f(std::integral_constant<int, 6>{});
+}
+
+template <int M>
+void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
+                const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16(kc, a, [b](int64_t k, __m256& b0, __m256& b1) {
+  tile_6x16<M>(kc, a, [b](int64_t k, __m256& b0, __m256& b1) {
     b0 = _mm256_loadu_ps(b + k * 16);
     b1 = _mm256_loadu_ps(b + k * 16 + 8);
   }, acc0, acc1);
-  store_6x16(acc0, acc1, c, ldc, rows, cols, store, bias);
+  store_6x16<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+}
+
+void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
+                     Store store, const float* bias) {
+  with_avx2_rows(rows, [&](auto m) { micro_avx2<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
 void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c,
@@ -228,14 +245,20 @@ __attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, co
   });
 }
 
-void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                      int rows, int cols, Store store, const float* bias) {
+template <int M>
+void direct_avx2(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
+                 int cols, Store store, const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16(kc, a, [base, offset](int64_t k, __m256& b0, __m256& b1) {
+  tile_6x16<M>(kc, a, [base, offset](int64_t k, __m256& b0, __m256& b1) {
     b0 = _mm256_loadu_ps(base + offset[k]);
     b1 = _mm256_loadu_ps(base + offset[k] + 8);
   }, acc0, acc1);
-  store_6x16(acc0, acc1, c, ldc, rows, cols, store, bias);
+  store_6x16<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+}
+
+void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
+                      int rows, int cols, Store store, const float* bias) {
+  with_avx2_rows(rows, [&](auto m) { direct_avx2<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, const float* base1, int split,
