@@ -294,13 +294,13 @@ inline __attribute__((always_inline)) void input_transform(float* v, const float
     } else {
       gather_bt_avx2<LANES, S>(e, plane, table, bt);
     }
-    const int64_t xs = g.C * LANES;
+    const int64_t xs = winograd_v_stride(g.C, LANES);
     for (int r = 0; r < S; ++r) {
       const float* row = e + S * r * LANES;
       for (int t = 0; t < LANES; t += 16) {
         v16 d[S];
         for (int s = 0; s < S; ++s) d[s] = load16(row + s * LANES + t);
-        Scheme::bt(v + (S * r * g.C + c) * LANES + t, xs, d);
+        Scheme::bt(v + S * r * xs + c * LANES + t, xs, d);
       }
     }
   }
@@ -504,8 +504,9 @@ __attribute__((target("avx512f"))) void s2_input_transform_permutes(float* v, co
       }
     }
     for (int x = 0; x < 25; ++x) {
-      _mm512_storeu_ps(v + (x * g.C + c) * LANES, _mm512_load_ps(e + x * LANES));
-      _mm512_storeu_ps(v + (x * g.C + c) * LANES + 16, _mm512_load_ps(e + x * LANES + 16));
+      float* row = v + x * winograd_v_stride(g.C, LANES) + c * LANES;
+      _mm512_storeu_ps(row, _mm512_load_ps(e + x * LANES));
+      _mm512_storeu_ps(row + 16, _mm512_load_ps(e + x * LANES + 16));
     }
   }
 }

@@ -29,13 +29,19 @@ void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* wei
 
 // Input tiles [t0, t0 + lanes) of the N x TH x TW tile grid (tile t covers input rows
 // 4*th - pad_top .. +5 and columns 4*tw - pad_left .. +5; zeros outside) for every channel:
-// in [N, C, H, W] -> v [36][C][lanes], the packed-B panel of each xi. Tiles past the grid are 0.
+// in [N, C, H, W] -> v: the packed-B panel [C][lanes] of each xi, at v + xi * winograd_v_stride.
+// Tiles past the grid are 0.
 void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
 
 // m [36][rows][lanes] (the GEMM results for output channels oc0 .. oc0 + rows) -> the 4x4 output
 // tiles of tiles t0 .. t0 + lanes in out [N, OC, OH, OW], plus bias, clipped at the edges.
 void winograd_f43_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
                                    int rows, int64_t t0, int lanes);
+
+// Floats from one point's packed-B panel [C][lanes] to the next in the input transforms' v: one
+// cache line more than the panel, so that the 25-36 rows a channel writes (one per point) do not
+// all fall in one L1 set (with C * lanes a multiple of 1024 they did, and evicted each other).
+inline int64_t winograd_v_stride(int64_t C, int lanes) { return C * lanes + 16; }
 
 // Tiles of a layer (N x TH x TW) in each scheme.
 int64_t winograd_f43_tiles(const Conv2dGeometry& g);
@@ -63,7 +69,7 @@ inline int winograd_s2_u_index(int xi) { return std::min(xi / 5, 3) * 4 + std::m
 void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                   int mr);
 // Input tiles [t0, t0 + lanes) of the N x TH x TW grid (tile t covers input rows 4*th - pad_top ..
-// +4 and columns 4*tw - pad_left .. +4) -> v [25][C][lanes]; output: m [25][rows][lanes] -> the
+// +4 and columns 4*tw - pad_left .. +4) -> v, 25 panels [C][lanes] winograd_v_stride apart; output: m [25][rows][lanes] -> the
 // 2x2 tiles, plus bias, clipped at the edges. As the F(4x4, 3x3) functions.
 void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
 void winograd_s2_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,

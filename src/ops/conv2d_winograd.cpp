@@ -40,7 +40,7 @@ int64_t packed_u_floats(const Conv2dGeometry& g, const Scheme& s, int mr) {
 int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Scheme s(g);
-  return (s.points * g.C * t.nr + s.points * t.mr * t.nr) * 4;  // V panels + the M buffer
+  return (s.points * kernels::winograd_v_stride(g.C, t.nr) + s.points * t.mr * t.nr) * 4;  // V panels + the M buffer
 }
 
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g) {
@@ -84,8 +84,9 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
   parallel_for(
       items,
       [&](int64_t item, int) {
-        float* v = workspace(scratch);  // [P][C][NR]
-        float* m = v + P * g.C * NR;    // [P][MR][NR]
+        const int64_t vs = kernels::winograd_v_stride(g.C, NR);
+        float* v = workspace(scratch);  // P panels [C][NR], vs floats apart
+        float* m = v + P * vs;          // [P][MR][NR]
         const int64_t panel = item < whole ? item : whole + (item - whole) / groups;
         const int64_t ap0 = item < whole ? 0 : (item - whole) % groups * group;
         const int64_t ap1 = item < whole ? a_panels : std::min(a_panels, ap0 + group);
@@ -98,7 +99,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
         for (int64_t ap = ap0; ap < ap1; ++ap) {
           const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
           for (int xi = 0; xi < P; ++xi) {
-            kernels::gemm_micro(g.C, u_packed + scheme.u_index(xi) * u_xi_stride + ap * MR * g.C, v + xi * g.C * NR,
+            kernels::gemm_micro(g.C, u_packed + scheme.u_index(xi) * u_xi_stride + ap * MR * g.C, v + xi * vs,
                                 m + xi * rows * NR, NR, rows, NR, kernels::Store::Write, nullptr);
           }
           if (scheme.stride1()) {
