@@ -83,6 +83,9 @@ int run_bench(const std::vector<std::string>& argv) {
   std::printf("Conv2D forward, %d thread(s), %s, measured FP32 peak %.0f GFLOP/s\n", threads, peak_isa(), peak);
   std::printf("%-20s %-10s %10s %9s %8s\n", "shape", "algorithm", "ms", "GFLOP/s", "% peak");
   for (const std::string& t : table) std::printf("%s\n", t.c_str());
+  if (get_conv2d_autotune()) {
+    std::printf("algorithms autotuned: %lld shape(s) timed\n", static_cast<long long>(conv2d_autotune_cache_size()));
+  }
   if (!args.get("json").empty()) {
     std::ofstream(args.get("json")) << js.str() << "\n";
     std::printf("wrote %s\n", args.get("json").c_str());

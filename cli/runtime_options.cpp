@@ -14,6 +14,7 @@ void add_runtime_options(Args& args) {
   args.option("conv-algo", "auto",
               "force a conv2d algorithm where it applies: auto, reference, im2col, gemm1x1, packed, winograd, "
               "depthwise, direct");
+  args.flag("conv-autotune", "time the conv2d algorithms on each new shape and keep the fastest");
 }
 
 void apply_runtime_options(const Args& args) {
@@ -23,6 +24,7 @@ void apply_runtime_options(const Args& args) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--conv-algo: ") + e.what());
   }
+  if (args.has("conv-autotune")) set_conv2d_autotune(true);
 }
 
 namespace {

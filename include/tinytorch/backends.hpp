@@ -32,7 +32,19 @@ std::vector<Conv2dAlgorithm> all_conv2d_algorithms();  // every concrete algorit
 void set_conv2d_algorithm(Conv2dAlgorithm algorithm);
 Conv2dAlgorithm get_conv2d_algorithm();
 
-// For a (validated) call: whether an algorithm handles it, which one conv2d would run, and the
+// Autotuning, like torch.backends.cudnn.benchmark. Off by default; TINYTORCH_CONV_AUTOTUNE=1 turns
+// it on at start-up. When on, the first conv2d of each shape (for the current thread count and
+// ISA) times every fast algorithm that supports it on the call's own tensors (a warm-up and three
+// timed runs each) and remembers the fastest; later calls of that shape run it. A forced algorithm
+// (set_conv2d_algorithm) still comes first. The choice follows measured times, so two runs may
+// pick different algorithms, whose results differ within the bounds the tests hold them to.
+void set_conv2d_autotune(bool enabled);
+bool get_conv2d_autotune();
+void clear_conv2d_autotune_cache();
+int64_t conv2d_autotune_cache_size();  // shapes tuned so far
+
+// For a (validated) call: whether an algorithm handles it, which one conv2d would run (with
+// autotuning on: the tuned one once the shape has run, the heuristic's before), and the
 // workspace bytes it needs (per thread: each thread has its own).
 bool conv2d_algorithm_supports(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
                                const Conv2dOptions& options = {});

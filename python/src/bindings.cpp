@@ -168,6 +168,11 @@ PYBIND11_MODULE(_tinytorch, m) {
   m.def("set_conv2d_algorithm", [](const std::string& name) { tt::set_conv2d_algorithm(tt::conv2d_algorithm_from_string(name)); },
         "name"_a, "Force a conv2d algorithm ('auto' restores the heuristic).");
   m.def("get_conv2d_algorithm", [] { return tt::to_string(tt::get_conv2d_algorithm()); });
+  m.def("set_conv2d_autotune", &tt::set_conv2d_autotune, "enabled"_a,
+        "Time the algorithms on each new shape and keep the fastest (like torch.backends.cudnn.benchmark).");
+  m.def("get_conv2d_autotune", &tt::get_conv2d_autotune);
+  m.def("clear_conv2d_autotune_cache", &tt::clear_conv2d_autotune_cache);
+  m.def("conv2d_autotune_cache_size", &tt::conv2d_autotune_cache_size, "Shapes tuned so far.");
   m.def("conv2d_algorithms", [] {
     std::vector<std::string> names;
     for (auto a : tt::all_conv2d_algorithms()) names.push_back(tt::to_string(a));

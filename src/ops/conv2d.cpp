@@ -1,9 +1,15 @@
 // conv2d: validates once, computes the output geometry, picks an algorithm and runs it.
 #include "ops/conv2d.hpp"
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <limits>
+#include <map>
+#include <mutex>
 
+#include "kernels/cpu.hpp"
 #include "kernels/gemm_packed.hpp"
 #include "kernels/winograd.hpp"
 #include "ops/checks.hpp"
@@ -11,6 +17,7 @@
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
+#include "tinytorch/runtime.hpp"
 
 namespace tinytorch {
 
@@ -184,9 +191,85 @@ Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
   return Conv2dAlgorithm::Packed;
 }
 
-Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g) {
+void run(Conv2dAlgorithm a, float* out, const float* in, const float* w, const float* b, const kernels::Conv2dGeometry& g);
+
+// --- autotuning ---------------------------------------------------------------------------------
+// When on, the first call of each shape times every fast algorithm that supports it and keeps the
+// fastest, keyed by the shape, the thread count and the ISA (which change what is fastest).
+
+std::atomic<bool>& autotune_setting() {
+  static std::atomic<bool> setting{[] {
+    const char* env = std::getenv("TINYTORCH_CONV_AUTOTUNE");
+    return env && std::string(env) == "1";
+  }()};
+  return setting;
+}
+
+using TuneKey = std::array<int64_t, 18>;
+
+TuneKey tune_key(const kernels::Conv2dGeometry& g) {
+  return {g.N,        g.C,        g.H,          g.W,          g.OC,         g.KH,       g.KW,
+          g.OH,       g.OW,       g.stride_h,   g.stride_w,   g.pad_top,    g.pad_left, g.dilation_h,
+          g.dilation_w, g.groups, get_num_threads(), static_cast<int64_t>(kernels::cpu_isa())};
+}
+
+struct TuneCache {
+  std::mutex mutex;
+  std::map<TuneKey, Conv2dAlgorithm> best;
+};
+
+TuneCache& tune_cache() {
+  static TuneCache cache;
+  return cache;
+}
+
+bool tuned(const kernels::Conv2dGeometry& g, Conv2dAlgorithm& algorithm) {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  const auto it = cache.best.find(tune_key(g));
+  if (it == cache.best.end()) return false;
+  algorithm = it->second;
+  return true;
+}
+
+// Times each fast algorithm on the call's own tensors (one warm-up run, then the best of three)
+// and remembers the fastest. `out` is overwritten; the caller runs the winner on it afterwards.
+Conv2dAlgorithm tune(const kernels::Conv2dGeometry& g, float* out, const float* in, const float* w, const float* b) {
+  Conv2dAlgorithm best = heuristic(g);
+  double best_seconds = std::numeric_limits<double>::infinity();
+  for (Conv2dAlgorithm a : {Conv2dAlgorithm::Packed, Conv2dAlgorithm::Direct, Conv2dAlgorithm::Winograd,
+                            Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::Im2colGemm, Conv2dAlgorithm::Gemm1x1}) {
+    if (!supports(a, g)) continue;
+    run(a, out, in, w, b, g);
+    double seconds = std::numeric_limits<double>::infinity();
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto start = std::chrono::steady_clock::now();
+      run(a, out, in, w, b, g);
+      seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (seconds < best_seconds) best = a, best_seconds = seconds;
+  }
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.best[tune_key(g)] = best;
+  return best;
+}
+
+// The algorithm for a call: a forced one where it applies; else, with autotuning on, the tuned
+// one (tuning now when the call's tensors are given and the shape is new); else the heuristic.
+struct CallData {
+  float* out;
+  const float *in, *w, *b;
+};
+
+Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g, const CallData* data = nullptr) {
   const Conv2dAlgorithm forced = algorithm_setting().load();
   if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
+  if (autotune_setting().load()) {
+    Conv2dAlgorithm a;
+    if (tuned(g, a)) return a;
+    if (data) return tune(g, data->out, data->in, data->w, data->b);
+  }
   return heuristic(g);
 }
 
@@ -240,6 +323,21 @@ std::vector<Conv2dAlgorithm> all_conv2d_algorithms() {
 void set_conv2d_algorithm(Conv2dAlgorithm algorithm) { algorithm_setting().store(algorithm); }
 Conv2dAlgorithm get_conv2d_algorithm() { return algorithm_setting().load(); }
 
+void set_conv2d_autotune(bool enabled) { autotune_setting().store(enabled); }
+bool get_conv2d_autotune() { return autotune_setting().load(); }
+
+void clear_conv2d_autotune_cache() {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.best.clear();
+}
+
+int64_t conv2d_autotune_cache_size() {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  return static_cast<int64_t>(cache.best.size());
+}
+
 bool conv2d_algorithm_supports(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
                                const Conv2dOptions& options) {
   return supports(algorithm, geometry_of(input, weight, options));
@@ -270,7 +368,8 @@ namespace ops {
 
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
                     const kernels::Conv2dGeometry& g) {
-  run(choose(g), out, in, weight, bias, g);
+  const CallData data{out, in, weight, bias};
+  run(choose(g, &data), out, in, weight, bias, g);
 }
 
 }  // namespace ops
@@ -315,7 +414,8 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
-  if (algorithm == Conv2dAlgorithm::Auto) algorithm = choose(g);
+  const bool automatic = algorithm == Conv2dAlgorithm::Auto;
+  if (automatic) algorithm = choose(g);
   if (!supports(algorithm, g)) {
     throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +
                      ops::pair_to_string({g.KH, g.KW}) + ", stride " + ops::pair_to_string({g.stride_h, g.stride_w}) +
@@ -324,7 +424,11 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
                      "; see conv2d_algorithm_supports)");
   }
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
-  if (y.numel() > 0) run(algorithm, y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, g);
+  if (y.numel() > 0) {
+    const CallData data{y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr};
+    if (automatic) algorithm = choose(g, &data);  // with autotuning on, a new shape is timed here
+    run(algorithm, data.out, data.in, data.w, data.b, g);
+  }
   Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<Conv2dBackward>();

@@ -133,6 +133,64 @@ TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
   tt::set_num_threads(saved);
 }
 
+// Autotuning: the first call of a shape times the candidates and caches the winner; later calls
+// (and select_conv2d_algorithm) use it; the thread count is part of the key; a forced algorithm
+// still comes first; the results are the winner's, within its bound of the reference.
+TEST(ConvAlgorithms, AutotuneTimesOncePerShapeAndStaysCorrect) {
+  tt::Generator gen(31);
+  const int saved = tt::get_num_threads();
+  tt::set_num_threads(1);
+  tt::clear_conv2d_autotune_cache();
+  tt::set_conv2d_autotune(true);
+  struct Layer {
+    tt::Shape input, weight;
+    tt::Conv2dOptions options;
+  };
+  const Layer layers[] = {{{2, 16, 12, 12}, {24, 16, 3, 3}, {.padding = tt::Padding2d(1)}},
+                          {{2, 8, 10, 10}, {8, 1, 3, 3}, {.padding = tt::Padding2d(1), .groups = 8}},
+                          {{2, 16, 8, 8}, {32, 16, 1, 1}, {}},
+                          {{3, 16, 15, 15}, {16, 16, 3, 3}, {.stride = tt::Size2(2)}}};
+  int64_t expected = 0;
+  for (const Layer& l : layers) {
+    const tt::Tensor x = tt::Tensor::randn(l.input, gen), w = tt::Tensor::randn(l.weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({l.weight[0]}, gen);
+    const tt::Tensor first = tt::conv2d(x, w, b, l.options);
+    EXPECT_EQ(tt::conv2d_autotune_cache_size(), ++expected);
+    const tt::Tensor second = tt::conv2d(x, w, b, l.options);
+    EXPECT_EQ(tt::conv2d_autotune_cache_size(), expected);  // not timed again
+    const tt::Conv2dAlgorithm chosen = tt::select_conv2d_algorithm(l.input, l.weight, l.options);
+    EXPECT_NE(chosen, tt::Conv2dAlgorithm::Reference);
+    EXPECT_TRUE(tt::conv2d_algorithm_supports(chosen, l.input, l.weight, l.options));
+    EXPECT_TRUE(first.equal(second));
+    EXPECT_TRUE(first.equal(tt::conv2d_with(chosen, x, w, b, l.options))) << tt::to_string(chosen);
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, l.options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), l.options);
+    const double K = static_cast<double>(l.weight[1] * l.weight[2] * l.weight[3]);
+    const double slack = chosen == tt::Conv2dAlgorithm::Winograd && l.options.stride.h == 1 ? 128.0 : 1.0;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      ASSERT_LE(std::fabs(first.data()[i] - want.data()[i]), slack * (K + 2) * 0x1p-24 * magnitude.data()[i]);
+    }
+  }
+  // Another thread count is another key.
+  tt::set_num_threads(2);
+  const tt::Tensor x = tt::Tensor::randn(layers[0].input, gen), w = tt::Tensor::randn(layers[0].weight, gen);
+  tt::conv2d(x, w, tt::Tensor(), layers[0].options);
+  EXPECT_EQ(tt::conv2d_autotune_cache_size(), expected + 1);
+  // A forced algorithm comes first; clearing empties the cache; off means the heuristic.
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Packed);
+  EXPECT_EQ(tt::select_conv2d_algorithm(layers[0].input, layers[0].weight, layers[0].options),
+            tt::Conv2dAlgorithm::Packed);
+  tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
+  tt::clear_conv2d_autotune_cache();
+  EXPECT_EQ(tt::conv2d_autotune_cache_size(), 0);
+  tt::set_conv2d_autotune(false);
+  EXPECT_FALSE(tt::get_conv2d_autotune());
+  tt::conv2d(x, w, tt::Tensor(), layers[0].options);
+  EXPECT_EQ(tt::conv2d_autotune_cache_size(), 0);
+  tt::set_num_threads(saved);
+}
+
 // Winograd splits the last tile panels by output channels when the panels do not divide evenly
 // among the threads (ops/conv2d_winograd.cpp): the items then differ with the thread count, the
 // bits must not. Layers of 3, 5 and 7 panels, both schemes, on 1, 2 and 3 threads.

@@ -194,6 +194,30 @@ def test_forcing_a_conv_algorithm_from_python():
         tb.set_conv2d_algorithm("auto")
 
 
+def test_conv_autotune_from_python():
+    """Autotuning times a new shape once, then reuses the winner; results match the reference."""
+    import tinytorch.backends as tb
+    x = Tensor(np.random.RandomState(3).randn(2, 16, 12, 12).astype(np.float32))
+    conv = Conv2D(16, 24, 3, padding=1)
+    assert tb.get_conv2d_autotune() is False
+    try:
+        tb.clear_conv2d_autotune_cache()
+        tb.set_conv2d_autotune(True)
+        first = conv(x).data.copy()
+        assert tb.conv2d_autotune_cache_size() == 1
+        np.testing.assert_array_equal(conv(x).data, first)
+        assert tb.conv2d_autotune_cache_size() == 1
+        chosen = tb.select_conv2d_algorithm((2, 16, 12, 12), (24, 16, 3, 3), padding=1)
+        assert chosen in tb.conv2d_algorithms() and chosen != "reference"
+        tb.set_conv2d_algorithm("reference")
+        np.testing.assert_allclose(conv(x).data, first, rtol=1e-4, atol=1e-4)
+    finally:
+        tb.set_conv2d_algorithm("auto")
+        tb.set_conv2d_autotune(False)
+        tb.clear_conv2d_autotune_cache()
+    assert tb.conv2d_autotune_cache_size() == 0
+
+
 def test_example_training_script_learns(tmp_path):
     """The Python example trains on 2000 images for one epoch and must beat chance by far."""
     import os
