@@ -133,6 +133,35 @@ TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
   tt::set_num_threads(saved);
 }
 
+// Layers whose tile rows are a multiple of 4 tiles wide (outputs 13-16 or 29-32 wide) take
+// F(4x4, 3x3)'s permute input path with AVX-512 (kernels/winograd.cpp): odd channel counts,
+// both paddings, images ending inside a panel, partial last panels, tall and wide images.
+TEST(ConvAlgorithms, WinogradTileRowsOfFour) {
+  tt::Generator gen(41);
+  std::mt19937 rng(41);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  for (int trial = 0; trial < 16; ++trial) {
+    const int64_t pad = trial % 2, OW = trial % 4 < 2 ? pick(13, 16) : pick(29, 32), OH = pick(3, 20);
+    const int64_t N = pick(1, 3), C = pick(1, 9), OC = pick(1, 13);
+    const tt::Shape input{N, C, OH + 2 - 2 * pad, OW + 2 - 2 * pad}, weight{OC, C, 3, 3};
+    const tt::Conv2dOptions options{.padding = tt::Padding2d(pad)};
+    SCOPED_TRACE(tt::shape_to_string(input) + " pad " + std::to_string(pad));
+    const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({OC}, gen);
+    const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+    ASSERT_EQ(got.shape(), want.shape());
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), 128 * (C * 9 + 2) * 0x1p-24 * magnitude.data()[i]) << i;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, 16);
+}
+
 // Autotuning: the first call of a shape times the candidates and caches the winner; later calls
 // (and select_conv2d_algorithm) use it; the thread count is part of the key; a forced algorithm
 // still comes first; the results are the winner's, within its bound of the reference.
