@@ -2,11 +2,12 @@
 // scheme at stride 2; see winograd.hpp), vectorized across tiles: every inner loop runs over the
 // `lanes` tiles of one packed panel, which the compiler turns into AVX-512 or AVX2 arithmetic.
 // The schemes share the code, as types (F43, S2) giving the patch size and the 1-D transforms.
-// Input patches come in through the hardware gathers (16 or 8 lanes, masked at the padding), from
-// a table of offsets built once per panel: on 14x14 to 56x56 images that beat copying tile rows
-// through a zero-padded buffer by 1.3-4x. (With AVX-512 the stride-2 scheme's patches are picked
-// out of whole rows by permutes instead, 1.3x faster than its gathers.) Output tiles are
-// scattered a tile row at a time.
+// Input patches come in one of two ways. With AVX-512, where a tile row is at least 4 tiles wide
+// (F(4x4, 3x3)) or always (stride 2), they are picked out of windows of whole input rows by
+// two-source permutes, about 1.3-2x faster than gathers. Otherwise (AVX2, narrow images) through
+// the hardware gathers (16 or 8 lanes, masked at the padding), from a table of offsets built once
+// per panel: on 14x14 to 56x56 images that beat copying tile rows through a zero-padded buffer by
+// 1.3-4x. Output tiles are scattered a tile row at a time.
 #include "kernels/winograd.hpp"
 
 #include <immintrin.h>
@@ -511,42 +512,51 @@ __attribute__((target("avx512f"))) void s2_input_transform_permutes(float* v, co
   }
 }
 
-// F(4x4, 3x3)'s input transform with AVX-512 without gathers, for tile rows a multiple of 4 tiles
-// wide (14x14 and 16x16 outputs: the layers where the transforms weigh most). Lanes 4p .. 4p + 3
-// of a panel are then 4 tiles of one tile row (a "piece"), whose 6x6 patches lie in one 16-float
-// window of each patch row (columns 0-3 of each tile) and one 4 floats further (columns 4-5). One
-// two-source permute picks column s of two pieces' 4 tiles into 8 lanes, and a 128-bit shuffle
+// F(4x4, 3x3)'s input transform with AVX-512 without gathers, for tile rows at least 4 tiles wide
+// (outputs 13 and more wide). Lanes 4p .. 4p + 3 of a panel form a "piece" of 4 tiles; where they
+// lie in one tile row, their 6x6 patches lie in one 16-float window of each patch row (tile j's
+// columns 0-3 at 4 j .. 4 j + 3) and one 4 floats further (columns 4-5); a piece that crosses into
+// the next tile row (or image) is loaded in two parts, each with its own rows and masked to its
+// lanes. One two-source permute picks column s of two pieces into 8 lanes, and a 128-bit shuffle
 // joins two such pairs into 16 lanes: 12 instructions where 16 lanes took 6 gathers. The patch
 // d[r][s] goes through a small buffer, then B^T is applied over r and over s as with the gathers.
+// kOneRow: tile rows a multiple of 4 tiles wide, so that every piece lies in one tile row.
+template <bool kOneRow>
 __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, const float* in, const Conv2dGeometry& g,
                                                                      int64_t t0) {
   constexpr int LANES = 32, S = 6;
   const Grid grid = grid_f43(g);
   const int64_t T = g.N * grid.TH * grid.TW, plane_floats = g.H * g.W;
+  struct Part {
+    const float* image;  // channel 0 of the part's image
+    int64_t h0, col;     // lane 4 j + s of a window reads column col + 4 j + s (+ 4 in the second)
+    __mmask16 load[2];   // the part's lanes whose columns lie inside [0, W)
+  };
   struct Piece {
-    const float* image;  // channel 0 of the piece's image; null past the grid
-    int64_t h0, col0;
-    __mmask16 load[2];  // columns col0 + 4 q + (0 .. 15) inside [0, W)
+    int parts;
+    Part part[2];
   };
   Piece pieces[LANES / 4];
   for (int p = 0; p < LANES / 4; ++p) {
     Piece& piece = pieces[p];
-    const int64_t tile = t0 + 4 * p;
-    if (tile >= T) {
-      piece.image = nullptr;
-      continue;
-    }
-    const int64_t n = tile / (grid.TH * grid.TW), th = tile / grid.TW % grid.TH, tw = tile % grid.TW;
-    piece.image = in + n * g.C * plane_floats;
-    piece.h0 = 4 * th - g.pad_top;
-    piece.col0 = 4 * tw - g.pad_left;
-    for (int q = 0; q < 2; ++q) {
-      uint32_t m = 0;
-      for (int l = 0; l < 16; ++l) {
-        const int64_t col = piece.col0 + 4 * q + l;
-        if (col >= 0 && col < g.W) m |= 1u << l;
+    piece.parts = 0;
+    for (int j0 = 0; j0 < 4 && t0 + 4 * p + j0 < T;) {
+      const int64_t tile = t0 + 4 * p + j0;
+      const int64_t n = tile / (grid.TH * grid.TW), th = tile / grid.TW % grid.TH, tw = tile % grid.TW;
+      const int count = static_cast<int>(std::min<int64_t>({4 - j0, grid.TW - tw, T - tile}));
+      Part& part = piece.part[piece.parts++];
+      part.image = in + n * g.C * plane_floats;
+      part.h0 = 4 * th - g.pad_top;
+      part.col = 4 * (tw - j0) - g.pad_left;
+      for (int q = 0; q < 2; ++q) {
+        uint32_t m = 0;
+        for (int l = 4 * j0; l < 4 * (j0 + count); ++l) {
+          const int64_t col = part.col + 4 * q + l;
+          if (col >= 0 && col < g.W) m |= 1u << l;
+        }
+        part.load[q] = static_cast<__mmask16>(m);
       }
-      piece.load[q] = static_cast<__mmask16>(m);
+      j0 += count;
     }
   }
   // Column s (< 4) of two pieces: lanes 0-3 from the first window (4 j + s), 4-7 from the second.
@@ -561,13 +571,25 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
     for (int half = 0; half < 2; ++half) {
       const Piece* pc = pieces + 4 * half;
       for (int r = 0; r < S; ++r) {
-        __m512 x[4][2];  // piece k's patch row r: windows at col0 and col0 + 4
+        __m512 x[4][2];  // piece k's patch row r: the two windows
         for (int k = 0; k < 4; ++k) {
-          const int64_t ih = pc[k].h0 + r;
-          const bool inside = pc[k].image && ih >= 0 && ih < g.H;
-          const float* row = inside ? pc[k].image + c * plane_floats + ih * g.W + pc[k].col0 : nullptr;
-          for (int q = 0; q < 2; ++q) {
-            x[k][q] = inside ? _mm512_maskz_loadu_ps(pc[k].load[q], row + 4 * q) : _mm512_setzero_ps();
+          if (kOneRow || pc[k].parts == 1) {  // the common case: one tile row (or none: past the grid)
+            const Part& part = pc[k].part[0];
+            const int64_t ih = part.h0 + r;
+            const bool inside = pc[k].parts == 1 && ih >= 0 && ih < g.H;
+            const float* row = inside ? part.image + c * plane_floats + ih * g.W + part.col : nullptr;
+            for (int q = 0; q < 2; ++q) {
+              x[k][q] = inside ? _mm512_maskz_loadu_ps(part.load[q], row + 4 * q) : _mm512_setzero_ps();
+            }
+            continue;
+          }
+          x[k][0] = x[k][1] = _mm512_setzero_ps();
+          for (int i = 0; i < pc[k].parts; ++i) {
+            const Part& part = pc[k].part[i];
+            const int64_t ih = part.h0 + r;
+            if (ih < 0 || ih >= g.H) continue;
+            const float* row = part.image + c * plane_floats + ih * g.W + part.col;
+            for (int q = 0; q < 2; ++q) x[k][q] = _mm512_mask_loadu_ps(x[k][q], part.load[q], row + 4 * q);
           }
         }
         for (int s = 0; s < S; ++s) {
@@ -597,8 +619,9 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
 }  // namespace
 
 void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
-  if (cpu_isa() == Isa::Avx512 && lanes == 32 && grid_f43(g).TW % 4 == 0) {
-    return f43_input_transform_permutes(v, in, g, t0);
+  if (cpu_isa() == Isa::Avx512 && lanes == 32 && grid_f43(g).TW >= 4) {
+    if (grid_f43(g).TW % 4 == 0) return f43_input_transform_permutes<true>(v, in, g, t0);
+    return f43_input_transform_permutes<false>(v, in, g, t0);
   }
   input_transform_for<F43>(v, in, g, t0, lanes);
 }

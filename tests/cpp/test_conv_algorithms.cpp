@@ -133,16 +133,18 @@ TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
   tt::set_num_threads(saved);
 }
 
-// Layers whose tile rows are a multiple of 4 tiles wide (outputs 13-16 or 29-32 wide) take
-// F(4x4, 3x3)'s permute input path with AVX-512 (kernels/winograd.cpp): odd channel counts,
-// both paddings, images ending inside a panel, partial last panels, tall and wide images.
-TEST(ConvAlgorithms, WinogradTileRowsOfFour) {
+// Layers whose tile rows are at least 4 tiles wide (outputs 13 and more wide) take F(4x4, 3x3)'s
+// permute input path with AVX-512 (kernels/winograd.cpp): rows a multiple of 4 tiles wide (13-16,
+// 29-32) and not (17-28: 4-tile pieces that cross into the next row or image); odd channel
+// counts, both paddings, images ending inside a panel, partial last panels.
+TEST(ConvAlgorithms, WinogradWideTileRows) {
   tt::Generator gen(41);
   std::mt19937 rng(41);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   int checked = 0;
-  for (int trial = 0; trial < 16; ++trial) {
-    const int64_t pad = trial % 2, OW = trial % 4 < 2 ? pick(13, 16) : pick(29, 32), OH = pick(3, 20);
+  for (int trial = 0; trial < 24; ++trial) {
+    const int64_t pad = trial % 2, OH = pick(3, 20);
+    const int64_t OW = trial % 3 == 0 ? pick(13, 16) : trial % 3 == 1 ? pick(29, 32) : pick(17, 28);
     const int64_t N = pick(1, 3), C = pick(1, 9), OC = pick(1, 13);
     const tt::Shape input{N, C, OH + 2 - 2 * pad, OW + 2 - 2 * pad}, weight{OC, C, 3, 3};
     const tt::Conv2dOptions options{.padding = tt::Padding2d(pad)};
@@ -159,7 +161,7 @@ TEST(ConvAlgorithms, WinogradTileRowsOfFour) {
     }
     ++checked;
   }
-  EXPECT_EQ(checked, 16);
+  EXPECT_EQ(checked, 24);
 }
 
 // Autotuning: the first call of a shape times the candidates and caches the winner; later calls
