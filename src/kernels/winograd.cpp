@@ -307,7 +307,31 @@ inline __attribute__((always_inline)) void input_transform(float* v, const float
   }
 }
 
-template <class Scheme, int LANES>
+// The scatter of output_transform with AVX-512: each segment's row span (lines[i] + O * lane0,
+// line_stride floats per row i) to output channel oc, 16 floats per store, the last one masked.
+__attribute__((target("avx512f"))) void scatter_avx512(float* out, const float* lines, int line_stride, int O,
+                                                       const Segment* seg, int segments, const Conv2dGeometry& g,
+                                                       int64_t oc) {
+  for (int si = 0; si < segments; ++si) {
+    const Segment& sg = seg[si];
+    float* plane = out + (sg.n * g.OC + oc) * g.OH * g.OW;
+    const int64_t ow0 = O * sg.tw0, width = std::min<int64_t>(O * sg.count, g.OW - ow0);
+    for (int i = 0; i < O; ++i) {
+      const int64_t oh = O * sg.th + i;
+      if (oh >= g.OH) break;
+      float* dst = plane + oh * g.OW + ow0;
+      const float* src = lines + i * line_stride + O * sg.lane0;
+      int64_t j = 0;
+      for (; j + 16 <= width; j += 16) _mm512_storeu_ps(dst + j, _mm512_loadu_ps(src + j));
+      if (j < width) {
+        const __mmask16 k = static_cast<__mmask16>((1u << (width - j)) - 1);
+        _mm512_mask_storeu_ps(dst + j, k, _mm512_maskz_loadu_ps(k, src + j));
+      }
+    }
+  }
+}
+
+template <class Scheme, int LANES, bool AVX512>
 inline __attribute__((always_inline)) void output_transform(float* out, const float* m, const float* bias,
                                                             const Conv2dGeometry& g, int64_t oc0, int rows,
                                                             int64_t t0) {
@@ -350,14 +374,18 @@ inline __attribute__((always_inline)) void output_transform(float* out, const fl
         }
       }
     }
-    for (int si = 0; si < segments; ++si) {
-      const Segment& sg = seg[si];
-      float* plane = out + (sg.n * g.OC + oc0 + r) * g.OH * g.OW;
-      const int64_t ow0 = O * sg.tw0, width = std::min<int64_t>(O * sg.count, g.OW - ow0);
-      for (int i = 0; i < O; ++i) {
-        const int64_t oh = O * sg.th + i;
-        if (oh >= g.OH) break;
-        copy_short(plane + oh * g.OW + ow0, lines[i] + O * sg.lane0, width);
+    if constexpr (AVX512) {
+      scatter_avx512(out, &lines[0][0], O * kMaxLanes, O, seg, segments, g, oc0 + r);
+    } else {
+      for (int si = 0; si < segments; ++si) {
+        const Segment& sg = seg[si];
+        float* plane = out + (sg.n * g.OC + oc0 + r) * g.OH * g.OW;
+        const int64_t ow0 = O * sg.tw0, width = std::min<int64_t>(O * sg.count, g.OW - ow0);
+        for (int i = 0; i < O; ++i) {
+          const int64_t oh = O * sg.th + i;
+          if (oh >= g.OH) break;
+          copy_short(plane + oh * g.OW + ow0, lines[i] + O * sg.lane0, width);
+        }
       }
     }
   }
@@ -380,14 +408,14 @@ template <class Scheme>
 __attribute__((target("avx512f"))) void output_transform_avx512(float* out, const float* m, const float* bias,
                                                                 const Conv2dGeometry& g, int64_t oc0, int rows,
                                                                 int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<Scheme, 32>(out, m, bias, g, oc0, rows, t0);
-  output_transform<Scheme, 16>(out, m, bias, g, oc0, rows, t0);
+  if (lanes == 32) return output_transform<Scheme, 32, true>(out, m, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16, true>(out, m, bias, g, oc0, rows, t0);
 }
 template <class Scheme>
 void output_transform_avx2(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
                            int rows, int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<Scheme, 32>(out, m, bias, g, oc0, rows, t0);
-  output_transform<Scheme, 16>(out, m, bias, g, oc0, rows, t0);
+  if (lanes == 32) return output_transform<Scheme, 32, false>(out, m, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16, false>(out, m, bias, g, oc0, rows, t0);
 }
 
 template <class Scheme>
