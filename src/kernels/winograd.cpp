@@ -120,8 +120,62 @@ bool winograd_f43_supports(const Conv2dGeometry& g) {
   return offsets_fit(g, grid_f43(g));
 }
 
+namespace {
+
+// G applied to 3 values (a column or a row of the 3x3 weight): 6 values. T: float, or a vector of
+// floats holding the same computation for several output channels (the same expressions, so the
+// same roundings).
+template <class T>
+inline __attribute__((always_inline)) void g6(T (&out)[6], T w0, T w1, T w2) {
+  out[0] = 0.25f * w0;
+  out[1] = (-1.0f / 6) * (w0 + w1 + w2);
+  out[2] = (-1.0f / 6) * (w0 - w1 + w2);
+  out[3] = (1.0f / 24) * w0 + (1.0f / 12) * w1 + (1.0f / 6) * w2;
+  out[4] = (1.0f / 24) * w0 - (1.0f / 12) * w1 + (1.0f / 6) * w2;
+  out[5] = w2;
+}
+
+// AVX-512: the panel's mr output channels in the lanes, as s2_weight_transform_avx512.
+__attribute__((target("avx512f"))) void f43_weight_transform_avx512(float* u, int64_t xi_stride, const float* weight,
+                                                                    int64_t OC, int64_t C, int64_t oc0, int mr) {
+  const int rows = static_cast<int>(std::min<int64_t>(mr, OC - oc0));
+  const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
+  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32(static_cast<int32_t>(C * 9)));
+  // Through a block of 16 channels, [36][16][mr], copied out as 36 runs: the 36 matrices lie
+  // xi_stride apart, often a multiple of 4 KiB, and stores straight into them fell in one L1 set.
+  constexpr int64_t kChunk = 16;
+  float block[36 * kChunk * 16];
+  float* panel = u + oc0 * C;
+  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
+    const int64_t cs = std::min(kChunk, C - c0);
+    for (int64_t ci = 0; ci < cs; ++ci) {
+      const float* w = weight + (oc0 * C + c0 + ci) * 9;
+      v16 t[9];
+      for (int k = 0; k < 9; ++k) t[k] = (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
+      v16 gw[3][6];  // G w, column j of the kernel in gw[j]
+      for (int j = 0; j < 3; ++j) g6(gw[j], t[j], t[3 + j], t[6 + j]);
+      float* dst = block + ci * mr;
+      for (int i = 0; i < 6; ++i) {
+        v16 row[6];
+        g6(row, gw[0][i], gw[1][i], gw[2][i]);
+        for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(dst + (i * 6 + j) * cs * mr, store, (__m512)row[j]);
+      }
+    }
+    for (int xi = 0; xi < 36; ++xi) {
+      std::memcpy(panel + xi * xi_stride + c0 * mr, block + xi * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+
 void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                    int mr) {
+  // (The gathers' offsets reach 15 * C * 9 + 8 floats: within 32 bits for any C below 15 million.)
+  if (cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX) {
+    return f43_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
+  }
   // Transformed into a local block of 16 input channels, [36][16][mr], then copied out as 36
   // contiguous runs: writing each value straight to its own xi matrix would touch 36 pages per
   // (oc, c) pair.
@@ -139,25 +193,12 @@ void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* wei
           continue;
         }
         const float* w = weight + (oc * C + c) * 9;
-        // G w: [6, 3], then (G w) G^T: [6, 6].
-        float gw[6][3];
-        for (int j = 0; j < 3; ++j) {
-          const float w0 = w[j], w1 = w[3 + j], w2 = w[6 + j];
-          gw[0][j] = 0.25f * w0;
-          gw[1][j] = (-1.0f / 6) * (w0 + w1 + w2);
-          gw[2][j] = (-1.0f / 6) * (w0 - w1 + w2);
-          gw[3][j] = (1.0f / 24) * w0 + (1.0f / 12) * w1 + (1.0f / 6) * w2;
-          gw[4][j] = (1.0f / 24) * w0 - (1.0f / 12) * w1 + (1.0f / 6) * w2;
-          gw[5][j] = w2;
-        }
+        // G w: [6, 3] (column j of the kernel in gw[j]), then (G w) G^T: [6, 6].
+        float gw[3][6];
+        for (int j = 0; j < 3; ++j) g6(gw[j], w[j], w[3 + j], w[6 + j]);
         for (int i = 0; i < 6; ++i) {
-          const float w0 = gw[i][0], w1 = gw[i][1], w2 = gw[i][2];
-          const float row[6] = {0.25f * w0,
-                                (-1.0f / 6) * (w0 + w1 + w2),
-                                (-1.0f / 6) * (w0 - w1 + w2),
-                                (1.0f / 24) * w0 + (1.0f / 12) * w1 + (1.0f / 6) * w2,
-                                (1.0f / 24) * w0 - (1.0f / 12) * w1 + (1.0f / 6) * w2,
-                                w2};
+          float row[6];
+          g6(row, gw[0][i], gw[1][i], gw[2][i]);
           for (int j = 0; j < 6; ++j) dst[(i * 6 + j) * cs * mr] = row[j];
         }
       }
@@ -685,23 +726,32 @@ __attribute__((target("avx512f"))) void s2_weight_transform_avx512(float* u, int
   const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
   const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                          _mm512_set1_epi32(static_cast<int32_t>(C * 9)));
+  // Through a block of 16 channels, as f43_weight_transform_avx512.
+  constexpr int64_t kChunk = 16;
+  float block[16 * kChunk * 16];
   float* panel = u + oc0 * C;
-  for (int64_t c = 0; c < C; ++c) {
-    const float* w = weight + (oc0 * C + c) * 9;
-    __m512 t[9];
-    for (int k = 0; k < 9; ++k) t[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
-    // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
-    __m512 gw[4][3];
-    for (int j = 0; j < 3; ++j) {
-      gw[0][j] = t[j];
-      gw[1][j] = _mm512_add_ps(t[j], t[6 + j]);
-      gw[2][j] = t[6 + j];
-      gw[3][j] = t[3 + j];
+  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
+    const int64_t cs = std::min(kChunk, C - c0);
+    for (int64_t ci = 0; ci < cs; ++ci) {
+      const float* w = weight + (oc0 * C + c0 + ci) * 9;
+      __m512 t[9];
+      for (int k = 0; k < 9; ++k) t[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
+      // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
+      __m512 gw[4][3];
+      for (int j = 0; j < 3; ++j) {
+        gw[0][j] = t[j];
+        gw[1][j] = _mm512_add_ps(t[j], t[6 + j]);
+        gw[2][j] = t[6 + j];
+        gw[3][j] = t[3 + j];
+      }
+      float* dst = block + ci * mr;
+      for (int i = 0; i < 4; ++i) {
+        const __m512 row[4] = {gw[i][0], _mm512_add_ps(gw[i][0], gw[i][2]), gw[i][2], gw[i][1]};
+        for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(dst + (i * 4 + j) * cs * mr, store, row[j]);
+      }
     }
-    float* dst = panel + c * mr;
-    for (int i = 0; i < 4; ++i) {
-      const __m512 row[4] = {gw[i][0], _mm512_add_ps(gw[i][0], gw[i][2]), gw[i][2], gw[i][1]};
-      for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(dst + (i * 4 + j) * xi_stride, store, row[j]);
+    for (int x = 0; x < 16; ++x) {
+      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
     }
   }
 }
