@@ -35,12 +35,14 @@ Grid grid_s2(const Conv2dGeometry& g) { return {(g.OH + 1) / 2, (g.OW + 1) / 2};
 typedef float v16 __attribute__((vector_size(64)));
 typedef float v8 __attribute__((vector_size(32)));
 
-inline v16 load16(const float* p) {
+// (always_inline: a 64-byte vector passed or returned by a real call needs the AVX-512 ABI, which
+// clang refuses in functions compiled without it.)
+inline __attribute__((always_inline)) v16 load16(const float* p) {
   v16 v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
+inline __attribute__((always_inline)) void store16(float* p, v16 v) { __builtin_memcpy(p, &v, sizeof v); }
 
 // out[i * out_stride] = (B^T d)[i] for the 6 rows d[0..5] of one column of lanes. V is a GCC
 // vector of floats (16 or 8 lanes).
@@ -126,7 +128,7 @@ namespace {
 // floats holding the same computation for several output channels (the same expressions, so the
 // same roundings).
 template <class T>
-inline __attribute__((always_inline)) void g6(T (&out)[6], T w0, T w1, T w2) {
+inline __attribute__((always_inline)) void g6(T (&out)[6], const T& w0, const T& w1, const T& w2) {
   out[0] = 0.25f * w0;
   out[1] = (-1.0f / 6) * (w0 + w1 + w2);
   out[2] = (-1.0f / 6) * (w0 - w1 + w2);
@@ -670,7 +672,7 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
       }
       for (int s = 0; s < S; ++s) {
         v16 d[S];
-        for (int r = 0; r < S; ++r) d[r] = load16(patch + (S * r + s) * 16);
+        for (int r = 0; r < S; ++r) d[r] = (v16)_mm512_load_ps(patch + (S * r + s) * 16);
         bt6(e + s * LANES + 16 * half, S * LANES, d);
       }
     }
@@ -678,7 +680,7 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
       const float* row = e + S * r * LANES;
       for (int t = 0; t < LANES; t += 16) {
         v16 d[S];
-        for (int s = 0; s < S; ++s) d[s] = load16(row + s * LANES + t);
+        for (int s = 0; s < S; ++s) d[s] = (v16)_mm512_load_ps(row + s * LANES + t);
         bt6(v + S * r * xs + c * LANES + t, xs, d);
       }
     }
