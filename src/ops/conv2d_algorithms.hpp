@@ -26,6 +26,9 @@ int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);     // the transformed weights
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);     // packed weights, padded input
+// Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
+// then it copies nothing but the weight.
+bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
 
 // Whether a kernel writing the whole output in one pass should stream it (kernels::Store::Stream):
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and

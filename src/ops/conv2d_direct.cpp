@@ -11,7 +11,10 @@
 // [MR channels][NR pixels] tile is NR consecutive pixels of MR output planes: it is stored straight
 // into the output. The copies cost KW * s_h / s_w input sizes per call: small next to the
 // C * KH * KW multiply-adds per output that read them.
-// Best where im2col costs most relative to the GEMM: few channels, small images, batch 1, strides.
+// A 1x1 stride-1 layer without padding needs no planes: the input's channels are its planes, read
+// in place (no copy at all).
+// Best where im2col costs most relative to the GEMM: few channels, small images, batch 1, strides,
+// and 1x1 layers read in place.
 #include <algorithm>
 
 #include "core/parallel.hpp"
@@ -75,6 +78,15 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
   }
 }
 
+// 1x1, stride 1, no padding: the column plane of a channel would be a copy of the channel, so the
+// input is read in place (offset k * P for channel k) - when every pixel tile is whole, since a
+// tile reads NR floats from its start whatever its width (the last one would run past the input).
+bool reads_in_place(const Conv2dGeometry& g, int64_t NR) {  // (NR: the micro-kernel's tile width)
+  const int64_t P = g.OH * g.OW;
+  return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.OH == g.H && g.OW == g.W && P >= NR && g.N * P % NR == 0;
+}
+
 // The column planes of all images, rounded up to 16 floats (the tap offsets follow, aligned).
 int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return (g.N * l.image + 15) / 16 * 16; }
 
@@ -82,10 +94,13 @@ int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return (g.N * 
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry&) { return 0; }
 
+bool conv2d_direct_reads_in_place(const Conv2dGeometry& g) { return reads_in_place(g, kernels::packed_gemm_tile().nr); }
+
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Layout l = layout(g, t);
-  return (l.a_floats + planes_floats(g, l)) * 4 + l.K * 8;  // packed weights, column planes, tap offsets
+  const int64_t planes = reads_in_place(g, t.nr) ? 0 : planes_floats(g, l);
+  return (l.a_floats + planes) * 4 + l.K * 8;  // packed weights, column planes, tap offsets
 }
 
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -93,21 +108,24 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t MR = tile.mr, NR = tile.nr;
   const Layout l = layout(g, tile);
   float* a_packed = workspace(static_cast<size_t>(conv2d_direct_shared_bytes(g)), WorkspaceSlot::Shared);
-  float* planes = a_packed + l.a_floats;                                // [N][image]
-  auto* offset = reinterpret_cast<int64_t*>(planes + planes_floats(g, l));  // [K], 64-byte aligned
+  const bool in_place = reads_in_place(g, NR);
+  float* planes = a_packed + l.a_floats;  // [N][image]
+  auto* offset = reinterpret_cast<int64_t*>(planes + (in_place ? 0 : planes_floats(g, l)));  // [K], 64-byte aligned
   const int64_t panels = (g.OC + MR - 1) / MR;
+  const float* base = in_place ? in : planes;                  // what the tiles read
+  const int64_t image = in_place ? g.C * g.H * g.W : l.image;  // floats per image there
   int64_t k = 0;
   for (int64_t c = 0; c < g.C; ++c) {
     for (int64_t kh = 0, dh = 0; kh < g.KH; ++kh, dh += g.dilation_h) {
       const int64_t row = ((c * g.stride_h + dh % g.stride_h) * g.KW) * l.plane + dh / g.stride_h * g.OW;
-      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = row + kw * l.plane;
+      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = in_place ? c * g.H * g.W : row + kw * l.plane;
     }
   }
   // One parallel region for both preparations: items [0, panels) pack the weight [OC, K] into
   // [OC/MR][K][MR], a panel each; the others copy a channel of an image into its column planes
   // [N][C, s_h, KW, PH, OW] (the last channel also zeroes the image's slack).
   parallel_for(
-      panels + g.N * g.C,
+      panels + (in_place ? 0 : g.N * g.C),
       [&](int64_t item, int) {
         if (item < panels) {
           kernels::pack_a(a_packed + item * MR * l.K, weight + item * MR * l.K, std::min(MR, g.OC - item * MR), l.K,
@@ -165,10 +183,10 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
               const float* b = bias ? bias + ap * MR : nullptr;
               float* dst = out + (n * g.OC + ap * MR) * P + q;  // [rows, cols] of [OC, P]
               if (q + cols <= P) {
-                kernels::direct_micro(kc, a, planes + n * l.image + q, offset + k0, dst, P, rows,
+                kernels::direct_micro(kc, a, base + n * image + q, offset + k0, dst, P, rows,
                                       static_cast<int>(cols), k0 > 0 ? kernels::Store::Accumulate : first, b);
               } else {
-                kernels::direct_micro_split(kc, a, planes + n * l.image + q, planes + (n + 1) * l.image,
+                kernels::direct_micro_split(kc, a, base + n * image + q, base + (n + 1) * image,
                                             static_cast<int>(P - q), offset + k0, dst,
                                             out + ((n + 1) * g.OC + ap * MR) * P, P, rows, static_cast<int>(cols),
                                             k0 > 0 ? kernels::Store::Accumulate : first, b);

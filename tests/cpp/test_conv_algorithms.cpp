@@ -164,6 +164,28 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
   EXPECT_EQ(checked, 24);
 }
 
+// 1x1 stride-1 layers read in place by the direct kernel (ops/conv2d_direct.cpp): pixel counts
+// that are and are not multiples of the tile width (tiles straddling images read the next image in
+// place), odd channel counts, and layers just outside the in-place condition (planes as usual).
+TEST(ConvAlgorithms, DirectOneByOneInPlace) {
+  tt::Generator gen(47);
+  const tt::Shape inputs[] = {{2, 16, 8, 8},  {1, 7, 8, 8},   {2, 3, 6, 8},  {4, 5, 4, 12}, {3, 9, 4, 16},
+                              {2, 33, 16, 16}, {1, 4, 32, 3}, {3, 5, 5, 5},  {2, 6, 7, 9},  {1, 2, 4, 4}};
+  for (const tt::Shape& input : inputs) {
+    for (int64_t OC : {1, 13, 30}) {
+      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
+      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 1, 1}, gen);
+      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
+      const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b);
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b);
+      const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b));
+      for (int64_t i = 0; i < want.numel(); ++i) {
+        ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), (input[1] + 2) * 0x1p-24 * magnitude.data()[i]) << i;
+      }
+    }
+  }
+}
+
 // Autotuning: the first call of a shape times the candidates and caches the winner; later calls
 // (and select_conv2d_algorithm) use it; the thread count is part of the key; a forced algorithm
 // still comes first; the results are the winner's, within its bound of the reference.
@@ -256,8 +278,9 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  const tt::Conv2dAlgorithm one_by_one = tt::select_conv2d_algorithm(x, {32, 16, 1, 1});
-  EXPECT_EQ(one_by_one, tt::Conv2dAlgorithm::Packed);
+  // 1x1: direct reads the input in place when the pixels fill whole tiles (2 x 64 here), else packed.
+  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Packed);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Direct);
   // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
