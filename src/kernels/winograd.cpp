@@ -137,37 +137,49 @@ inline __attribute__((always_inline)) void g6(T (&out)[6], const T& w0, const T&
   out[5] = w2;
 }
 
-// AVX-512: the panel's mr output channels in the lanes, as s2_weight_transform_avx512.
-__attribute__((target("avx512f"))) void f43_weight_transform_avx512(float* u, int64_t xi_stride, const float* weight,
-                                                                    int64_t OC, int64_t C, int64_t oc0, int mr) {
+// The AVX-512 weight transforms: a panel's mr output channels in the lanes. Per input channel, 9
+// gathers bring tap k of every row (rows C * 9 floats apart); transform(t, dst, stride, store)
+// then writes the scheme's M matrices' entries for that channel, M runs of mr floats `stride`
+// apart. They go through a block of 16 channels, [M][16][mr], copied out as M runs: the matrices
+// lie xi_stride apart, often a multiple of 4 KiB, and stores straight into them fell in one L1 set.
+template <int M, class Transform>
+__attribute__((target("avx512f"), always_inline)) inline void weight_transform_avx512(
+    float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0, int mr, Transform transform) {
   const int rows = static_cast<int>(std::min<int64_t>(mr, OC - oc0));
   const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
   const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                          _mm512_set1_epi32(static_cast<int32_t>(C * 9)));
-  // Through a block of 16 channels, [36][16][mr], copied out as 36 runs: the 36 matrices lie
-  // xi_stride apart, often a multiple of 4 KiB, and stores straight into them fell in one L1 set.
   constexpr int64_t kChunk = 16;
-  float block[36 * kChunk * 16];
+  float block[M * kChunk * 16];
   float* panel = u + oc0 * C;
   for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
     const int64_t cs = std::min(kChunk, C - c0);
     for (int64_t ci = 0; ci < cs; ++ci) {
       const float* w = weight + (oc0 * C + c0 + ci) * 9;
-      v16 t[9];
-      for (int k = 0; k < 9; ++k) t[k] = (v16)_mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
-      v16 gw[3][6];  // G w, column j of the kernel in gw[j]
-      for (int j = 0; j < 3; ++j) g6(gw[j], t[j], t[3 + j], t[6 + j]);
-      float* dst = block + ci * mr;
-      for (int i = 0; i < 6; ++i) {
-        v16 row[6];
-        g6(row, gw[0][i], gw[1][i], gw[2][i]);
-        for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(dst + (i * 6 + j) * cs * mr, store, (__m512)row[j]);
-      }
+      __m512 t[9];
+      for (int k = 0; k < 9; ++k) t[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
+      transform(t, block + ci * mr, cs * mr, store);
     }
-    for (int xi = 0; xi < 36; ++xi) {
-      std::memcpy(panel + xi * xi_stride + c0 * mr, block + xi * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
+    for (int x = 0; x < M; ++x) {
+      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
     }
   }
+}
+
+__attribute__((target("avx512f"))) void f43_weight_transform_avx512(float* u, int64_t xi_stride, const float* weight,
+                                                                    int64_t OC, int64_t C, int64_t oc0, int mr) {
+  weight_transform_avx512<36>(
+      u, xi_stride, weight, OC, C, oc0, mr,
+      [](const __m512 (&t)[9], float* dst, int64_t stride, __mmask16 store)
+          __attribute__((target("avx512f"), always_inline)) {
+            v16 gw[3][6];  // G w, column j of the kernel in gw[j]
+            for (int j = 0; j < 3; ++j) g6(gw[j], (v16)t[j], (v16)t[3 + j], (v16)t[6 + j]);
+            for (int i = 0; i < 6; ++i) {
+              v16 row[6];
+              g6(row, gw[0][i], gw[1][i], gw[2][i]);
+              for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(dst + (i * 6 + j) * stride, store, (__m512)row[j]);
+            }
+          });
 }
 
 }  // namespace
@@ -667,7 +679,7 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
           const int q = s / 4, i = s % 4;
           const __m512 lo = _mm512_permutex2var_ps(x[0][q], pick[i], x[1][q]);
           const __m512 hi = _mm512_permutex2var_ps(x[2][q], pick[i], x[3][q]);
-          _mm512_store_ps(patch + (S * r + s) * 16, _mm512_shuffle_f32x4(lo, hi, 0x44));
+          _mm512_store_ps(patch + (S * r + s) * 16, _mm512_mask_shuffle_f32x4(lo, 0xFF00, lo, hi, 0x44));
         }
       }
       for (int s = 0; s < S; ++s) {
@@ -719,43 +731,26 @@ int64_t winograd_f43_tiles(const Conv2dGeometry& g) {
 
 namespace {
 
-// AVX-512: the panel's mr output channels in the lanes. Per input channel, 9 gathers bring tap k
-// of every row (rows C * 9 floats apart); the 16 matrices' entries for that channel are then 16
-// runs of mr floats, written where the packed panels want them.
+// AVX-512, as f43_weight_transform_avx512.
 __attribute__((target("avx512f"))) void s2_weight_transform_avx512(float* u, int64_t xi_stride, const float* weight,
                                                                    int64_t OC, int64_t C, int64_t oc0, int mr) {
-  const int rows = static_cast<int>(std::min<int64_t>(mr, OC - oc0));
-  const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
-  const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                         _mm512_set1_epi32(static_cast<int32_t>(C * 9)));
-  // Through a block of 16 channels, as f43_weight_transform_avx512.
-  constexpr int64_t kChunk = 16;
-  float block[16 * kChunk * 16];
-  float* panel = u + oc0 * C;
-  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
-    const int64_t cs = std::min(kChunk, C - c0);
-    for (int64_t ci = 0; ci < cs; ++ci) {
-      const float* w = weight + (oc0 * C + c0 + ci) * 9;
-      __m512 t[9];
-      for (int k = 0; k < 9; ++k) t[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, w + k, 4);
-      // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
-      __m512 gw[4][3];
-      for (int j = 0; j < 3; ++j) {
-        gw[0][j] = t[j];
-        gw[1][j] = _mm512_add_ps(t[j], t[6 + j]);
-        gw[2][j] = t[6 + j];
-        gw[3][j] = t[3 + j];
-      }
-      float* dst = block + ci * mr;
-      for (int i = 0; i < 4; ++i) {
-        const __m512 row[4] = {gw[i][0], _mm512_add_ps(gw[i][0], gw[i][2]), gw[i][2], gw[i][1]};
-        for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(dst + (i * 4 + j) * cs * mr, store, row[j]);
-      }
-    }
-    for (int x = 0; x < 16; ++x) {
-      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
-    }
-  }
+  weight_transform_avx512<16>(
+      u, xi_stride, weight, OC, C, oc0, mr,
+      [](const __m512 (&t)[9], float* dst, int64_t stride, __mmask16 store)
+          __attribute__((target("avx512f"), always_inline)) {
+            // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
+            __m512 gw[4][3];
+            for (int j = 0; j < 3; ++j) {
+              gw[0][j] = t[j];
+              gw[1][j] = _mm512_add_ps(t[j], t[6 + j]);
+              gw[2][j] = t[6 + j];
+              gw[3][j] = t[3 + j];
+            }
+            for (int i = 0; i < 4; ++i) {
+              const __m512 row[4] = {gw[i][0], _mm512_add_ps(gw[i][0], gw[i][2]), gw[i][2], gw[i][1]};
+              for (int j = 0; j < 4; ++j) _mm512_mask_storeu_ps(dst + (i * 4 + j) * stride, store, row[j]);
+            }
+          });
 }
 
 }  // namespace
