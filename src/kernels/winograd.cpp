@@ -137,6 +137,35 @@ inline __attribute__((always_inline)) void g6(T (&out)[6], const T& w0, const T&
   out[5] = w2;
 }
 
+// The weight transforms without AVX-512: for each output channel r < mr of the panel and input
+// channel c, transform(w, dst, stride) writes the scheme's M matrices' entries from the 9 taps w,
+// `stride` apart. Through a block of 16 input channels, [M][16][mr], copied out as M contiguous
+// runs: writing each value straight to its own matrix would touch M pages per (oc, c) pair.
+template <int M, class Transform>
+void weight_transform_scalar(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
+                             int mr, Transform transform) {
+  constexpr int64_t kChunk = 16;
+  float block[M * kChunk * 16];  // mr <= 16
+  float* panel = u + oc0 * C;    // panel oc0 / mr starts at (oc0 / mr) * C * mr = oc0 * C
+  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
+    const int64_t cs = std::min(kChunk, C - c0);
+    for (int64_t ci = 0; ci < cs; ++ci) {
+      for (int64_t r = 0; r < mr; ++r) {
+        float* dst = block + ci * mr + r;  // matrix x's (oc, c) at dst[x * cs * mr]
+        const int64_t oc = oc0 + r, c = c0 + ci;
+        if (oc >= OC) {
+          for (int x = 0; x < M; ++x) dst[x * cs * mr] = 0.0f;
+          continue;
+        }
+        transform(weight + (oc * C + c) * 9, dst, cs * mr);
+      }
+    }
+    for (int x = 0; x < M; ++x) {
+      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
+    }
+  }
+}
+
 // The AVX-512 weight transforms: a panel's mr output channels in the lanes. Per input channel, 9
 // gathers bring tap k of every row (rows C * 9 floats apart); transform(t, dst, stride, store)
 // then writes the scheme's M matrices' entries for that channel, M runs of mr floats `stride`
@@ -190,37 +219,15 @@ void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* wei
   if (cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX) {
     return f43_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
   }
-  // Transformed into a local block of 16 input channels, [36][16][mr], then copied out as 36
-  // contiguous runs: writing each value straight to its own xi matrix would touch 36 pages per
-  // (oc, c) pair.
-  constexpr int64_t kChunk = 16;
-  float block[36 * kChunk * 16];  // mr <= 16
-  float* panel = u + oc0 * C;     // panel oc0 / mr starts at (oc0 / mr) * C * mr = oc0 * C
-  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
-    const int64_t cs = std::min(kChunk, C - c0);
-    for (int64_t ci = 0; ci < cs; ++ci) {
-      for (int64_t r = 0; r < mr; ++r) {
-        float* dst = block + ci * mr + r;  // U[xi] (oc, c) at dst[xi * cs * mr]
-        const int64_t oc = oc0 + r, c = c0 + ci;
-        if (oc >= OC) {
-          for (int xi = 0; xi < 36; ++xi) dst[xi * cs * mr] = 0.0f;
-          continue;
-        }
-        const float* w = weight + (oc * C + c) * 9;
-        // G w: [6, 3] (column j of the kernel in gw[j]), then (G w) G^T: [6, 6].
-        float gw[3][6];
-        for (int j = 0; j < 3; ++j) g6(gw[j], w[j], w[3 + j], w[6 + j]);
-        for (int i = 0; i < 6; ++i) {
-          float row[6];
-          g6(row, gw[0][i], gw[1][i], gw[2][i]);
-          for (int j = 0; j < 6; ++j) dst[(i * 6 + j) * cs * mr] = row[j];
-        }
-      }
+  weight_transform_scalar<36>(u, xi_stride, weight, OC, C, oc0, mr, [](const float* w, float* dst, int64_t stride) {
+    float gw[3][6];  // G w: [6, 3] (column j of the kernel in gw[j]), then (G w) G^T: [6, 6]
+    for (int j = 0; j < 3; ++j) g6(gw[j], w[j], w[3 + j], w[6 + j]);
+    for (int i = 0; i < 6; ++i) {
+      float row[6];
+      g6(row, gw[0][i], gw[1][i], gw[2][i]);
+      for (int j = 0; j < 6; ++j) dst[(i * 6 + j) * stride] = row[j];
     }
-    for (int xi = 0; xi < 36; ++xi) {
-      std::memcpy(panel + xi * xi_stride + c0 * mr, block + xi * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
-    }
-  }
+  });
 }
 
 namespace {
@@ -762,37 +769,19 @@ void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weig
     return s2_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
   }
   // G = rows (w0, w0 + w2, w2, w1) per dimension: the 4 x 4 distinct matrices (point O1 shares O0's).
-  constexpr int64_t kChunk = 16;
-  float block[16 * kChunk * 16];  // [16][cs][mr], mr <= 16
-  float* panel = u + oc0 * C;
-  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
-    const int64_t cs = std::min(kChunk, C - c0);
-    for (int64_t ci = 0; ci < cs; ++ci) {
-      for (int64_t r = 0; r < mr; ++r) {
-        float* dst = block + ci * mr + r;
-        const int64_t oc = oc0 + r, c = c0 + ci;
-        if (oc >= OC) {
-          for (int x = 0; x < 16; ++x) dst[x * cs * mr] = 0.0f;
-          continue;
-        }
-        const float* w = weight + (oc * C + c) * 9;
-        float gw[4][3];
-        for (int j = 0; j < 3; ++j) {
-          gw[0][j] = w[j];
-          gw[1][j] = w[j] + w[6 + j];
-          gw[2][j] = w[6 + j];
-          gw[3][j] = w[3 + j];
-        }
-        for (int i = 0; i < 4; ++i) {
-          const float row[4] = {gw[i][0], gw[i][0] + gw[i][2], gw[i][2], gw[i][1]};
-          for (int j = 0; j < 4; ++j) dst[(i * 4 + j) * cs * mr] = row[j];
-        }
-      }
+  weight_transform_scalar<16>(u, xi_stride, weight, OC, C, oc0, mr, [](const float* w, float* dst, int64_t stride) {
+    float gw[4][3];
+    for (int j = 0; j < 3; ++j) {
+      gw[0][j] = w[j];
+      gw[1][j] = w[j] + w[6 + j];
+      gw[2][j] = w[6 + j];
+      gw[3][j] = w[3 + j];
     }
-    for (int x = 0; x < 16; ++x) {
-      std::memcpy(panel + x * xi_stride + c0 * mr, block + x * cs * mr, static_cast<size_t>(cs * mr) * sizeof(float));
+    for (int i = 0; i < 4; ++i) {
+      const float row[4] = {gw[i][0], gw[i][0] + gw[i][2], gw[i][2], gw[i][1]};
+      for (int j = 0; j < 4; ++j) dst[(i * 4 + j) * stride] = row[j];
     }
-  }
+  });
 }
 
 void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
