@@ -86,13 +86,13 @@ __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const _
   }
 }
 
-// Calls f(std::integral_constant<int, M>) with the smallest tile height M of 4, 8, 12 that covers
-// `rows`: the AVX-512 kernels are compiled for each.
-template <class F>
+// Calls f(std::integral_constant<int, M>) with the smallest tile height M of MR/3, 2MR/3, MR that
+// covers `rows` (AVX-512: 4, 8, 12; AVX2: 2, 4, 6): the kernels are compiled for each.
+template <int MR, class F>
 inline void with_tile_rows(int rows, F f) {
-  if (rows <= 4) return f(std::integral_constant<int, 4>{});
-  if (rows <= 8) return f(std::integral_constant<int, 8>{});
-  f(std::integral_constant<int, 12>{});
+  if (rows <= MR / 3) return f(std::integral_constant<int, MR / 3>{});
+  if (rows <= 2 * MR / 3) return f(std::integral_constant<int, 2 * MR / 3>{});
+  f(std::integral_constant<int, MR>{});
 }
 
 template <int M>
@@ -109,7 +109,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a,
 __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
                                                             int64_t ldc, int rows, int cols, Store store,
                                                             const float* bias) {
-  with_tile_rows(rows, [&](auto m) { micro_avx512<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
+  with_tile_rows<12>(rows, [&](auto m) { micro_avx512<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
 // All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
@@ -150,15 +150,6 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
   }
 }
 
-// Calls f(std::integral_constant<int, M>) with the smallest AVX2 tile height M of 2, 4, 6 that
-// covers `rows`.
-template <class F>
-inline void with_avx2_rows(int rows, F f) {
-  if (rows <= 2) return f(std::integral_constant<int, 2>{});
-  if (rows <= 4) return f(std::integral_constant<int, 4>{});
-  f(std::integral_constant<int, 6>{});
-}
-
 template <int M>
 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
                 const float* bias) {
@@ -172,7 +163,7 @@ void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ld
 
 void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
                      Store store, const float* bias) {
-  with_avx2_rows(rows, [&](auto m) { micro_avx2<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
+  with_tile_rows<6>(rows, [&](auto m) { micro_avx2<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
 void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c,
@@ -198,7 +189,7 @@ __attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a
 __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
                                                              const int64_t* offset, float* c, int64_t ldc, int rows,
                                                              int cols, Store store, const float* bias) {
-  with_tile_rows(rows, [&](auto m) { direct_avx512<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+  with_tile_rows<12>(rows, [&](auto m) { direct_avx512<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 // A tile whose NR pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
@@ -240,7 +231,7 @@ __attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, co
                                                                    const int64_t* offset, float* c0, float* c1,
                                                                    int64_t ldc, int rows, int cols, Store store,
                                                                    const float* bias) {
-  with_tile_rows(rows, [&](auto m) {
+  with_tile_rows<12>(rows, [&](auto m) {
     direct_split_avx512<decltype(m)::value>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
   });
 }
@@ -258,7 +249,7 @@ void direct_avx2(int64_t kc, const float* a, const float* base, const int64_t* o
 
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
                       int rows, int cols, Store store, const float* bias) {
-  with_avx2_rows(rows, [&](auto m) { direct_avx2<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+  with_tile_rows<6>(rows, [&](auto m) { direct_avx2<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, const float* base1, int split,

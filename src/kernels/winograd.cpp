@@ -99,6 +99,15 @@ inline __attribute__((always_inline)) void interleave4(float* dst, const float* 
   store16(dst + 48, __builtin_shufflevector(c, d, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31));
 }
 
+// Lanes [lo, hi) of a 16-float load of columns first .. first + 15 that lie inside [0, W).
+inline __mmask16 columns_inside(int64_t first, int lo, int hi, int64_t W) {
+  uint32_t m = 0;
+  for (int l = lo; l < hi; ++l) {
+    if (first + l >= 0 && first + l < W) m |= 1u << l;
+  }
+  return static_cast<__mmask16>(m);
+}
+
 // Whether a panel's input patches are addressable with 32-bit offsets (the gathers' index width):
 // a panel of kMaxLanes tiles spans at most 1 + (kMaxLanes - 1) / tiles-per-image + 1 images.
 bool offsets_fit(const Conv2dGeometry& g, const Grid& grid) {
@@ -211,12 +220,15 @@ __attribute__((target("avx512f"))) void f43_weight_transform_avx512(float* u, in
           });
 }
 
+// Whether the AVX-512 weight transforms apply: their gathers' offsets reach 15 * C * 9 + 8 floats
+// (within 32 bits for any C below 15 million), and a panel fits the 16 lanes.
+bool weight_gathers_apply(int64_t C, int mr) { return cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX; }
+
 }  // namespace
 
 void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                    int mr) {
-  // (The gathers' offsets reach 15 * C * 9 + 8 floats: within 32 bits for any C below 15 million.)
-  if (cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX) {
+  if (weight_gathers_apply(C, mr)) {
     return f43_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
   }
   weight_transform_scalar<36>(u, xi_stride, weight, OC, C, oc0, mr, [](const float* w, float* dst, int64_t stride) {
@@ -371,6 +383,8 @@ inline __attribute__((always_inline)) void input_transform(float* v, const float
 
 // The scatter of output_transform with AVX-512: each segment's row span (lines[i] + O * lane0,
 // line_stride floats per row i) to output channel oc, 16 floats per store, the last one masked.
+// (The AVX2 twin in output_transform copies with copy_short: a shared loop would have to call
+// this store out of line for every row.)
 __attribute__((target("avx512f"))) void scatter_avx512(float* out, const float* lines, int line_stride, int O,
                                                        const Segment* seg, int segments, const Conv2dGeometry& g,
                                                        int64_t oc) {
@@ -537,14 +551,7 @@ __attribute__((target("avx512f"))) void s2_input_transform_permutes(float* v, co
       run.col0 = 4 * (sg.tw0 + j0) - g.pad_left;
       run.lane = sg.lane0 + j0;
       run.count = std::min(8, sg.count - j0);
-      for (int q = 0; q < 4; ++q) {
-        uint32_t m = 0;
-        for (int l = 0; l < 16; ++l) {
-          const int64_t col = run.col0 + kOff[q] + l;
-          if (col >= 0 && col < g.W) m |= 1u << l;
-        }
-        run.load[q] = static_cast<__mmask16>(m);
-      }
+      for (int q = 0; q < 4; ++q) run.load[q] = columns_inside(run.col0 + kOff[q], 0, 16, g.W);
     }
   }
   // A channel's 25 x 32 values are assembled in e, then written to v a whole 32-lane row at a
@@ -638,14 +645,7 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
       part.image = in + n * g.C * plane_floats;
       part.h0 = 4 * th - g.pad_top;
       part.col = 4 * (tw - j0) - g.pad_left;
-      for (int q = 0; q < 2; ++q) {
-        uint32_t m = 0;
-        for (int l = 4 * j0; l < 4 * (j0 + count); ++l) {
-          const int64_t col = part.col + 4 * q + l;
-          if (col >= 0 && col < g.W) m |= 1u << l;
-        }
-        part.load[q] = static_cast<__mmask16>(m);
-      }
+      for (int q = 0; q < 2; ++q) part.load[q] = columns_inside(part.col + 4 * q, 4 * j0, 4 * (j0 + count), g.W);
       j0 += count;
     }
   }
@@ -764,8 +764,7 @@ __attribute__((target("avx512f"))) void s2_weight_transform_avx512(float* u, int
 
 void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                   int mr) {
-  // (The gathers' offsets reach 15 * C * 9 + 8 floats: within 32 bits for any C below 15 million.)
-  if (cpu_isa() == Isa::Avx512 && mr <= 16 && C * 9 * 16 < INT32_MAX) {
+  if (weight_gathers_apply(C, mr)) {
     return s2_weight_transform_avx512(u, xi_stride, weight, OC, C, oc0, mr);
   }
   // G = rows (w0, w0 + w2, w2, w1) per dimension: the 4 x 4 distinct matrices (point O1 shares O0's).

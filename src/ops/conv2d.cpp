@@ -235,19 +235,25 @@ bool tuned(const kernels::Conv2dGeometry& g, Conv2dAlgorithm& algorithm) {
   return true;
 }
 
+// A call's tensors.
+struct CallData {
+  float* out;
+  const float *in, *w, *b;
+};
+
 // Times each fast algorithm on the call's own tensors (one warm-up run, then the best of three)
 // and remembers the fastest. `out` is overwritten; the caller runs the winner on it afterwards.
-Conv2dAlgorithm tune(const kernels::Conv2dGeometry& g, float* out, const float* in, const float* w, const float* b) {
+Conv2dAlgorithm tune(const kernels::Conv2dGeometry& g, const CallData& d) {
   Conv2dAlgorithm best = heuristic(g);
   double best_seconds = std::numeric_limits<double>::infinity();
   for (Conv2dAlgorithm a : {Conv2dAlgorithm::Packed, Conv2dAlgorithm::Direct, Conv2dAlgorithm::Winograd,
                             Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::Im2colGemm, Conv2dAlgorithm::Gemm1x1}) {
     if (!supports(a, g)) continue;
-    run(a, out, in, w, b, g);
+    run(a, d.out, d.in, d.w, d.b, g);
     double seconds = std::numeric_limits<double>::infinity();
     for (int rep = 0; rep < 3; ++rep) {
       const auto start = std::chrono::steady_clock::now();
-      run(a, out, in, w, b, g);
+      run(a, d.out, d.in, d.w, d.b, g);
       seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     if (seconds < best_seconds) best = a, best_seconds = seconds;
@@ -260,18 +266,13 @@ Conv2dAlgorithm tune(const kernels::Conv2dGeometry& g, float* out, const float* 
 
 // The algorithm for a call: a forced one where it applies; else, with autotuning on, the tuned
 // one (tuning now when the call's tensors are given and the shape is new); else the heuristic.
-struct CallData {
-  float* out;
-  const float *in, *w, *b;
-};
-
 Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g, const CallData* data = nullptr) {
   const Conv2dAlgorithm forced = algorithm_setting().load();
   if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
   if (autotune_setting().load()) {
     Conv2dAlgorithm a;
     if (tuned(g, a)) return a;
-    if (data) return tune(g, data->out, data->in, data->w, data->b);
+    if (data) return tune(g, *data);
   }
   return heuristic(g);
 }

@@ -18,17 +18,24 @@
 namespace tinytorch::ops {
 namespace {
 
-// What differs between the two schemes.
+// What differs between the two schemes: sizes and the three transforms.
 struct Scheme {
   int points;    // xi per tile: 36 or 25
   int matrices;  // distinct U matrices: 36 or 16
   int64_t tiles;
-  explicit Scheme(const Conv2dGeometry& g)
-      : points(g.stride_h == 1 ? 36 : 25),
-        matrices(g.stride_h == 1 ? 36 : 16),
-        tiles(g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g)) {}
-  bool stride1() const { return points == 36; }
-  int u_index(int xi) const { return stride1() ? xi : kernels::winograd_s2_u_index(xi); }
+  decltype(&kernels::winograd_f43_weight_transform) weight_transform;
+  decltype(&kernels::winograd_f43_input_transform) input_transform;
+  decltype(&kernels::winograd_f43_output_transform) output_transform;
+  explicit Scheme(const Conv2dGeometry& g) {
+    const bool f43 = g.stride_h == 1;
+    points = f43 ? 36 : 25;
+    matrices = f43 ? 36 : 16;
+    tiles = f43 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
+    weight_transform = f43 ? &kernels::winograd_f43_weight_transform : &kernels::winograd_s2_weight_transform;
+    input_transform = f43 ? &kernels::winograd_f43_input_transform : &kernels::winograd_s2_input_transform;
+    output_transform = f43 ? &kernels::winograd_f43_output_transform : &kernels::winograd_s2_output_transform;
+  }
+  int u_index(int xi) const { return points == 36 ? xi : kernels::winograd_s2_u_index(xi); }
 };
 
 int64_t packed_u_floats(const Conv2dGeometry& g, const Scheme& s, int mr) {
@@ -58,13 +65,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
   float* u_packed = workspace(static_cast<size_t>(conv2d_winograd_shared_bytes(g)), WorkspaceSlot::Shared);
   parallel_for(
       a_panels,
-      [&](int64_t ap, int) {
-        if (scheme.stride1()) {
-          kernels::winograd_f43_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
-        } else {
-          kernels::winograd_s2_weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR);
-        }
-      },
+      [&](int64_t ap, int) { scheme.weight_transform(u_packed, u_xi_stride, weight, g.OC, g.C, ap * MR, MR); },
       scheme.matrices * g.OC * g.C * 8);
 
   // Work items: tile panels, each with all output channels. When the panels do not divide evenly
@@ -91,22 +92,14 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
         const int64_t ap0 = item < whole ? 0 : (item - whole) % groups * group;
         const int64_t ap1 = item < whole ? a_panels : std::min(a_panels, ap0 + group);
         const int64_t t0 = panel * NR;
-        if (scheme.stride1()) {
-          kernels::winograd_f43_input_transform(v, in, g, t0, NR);
-        } else {
-          kernels::winograd_s2_input_transform(v, in, g, t0, NR);
-        }
+        scheme.input_transform(v, in, g, t0, NR);
         for (int64_t ap = ap0; ap < ap1; ++ap) {
           const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
           for (int xi = 0; xi < P; ++xi) {
             kernels::gemm_micro(g.C, u_packed + scheme.u_index(xi) * u_xi_stride + ap * MR * g.C, v + xi * vs,
                                 m + xi * rows * NR, NR, rows, NR, kernels::Store::Write, nullptr);
           }
-          if (scheme.stride1()) {
-            kernels::winograd_f43_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
-          } else {
-            kernels::winograd_s2_output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
-          }
+          scheme.output_transform(out, m, bias, g, ap * MR, rows, t0, NR);
         }
       },
       g.flops() / 4, Schedule::Dynamic);
