@@ -13,9 +13,15 @@
 // C * KH * KW multiply-adds per output that read them.
 // A 1x1 stride-1 layer without padding needs no planes: the input's channels are its planes, read
 // in place (no copy at all).
+// Large images are done in bands of output rows: a work item copies the rows of the column planes
+// its band needs into its own buffer (up to 512 KiB, so it stays in L2) and runs the band's tiles
+// on them, instead of all images' planes being copied out to L3 first and read back (the 7x7
+// stride-2 stem's planes are 17 MB). The bands' planes overlap by the kernel's row shift, which
+// costs a little more copying; a tile computes the same operations either way (bit-identical).
 // Best where im2col costs most relative to the GEMM: few channels, small images, batch 1, strides,
 // and 1x1 layers read in place.
 #include <algorithm>
+#include <numeric>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
@@ -32,40 +38,76 @@ constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple
 // weights from L3 for every 32 pixels.
 constexpr int64_t kTapBlock = 256;
 
+// 1x1, stride 1, no padding: the column plane of a channel would be a copy of the channel, so the
+// input is read in place (offset k * P for channel k) - when every pixel tile is whole, since a
+// tile reads NR floats from its start whatever its width (the last one would run past the input).
+bool reads_in_place(const Conv2dGeometry& g, int64_t NR) {  // (NR: the micro-kernel's tile width)
+  const int64_t P = g.OH * g.OW;
+  return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.OH == g.H && g.OW == g.W && P >= NR && g.N * P % NR == 0;
+}
+
+// A band's column planes should stay in L2 (1 MiB here, shared with the weights and the tiles).
+// Measured on the stem, 2 threads: 128 KiB 4.03 ms, 256 KiB 3.80-3.89, 512 KiB 3.73-3.74,
+// 1 MiB 3.84; all images' planes at once 3.98-4.01.
+constexpr int64_t kBandBytes = 512 << 10;
+
 struct Layout {
+  int64_t band;              // output rows per band; 0: no bands (all images' planes at once)
   int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW rounded up to 16); per image
+                             // (with bands: per band, and `image` is one band's buffer)
   int64_t planes;            // s_h * KW column planes per channel
   int64_t K, a_floats;       // taps; packed weight floats
 };
 
 Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   Layout l{};
-  l.PH = g.OH + (g.KH - 1) * g.dilation_h / g.stride_h;
+  const int64_t shift = (g.KH - 1) * g.dilation_h / g.stride_h;  // the largest tap's row shift
+  l.planes = g.stride_h * g.KW;
+  l.K = g.C * g.KH * g.KW;
+  l.a_floats = ((g.OC + t.mr - 1) / t.mr * t.mr * l.K + 15) / 16 * 16;
+  auto plane_floats = [&](int64_t rows) { return ((rows + shift) * g.OW + 15) / 16 * 16; };
+  // Bands when one image's planes outgrow kBandBytes: of equal heights up to the most rows that
+  // fit, and at least 8 bands in all (work items for up to 8 threads); a multiple of `unit` rows,
+  // so that each band's pixels fill whole tiles (64-byte aligned stores, no tile cut short but the
+  // image's last).
+  const int64_t unit = t.nr / std::gcd(g.OW, t.nr);
+  auto band_bytes = [&](int64_t rows) { return g.C * l.planes * plane_floats(rows) * 4; };
+  if (!reads_in_place(g, t.nr) && band_bytes(g.OH) > kBandBytes && unit < g.OH) {
+    int64_t most = unit;
+    while (most + unit < g.OH && band_bytes(most + unit) <= kBandBytes) most += unit;
+    const int64_t bands = std::max((g.OH + most - 1) / most, (8 + g.N - 1) / g.N);
+    l.band = std::min(most, ((g.OH + bands - 1) / bands + unit - 1) / unit * unit);
+    l.PH = l.band + shift;
+    l.plane = plane_floats(l.band);
+    l.image = (g.C * l.planes * l.plane + t.nr + 15) / 16 * 16;  // slack: a tile reads NR floats
+    return l;
+  }
+  l.PH = g.OH + shift;
   // Planes rounded to 16 floats, and images spaced so that image n starts n * OH*OW floats past a
   // multiple of 16: a pixel tile starts at a multiple of NR in the sequence of all images' pixels,
   // so then every tap without a row shift reads 64-byte aligned vectors (a misaligned one spans
   // two cache lines).
-  l.plane = (l.PH * g.OW + 15) / 16 * 16;
-  l.planes = g.stride_h * g.KW;
-  l.K = g.C * g.KH * g.KW;
+  l.plane = plane_floats(g.OH);
   // Slack: the last pixel tile reads up to NR past OH*OW from the largest tap offset, i.e. NR past
   // the last plane.
   const int64_t P = g.OH * g.OW;
   l.image = (g.C * l.planes * l.plane + t.nr + 15) / 16 * 16 + P % 16;
-  l.a_floats = ((g.OC + t.mr - 1) / t.mr * t.mr * l.K + 15) / 16 * 16;
   return l;
 }
 
-// Column plane (a, kw) of one channel: dst (r, j) = channel(r * s_h + a - pad_top, first + j * s_w)
-// with first = kw * dw - pad_left, for r < PH, j < OW. Writes only the pixels inside the image: the
-// caller zeroes the plane first (one memset per channel, not two small ones per row).
-void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64_t PH, int64_t a, int64_t first) {
+// Rows [r0, r0 + PH) of column plane (a, kw) of one channel: dst (r, j) = channel((r0 + r) * s_h +
+// a - pad_top, first + j * s_w) with first = kw * dw - pad_left, for r < PH, j < OW. Writes only
+// the pixels inside the image: the caller zeroes the plane first (one memset per channel, not two
+// small ones per row).
+void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64_t r0, int64_t PH, int64_t a,
+                int64_t first) {
   // Columns [lo, hi) map to iw = first + j * sw inside [0, W); the rest are padding.
   const int64_t sw = g.stride_w, OW = g.OW;
   const int64_t lo = std::min(OW, first >= 0 ? int64_t{0} : (-first + sw - 1) / sw);
   const int64_t hi = std::clamp<int64_t>(first >= g.W ? 0 : (g.W - first + sw - 1) / sw, lo, OW);
   for (int64_t r = 0; r < PH; ++r, dst += OW) {
-    const int64_t ih = r * g.stride_h + a - g.pad_top;
+    const int64_t ih = (r0 + r) * g.stride_h + a - g.pad_top;
     if (ih < 0 || ih >= g.H) continue;
     const float* line = channel + ih * g.W + first;  // iw = first + j * sw
     if (sw == 1) {
@@ -78,21 +120,27 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
   }
 }
 
-// 1x1, stride 1, no padding: the column plane of a channel would be a copy of the channel, so the
-// input is read in place (offset k * P for channel k) - when every pixel tile is whole, since a
-// tile reads NR floats from its start whatever its width (the last one would run past the input).
-bool reads_in_place(const Conv2dGeometry& g, int64_t NR) {  // (NR: the micro-kernel's tile width)
-  const int64_t P = g.OH * g.OW;
-  return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
-         g.OH == g.H && g.OW == g.W && P >= NR && g.N * P % NR == 0;
-}
+// The column planes of all images, rounded up to 16 floats (the tap offsets follow, aligned); with
+// bands each thread has its own band's planes in its workspace instead.
+int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return l.band ? 0 : (g.N * l.image + 15) / 16 * 16; }
 
-// The column planes of all images, rounded up to 16 floats (the tap offsets follow, aligned).
-int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return (g.N * l.image + 15) / 16 * 16; }
+// Output rows [oh0, oh0 + PH - shift) of one channel's column planes, rows [oh0, oh0 + PH) of each
+// plane, to dst [s_h, KW][plane] (zeroed first: padding and each plane's rounding).
+void copy_channel(float* dst, const float* channel, const Conv2dGeometry& g, const Layout& l, int64_t oh0) {
+  std::fill_n(dst, l.planes * l.plane, 0.0f);
+  for (int64_t a = 0; a < g.stride_h; ++a) {
+    for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
+      copy_plane(dst, channel, g, oh0, l.PH, a, kw * g.dilation_w - g.pad_left);
+    }
+  }
+}
 
 }  // namespace
 
-int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry&) { return 0; }
+int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
+  const Layout l = layout(g, kernels::packed_gemm_tile());
+  return l.band ? l.image * 4 : 0;
+}
 
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g) { return reads_in_place(g, kernels::packed_gemm_tile().nr); }
 
@@ -109,7 +157,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const Layout l = layout(g, tile);
   float* a_packed = workspace(static_cast<size_t>(conv2d_direct_shared_bytes(g)), WorkspaceSlot::Shared);
   const bool in_place = reads_in_place(g, NR);
-  float* planes = a_packed + l.a_floats;  // [N][image]
+  float* planes = a_packed + l.a_floats;  // [N][image] (none with bands)
   auto* offset = reinterpret_cast<int64_t*>(planes + (in_place ? 0 : planes_floats(g, l)));  // [K], 64-byte aligned
   const int64_t panels = (g.OC + MR - 1) / MR;
   const float* base = in_place ? in : planes;                  // what the tiles read
@@ -121,11 +169,12 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
       for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = in_place ? c * g.H * g.W : row + kw * l.plane;
     }
   }
+  const bool copies = !in_place && !l.band;  // all images' planes, before the tiles
   // One parallel region for both preparations: items [0, panels) pack the weight [OC, K] into
   // [OC/MR][K][MR], a panel each; the others copy a channel of an image into its column planes
   // [N][C, s_h, KW, PH, OW] (the last channel also zeroes the image's slack).
   parallel_for(
-      panels + (in_place ? 0 : g.N * g.C),
+      panels + (copies ? g.N * g.C : 0),
       [&](int64_t item, int) {
         if (item < panels) {
           kernels::pack_a(a_packed + item * MR * l.K, weight + item * MR * l.K, std::min(MR, g.OC - item * MR), l.K,
@@ -133,20 +182,56 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
           return;
         }
         const int64_t n = (item - panels) / g.C, c = (item - panels) % g.C;
-        const float* channel = in + (n * g.C + c) * g.H * g.W;
-        float* dst = planes + n * l.image + c * l.planes * l.plane;
-        std::fill_n(dst, l.planes * l.plane, 0.0f);  // padding and each plane's rounding
-        for (int64_t a = 0; a < g.stride_h; ++a) {
-          for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
-            copy_plane(dst, channel, g, l.PH, a, kw * g.dilation_w - g.pad_left);
-          }
-        }
+        copy_channel(planes + n * l.image + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, 0);
         if (c == g.C - 1) {
           const int64_t used = g.C * l.planes * l.plane;
           std::fill_n(planes + n * l.image + used, l.image - used, 0.0f);
         }
       },
-      g.OC * l.K * 4 + g.N * g.C * l.planes * l.plane);
+      g.OC * l.K * 4 + (copies ? g.N * g.C * l.planes * l.plane : 0));
+
+  const int64_t P = g.OH * g.OW;
+  const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
+  // Stream the output when it is large and written in one K block (later blocks read it back).
+  const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
+  auto store = [&](int64_t k0) { return k0 > 0 ? kernels::Store::Accumulate : first; };
+  // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
+  // whose output (cols pixels) starts at dst, in output channel 0.
+  auto tile_panels = [&](int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) {
+    for (int64_t ap = ap0; ap < ap1; ++ap) {
+      kernels::direct_micro(kc, a_packed + ap * MR * l.K + k0 * MR, src, offset + k0, dst + ap * MR * P, P,
+                            static_cast<int>(std::min(MR, g.OC - ap * MR)), cols, store(k0),
+                            bias ? bias + ap * MR : nullptr);
+    }
+  };
+
+  if (l.band) {
+    // Work items are bands of an image: copy the band's planes into this thread's buffer, then all
+    // its tiles and panels.
+    const int64_t bands = (g.OH + l.band - 1) / l.band;
+    parallel_for(
+        g.N * bands,
+        [&](int64_t item, int) {
+          const int64_t n = item / bands, oh0 = item % bands * l.band;
+          const int64_t pixels = std::min(l.band, g.OH - oh0) * g.OW;
+          float* buffer = workspace(static_cast<size_t>(l.image) * 4);
+          for (int64_t c = 0; c < g.C; ++c) {
+            copy_channel(buffer + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, oh0);
+          }
+          const int64_t used = g.C * l.planes * l.plane;
+          std::fill_n(buffer + used, l.image - used, 0.0f);
+          float* dst = out + n * g.OC * P + oh0 * g.OW;
+          for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
+            for (int64_t f = 0; f < pixels; f += NR) {
+              tile_panels(k0, std::min(KC, l.K - k0), 0, panels, buffer + f, dst + f,
+                          static_cast<int>(std::min(NR, pixels - f)));
+            }
+          }
+          if (first == kernels::Store::Stream) kernels::stream_fence();
+        },
+        g.flops());
+    return;
+  }
 
   // Work items are blocks of up to kPixelBlock pixels times groups of output-channel panels. With
   // at least NR pixels per image, the pixels of all images form one sequence and a tile may
@@ -155,7 +240,6 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   // by one. Blocks hold equal numbers of tiles, and layers with few blocks are also split by
   // output channels, so that up to 8 threads get equal shares. (Tiles sit at the same places and
   // run the same operations however the items fall: the split does not change a bit.)
-  const int64_t P = g.OH * g.OW;
   const bool flat = P >= NR;
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
   const int64_t tiles = (length + NR - 1) / NR, blocks = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
@@ -164,9 +248,6 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t groups =
       g.flops() < 8 * kSerialWork ? 1 : std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
   const int64_t group = (panels + groups - 1) / groups;  // panels per group
-  const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
-  // Stream the output when it is large and written in one K block (later blocks read it back).
-  const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   parallel_for(
       sequences * blocks * groups,
       [&](int64_t item, int) {
@@ -177,20 +258,16 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
           const int64_t kc = std::min(KC, l.K - k0);
           for (int64_t f = f0; f < f1; f += NR) {
             const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
+            if (q + cols <= P) {
+              tile_panels(k0, kc, ap0, ap1, base + n * image + q, out + n * g.OC * P + q, static_cast<int>(cols));
+              continue;
+            }
             for (int64_t ap = ap0; ap < ap1; ++ap) {
-              const int rows = static_cast<int>(std::min(MR, g.OC - ap * MR));
-              const float* a = a_packed + ap * MR * l.K + k0 * MR;
-              const float* b = bias ? bias + ap * MR : nullptr;
-              float* dst = out + (n * g.OC + ap * MR) * P + q;  // [rows, cols] of [OC, P]
-              if (q + cols <= P) {
-                kernels::direct_micro(kc, a, base + n * image + q, offset + k0, dst, P, rows,
-                                      static_cast<int>(cols), k0 > 0 ? kernels::Store::Accumulate : first, b);
-              } else {
-                kernels::direct_micro_split(kc, a, base + n * image + q, base + (n + 1) * image,
-                                            static_cast<int>(P - q), offset + k0, dst,
-                                            out + ((n + 1) * g.OC + ap * MR) * P, P, rows, static_cast<int>(cols),
-                                            k0 > 0 ? kernels::Store::Accumulate : first, b);
-              }
+              kernels::direct_micro_split(kc, a_packed + ap * MR * l.K + k0 * MR, base + n * image + q,
+                                          base + (n + 1) * image, static_cast<int>(P - q), offset + k0,
+                                          out + (n * g.OC + ap * MR) * P + q, out + ((n + 1) * g.OC + ap * MR) * P, P,
+                                          static_cast<int>(std::min(MR, g.OC - ap * MR)), static_cast<int>(cols),
+                                          store(k0), bias ? bias + ap * MR : nullptr);
             }
           }
         }

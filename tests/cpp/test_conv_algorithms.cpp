@@ -186,6 +186,52 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   }
 }
 
+// Images whose column planes outgrow L2 run the direct kernel in bands of output rows, each band's
+// planes copied into a thread's own buffer (ops/conv2d_direct.cpp): band heights that do and do
+// not divide the output, a last tile cut short, batch 1 (more, thinner bands), strides, dilation,
+// asymmetric padding. Checked against the reference, for bands (a workspace below all images'
+// planes), and for bit-identical results on 1 and 2 threads.
+TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
+  tt::Generator gen(53);
+  struct Layer {
+    tt::Shape input, weight;
+    tt::Conv2dOptions options;
+  };
+  const Layer layers[] = {
+      {{1, 3, 224, 224}, {13, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}},
+      {{2, 5, 97, 131}, {7, 5, 5, 5}, {.padding = tt::Padding2d(2)}},
+      {{2, 4, 121, 90}, {11, 4, 3, 3}, {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)}},
+      {{3, 4, 300, 200}, {5, 4, 5, 3}, {.stride = tt::Size2(1, 3), .dilation = tt::Size2(1, 2)}},
+  };
+  const int saved = tt::get_num_threads();
+  for (const Layer& layer : layers) {
+    SCOPED_TRACE(tt::shape_to_string(layer.input) + " weight " + tt::shape_to_string(layer.weight));
+    const int64_t C = layer.input[1], KH = layer.weight[2], KW = layer.weight[3];
+    const int64_t sh = layer.options.stride.h, dh = layer.options.dilation.h;
+    const int64_t OH = (layer.input[2] + 2 * layer.options.padding.h - dh * (KH - 1) - 1) / sh + 1;
+    const int64_t OW = (layer.input[3] + 2 * layer.options.padding.w - layer.options.dilation.w * (KW - 1) - 1) /
+                           layer.options.stride.w + 1;
+    const int64_t all_planes = layer.input[0] * C * sh * KW * (OH + (KH - 1) * dh / sh) * OW * 4;
+    EXPECT_LT(tt::conv2d_workspace_bytes(tt::Conv2dAlgorithm::Direct, layer.input, layer.weight, layer.options),
+              all_planes / 2);
+    const tt::Tensor x = tt::Tensor::randn(layer.input, gen), w = tt::Tensor::randn(layer.weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({layer.weight[0]}, gen);
+    tt::set_num_threads(1);
+    const tt::Tensor one = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, layer.options);
+    tt::set_num_threads(2);
+    const tt::Tensor two = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, layer.options);
+    EXPECT_TRUE(one.equal(two));
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, layer.options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), layer.options);
+    ASSERT_EQ(one.shape(), want.shape());
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      ASSERT_LE(std::fabs(one.data()[i] - want.data()[i]), (C * KH * KW + 2) * 0x1p-24 * magnitude.data()[i]) << i;
+    }
+  }
+  tt::set_num_threads(saved);
+}
+
 // Autotuning: the first call of a shape times the candidates and caches the winner; later calls
 // (and select_conv2d_algorithm) use it; the thread count is part of the key; a forced algorithm
 // still comes first; the results are the winner's, within its bound of the reference.
