@@ -19,11 +19,17 @@ namespace tinytorch {
 int omp_thread_index();  // this thread's index inside a parallel region (0 outside)
 
 // Below this much work (in FLOPs, or element operations) a parallel region costs more than it
-// saves: waking the second thread and joining it takes several microseconds.
+// saves. How much a region costs depends on libgomp's wait policy: by default (and with
+// OMP_WAIT_POLICY=ACTIVE) idle workers spin for a while and a region with 2 threads costs about
+// a microsecond (measured here: 0.4 us back to back, 1-7 us on average with calls 20 us - 2 ms
+// apart), against ~4 us of work for 1M FLOPs on one core; with OMP_WAIT_POLICY=PASSIVE they sleep
+// and waking one costs 12-50 us (measured), so regions start at 8M FLOPs.
 constexpr int64_t kSerialWork = int64_t{1} << 20;
+constexpr int64_t kSerialWorkPassive = int64_t{8} << 20;
+int64_t serial_work();  // kSerialWork, or kSerialWorkPassive under OMP_WAIT_POLICY=PASSIVE
 
 // Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads; serially when
-// `work` (an estimate of the whole loop's FLOPs) is below kSerialWork.
+// `work` (an estimate of the whole loop's FLOPs) is below serial_work().
 // `thread` indexes a per-thread workspace slice (0 <= thread < threads_for(n)).
 // Schedule::Static hands each thread one contiguous run of items; Schedule::Dynamic hands items
 // out in order as threads come free, for items of unequal size (large ones first).
@@ -31,7 +37,7 @@ enum class Schedule { Static, Dynamic };
 
 template <class Fn>
 void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedule = Schedule::Static) {
-  const int threads = work < kSerialWork ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
+  const int threads = work < serial_work() ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
   if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(i, 0);
     return;

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -39,6 +40,17 @@ void set_num_threads(int n) {
 int get_num_threads() { return thread_setting().load(); }
 
 int omp_thread_index() { return omp_get_thread_num(); }
+
+int64_t serial_work() {
+  // Read once, as libgomp does when it starts.
+  static const int64_t work = [] {
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    std::string p = policy ? policy : "";
+    for (char& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return p == "passive" ? kSerialWorkPassive : kSerialWork;
+  }();
+  return work;
+}
 
 namespace {
 

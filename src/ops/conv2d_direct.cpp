@@ -237,16 +237,18 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   // at least NR pixels per image, the pixels of all images form one sequence and a tile may
   // straddle two images (direct_micro_split), so no tile is cut short at an image's end (a 14x14
   // output is 6 1/8 tiles of 32: 12% of the work would be padding); smaller images are tiled one
-  // by one. Blocks hold equal numbers of tiles, and layers with few blocks are also split by
-  // output channels, so that up to 8 threads get equal shares. (Tiles sit at the same places and
-  // run the same operations however the items fall: the split does not change a bit.)
+  // by one. Blocks hold equal numbers of tiles; small layers have blocks down to one tile, and
+  // layers with few blocks are also split by output channels, so that up to 8 threads get equal
+  // shares. (Tiles sit at the same places and run the same operations however the items fall: the
+  // split does not change a bit. Whether the items run on one thread or more is parallel_for's
+  // choice, by the layer's FLOPs.)
   const bool flat = P >= NR;
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
-  const int64_t tiles = (length + NR - 1) / NR, blocks = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
-  const int64_t block = (tiles + blocks - 1) / blocks * NR;  // pixels per block, a multiple of NR
-  // (Small layers stay in one item: below a few million FLOPs a second thread costs more than it saves.)
-  const int64_t groups =
-      g.flops() < 8 * kSerialWork ? 1 : std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
+  const int64_t tiles = (length + NR - 1) / NR;
+  const int64_t most = std::max((tiles * NR + kPixelBlock - 1) / kPixelBlock, std::min(tiles, (8 + sequences - 1) / sequences));
+  const int64_t block = (tiles + most - 1) / most * NR;  // pixels per block, a multiple of NR
+  const int64_t blocks = (length + block - 1) / block;
+  const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
   const int64_t group = (panels + groups - 1) / groups;  // panels per group
   parallel_for(
       sequences * blocks * groups,
