@@ -193,19 +193,15 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
 // planes), and for bit-identical results on 1 and 2 threads.
 TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
   tt::Generator gen(53);
-  struct Layer {
-    tt::Shape input, weight;
-    tt::Conv2dOptions options;
-  };
-  const Layer layers[] = {
-      {{1, 3, 224, 224}, {13, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}},
-      {{2, 5, 97, 131}, {7, 5, 5, 5}, {.padding = tt::Padding2d(2)}},
-      {{2, 4, 121, 90}, {11, 4, 3, 3}, {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)}},
-      {{3, 4, 300, 200}, {5, 4, 5, 3}, {.stride = tt::Size2(1, 3), .dilation = tt::Size2(1, 2)}},
+  const ConvCase layers[] = {
+      {{1, 3, 224, 224}, {13, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}, true},
+      {{2, 5, 97, 131}, {7, 5, 5, 5}, {.padding = tt::Padding2d(2)}, true},
+      {{2, 4, 121, 90}, {11, 4, 3, 3}, {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)}, true},
+      {{3, 4, 300, 200}, {5, 4, 5, 3}, {.stride = tt::Size2(1, 3), .dilation = tt::Size2(1, 2)}, true},
   };
   const int saved = tt::get_num_threads();
-  for (const Layer& layer : layers) {
-    SCOPED_TRACE(tt::shape_to_string(layer.input) + " weight " + tt::shape_to_string(layer.weight));
+  for (const ConvCase& layer : layers) {
+    SCOPED_TRACE(layer.describe());
     const int64_t C = layer.input[1], KH = layer.weight[2], KW = layer.weight[3];
     const int64_t sh = layer.options.stride.h, dh = layer.options.dilation.h;
     const int64_t OH = (layer.input[2] + 2 * layer.options.padding.h - dh * (KH - 1) - 1) / sh + 1;
