@@ -79,6 +79,9 @@ __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const _
     if (store == Store::Stream && m0 == 0xFFFF && m1 == 0xFFFF && (reinterpret_cast<uintptr_t>(row) & 63) == 0) {
       _mm512_stream_ps(row, v0);
       _mm512_stream_ps(row + 16, v1);
+    } else if (m0 == 0xFFFF && m1 == 0xFFFF) {
+      _mm512_storeu_ps(row, v0);
+      _mm512_storeu_ps(row + 16, v1);
     } else {
       _mm512_mask_storeu_ps(row, m0, v0);
       _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -126,7 +129,8 @@ __attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const fl
   }
 }
 
-// Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does.
+// Rows [0, rows) of the 6x16 tile to c (ldc), as store_mx32 does (Store::Stream: whole rows at
+// 32-byte aligned addresses).
 template <int M = 6>
 __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
                                                       int64_t ldc, int rows, int cols, Store store,
@@ -137,10 +141,29 @@ __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], c
 #pragma GCC unroll 6
   for (int r = 0; r < M; ++r) {
     if (r >= rows) break;
+    float* row = c + r * ldc;
+    if (cols == 16) {  // a whole row: two vectors straight to c (streamed when asked and aligned)
+      __m256 v0 = acc0[r], v1 = acc1[r];
+      if (store == Store::Accumulate) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+      } else if (bias) {
+        v0 = _mm256_add_ps(v0, _mm256_set1_ps(bias[r]));
+        v1 = _mm256_add_ps(v1, _mm256_set1_ps(bias[r]));
+      }
+      if (store == Store::Stream && (reinterpret_cast<uintptr_t>(row) & 31) == 0) {
+        _mm256_stream_ps(row, v0);
+        _mm256_stream_ps(row + 8, v1);
+      } else {
+        _mm256_storeu_ps(row, v0);
+        _mm256_storeu_ps(row + 8, v1);
+      }
+      continue;
+    }
+    // A tile cut short (the last pixels of a layer): through a buffer, lane by lane.
     alignas(32) float tile[16];
     _mm256_store_ps(tile, acc0[r]);
     _mm256_store_ps(tile + 8, acc1[r]);
-    float* row = c + r * ldc;
     if (store == Store::Accumulate) {
       for (int j = 0; j < cols; ++j) row[j] += tile[j];
     } else {
