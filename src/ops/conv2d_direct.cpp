@@ -135,6 +135,14 @@ void copy_channel(float* dst, const float* channel, const Conv2dGeometry& g, con
   }
 }
 
+// The floats after an image's (or a band's) planes, up to l.image: the last tile's reads past the
+// last plane land there (in lanes whose results are not stored): zeroed, so that no lane reads
+// uninitialised memory or slow denormals.
+void zero_slack(float* image, const Conv2dGeometry& g, const Layout& l) {
+  const int64_t used = g.C * l.planes * l.plane;
+  std::fill_n(image + used, l.image - used, 0.0f);
+}
+
 }  // namespace
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
@@ -183,10 +191,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         }
         const int64_t n = (item - panels) / g.C, c = (item - panels) % g.C;
         copy_channel(planes + n * l.image + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, 0);
-        if (c == g.C - 1) {
-          const int64_t used = g.C * l.planes * l.plane;
-          std::fill_n(planes + n * l.image + used, l.image - used, 0.0f);
-        }
+        if (c == g.C - 1) zero_slack(planes + n * l.image, g, l);
       },
       g.OC * l.K * 4 + (copies ? g.N * g.C * l.planes * l.plane : 0));
 
@@ -218,8 +223,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
           for (int64_t c = 0; c < g.C; ++c) {
             copy_channel(buffer + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, oh0);
           }
-          const int64_t used = g.C * l.planes * l.plane;
-          std::fill_n(buffer + used, l.image - used, 0.0f);
+          zero_slack(buffer, g, l);
           float* dst = out + n * g.OC * P + oh0 * g.OW;
           for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
             for (int64_t f = 0; f < pixels; f += NR) {
