@@ -48,46 +48,41 @@ inline __attribute__((always_inline)) void vector_row(float* row, const float* b
   if (OW % 16) row16<TAPS>(row, base, weight, offset, taps, bias, OW - 16);
 }
 
-// One kernel row against one input row: w[0] x0 + w[1] x1 + w[2] x2 (x1, x2: shifted by 1, 2).
-template <class V>
-inline __attribute__((always_inline)) V kernel_row(const float* w, V x0, V x1, V x2) {
-  return w[0] * x0 + w[1] * x1 + w[2] * x2;
-}
-
 // 3x3, stride 1, dilation 1: four output rows at a time. Each of the six input rows they read is
 // loaded once per kernel column and feeds up to three of the four rows, so a vector of outputs
 // costs 4.5 loads instead of 9 (the loads, half of them split across cache lines, were the limit).
-// Written out row by row: with a loop over the rows GCC kept the accumulators in memory.
+// One input vector is live at a time and every tap is one multiply-add into its row's accumulator
+// (4 accumulators + 9 broadcast weights + 1 input: 14 registers, which AVX2's 16 hold; summing a
+// kernel row first cost a multiply and an add more per row and spilled). The loops have constant
+// bounds and unroll fully, so the accumulators stay in registers. Each output adds its taps in the
+// reference's order (bias, then kh, kw).
 template <class V>
 inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* base, int64_t cols, const float* w,
                                                      float bias, int64_t OW, int64_t rows) {
   constexpr int64_t L = sizeof(V) / sizeof(float);  // lanes: 16 (AVX-512) or 8 (AVX2)
+  V wv[9];
+#pragma GCC unroll 9
+  for (int t = 0; t < 9; ++t) wv[t] = V{} + w[t];
   for (int64_t at = 0;; at += L) {
     if (at + L > OW) at = OW - L;  // the last vector overlaps the previous one: equal values
-    V a0 = V{} + bias, a1 = a0, a2 = a0, a3 = a0;
-    const float* src = base + at;
-    V x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // input row 0
-    a0 += kernel_row(w, x0, x1, x2);
-    src += cols, x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // row 1
-    a0 += kernel_row(w + 3, x0, x1, x2);
-    a1 += kernel_row(w, x0, x1, x2);
-    src += cols, x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // row 2
-    a0 += kernel_row(w + 6, x0, x1, x2);
-    a1 += kernel_row(w + 3, x0, x1, x2);
-    a2 += kernel_row(w, x0, x1, x2);
-    src += cols, x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // row 3
-    a1 += kernel_row(w + 6, x0, x1, x2);
-    a2 += kernel_row(w + 3, x0, x1, x2);
-    a3 += kernel_row(w, x0, x1, x2);
-    src += cols, x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // row 4
-    a2 += kernel_row(w + 6, x0, x1, x2);
-    a3 += kernel_row(w + 3, x0, x1, x2);
-    src += cols, x0 = load<V>(src), x1 = load<V>(src + 1), x2 = load<V>(src + 2);  // row 5
-    a3 += kernel_row(w + 6, x0, x1, x2);
-    __builtin_memcpy(out + at, &a0, sizeof(V));
-    if (rows > 1) __builtin_memcpy(out + OW + at, &a1, sizeof(V));
-    if (rows > 2) __builtin_memcpy(out + 2 * OW + at, &a2, sizeof(V));
-    if (rows > 3) __builtin_memcpy(out + 3 * OW + at, &a3, sizeof(V));
+    V acc[4];
+#pragma GCC unroll 4
+    for (int o = 0; o < 4; ++o) acc[o] = V{} + bias;
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; ++i) {  // input row i feeds output rows i - 2 .. i (kernel row i - o)
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        const V x = load<V>(base + at + i * cols + j);
+#pragma GCC unroll 4
+        for (int o = 0; o < 4; ++o) {
+          if (i - o >= 0 && i - o < 3) acc[o] += wv[(i - o) * 3 + j] * x;
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int o = 0; o < 4; ++o) {
+      if (o < rows) __builtin_memcpy(out + o * OW + at, &acc[o], sizeof(V));
+    }
     if (at + L >= OW) break;
   }
 }
