@@ -408,15 +408,14 @@ __attribute__((target("avx512f"))) void scatter_avx512(float* out, const float* 
 }
 
 template <class Scheme, int LANES, bool AVX512>
-inline __attribute__((always_inline)) void output_transform(float* out, const float* m, const float* bias,
-                                                            const Conv2dGeometry& g, int64_t oc0, int rows,
-                                                            int64_t t0) {
+inline __attribute__((always_inline)) void output_transform(float* out, const float* m, int64_t xs,
+                                                            const float* bias, const Conv2dGeometry& g, int64_t oc0,
+                                                            int rows, int64_t t0) {
   constexpr int S = Scheme::S, O = Scheme::O;
   Segment seg[kMaxLanes];
   const int segments = segments_of(seg, g, Scheme::grid(g), t0, LANES);
   alignas(64) float e[O * S * LANES], y[O * O * LANES];
   alignas(64) float lines[O][O * kMaxLanes];  // output row i of lane t's tile at lines[i][O * t ..]
-  const int64_t xs = static_cast<int64_t>(rows) * LANES;
   for (int r = 0; r < rows; ++r) {
     // A^T m: [O][S] per lane, over the S rows of the S x S; then (A^T m) A: [O][O].
     const float* mr = m + r * LANES;  // m[xi][r][t] at mr[xi * xs + t]
@@ -481,17 +480,17 @@ void input_transform_avx2(float* v, const float* in, const Conv2dGeometry& g, in
   input_transform<Scheme, 16, false>(v, in, g, t0);
 }
 template <class Scheme>
-__attribute__((target("avx512f"))) void output_transform_avx512(float* out, const float* m, const float* bias,
-                                                                const Conv2dGeometry& g, int64_t oc0, int rows,
-                                                                int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<Scheme, 32, true>(out, m, bias, g, oc0, rows, t0);
-  output_transform<Scheme, 16, true>(out, m, bias, g, oc0, rows, t0);
+__attribute__((target("avx512f"))) void output_transform_avx512(float* out, const float* m, int64_t xs,
+                                                                const float* bias, const Conv2dGeometry& g,
+                                                                int64_t oc0, int rows, int64_t t0, int lanes) {
+  if (lanes == 32) return output_transform<Scheme, 32, true>(out, m, xs, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16, true>(out, m, xs, bias, g, oc0, rows, t0);
 }
 template <class Scheme>
-void output_transform_avx2(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                           int rows, int64_t t0, int lanes) {
-  if (lanes == 32) return output_transform<Scheme, 32, false>(out, m, bias, g, oc0, rows, t0);
-  output_transform<Scheme, 16, false>(out, m, bias, g, oc0, rows, t0);
+void output_transform_avx2(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                           int64_t oc0, int rows, int64_t t0, int lanes) {
+  if (lanes == 32) return output_transform<Scheme, 32, false>(out, m, xs, bias, g, oc0, rows, t0);
+  output_transform<Scheme, 16, false>(out, m, xs, bias, g, oc0, rows, t0);
 }
 
 template <class Scheme>
@@ -504,12 +503,12 @@ void input_transform_for(float* v, const float* in, const Conv2dGeometry& g, int
 }
 
 template <class Scheme>
-void output_transform_for(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                          int rows, int64_t t0, int lanes) {
+void output_transform_for(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                          int64_t oc0, int rows, int64_t t0, int lanes) {
   if (cpu_isa() == Isa::Avx512) {
-    output_transform_avx512<Scheme>(out, m, bias, g, oc0, rows, t0, lanes);
+    output_transform_avx512<Scheme>(out, m, xs, bias, g, oc0, rows, t0, lanes);
   } else {
-    output_transform_avx2<Scheme>(out, m, bias, g, oc0, rows, t0, lanes);
+    output_transform_avx2<Scheme>(out, m, xs, bias, g, oc0, rows, t0, lanes);
   }
 }
 
@@ -716,9 +715,9 @@ void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometr
   input_transform_for<F43>(v, in, g, t0, lanes);
 }
 
-void winograd_f43_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                                   int rows, int64_t t0, int lanes) {
-  output_transform_for<F43>(out, m, bias, g, oc0, rows, t0, lanes);
+void winograd_f43_output_transform(float* out, const float* m, int64_t xs, const float* bias,
+                                   const Conv2dGeometry& g, int64_t oc0, int rows, int64_t t0, int lanes) {
+  output_transform_for<F43>(out, m, xs, bias, g, oc0, rows, t0, lanes);
 }
 
 bool winograd_s2_supports(const Conv2dGeometry& g) {
@@ -788,9 +787,9 @@ void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry
   input_transform_for<S2>(v, in, g, t0, lanes);
 }
 
-void winograd_s2_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                                  int rows, int64_t t0, int lanes) {
-  output_transform_for<S2>(out, m, bias, g, oc0, rows, t0, lanes);
+void winograd_s2_output_transform(float* out, const float* m, int64_t xs, const float* bias,
+                                  const Conv2dGeometry& g, int64_t oc0, int rows, int64_t t0, int lanes) {
+  output_transform_for<S2>(out, m, xs, bias, g, oc0, rows, t0, lanes);
 }
 
 }  // namespace tinytorch::kernels

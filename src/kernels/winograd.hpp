@@ -33,10 +33,11 @@ void winograd_f43_weight_transform(float* u, int64_t xi_stride, const float* wei
 // Tiles past the grid are 0.
 void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
 
-// m [36][rows][lanes] (the GEMM results for output channels oc0 .. oc0 + rows) -> the 4x4 output
-// tiles of tiles t0 .. t0 + lanes in out [N, OC, OH, OW], plus bias, clipped at the edges.
-void winograd_f43_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                                   int rows, int64_t t0, int lanes);
+// m [36][rows][lanes], point xi's matrix at m + xi * xs (the GEMM results for output channels
+// oc0 .. oc0 + rows) -> the 4x4 output tiles of tiles t0 .. t0 + lanes in out [N, OC, OH, OW], plus
+// bias, clipped at the edges.
+void winograd_f43_output_transform(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                                   int64_t oc0, int rows, int64_t t0, int lanes);
 
 // Floats from one point's packed-B panel [C][lanes] to the next in the input transforms' v: one
 // cache line more than the panel, so that the 25-36 rows a channel writes (one per point) do not
@@ -72,7 +73,7 @@ void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weig
 // +4 and columns 4*tw - pad_left .. +4) -> v, 25 panels [C][lanes] winograd_v_stride apart; output: m [25][rows][lanes] -> the
 // 2x2 tiles, plus bias, clipped at the edges. As the F(4x4, 3x3) functions.
 void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
-void winograd_s2_output_transform(float* out, const float* m, const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                                  int rows, int64_t t0, int lanes);
+void winograd_s2_output_transform(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                                  int64_t oc0, int rows, int64_t t0, int lanes);
 
 }  // namespace tinytorch::kernels
