@@ -10,7 +10,9 @@
 
 #include <cmath>
 #include <random>
+#include <thread>
 
+#include "ops/prepared_weights.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tt = tinytorch;
@@ -123,8 +125,11 @@ TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
     const tt::Tensor b = tt::Tensor::randn({c.weight[0]}, gen);
     for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
       if (!tt::conv2d_algorithm_supports(a, c.input, c.weight, c.options)) continue;
+      // (Prepared weights cleared: each run prepares them on its own thread count.)
+      tt::ops::clear_prepared_weights();
       tt::set_num_threads(1);
       const tt::Tensor one = tt::conv2d_with(a, x, w, b, c.options);
+      tt::ops::clear_prepared_weights();
       tt::set_num_threads(2);
       const tt::Tensor two = tt::conv2d_with(a, x, w, b, c.options);
       EXPECT_TRUE(one.equal(two)) << tt::to_string(a) << " " << c.describe();
@@ -471,4 +476,102 @@ TEST(ConvAlgorithms, DepthwiseThreeByThreeRows) {
     }
   }
   EXPECT_EQ(checked, 60);
+}
+
+// Winograd keeps its transformed weights between calls (ops/prepared_weights.hpp). A weight changed
+// in place - same address, same shape - must be seen: every output is checked against a run
+// without the cache, bit for bit, after changing one element, all elements, or nothing.
+TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
+  namespace ops = tt::ops;
+  tt::Generator gen(31);
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  const tt::Conv2dOptions s2{.stride = tt::Size2(2, 2), .padding = tt::Padding2d(1)};
+  for (const tt::Conv2dOptions& options : {same, s2}) {
+    const tt::Tensor x = tt::Tensor::randn({2, 13, 11, 9}, gen), b = tt::Tensor::randn({17}, gen);
+    tt::Tensor w = tt::Tensor::randn({17, 13, 3, 3}, gen);
+    // A fresh transform of the weight's values now: the same call on a copy (another address,
+    // so never a cached entry of w's), run with the cache emptied and put back to 0 entries after.
+    auto cold = [&] {
+      const tt::Tensor copy = w.clone();
+      return tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, copy, b, options);
+    };
+    ops::clear_prepared_weights();
+    const tt::Tensor want_first = cold();
+    ops::clear_prepared_weights();
+    const tt::Tensor first = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    EXPECT_TRUE(first.equal(want_first));
+    EXPECT_EQ(ops::prepared_weight_stats().misses, 1);
+    const tt::Tensor again = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    EXPECT_TRUE(again.equal(first));
+    EXPECT_EQ(ops::prepared_weight_stats().hits, 1);
+
+    w.data()[w.numel() - 1] += 0.5f;  // the last element only: the comparison must reach it
+    const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    EXPECT_EQ(ops::prepared_weight_stats().misses, 2);
+    EXPECT_FALSE(changed.equal(first));
+    EXPECT_TRUE(changed.equal(cold()));
+
+    for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = -w.data()[i];  // an optimizer step, say
+    const int64_t entries = ops::prepared_weight_stats().entries;
+    const tt::Tensor stepped = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    EXPECT_EQ(ops::prepared_weight_stats().entries, entries);  // w's entry refilled, not a second one
+    EXPECT_TRUE(stepped.equal(cold()));
+  }
+  ops::clear_prepared_weights();
+}
+
+// The budget evicts least recently used entries; calls stay right whatever it holds.
+TEST(ConvAlgorithms, PreparedWeightsBudget) {
+  namespace ops = tt::ops;
+  tt::Generator gen(32);
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  const tt::Tensor x = tt::Tensor::randn({1, 8, 10, 10}, gen);
+  std::vector<tt::Tensor> weights;
+  for (int i = 0; i < 6; ++i) weights.push_back(tt::Tensor::randn({8, 8, 3, 3}, gen));
+  ops::clear_prepared_weights();
+  tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, weights[0], tt::Tensor(), same);
+  const int64_t one = ops::prepared_weight_stats().bytes;
+  ASSERT_GT(one, 0);
+  ops::set_prepared_weight_budget(3 * one);
+  for (int round = 0; round < 2; ++round) {
+    for (const tt::Tensor& w : weights) {
+      const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, tt::Tensor(), same);
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, tt::Tensor(), same);
+      for (int64_t i = 0; i < got.numel(); ++i) ASSERT_NEAR(got.data()[i], want.data()[i], 1e-3);
+      EXPECT_LE(ops::prepared_weight_stats().bytes, 3 * one);
+    }
+  }
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 3);
+  // weights[0]'s first call in the loop finds the entry measured above; after that six weights
+  // cycle through three places, least recently used out first: no hits.
+  EXPECT_EQ(ops::prepared_weight_stats().hits, 1);
+  ops::set_prepared_weight_budget(0);
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 0);
+  ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}
+
+// Threads calling layers at once, each changing its own weight between calls (ThreadSanitizer
+// runs this: the lookups, the comparisons outside the lock, the refills).
+TEST(ConvAlgorithms, PreparedWeightsFromManyThreads) {
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  std::vector<std::thread> threads;
+  std::vector<int> failures(3, 0);
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      tt::Generator gen(100 + t);
+      const tt::Tensor x = tt::Tensor::randn({1, 6, 9, 9}, gen);
+      tt::Tensor w = tt::Tensor::randn({7, 6, 3, 3}, gen);
+      for (int step = 0; step < 20; ++step) {
+        if (step % 3 == 0) w.data()[step] += 1.0f;
+        const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, tt::Tensor(), same);
+        const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, tt::Tensor(), same);
+        for (int64_t i = 0; i < got.numel(); ++i) failures[t] += std::fabs(got.data()[i] - want.data()[i]) > 1e-3;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int t = 0; t < 3; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
+  tt::ops::clear_prepared_weights();
 }

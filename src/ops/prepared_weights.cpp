@@ -1,0 +1,141 @@
+// The prepared-weight cache: see prepared_weights.hpp.
+#include "ops/prepared_weights.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <mutex>
+
+namespace tinytorch::ops {
+namespace {
+
+int64_t default_budget() {
+  const char* env = std::getenv("TINYTORCH_WEIGHT_CACHE_MB");
+  if (env && *env) {
+    char* end = nullptr;
+    const long long mb = std::strtoll(env, &end, 10);
+    if (*end == '\0' && mb >= 0 && mb < (int64_t{1} << 40)) return mb << 20;
+  }
+  return int64_t{256} << 20;
+}
+
+int64_t bytes_of(const PreparedWeight& e) {
+  return static_cast<int64_t>((e.weight.capacity() + e.prepared.capacity()) * sizeof(float));
+}
+
+struct Cache {
+  std::mutex mutex;
+  std::list<std::shared_ptr<PreparedWeight>> entries;  // most recently used first
+  int64_t bytes = 0, budget = default_budget(), hits = 0, misses = 0;
+
+  // Under the lock: drop least recently used entries until the total fits the budget.
+  void trim() {
+    while (bytes > budget && !entries.empty()) {
+      bytes -= bytes_of(*entries.back());
+      entries.pop_back();
+    }
+  }
+};
+
+Cache& cache() {
+  static Cache c;
+  return c;
+}
+
+std::shared_ptr<PreparedWeight>& spare() {
+  thread_local std::shared_ptr<PreparedWeight> s;
+  return s;
+}
+
+}  // namespace
+
+namespace detail {
+
+Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weight_floats, int64_t prepared_floats) {
+  Cache& c = cache();
+  const auto n = static_cast<size_t>(weight_floats), m = static_cast<size_t>(prepared_floats);
+  std::shared_ptr<PreparedWeight> found;
+  {
+    const std::lock_guard<std::mutex> lock(c.mutex);
+    auto it = std::find_if(c.entries.begin(), c.entries.end(),
+                           [&](const auto& e) { return e->address == weight && e->tag == tag; });
+    if (it != c.entries.end()) {
+      found = *it;
+      c.entries.splice(c.entries.begin(), c.entries, it);
+    }
+  }
+  // Published entries are never written, so comparing outside the lock is safe.
+  if (found && found->weight.size() == n && found->prepared.size() == m &&
+      std::memcmp(found->weight.data(), weight, n * sizeof(float)) == 0) {
+    const std::lock_guard<std::mutex> lock(c.mutex);
+    ++c.hits;
+    return {std::move(found), true};
+  }
+  std::shared_ptr<PreparedWeight> entry;
+  {
+    const std::lock_guard<std::mutex> lock(c.mutex);
+    ++c.misses;
+    if (found) {  // stale: take it out; refill it in place if no other caller holds it
+      auto it = std::find(c.entries.begin(), c.entries.end(), found);
+      if (it != c.entries.end()) {
+        c.bytes -= bytes_of(**it);
+        c.entries.erase(it);
+      }
+      if (found.use_count() == 1) entry = std::move(found);
+    }
+  }
+  // An entry the cache could not keep (off, or over the budget) waits here for the thread's next
+  // miss, so that even then steady-state calls do not allocate.
+  if (!entry && spare() && spare().use_count() == 1) entry = std::move(spare());
+  if (!entry) entry = std::make_shared<PreparedWeight>();
+  entry->tag = tag;
+  entry->address = weight;
+  entry->weight.assign(weight, weight + n);
+  entry->prepared.resize(m);
+  return {std::move(entry), false};
+}
+
+void publish_prepared(const std::shared_ptr<PreparedWeight>& entry) {
+  Cache& c = cache();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  if (bytes_of(*entry) > c.budget) {
+    spare() = entry;
+    return;
+  }
+  // Another call may have published the same key meanwhile: the newer entry replaces it.
+  auto same = std::find_if(c.entries.begin(), c.entries.end(),
+                           [&](const auto& e) { return e->address == entry->address && e->tag == entry->tag; });
+  if (same != c.entries.end()) {
+    c.bytes -= bytes_of(**same);
+    c.entries.erase(same);
+  }
+  c.entries.push_front(entry);
+  c.bytes += bytes_of(*entry);
+  c.trim();
+}
+
+}  // namespace detail
+
+PreparedWeightStats prepared_weight_stats() {
+  Cache& c = cache();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  return {c.hits, c.misses, static_cast<int64_t>(c.entries.size()), c.bytes, c.budget};
+}
+
+void clear_prepared_weights() {
+  Cache& c = cache();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  c.entries.clear();
+  c.bytes = c.hits = c.misses = 0;
+  spare().reset();  // (the calling thread's)
+}
+
+void set_prepared_weight_budget(int64_t bytes) {
+  Cache& c = cache();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  c.budget = std::max<int64_t>(0, bytes);
+  c.trim();
+}
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,64 @@
+// Prepared weights kept between calls. Some algorithms turn the weight into another form before
+// they use it (Winograd's transformed matrices U: 4x the weight's floats at stride 1), and
+// inference calls a layer with the same weight again and again. This cache keeps the prepared
+// form next to a copy of the weight it came from and reuses it when a call brings the same bytes
+// again: compared in full (memcmp), so a weight changed in place - by an optimizer step, by numpy
+// through a view, through Tensor::data() - is always seen, whatever its address.
+//
+// Entries are keyed by the weight's address and a tag (what was prepared, for which shape and
+// micro-kernel). Least recently used entries go when the total passes a budget (256 MiB, or
+// TINYTORCH_WEIGHT_CACHE_MB; 0 turns the cache off). Thread-safe: entries are immutable once
+// published and shared by pointer, so a caller keeps using its entry while another call replaces
+// it. A miss on a known key refills that entry's buffers when no one else holds it: a training
+// loop, whose weights change every step, prepares them as before without allocating.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace tinytorch::ops {
+
+// What was prepared and for which shape and micro-kernel (the user's choice of numbers; a fixed
+// array, so that looking it up allocates nothing).
+using PreparedTag = std::array<int64_t, 4>;
+
+struct PreparedWeight {
+  PreparedTag tag{};
+  const float* address = nullptr;  // the weight it was prepared from (a key, never read)
+  std::vector<float> weight;       // the weight's values then
+  std::vector<float> prepared;     // what `fill` wrote
+};
+
+namespace detail {
+struct Lookup {
+  std::shared_ptr<PreparedWeight> entry;
+  bool hit;  // false: entry holds the weight's copy and a prepared buffer of the size asked, to fill
+};
+Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weight_floats, int64_t prepared_floats);
+void publish_prepared(const std::shared_ptr<PreparedWeight>& entry);
+}  // namespace detail
+
+// The prepared form of weight[0 .. weight_floats) under `tag`: a cached one when its copy equals
+// the weight, else fill(float* buffer of prepared_floats) is called (it may run threads) and the
+// result kept. The returned entry stays valid while the caller holds it.
+template <class Fill>
+std::shared_ptr<const PreparedWeight> prepared_weight(const PreparedTag& tag, const float* weight,
+                                                      int64_t weight_floats, int64_t prepared_floats, Fill&& fill) {
+  detail::Lookup found = detail::lookup_prepared(tag, weight, weight_floats, prepared_floats);
+  if (!found.hit) {
+    fill(found.entry->prepared.data());
+    detail::publish_prepared(found.entry);
+  }
+  return found.entry;
+}
+
+struct PreparedWeightStats {
+  int64_t hits, misses, entries, bytes, budget_bytes;
+};
+PreparedWeightStats prepared_weight_stats();
+void clear_prepared_weights();  // all entries, the counts, and the calling thread's spare entry
+void set_prepared_weight_budget(int64_t bytes);  // evicts down to it; 0: off (every call prepares)
+
+}  // namespace tinytorch::ops
