@@ -110,7 +110,15 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
     const int64_t ih = (r0 + r) * g.stride_h + a - g.pad_top;
     if (ih < 0 || ih >= g.H) continue;
     const float* line = channel + ih * g.W + first;  // iw = first + j * sw
-    if (sw == 1) {
+    if (sw == 1 && hi - lo >= 8) {
+      // Runs of 8 floats, the last one ending at hi (overlapping the one before: the same values
+      // written twice). Rows are short (11-56 floats in the benchmark layers): an element loop or a
+      // memcpy call cost more than the copying.
+      const int64_t n = hi - lo;
+      int64_t j = 0;
+      for (; j + 8 <= n; j += 8) __builtin_memcpy(dst + lo + j, line + lo + j, 32);
+      if (j < n) __builtin_memcpy(dst + hi - 8, line + hi - 8, 32);
+    } else if (sw == 1) {
       for (int64_t j = lo; j < hi; ++j) dst[j] = line[j];
     } else if (sw == 2) {
       for (int64_t j = lo; j < hi; ++j) dst[j] = line[2 * j];
