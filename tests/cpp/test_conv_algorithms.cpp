@@ -478,42 +478,46 @@ TEST(ConvAlgorithms, DepthwiseThreeByThreeRows) {
   EXPECT_EQ(checked, 60);
 }
 
-// Winograd keeps its transformed weights between calls (ops/prepared_weights.hpp). A weight changed
-// in place - same address, same shape - must be seen: every output is checked against a run
-// without the cache, bit for bit, after changing one element, all elements, or nothing.
+// Winograd keeps its transformed weights between calls, and the direct kernel its packed weights
+// (ops/prepared_weights.hpp). A weight changed in place - same address, same shape - must be seen:
+// every output is checked against a fresh preparation, bit for bit, after changing one element,
+// all elements, or nothing.
 TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
   namespace ops = tt::ops;
   tt::Generator gen(31);
   const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
   const tt::Conv2dOptions s2{.stride = tt::Size2(2, 2), .padding = tt::Padding2d(1)};
-  for (const tt::Conv2dOptions& options : {same, s2}) {
+  const std::pair<tt::Conv2dAlgorithm, tt::Conv2dOptions> runs[] = {
+      {tt::Conv2dAlgorithm::Winograd, same}, {tt::Conv2dAlgorithm::Winograd, s2}, {tt::Conv2dAlgorithm::Direct, same}};
+  for (const auto& [algorithm, options] : runs) {
+    SCOPED_TRACE(tt::to_string(algorithm) + " stride " + std::to_string(options.stride.h));
     const tt::Tensor x = tt::Tensor::randn({2, 13, 11, 9}, gen), b = tt::Tensor::randn({17}, gen);
     tt::Tensor w = tt::Tensor::randn({17, 13, 3, 3}, gen);
     // A fresh transform of the weight's values now: the same call on a copy (another address,
     // so never a cached entry of w's), run with the cache emptied and put back to 0 entries after.
     auto cold = [&] {
       const tt::Tensor copy = w.clone();
-      return tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, copy, b, options);
+      return tt::conv2d_with(algorithm, x, copy, b, options);
     };
     ops::clear_prepared_weights();
     const tt::Tensor want_first = cold();
     ops::clear_prepared_weights();
-    const tt::Tensor first = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    const tt::Tensor first = tt::conv2d_with(algorithm, x, w, b, options);
     EXPECT_TRUE(first.equal(want_first));
     EXPECT_EQ(ops::prepared_weight_stats().misses, 1);
-    const tt::Tensor again = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    const tt::Tensor again = tt::conv2d_with(algorithm, x, w, b, options);
     EXPECT_TRUE(again.equal(first));
     EXPECT_EQ(ops::prepared_weight_stats().hits, 1);
 
     w.data()[w.numel() - 1] += 0.5f;  // the last element only: the comparison must reach it
-    const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    const tt::Tensor changed = tt::conv2d_with(algorithm, x, w, b, options);
     EXPECT_EQ(ops::prepared_weight_stats().misses, 2);
     EXPECT_FALSE(changed.equal(first));
     EXPECT_TRUE(changed.equal(cold()));
 
     for (int64_t i = 0; i < w.numel(); ++i) w.data()[i] = -w.data()[i];  // an optimizer step, say
     const int64_t entries = ops::prepared_weight_stats().entries;
-    const tt::Tensor stepped = tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, b, options);
+    const tt::Tensor stepped = tt::conv2d_with(algorithm, x, w, b, options);
     EXPECT_EQ(ops::prepared_weight_stats().entries, entries);  // w's entry refilled, not a second one
     EXPECT_TRUE(stepped.equal(cold()));
   }
