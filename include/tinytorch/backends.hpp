@@ -43,6 +43,16 @@ bool get_conv2d_autotune();
 void clear_conv2d_autotune_cache();
 int64_t conv2d_autotune_cache_size();  // shapes tuned so far
 
+// Prepared weights kept between calls: Winograd's transformed weights and the direct kernel's
+// packed ones, reused while a layer's weight keeps the same values (compared in full on every call,
+// so a weight changed in place is always seen). Least recently used entries go past the budget:
+// 256 MiB by default, TINYTORCH_WEIGHT_CACHE_MB at start-up, or set_weight_cache_bytes (0 turns
+// the cache off; negative is a ShapeError).
+void set_weight_cache_bytes(int64_t bytes);
+int64_t get_weight_cache_bytes();
+int64_t weight_cache_held_bytes();  // held now: prepared weights and the copies they are checked against
+void clear_weight_cache();
+
 // For a (validated) call: whether an algorithm handles it, which one conv2d would run (with
 // autotuning on: the tuned one once the shape has run, the heuristic's before), and the
 // workspace bytes it needs (per thread: each thread has its own).

@@ -173,6 +173,11 @@ PYBIND11_MODULE(_tinytorch, m) {
   m.def("get_conv2d_autotune", &tt::get_conv2d_autotune);
   m.def("clear_conv2d_autotune_cache", &tt::clear_conv2d_autotune_cache);
   m.def("conv2d_autotune_cache_size", &tt::conv2d_autotune_cache_size, "Shapes tuned so far.");
+  m.def("set_weight_cache_bytes", &tt::set_weight_cache_bytes, "bytes"_a,
+        "Budget for prepared weights kept between calls (0 turns the cache off).");
+  m.def("get_weight_cache_bytes", &tt::get_weight_cache_bytes);
+  m.def("weight_cache_held_bytes", &tt::weight_cache_held_bytes, "Bytes the weight cache holds now.");
+  m.def("clear_weight_cache", &tt::clear_weight_cache);
   m.def("conv2d_algorithms", [] {
     std::vector<std::string> names;
     for (auto a : tt::all_conv2d_algorithms()) names.push_back(tt::to_string(a));

@@ -14,6 +14,7 @@
 #include "kernels/winograd.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_algorithms.hpp"
+#include "ops/prepared_weights.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
@@ -335,6 +336,16 @@ void clear_conv2d_autotune_cache() {
   const std::lock_guard<std::mutex> lock(cache.mutex);
   cache.best.clear();
 }
+
+void set_weight_cache_bytes(int64_t bytes) {
+  if (bytes < 0) {
+    throw ShapeError("set_weight_cache_bytes: expected a budget of 0 bytes or more, got " + std::to_string(bytes));
+  }
+  ops::set_prepared_weight_budget(bytes);
+}
+int64_t get_weight_cache_bytes() { return ops::prepared_weight_stats().budget_bytes; }
+int64_t weight_cache_held_bytes() { return ops::prepared_weight_stats().bytes; }
+void clear_weight_cache() { ops::clear_prepared_weights(); }
 
 int64_t conv2d_autotune_cache_size() {
   TuneCache& cache = tune_cache();

@@ -550,9 +550,18 @@ TEST(ConvAlgorithms, PreparedWeightsBudget) {
   // weights[0]'s first call in the loop finds the entry measured above; after that six weights
   // cycle through three places, least recently used out first: no hits.
   EXPECT_EQ(ops::prepared_weight_stats().hits, 1);
-  ops::set_prepared_weight_budget(0);
+  // The public controls (tinytorch/backends.hpp) over the same cache.
+  tt::set_weight_cache_bytes(0);
   EXPECT_EQ(ops::prepared_weight_stats().entries, 0);
-  ops::set_prepared_weight_budget(saved);
+  EXPECT_EQ(tt::weight_cache_held_bytes(), 0);
+  EXPECT_EQ(tt::get_weight_cache_bytes(), 0);
+  try {
+    tt::set_weight_cache_bytes(-5);
+    ADD_FAILURE() << "a negative budget was accepted";
+  } catch (const tt::ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected a budget of 0 bytes or more, got -5"), std::string::npos) << e.what();
+  }
+  tt::set_weight_cache_bytes(saved);
   ops::clear_prepared_weights();
 }
 

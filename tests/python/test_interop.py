@@ -218,6 +218,35 @@ def test_conv_autotune_from_python():
     assert tb.conv2d_autotune_cache_size() == 0
 
 
+def test_weight_cache_from_python():
+    """Prepared weights are kept between calls and re-made when the weight changes in place (here
+    through the numpy array over the parameter's memory); the budget can be set, read and cleared."""
+    import tinytorch.backends as tb
+    saved = tb.get_weight_cache_bytes()
+    x = Tensor(np.random.RandomState(4).randn(2, 8, 10, 10).astype(np.float32))
+    conv = Conv2D(8, 12, 3, padding=1)
+    try:
+        tb.set_conv2d_algorithm("winograd")
+        tb.clear_weight_cache()
+        first = conv(x).data.copy()
+        assert tb.weight_cache_held_bytes() > 0
+        np.testing.assert_array_equal(conv(x).data, first)
+        conv.weight.data[0, 0, 1, 1] += 1.0  # in place, same address
+        changed = conv(x).data.copy()
+        tb.set_conv2d_algorithm("reference")
+        np.testing.assert_allclose(changed, conv(x).data, rtol=1e-4, atol=1e-4)
+        assert not np.array_equal(changed, first)
+        tb.set_weight_cache_bytes(0)
+        assert tb.get_weight_cache_bytes() == 0 and tb.weight_cache_held_bytes() == 0
+        with pytest.raises(ValueError, match="expected a budget of 0 bytes or more, got -1"):
+            tb.set_weight_cache_bytes(-1)
+    finally:
+        tb.set_conv2d_algorithm("auto")
+        tb.set_weight_cache_bytes(saved)
+        tb.clear_weight_cache()
+    assert tb.weight_cache_held_bytes() == 0
+
+
 def test_example_training_script_learns(tmp_path):
     """The Python example trains on 2000 images for one epoch and must beat chance by far."""
     import os
