@@ -1,8 +1,9 @@
 // Winograd convolution for 3x3 layers, dilation 1, groups 1: F(4x4, 3x3) at stride 1, the 5x5
 // scheme of kernels/winograd.hpp at stride 2.
 //
-// The weight is transformed once per call into the scheme's matrices U [OC, C] (36 at stride 1, 16
-// distinct at stride 2), packed for the micro-kernel and shared by all threads. A work item is one
+// The weight is transformed into the scheme's matrices U [OC, C] (36 at stride 1, 16 distinct at
+// stride 2), packed for the micro-kernel and shared by all threads; U is kept between calls while
+// the weight stays the same (prepared_weights.hpp). A work item is one
 // panel of NR output tiles (NR = the micro-kernel's width) and a group of output-channel panels: it
 // transforms the tiles' input patches into V[xi] [C, NR], runs the GEMMs M[xi] = U[xi] V[xi] (36 or
 // 25) point by point, all its output channels against one V[xi] while that stays in L1, into its

@@ -20,7 +20,7 @@
 
 namespace tinytorch::ops {
 
-// What was prepared and for which shape and micro-kernel (the user's choice of numbers; a fixed
+// What was prepared and for which shape and micro-kernel (numbers each caller chooses; a fixed
 // array, so that looking it up allocates nothing).
 using PreparedTag = std::array<int64_t, 4>;
 
