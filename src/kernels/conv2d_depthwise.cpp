@@ -54,8 +54,8 @@ inline __attribute__((always_inline)) void vector_row(float* row, const float* b
 // One input vector is live at a time and every tap is one multiply-add into its row's accumulator
 // (4 accumulators + 9 broadcast weights + 1 input: 14 registers, which AVX2's 16 hold; summing a
 // kernel row first cost a multiply and an add more per row and spilled). The loops have constant
-// bounds and unroll fully, so the accumulators stay in registers. Each output adds its taps in the
-// reference's order (bias, then kh, kw).
+// bounds and unroll fully, so the accumulators stay in registers. With AVX2 each output adds its
+// taps in the reference's order (bias, then kh, kw); with AVX-512 see kSplit below.
 template <class V>
 inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* base, int64_t cols, const float* w,
                                                      float bias, int64_t OW, int64_t rows) {
@@ -65,9 +65,12 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
   for (int t = 0; t < 9; ++t) wv[t] = V{} + w[t];
   for (int64_t at = 0;; at += L) {
     if (at + L > OW) at = OW - L;  // the last vector overlaps the previous one: equal values
-    V acc[4];
+    // With AVX-512's 32 registers each row has a second accumulator for its middle kernel row:
+    // chains of 6 and 3 dependent multiply-adds instead of 9 (whose latency then set the pace).
+    constexpr bool kSplit = L == 16;
+    V acc[4], mid[4];
 #pragma GCC unroll 4
-    for (int o = 0; o < 4; ++o) acc[o] = V{} + bias;
+    for (int o = 0; o < 4; ++o) acc[o] = V{} + bias, mid[o] = V{};
 #pragma GCC unroll 6
     for (int i = 0; i < 6; ++i) {  // input row i feeds output rows i - 2 .. i (kernel row i - o)
 #pragma GCC unroll 3
@@ -75,12 +78,17 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
         const V x = load<V>(base + at + i * cols + j);
 #pragma GCC unroll 4
         for (int o = 0; o < 4; ++o) {
-          if (i - o >= 0 && i - o < 3) acc[o] += wv[(i - o) * 3 + j] * x;
+          if (kSplit && i - o == 1) {
+            mid[o] += wv[3 + j] * x;
+          } else if (i - o >= 0 && i - o < 3) {
+            acc[o] += wv[(i - o) * 3 + j] * x;
+          }
         }
       }
     }
 #pragma GCC unroll 4
     for (int o = 0; o < 4; ++o) {
+      if (kSplit) acc[o] += mid[o];
       if (o < rows) __builtin_memcpy(out + o * OW + at, &acc[o], sizeof(V));
     }
     if (at + L >= OW) break;
