@@ -51,11 +51,11 @@ inline __attribute__((always_inline)) void vector_row(float* row, const float* b
 // 3x3, stride 1, dilation 1: four output rows at a time. Each of the six input rows they read is
 // loaded once per kernel column and feeds up to three of the four rows, so a vector of outputs
 // costs 4.5 loads instead of 9 (the loads, half of them split across cache lines, were the limit).
-// One input vector is live at a time and every tap is one multiply-add into its row's accumulator
-// (4 accumulators + 9 broadcast weights + 1 input: 14 registers, which AVX2's 16 hold; summing a
-// kernel row first cost a multiply and an add more per row and spilled). The loops have constant
-// bounds and unroll fully, so the accumulators stay in registers. With AVX2 each output adds its
-// taps in the reference's order (bias, then kh, kw); with AVX-512 see kSplit below.
+// One input vector is live at a time and every tap is one multiply-add into an accumulator of its
+// row: two per row, one for the middle kernel row, so that the dependent chains are 6 and 3
+// multiply-adds long instead of 9 (whose latency set the pace: 3-4% slower with one). Summing a
+// kernel row first instead cost a multiply and an add more per row and spilled with AVX2. The loops
+// have constant bounds and unroll fully, so the accumulators stay in registers.
 template <class V>
 inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* base, int64_t cols, const float* w,
                                                      float bias, int64_t OW, int64_t rows) {
@@ -65,10 +65,7 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
   for (int t = 0; t < 9; ++t) wv[t] = V{} + w[t];
   for (int64_t at = 0;; at += L) {
     if (at + L > OW) at = OW - L;  // the last vector overlaps the previous one: equal values
-    // With AVX-512's 32 registers each row has a second accumulator for its middle kernel row:
-    // chains of 6 and 3 dependent multiply-adds instead of 9 (whose latency then set the pace).
-    constexpr bool kSplit = L == 16;
-    V acc[4], mid[4];
+    V acc[4], mid[4];  // per output row: kernel rows 0 and 2 (with the bias), kernel row 1
 #pragma GCC unroll 4
     for (int o = 0; o < 4; ++o) acc[o] = V{} + bias, mid[o] = V{};
 #pragma GCC unroll 6
@@ -78,7 +75,7 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
         const V x = load<V>(base + at + i * cols + j);
 #pragma GCC unroll 4
         for (int o = 0; o < 4; ++o) {
-          if (kSplit && i - o == 1) {
+          if (i - o == 1) {
             mid[o] += wv[3 + j] * x;
           } else if (i - o >= 0 && i - o < 3) {
             acc[o] += wv[(i - o) * 3 + j] * x;
@@ -88,7 +85,7 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
     }
 #pragma GCC unroll 4
     for (int o = 0; o < 4; ++o) {
-      if (kSplit) acc[o] += mid[o];
+      acc[o] += mid[o];
       if (o < rows) __builtin_memcpy(out + o * OW + at, &acc[o], sizeof(V));
     }
     if (at + L >= OW) break;
