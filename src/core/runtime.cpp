@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 
+#include "core/env.hpp"
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
 
@@ -44,11 +45,7 @@ int omp_thread_index() { return omp_get_thread_num(); }
 int64_t serial_work() {
   // Read once, as libgomp reads its variables when it starts.
   static const int64_t work = [] {
-    if (const char* set = std::getenv("TINYTORCH_SERIAL_WORK"); set && *set) {
-      char* end = nullptr;
-      const long long flops = std::strtoll(set, &end, 10);
-      if (*end == '\0' && flops >= 0) return static_cast<int64_t>(flops);  // else ignored, as documented
-    }
+    if (const auto flops = env_count("TINYTORCH_SERIAL_WORK")) return *flops;
     const char* policy = std::getenv("OMP_WAIT_POLICY");
     std::string p = policy ? policy : "";
     for (char& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));

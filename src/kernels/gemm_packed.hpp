@@ -18,9 +18,9 @@ struct GemmTile {
 };
 
 // How a micro-kernel writes its tile: overwrite it (adding the bias, if any), add to what is there
-// (a later K block), or overwrite it with non-temporal stores (whole tile rows at aligned addresses;
-// other rows as Write). Streaming saves reading each output line before writing it, for outputs too big to stay
-// in cache; call stream_fence() before other threads read what was streamed.
+// (a later K block), or overwrite it with non-temporal stores (whole tile rows at aligned
+// addresses; other rows as Write). Streaming saves reading each output line before writing it, for
+// outputs too big to stay in cache; call stream_fence() before other threads read what was streamed.
 enum class Store { Write, Accumulate, Stream };
 
 void stream_fence();

@@ -70,8 +70,9 @@ inline int winograd_s2_u_index(int xi) { return std::min(xi / 5, 3) * 4 + std::m
 void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0,
                                   int mr);
 // Input tiles [t0, t0 + lanes) of the N x TH x TW grid (tile t covers input rows 4*th - pad_top ..
-// +4 and columns 4*tw - pad_left .. +4) -> v, 25 panels [C][lanes] winograd_v_stride apart; output: m [25][rows][lanes] -> the
-// 2x2 tiles, plus bias, clipped at the edges. As the F(4x4, 3x3) functions.
+// +4 and columns 4*tw - pad_left .. +4) -> v, 25 panels [C][lanes] winograd_v_stride apart; output:
+// m [25][rows][lanes], point xi's matrix at m + xi * xs -> the 2x2 tiles, plus bias, clipped at the
+// edges. As the F(4x4, 3x3) functions.
 void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes);
 void winograd_s2_output_transform(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
                                   int64_t oc0, int rows, int64_t t0, int lanes);

@@ -179,7 +179,7 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t panels = (g.OC + MR - 1) / MR;
   // The weight [OC, K] packed into [OC/MR][K][MR], a panel per item; kept between calls while the
   // weight stays the same (prepared_weights.hpp): at batch 1 packing was 6% of a small layer.
-  const auto packed = prepared_weight(PreparedTag{3, MR, g.OC, l.K}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
+  const auto packed = prepared_weight(PreparedTag{kDirectPacked, MR, g.OC, l.K}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
     parallel_for(
         panels,
         [&](int64_t p, int) {

@@ -70,7 +70,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
   // weight [OC, C, 3, 3] -> packed U [matrices][OC/MR][C][MR], one panel of MR channels per item;
   // kept between calls while the weight stays the same (prepared_weights.hpp). At 256 channels U
   // is 9.4 MB, and transforming it took 28% of the layer's time.
-  const PreparedTag tag{scheme.points == 36 ? 1 : 2, MR, g.OC, g.C};  // (1: F(4x4, 3x3), 2: stride 2)
+  const PreparedTag tag{scheme.points == 36 ? kWinogradF43 : kWinogradStride2, MR, g.OC, g.C};
   const auto u = prepared_weight(tag, weight, g.OC * g.C * 9, packed_u_floats(g, scheme, MR), [&](float* u_packed) {
     parallel_for(
         a_panels,
@@ -105,16 +105,15 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
         const int64_t t0 = panel * NR;
         scheme.input_transform(v, in, g, t0, NR);
         const int64_t ocp = a_panels * MR;
+        auto rows = [&](int64_t ap) { return static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR)); };
         for (int xi = 0; xi < P; ++xi) {
           for (int64_t ap = ap0; ap < ap1; ++ap) {
-            const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
             kernels::gemm_micro(g.C, u_packed + scheme.u_index(xi) * u_xi_stride + ap * MR * g.C, v + xi * vs,
-                                m + (xi * ocp + ap * MR) * NR, NR, rows, NR, kernels::Store::Write, nullptr);
+                                m + (xi * ocp + ap * MR) * NR, NR, rows(ap), NR, kernels::Store::Write, nullptr);
           }
         }
         for (int64_t ap = ap0; ap < ap1; ++ap) {
-          const int rows = static_cast<int>(std::min<int64_t>(MR, g.OC - ap * MR));
-          scheme.output_transform(out, m + ap * MR * NR, ocp * NR, bias, g, ap * MR, rows, t0, NR);
+          scheme.output_transform(out, m + ap * MR * NR, ocp * NR, bias, g, ap * MR, rows(ap), t0, NR);
         }
       },
       g.flops() / 4, Schedule::Dynamic);

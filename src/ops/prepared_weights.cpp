@@ -1,8 +1,9 @@
 // The prepared-weight cache: see prepared_weights.hpp.
 #include "ops/prepared_weights.hpp"
 
+#include "core/env.hpp"
+
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
@@ -11,13 +12,7 @@ namespace tinytorch::ops {
 namespace {
 
 int64_t default_budget() {
-  const char* env = std::getenv("TINYTORCH_WEIGHT_CACHE_MB");
-  if (env && *env) {
-    char* end = nullptr;
-    const long long mb = std::strtoll(env, &end, 10);
-    if (*end == '\0' && mb >= 0 && mb < (int64_t{1} << 40)) return mb << 20;
-  }
-  return int64_t{256} << 20;
+  return env_count("TINYTORCH_WEIGHT_CACHE_MB", int64_t{1} << 40).value_or(256) << 20;
 }
 
 int64_t bytes_of(const PreparedWeight& e) {

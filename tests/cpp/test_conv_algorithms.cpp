@@ -485,6 +485,8 @@ TEST(ConvAlgorithms, DepthwiseThreeByThreeRows) {
 TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
   namespace ops = tt::ops;
   tt::Generator gen(31);
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::set_prepared_weight_budget(int64_t{64} << 20);  // on, whatever TINYTORCH_WEIGHT_CACHE_MB says
   const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
   const tt::Conv2dOptions s2{.stride = tt::Size2(2, 2), .padding = tt::Padding2d(1)};
   const std::pair<tt::Conv2dAlgorithm, tt::Conv2dOptions> runs[] = {
@@ -521,6 +523,7 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
     EXPECT_EQ(ops::prepared_weight_stats().entries, entries);  // w's entry refilled, not a second one
     EXPECT_TRUE(stepped.equal(cold()));
   }
+  ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
 }
 
@@ -529,6 +532,7 @@ TEST(ConvAlgorithms, PreparedWeightsBudget) {
   namespace ops = tt::ops;
   tt::Generator gen(32);
   const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::set_prepared_weight_budget(int64_t{64} << 20);  // on, whatever TINYTORCH_WEIGHT_CACHE_MB says
   const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
   const tt::Tensor x = tt::Tensor::randn({1, 8, 10, 10}, gen);
   std::vector<tt::Tensor> weights;

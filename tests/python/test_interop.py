@@ -226,6 +226,7 @@ def test_weight_cache_from_python():
     x = Tensor(np.random.RandomState(4).randn(2, 8, 10, 10).astype(np.float32))
     conv = Conv2D(8, 12, 3, padding=1)
     try:
+        tb.set_weight_cache_bytes(64 << 20)  # on, whatever TINYTORCH_WEIGHT_CACHE_MB says
         tb.set_conv2d_algorithm("winograd")
         tb.clear_weight_cache()
         first = conv(x).data.copy()
