@@ -9,11 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tinytorch/errors.hpp"
+
 namespace tinytorch::cli {
 
-class UsageError : public std::invalid_argument {
+// A command line the tool cannot take: exit code 2, like every ArgumentError.
+class UsageError : public ArgumentError {
  public:
-  using std::invalid_argument::invalid_argument;
+  using ArgumentError::ArgumentError;
 };
 
 class Args {

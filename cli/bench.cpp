@@ -4,9 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "args.hpp"
 #include "commands.hpp"
@@ -15,6 +16,60 @@
 #include "tinytorch/tinytorch.hpp"
 
 namespace tinytorch::cli {
+namespace {
+
+struct ShapeRow {
+  std::string name;
+  int64_t v[11];  // N, C, H, W, K, KH, KW, stride, pad, dilation, groups
+};
+
+constexpr uint64_t kMaxShapesFileBytes = 1 << 20;
+constexpr int64_t kMaxTensorElements = int64_t{1} << 31;  // 8 GiB of float32: any row above is a typo
+
+// Reads and validates the whole shapes file before anything is timed: every field a number in
+// its range, groups dividing the channels, each tensor under kMaxTensorElements.
+std::vector<ShapeRow> read_shapes_file(const std::string& path) {
+  std::istringstream file(read_regular_file(path, kMaxShapesFileBytes));
+  static const char* kFields[11] = {"N", "C", "H", "W", "K", "KH", "KW", "stride", "pad", "dilation", "groups"};
+  std::vector<ShapeRow> rows;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(file, line)) {
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    const std::string where = "bench: " + path + ":" + std::to_string(line_no) + ": ";
+    std::replace(line.begin(), line.end(), ',', ' ');
+    std::istringstream ls(line);
+    ShapeRow r;
+    ls >> r.name;
+    for (int64_t& v : r.v) ls >> v;
+    std::string extra;
+    if (!ls || (ls >> extra)) throw UsageError(where + "expected 12 fields: name,N,C,H,W,K,KH,KW,stride,pad,dilation,groups");
+    for (int f = 0; f < 11; ++f) {
+      const int64_t lo = f == 8 ? 0 : 1;  // padding may be 0, everything else is at least 1
+      if (r.v[f] < lo || r.v[f] > (1 << 24)) {
+        throw UsageError(where + kFields[f] + " must be in [" + std::to_string(lo) + ", 2^24], got " +
+                         std::to_string(r.v[f]));
+      }
+    }
+    const auto& v = r.v;
+    if (v[1] % v[10] != 0 || v[4] % v[10] != 0) {
+      throw UsageError(where + "groups " + std::to_string(v[10]) + " must divide C " + std::to_string(v[1]) + " and K " +
+                       std::to_string(v[4]));
+    }
+    const double input = double(v[0]) * v[1] * v[2] * v[3], weight = double(v[4]) * (v[1] / v[10]) * v[5] * v[6];
+    const double oh = (double(v[2]) + 2.0 * v[8] - double(v[9]) * (v[5] - 1) - 1) / v[7] + 1;
+    const double ow = (double(v[3]) + 2.0 * v[8] - double(v[9]) * (v[6] - 1) - 1) / v[7] + 1;
+    const double output = double(v[0]) * v[4] * std::max(oh, 0.0) * std::max(ow, 0.0);
+    if (input > kMaxTensorElements || weight > kMaxTensorElements || output > kMaxTensorElements) {
+      throw UsageError(where + "the row describes a tensor of more than 2^31 elements");
+    }
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+}  // namespace
 
 int run_bench(const std::vector<std::string>& argv) {
   Args args("bench",
@@ -30,32 +85,12 @@ int run_bench(const std::vector<std::string>& argv) {
   const double min_time = std::atof(args.get("min-time").c_str());
   if (!(min_time > 0 && min_time < 60)) throw UsageError("bench: --min-time expects seconds in (0, 60)");
 
-  std::ifstream file(args.get("shapes"));
-  if (!file) throw UsageError("bench: cannot read the shapes file '" + args.get("shapes") + "'");
-  struct Row {
-    std::string name;
-    int64_t v[11];
-  };
-  std::vector<Row> rows;
-  std::string line;
-  int line_no = 0;
-  while (std::getline(file, line)) {
-    ++line_no;
-    if (line.empty() || line[0] == '#') continue;
-    std::replace(line.begin(), line.end(), ',', ' ');
-    std::istringstream ls(line);
-    Row r;
-    ls >> r.name;
-    for (int64_t& v : r.v) ls >> v;
-    if (!ls) throw UsageError("bench: " + args.get("shapes") + ":" + std::to_string(line_no) + ": expected 12 fields");
-    rows.push_back(r);
-  }
+  const std::vector<ShapeRow> rows = read_shapes_file(args.get("shapes"));
 
   const int threads = get_num_threads();
   const double peak = measure_fma_peak_gflops(threads, 0.3);
-  std::ostringstream js;
-  js << "{\"threads\": " << threads << ", \"isa\": \"" << peak_isa() << "\", \"peak_gflops\": " << peak
-     << ", \"results\": [";
+  nlohmann::ordered_json js = {{"threads", threads}, {"isa", peak_isa()}, {"peak_gflops", peak},
+                                {"results", nlohmann::ordered_json::array()}};
   std::vector<std::string> table;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -75,11 +110,13 @@ int run_bench(const std::vector<std::string>& argv) {
     std::snprintf(buf, sizeof buf, "%-20s %-10s %10.3f %9.1f %7.1f%%", name.c_str(), algo.c_str(), s * 1e3,
                   flops / s / 1e9, 100 * flops / s / 1e9 / peak);
     table.push_back(buf);
-    js << (i ? ", " : "") << "{\"shape\": \"" << name << "\", \"algorithm\": \"" << algo << "\", \"ms\": " << s * 1e3
-       << ", \"gflops\": " << flops / s / 1e9 << ", \"peak_pct\": " << 100 * flops / s / 1e9 / peak << "}";
+    js["results"].push_back({{"shape", name},
+                             {"algorithm", algo},
+                             {"ms", s * 1e3},
+                             {"gflops", flops / s / 1e9},
+                             {"peak_pct", 100 * flops / s / 1e9 / peak}});
   }
   std::fprintf(stderr, "\r%70s\r", "");
-  js << "]}";
   std::printf("Conv2D forward, %d thread(s), %s, measured FP32 peak %.0f GFLOP/s\n", threads, peak_isa(), peak);
   std::printf("%-20s %-10s %10s %9s %8s\n", "shape", "algorithm", "ms", "GFLOP/s", "% peak");
   for (const std::string& t : table) std::printf("%s\n", t.c_str());
@@ -87,7 +124,7 @@ int run_bench(const std::vector<std::string>& argv) {
     std::printf("algorithms autotuned: %lld shape(s) timed\n", static_cast<long long>(conv2d_autotune_cache_size()));
   }
   if (!args.get("json").empty()) {
-    std::ofstream(args.get("json")) << js.str() << "\n";
+    write_file_atomic(args.get("json"), js.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
     std::printf("wrote %s\n", args.get("json").c_str());
   }
   return 0;

@@ -4,7 +4,9 @@
 #include <fstream>
 #include <thread>
 
+#include "subprocess.hpp"
 #include "tinytorch/backends.hpp"
+#include "tinytorch/file_io.hpp"
 #include "tinytorch/runtime.hpp"
 
 namespace tinytorch::cli {
@@ -41,12 +43,21 @@ std::string first_existing(std::initializer_list<const char*> paths) {
 
 std::string write_plot(const std::string& kind, const std::string& json, const std::string& out_stem) {
   const std::string json_path = out_stem + ".json", png_path = out_stem + ".png";
-  std::ofstream(json_path) << json;
+  write_file_atomic(json_path, json + "\n");
   const std::string script = first_existing({TINYTORCH_SOURCE_DIR "/scripts/plot.py", TINYTORCH_SHARE_DIR "/plot.py"});
   if (script.empty()) return "wrote " + json_path + " (no plot script found: no PNG)";
-  const std::string command = "/usr/bin/python3 '" + script + "' " + kind + " '" + json_path + "' '" + png_path +
-                              "' 2>/dev/null";
-  if (std::system(command.c_str()) != 0) return "wrote " + json_path + " (matplotlib unavailable: no PNG)";
+  // The script draws to its stdout ("-"); the PNG is then written here by the same atomic writer
+  // as every other file. An argument vector, no shell: any path is just a path.
+  const ProcessResult r = run_process({"/usr/bin/python3", script, kind, json_path, "-"});
+  if (!r.started || r.exit_code != 0 || r.out.empty()) {
+    std::string why = r.started ? r.err : r.error;
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    const size_t last_line = why.find_last_of('\n');
+    if (last_line != std::string::npos) why = why.substr(last_line + 1);
+    if (why.empty()) why = "the plot script exited with code " + std::to_string(r.exit_code);
+    return "wrote " + json_path + " (no PNG: " + why + ")";
+  }
+  write_file_atomic(png_path, r.out);
   return "wrote " + json_path + " and " + png_path;
 }
 

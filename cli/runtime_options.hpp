@@ -13,7 +13,8 @@ void add_runtime_options(Args& args);
 void apply_runtime_options(const Args& args);
 
 // Writes `json` to OUT.json and draws OUT.png with scripts/plot.py (KIND: threads, scaling,
-// bars). Returns a line saying what was written, or why no PNG was drawn.
+// curves, bars), both through the atomic writer. Returns a line saying what was written, or why
+// no PNG was drawn (matplotlib missing is not an error; a failed write is: IOError).
 std::string write_plot(const std::string& kind, const std::string& json, const std::string& out_stem);
 
 // The benchmark shapes file: the source tree's, or the installed copy.

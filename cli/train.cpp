@@ -1,5 +1,6 @@
 // `tinytorch train` and `tinytorch eval`: the default CNN on Fashion-MNIST, with a progress line,
 // per-epoch test metrics, checkpoints, resume and a loss/accuracy curve.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "commands.hpp"
 #include "runtime_options.hpp"
 #include "tinytorch/tinytorch.hpp"
+#include "training_state.hpp"
 
 namespace tinytorch::cli {
 namespace {
@@ -78,10 +80,38 @@ double resident_mib() {
   return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
 }
 
-std::string fmt(const char* format, double a, double b = 0, double c = 0, double d = 0) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, format, a, b, c, d);
+std::string fmt(const char* format, double a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, a);
   return buf;
+}
+
+// One line of JSON; non-finite numbers become null (nlohmann-json's rule), which every reader takes.
+std::string dump_json(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace
+
+namespace {
+
+// Rewrites the metrics file: the lines of other runs (or not ours to parse) kept as they are,
+// then this run's rows from its history. Rewriting from the history the checkpoint holds (not
+// appending) means a run killed between its checkpoint and its metrics never shows an epoch
+// twice or misses one after the resume.
+void write_metrics(const std::string& path, const TrainingState& state) {
+  std::string kept;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    std::istringstream in(read_regular_file(path, 64u << 20));
+    for (std::string line; std::getline(in, line);) {
+      const auto row = nlohmann::ordered_json::parse(line, nullptr, false);
+      const bool ours = row.is_object() && row.contains("run") && row["run"] == state.run_id;
+      if (!ours && !line.empty()) kept += line + "\n";
+    }
+  }
+  for (const auto& row : state.history) kept += dump_json(row) + "\n";
+  write_file_atomic(path, kept);
 }
 
 }  // namespace
@@ -101,9 +131,10 @@ int run_train(const std::vector<std::string>& argv) {
   args.option("schedule", "cosine", "learning-rate schedule per epoch: cosine, step (x0.1 every 2 epochs) or none");
   args.option("seed", "0", "seed for the weights, the shuffling and dropout");
   args.option("limit", "0", "train on the first N examples only (0: all 60000)");
-  args.option("checkpoint", "", "save model and optimizer here after every epoch (safetensors)");
-  args.flag("resume", "continue from --checkpoint");
-  args.option("metrics", "", "append one JSON object per epoch to this file");
+  args.option("checkpoint", "", "save model, optimizer and run state here after every epoch (safetensors)");
+  args.option("checkpoint-every", "0", "also save every N batches (0: only after each epoch)");
+  args.flag("resume", "continue from --checkpoint exactly where it was saved (same --seed, --batch, --limit)");
+  args.option("metrics", "", "keep one JSON object per finished epoch in this file (other runs' lines are kept)");
   args.option("plot", "tinytorch_training", "where to write the loss/accuracy curve (JSON and PNG stem)");
   args.flag("augment", "random shifts of up to 2 pixels and horizontal flips");
   args.flag("model-summary", "print the model and exit");
@@ -111,14 +142,16 @@ int run_train(const std::vector<std::string>& argv) {
   apply_runtime_options(args);
   const int64_t epochs = args.get_int("epochs", 1, 1000), batch = args.get_int("batch", 1, 65536);
   const int64_t limit = args.get_int("limit", 0, 1 << 30);
+  const int64_t every = args.get_int("checkpoint-every", 0, INT64_MAX);
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
   const double lr = parse_double(args, "lr", 1e-8, 10), momentum = parse_double(args, "momentum", 0, 0.999);
   const double weight_decay = parse_double(args, "weight-decay", 0, 1);
-  const std::string schedule = args.get("schedule");
+  const std::string schedule = args.get("schedule"), checkpoint = args.get("checkpoint"), metrics = args.get("metrics");
   if (schedule != "cosine" && schedule != "step" && schedule != "none") {
     throw UsageError("train: --schedule expects cosine, step or none, got '" + schedule + "'");
   }
-  if (args.has("resume") && args.get("checkpoint").empty()) throw UsageError("train: --resume needs --checkpoint FILE");
+  if (args.has("resume") && checkpoint.empty()) throw UsageError("train: --resume needs --checkpoint FILE");
+  if (every > 0 && checkpoint.empty()) throw UsageError("train: --checkpoint-every needs --checkpoint FILE");
 
   manual_seed(seed);
   auto model = make_fashion_cnn();
@@ -133,76 +166,96 @@ int run_train(const std::vector<std::string>& argv) {
   std::fprintf(stderr, "loading %s ...\n", args.get("data").c_str());
   const Dataset train = load_mnist_folder(args.get("data"), true, limit);
   const Dataset test = load_mnist_folder(args.get("data"), false);
-  int64_t first_epoch = 0;
+  const RunConfig run{seed, epochs, batch, train.size()};
+  TrainingState state;
+  state.run_id = new_run_id();
   if (args.has("resume")) {
-    const auto meta = load_checkpoint(args.get("checkpoint"), *model, opt.get());
-    auto it = meta.find("epoch");
-    first_epoch = it == meta.end() ? 0 : std::stoll(it->second);
-    std::fprintf(stderr, "resumed from %s after epoch %lld\n", args.get("checkpoint").c_str(), (long long)first_epoch);
+    const auto meta = load_checkpoint(checkpoint, *model, opt.get());
+    state = parse_training_metadata(meta, run, opt->steps(), checkpoint);
+    default_generator().set_state(state.generator);
+    std::fprintf(stderr, "resumed from %s after epoch %lld, batch %lld\n", checkpoint.c_str(), (long long)state.epoch,
+                 (long long)state.batch);
+    // A kill between the last checkpoint and its metrics left the file one epoch behind.
+    if (!metrics.empty()) write_metrics(metrics, state);
   }
   std::printf("training %lld parameters on %lld images (test: %lld), batch %lld, %s, lr %g (%s), %d thread(s)\n",
               (long long)model->num_parameters(), (long long)train.size(), (long long)test.size(), (long long)batch,
               opt->type_name().c_str(), lr, schedule.c_str(), get_num_threads());
+  const auto save = [&] {
+    state.generator = default_generator().state();
+    save_checkpoint(checkpoint, *model, opt.get(), training_metadata(state, run));
+  };
 
   DataLoader loader(train, batch, true, seed, args.has("augment") ? 2 : 0, args.has("augment"));
-  std::ostringstream curve;
-  curve << "{\"title\": \"tinytorch train: default CNN on Fashion-MNIST\", \"epochs\": [";
-  std::vector<std::string> rows;
   using clock = std::chrono::steady_clock;
-  for (int64_t epoch = first_epoch; epoch < epochs; ++epoch) {
+  for (int64_t epoch = state.epoch; epoch < epochs; ++epoch) {
     if (schedule == "cosine") opt->set_lr(cosine_lr(lr, epoch, epochs, lr * 0.01));
     if (schedule == "step") opt->set_lr(step_lr(lr, epoch, 2, 0.1));
     model->train();
     loader.start_epoch(epoch);
     const auto start = clock::now();
     auto last_print = start;
-    double loss_sum = 0;
-    int64_t seen = 0;
-    for (int64_t b = 0; b < loader.batches(); ++b) {
+    const int64_t first_batch = state.batch;
+    for (int64_t b = first_batch; b < loader.batches(); ++b) {
       auto [x, y] = loader.batch(b);
       Tensor loss = cross_entropy((*model)(x), y);
+      const double value = loss.item();
+      if (!std::isfinite(value)) {
+        // Stop before this step changes the weights: the last checkpoint stays the last good one.
+        std::fprintf(stderr, "\n");
+        throw std::runtime_error(
+            "training diverged: the loss is " + std::string(std::isnan(value) ? "nan" : "infinite") + " at epoch " +
+            std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lr " + fmt("%g", opt->lr()) +
+            "); stopped without saving" +
+            (checkpoint.empty() ? std::string() : ", '" + checkpoint + "' holds the last good state") +
+            ". Try a lower --lr.");
+      }
       opt->zero_grad();
       loss.backward();
       opt->step();
-      loss_sum += loss.item() * static_cast<double>(y.size());
-      seen += static_cast<int64_t>(y.size());
+      state.loss_sum += value * static_cast<double>(y.size());
+      state.seen += static_cast<int64_t>(y.size());
+      state.batch = b + 1;
       const auto now = clock::now();
       if (now - last_print > std::chrono::milliseconds(250) || b + 1 == loader.batches()) {
         last_print = now;
         const double secs = std::chrono::duration<double>(now - start).count();
-        const double rate = (b + 1) / secs;
+        const double rate = static_cast<double>(b + 1 - first_batch) / secs;
         std::fprintf(stderr, "\repoch %lld/%lld [%5lld/%lld] %6.1f batches/s %7.0f images/s  loss %.4f  ETA %4.0fs ",
                      (long long)epoch + 1, (long long)epochs, (long long)b + 1, (long long)loader.batches(), rate,
-                     seen / secs, loss_sum / seen, (loader.batches() - b - 1) / rate);
+                     rate * static_cast<double>(batch), state.loss_sum / static_cast<double>(state.seen),
+                     static_cast<double>(loader.batches() - b - 1) / rate);
       }
+      if (every > 0 && state.batch % every == 0 && state.batch < loader.batches()) save();
     }
     const double epoch_seconds = std::chrono::duration<double>(clock::now() - start).count();
     const Evaluation e = evaluate(*model, test);
+    const double train_loss = state.loss_sum / static_cast<double>(state.seen);
     std::fprintf(stderr, "\n");
     std::printf("epoch %lld: train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s, lr %.2e)\n",
-                (long long)epoch + 1, loss_sum / seen, e.loss, 100 * e.accuracy, epoch_seconds, opt->lr());
+                (long long)epoch + 1, train_loss, e.loss, 100 * e.accuracy, epoch_seconds, opt->lr());
     std::fflush(stdout);
-    const std::string row = fmt("{\"epoch\": %.0f, \"train_loss\": %.6f, \"test_loss\": %.6f, ", epoch + 1,
-                                loss_sum / seen, e.loss) +
-                            fmt("\"test_accuracy\": %.6f, \"epoch_seconds\": %.3f, \"lr\": %.6g, ", e.accuracy,
-                                epoch_seconds, opt->lr()) +
-                            fmt("\"rss_mib\": %.1f, \"tensor_mib\": %.1f}", resident_mib(),
-                                memory_stats().current_bytes / (1024.0 * 1024.0));
-    rows.push_back(row);
-    if (!args.get("metrics").empty()) {
-      std::ofstream m(args.get("metrics"), std::ios::app);
-      if (!m) throw std::runtime_error("cannot write metrics to '" + args.get("metrics") + "'");
-      m << row << "\n";
-    }
-    if (!args.get("checkpoint").empty()) {
-      save_checkpoint(args.get("checkpoint"), *model, opt.get(),
-                      {{"epoch", std::to_string(epoch + 1)}, {"seed", std::to_string(seed)}, {"model", "fashion_cnn"}});
-    }
+    state.history.push_back({{"run", state.run_id},
+                             {"epoch", epoch + 1},
+                             {"train_loss", train_loss},
+                             {"test_loss", e.loss},
+                             {"test_accuracy", e.accuracy},
+                             {"lr", opt->lr()},
+                             {"epoch_seconds", epoch_seconds},
+                             {"rss_mib", resident_mib()},
+                             {"tensor_mib", static_cast<double>(memory_stats().current_bytes) / (1024.0 * 1024.0)}});
+    state.epoch = epoch + 1;
+    state.batch = 0;
+    state.loss_sum = 0;
+    state.seen = 0;
+    // The checkpoint first: the metrics file is rewritten from the history it holds.
+    if (!checkpoint.empty()) save();
+    if (!metrics.empty()) write_metrics(metrics, state);
   }
-  if (!rows.empty()) {
-    for (size_t i = 0; i < rows.size(); ++i) curve << (i ? ", " : "") << rows[i];
-    curve << "]}";
-    std::printf("%s\n", write_plot("curves", curve.str(), args.get("plot")).c_str());
+  if (!state.history.empty()) {
+    nlohmann::ordered_json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"},
+                                    {"epochs", state.history}};
+    std::printf("%s\n", write_plot("curves", dump_json(curve), args.get("plot")).c_str());
   }
   return 0;
 }

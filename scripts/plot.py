@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Draws the PNG charts of the tinytorch tool from the JSON it writes.
 
-usage: plot.py KIND IN.json OUT.png
+usage: plot.py KIND IN.json OUT.png   (OUT.png "-": the PNG goes to stdout)
   KIND threads: {"title", "threads": [1, 2], "series": {name: [seconds per thread count]}}
        -> speed-up over 1 thread per algorithm
   KIND scaling: {"title", "x": [...], "xlabel", "series": {name: [seconds]}} -> time vs x, log-log
@@ -60,7 +60,10 @@ def main():
     ax.set_title(d.get("title", ""))
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    if out == "-":
+        fig.savefig(sys.stdout.buffer, dpi=110, format="png")
+    else:
+        fig.savefig(out, dpi=110)
 
 
 if __name__ == "__main__":

@@ -12,12 +12,6 @@
 
 namespace tinytorch {
 
-// A file that cannot be read as what it claims to be. The message names the file.
-class DataError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
-
 struct IdxImages {
   int64_t count = 0, rows = 0, cols = 0;
   std::vector<uint8_t> pixels;  // [count, rows, cols]
@@ -44,7 +38,10 @@ Dataset make_dataset(Tensor images, std::vector<int64_t> labels, float pad_value
 
 // Batches of a dataset in a seeded order (the same seed and epoch give the same batches), with
 // optional augmentation: random shifts of up to `crop_padding` pixels (zero-filled) and random
-// horizontal flips.
+// horizontal flips. Each batch's order and augmentation are a function of (seed, epoch, batch
+// index) alone, so training can resume at any batch exactly. The loader keeps its own copy of
+// the dataset (the images tensor shares its storage), so it may outlive the Dataset it was
+// built from.
 class DataLoader {
  public:
   DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed = 0, int64_t crop_padding = 0,
@@ -54,7 +51,7 @@ class DataLoader {
   std::pair<Tensor, std::vector<int64_t>> batch(int64_t index) const;
 
  private:
-  const Dataset& data_;
+  Dataset data_;
   int64_t batch_size_;
   bool shuffle_;
   uint64_t seed_;

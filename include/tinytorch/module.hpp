@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,14 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
+  // Replaces this module's own parameter `name` ("weight") by a tensor of the same shape. Safe
+  // while another thread runs forward(): a call sees the old tensor or the new one whole, and
+  // the one it took stays alive until it returns. ArgumentError for an unknown name, a
+  // parameter the layer was built without, or another shape.
+  void replace_parameter(const std::string& name, Tensor value);
+  // Whether `other` is this module or among its descendants (a cycle if it were added below it).
+  bool contains(const Module* other) const;
+
   virtual std::string type_name() const = 0;             // "Conv2D"
   virtual std::string extra_repr() const { return ""; }  // "3, 16, kernel_size=(3, 3)"
   std::string repr() const;                              // PyTorch-style, with children
@@ -47,12 +56,15 @@ class Module {
   void register_parameter(std::string name, Tensor* slot);
   void register_module(std::string name, Module* child);  // not owned: the subclass keeps it
   void register_buffer(std::string name, Tensor* slot);
+  // A copy of a parameter slot taken under the module's lock: forward() holds it for its call.
+  Tensor parameter_snapshot(const Tensor& slot) const;
 
  private:
   std::vector<std::pair<std::string, Tensor*>> params_;
   std::vector<std::pair<std::string, Tensor*>> buffers_;
   std::vector<std::pair<std::string, Module*>> children_;
   bool training_ = true;
+  mutable std::mutex parameter_mutex_;  // guards the parameter slots against replace_parameter
 };
 
 // Runs its children in order.

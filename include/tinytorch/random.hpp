@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace tinytorch {
 
@@ -15,6 +16,11 @@ class Generator {
   uint64_t next_u64();
   float uniform();  // [0, 1)
   float normal();   // mean 0, std 1
+
+  // The whole state as text (the four state words and the cached Box-Muller normal, exactly),
+  // for checkpoints; set_state() takes it back or throws DataError on anything malformed.
+  std::string state() const;
+  void set_state(const std::string& text);
 
  private:
   uint64_t s_[4];

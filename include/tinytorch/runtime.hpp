@@ -5,7 +5,12 @@
 
 namespace tinytorch {
 
-// Threads for tinytorch's kernels (default: the number of cores). n must be >= 1.
+// The most threads set_num_threads and measure_fma_peak_gflops take: far beyond any CPU this
+// library targets, and well below where OpenMP runtimes fail to start a team.
+constexpr int kMaxThreads = 1024;
+
+// Threads for tinytorch's kernels (default: the number of cores), in [1, kMaxThreads];
+// ArgumentError otherwise.
 void set_num_threads(int n);
 int get_num_threads();
 

@@ -5,6 +5,7 @@
 #include "tinytorch/backends.hpp"
 #include "tinytorch/data.hpp"
 #include "tinytorch/errors.hpp"
+#include "tinytorch/file_io.hpp"
 #include "tinytorch/functional.hpp"
 #include "tinytorch/layers.hpp"
 #include "tinytorch/models.hpp"

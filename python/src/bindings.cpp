@@ -85,14 +85,33 @@ py::tuple shape_tuple(const tt::Shape& s) {
 
 // --- argument conversion ----------------------------------------------------------------------
 
-bool is_int(py::handle h) { return py::isinstance<py::int_>(h) && !py::isinstance<py::bool_>(h); }
+// An integer: a Python int or anything with __index__ (numpy's integer scalars), not a bool.
+bool is_int(py::handle h) {
+  if (py::isinstance<py::bool_>(h) || py::isinstance<py::float_>(h)) return false;
+  if (py::isinstance<py::int_>(h)) return true;
+  if (!PyIndex_Check(h.ptr())) return false;
+  const std::string type = py::str(py::type::of(h).attr("__name__"));
+  return type != "bool_" && type != "bool";  // numpy's bool scalar
+}
+
+// The integer's value; one outside int64 is a ValueError that says so (not a bare RuntimeError).
+int64_t to_int64(py::handle h, const char* what) {
+  const py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(h.ptr()));
+  if (!value) throw py::error_already_set();
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (overflow != 0) {
+    throw py::value_error(std::string(what) + " must fit in a signed 64-bit integer, got " + std::string(py::str(py::object(value))));
+  }
+  return v;
+}
 
 // An int or a pair of ints, as PyTorch takes kernel_size, stride, padding and dilation.
 tt::Size2 to_size2(py::handle h, const char* what) {
-  if (is_int(h)) return tt::Size2(h.cast<int64_t>());
+  if (is_int(h)) return tt::Size2(to_int64(h, what));
   if ((py::isinstance<py::tuple>(h) || py::isinstance<py::list>(h)) && py::len(h) == 2) {
     py::sequence s = py::reinterpret_borrow<py::sequence>(h);
-    if (is_int(s[0]) && is_int(s[1])) return tt::Size2(s[0].cast<int64_t>(), s[1].cast<int64_t>());
+    if (is_int(s[0]) && is_int(s[1])) return tt::Size2(to_int64(s[0], what), to_int64(s[1], what));
   }
   if (py::isinstance<py::tuple>(h) || py::isinstance<py::list>(h)) {
     throw py::value_error(std::string(what) + " must be an int or a pair of ints, got " +
@@ -121,15 +140,11 @@ py::object padding_object(const tt::Padding2d& p) {
 
 py::object tensor_or_none(const tt::Tensor& t) { return t.defined() ? py::cast(t) : py::none(); }
 
-// Replaces a parameter by a tensor of the same shape (so the layer stays consistent).
-void set_parameter(tt::Tensor& slot, py::handle value, const char* name) {
-  if (!slot.defined()) throw py::value_error(std::string(name) + ": this layer was built without it");
-  tt::Tensor t = tensor_from_object(value);
-  if (t.shape() != slot.shape()) {
-    throw py::value_error(std::string(name) + ": expected shape " + tt::shape_to_string(slot.shape()) + ", got " +
-                          tt::shape_to_string(t.shape()));
-  }
-  slot = t;
+// Replaces a parameter by a tensor of the same shape (so the layer stays consistent), under the
+// module's lock: a forward running on another thread without the GIL sees the old or the new
+// tensor whole (Module::replace_parameter).
+void set_parameter(tt::Module& module, const char* name, py::handle value) {
+  module.replace_parameter(name, tensor_from_object(value));
 }
 
 // Lets Python subclasses of Module define forward (and a name).
@@ -157,6 +172,8 @@ PYBIND11_MODULE(_tinytorch, m) {
       if (p) std::rethrow_exception(p);
     } catch (const tt::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const tt::IOError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
     }
   });
 
@@ -278,6 +295,13 @@ view of the same memory: writes through it change the tensor.)doc")
         return self.attr("forward")(*args, **kwargs);
       })
       .def("_own_parameters", [](const tt::Module& self) { return self.named_parameters(false); })
+      .def("_own_buffers", [](const tt::Module& self) {
+        // named_buffers() recurses into the C++ children; their buffers are gathered through _children.
+        tt::NamedTensors own;
+        for (auto& [name, t] : self.named_buffers())
+          if (name.find('.') == std::string::npos) own.emplace_back(name, t);
+        return own;
+      })
       .def("_children", [](py::object self) {
         // The registered C++ children, as their existing Python objects where they have one.
         py::list out;
@@ -318,9 +342,9 @@ view of the same memory: writes through it change the tensor.)doc")
       .def_readonly("input_size", &tt::Linear::input_size)
       .def_readonly("output_size", &tt::Linear::output_size)
       .def_property("weight", [](const tt::Linear& l) { return l.weight; },
-                    [](tt::Linear& l, py::handle v) { set_parameter(l.weight, v, "Linear.weight"); })
+                    [](tt::Linear& l, py::handle v) { set_parameter(l, "weight", v); })
       .def_property("bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
-                    [](tt::Linear& l, py::handle v) { set_parameter(l.bias, v, "Linear.bias"); });
+                    [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
 
   py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU")
       .def(py::init<>())
@@ -347,9 +371,9 @@ view of the same memory: writes through it change the tensor.)doc")
       .def_property_readonly("groups", [](const tt::Conv2D& c) { return c.options.groups; })
       .def_property_readonly("use_bias", [](const tt::Conv2D& c) { return c.bias.defined(); })
       .def_property("weight", [](const tt::Conv2D& c) { return c.weight; },
-                    [](tt::Conv2D& c, py::handle v) { set_parameter(c.weight, v, "Conv2D.weight"); })
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "weight", v); })
       .def_property("bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
-                    [](tt::Conv2D& c, py::handle v) { set_parameter(c.bias, v, "Conv2D.bias"); });
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
 
   py::class_<tt::MaxPool2D, tt::Module, std::shared_ptr<tt::MaxPool2D>>(m, "MaxPool2D")
       // pool_size is the seed's name for kernel_size; either may be given.
@@ -501,10 +525,16 @@ view of the same memory: writes through it change the tensor.)doc")
       .def("start_epoch", &tt::DataLoader::start_epoch, "epoch"_a)
       .def("batch", &tt::DataLoader::batch, "index"_a, release_gil());
 
-  m.def("save_checkpoint", [](const std::string& path, const tt::Module& model, const tt::Optimizer* opt,
-                              std::map<std::string, std::string> metadata) {
-    tt::save_checkpoint(path, model, opt, std::move(metadata));
-  }, "path"_a, "model"_a, "optimizer"_a = nullptr, "metadata"_a = std::map<std::string, std::string>{});
-  m.def("load_checkpoint", &tt::load_checkpoint, "path"_a, "model"_a, "optimizer"_a = nullptr);
+  // The module's state comes as (name, Tensor) pairs gathered in Python (tinytorch/serialization.py),
+  // so a Python subclass's attributes are saved and loaded like a C++ layer's.
+  m.def("_save_checkpoint", [](const std::string& path, const tt::NamedTensors& state, const tt::Optimizer* opt,
+                               std::map<std::string, std::string> metadata) {
+    py::gil_scoped_release release;
+    tt::save_checkpoint(path, state, opt, std::move(metadata));
+  }, "path"_a, "state"_a, "optimizer"_a = nullptr, "metadata"_a = std::map<std::string, std::string>{});
+  m.def("_load_checkpoint", [](const std::string& path, const tt::NamedTensors& state, tt::Optimizer* opt, bool strict) {
+    py::gil_scoped_release release;
+    return tt::load_checkpoint(path, state, opt, strict);
+  }, "path"_a, "state"_a, "optimizer"_a = nullptr, "strict"_a = true);
   py::register_exception<tt::DataError>(m, "DataError", PyExc_ValueError);
 }

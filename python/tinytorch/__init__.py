@@ -7,11 +7,11 @@
 Training: tinytorch.optim (SGD, Adam, AdamW), tinytorch.functional (cross_entropy, ...),
 tinytorch.data (Fashion-MNIST, DataLoader), tinytorch.no_grad, save_checkpoint / load_checkpoint.
 """
-from tinytorch._tinytorch import (__version__, get_num_threads, load_checkpoint, manual_seed, save_checkpoint,
-                                  set_num_threads)
+from tinytorch._tinytorch import __version__, get_num_threads, manual_seed, set_num_threads
 from tinytorch import autograd, backends, data, functional, models, optim  # noqa: F401
 from tinytorch.autograd import no_grad
 from tinytorch.core import layers, spatial, tensor  # noqa: F401
+from tinytorch.serialization import load_checkpoint, save_checkpoint
 
 __all__ = ["__version__", "autograd", "backends", "data", "functional", "get_num_threads", "layers", "load_checkpoint",
            "manual_seed", "models", "no_grad", "optim", "save_checkpoint", "set_num_threads", "spatial", "tensor"]

@@ -13,12 +13,15 @@ from tinytorch._tinytorch import _NoGradGuard, is_grad_enabled
 class no_grad:
     """Context manager (and decorator) under which ops record no graph."""
 
+    def __init__(self):
+        self._guards = []  # one per entry: the same object may be entered again while inside
+
     def __enter__(self):
-        self._guard = _NoGradGuard()
+        self._guards.append(_NoGradGuard())
         return self
 
     def __exit__(self, *exc):
-        del self._guard
+        self._guards.pop()
         return False
 
     def __call__(self, fn):

@@ -20,6 +20,33 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
   return out;
 }
 
+Tensor Module::parameter_snapshot(const Tensor& slot) const {
+  std::lock_guard<std::mutex> lock(parameter_mutex_);
+  return slot;
+}
+
+void Module::replace_parameter(const std::string& name, Tensor value) {
+  for (auto& [n, slot] : params_) {
+    if (n != name) continue;
+    if (!slot->defined()) throw ArgumentError(type_name() + "." + name + ": this layer was built without it");
+    if (!value.defined() || value.shape() != slot->shape()) {
+      throw ArgumentError(type_name() + "." + name + ": expected shape " + shape_to_string(slot->shape()) + ", got " +
+                          (value.defined() ? shape_to_string(value.shape()) : "an undefined tensor"));
+    }
+    std::lock_guard<std::mutex> lock(parameter_mutex_);
+    *slot = std::move(value);
+    return;
+  }
+  throw ArgumentError(type_name() + ": has no parameter '" + name + "'");
+}
+
+bool Module::contains(const Module* other) const {
+  if (other == this) return true;
+  for (const auto& [name, child] : children_)
+    if (child->contains(other)) return true;
+  return false;
+}
+
 void Module::register_module(std::string name, Module* child) { children_.emplace_back(std::move(name), child); }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
@@ -69,7 +96,10 @@ Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
 }
 
 Sequential& Sequential::add(std::shared_ptr<Module> module) {
-  if (!module) throw std::invalid_argument("Sequential::add: module is null");
+  if (!module) throw ArgumentError("Sequential::add: module is null");
+  if (module->contains(this)) {
+    throw ArgumentError("Sequential::add: the module is this Sequential or holds it: adding it would make a cycle");
+  }
   register_module(std::to_string(modules_.size()), module.get());
   modules_.push_back(std::move(module));
   return *this;

@@ -9,6 +9,9 @@
 #include <chrono>
 #include <string>
 
+#include "tinytorch/errors.hpp"
+#include "tinytorch/runtime.hpp"
+
 namespace tinytorch {
 
 namespace {
@@ -45,6 +48,13 @@ __attribute__((target("avx512f"))) float fma_chains_avx512(int64_t iterations) {
 const char* peak_isa() { return kernels::isa_name(kernels::cpu_isa()); }
 
 double measure_fma_peak_gflops(int threads, double seconds) {
+  if (threads < 1 || threads > kMaxThreads) {
+    throw ArgumentError("measure_fma_peak_gflops: expected threads in [1, " + std::to_string(kMaxThreads) + "], got " +
+                        std::to_string(threads));
+  }
+  if (!(seconds > 0 && seconds <= 60)) {
+    throw ArgumentError("measure_fma_peak_gflops: expected seconds in (0, 60], got " + std::to_string(seconds));
+  }
   using clock = std::chrono::steady_clock;
   const int64_t chunk = 1 << 20;  // 12 * 8 * 2 * 2^20 = 201 MFLOP per chunk per thread
   const bool wide = std::string(peak_isa()) == "avx512";

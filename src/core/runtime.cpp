@@ -34,7 +34,10 @@ std::atomic<int>& thread_setting() {
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n < 1) throw ShapeError("set_num_threads: expected a positive thread count, got " + std::to_string(n));
+  if (n < 1 || n > kMaxThreads) {
+    throw ArgumentError("set_num_threads: expected a thread count in [1, " + std::to_string(kMaxThreads) + "], got " +
+                        std::to_string(n));
+  }
   thread_setting().store(n);
 }
 

@@ -218,6 +218,9 @@ Tensor Tensor::rand(Shape shape, Generator& gen) {
 Tensor Tensor::from_blob(float* data, Shape shape, std::shared_ptr<void> owner) {
   auto impl = std::make_shared<Impl>();
   impl->numel = checked_numel(shape);
+  if (data == nullptr && impl->numel > 0) {
+    throw ArgumentError("Tensor::from_blob: data is null for a tensor of shape " + shape_to_string(shape));
+  }
   impl->shape = std::move(shape);
   impl->storage = std::make_shared<Storage>();
   impl->storage->data = data;

@@ -1,95 +1,126 @@
 // The IDX reader and the MNIST-format dataset loader. zlib's gzread reads gzip and plain files
 // alike.
+#include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "tinytorch/data.hpp"
+#include "tinytorch/file_io.hpp"
 
 namespace tinytorch {
 namespace {
 
 constexpr uint64_t kMaxIdxBytes = uint64_t{1} << 31;  // 2 GiB: far beyond any MNIST-format file
 
-std::vector<uint8_t> read_all(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw DataError("cannot open '" + path + "': " + std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  std::vector<uint8_t> buf(1 << 16);
-  while (true) {
-    const int n = gzread(f, buf.data(), static_cast<unsigned>(buf.size()));
-    if (n < 0) {
-      int code = 0;
-      const std::string why = gzerror(f, &code);
-      gzclose(f);
-      throw DataError("'" + path + "' is not a readable gzip or IDX file: " + why);
-    }
-    if (n == 0) break;
-    bytes.insert(bytes.end(), buf.begin(), buf.begin() + n);
-    if (bytes.size() > kMaxIdxBytes) {
-      gzclose(f);
-      throw DataError("'" + path + "' is larger than 2 GiB: not an MNIST-format file");
-    }
-  }
-  gzclose(f);
-  return bytes;
-}
-
 uint32_t big_endian(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-// Validates the header (magic 0x0000 08 ndim) and returns the dimensions; the payload follows.
-std::vector<int64_t> parse_header(const std::vector<uint8_t>& bytes, const std::string& path, int ndim,
-                                  const char* kind) {
+// A gzip (or plain) stream over a regular file, closed on every path out.
+class GzReader {
+ public:
+  explicit GzReader(const std::string& path) : path_(path) {
+    const int fd = open_regular_file(path, std::numeric_limits<uint64_t>::max(), nullptr);
+    file_ = gzdopen(fd, "rb");
+    if (!file_) {
+      ::close(fd);
+      throw DataError("cannot open '" + path + "': " + std::strerror(errno));
+    }
+  }
+  ~GzReader() { gzclose(file_); }
+  GzReader(const GzReader&) = delete;
+  GzReader& operator=(const GzReader&) = delete;
+
+  // Reads up to `size` bytes; fewer only at the end of the stream.
+  size_t read(uint8_t* out, size_t size) {
+    size_t got = 0;
+    while (got < size) {
+      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(size - got, 1u << 30));
+      const int n = gzread(file_, out + got, chunk);
+      if (n < 0) {
+        int code = 0;
+        throw DataError("'" + path_ + "' is not a readable gzip or IDX file: " + gzerror(file_, &code));
+      }
+      if (n == 0) break;
+      got += static_cast<size_t>(n);
+    }
+    return got;
+  }
+
+ private:
+  std::string path_;
+  gzFile file_ = nullptr;
+};
+
+// Reads and validates the header (magic 0x0000 08 ndim, then ndim big-endian dimensions) and
+// then exactly the payload the dimensions declare. The declared size is checked against the
+// limit before anything is allocated, and the payload grows only as bytes actually arrive, so
+// a small file that declares gigabytes costs no memory.
+std::vector<uint8_t> read_idx(const std::string& path, int ndim, const char* kind, std::vector<int64_t>& dims) {
+  GzReader in(path);
+  uint8_t header[16];
+  const size_t header_size = 4 + 4 * static_cast<size_t>(ndim);
+  const size_t got = in.read(header, header_size);
+  if (got < 4) throw DataError("'" + path + "': too short for an IDX header (" + std::to_string(got) + " bytes)");
   const uint32_t expected_magic = 0x00000800u | static_cast<uint32_t>(ndim);
-  if (bytes.size() < 4) {
-    throw DataError("'" + path + "': too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
-  }
-  const uint32_t magic = big_endian(bytes.data());
+  const uint32_t magic = big_endian(header);
   if (magic != expected_magic) {
-    char got[16], want[16];
-    std::snprintf(got, sizeof got, "0x%08x", magic);
+    char seen[16], want[16];
+    std::snprintf(seen, sizeof seen, "0x%08x", magic);
     std::snprintf(want, sizeof want, "0x%08x", expected_magic);
-    throw DataError("'" + path + "': magic number " + got + " is not that of an IDX " + kind + " file (" + want + ")");
+    throw DataError("'" + path + "': magic number " + seen + " is not that of an IDX " + kind + " file (" + want + ")");
   }
-  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
-  if (bytes.size() < header) throw DataError("'" + path + "': truncated in its header");
-  std::vector<int64_t> dims;
+  if (got < header_size) throw DataError("'" + path + "': truncated in its header");
   uint64_t total = 1;
+  dims.clear();
   for (int d = 0; d < ndim; ++d) {
-    const uint32_t n = big_endian(bytes.data() + 4 + 4 * d);
+    const uint32_t n = big_endian(header + 4 + 4 * d);
     if (n == 0 || n > (1u << 30)) {
       throw DataError("'" + path + "': dimension " + std::to_string(d) + " is " + std::to_string(n));
     }
     total *= n;
-    if (total > kMaxIdxBytes) throw DataError("'" + path + "': its dimensions describe more than 2 GiB of data");
+    if (total > kMaxIdxBytes) {
+      throw DataError("'" + path + "': its dimensions describe more than 2 GiB of data: not an MNIST-format file");
+    }
     dims.push_back(n);
   }
-  if (bytes.size() - header != total) {
-    throw DataError("'" + path + "': expected " + std::to_string(total) + " bytes of data after the header, found " +
-                    std::to_string(bytes.size() - header) + (bytes.size() - header < total ? " (truncated)" : ""));
+  std::vector<uint8_t> payload;
+  constexpr size_t kChunk = size_t{16} << 20;
+  while (payload.size() < total) {
+    const size_t before = payload.size();
+    payload.resize(before + std::min<size_t>(kChunk, total - before));
+    const size_t n = in.read(payload.data() + before, payload.size() - before);
+    if (n < payload.size() - before) {
+      throw DataError("'" + path + "': expected " + std::to_string(total) + " bytes of data after the header, found " +
+                      std::to_string(before + n) + " (truncated)");
+    }
   }
-  return dims;
+  uint8_t extra;
+  if (in.read(&extra, 1) != 0) {
+    throw DataError("'" + path + "': more than the " + std::to_string(total) + " bytes of data its header declares");
+  }
+  return payload;
 }
 
 }  // namespace
 
 IdxImages read_idx_images(const std::string& path) {
-  std::vector<uint8_t> bytes = read_all(path);
-  const std::vector<int64_t> dims = parse_header(bytes, path, 3, "image");
+  std::vector<int64_t> dims;
   IdxImages out;
+  out.pixels = read_idx(path, 3, "image", dims);
   out.count = dims[0], out.rows = dims[1], out.cols = dims[2];
-  out.pixels.assign(bytes.begin() + 16, bytes.end());
   return out;
 }
 
 std::vector<int64_t> read_idx_labels(const std::string& path) {
-  std::vector<uint8_t> bytes = read_all(path);
-  parse_header(bytes, path, 1, "label");
-  return std::vector<int64_t>(bytes.begin() + 8, bytes.end());
+  std::vector<int64_t> dims;
+  const std::vector<uint8_t> bytes = read_idx(path, 1, "label", dims);
+  return std::vector<int64_t>(bytes.begin(), bytes.end());
 }
 
 Dataset make_dataset(Tensor images, std::vector<int64_t> labels, float pad_value) {
@@ -127,6 +158,10 @@ DataLoader::DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, ui
   if (batch_size < 1) throw ShapeError("DataLoader: batch_size must be positive, got " + std::to_string(batch_size));
   if (crop_padding < 0) throw ShapeError("DataLoader: crop_padding must be >= 0");
   if (data.size() == 0) throw DataError("DataLoader: the dataset is empty");
+  if (!data.images.defined() || data.images.dim() != 4 || data.images.size(0) != data.size()) {
+    throw DataError("DataLoader: expected images of shape [N, C, H, W] with N = " + std::to_string(data.size()) +
+                    " labels, got " + (data.images.defined() ? shape_to_string(data.images.shape()) : "no images"));
+  }
   start_epoch(0);
 }
 

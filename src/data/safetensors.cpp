@@ -1,15 +1,17 @@
-// safetensors reading and writing, with a small strict JSON reader for its header.
-#include <fcntl.h>
+// safetensors reading and writing: the header is written by nlohmann-json and read by a small
+// strict JSON reader (it refuses duplicate keys, which nlohmann-json would silently resolve).
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "tinytorch/autograd.hpp"
+#include "tinytorch/file_io.hpp"
 #include "tinytorch/serialize.hpp"
 
 namespace tinytorch {
@@ -66,8 +68,15 @@ class JsonReader {
     if (c == '{') {
       ++i_;
       if (peek() == '}') return ++i_, j;
+      std::set<std::string> seen;
       while (true) {
-        j.keys.push_back(string());
+        const size_t at = i_;
+        std::string key = string();
+        if (!seen.insert(key).second) {
+          i_ = at;
+          fail("the key '" + key + "' appears twice in one object");
+        }
+        j.keys.push_back(std::move(key));
         expect(':');
         j.values.push_back(value(depth + 1));
         if (peek() == ',') {
@@ -121,11 +130,55 @@ class JsonReader {
         const char e = s_[i_++];
         if (e == 'n') out += '\n';
         else if (e == 't') out += '\t';
+        else if (e == 'r') out += '\r';
+        else if (e == 'b') out += '\b';
+        else if (e == 'f') out += '\f';
         else if (e == '"' || e == '\\' || e == '/') out += e;
+        else if (e == 'u') append_utf8(out, code_point());
         else fail("unsupported escape");
       } else {
         out += c;
       }
+    }
+  }
+  unsigned hex4() {
+    if (s_.size() - i_ < 4) fail("unterminated \\u escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
+      else fail("a bad hex digit in a \\u escape");
+    }
+    return v;
+  }
+  // After "\u": one code point, joining a UTF-16 surrogate pair.
+  unsigned code_point() {
+    const unsigned high = hex4();
+    if (high < 0xD800 || high > 0xDFFF) return high;
+    if (high > 0xDBFF || s_.compare(i_, 2, "\\u") != 0) fail("a lone UTF-16 surrogate");
+    i_ += 2;
+    const unsigned low = hex4();
+    if (low < 0xDC00 || low > 0xDFFF) fail("a lone UTF-16 surrogate");
+    return 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+  }
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
     }
   }
   const std::string& s_;
@@ -133,34 +186,25 @@ class JsonReader {
   size_t i_ = 0;
 };
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
-[[noreturn]] void io_error(const std::string& what, const std::string& path) {
-  throw std::runtime_error(what + " '" + path + "': " + std::strerror(errno));
-}
-
-void write_all(int fd, const char* data, size_t size, const std::string& path) {
+// pread until `size` bytes have arrived (DataError if the file ends first).
+void read_at(int fd, char* out, uint64_t size, uint64_t offset, const std::string& path, const std::string& what) {
   while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      io_error("cannot write", path);
+    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      throw DataError("'" + path + "': could not read " + what + (n < 0 ? std::string(": ") + std::strerror(errno) : " (truncated)"));
     }
-    data += n;
-    size -= static_cast<size_t>(n);
+    out += n;
+    size -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
   }
 }
+
+// Closes a descriptor on every path out of the loader.
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
 
 }  // namespace
 
@@ -172,75 +216,46 @@ const Tensor* SafeTensors::find(const std::string& name) const {
 
 void save_safetensors(const std::string& path, const SafeTensors& contents) {
   // Header: {"__metadata__": {...}, "name": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
-  std::ostringstream h;
-  h << "{";
-  bool first = true;
-  if (!contents.metadata.empty()) {
-    h << "\"__metadata__\":{";
-    for (auto it = contents.metadata.begin(); it != contents.metadata.end(); ++it) {
-      h << (it == contents.metadata.begin() ? "" : ",") << json_string(it->first) << ":" << json_string(it->second);
-    }
-    h << "}";
-    first = false;
-  }
+  // in the tensors' order (ordered_json keeps insertion order; the file's data follows it).
+  nlohmann::ordered_json h = nlohmann::ordered_json::object();
+  if (!contents.metadata.empty()) h["__metadata__"] = contents.metadata;
+  std::set<std::string> names;
   uint64_t offset = 0;
   for (const auto& [name, t] : contents.tensors) {
+    if (name == "__metadata__" || !names.insert(name).second) {
+      throw ArgumentError("save_safetensors: the tensor name '" + name + "' is reserved or given twice");
+    }
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * 4;
-    h << (first ? "" : ",") << json_string(name) << ":{\"dtype\":\"F32\",\"shape\":[";
-    for (size_t d = 0; d < t.shape().size(); ++d) h << (d ? "," : "") << t.shape()[d];
-    h << "],\"data_offsets\":[" << offset << "," << offset + bytes << "]}";
+    h[name] = {{"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
-    first = false;
   }
-  h << "}";
-  std::string header = h.str();
+  std::string header;
+  try {
+    header = h.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::strict);
+  } catch (const nlohmann::ordered_json::exception&) {
+    throw ArgumentError("save_safetensors: a tensor name or metadata string is not valid UTF-8");
+  }
   header.append((8 - header.size() % 8) % 8, ' ');  // pad so the data starts 8-byte aligned
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) io_error("cannot create", tmp);
-  try {
-    uint8_t size[8];
-    for (int i = 0; i < 8; ++i) size[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
-    write_all(fd, reinterpret_cast<const char*>(size), 8, tmp);
-    write_all(fd, header.data(), header.size(), tmp);
-    for (const auto& [name, t] : contents.tensors) {  // little-endian float32: this machine's own layout
-      write_all(fd, reinterpret_cast<const char*>(t.data()), static_cast<size_t>(t.numel()) * 4, tmp);
-    }
-    if (::fsync(fd) != 0) io_error("cannot flush", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFile file(path);
+  uint8_t size[8];
+  for (int i = 0; i < 8; ++i) size[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
+  file.write(size, 8);
+  file.write(header);
+  for (const auto& [name, t] : contents.tensors) {  // little-endian float32: this machine's own layout
+    file.write(t.data(), static_cast<size_t>(t.numel()) * 4);
   }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    io_error("cannot close", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    io_error("cannot replace", path);
-  }
-  // Make the rename itself durable.
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  file.commit();
 }
 
 SafeTensors load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError("cannot open '" + path + "': " + std::strerror(errno));
-  in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
-  uint8_t size_bytes[8];
-  if (file_size < 8 || !in.read(reinterpret_cast<char*>(size_bytes), 8)) {
+  uint64_t file_size = 0;
+  const FdCloser fd{open_regular_file(path, std::numeric_limits<uint64_t>::max(), &file_size)};
+  if (file_size < 8) {
     throw DataError("'" + path + "': too short for a safetensors file (" + std::to_string(file_size) + " bytes)");
   }
+  uint8_t size_bytes[8];
+  read_at(fd.fd, reinterpret_cast<char*>(size_bytes), 8, 0, path, "the header length");
   uint64_t header_size = 0;
   for (int i = 0; i < 8; ++i) header_size |= static_cast<uint64_t>(size_bytes[i]) << (8 * i);
   if (header_size > kMaxHeader || header_size > file_size - 8) {
@@ -248,7 +263,7 @@ SafeTensors load_safetensors(const std::string& path) {
                     std::to_string(file_size) + " bytes): truncated or not safetensors");
   }
   std::string text(header_size, '\0');
-  if (!in.read(text.data(), static_cast<std::streamsize>(header_size))) throw DataError("'" + path + "': truncated header");
+  read_at(fd.fd, text.data(), header_size, 8, path, "the header");
   const Json doc = JsonReader(text, path).document();
   if (doc.kind != Json::Kind::Object) throw DataError("'" + path + "': the header is not a JSON object");
   const uint64_t data_size = file_size - 8 - header_size;
@@ -259,20 +274,23 @@ SafeTensors load_safetensors(const std::string& path) {
     const std::string& name = doc.keys[member];
     const Json& entry = doc.values[member];
     if (name == "__metadata__") {
+      if (entry.kind != Json::Kind::Object) throw DataError("'" + path + "': __metadata__ must be a JSON object");
       for (size_t i = 0; i < entry.keys.size(); ++i) {
         if (entry.values[i].kind != Json::Kind::String) throw DataError("'" + path + "': metadata values must be strings");
         out.metadata[entry.keys[i]] = entry.values[i].string;
       }
       continue;
     }
+    if (entry.kind != Json::Kind::Object) throw DataError("'" + path + "': tensor '" + name + "' is not a JSON object");
     const Json* dtype = entry.get("dtype");
     const Json* shape = entry.get("shape");
     const Json* offsets = entry.get("data_offsets");
-    if (entry.kind != Json::Kind::Object || !dtype || !shape || !offsets || shape->kind != Json::Kind::Array ||
-        offsets->kind != Json::Kind::Array || offsets->array.size() != 2) {
-      throw DataError("'" + path + "': tensor '" + name + "' needs dtype, shape and two data_offsets");
+    if (!dtype || dtype->kind != Json::Kind::String) throw DataError("'" + path + "': tensor '" + name + "' has no dtype string");
+    if (!shape || !offsets || shape->kind != Json::Kind::Array || offsets->kind != Json::Kind::Array ||
+        offsets->array.size() != 2) {
+      throw DataError("'" + path + "': tensor '" + name + "' needs a shape and two data_offsets");
     }
-    if (dtype->kind != Json::Kind::String || dtype->string != "F32") {
+    if (dtype->string != "F32") {
       throw DataError("'" + path + "': tensor '" + name + "' has dtype " + dtype->string + "; only F32 is supported");
     }
     Shape s;
@@ -287,16 +305,16 @@ SafeTensors load_safetensors(const std::string& path) {
       throw DataError("'" + path + "': tensor '" + name + "' has a shape too large to count");
     }
     const Json &b = offsets->array[0], &e = offsets->array[1];
+    // numel is compared with the data size before it is multiplied, so the product cannot wrap.
     if (b.kind != Json::Kind::Number || e.kind != Json::Kind::Number || b.number < 0 || e.number < b.number ||
-        static_cast<uint64_t>(e.number) > data_size || static_cast<uint64_t>(e.number - b.number) != static_cast<uint64_t>(numel) * 4) {
+        static_cast<uint64_t>(e.number) > data_size || static_cast<uint64_t>(numel) > data_size / 4 ||
+        static_cast<uint64_t>(e.number - b.number) != static_cast<uint64_t>(numel) * 4) {
       throw DataError("'" + path + "': tensor '" + name + "' has data_offsets outside the " + std::to_string(data_size) +
                       " bytes of data or not matching its shape (truncated?)");
     }
     Tensor t = Tensor::empty(s);
-    in.seekg(static_cast<std::streamoff>(8 + header_size + static_cast<uint64_t>(b.number)));
-    if (numel > 0 && !in.read(reinterpret_cast<char*>(t.data()), numel * 4)) {
-      throw DataError("'" + path + "': could not read the data of '" + name + "'");
-    }
+    read_at(fd.fd, reinterpret_cast<char*>(t.data()), static_cast<uint64_t>(numel) * 4,
+            8 + header_size + static_cast<uint64_t>(b.number), path, "the data of '" + name + "'");
     ranges.emplace_back(b.number, e.number);
     out.tensors.emplace_back(name, std::move(t));
   }
@@ -311,11 +329,35 @@ SafeTensors load_safetensors(const std::string& path) {
   return out;
 }
 
-void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+namespace {
+
+constexpr int64_t kMaxOptimizerSteps = int64_t{1} << 53;  // beyond any run; keeps steps + 1 exact in a double
+
+NamedTensors module_state(const Module& model) {
+  NamedTensors out = model.named_parameters();
+  for (auto& b : model.named_buffers()) out.push_back(b);
+  return out;
+}
+
+std::string list_names(const std::vector<std::string>& names) {
+  std::string out;
+  const size_t shown = std::min<size_t>(names.size(), 20);
+  for (size_t i = 0; i < shown; ++i) {
+    if (i) out += ", ";
+    out += '\'';
+    out += names[i];
+    out += '\'';
+  }
+  if (names.size() > shown) out += " and " + std::to_string(names.size() - shown) + " more";
+  return out;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const NamedTensors& state, const Optimizer* optimizer,
                      std::map<std::string, std::string> metadata) {
   SafeTensors c;
-  for (auto& p : model.named_parameters()) c.tensors.push_back(p);
-  for (auto& b : model.named_buffers()) c.tensors.push_back(b);
+  c.tensors = state;
   if (optimizer) {
     for (auto& [name, t] : optimizer->state()) c.tensors.emplace_back("optimizer." + name, t);
     metadata["optimizer"] = optimizer->type_name();
@@ -327,10 +369,16 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   save_safetensors(path, c);
 }
 
-std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer,
+                     std::map<std::string, std::string> metadata) {
+  save_checkpoint(path, module_state(model), optimizer, std::move(metadata));
+}
+
+std::map<std::string, std::string> load_checkpoint(const std::string& path, const NamedTensors& state,
+                                                   Optimizer* optimizer, bool strict) {
   const SafeTensors c = load_safetensors(path);
-  std::vector<std::pair<std::string, Tensor>> targets = model.named_parameters();
-  for (auto& b : model.named_buffers()) targets.push_back(b);
+  NamedTensors targets = state;
+  int64_t steps = 0;
   if (optimizer) {
     auto it = c.metadata.find("optimizer");
     if (it == c.metadata.end() || it->second != optimizer->type_name()) {
@@ -338,28 +386,54 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
                       (it == c.metadata.end() ? "" : " (it has " + it->second + ")"));
     }
     for (auto& [name, t] : optimizer->state()) targets.emplace_back("optimizer." + name, t);
+    auto steps_it = c.metadata.find("optimizer_steps");
+    if (steps_it == c.metadata.end()) throw DataError("'" + path + "': optimizer state without optimizer_steps");
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(steps_it->second.c_str(), &end, 10);
+    if (steps_it->second.empty() || *end != '\0' || errno == ERANGE || v < 0 || v > kMaxOptimizerSteps) {
+      throw DataError("'" + path + "': optimizer_steps must be a count in [0, 2^53], got '" + steps_it->second + "'");
+    }
+    steps = v;
   }
   // Check everything first, so a mismatch leaves the model untouched.
+  std::set<std::string> wanted;
+  std::vector<std::string> missing, unexpected, duplicated;
   for (const auto& [name, t] : targets) {
+    if (!wanted.insert(name).second) duplicated.push_back(name);
     const Tensor* saved = c.find(name);
-    if (!saved) throw DataError("'" + path + "': has no tensor '" + name + "'");
-    if (saved->shape() != t.shape()) {
+    if (!saved) {
+      missing.push_back(name);
+    } else if (saved->shape() != t.shape()) {
       throw DataError("'" + path + "': tensor '" + name + "' has shape " + shape_to_string(saved->shape()) +
                       ", the model expects " + shape_to_string(t.shape()));
     }
   }
-  NoGradGuard no_grad;
-  for (auto& [name, t] : targets) t.copy_(*c.find(name));
-  if (optimizer) {
-    auto it = c.metadata.find("optimizer_steps");
-    if (it != c.metadata.end()) {
-      char* end = nullptr;
-      const long long steps = std::strtoll(it->second.c_str(), &end, 10);
-      if (*end != '\0' || steps < 0) throw DataError("'" + path + "': optimizer_steps is not a count: " + it->second);
-      optimizer->set_steps(steps);
-    }
+  if (!duplicated.empty()) {
+    throw ArgumentError("load_checkpoint: the model names more than one tensor " + list_names(duplicated));
   }
+  for (const auto& [name, t] : c.tensors) {
+    // Without an optimizer the file's optimizer state is not wanted, and not unexpected either.
+    if (!wanted.count(name) && (optimizer || name.compare(0, 10, "optimizer.") != 0)) unexpected.push_back(name);
+  }
+  if (strict && (!missing.empty() || !unexpected.empty())) {
+    std::string why = "'" + path + "' does not match the model (load with strict=false to skip):";
+    if (!missing.empty()) why += " missing " + list_names(missing) + ";";
+    if (!unexpected.empty()) why += " unexpected " + list_names(unexpected) + ";";
+    why.pop_back();
+    throw DataError(why);
+  }
+  NoGradGuard no_grad;
+  for (auto& [name, t] : targets) {
+    if (const Tensor* saved = c.find(name)) t.copy_(*saved);
+  }
+  if (optimizer) optimizer->set_steps(steps);
   return c.metadata;
+}
+
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                                                   bool strict) {
+  return load_checkpoint(path, module_state(model), optimizer, strict);
 }
 
 }  // namespace tinytorch

@@ -27,7 +27,10 @@ Linear::Linear(int64_t input_size, int64_t output_size, bool use_bias)
   register_parameter("bias", &bias);
 }
 
-Tensor Linear::forward(const Tensor& input) { return linear(input, weight, bias); }
+Tensor Linear::forward(const Tensor& input) {
+  const Tensor w = parameter_snapshot(weight), b = parameter_snapshot(bias);  // see Conv2D::forward
+  return linear(input, w, b);
+}
 
 std::string Linear::extra_repr() const {
   return "input_size=" + std::to_string(input_size) + ", output_size=" + std::to_string(output_size) +

@@ -12,7 +12,7 @@ namespace {
 
 void check_lr(double lr) {
   if (!(lr > 0.0) || !std::isfinite(lr))
-    throw ShapeError("optimizer: expected a positive learning rate, got " + std::to_string(lr));
+    throw ArgumentError("optimizer: expected a positive learning rate, got " + std::to_string(lr));
 }
 
 std::vector<Tensor> zeros_like(const std::vector<Tensor>& params) {

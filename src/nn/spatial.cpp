@@ -84,7 +84,11 @@ Conv2D::Conv2D(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
   register_parameter("bias", &bias);
 }
 
-Tensor Conv2D::forward(const Tensor& input) { return conv2d(input, weight, bias, options); }
+Tensor Conv2D::forward(const Tensor& input) {
+  // Snapshots: a concurrent replace_parameter cannot free or tear the tensors this call uses.
+  const Tensor w = parameter_snapshot(weight), b = parameter_snapshot(bias);
+  return conv2d(input, w, b, options);
+}
 
 std::string Conv2D::extra_repr() const {
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
