@@ -92,7 +92,7 @@ TEST(CrashSafety, FullDiskGivesAClearErrorAndKeepsTheOldFile) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the save succeeded; 2: the error did not say what failed";
   EXPECT_EQ(bytes_of(path), before);
   for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path())) {
-    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << "left behind: " << entry.path();
+    EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << "left behind: " << entry.path();
   }
 }
 
