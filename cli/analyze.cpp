@@ -10,6 +10,7 @@
 #include "args.hpp"
 #include "commands.hpp"
 #include "demo_cnn.hpp"
+#include "json.hpp"
 #include "timing.hpp"
 
 namespace tinytorch::cli {
@@ -44,11 +45,6 @@ int64_t layer_flops(const Module& m, const Shape& in, const Shape& out) {
   return 0;
 }
 
-std::string json_shape(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 }  // namespace
 
@@ -130,31 +126,34 @@ int run_analyze(const std::vector<std::string>& argv) {
   for (const LayerRow& r : layers) total_flops += r.flops;
 
   if (json) {
-    std::ostringstream os;
-    os << "{\"conv_scaling\": [";
-    for (size_t i = 0; i < scaling.size(); ++i) {
-      const ScalingRow& r = scaling[i];
-      os << (i ? ", " : "") << "{\"size\": " << r.size << ", \"conv2d_naive_seconds\": " << r.naive_seconds
-         << ", \"conv2d_naive_flops\": " << r.naive_flops << ", \"conv2d_3to16_seconds\": " << r.conv_seconds
-         << ", \"conv2d_3to16_flops\": " << r.conv_flops << "}";
+    Json out = {{"conv_scaling", Json::array()},
+                                  {"parameter_memory", Json::array()}};
+    for (const ScalingRow& r : scaling) {
+      out["conv_scaling"].push_back({{"size", r.size},
+                                     {"conv2d_naive_seconds", r.naive_seconds},
+                                     {"conv2d_naive_flops", r.naive_flops},
+                                     {"conv2d_3to16_seconds", r.conv_seconds},
+                                     {"conv2d_3to16_flops", r.conv_flops}});
     }
-    os << "], \"parameter_memory\": [";
-    for (size_t i = 0; i < params.size(); ++i) {
-      os << (i ? ", " : "") << "{\"in_channels\": " << params[i].in_channels
-         << ", \"out_channels\": " << params[i].out_channels << ", \"parameters\": " << params[i].params
-         << ", \"bytes\": " << params[i].params * 4 << "}";
+    for (const ParamRow& r : params) {
+      out["parameter_memory"].push_back(
+          {{"in_channels", r.in_channels}, {"out_channels", r.out_channels}, {"parameters", r.params}, {"bytes", r.params * 4}});
     }
-    os << "], \"demo_cnn\": {\"batch\": " << batch << ", \"layers\": [";
-    for (size_t i = 0; i < layers.size(); ++i) {
-      const LayerRow& r = layers[i];
-      os << (i ? ", " : "") << "{\"name\": \"" << r.name << "\", \"output_shape\": " << json_shape(r.shape)
-         << ", \"parameters\": " << r.params << ", \"flops\": " << r.flops
-         << ", \"activation_bytes\": " << r.activation_bytes << "}";
+    Json demo = {{"batch", batch}, {"layers", Json::array()}};
+    for (const LayerRow& r : layers) {
+      demo["layers"].push_back({{"name", r.name},
+                                {"output_shape", r.shape},
+                                {"parameters", r.params},
+                                {"flops", r.flops},
+                                {"activation_bytes", r.activation_bytes}});
     }
-    os << "], \"parameter_bytes\": " << param_bytes << ", \"activation_bytes\": " << activation_bytes
-       << ", \"flops\": " << total_flops << ", \"inference_peak_bytes\": " << inference_bytes
-       << ", \"training_bytes\": " << training_bytes << "}}\n";
-    std::cout << os.str();
+    demo["parameter_bytes"] = param_bytes;
+    demo["activation_bytes"] = activation_bytes;
+    demo["flops"] = total_flops;
+    demo["inference_peak_bytes"] = inference_bytes;
+    demo["training_bytes"] = training_bytes;
+    out["demo_cnn"] = demo;
+    std::cout << json_text(out) << "\n";
     return 0;
   }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "analyses.hpp"
+#include "json.hpp"
 #include "kernels/conv2d.hpp"
 #include "timing.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -122,9 +123,9 @@ int analyze_loops(bool json, int64_t size, int64_t channels) {
        [&] { out = conv2d(x, w, {}, {.padding = 1}); o = out.data(); }},
   };
   const double flops = 2.0 * channels * channels * 9 * size * size;
-  std::ostringstream js;
-  js << "{\"shape\": {\"C\": " << channels << ", \"OC\": " << channels << ", \"H\": " << size << ", \"W\": " << size
-     << ", \"kernel\": 3, \"padding\": 1}, \"flops\": " << flops << ", \"variants\": [";
+  Json js = {{"shape", {{"C", channels}, {"OC", channels}, {"H", size}, {"W", size}, {"kernel", 3}, {"padding", 1}}},
+             {"flops", flops},
+             {"variants", Json::array()}};
   if (!json) {
     std::printf("Loop orders for one convolution: %lldx%lldx%lld -> %lld channels, 3x3, padding 1, 1 thread\n",
                 (long long)channels, (long long)size, (long long)size, (long long)channels);
@@ -138,16 +139,19 @@ int analyze_loops(bool json, int64_t size, int64_t channels) {
     double err = 0;
     for (int64_t j = 0; j < out.numel(); ++j) err = std::max(err, (double)std::fabs(out.data()[j] - want.data()[j]));
     if (json) {
-      js << (i ? ", " : "") << "{\"name\": \"" << v.name << "\", \"order\": \"" << v.order << "\", \"seconds\": " << s
-         << ", \"gflops\": " << flops / s / 1e9 << ", \"bytes_per_flop\": " << v.bytes_per_flop
-         << ", \"max_abs_error\": " << err << "}";
+      js["variants"].push_back({{"name", v.name},
+                                {"order", v.order},
+                                {"seconds", s},
+                                {"gflops", flops / s / 1e9},
+                                {"bytes_per_flop", v.bytes_per_flop},
+                                {"max_abs_error", err}});
     } else {
       std::printf("  %-24s %-28s %10.3f %9.2f %7.2f %8.1e\n", v.name.c_str(), v.order.c_str(), s * 1e3,
                   flops / s / 1e9, v.bytes_per_flop, err);
     }
   }
   if (json) {
-    std::cout << js.str() << "]}\n";
+    std::cout << json_text(js) << "\n";
     return 0;
   }
   std::printf(

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "analyses.hpp"
+#include "json.hpp"
 #include "runtime_options.hpp"
 #include "timing.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -32,18 +33,13 @@ int analyze_threads(bool json, int max_threads, const std::string& plot_stem) {
   }
   if (!json) std::fprintf(stderr, "\r%60s\r", "");
 
-  std::ostringstream js;
-  js << "{\"title\": \"conv2d 32x32x28x28 -> 64, 3x3: speed-up over 1 thread\", \"threads\": [";
-  for (size_t i = 0; i < threads.size(); ++i) js << (i ? ", " : "") << threads[i];
-  js << "], \"flops\": " << flops << ", \"series\": {";
-  for (size_t i = 0; i < series.size(); ++i) {
-    js << (i ? ", " : "") << "\"" << series[i].first << "\": [";
-    for (size_t j = 0; j < series[i].second.size(); ++j) js << (j ? ", " : "") << series[i].second[j];
-    js << "]";
-  }
-  js << "}}";
+  Json js = {{"title", "conv2d 32x32x28x28 -> 64, 3x3: speed-up over 1 thread"},
+             {"threads", threads},
+             {"flops", flops},
+             {"series", Json::object()}};
+  for (const auto& [name, secs] : series) js["series"][name] = secs;
   if (json) {
-    std::cout << js.str() << "\n";
+    std::cout << json_text(js) << "\n";
     return 0;
   }
   std::printf("Thread scaling: conv2d 32x32x28x28 -> 64 channels, 3x3, padding 1 (%.0f MFLOP)\n\n", flops / 1e6);
@@ -61,7 +57,7 @@ int analyze_threads(bool json, int max_threads, const std::string& plot_stem) {
       "count, and parallel_for deals them out statically. No two threads write the same output, so\n"
       "there is no synchronization but the final join, and results are bit-identical on any thread\n"
       "count. Packed weights are prepared once and read by all threads.\n");
-  std::printf("%s\n", write_plot("threads", js.str(), plot_stem).c_str());
+  std::printf("%s\n", write_plot("threads", json_text(js), plot_stem).c_str());
   return 0;
 }
 

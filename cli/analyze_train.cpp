@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "analyses.hpp"
+#include "json.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tinytorch::cli {
@@ -99,17 +100,24 @@ int analyze_train(bool json, int64_t batch) {
   const int64_t checkpointed = predicted - inner + largest_segment;
 
   if (json) {
-    std::ostringstream js;
-    js << "{\"batch\": " << batch << ", \"layers\": [";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      js << (i ? ", " : "") << "{\"name\": \"" << rows[i].name << "\", \"output_bytes\": " << rows[i].output_bytes
-         << ", \"saved_bytes\": " << rows[i].saved_bytes << ", \"parameter_bytes\": " << rows[i].param_bytes << "}";
+    Json js = {{"batch", batch}, {"layers", Json::array()}};
+    for (const Row& r : rows) {
+      js["layers"].push_back({{"name", r.name},
+                              {"output_bytes", r.output_bytes},
+                              {"saved_bytes", r.saved_bytes},
+                              {"parameter_bytes", r.param_bytes}});
     }
-    js << "], \"activation_bytes\": " << activations << ", \"parameter_bytes\": " << param_bytes
-       << ", \"gradient_bytes\": " << grads << ", \"optimizer_bytes\": " << adam << ", \"transient_bytes\": "
-       << largest_pair << ", \"predicted_peak_bytes\": " << predicted << ", \"measured_peak_bytes\": " << measured
-       << ", \"pool_index_bytes\": " << index_bytes << ", \"checkpointed_peak_bytes\": " << checkpointed << ", \"checkpointing_implemented\": false}";
-    std::cout << js.str() << "\n";
+    js["activation_bytes"] = activations;
+    js["parameter_bytes"] = param_bytes;
+    js["gradient_bytes"] = grads;
+    js["optimizer_bytes"] = adam;
+    js["transient_bytes"] = largest_pair;
+    js["predicted_peak_bytes"] = predicted;
+    js["measured_peak_bytes"] = measured;
+    js["pool_index_bytes"] = index_bytes;
+    js["checkpointed_peak_bytes"] = checkpointed;
+    js["checkpointing_implemented"] = false;
+    std::cout << json_text(js) << "\n";
     return 0;
   }
   std::printf("Training memory of the default CNN at batch %lld (float32, Adam)\n\n", (long long)batch);

@@ -7,9 +7,8 @@
 #include <iostream>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "args.hpp"
+#include "json.hpp"
 #include "commands.hpp"
 #include "runtime_options.hpp"
 #include "timing.hpp"
@@ -89,8 +88,7 @@ int run_bench(const std::vector<std::string>& argv) {
 
   const int threads = get_num_threads();
   const double peak = measure_fma_peak_gflops(threads, 0.3);
-  nlohmann::ordered_json js = {{"threads", threads}, {"isa", peak_isa()}, {"peak_gflops", peak},
-                                {"results", nlohmann::ordered_json::array()}};
+  Json js = {{"threads", threads}, {"isa", peak_isa()}, {"peak_gflops", peak}, {"results", Json::array()}};
   std::vector<std::string> table;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -124,7 +122,7 @@ int run_bench(const std::vector<std::string>& argv) {
     std::printf("algorithms autotuned: %lld shape(s) timed\n", static_cast<long long>(conv2d_autotune_cache_size()));
   }
   if (!args.get("json").empty()) {
-    write_file_atomic(args.get("json"), js.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+    write_file_atomic(args.get("json"), json_text(js, 2) + "\n");
     std::printf("wrote %s\n", args.get("json").c_str());
   }
   return 0;

@@ -13,6 +13,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json.hpp"
 #include "runtime_options.hpp"
 #include "tinytorch/tinytorch.hpp"
 #include "training_state.hpp"
@@ -86,10 +87,6 @@ std::string fmt(const char* format, double a) {
   return buf;
 }
 
-// One line of JSON; non-finite numbers become null (nlohmann-json's rule), which every reader takes.
-std::string dump_json(const nlohmann::ordered_json& j) {
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
 
 }  // namespace
 
@@ -105,12 +102,12 @@ void write_metrics(const std::string& path, const TrainingState& state) {
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
     std::istringstream in(read_regular_file(path, 64u << 20));
     for (std::string line; std::getline(in, line);) {
-      const auto row = nlohmann::ordered_json::parse(line, nullptr, false);
+      const auto row = Json::parse(line, nullptr, false);
       const bool ours = row.is_object() && row.contains("run") && row["run"] == state.run_id;
       if (!ours && !line.empty()) kept += line + "\n";
     }
   }
-  for (const auto& row : state.history) kept += dump_json(row) + "\n";
+  for (const auto& row : state.history) kept += json_text(row) + "\n";
   write_file_atomic(path, kept);
 }
 
@@ -253,9 +250,9 @@ int run_train(const std::vector<std::string>& argv) {
     if (!metrics.empty()) write_metrics(metrics, state);
   }
   if (!state.history.empty()) {
-    nlohmann::ordered_json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"},
+    Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"},
                                     {"epochs", state.history}};
-    std::printf("%s\n", write_plot("curves", dump_json(curve), args.get("plot")).c_str());
+    std::printf("%s\n", write_plot("curves", json_text(curve), args.get("plot")).c_str());
   }
   return 0;
 }

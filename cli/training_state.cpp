@@ -66,7 +66,7 @@ std::string new_run_id() {
 }
 
 std::map<std::string, std::string> training_metadata(const TrainingState& s, const RunConfig& run) {
-  nlohmann::ordered_json history = nlohmann::ordered_json::array();
+  Json history = Json::array();
   for (const auto& row : s.history) history.push_back(row);
   return {{"model", "fashion_cnn"},
           {"training_state", kFormat},
@@ -79,7 +79,7 @@ std::map<std::string, std::string> training_metadata(const TrainingState& s, con
           {"loss_sum", hex_double(s.loss_sum)},
           {"seen", std::to_string(s.seen)},
           {"generator", s.generator},
-          {"history", history.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)}};
+          {"history", json_text(history)}};
 }
 
 TrainingState parse_training_metadata(const std::map<std::string, std::string>& metadata, const RunConfig& run,
@@ -125,7 +125,7 @@ TrainingState parse_training_metadata(const std::map<std::string, std::string>& 
   } catch (const DataError& e) {
     r.fail("generator", std::string("is not a generator state: ") + e.what());
   }
-  const auto history = nlohmann::ordered_json::parse(r.text("history"), nullptr, false);
+  const auto history = Json::parse(r.text("history"), nullptr, false);
   if (history.is_discarded() || !history.is_array() || static_cast<int64_t>(history.size()) != s.epoch) {
     r.fail("history", "must be a JSON array of one row per finished epoch (" + std::to_string(s.epoch) + ")");
   }

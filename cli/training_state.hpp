@@ -7,9 +7,10 @@
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "json.hpp"
 
 namespace tinytorch::cli {
 
@@ -29,7 +30,7 @@ struct TrainingState {
   double loss_sum = 0;    // the sum of per-example training losses over those batches
   int64_t seen = 0;       // the examples in them
   std::string generator;  // the default generator's state (dropout) after them
-  std::vector<nlohmann::ordered_json> history;  // one metrics row per finished epoch
+  std::vector<Json> history;  // one metrics row per finished epoch
 };
 
 std::map<std::string, std::string> training_metadata(const TrainingState& state, const RunConfig& run);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "scratch.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tt = tinytorch;
@@ -19,11 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  const fs::path path = fs::temp_directory_path() / ("tinytorch_files_" + std::to_string(::getpid())) / name;
-  fs::create_directories(path.parent_path());
-  return path.string();
-}
+std::string scratch(const std::string& name) { return tt::testing::scratch_path("files", name); }
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

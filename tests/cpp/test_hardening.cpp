@@ -13,6 +13,7 @@
 #include <limits>
 #include <thread>
 
+#include "scratch.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tt = tinytorch;
@@ -20,11 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  const fs::path path = fs::temp_directory_path() / ("tinytorch_hardening_" + std::to_string(::getpid())) / name;
-  fs::create_directories(path.parent_path());
-  return path.string();
-}
+std::string scratch(const std::string& name) { return tt::testing::scratch_path("hardening", name); }
 
 std::vector<char> bytes_of(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
