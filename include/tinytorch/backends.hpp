@@ -19,13 +19,15 @@ enum class Conv2dAlgorithm {
   Im2colGemm,  // im2col blocks + OpenBLAS sgemm: any shape
   Gemm1x1,     // 1x1, stride 1, no padding: sgemm straight on the input, no im2col
   Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
-  Winograd,    // 3x3, dilation 1: F(4x4, 3x3) at stride 1 (padding <= 1); a 5x5 scheme at stride 2
-  Depthwise,   // groups == in_channels == out_channels: direct AVX2 loops per plane
+  Winograd,    // 3x3, dilation 1, groups 1: F(4x4, 3x3) at stride 1 (padding <= 1); at stride 2 the input
+               // split by parity into F(2, 2) and 1-tap convolutions (25 multiplies for 4 outputs)
+  Depthwise,   // groups == in_channels > 1 (out_channels a multiple): one plane at a time, taps in registers
   Direct,      // groups 1: the micro-kernel reads the padded (phase-split) input in place, no im2col
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);
-// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct"; ShapeError otherwise.
+// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct"; ArgumentError
+// otherwise. The names and everything else an algorithm is live in one table (src/ops/conv2d_table.cpp).
 Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);
 std::vector<Conv2dAlgorithm> all_conv2d_algorithms();  // every concrete algorithm (not Auto)
 
@@ -47,7 +49,7 @@ int64_t conv2d_autotune_cache_size();  // shapes tuned so far
 // packed ones, reused while a layer's weight keeps the same values (compared in full on every call,
 // so a weight changed in place is always seen). Least recently used entries go past the budget:
 // 256 MiB by default, TINYTORCH_WEIGHT_CACHE_MB at start-up, or set_weight_cache_bytes (0 turns
-// the cache off; negative is a ShapeError).
+// the cache off; negative is an ArgumentError).
 void set_weight_cache_bytes(int64_t bytes);
 int64_t get_weight_cache_bytes();
 int64_t weight_cache_held_bytes();  // held now: prepared weights and the copies they are checked against

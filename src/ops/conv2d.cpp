@@ -1,24 +1,13 @@
-// conv2d: validates once, computes the output geometry, picks an algorithm and runs it.
+// conv2d, the op: validates once, computes the output geometry, has the selection
+// (conv2d_select.cpp) pick an algorithm from the table (conv2d_table.cpp), runs it, and records
+// the autograd node whose backward is in conv2d_backward.cpp.
 #include "ops/conv2d.hpp"
 
-#include <array>
-#include <atomic>
-#include <chrono>
-#include <cstdlib>
-#include <limits>
-#include <map>
-#include <mutex>
-
-#include "kernels/cpu.hpp"
-#include "kernels/gemm_packed.hpp"
-#include "kernels/winograd.hpp"
 #include "ops/checks.hpp"
-#include "ops/conv2d_algorithms.hpp"
-#include "ops/prepared_weights.hpp"
+#include "ops/conv2d_select.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
-#include "tinytorch/runtime.hpp"
 
 namespace tinytorch {
 
@@ -115,280 +104,6 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
 
 }  // namespace ops
 
-// --- algorithm choice ---------------------------------------------------------------------------
-
-namespace {
-
-struct AlgorithmName {
-  Conv2dAlgorithm algorithm;
-  const char* name;
-};
-constexpr AlgorithmName kAlgorithmNames[] = {
-    {Conv2dAlgorithm::Auto, "auto"},           {Conv2dAlgorithm::Reference, "reference"},
-    {Conv2dAlgorithm::Im2colGemm, "im2col"},   {Conv2dAlgorithm::Gemm1x1, "gemm1x1"},
-    {Conv2dAlgorithm::Packed, "packed"},
-    {Conv2dAlgorithm::Winograd, "winograd"},   {Conv2dAlgorithm::Depthwise, "depthwise"},
-    {Conv2dAlgorithm::Direct, "direct"},
-};
-
-Conv2dAlgorithm algorithm_from_environment() {
-  const char* env = std::getenv("TINYTORCH_CONV_ALGO");
-  if (!env || !*env) return Conv2dAlgorithm::Auto;
-  try {
-    return conv2d_algorithm_from_string(env);
-  } catch (const ShapeError&) {
-    return Conv2dAlgorithm::Auto;  // an unknown name falls back to the heuristic, never stops the program
-  }
-}
-
-std::atomic<Conv2dAlgorithm>& algorithm_setting() {
-  static std::atomic<Conv2dAlgorithm> setting{algorithm_from_environment()};
-  return setting;
-}
-
-bool supports(Conv2dAlgorithm a, const kernels::Conv2dGeometry& g) {
-  switch (a) {
-    case Conv2dAlgorithm::Auto:
-    case Conv2dAlgorithm::Reference:
-    case Conv2dAlgorithm::Im2colGemm:
-    case Conv2dAlgorithm::Packed:
-      return true;
-    case Conv2dAlgorithm::Gemm1x1:
-      return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
-             g.OH == g.H && g.OW == g.W;
-    case Conv2dAlgorithm::Winograd:
-      return kernels::winograd_f43_supports(g) || kernels::winograd_s2_supports(g);
-    case Conv2dAlgorithm::Depthwise:
-      return g.groups == g.C && g.groups > 1;
-    case Conv2dAlgorithm::Direct:
-      return g.groups == 1;
-  }
-  return false;
-}
-
-// The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
-// - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
-// - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
-//   (1.5-2.6x the best direct form; with fewer channels or tiles its transforms cost more than
-//   the multiplies it saves: seed_conv2, batch 1 on 13x13, is 2x slower in Winograd);
-// - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36; 1.2x
-//   the direct kernel on resnet_3x3_s2);
-// - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
-//   the im2col copy (1.1-1.6x packed with AVX-512, 1.0-1.4x with AVX2; the fastest at batch 1);
-// - 1x1 stride-1 layers without padding whose pixels fill whole tiles: direct, reading the input
-//   in place (1.1x packed on resnet_1x1_expand, 1.3x on mobilenet_pw_1x1);
-// - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels (1.5-2.3x
-//   OpenBLAS 0.3.21 with AVX-512, which it does not use on this CPU; 1.0-1.2x with AVX2).
-// OpenBLAS (im2col, gemm1x1) is never faster on these shapes, and stays available by request.
-Conv2dAlgorithm heuristic(const kernels::Conv2dGeometry& g) {
-  const kernels::GemmTile& tile = kernels::packed_gemm_tile();
-  if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
-  const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
-  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
-    return Conv2dAlgorithm::Winograd;
-  }
-  const bool one_by_one = g.KH == 1 && g.KW == 1;
-  if (supports(Conv2dAlgorithm::Direct, g) &&
-      ((!one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) || ops::conv2d_direct_reads_in_place(g))) {
-    return Conv2dAlgorithm::Direct;
-  }
-  return Conv2dAlgorithm::Packed;
-}
-
-void run(Conv2dAlgorithm a, float* out, const float* in, const float* w, const float* b, const kernels::Conv2dGeometry& g);
-
-// --- autotuning ---------------------------------------------------------------------------------
-// When on, the first call of each shape times every fast algorithm that supports it and keeps the
-// fastest, keyed by the shape, the thread count and the ISA (which change what is fastest).
-
-std::atomic<bool>& autotune_setting() {
-  static std::atomic<bool> setting{[] {
-    const char* env = std::getenv("TINYTORCH_CONV_AUTOTUNE");
-    return env && std::string(env) == "1";
-  }()};
-  return setting;
-}
-
-using TuneKey = std::array<int64_t, 18>;
-
-TuneKey tune_key(const kernels::Conv2dGeometry& g) {
-  return {g.N,        g.C,        g.H,          g.W,          g.OC,         g.KH,       g.KW,
-          g.OH,       g.OW,       g.stride_h,   g.stride_w,   g.pad_top,    g.pad_left, g.dilation_h,
-          g.dilation_w, g.groups, get_num_threads(), static_cast<int64_t>(kernels::cpu_isa())};
-}
-
-struct TuneCache {
-  std::mutex mutex;
-  std::map<TuneKey, Conv2dAlgorithm> best;
-};
-
-TuneCache& tune_cache() {
-  static TuneCache cache;
-  return cache;
-}
-
-bool tuned(const kernels::Conv2dGeometry& g, Conv2dAlgorithm& algorithm) {
-  TuneCache& cache = tune_cache();
-  const std::lock_guard<std::mutex> lock(cache.mutex);
-  const auto it = cache.best.find(tune_key(g));
-  if (it == cache.best.end()) return false;
-  algorithm = it->second;
-  return true;
-}
-
-// A call's tensors.
-struct CallData {
-  float* out;
-  const float *in, *w, *b;
-};
-
-// Times each fast algorithm on the call's own tensors (one warm-up run, then the best of three)
-// and remembers the fastest. `out` is overwritten; the caller runs the winner on it afterwards.
-Conv2dAlgorithm tune(const kernels::Conv2dGeometry& g, const CallData& d) {
-  Conv2dAlgorithm best = heuristic(g);
-  double best_seconds = std::numeric_limits<double>::infinity();
-  for (Conv2dAlgorithm a : {Conv2dAlgorithm::Packed, Conv2dAlgorithm::Direct, Conv2dAlgorithm::Winograd,
-                            Conv2dAlgorithm::Depthwise, Conv2dAlgorithm::Im2colGemm, Conv2dAlgorithm::Gemm1x1}) {
-    if (!supports(a, g)) continue;
-    run(a, d.out, d.in, d.w, d.b, g);
-    double seconds = std::numeric_limits<double>::infinity();
-    for (int rep = 0; rep < 3; ++rep) {
-      const auto start = std::chrono::steady_clock::now();
-      run(a, d.out, d.in, d.w, d.b, g);
-      seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    if (seconds < best_seconds) best = a, best_seconds = seconds;
-  }
-  TuneCache& cache = tune_cache();
-  const std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.best[tune_key(g)] = best;
-  return best;
-}
-
-// The algorithm for a call: a forced one where it applies; else, with autotuning on, the tuned
-// one (tuning now when the call's tensors are given and the shape is new); else the heuristic.
-Conv2dAlgorithm choose(const kernels::Conv2dGeometry& g, const CallData* data = nullptr) {
-  const Conv2dAlgorithm forced = algorithm_setting().load();
-  if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
-  if (autotune_setting().load()) {
-    Conv2dAlgorithm a;
-    if (tuned(g, a)) return a;
-    if (data) return tune(g, *data);
-  }
-  return heuristic(g);
-}
-
-void run(Conv2dAlgorithm a, float* out, const float* in, const float* w, const float* b, const kernels::Conv2dGeometry& g) {
-  switch (a) {
-    case Conv2dAlgorithm::Reference: return kernels::conv2d_forward_reference(out, in, w, b, g);
-    case Conv2dAlgorithm::Gemm1x1: return ops::conv2d_gemm1x1(out, in, w, b, g);
-    case Conv2dAlgorithm::Packed: return ops::conv2d_packed(out, in, w, b, g);
-    case Conv2dAlgorithm::Winograd: return ops::conv2d_winograd(out, in, w, b, g);
-    case Conv2dAlgorithm::Depthwise: return ops::conv2d_depthwise(out, in, w, b, g);
-    case Conv2dAlgorithm::Direct: return ops::conv2d_direct(out, in, w, b, g);
-    case Conv2dAlgorithm::Auto:
-    case Conv2dAlgorithm::Im2colGemm: return ops::conv2d_im2col_gemm(out, in, w, b, g);
-  }
-}
-
-kernels::Conv2dGeometry geometry_of(const Shape& input, const Shape& weight, const Conv2dOptions& options) {
-  if (input.size() != 3 && input.size() != 4) {
-    throw ShapeError("Expected 3D input (channels, height, width), got " + std::to_string(input.size()) +
-                     "D (a batch is 4D: (batch, channels, height, width))");
-  }
-  Shape batched = input;
-  if (batched.size() == 3) batched.insert(batched.begin(), 1);
-  return ops::conv2d_geometry(batched, weight, Tensor(), options);
-}
-
-}  // namespace
-
-std::string to_string(Conv2dAlgorithm algorithm) {
-  for (const auto& [a, name] : kAlgorithmNames)
-    if (a == algorithm) return name;
-  return "unknown";
-}
-
-Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name) {
-  std::string known;
-  for (const auto& [a, n] : kAlgorithmNames) {
-    if (name == n) return a;
-    known += known.empty() ? n : std::string(", ") + n;
-  }
-  throw ShapeError("unknown conv2d algorithm '" + name + "': expected one of " + known);
-}
-
-std::vector<Conv2dAlgorithm> all_conv2d_algorithms() {
-  std::vector<Conv2dAlgorithm> out;
-  for (const auto& [a, name] : kAlgorithmNames)
-    if (a != Conv2dAlgorithm::Auto) out.push_back(a);
-  return out;
-}
-
-void set_conv2d_algorithm(Conv2dAlgorithm algorithm) { algorithm_setting().store(algorithm); }
-Conv2dAlgorithm get_conv2d_algorithm() { return algorithm_setting().load(); }
-
-void set_conv2d_autotune(bool enabled) { autotune_setting().store(enabled); }
-bool get_conv2d_autotune() { return autotune_setting().load(); }
-
-void clear_conv2d_autotune_cache() {
-  TuneCache& cache = tune_cache();
-  const std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.best.clear();
-}
-
-void set_weight_cache_bytes(int64_t bytes) {
-  if (bytes < 0) {
-    throw ShapeError("set_weight_cache_bytes: expected a budget of 0 bytes or more, got " + std::to_string(bytes));
-  }
-  ops::set_prepared_weight_budget(bytes);
-}
-int64_t get_weight_cache_bytes() { return ops::prepared_weight_stats().budget_bytes; }
-int64_t weight_cache_held_bytes() { return ops::prepared_weight_stats().bytes; }
-void clear_weight_cache() { ops::clear_prepared_weights(); }
-
-int64_t conv2d_autotune_cache_size() {
-  TuneCache& cache = tune_cache();
-  const std::lock_guard<std::mutex> lock(cache.mutex);
-  return static_cast<int64_t>(cache.best.size());
-}
-
-bool conv2d_algorithm_supports(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
-                               const Conv2dOptions& options) {
-  return supports(algorithm, geometry_of(input, weight, options));
-}
-
-Conv2dAlgorithm select_conv2d_algorithm(const Shape& input, const Shape& weight, const Conv2dOptions& options) {
-  return choose(geometry_of(input, weight, options));
-}
-
-int64_t conv2d_workspace_bytes(Conv2dAlgorithm algorithm, const Shape& input, const Shape& weight,
-                               const Conv2dOptions& options) {
-  const kernels::Conv2dGeometry g = geometry_of(input, weight, options);
-  if (algorithm == Conv2dAlgorithm::Auto) algorithm = choose(g);
-  switch (algorithm) {
-    case Conv2dAlgorithm::Im2colGemm: return ops::conv2d_im2col_workspace_bytes(g);
-    case Conv2dAlgorithm::Packed: return ops::conv2d_packed_workspace_bytes(g) + ops::conv2d_packed_shared_bytes(g);
-    case Conv2dAlgorithm::Winograd:
-      return supports(algorithm, g) ? ops::conv2d_winograd_workspace_bytes(g) + ops::conv2d_winograd_shared_bytes(g) : 0;
-    case Conv2dAlgorithm::Direct:
-      return supports(algorithm, g) ? ops::conv2d_direct_workspace_bytes(g) + ops::conv2d_direct_shared_bytes(g) : 0;
-    case Conv2dAlgorithm::Depthwise:
-      return supports(algorithm, g) ? kernels::depthwise_padded_plane_floats(g) * 4 : 0;
-    default: return 0;
-  }
-}
-
-namespace ops {
-
-void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
-                    const kernels::Conv2dGeometry& g) {
-  const CallData data{out, in, weight, bias};
-  run(choose(g, &data), out, in, weight, bias, g);
-}
-
-}  // namespace ops
-
 // --- the op and its gradient -------------------------------------------------------------------
 
 namespace {
@@ -430,8 +145,8 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
   const Tensor x = ops::as_batch(input);
   const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
   const bool automatic = algorithm == Conv2dAlgorithm::Auto;
-  if (automatic) algorithm = choose(g);
-  if (!supports(algorithm, g)) {
+  if (automatic) algorithm = ops::choose_conv2d_algorithm(g);
+  if (!ops::conv2d_algorithm_row(algorithm).supports(g)) {
     throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +
                      ops::pair_to_string({g.KH, g.KW}) + ", stride " + ops::pair_to_string({g.stride_h, g.stride_w}) +
                      ", padding " + ops::pair_to_string({g.pad_top, g.pad_left}) + ", dilation " +
@@ -440,9 +155,9 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor&
   }
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
   if (y.numel() > 0) {
-    const CallData data{y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr};
-    if (automatic) algorithm = choose(g, &data);  // with autotuning on, a new shape is timed here
-    run(algorithm, data.out, data.in, data.w, data.b, g);
+    const ops::Conv2dCall call{y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr};
+    if (automatic) algorithm = ops::choose_conv2d_algorithm(g, &call);  // with autotuning on, a new shape is timed here
+    ops::conv2d_algorithm_row(algorithm).run(call.out, call.in, call.w, call.b, g);
   }
   Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
   if (autograd::needs_grad({&input, &weight, &bias})) {

@@ -1,15 +1,44 @@
 // The convolution algorithms behind conv2d: each splits its work over threads (parallel_for),
 // takes scratch from the per-thread workspace and calls pure kernels. All share one signature:
 // out [N, OC, OH, OW]; in [N, C, H, W]; weight [OC, C/groups, KH, KW]; bias [OC] or nullptr.
+//
+// Each algorithm is one row of the table in conv2d_table.cpp: its name, which shapes it supports,
+// how it runs, the workspace it needs and whether autotuning may try it. The op (conv2d.cpp), the
+// selection (conv2d_select.cpp) and the public settings (conv2d_settings.cpp) read only the table.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/conv2d.hpp"
+#include "tinytorch/backends.hpp"
 
 namespace tinytorch::ops {
 
 using kernels::Conv2dGeometry;
+
+using Conv2dRun = void (*)(float* out, const float* in, const float* weight, const float* bias,
+                           const Conv2dGeometry& g);
+
+struct Conv2dAlgorithmRow {
+  Conv2dAlgorithm id;
+  const char* name;                                     // as users write it (--conv-algo, TINYTORCH_CONV_ALGO)
+  bool (*supports)(const Conv2dGeometry& g);            // on a validated geometry
+  Conv2dRun run;                                        // only where supports() holds
+  int64_t (*workspace_bytes)(const Conv2dGeometry& g);  // per-thread scratch plus shared (prepared weights)
+  bool autotune;                                        // whether autotuning may time it
+};
+
+// Every concrete algorithm (not Auto), in the order of the Conv2dAlgorithm enum.
+const std::vector<Conv2dAlgorithmRow>& conv2d_algorithm_table();
+// The row of a concrete algorithm (asserts it is one).
+const Conv2dAlgorithmRow& conv2d_algorithm_row(Conv2dAlgorithm algorithm);
+
+// The shapes each algorithm takes (defined in its own file).
+bool conv2d_gemm1x1_supports(const Conv2dGeometry& g);    // 1x1, stride 1, no padding
+bool conv2d_depthwise_supports(const Conv2dGeometry& g);  // groups == C > 1
+bool conv2d_winograd_supports(const Conv2dGeometry& g);   // 3x3, dilation 1, groups 1 (see winograd.hpp)
+bool conv2d_direct_supports(const Conv2dGeometry& g);     // groups 1
 
 void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
@@ -26,14 +55,14 @@ int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);     // the transformed weights
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);  // per thread
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);     // packed weights, padded input
+int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: one padded plane
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
 
 // Whether a kernel writing the whole output in one pass should stream it (kernels::Store::Stream):
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and
-// non-temporal stores skip reading every line before writing it (measured, 8x64x56x56 -> 256 1x1:
-// 1.82 -> 1.68 ms; 8x32x112x112 -> 64 1x1: 1.65 -> 1.08 ms).
+// non-temporal stores skip reading every line before writing it (measured: docs/PERFORMANCE.md).
 inline bool stream_output(const Conv2dGeometry& g) { return g.N * g.OC * g.OH * g.OW * 4 >= (int64_t{16} << 20); }
 
 // Adds bias[oc] to each of the `count` values of rows [oc0, oc0 + rows) of a [OC, ld] block.

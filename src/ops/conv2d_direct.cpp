@@ -159,6 +159,8 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   return l.band ? l.image * 4 : 0;
 }
 
+bool conv2d_direct_supports(const Conv2dGeometry& g) { return g.groups == 1; }
+
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g) { return reads_in_place(g, kernels::packed_gemm_tile().nr); }
 
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {

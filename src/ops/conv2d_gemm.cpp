@@ -62,6 +62,11 @@ void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const 
       g.flops());
 }
 
+bool conv2d_gemm1x1_supports(const Conv2dGeometry& g) {
+  return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+         g.OH == g.H && g.OW == g.W;
+}
+
 void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   // 1x1, stride 1, no padding: the input image [CG, H*W] already is the column matrix.
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
@@ -79,6 +84,10 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
       },
       g.flops());
 }
+
+bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
+
+int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) { return kernels::depthwise_padded_plane_floats(g) * 4; }
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.

@@ -49,6 +49,10 @@ int64_t packed_u_floats(const Conv2dGeometry& g, const Scheme& s, int mr) {
 
 }  // namespace
 
+bool conv2d_winograd_supports(const Conv2dGeometry& g) {
+  return kernels::winograd_f43_supports(g) || kernels::winograd_s2_supports(g);
+}
+
 int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Scheme s(g);

@@ -10,8 +10,10 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 #include <thread>
 
+#include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/tinytorch.hpp"
 
@@ -343,7 +345,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
-  EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ShapeError);
+  EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ArgumentError);
   tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Reference);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Reference);
   tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Gemm1x1);  // does not support 3x3: the heuristic decides
@@ -562,7 +564,7 @@ TEST(ConvAlgorithms, PreparedWeightsBudget) {
   try {
     tt::set_weight_cache_bytes(-5);
     ADD_FAILURE() << "a negative budget was accepted";
-  } catch (const tt::ShapeError& e) {
+  } catch (const tt::ArgumentError& e) {
     EXPECT_NE(std::string(e.what()).find("expected a budget of 0 bytes or more, got -5"), std::string::npos) << e.what();
   }
   tt::set_weight_cache_bytes(saved);
@@ -591,4 +593,51 @@ TEST(ConvAlgorithms, PreparedWeightsFromManyThreads) {
   for (std::thread& th : threads) th.join();
   for (int t = 0; t < 3; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
   tt::ops::clear_prepared_weights();
+}
+
+// The algorithm table (src/ops/conv2d_table.cpp) is complete: every value of Conv2dAlgorithm but
+// Auto has exactly one row, at its place, with a unique name that round-trips through the public
+// API; and every row is reachable: some shape of a small zoo is supported and, forced, runs and
+// matches the reference (so a row cannot be added that the op never reaches, nor a value left
+// without a row).
+TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
+  const auto& table = tt::ops::conv2d_algorithm_table();
+  const int last = static_cast<int>(tt::Conv2dAlgorithm::Direct);
+  ASSERT_EQ(table.size(), static_cast<size_t>(last));
+  std::set<std::string> names{"auto"};
+  for (int v = 1; v <= last; ++v) {
+    const auto a = static_cast<tt::Conv2dAlgorithm>(v);
+    const auto& row = tt::ops::conv2d_algorithm_row(a);
+    EXPECT_EQ(row.id, a);
+    EXPECT_TRUE(names.insert(row.name).second) << "name given twice: " << row.name;
+    EXPECT_EQ(tt::conv2d_algorithm_from_string(row.name), a);
+    EXPECT_EQ(tt::to_string(a), row.name);
+    ASSERT_NE(row.supports, nullptr);
+    ASSERT_NE(row.run, nullptr);
+    ASSERT_NE(row.workspace_bytes, nullptr);
+  }
+  EXPECT_EQ(tt::all_conv2d_algorithms().size(), table.size());
+  struct Zoo {
+    tt::Shape x, w;
+    tt::Conv2dOptions o;
+  };
+  const std::vector<Zoo> zoo = {
+      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}},  // 3x3 stride 1
+      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.stride = tt::Size2(2)}},       // 3x3 stride 2
+      {{2, 8, 5, 7}, {6, 8, 1, 1}, {}},                                 // 1x1
+      {{2, 6, 7, 5}, {12, 1, 3, 3}, {.padding = tt::Padding2d(1), .groups = 6}},  // depthwise, multiplier 2
+      {{1, 4, 6, 6}, {6, 2, 2, 3}, {.dilation = tt::Size2(2), .groups = 2}},       // grouped, dilated
+  };
+  for (const auto& row : table) {
+    int reached = 0;
+    for (const Zoo& z : zoo) {
+      if (!tt::conv2d_algorithm_supports(row.id, z.x, z.w, z.o)) continue;
+      ++reached;
+      const tt::Tensor x = tt::Tensor::randn(z.x), w = tt::Tensor::randn(z.w);
+      const tt::Tensor got = tt::conv2d_with(row.id, x, w, {}, z.o);
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, {}, z.o);
+      EXPECT_TRUE(got.allclose(want, 1e-4, 1e-4)) << row.name;
+    }
+    EXPECT_GT(reached, 0) << row.name << " supports no shape of the zoo";
+  }
 }

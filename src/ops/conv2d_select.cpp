@@ -1,0 +1,156 @@
+// Algorithm selection for conv2d: the heuristic, autotuning and its cache.
+#include "ops/conv2d_select.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "kernels/cpu.hpp"
+#include "kernels/gemm_packed.hpp"
+#include "kernels/winograd.hpp"
+#include "tinytorch/errors.hpp"
+#include "tinytorch/runtime.hpp"
+
+namespace tinytorch::ops {
+namespace {
+
+bool supports(Conv2dAlgorithm a, const Conv2dGeometry& g) { return conv2d_algorithm_row(a).supports(g); }
+
+// --- autotuning ---------------------------------------------------------------------------------
+// The first call of each shape times every algorithm the table lets autotuning try and keeps the
+// fastest, keyed by the shape, the thread count and the ISA (which change what is fastest).
+
+using TuneKey = std::array<int64_t, 18>;
+
+TuneKey tune_key(const Conv2dGeometry& g) {
+  return {g.N,        g.C,        g.H,          g.W,          g.OC,         g.KH,       g.KW,
+          g.OH,       g.OW,       g.stride_h,   g.stride_w,   g.pad_top,    g.pad_left, g.dilation_h,
+          g.dilation_w, g.groups, get_num_threads(), static_cast<int64_t>(kernels::cpu_isa())};
+}
+
+struct TuneCache {
+  std::mutex mutex;
+  std::map<TuneKey, Conv2dAlgorithm> best;
+};
+
+TuneCache& tune_cache() {
+  static TuneCache cache;
+  return cache;
+}
+
+bool tuned(const Conv2dGeometry& g, Conv2dAlgorithm& algorithm) {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  const auto it = cache.best.find(tune_key(g));
+  if (it == cache.best.end()) return false;
+  algorithm = it->second;
+  return true;
+}
+
+// Times each candidate on the call's own tensors (one warm-up run, then the best of three) and
+// remembers the fastest. `out` is overwritten; the caller runs the winner on it afterwards.
+Conv2dAlgorithm tune(const Conv2dGeometry& g, const Conv2dCall& d) {
+  Conv2dAlgorithm best = conv2d_heuristic(g);
+  double best_seconds = std::numeric_limits<double>::infinity();
+  for (const Conv2dAlgorithmRow& row : conv2d_algorithm_table()) {
+    if (!row.autotune || !row.supports(g)) continue;
+    row.run(d.out, d.in, d.w, d.b, g);
+    double seconds = std::numeric_limits<double>::infinity();
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto start = std::chrono::steady_clock::now();
+      row.run(d.out, d.in, d.w, d.b, g);
+      seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (seconds < best_seconds) best = row.id, best_seconds = seconds;
+  }
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.best[tune_key(g)] = best;
+  return best;
+}
+
+Conv2dAlgorithm algorithm_from_environment() {
+  const char* env = std::getenv("TINYTORCH_CONV_ALGO");
+  if (!env || !*env) return Conv2dAlgorithm::Auto;
+  try {
+    return conv2d_algorithm_from_string(env);
+  } catch (const ArgumentError&) {
+    return Conv2dAlgorithm::Auto;  // an unknown name falls back to the heuristic, never stops the program
+  }
+}
+
+}  // namespace
+
+// The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
+// - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
+// - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
+//   (with fewer channels or tiles its transforms cost more than the multiplies it saves);
+// - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36);
+// - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
+//   the im2col copy;
+// - 1x1 stride-1 layers without padding whose pixels fill whole tiles: direct, reading the input
+//   in place;
+// - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels.
+// OpenBLAS (im2col, gemm1x1) is never faster on these shapes, and stays available by request.
+// The measurements behind each rule: docs/ARCHITECTURE.md and the README's performance tables.
+Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g) {
+  const kernels::GemmTile& tile = kernels::packed_gemm_tile();
+  if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
+  const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
+  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
+    return Conv2dAlgorithm::Winograd;
+  }
+  const bool one_by_one = g.KH == 1 && g.KW == 1;
+  if (supports(Conv2dAlgorithm::Direct, g) &&
+      ((!one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) || conv2d_direct_reads_in_place(g))) {
+    return Conv2dAlgorithm::Direct;
+  }
+  return Conv2dAlgorithm::Packed;
+}
+
+Conv2dAlgorithm choose_conv2d_algorithm(const Conv2dGeometry& g, const Conv2dCall* call) {
+  const Conv2dAlgorithm forced = forced_conv2d_algorithm().load();
+  if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
+  if (conv2d_autotune_enabled().load()) {
+    Conv2dAlgorithm a;
+    if (tuned(g, a)) return a;
+    if (call) return tune(g, *call);
+  }
+  return conv2d_heuristic(g);
+}
+
+std::atomic<Conv2dAlgorithm>& forced_conv2d_algorithm() {
+  static std::atomic<Conv2dAlgorithm> setting{algorithm_from_environment()};
+  return setting;
+}
+
+std::atomic<bool>& conv2d_autotune_enabled() {
+  static std::atomic<bool> setting{[] {
+    const char* env = std::getenv("TINYTORCH_CONV_AUTOTUNE");
+    return env && std::string(env) == "1";
+  }()};
+  return setting;
+}
+
+void clear_conv2d_tuning() {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.best.clear();
+}
+
+int64_t conv2d_tuned_shapes() {
+  TuneCache& cache = tune_cache();
+  const std::lock_guard<std::mutex> lock(cache.mutex);
+  return static_cast<int64_t>(cache.best.size());
+}
+
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  const Conv2dCall call{out, in, weight, bias};
+  conv2d_algorithm_row(choose_conv2d_algorithm(g, &call)).run(out, in, weight, bias, g);
+}
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,30 @@
+// Choosing a convolution algorithm for a call (conv2d_select.cpp): a forced one where it applies,
+// else the autotuned one (timing every candidate on the call's own tensors the first time a shape
+// is seen), else the heuristic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "ops/conv2d_algorithms.hpp"
+
+namespace tinytorch::ops {
+
+// A call's tensors, for autotuning on them.
+struct Conv2dCall {
+  float* out;
+  const float *in, *w, *b;
+};
+
+// Without `call`, a new shape is not tuned: the heuristic answers.
+Conv2dAlgorithm choose_conv2d_algorithm(const Conv2dGeometry& g, const Conv2dCall* call = nullptr);
+// The heuristic alone.
+Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g);
+
+// The process-wide settings the public API (conv2d_settings.cpp) writes.
+std::atomic<Conv2dAlgorithm>& forced_conv2d_algorithm();  // Auto: none; TINYTORCH_CONV_ALGO at start-up
+std::atomic<bool>& conv2d_autotune_enabled();             // TINYTORCH_CONV_AUTOTUNE=1 at start-up
+void clear_conv2d_tuning();
+int64_t conv2d_tuned_shapes();
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,42 @@
+// The convolution algorithms, one row each. Adding an algorithm: write its file (run, supports,
+// workspace), add its value to Conv2dAlgorithm (backends.hpp) and its row here; the heuristic
+// (conv2d_select.cpp) decides where it is the default. See docs/ARCHITECTURE.md.
+#include <cassert>
+
+#include "ops/conv2d_algorithms.hpp"
+
+namespace tinytorch::ops {
+namespace {
+
+bool any_shape(const Conv2dGeometry&) { return true; }
+int64_t no_workspace(const Conv2dGeometry&) { return 0; }
+
+}  // namespace
+
+const std::vector<Conv2dAlgorithmRow>& conv2d_algorithm_table() {
+  // The reference is the oracle, never a choice for speed: autotuning does not time it.
+  static const std::vector<Conv2dAlgorithmRow> table = {
+      {Conv2dAlgorithm::Reference, "reference", any_shape, kernels::conv2d_forward_reference, no_workspace, false},
+      {Conv2dAlgorithm::Im2colGemm, "im2col", any_shape, conv2d_im2col_gemm, conv2d_im2col_workspace_bytes, true},
+      {Conv2dAlgorithm::Gemm1x1, "gemm1x1", conv2d_gemm1x1_supports, conv2d_gemm1x1, no_workspace, true},
+      {Conv2dAlgorithm::Packed, "packed", any_shape, conv2d_packed,
+       [](const Conv2dGeometry& g) { return conv2d_packed_workspace_bytes(g) + conv2d_packed_shared_bytes(g); }, true},
+      {Conv2dAlgorithm::Winograd, "winograd", conv2d_winograd_supports, conv2d_winograd,
+       [](const Conv2dGeometry& g) { return conv2d_winograd_workspace_bytes(g) + conv2d_winograd_shared_bytes(g); },
+       true},
+      {Conv2dAlgorithm::Depthwise, "depthwise", conv2d_depthwise_supports, conv2d_depthwise,
+       conv2d_depthwise_workspace_bytes, true},
+      {Conv2dAlgorithm::Direct, "direct", conv2d_direct_supports, conv2d_direct,
+       [](const Conv2dGeometry& g) { return conv2d_direct_workspace_bytes(g) + conv2d_direct_shared_bytes(g); }, true},
+  };
+  return table;
+}
+
+const Conv2dAlgorithmRow& conv2d_algorithm_row(Conv2dAlgorithm algorithm) {
+  const auto& table = conv2d_algorithm_table();
+  const size_t index = static_cast<size_t>(algorithm) - 1;  // the enum's first value is Auto
+  assert(index < table.size() && table[index].id == algorithm);
+  return table[index];
+}
+
+}  // namespace tinytorch::ops
