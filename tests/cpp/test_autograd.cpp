@@ -87,19 +87,26 @@ TEST(Gradcheck, Conv2dEveryOption) {
       {{2, 2, 10, 9}, {3, 2, 3, 3}, {.padding = "same", .dilation = 2}, true},
       {{2, 4, 7, 7}, {8, 1, 3, 3}, {.stride = 2, .padding = 1, .groups = 4}, true},
       {{2, 3, 6, 5}, {4, 3, 2, 4}, {.padding = "same"}, true},  // even kernel: asymmetric padding
-      {{2, 16, 9, 10}, {18, 16, 3, 3}, {.padding = 1}, true},   // Winograd-sized
+      {{2, 16, 9, 10}, {18, 16, 3, 3}, {.padding = 1}, true},   // Winograd, forced below (too small for the heuristic)
       {{3, 5, 6, 6}, {7, 5, 1, 1}, {}, true},                   // 1x1
   };
   for (size_t k = 0; k < cases.size(); ++k) {
     const Case& c = cases[k];
-    for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Auto, tt::Conv2dAlgorithm::Reference}) {
+    std::vector<tt::Conv2dAlgorithm> algorithms = {tt::Conv2dAlgorithm::Auto, tt::Conv2dAlgorithm::Reference};
+    if (tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, c.x, c.w, c.o)) {
+      algorithms.push_back(tt::Conv2dAlgorithm::Winograd);
+    }
+    for (tt::Conv2dAlgorithm a : algorithms) {
       tt::set_conv2d_algorithm(a);
+      if (a != tt::Conv2dAlgorithm::Auto) ASSERT_EQ(tt::select_conv2d_algorithm(c.x, c.w, c.o), a);  // it really runs
       std::vector<tt::Tensor> in = {randn(c.x, 10 + k), randn(c.w, 20 + k), c.bias ? randn({c.w[0]}, 30 + k) : tt::Tensor()};
       gradcheck("conv2d case " + std::to_string(k) + " " + tt::to_string(a),
                 [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], c.o); }, in, 0.5, 2e-3, 2e-3);
     }
   }
   tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
+  // The Winograd case above is the only one Winograd supports: assert it was run.
+  EXPECT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, cases[6].x, cases[6].w, cases[6].o));
 }
 
 TEST(Gradcheck, Conv2dRandomizedShapes) {

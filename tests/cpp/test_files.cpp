@@ -293,3 +293,19 @@ TEST(Runtime, ThreadCountsAreBounded) {
   EXPECT_THROW(tt::measure_fma_peak_gflops(1, -1), tt::ArgumentError);
   EXPECT_GT(tt::measure_fma_peak_gflops(1, 0.01), 0.0);
 }
+
+// Which kernels this run executes, said in the test log (and as a test property), and checked
+// against the CPU's own flags: AVX-512 kernels exactly when /proc/cpuinfo lists avx512f and
+// TINYTORCH_ISA does not hold them back.
+TEST(Runtime, IsaCoverageOfThisRun) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  const std::string flags((std::istreambuf_iterator<char>(cpuinfo)), {});
+  const bool cpu_avx512 = flags.find(" avx512f") != std::string::npos;
+  const char* forced = std::getenv("TINYTORCH_ISA");
+  const bool held_back = forced && std::string(forced) == "avx2";
+  const std::string isa = tt::peak_isa();
+  std::cout << "  kernels in this run: " << isa << (cpu_avx512 ? "" : " (this CPU has no AVX-512: those kernels are not run)")
+            << (held_back ? " (TINYTORCH_ISA=avx2)" : "") << "\n";
+  RecordProperty("kernel_isa", isa);
+  EXPECT_EQ(isa, cpu_avx512 && !held_back ? "avx512" : "avx2");
+}
