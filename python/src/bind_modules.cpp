@@ -1,0 +1,169 @@
+// Module (with Python subclasses), Sequential, the layers and the pooling layers.
+#include "bindings.hpp"
+
+namespace tinytorch::python {
+
+void bind_module_base(py::module_& m) {
+  py::class_<tt::Module, PyModule, std::shared_ptr<tt::Module>>(m, "Module", py::dynamic_attr())
+      .def(py::init<>())
+      .def("forward", &tt::Module::forward, "input"_a)
+      .def("__call__", [](py::object self, py::args args, py::kwargs kwargs) {
+        return self.attr("forward")(*args, **kwargs);
+      })
+      .def("_own_parameters", [](const tt::Module& self) { return self.named_parameters(false); })
+      .def("_own_buffers", [](const tt::Module& self) {
+        // named_buffers() recurses into the C++ children; their buffers are gathered through _children.
+        tt::NamedTensors own;
+        for (auto& [name, t] : self.named_buffers())
+          if (name.find('.') == std::string::npos) own.emplace_back(name, t);
+        return own;
+      })
+      .def("_children", [](py::object self) {
+        // The registered C++ children, as their existing Python objects where they have one.
+        py::list out;
+        for (const auto& [name, child] : self.cast<const tt::Module&>().named_children()) {
+          out.append(py::make_tuple(name, py::cast(child, py::return_value_policy::reference_internal, self)));
+        }
+        return out;
+      })
+      .def("train", &tt::Module::train, "mode"_a = true)
+      .def("eval", &tt::Module::eval)
+      .def_property_readonly("training", &tt::Module::is_training)
+      .def("__repr__", &tt::Module::repr);
+
+  py::class_<tt::Sequential, tt::Module, std::shared_ptr<tt::Sequential>>(m, "Sequential")
+      // keep_alive: the Python modules (and their Python halves) live as long as the Sequential.
+      .def(py::init([](py::args modules) {
+             auto s = std::make_shared<tt::Sequential>();
+             for (py::handle h : modules) {
+               if (!py::isinstance<tt::Module>(h)) throw py::type_error("Sequential: expected Modules, got " + type_name_of(h));
+               s->add(h.cast<std::shared_ptr<tt::Module>>());
+             }
+             return s;
+           }),
+           py::keep_alive<1, 2>())
+      .def("append", [](tt::Sequential& s, std::shared_ptr<tt::Module> m) { s.add(std::move(m)); }, py::keep_alive<1, 2>())
+      .def("__len__", &tt::Sequential::size)
+      .def("__getitem__", [](py::object self, size_t i) {
+        // Return the very module that was added (its Python object when it has one).
+        tt::Module& child = self.cast<tt::Sequential&>()[i];
+        return py::cast(&child, py::return_value_policy::reference_internal, self);
+      })
+      .def("forward", &tt::Sequential::forward, "input"_a, release_gil());
+
+}
+
+void bind_layers(py::module_& m) {
+  py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear")
+      .def(py::init<int64_t, int64_t, bool>(), "input_size"_a, "output_size"_a, "bias"_a = true)
+      .def("forward", &tt::Linear::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Linear::forward, "input"_a, release_gil())
+      .def_readonly("input_size", &tt::Linear::input_size)
+      .def_readonly("output_size", &tt::Linear::output_size)
+      .def_property("weight", [](const tt::Linear& l) { return l.weight; },
+                    [](tt::Linear& l, py::handle v) { set_parameter(l, "weight", v); })
+      .def_property("bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
+                    [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
+
+  py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU")
+      .def(py::init<>())
+      .def("forward", &tt::ReLU::forward, "input"_a, release_gil())
+      .def("__call__", &tt::ReLU::forward, "input"_a, release_gil());
+
+  py::class_<tt::Conv2D, tt::Module, std::shared_ptr<tt::Conv2D>>(m, "Conv2D")
+      .def(py::init([](int64_t in_channels, int64_t out_channels, py::handle kernel_size, py::handle stride,
+                       py::handle padding, py::handle dilation, int64_t groups, bool bias) {
+             return std::make_shared<tt::Conv2D>(in_channels, out_channels, to_size2(kernel_size, "kernel_size"),
+                                                 to_size2(stride, "stride"), to_padding(padding),
+                                                 to_size2(dilation, "dilation"), groups, bias);
+           }),
+           "in_channels"_a, "out_channels"_a, "kernel_size"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1,
+           "groups"_a = 1, "bias"_a = true)
+      .def("forward", &tt::Conv2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Conv2D::forward, "input"_a, release_gil())
+      .def_readonly("in_channels", &tt::Conv2D::in_channels)
+      .def_readonly("out_channels", &tt::Conv2D::out_channels)
+      .def_property_readonly("kernel_size", [](const tt::Conv2D& c) { return size2_tuple(c.kernel_size); })
+      .def_property_readonly("stride", [](const tt::Conv2D& c) { return size2_tuple(c.options.stride); })
+      .def_property_readonly("padding", [](const tt::Conv2D& c) { return padding_object(c.options.padding); })
+      .def_property_readonly("dilation", [](const tt::Conv2D& c) { return size2_tuple(c.options.dilation); })
+      .def_property_readonly("groups", [](const tt::Conv2D& c) { return c.options.groups; })
+      .def_property_readonly("use_bias", [](const tt::Conv2D& c) { return c.bias.defined(); })
+      .def_property("weight", [](const tt::Conv2D& c) { return c.weight; },
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "weight", v); })
+      .def_property("bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
+                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
+
+  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten")
+      .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
+      .def("forward", &tt::Flatten::forward, "input"_a)
+      .def("__call__", &tt::Flatten::forward, "input"_a)
+      .def_readonly("start_dim", &tt::Flatten::start_dim)
+      .def_readonly("end_dim", &tt::Flatten::end_dim);
+
+  py::class_<tt::BatchNorm2d, tt::Module, std::shared_ptr<tt::BatchNorm2d>>(m, "BatchNorm2d")
+      .def(py::init<int64_t, double, double, bool>(), "num_features"_a, "eps"_a = 1e-5, "momentum"_a = 0.1,
+           "affine"_a = true)
+      .def("forward", &tt::BatchNorm2d::forward, "input"_a, release_gil())
+      .def("__call__", &tt::BatchNorm2d::forward, "input"_a, release_gil())
+      .def_property_readonly("weight", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.weight); })
+      .def_property_readonly("bias", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.bias); })
+      .def_readonly("running_mean", &tt::BatchNorm2d::running_mean)
+      .def_readonly("running_var", &tt::BatchNorm2d::running_var);
+  py::class_<tt::Dropout, tt::Module, std::shared_ptr<tt::Dropout>>(m, "Dropout")
+      .def(py::init<double>(), "p"_a = 0.5)
+      .def("forward", &tt::Dropout::forward, "input"_a, release_gil())
+      .def("__call__", &tt::Dropout::forward, "input"_a, release_gil())
+      .def_readonly("p", &tt::Dropout::p);
+  m.def("fashion_cnn", [] { return std::static_pointer_cast<tt::Sequential>(tt::make_fashion_cnn()); },
+        "The default Fashion-MNIST CNN of `tinytorch train`.");
+}
+
+void bind_pooling(py::module_& m) {
+  py::class_<tt::MaxPool2D, tt::Module, std::shared_ptr<tt::MaxPool2D>>(m, "MaxPool2D")
+      // pool_size is the seed's name for kernel_size; either may be given.
+      .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
+                       bool ceil_mode, py::handle pool_size) {
+             if (kernel_size.is_none() == pool_size.is_none()) {
+               throw py::type_error("MaxPool2D: give kernel_size (or the seed's pool_size), exactly one of them");
+             }
+             py::handle kernel = kernel_size.is_none() ? pool_size : kernel_size;
+             return std::make_shared<tt::MaxPool2D>(to_size2(kernel, "kernel_size"),
+                                                    to_optional_size2(stride, "stride"), to_size2(padding, "padding"),
+                                                    to_size2(dilation, "dilation"), ceil_mode);
+           }),
+           "kernel_size"_a = py::none(), "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1,
+           "ceil_mode"_a = false, py::kw_only(), "pool_size"_a = py::none())
+      .def("forward", &tt::MaxPool2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::MaxPool2D::forward, "input"_a, release_gil())
+      .def_property_readonly("kernel_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("pool_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("stride", [](const tt::MaxPool2D& p) {
+        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
+      })
+      .def_property_readonly("padding", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.padding); })
+      .def_property_readonly("dilation", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.dilation); })
+      .def_property_readonly("ceil_mode", [](const tt::MaxPool2D& p) { return p.options.ceil_mode; });
+
+  py::class_<tt::AvgPool2D, tt::Module, std::shared_ptr<tt::AvgPool2D>>(m, "AvgPool2D")
+      .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
+                       bool count_include_pad) {
+             return std::make_shared<tt::AvgPool2D>(to_size2(kernel_size, "kernel_size"),
+                                                    to_optional_size2(stride, "stride"), to_size2(padding, "padding"),
+                                                    ceil_mode, count_include_pad);
+           }),
+           "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
+           "count_include_pad"_a = true)
+      .def("forward", &tt::AvgPool2D::forward, "input"_a, release_gil())
+      .def("__call__", &tt::AvgPool2D::forward, "input"_a, release_gil())
+      .def_property_readonly("kernel_size", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.kernel_size); })
+      .def_property_readonly("stride", [](const tt::AvgPool2D& p) {
+        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
+      })
+      .def_property_readonly("padding", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.padding); })
+      .def_property_readonly("ceil_mode", [](const tt::AvgPool2D& p) { return p.options.ceil_mode; })
+      .def_property_readonly("count_include_pad", [](const tt::AvgPool2D& p) { return p.options.count_include_pad; });
+
+}
+
+}  // namespace tinytorch::python
