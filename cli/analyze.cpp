@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <iostream>
 #include <sstream>
-
 #include <thread>
 
 #include "analyses.hpp"
@@ -40,11 +39,11 @@ int64_t layer_flops(const Module& m, const Shape& in, const Shape& out) {
   if (auto* c = dynamic_cast<const Conv2D*>(&m)) {
     return 2 * out_numel * (c->in_channels / c->options.groups) * c->kernel_size.h * c->kernel_size.w;
   }
-  if (auto* p = dynamic_cast<const MaxPool2D*>(&m)) return out_numel * p->options.kernel_size.h * p->options.kernel_size.w;
+  if (auto* p = dynamic_cast<const MaxPool2D*>(&m))
+    return out_numel * p->options.kernel_size.h * p->options.kernel_size.w;
   if (auto* l = dynamic_cast<const Linear*>(&m)) return 2 * in[0] * l->input_size * l->output_size;
   return 0;
 }
-
 
 }  // namespace
 
@@ -126,8 +125,7 @@ int run_analyze(const std::vector<std::string>& argv) {
   for (const LayerRow& r : layers) total_flops += r.flops;
 
   if (json) {
-    Json out = {{"conv_scaling", Json::array()},
-                                  {"parameter_memory", Json::array()}};
+    Json out = {{"conv_scaling", Json::array()}, {"parameter_memory", Json::array()}};
     for (const ScalingRow& r : scaling) {
       out["conv_scaling"].push_back({{"size", r.size},
                                      {"conv2d_naive_seconds", r.naive_seconds},
@@ -136,8 +134,10 @@ int run_analyze(const std::vector<std::string>& argv) {
                                      {"conv2d_3to16_flops", r.conv_flops}});
     }
     for (const ParamRow& r : params) {
-      out["parameter_memory"].push_back(
-          {{"in_channels", r.in_channels}, {"out_channels", r.out_channels}, {"parameters", r.params}, {"bytes", r.params * 4}});
+      out["parameter_memory"].push_back({{"in_channels", r.in_channels},
+                                         {"out_channels", r.out_channels},
+                                         {"parameters", r.params},
+                                         {"bytes", r.params * 4}});
     }
     Json demo = {{"batch", batch}, {"layers", Json::array()}};
     for (const LayerRow& r : layers) {
@@ -161,8 +161,8 @@ int run_analyze(const std::vector<std::string>& argv) {
   std::cout << "SPATIAL COMPLEXITY ANALYSIS\n\n"
             << "Convolution scaling: 3-channel SxS image, 3x3 kernel, no padding. conv2d_naive is the seed's\n"
             << "plain loops (1 thread); Conv2D(3->16) runs the fast path on " << get_num_threads() << " thread(s).\n";
-  std::snprintf(line, sizeof line, "%6s %14s %10s %9s %16s %10s %9s %8s\n", "size", "conv2d_naive", "MFLOP",
-                "GFLOP/s", "Conv2D(3->16)", "MFLOP", "GFLOP/s", "growth");
+  std::snprintf(line, sizeof line, "%6s %14s %10s %9s %16s %10s %9s %8s\n", "size", "conv2d_naive", "MFLOP", "GFLOP/s",
+                "Conv2D(3->16)", "MFLOP", "GFLOP/s", "growth");
   std::cout << line;
   for (size_t i = 0; i < scaling.size(); ++i) {
     const ScalingRow& r = scaling[i];
@@ -204,8 +204,8 @@ int run_analyze(const std::vector<std::string>& argv) {
                 "  total: %lld params (%.3f MiB), %.1f MFLOP, activations %.3f MiB\n"
                 "  inference peak (params + largest input/output pair): %.3f MiB\n"
                 "  training (activations + params + gradients):          %.3f MiB\n",
-                static_cast<long long>(param_bytes / 4), param_bytes / kMiB, total_flops / 1e6,
-                activation_bytes / kMiB, inference_bytes / kMiB, training_bytes / kMiB);
+                static_cast<long long>(param_bytes / 4), param_bytes / kMiB, total_flops / 1e6, activation_bytes / kMiB,
+                inference_bytes / kMiB, training_bytes / kMiB);
   std::cout << line;
   return 0;
 }

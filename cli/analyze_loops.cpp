@@ -86,7 +86,8 @@ void loops_blocked(float* out, const float* in, const float* w, const Conv2dGeom
           for (int64_t b = 0; b < nb; ++b) {
             float* row = out + ((oc0 + b) * g.OH + oh) * g.OW;
             const float* wr = w + (((oc0 + b) * g.C + c) * 3 + kh) * 3;
-            for (int64_t ow = 0; ow < g.OW; ++ow) row[ow] += wr[0] * src[ow] + wr[1] * src[ow + 1] + wr[2] * src[ow + 2];
+            for (int64_t ow = 0; ow < g.OW; ++ow)
+              row[ow] += wr[0] * src[ow] + wr[1] * src[ow + 1] + wr[2] * src[ow + 2];
           }
         }
     }
@@ -120,7 +121,10 @@ int analyze_loops(bool json, int64_t size, int64_t channels) {
       {"row-stationary", "oc,oh | c,kh,kw | ow", 6.0, [&] { loops_row_stationary(o, in, wp, g); }},
       {"cache-blocked", "oc/8,oh | c,kh | oc%8 | ow", 20.0 / 6, [&] { loops_blocked(o, in, wp, g); }},
       {"fast path (" + to_string(fast) + ")", "see docs/ARCHITECTURE.md", 0.0,
-       [&] { out = conv2d(x, w, {}, {.padding = 1}); o = out.data(); }},
+       [&] {
+         out = conv2d(x, w, {}, {.padding = 1});
+         o = out.data();
+       }},
   };
   const double flops = 2.0 * channels * channels * 9 * size * size;
   Json js = {{"shape", {{"C", channels}, {"OC", channels}, {"H", size}, {"W", size}, {"kernel", 3}, {"padding", 1}}},
@@ -146,8 +150,8 @@ int analyze_loops(bool json, int64_t size, int64_t channels) {
                                 {"bytes_per_flop", v.bytes_per_flop},
                                 {"max_abs_error", err}});
     } else {
-      std::printf("  %-24s %-28s %10.3f %9.2f %7.2f %8.1e\n", v.name.c_str(), v.order.c_str(), s * 1e3,
-                  flops / s / 1e9, v.bytes_per_flop, err);
+      std::printf("  %-24s %-28s %10.3f %9.2f %7.2f %8.1e\n", v.name.c_str(), v.order.c_str(), s * 1e3, flops / s / 1e9,
+                  v.bytes_per_flop, err);
     }
   }
   if (json) {

@@ -47,10 +47,10 @@ int analyze_train(bool json, int64_t batch) {
       r.shape = x.shape();
       const int64_t bytes = x.numel() * 4;
       const std::string t = layer.type_name();
-      r.output_bytes = t == "Flatten" ? 0 : bytes;  // a view
-      if (t == "BatchNorm2d") r.saved_bytes = bytes;       // x-hat
-      if (t == "MaxPool2D") r.saved_bytes = x.numel() * 8; // winner indices, int64
-      if (t == "Dropout") r.saved_bytes = bytes;           // the mask
+      r.output_bytes = t == "Flatten" ? 0 : bytes;          // a view
+      if (t == "BatchNorm2d") r.saved_bytes = bytes;        // x-hat
+      if (t == "MaxPool2D") r.saved_bytes = x.numel() * 8;  // winner indices, int64
+      if (t == "Dropout") r.saved_bytes = bytes;            // the mask
       r.param_bytes = layer.num_parameters() * 4;
       rows.push_back(r);
     }
@@ -86,9 +86,9 @@ int analyze_train(bool json, int64_t batch) {
   // inner activations (conv out, BN x-hat and out, ReLU out) during backward, one segment at a time.
   int64_t inner = 0, largest_segment = 0, segment = 0;
   for (const Row& r : rows) {
-    const bool in_block = r.shape.size() == 4 && (r.name.find("Conv2D") != std::string::npos ||
-                                                  r.name.find("BatchNorm2d") != std::string::npos ||
-                                                  r.name.find("ReLU") != std::string::npos);
+    const bool in_block = r.shape.size() == 4 &&
+                          (r.name.find("Conv2D") != std::string::npos ||
+                           r.name.find("BatchNorm2d") != std::string::npos || r.name.find("ReLU") != std::string::npos);
     if (in_block) {
       segment += r.output_bytes + r.saved_bytes;
       inner += r.output_bytes + r.saved_bytes;

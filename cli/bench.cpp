@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "args.hpp"
-#include "json.hpp"
 #include "commands.hpp"
+#include "json.hpp"
 #include "runtime_options.hpp"
 #include "timing.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -43,7 +43,8 @@ std::vector<ShapeRow> read_shapes_file(const std::string& path) {
     ls >> r.name;
     for (int64_t& v : r.v) ls >> v;
     std::string extra;
-    if (!ls || (ls >> extra)) throw UsageError(where + "expected 12 fields: name,N,C,H,W,K,KH,KW,stride,pad,dilation,groups");
+    if (!ls || (ls >> extra))
+      throw UsageError(where + "expected 12 fields: name,N,C,H,W,K,KH,KW,stride,pad,dilation,groups");
     for (int f = 0; f < 11; ++f) {
       const int64_t lo = f == 8 ? 0 : 1;  // padding may be 0, everything else is at least 1
       if (r.v[f] < lo || r.v[f] > (1 << 24)) {
@@ -53,8 +54,8 @@ std::vector<ShapeRow> read_shapes_file(const std::string& path) {
     }
     const auto& v = r.v;
     if (v[1] % v[10] != 0 || v[4] % v[10] != 0) {
-      throw UsageError(where + "groups " + std::to_string(v[10]) + " must divide C " + std::to_string(v[1]) + " and K " +
-                       std::to_string(v[4]));
+      throw UsageError(where + "groups " + std::to_string(v[10]) + " must divide C " + std::to_string(v[1]) +
+                       " and K " + std::to_string(v[4]));
     }
     const double input = double(v[0]) * v[1] * v[2] * v[3], weight = double(v[4]) * (v[1] / v[10]) * v[5] * v[6];
     const double oh = (double(v[2]) + 2.0 * v[8] - double(v[9]) * (v[5] - 1) - 1) / v[7] + 1;

@@ -9,8 +9,9 @@
 namespace tinytorch::cli {
 
 int run_demo(const std::vector<std::string>& argv) {
-  Args args("demo", "Runs the seed's CNN pipeline on one random 3x28x28 image and prints the shape after\n"
-                    "each layer and the parameter counts.");
+  Args args("demo",
+            "Runs the seed's CNN pipeline on one random 3x28x28 image and prints the shape after\n"
+            "each layer and the parameter counts.");
   args.option("seed", "0", "random seed for the input and the weights");
   add_runtime_options(args);
   if (!args.parse(argv)) return 0;

@@ -87,7 +87,6 @@ std::string fmt(const char* format, double a) {
   return buf;
 }
 
-
 }  // namespace
 
 namespace {
@@ -250,16 +249,16 @@ int run_train(const std::vector<std::string>& argv) {
     if (!metrics.empty()) write_metrics(metrics, state);
   }
   if (!state.history.empty()) {
-    Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"},
-                                    {"epochs", state.history}};
+    Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"}, {"epochs", state.history}};
     std::printf("%s\n", write_plot("curves", json_text(curve), args.get("plot")).c_str());
   }
   return 0;
 }
 
 int run_eval(const std::vector<std::string>& argv) {
-  Args args("eval", "Evaluates a checkpoint of the default CNN on the Fashion-MNIST test set: accuracy and the\n"
-                    "confusion matrix.");
+  Args args("eval",
+            "Evaluates a checkpoint of the default CNN on the Fashion-MNIST test set: accuracy and the\n"
+            "confusion matrix.");
   add_runtime_options(args);
   args.option("checkpoint", "", "the checkpoint to evaluate (required)");
   args.option("data", kDefaultData, "folder with the MNIST-format files");
@@ -270,13 +269,16 @@ int run_eval(const std::vector<std::string>& argv) {
   load_checkpoint(args.get("checkpoint"), *model, nullptr);
   const Dataset test = load_mnist_folder(args.get("data"), false);
   const Evaluation e = evaluate(*model, test);
-  std::printf("test accuracy %.2f%% (%lld images), test loss %.4f\n\nconfusion matrix (rows: true class, columns: "
-              "predicted)\n%14s", 100 * e.accuracy, (long long)test.size(), e.loss, "");
+  std::printf(
+      "test accuracy %.2f%% (%lld images), test loss %.4f\n\nconfusion matrix (rows: true class, columns: "
+      "predicted)\n%14s",
+      100 * e.accuracy, (long long)test.size(), e.loss, "");
   for (int c = 0; c < 10; ++c) std::printf("%6d", c);
   std::printf("\n");
   for (int r = 0; r < 10; ++r) {
     std::printf("%d %-12s", r, kClasses[r]);
-    for (int c = 0; c < 10; ++c) std::printf("%6lld", (long long)e.confusion[static_cast<size_t>(r)][static_cast<size_t>(c)]);
+    for (int c = 0; c < 10; ++c)
+      std::printf("%6lld", (long long)e.confusion[static_cast<size_t>(r)][static_cast<size_t>(c)]);
     std::printf("\n");
   }
   return 0;

@@ -37,7 +37,8 @@ class MetadataReader {
     char* end = nullptr;
     errno = 0;
     const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+    if (s.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi ||
+        !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
       fail(key, "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'");
     }
     return v;
@@ -46,7 +47,8 @@ class MetadataReader {
     const std::string& s = text(key);
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || !std::isfinite(v) || v < 0) fail(key, "must be a finite number >= 0, got '" + s + "'");
+    if (s.empty() || *end != '\0' || !std::isfinite(v) || v < 0)
+      fail(key, "must be a finite number >= 0, got '" + s + "'");
     return v;
   }
 
@@ -85,8 +87,10 @@ std::map<std::string, std::string> training_metadata(const TrainingState& s, con
 TrainingState parse_training_metadata(const std::map<std::string, std::string>& metadata, const RunConfig& run,
                                       int64_t optimizer_steps, const std::string& path) {
   const MetadataReader r(metadata, path);
-  if (r.text("model") != "fashion_cnn") r.fail("model", "is '" + r.text("model") + "', not the default CNN (fashion_cnn)");
-  if (r.text("training_state") != kFormat) r.fail("training_state", "is '" + r.text("training_state") + "', expected '" + kFormat + "'");
+  if (r.text("model") != "fashion_cnn")
+    r.fail("model", "is '" + r.text("model") + "', not the default CNN (fashion_cnn)");
+  if (r.text("training_state") != kFormat)
+    r.fail("training_state", "is '" + r.text("training_state") + "', expected '" + kFormat + "'");
   const int64_t seed = r.integer("seed", 0, INT64_MAX);
   if (static_cast<uint64_t>(seed) != run.seed) {
     r.fail("seed", "is " + std::to_string(seed) + " but this run has --seed " + std::to_string(run.seed) +

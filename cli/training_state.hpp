@@ -24,12 +24,12 @@ struct RunConfig {
 };
 
 struct TrainingState {
-  std::string run_id;     // tells this run's lines in a shared metrics file from others'
-  int64_t epoch = 0;      // epochs finished
-  int64_t batch = 0;      // batches finished in the current epoch (0 at an epoch boundary)
-  double loss_sum = 0;    // the sum of per-example training losses over those batches
-  int64_t seen = 0;       // the examples in them
-  std::string generator;  // the default generator's state (dropout) after them
+  std::string run_id;         // tells this run's lines in a shared metrics file from others'
+  int64_t epoch = 0;          // epochs finished
+  int64_t batch = 0;          // batches finished in the current epoch (0 at an epoch boundary)
+  double loss_sum = 0;        // the sum of per-example training losses over those batches
+  int64_t seen = 0;           // the examples in them
+  std::string generator;      // the default generator's state (dropout) after them
   std::vector<Json> history;  // one metrics row per finished epoch
 };
 

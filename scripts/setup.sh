@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake git          # compiler and build
   clang libclang-rt-dev libomp-dev   # libFuzzer and sanitizers for the fuzz targets (CI), clang's OpenMP
+  clang-format clang-tidy            # the style and lint checks (CI)
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   libopenblas-dev                    # GEMM
   python3-dev pybind11-dev python3-numpy python3-pytest  # the Python module and its tests

@@ -46,8 +46,8 @@ class DataLoader {
  public:
   DataLoader(const Dataset& data, int64_t batch_size, bool shuffle, uint64_t seed = 0, int64_t crop_padding = 0,
              bool flip = false);
-  int64_t batches() const;                // per epoch (the last one may be short)
-  void start_epoch(int64_t epoch);        // reshuffles for this epoch
+  int64_t batches() const;          // per epoch (the last one may be short)
+  void start_epoch(int64_t epoch);  // reshuffles for this epoch
   std::pair<Tensor, std::vector<int64_t>> batch(int64_t index) const;
 
  private:

@@ -29,13 +29,13 @@ struct Padding2d {
   Mode mode = Mode::Explicit;
   int64_t h = 0;
   int64_t w = 0;
-  Padding2d(int64_t v) : h(v), w(v) {}  // NOLINT(google-explicit-constructor)
+  Padding2d(int64_t v) : h(v), w(v) {}         // NOLINT(google-explicit-constructor)
   Padding2d(int v) : Padding2d(int64_t{v}) {}  // NOLINT: makes 0 an int, not a null const char*
   Padding2d(int64_t h_, int64_t w_) : h(h_), w(w_) {}
-  Padding2d(Size2 s) : h(s.h), w(s.w) {}            // NOLINT(google-explicit-constructor)
-  Padding2d(const std::string& mode);               // NOLINT: "valid" or "same"
+  Padding2d(Size2 s) : h(s.h), w(s.w) {}                         // NOLINT(google-explicit-constructor)
+  Padding2d(const std::string& mode);                            // NOLINT: "valid" or "same"
   Padding2d(const char* mode) : Padding2d(std::string(mode)) {}  // NOLINT
-  std::string to_string() const;                    // "1", "(1, 2)", "'same'"
+  std::string to_string() const;                                 // "1", "(1, 2)", "'same'"
 };
 
 struct Conv2dOptions {
@@ -47,8 +47,7 @@ struct Conv2dOptions {
 
 // input [N, C, H, W] or [C, H, W]; weight [OC, C / groups, KH, KW]; bias [OC] or undefined.
 // result [N, OC, OH, OW] (or [OC, OH, OW] for a 3D input).
-Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
-              const Conv2dOptions& options = {});
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {}, const Conv2dOptions& options = {});
 
 struct MaxPool2dOptions {
   Size2 kernel_size = 1;

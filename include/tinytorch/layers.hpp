@@ -37,8 +37,8 @@ class BatchNorm2d : public Module {
 
   const int64_t num_features;
   const double eps, momentum;
-  Tensor weight, bias;                 // [C]: ones, zeros; undefined without affine
-  Tensor running_mean, running_var;    // [C]: zeros, ones (buffers)
+  Tensor weight, bias;               // [C]: ones, zeros; undefined without affine
+  Tensor running_mean, running_var;  // [C]: zeros, ones (buffers)
 };
 
 // Zeroes elements with probability p in training (scaling the rest by 1 / (1 - p)); identity in

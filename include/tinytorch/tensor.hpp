@@ -31,13 +31,13 @@ std::string shape_to_string(const Shape& shape);  // "(2, 3)" as Python prints a
 
 struct Storage {
   float* data = nullptr;
-  int64_t size = 0;              // elements
-  std::shared_ptr<void> owner;   // frees (or keeps alive) the memory behind data
+  int64_t size = 0;             // elements
+  std::shared_ptr<void> owner;  // frees (or keeps alive) the memory behind data
 };
 
 class Tensor {
  public:
-  Tensor() = default;  // undefined: holds no tensor (an absent bias, say)
+  Tensor() = default;                              // undefined: holds no tensor (an absent bias, say)
   explicit Tensor(Shape shape);                    // zeros
   Tensor(Shape shape, std::vector<float> values);  // values in row-major order
 

@@ -6,45 +6,62 @@ namespace tinytorch::python {
 void bind_functional(py::module_& m) {
   m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1);
   m.def("relu", &tt::relu, "input"_a, release_gil());
-  m.def("conv2d_naive", [](const tt::Tensor& input, const tt::Tensor& kernel, std::optional<float> bias) {
-    py::gil_scoped_release release;
-    return tt::conv2d_naive(input, kernel, bias);
-  }, "input"_a, "kernel"_a, "bias"_a = py::none());
-  m.def("conv2d", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias,
-                     py::handle stride, py::handle padding, py::handle dilation, int64_t groups,
-                     const std::string& algorithm) {
-    const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"), groups};
-    const tt::Conv2dAlgorithm a = tt::conv2d_algorithm_from_string(algorithm);
-    py::gil_scoped_release release;
-    return tt::conv2d_with(a, input, weight, bias.value_or(tt::Tensor()), o);
-  }, "input"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1,
-     "algorithm"_a = "auto", "conv2d like torch.nn.functional.conv2d; algorithm forces one ('auto': the heuristic).");
-  m.def("linear", [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias) {
-    py::gil_scoped_release release;
-    return tt::linear(input, weight, bias.value_or(tt::Tensor()));
-  }, "input"_a, "weight"_a, "bias"_a = py::none());
+  m.def(
+      "conv2d_naive",
+      [](const tt::Tensor& input, const tt::Tensor& kernel, std::optional<float> bias) {
+        py::gil_scoped_release release;
+        return tt::conv2d_naive(input, kernel, bias);
+      },
+      "input"_a, "kernel"_a, "bias"_a = py::none());
+  m.def(
+      "conv2d",
+      [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias, py::handle stride,
+         py::handle padding, py::handle dilation, int64_t groups, const std::string& algorithm) {
+        const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"),
+                                  groups};
+        const tt::Conv2dAlgorithm a = tt::conv2d_algorithm_from_string(algorithm);
+        py::gil_scoped_release release;
+        return tt::conv2d_with(a, input, weight, bias.value_or(tt::Tensor()), o);
+      },
+      "input"_a, "weight"_a, "bias"_a = py::none(), "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1,
+      "algorithm"_a = "auto", "conv2d like torch.nn.functional.conv2d; algorithm forces one ('auto': the heuristic).");
+  m.def(
+      "linear",
+      [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias) {
+        py::gil_scoped_release release;
+        return tt::linear(input, weight, bias.value_or(tt::Tensor()));
+      },
+      "input"_a, "weight"_a, "bias"_a = py::none());
 
-  m.def("max_pool2d", [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, py::handle dilation,
-                         bool ceil_mode) {
-    const tt::MaxPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
-                                 to_size2(padding, "padding"), to_size2(dilation, "dilation"), ceil_mode};
-    py::gil_scoped_release release;
-    return tt::max_pool2d(x, o);
-  }, "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1, "ceil_mode"_a = false);
-  m.def("avg_pool2d", [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, bool ceil_mode,
-                         bool count_include_pad) {
-    const tt::AvgPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
-                                 to_size2(padding, "padding"), ceil_mode, count_include_pad};
-    py::gil_scoped_release release;
-    return tt::avg_pool2d(x, o);
-  }, "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
-     "count_include_pad"_a = true);
-  m.def("cross_entropy", [](const tt::Tensor& logits, std::vector<int64_t> targets) {
-    py::gil_scoped_release release;
-    return tt::cross_entropy(logits, targets);
-  }, "logits"_a, "targets"_a, "Mean cross-entropy of logits (N, K) against class indices (N,).");
+  m.def(
+      "max_pool2d",
+      [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, py::handle dilation,
+         bool ceil_mode) {
+        const tt::MaxPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
+                                     to_size2(padding, "padding"), to_size2(dilation, "dilation"), ceil_mode};
+        py::gil_scoped_release release;
+        return tt::max_pool2d(x, o);
+      },
+      "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1, "ceil_mode"_a = false);
+  m.def(
+      "avg_pool2d",
+      [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, bool ceil_mode,
+         bool count_include_pad) {
+        const tt::AvgPool2dOptions o{to_size2(k, "kernel_size"), to_optional_size2(stride, "stride"),
+                                     to_size2(padding, "padding"), ceil_mode, count_include_pad};
+        py::gil_scoped_release release;
+        return tt::avg_pool2d(x, o);
+      },
+      "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
+      "count_include_pad"_a = true);
+  m.def(
+      "cross_entropy",
+      [](const tt::Tensor& logits, std::vector<int64_t> targets) {
+        py::gil_scoped_release release;
+        return tt::cross_entropy(logits, targets);
+      },
+      "logits"_a, "targets"_a, "Mean cross-entropy of logits (N, K) against class indices (N,).");
   m.def("log_softmax", &tt::log_softmax, "logits"_a);
-
 }
 
 }  // namespace tinytorch::python

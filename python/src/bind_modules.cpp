@@ -7,25 +7,26 @@ void bind_module_base(py::module_& m) {
   py::class_<tt::Module, PyModule, std::shared_ptr<tt::Module>>(m, "Module", py::dynamic_attr())
       .def(py::init<>())
       .def("forward", &tt::Module::forward, "input"_a)
-      .def("__call__", [](py::object self, py::args args, py::kwargs kwargs) {
-        return self.attr("forward")(*args, **kwargs);
-      })
+      .def("__call__",
+           [](py::object self, py::args args, py::kwargs kwargs) { return self.attr("forward")(*args, **kwargs); })
       .def("_own_parameters", [](const tt::Module& self) { return self.named_parameters(false); })
-      .def("_own_buffers", [](const tt::Module& self) {
-        // named_buffers() recurses into the C++ children; their buffers are gathered through _children.
-        tt::NamedTensors own;
-        for (auto& [name, t] : self.named_buffers())
-          if (name.find('.') == std::string::npos) own.emplace_back(name, t);
-        return own;
-      })
-      .def("_children", [](py::object self) {
-        // The registered C++ children, as their existing Python objects where they have one.
-        py::list out;
-        for (const auto& [name, child] : self.cast<const tt::Module&>().named_children()) {
-          out.append(py::make_tuple(name, py::cast(child, py::return_value_policy::reference_internal, self)));
-        }
-        return out;
-      })
+      .def("_own_buffers",
+           [](const tt::Module& self) {
+             // named_buffers() recurses into the C++ children; their buffers are gathered through _children.
+             tt::NamedTensors own;
+             for (auto& [name, t] : self.named_buffers())
+               if (name.find('.') == std::string::npos) own.emplace_back(name, t);
+             return own;
+           })
+      .def("_children",
+           [](py::object self) {
+             // The registered C++ children, as their existing Python objects where they have one.
+             py::list out;
+             for (const auto& [name, child] : self.cast<const tt::Module&>().named_children()) {
+               out.append(py::make_tuple(name, py::cast(child, py::return_value_policy::reference_internal, self)));
+             }
+             return out;
+           })
       .def("train", &tt::Module::train, "mode"_a = true)
       .def("eval", &tt::Module::eval)
       .def_property_readonly("training", &tt::Module::is_training)
@@ -36,21 +37,24 @@ void bind_module_base(py::module_& m) {
       .def(py::init([](py::args modules) {
              auto s = std::make_shared<tt::Sequential>();
              for (py::handle h : modules) {
-               if (!py::isinstance<tt::Module>(h)) throw py::type_error("Sequential: expected Modules, got " + type_name_of(h));
+               if (!py::isinstance<tt::Module>(h))
+                 throw py::type_error("Sequential: expected Modules, got " + type_name_of(h));
                s->add(h.cast<std::shared_ptr<tt::Module>>());
              }
              return s;
            }),
            py::keep_alive<1, 2>())
-      .def("append", [](tt::Sequential& s, std::shared_ptr<tt::Module> m) { s.add(std::move(m)); }, py::keep_alive<1, 2>())
+      .def(
+          "append", [](tt::Sequential& s, std::shared_ptr<tt::Module> m) { s.add(std::move(m)); },
+          py::keep_alive<1, 2>())
       .def("__len__", &tt::Sequential::size)
-      .def("__getitem__", [](py::object self, size_t i) {
-        // Return the very module that was added (its Python object when it has one).
-        tt::Module& child = self.cast<tt::Sequential&>()[i];
-        return py::cast(&child, py::return_value_policy::reference_internal, self);
-      })
+      .def("__getitem__",
+           [](py::object self, size_t i) {
+             // Return the very module that was added (its Python object when it has one).
+             tt::Module& child = self.cast<tt::Sequential&>()[i];
+             return py::cast(&child, py::return_value_policy::reference_internal, self);
+           })
       .def("forward", &tt::Sequential::forward, "input"_a, release_gil());
-
 }
 
 void bind_layers(py::module_& m) {
@@ -60,10 +64,12 @@ void bind_layers(py::module_& m) {
       .def("__call__", &tt::Linear::forward, "input"_a, release_gil())
       .def_readonly("input_size", &tt::Linear::input_size)
       .def_readonly("output_size", &tt::Linear::output_size)
-      .def_property("weight", [](const tt::Linear& l) { return l.weight; },
-                    [](tt::Linear& l, py::handle v) { set_parameter(l, "weight", v); })
-      .def_property("bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
-                    [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
+      .def_property(
+          "weight", [](const tt::Linear& l) { return l.weight; },
+          [](tt::Linear& l, py::handle v) { set_parameter(l, "weight", v); })
+      .def_property(
+          "bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
+          [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
 
   py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU")
       .def(py::init<>())
@@ -89,10 +95,12 @@ void bind_layers(py::module_& m) {
       .def_property_readonly("dilation", [](const tt::Conv2D& c) { return size2_tuple(c.options.dilation); })
       .def_property_readonly("groups", [](const tt::Conv2D& c) { return c.options.groups; })
       .def_property_readonly("use_bias", [](const tt::Conv2D& c) { return c.bias.defined(); })
-      .def_property("weight", [](const tt::Conv2D& c) { return c.weight; },
-                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "weight", v); })
-      .def_property("bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
-                    [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
+      .def_property(
+          "weight", [](const tt::Conv2D& c) { return c.weight; },
+          [](tt::Conv2D& c, py::handle v) { set_parameter(c, "weight", v); })
+      .def_property(
+          "bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
+          [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
 
   py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten")
       .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
@@ -115,8 +123,9 @@ void bind_layers(py::module_& m) {
       .def("forward", &tt::Dropout::forward, "input"_a, release_gil())
       .def("__call__", &tt::Dropout::forward, "input"_a, release_gil())
       .def_readonly("p", &tt::Dropout::p);
-  m.def("fashion_cnn", [] { return std::static_pointer_cast<tt::Sequential>(tt::make_fashion_cnn()); },
-        "The default Fashion-MNIST CNN of `tinytorch train`.");
+  m.def(
+      "fashion_cnn", [] { return std::static_pointer_cast<tt::Sequential>(tt::make_fashion_cnn()); },
+      "The default Fashion-MNIST CNN of `tinytorch train`.");
 }
 
 void bind_pooling(py::module_& m) {
@@ -138,9 +147,9 @@ void bind_pooling(py::module_& m) {
       .def("__call__", &tt::MaxPool2D::forward, "input"_a, release_gil())
       .def_property_readonly("kernel_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
       .def_property_readonly("pool_size", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.kernel_size); })
-      .def_property_readonly("stride", [](const tt::MaxPool2D& p) {
-        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
-      })
+      .def_property_readonly(
+          "stride",
+          [](const tt::MaxPool2D& p) { return size2_tuple(p.options.stride.value_or(p.options.kernel_size)); })
       .def_property_readonly("padding", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.padding); })
       .def_property_readonly("dilation", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.dilation); })
       .def_property_readonly("ceil_mode", [](const tt::MaxPool2D& p) { return p.options.ceil_mode; });
@@ -157,13 +166,12 @@ void bind_pooling(py::module_& m) {
       .def("forward", &tt::AvgPool2D::forward, "input"_a, release_gil())
       .def("__call__", &tt::AvgPool2D::forward, "input"_a, release_gil())
       .def_property_readonly("kernel_size", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.kernel_size); })
-      .def_property_readonly("stride", [](const tt::AvgPool2D& p) {
-        return size2_tuple(p.options.stride.value_or(p.options.kernel_size));
-      })
+      .def_property_readonly(
+          "stride",
+          [](const tt::AvgPool2D& p) { return size2_tuple(p.options.stride.value_or(p.options.kernel_size)); })
       .def_property_readonly("padding", [](const tt::AvgPool2D& p) { return size2_tuple(p.options.padding); })
       .def_property_readonly("ceil_mode", [](const tt::AvgPool2D& p) { return p.options.ceil_mode; })
       .def_property_readonly("count_include_pad", [](const tt::AvgPool2D& p) { return p.options.count_include_pad; });
-
 }
 
 }  // namespace tinytorch::python

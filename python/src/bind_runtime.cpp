@@ -9,8 +9,10 @@ void bind_runtime(py::module_& m) {
   m.def("measure_fma_peak_gflops", &tt::measure_fma_peak_gflops, "threads"_a, "seconds"_a = 0.2,
         py::call_guard<py::gil_scoped_release>(), "This machine's FP32 FMA peak on `threads` threads, measured.");
   m.def("peak_isa", &tt::peak_isa);
-  m.def("set_conv2d_algorithm", [](const std::string& name) { tt::set_conv2d_algorithm(tt::conv2d_algorithm_from_string(name)); },
-        "name"_a, "Force a conv2d algorithm ('auto' restores the heuristic).");
+  m.def(
+      "set_conv2d_algorithm",
+      [](const std::string& name) { tt::set_conv2d_algorithm(tt::conv2d_algorithm_from_string(name)); }, "name"_a,
+      "Force a conv2d algorithm ('auto' restores the heuristic).");
   m.def("get_conv2d_algorithm", [] { return tt::to_string(tt::get_conv2d_algorithm()); });
   m.def("set_conv2d_autotune", &tt::set_conv2d_autotune, "enabled"_a,
         "Time the algorithms on each new shape and keep the fastest (like torch.backends.cudnn.benchmark).");
@@ -27,11 +29,15 @@ void bind_runtime(py::module_& m) {
     for (auto a : tt::all_conv2d_algorithms()) names.push_back(tt::to_string(a));
     return names;
   });
-  m.def("select_conv2d_algorithm", [](const tt::Shape& input, const tt::Shape& weight, py::handle stride,
-                                      py::handle padding, py::handle dilation, int64_t groups) {
-    const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"), groups};
-    return tt::to_string(tt::select_conv2d_algorithm(input, weight, o));
-  }, "input_shape"_a, "weight_shape"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1);
+  m.def(
+      "select_conv2d_algorithm",
+      [](const tt::Shape& input, const tt::Shape& weight, py::handle stride, py::handle padding, py::handle dilation,
+         int64_t groups) {
+        const tt::Conv2dOptions o{to_size2(stride, "stride"), to_padding(padding), to_size2(dilation, "dilation"),
+                                  groups};
+        return tt::to_string(tt::select_conv2d_algorithm(input, weight, o));
+      },
+      "input_shape"_a, "weight_shape"_a, "stride"_a = 1, "padding"_a = 0, "dilation"_a = 1, "groups"_a = 1);
   m.def("manual_seed", &tt::manual_seed, "seed"_a, "Seeds the generator behind weight init and randn/rand.");
 }
 

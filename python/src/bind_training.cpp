@@ -9,15 +9,15 @@ void bind_optim(py::module_& m) {
       .def("zero_grad", &tt::Optimizer::zero_grad)
       .def_property("lr", &tt::Optimizer::lr, &tt::Optimizer::set_lr)
       .def_property_readonly("steps", &tt::Optimizer::steps);
-  py::class_<tt::SGD, tt::Optimizer>(m, "SGD")
-      .def(py::init<std::vector<tt::Tensor>, double, double, double, bool>(), "params"_a, "lr"_a, "momentum"_a = 0.0,
-           "weight_decay"_a = 0.0, "nesterov"_a = false);
-  py::class_<tt::Adam, tt::Optimizer>(m, "Adam")
-      .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
-                       double weight_decay) {
-             return new tt::Adam(std::move(params), lr, betas.first, betas.second, eps, weight_decay, false);
-           }),
-           "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 0.0);
+  py::class_<tt::SGD, tt::Optimizer>(m, "SGD").def(py::init<std::vector<tt::Tensor>, double, double, double, bool>(),
+                                                   "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0,
+                                                   "nesterov"_a = false);
+  py::class_<tt::Adam, tt::Optimizer>(m, "Adam").def(
+      py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
+                  double weight_decay) {
+        return new tt::Adam(std::move(params), lr, betas.first, betas.second, eps, weight_decay, false);
+      }),
+      "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 0.0);
   py::class_<tt::AdamW, tt::Adam>(m, "AdamW")
       .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
                        double weight_decay) {
@@ -33,8 +33,8 @@ void bind_data(py::module_& m) {
       .def_readonly("images", &tt::Dataset::images)
       .def_readonly("labels", &tt::Dataset::labels)
       .def("__len__", &tt::Dataset::size);
-  m.def("load_mnist_folder", &tt::load_mnist_folder, "folder"_a = "/usr/share/datasets/fashion-mnist",
-        "train"_a = true, "limit"_a = 0, "mean"_a = 0.2860f, "std"_a = 0.3530f, release_gil());
+  m.def("load_mnist_folder", &tt::load_mnist_folder, "folder"_a = "/usr/share/datasets/fashion-mnist", "train"_a = true,
+        "limit"_a = 0, "mean"_a = 0.2860f, "std"_a = 0.3530f, release_gil());
   py::class_<tt::DataLoader>(m, "DataLoader")
       .def(py::init<const tt::Dataset&, int64_t, bool, uint64_t, int64_t, bool>(), "dataset"_a, "batch_size"_a,
            "shuffle"_a = true, "seed"_a = 0, "crop_padding"_a = 0, "flip"_a = false, py::keep_alive<1, 2>())
@@ -44,15 +44,21 @@ void bind_data(py::module_& m) {
 
   // The module's state comes as (name, Tensor) pairs gathered in Python (tinytorch/serialization.py),
   // so a Python subclass's attributes are saved and loaded like a C++ layer's.
-  m.def("_save_checkpoint", [](const std::string& path, const tt::NamedTensors& state, const tt::Optimizer* opt,
-                               std::map<std::string, std::string> metadata) {
-    py::gil_scoped_release release;
-    tt::save_checkpoint(path, state, opt, std::move(metadata));
-  }, "path"_a, "state"_a, "optimizer"_a = nullptr, "metadata"_a = std::map<std::string, std::string>{});
-  m.def("_load_checkpoint", [](const std::string& path, const tt::NamedTensors& state, tt::Optimizer* opt, bool strict) {
-    py::gil_scoped_release release;
-    return tt::load_checkpoint(path, state, opt, strict);
-  }, "path"_a, "state"_a, "optimizer"_a = nullptr, "strict"_a = true);
+  m.def(
+      "_save_checkpoint",
+      [](const std::string& path, const tt::NamedTensors& state, const tt::Optimizer* opt,
+         std::map<std::string, std::string> metadata) {
+        py::gil_scoped_release release;
+        tt::save_checkpoint(path, state, opt, std::move(metadata));
+      },
+      "path"_a, "state"_a, "optimizer"_a = nullptr, "metadata"_a = std::map<std::string, std::string>{});
+  m.def(
+      "_load_checkpoint",
+      [](const std::string& path, const tt::NamedTensors& state, tt::Optimizer* opt, bool strict) {
+        py::gil_scoped_release release;
+        return tt::load_checkpoint(path, state, opt, strict);
+      },
+      "path"_a, "state"_a, "optimizer"_a = nullptr, "strict"_a = true);
   py::register_exception<tt::DataError>(m, "DataError", PyExc_ValueError);
 }
 

@@ -64,11 +64,12 @@ inline tt::Tensor tensor_from_object(py::handle obj) {
                          std::string(py::str(source.dtype())));
   }
   // Shares memory when the array already is C-contiguous, writeable float32; converts otherwise.
-  const bool shareable = source.dtype().is(py::dtype::of<float>()) &&
-                         (source.flags() & py::array::c_style) && source.writeable();
+  const bool shareable =
+      source.dtype().is(py::dtype::of<float>()) && (source.flags() & py::array::c_style) && source.writeable();
   py::array_t<float, py::array::c_style> array =
-      shareable ? py::array_t<float, py::array::c_style>::ensure(source)
-                : py::array_t<float, py::array::c_style>(np.attr("array")(source, "dtype"_a = "float32", "order"_a = "C"));
+      shareable
+          ? py::array_t<float, py::array::c_style>::ensure(source)
+          : py::array_t<float, py::array::c_style>(np.attr("array")(source, "dtype"_a = "float32", "order"_a = "C"));
   return tensor_from_array(array);
 }
 
@@ -104,7 +105,8 @@ inline int64_t to_int64(py::handle h, const char* what) {
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
   if (overflow != 0) {
-    throw py::value_error(std::string(what) + " must fit in a signed 64-bit integer, got " + std::string(py::str(py::object(value))));
+    throw py::value_error(std::string(what) + " must fit in a signed 64-bit integer, got " +
+                          std::string(py::str(py::object(value))));
   }
   return v;
 }
@@ -117,8 +119,7 @@ inline tt::Size2 to_size2(py::handle h, const char* what) {
     if (is_int(s[0]) && is_int(s[1])) return tt::Size2(to_int64(s[0], what), to_int64(s[1], what));
   }
   if (py::isinstance<py::tuple>(h) || py::isinstance<py::list>(h)) {
-    throw py::value_error(std::string(what) + " must be an int or a pair of ints, got " +
-                          std::string(py::repr(h)));
+    throw py::value_error(std::string(what) + " must be an int or a pair of ints, got " + std::string(py::repr(h)));
   }
   throw py::type_error(std::string(what) + " must be an int or a pair of ints, got " + type_name_of(h));
 }
@@ -165,13 +166,13 @@ class PyModule : public tt::Module {
 using release_gil = py::call_guard<py::gil_scoped_release>;
 
 // The binding functions, one per area, called in the order of the Python package.
-void bind_runtime(py::module_& m);     // threads, conv2d algorithm settings, weight cache (backends)
-void bind_tensor(py::module_& m);      // Tensor and autograd switches
-void bind_module_base(py::module_& m); // Module, Sequential
-void bind_layers(py::module_& m);      // Linear, ReLU, Conv2D, Flatten, BatchNorm2d, Dropout, models
-void bind_pooling(py::module_& m);     // MaxPool2D, AvgPool2D
-void bind_functional(py::module_& m);  // conv2d, linear, pooling, losses as functions
-void bind_optim(py::module_& m);       // optimizers and schedules
-void bind_data(py::module_& m);        // datasets, DataLoader, checkpoints
+void bind_runtime(py::module_& m);      // threads, conv2d algorithm settings, weight cache (backends)
+void bind_tensor(py::module_& m);       // Tensor and autograd switches
+void bind_module_base(py::module_& m);  // Module, Sequential
+void bind_layers(py::module_& m);       // Linear, ReLU, Conv2D, Flatten, BatchNorm2d, Dropout, models
+void bind_pooling(py::module_& m);      // MaxPool2D, AvgPool2D
+void bind_functional(py::module_& m);   // conv2d, linear, pooling, losses as functions
+void bind_optim(py::module_& m);        // optimizers and schedules
+void bind_data(py::module_& m);         // datasets, DataLoader, checkpoints
 
 }  // namespace tinytorch::python

@@ -44,9 +44,8 @@ void attach_grad_fn(Tensor& output, std::shared_ptr<autograd::Node> node) {
 Tensor& Tensor::set_requires_grad(bool on) {
   Impl& self = const_cast<Impl&>(impl());
   if (self.autograd && self.autograd->grad_fn) {
-    throw std::invalid_argument(
-        "set_requires_grad: only leaf tensors can be marked; this one was computed by " +
-        std::string(self.autograd->grad_fn->name()) + " (use detach() for a new leaf)");
+    throw std::invalid_argument("set_requires_grad: only leaf tensors can be marked; this one was computed by " +
+                                std::string(self.autograd->grad_fn->name()) + " (use detach() for a new leaf)");
   }
   if (!self.autograd) self.autograd = std::make_shared<autograd::Meta>();
   self.autograd->requires_grad = on;
@@ -87,8 +86,9 @@ Tensor Tensor::detach() const {
 
 void Tensor::backward(const Tensor& gradient) const {
   if (!requires_grad()) {
-    throw std::invalid_argument("backward: this tensor does not require grad (no input of it was marked with "
-                                "set_requires_grad, or it was computed under NoGradGuard)");
+    throw std::invalid_argument(
+        "backward: this tensor does not require grad (no input of it was marked with "
+        "set_requires_grad, or it was computed under NoGradGuard)");
   }
   Tensor seed = gradient;
   if (!seed.defined()) {
@@ -118,8 +118,9 @@ void Tensor::backward(const Tensor& gradient) const {
     return;
   }
   if (root->released) {
-    throw std::invalid_argument("backward: the graph behind this tensor was already used by a backward() and freed; "
-                                "run the forward pass again");
+    throw std::invalid_argument(
+        "backward: the graph behind this tensor was already used by a backward() and freed; "
+        "run the forward pass again");
   }
 
   // Topological order of the nodes reachable from the root (iterative depth-first search). The

@@ -93,7 +93,8 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedul
 template <class Fn>
 void parallel_chunks(int64_t n, Fn&& fn, int64_t grain = int64_t{1} << 15) {
   const int64_t chunks = (n + grain - 1) / grain;
-  parallel_for(chunks, [&](int64_t c, int) { fn(c * grain, std::min(n, (c + 1) * grain)); }, n * 4);
+  parallel_for(
+      chunks, [&](int64_t c, int) { fn(c * grain, std::min(n, (c + 1) * grain)); }, n * 4);
 }
 
 // How many threads parallel_for(n, ...) uses: size per-thread workspaces with this.

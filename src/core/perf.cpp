@@ -1,14 +1,13 @@
 // measure_fma_peak_gflops: the machine's FP32 peak, measured rather than looked up.
 #include "tinytorch/perf.hpp"
 
-#include "kernels/cpu.hpp"
-
 #include <immintrin.h>
 #include <omp.h>
 
 #include <chrono>
 #include <string>
 
+#include "kernels/cpu.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/runtime.hpp"
 

@@ -74,17 +74,20 @@ void Generator::set_state(const std::string& text) {
   // Six fields: four 16-digit hex words, 0 or 1, and the spare normal's bits in hex.
   uint64_t words[5];
   int spare_flag = -1, consumed = 0;
-  const bool parsed = text.size() == 86 &&
-                      std::sscanf(text.c_str(), "%16" SCNx64 " %16" SCNx64 " %16" SCNx64 " %16" SCNx64 " %1d %16" SCNx64 "%n",
-                                  &words[0], &words[1], &words[2], &words[3], &spare_flag, &words[4], &consumed) == 6 &&
-                      consumed == 86 && (spare_flag == 0 || spare_flag == 1);
-  if (!parsed) throw DataError("random generator state: expected 4 hex words, 0 or 1 and a hex word, got '" + text + "'");
+  const bool parsed =
+      text.size() == 86 &&
+      std::sscanf(text.c_str(), "%16" SCNx64 " %16" SCNx64 " %16" SCNx64 " %16" SCNx64 " %1d %16" SCNx64 "%n",
+                  &words[0], &words[1], &words[2], &words[3], &spare_flag, &words[4], &consumed) == 6 &&
+      consumed == 86 && (spare_flag == 0 || spare_flag == 1);
+  if (!parsed)
+    throw DataError("random generator state: expected 4 hex words, 0 or 1 and a hex word, got '" + text + "'");
   if ((words[0] | words[1] | words[2] | words[3]) == 0) {
     throw DataError("random generator state: all-zero state words (xoshiro256** never leaves that state)");
   }
   double spare;
   std::memcpy(&spare, &words[4], sizeof spare);
-  if (spare_flag == 1 && !std::isfinite(spare)) throw DataError("random generator state: the cached normal is not finite");
+  if (spare_flag == 1 && !std::isfinite(spare))
+    throw DataError("random generator state: the cached normal is not finite");
   for (int i = 0; i < 4; ++i) s_[i] = words[i];
   has_spare_ = spare_flag == 1;
   spare_ = spare_flag == 1 ? spare : 0.0;

@@ -3,19 +3,17 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
+#include <thread>
 
 #include "core/env.hpp"
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
-
-#include <atomic>
-#include <string>
-#include <thread>
-
 #include "tinytorch/errors.hpp"
 
 namespace tinytorch {

@@ -2,14 +2,14 @@
 #include "tinytorch/tensor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <mutex>
 #include <new>
 #include <ostream>
-#include <atomic>
-#include <mutex>
 #include <sstream>
 #include <unordered_map>
 
@@ -26,8 +26,7 @@ int64_t checked_numel(const Shape& shape) {
   }
   for (int64_t d : shape) {
     if (__builtin_mul_overflow(n, d, &n)) {
-      throw ShapeError("shape " + shape_to_string(shape) +
-                       " has more elements than an int64 can count");
+      throw ShapeError("shape " + shape_to_string(shape) + " has more elements than an int64 can count");
     }
   }
   return n;
@@ -156,9 +155,7 @@ std::shared_ptr<Storage> allocate(int64_t numel) {
 MemoryStats memory_stats() { return {live_bytes.load(), peak_bytes.load()}; }
 void reset_peak_memory() { peak_bytes.store(live_bytes.load()); }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Tensor Tensor::empty(Shape shape) {
   auto impl = std::make_shared<Impl>();
@@ -173,8 +170,8 @@ Tensor::Tensor(Shape shape) : Tensor(zeros(std::move(shape))) {}
 Tensor::Tensor(Shape shape, std::vector<float> values) {
   const int64_t n = checked_numel(shape);
   if (static_cast<int64_t>(values.size()) != n) {
-    throw ShapeError("Tensor: shape " + shape_to_string(shape) + " needs " + std::to_string(n) +
-                     " values, got " + std::to_string(values.size()));
+    throw ShapeError("Tensor: shape " + shape_to_string(shape) + " needs " + std::to_string(n) + " values, got " +
+                     std::to_string(values.size()));
   }
   *this = empty(std::move(shape));
   std::copy(values.begin(), values.end(), data());
@@ -236,19 +233,17 @@ const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage;
 int64_t Tensor::size(int64_t d) const {
   const int64_t n = dim();
   if (d < -n || d >= n) {
-    throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " +
-                     std::to_string(n) + "D tensor");
+    throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " + std::to_string(n) +
+                     "D tensor");
   }
   return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
 }
 
-
-
 int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
   const Shape& s = shape();
   if (index.size() != s.size()) {
-    throw IndexError("Tensor::at: expected " + std::to_string(s.size()) + " indices for shape " +
-                     shape_to_string(s) + ", got " + std::to_string(index.size()));
+    throw IndexError("Tensor::at: expected " + std::to_string(s.size()) + " indices for shape " + shape_to_string(s) +
+                     ", got " + std::to_string(index.size()));
   }
   int64_t flat = 0;
   size_t d = 0;
@@ -269,8 +264,7 @@ float Tensor::at(std::initializer_list<int64_t> index) const { return data()[fla
 
 float Tensor::item() const {
   if (numel() != 1) {
-    throw ShapeError("Tensor::item: expected a tensor with one element, got shape " +
-                     shape_to_string(shape()));
+    throw ShapeError("Tensor::item: expected a tensor with one element, got shape " + shape_to_string(shape()));
   }
   return data()[0];
 }

@@ -128,14 +128,22 @@ class JsonReader {
       if (c == '\\') {
         if (i_ >= s_.size()) fail("unterminated escape");
         const char e = s_[i_++];
-        if (e == 'n') out += '\n';
-        else if (e == 't') out += '\t';
-        else if (e == 'r') out += '\r';
-        else if (e == 'b') out += '\b';
-        else if (e == 'f') out += '\f';
-        else if (e == '"' || e == '\\' || e == '/') out += e;
-        else if (e == 'u') append_utf8(out, code_point());
-        else fail("unsupported escape");
+        if (e == 'n')
+          out += '\n';
+        else if (e == 't')
+          out += '\t';
+        else if (e == 'r')
+          out += '\r';
+        else if (e == 'b')
+          out += '\b';
+        else if (e == 'f')
+          out += '\f';
+        else if (e == '"' || e == '\\' || e == '/')
+          out += e;
+        else if (e == 'u')
+          append_utf8(out, code_point());
+        else
+          fail("unsupported escape");
       } else {
         out += c;
       }
@@ -147,10 +155,14 @@ class JsonReader {
     for (int k = 0; k < 4; ++k) {
       const char c = s_[i_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else fail("a bad hex digit in a \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        fail("a bad hex digit in a \\u escape");
     }
     return v;
   }
@@ -192,7 +204,8 @@ void read_at(int fd, char* out, uint64_t size, uint64_t offset, const std::strin
     const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      throw DataError("'" + path + "': could not read " + what + (n < 0 ? std::string(": ") + std::strerror(errno) : " (truncated)"));
+      throw DataError("'" + path + "': could not read " + what +
+                      (n < 0 ? std::string(": ") + std::strerror(errno) : " (truncated)"));
     }
     out += n;
     size -= static_cast<uint64_t>(n);
@@ -276,7 +289,8 @@ SafeTensors load_safetensors(const std::string& path) {
     if (name == "__metadata__") {
       if (entry.kind != Json::Kind::Object) throw DataError("'" + path + "': __metadata__ must be a JSON object");
       for (size_t i = 0; i < entry.keys.size(); ++i) {
-        if (entry.values[i].kind != Json::Kind::String) throw DataError("'" + path + "': metadata values must be strings");
+        if (entry.values[i].kind != Json::Kind::String)
+          throw DataError("'" + path + "': metadata values must be strings");
         out.metadata[entry.keys[i]] = entry.values[i].string;
       }
       continue;
@@ -285,7 +299,8 @@ SafeTensors load_safetensors(const std::string& path) {
     const Json* dtype = entry.get("dtype");
     const Json* shape = entry.get("shape");
     const Json* offsets = entry.get("data_offsets");
-    if (!dtype || dtype->kind != Json::Kind::String) throw DataError("'" + path + "': tensor '" + name + "' has no dtype string");
+    if (!dtype || dtype->kind != Json::Kind::String)
+      throw DataError("'" + path + "': tensor '" + name + "' has no dtype string");
     if (!shape || !offsets || shape->kind != Json::Kind::Array || offsets->kind != Json::Kind::Array ||
         offsets->array.size() != 2) {
       throw DataError("'" + path + "': tensor '" + name + "' needs a shape and two data_offsets");
@@ -295,7 +310,8 @@ SafeTensors load_safetensors(const std::string& path) {
     }
     Shape s;
     for (const Json& d : shape->array) {
-      if (d.kind != Json::Kind::Number || d.number < 0) throw DataError("'" + path + "': tensor '" + name + "' has a bad shape");
+      if (d.kind != Json::Kind::Number || d.number < 0)
+        throw DataError("'" + path + "': tensor '" + name + "' has a bad shape");
       s.push_back(d.number);
     }
     int64_t numel;
@@ -309,8 +325,8 @@ SafeTensors load_safetensors(const std::string& path) {
     if (b.kind != Json::Kind::Number || e.kind != Json::Kind::Number || b.number < 0 || e.number < b.number ||
         static_cast<uint64_t>(e.number) > data_size || static_cast<uint64_t>(numel) > data_size / 4 ||
         static_cast<uint64_t>(e.number - b.number) != static_cast<uint64_t>(numel) * 4) {
-      throw DataError("'" + path + "': tensor '" + name + "' has data_offsets outside the " + std::to_string(data_size) +
-                      " bytes of data or not matching its shape (truncated?)");
+      throw DataError("'" + path + "': tensor '" + name + "' has data_offsets outside the " +
+                      std::to_string(data_size) + " bytes of data or not matching its shape (truncated?)");
     }
     Tensor t = Tensor::empty(s);
     read_at(fd.fd, reinterpret_cast<char*>(t.data()), static_cast<uint64_t>(numel) * 4,
@@ -325,7 +341,8 @@ SafeTensors load_safetensors(const std::string& path) {
     if (b != at) throw DataError("'" + path + "': tensor data overlaps or leaves a gap at byte " + std::to_string(at));
     at = e;
   }
-  if (at != data_size) throw DataError("'" + path + "': " + std::to_string(data_size - at) + " bytes after the last tensor");
+  if (at != data_size)
+    throw DataError("'" + path + "': " + std::to_string(data_size - at) + " bytes after the last tensor");
   return out;
 }
 

@@ -79,8 +79,7 @@ void remove_stale_temporaries(const std::string& destination) {
 void check_path(const std::string& path, const char* what) {
   if (path.empty()) throw ArgumentError(std::string(what) + ": the path is empty");
   if (path.find('\0') != std::string::npos) {
-    throw ArgumentError(std::string(what) + ": the path '" + path.substr(0, path.find('\0')) +
-                        "...' holds a NUL byte");
+    throw ArgumentError(std::string(what) + ": the path '" + path.substr(0, path.find('\0')) + "...' holds a NUL byte");
   }
 }
 

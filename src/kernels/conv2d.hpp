@@ -8,9 +8,9 @@ namespace tinytorch::kernels {
 
 // Everything a conv kernel needs to know about one call, NCHW throughout.
 struct Conv2dGeometry {
-  int64_t N, C, H, W;      // input  [N, C, H, W]
-  int64_t OC, KH, KW;      // weight [OC, C / groups, KH, KW]
-  int64_t OH, OW;          // output [N, OC, OH, OW]
+  int64_t N, C, H, W;  // input  [N, C, H, W]
+  int64_t OC, KH, KW;  // weight [OC, C / groups, KH, KW]
+  int64_t OH, OW;      // output [N, OC, OH, OW]
   int64_t stride_h, stride_w;
   int64_t pad_top, pad_left;  // bottom/right padding is whatever OH/OW imply
   int64_t dilation_h, dilation_w;
@@ -49,8 +49,8 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
 // im2col straight into the packed-B panels of gemm_packed.hpp: rows k0 .. k0 + kc of the column
 // matrix (row k = (c, kh, kw)) for output pixels [p0, p0 + np), as ceil(np / nr) panels of
 // [kc][nr], zero past np. nr is a power of two.
-void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0,
-                   int64_t kc, int nr);
+void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0, int64_t kc,
+                   int nr);
 
 // Depthwise: one output plane [OH, OW] from its input plane [H, W] and 2D kernel [KH, KW], using
 // `padded` (depthwise_padded_plane_floats(g) floats) as scratch for the zero-padded input.

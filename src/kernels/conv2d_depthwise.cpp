@@ -65,7 +65,7 @@ inline __attribute__((always_inline)) void rows4_3x3(float* out, const float* ba
   for (int t = 0; t < 9; ++t) wv[t] = V{} + w[t];
   for (int64_t at = 0;; at += L) {
     if (at + L > OW) at = OW - L;  // the last vector overlaps the previous one: equal values
-    V acc[4], mid[4];  // per output row: kernel rows 0 and 2 (with the bias), kernel row 1
+    V acc[4], mid[4];              // per output row: kernel rows 0 and 2 (with the bias), kernel row 1
 #pragma GCC unroll 4
     for (int o = 0; o < 4; ++o) acc[o] = V{} + bias, mid[o] = V{};
 #pragma GCC unroll 6
@@ -99,8 +99,8 @@ namespace {
 // V: the vector type of the 3x3 fast path, one register wide (v16 with AVX-512, v8 with AVX2: a
 // 64-byte vector lowered to ymm pairs ran out of registers there and spilled).
 template <class V>
-inline __attribute__((always_inline)) void depthwise_plane(float* out, const float* in, const float* weight,
-                                                           float bias, float* padded, const Conv2dGeometry& g) {
+inline __attribute__((always_inline)) void depthwise_plane(float* out, const float* in, const float* weight, float bias,
+                                                           float* padded, const Conv2dGeometry& g) {
   // padded [rows, cols]: input rows -pad_top .. and columns -pad_left .. that the windows touch.
   const int64_t rows = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   const int64_t cols = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
@@ -130,7 +130,7 @@ inline __attribute__((always_inline)) void depthwise_plane(float* out, const flo
     for (; oh < g.OH; oh += 4) {
       const int64_t first = std::min(oh, std::max<int64_t>(0, g.OH - 4));
       rows4_3x3<V>(out + first * g.OW, padded + first * cols, cols, weight, bias, g.OW,
-                std::min<int64_t>(4, g.OH - first));
+                   std::min<int64_t>(4, g.OH - first));
     }
   }
   for (; oh < g.OH; ++oh) {

@@ -1,9 +1,7 @@
 // The packed GEMM micro-kernels (AVX-512 12x32, also run as 8x32 and 4x32; AVX2 6x16) and the
-// run-time choice between them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target attribute
-// and only runs where cpu_isa() says so.
+// run-time choice between them. Compiled for the baseline (x86-64-v3); the AVX-512 kernel carries its own target
+// attribute and only runs where cpu_isa() says so.
 #include "kernels/gemm_packed.hpp"
-
-#include "kernels/cpu.hpp"
 
 #include <immintrin.h>
 
@@ -11,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+
+#include "kernels/cpu.hpp"
 
 namespace tinytorch::kernels {
 namespace {
@@ -21,7 +21,7 @@ namespace {
 // layer whose channel count is not a multiple of 12 (64, 128, 256 ...) runs only the rows it has.
 template <int M, class LoadB>
 __attribute__((target("avx512f"), always_inline)) inline void tile_mx32(int64_t kc, const float* a, LoadB load_b,
-                                                                         __m512 (&acc0)[12], __m512 (&acc1)[12]) {
+                                                                        __m512 (&acc0)[12], __m512 (&acc1)[12]) {
 #pragma GCC unroll 12
   for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
@@ -59,9 +59,9 @@ __attribute__((always_inline)) inline void tile_6x16(int64_t kc, const float* a,
 // aligned rows with non-temporal stores (other rows as Store::Write).
 template <int M>
 __attribute__((target("avx512f"), always_inline)) inline void store_mx32(const __m512 (&acc0)[12],
-                                                                          const __m512 (&acc1)[12], float* c,
-                                                                          int64_t ldc, int rows, int cols,
-                                                                          Store store, const float* bias) {
+                                                                         const __m512 (&acc1)[12], float* c,
+                                                                         int64_t ldc, int rows, int cols, Store store,
+                                                                         const float* bias) {
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
 #pragma GCC unroll 12
@@ -100,32 +100,35 @@ inline void with_tile_rows(int rows, F f) {
 
 template <int M>
 __attribute__((target("avx512f"))) void micro_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                                      int rows, int cols, Store store, const float* bias) {
+                                                     int rows, int cols, Store store, const float* bias) {
   __m512 acc0[12], acc1[12];
-  tile_mx32<M>(kc, a, [b](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
-    b0 = _mm512_loadu_ps(b + k * 32);
-    b1 = _mm512_loadu_ps(b + k * 32 + 16);
-  }, acc0, acc1);
+  tile_mx32<M>(
+      kc, a,
+      [b](int64_t k, __m512 & b0, __m512 & b1) __attribute__((target("avx512f"), always_inline)) {
+        b0 = _mm512_loadu_ps(b + k * 32);
+        b1 = _mm512_loadu_ps(b + k * 32 + 16);
+      },
+      acc0, acc1);
   store_mx32<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512_12x32(int64_t kc, const float* a, const float* b, float* c,
-                                                            int64_t ldc, int rows, int cols, Store store,
-                                                            const float* bias) {
-  with_tile_rows<12>(rows, [&](auto m) { micro_avx512<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
+                                                           int64_t ldc, int rows, int cols, Store store,
+                                                           const float* bias) {
+  with_tile_rows<12>(rows,
+                     [&](auto m) { micro_avx512<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
 // All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
 __attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const float* a, int64_t a_stride, int64_t m,
-                                                             const float* b, float* c, int64_t ldc, int cols,
-                                                             Store store, const float* bias) {
+                                                            const float* b, float* c, int64_t ldc, int cols,
+                                                            Store store, const float* bias) {
   int64_t r0 = 0;
   for (; r0 + 12 <= m; r0 += 12, a += a_stride) {
     micro_avx512<12>(kc, a, b, c + r0 * ldc, ldc, 12, cols, store, bias ? bias + r0 : nullptr);
   }
   if (r0 < m) {
-    micro_avx512_12x32(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store,
-                       bias ? bias + r0 : nullptr);
+    micro_avx512_12x32(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store, bias ? bias + r0 : nullptr);
   }
 }
 
@@ -133,8 +136,7 @@ __attribute__((target("avx512f"))) void panels_avx512_12x32(int64_t kc, const fl
 // 32-byte aligned addresses).
 template <int M = 6>
 __attribute__((always_inline)) inline void store_6x16(const __m256 (&acc0)[6], const __m256 (&acc1)[6], float* c,
-                                                      int64_t ldc, int rows, int cols, Store store,
-                                                      const float* bias) {
+                                                      int64_t ldc, int rows, int cols, Store store, const float* bias) {
   // A constant trip count with a break, so that acc0[r] and acc1[r] have constant indices and the
   // accumulators stay in registers (a loop to `rows` made GCC keep them in memory, storing all 12
   // at every k: half the AVX2 kernel's speed).
@@ -177,20 +179,23 @@ template <int M>
 void micro_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
                 const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16<M>(kc, a, [b](int64_t k, __m256& b0, __m256& b1) {
-    b0 = _mm256_loadu_ps(b + k * 16);
-    b1 = _mm256_loadu_ps(b + k * 16 + 8);
-  }, acc0, acc1);
+  tile_6x16<M>(
+      kc, a,
+      [b](int64_t k, __m256& b0, __m256& b1) {
+        b0 = _mm256_loadu_ps(b + k * 16);
+        b1 = _mm256_loadu_ps(b + k * 16 + 8);
+      },
+      acc0, acc1);
   store_6x16<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
-void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols,
-                     Store store, const float* bias) {
+void micro_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
+                     const float* bias) {
   with_tile_rows<6>(rows, [&](auto m) { micro_avx2<decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
 }
 
-void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c,
-                      int64_t ldc, int cols, Store store, const float* bias) {
+void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c, int64_t ldc,
+                      int cols, Store store, const float* bias) {
   for (int64_t r0 = 0; r0 < m; r0 += 6, a += a_stride) {
     micro_avx2_6x16(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(6, m - r0)), cols, store,
                     bias ? bias + r0 : nullptr);
@@ -199,20 +204,23 @@ void panels_avx2_6x16(int64_t kc, const float* a, int64_t a_stride, int64_t m, c
 
 template <int M>
 __attribute__((target("avx512f"))) void direct_avx512(int64_t kc, const float* a, const float* base,
-                                                       const int64_t* offset, float* c, int64_t ldc, int rows, int cols,
-                                                       Store store, const float* bias) {
+                                                      const int64_t* offset, float* c, int64_t ldc, int rows, int cols,
+                                                      Store store, const float* bias) {
   __m512 acc0[12], acc1[12];
-  tile_mx32<M>(kc, a, [base, offset](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
-    b0 = _mm512_loadu_ps(base + offset[k]);
-    b1 = _mm512_loadu_ps(base + offset[k] + 16);
-  }, acc0, acc1);
+  tile_mx32<M>(
+      kc, a, [ base, offset ](int64_t k, __m512 & b0, __m512 & b1) __attribute__((target("avx512f"), always_inline)) {
+        b0 = _mm512_loadu_ps(base + offset[k]);
+        b1 = _mm512_loadu_ps(base + offset[k] + 16);
+      },
+      acc0, acc1);
   store_mx32<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const float* a, const float* base,
-                                                             const int64_t* offset, float* c, int64_t ldc, int rows,
-                                                             int cols, Store store, const float* bias) {
-  with_tile_rows<12>(rows, [&](auto m) { direct_avx512<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+                                                            const int64_t* offset, float* c, int64_t ldc, int rows,
+                                                            int cols, Store store, const float* bias) {
+  with_tile_rows<12>(
+      rows, [&](auto m) { direct_avx512<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 // A tile whose NR pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
@@ -220,19 +228,22 @@ __attribute__((target("avx512f"))) void direct_avx512_12x32(int64_t kc, const fl
 // base1 + offset[k], output at c1). Masked loads and stores: no lane touches the other image.
 template <int M>
 __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const float* a, const float* base0,
-                                                             const float* base1, int split, const int64_t* offset,
-                                                             float* c0, float* c1, int64_t ldc, int rows, int cols,
-                                                             Store store, const float* bias) {
+                                                            const float* base1, int split, const int64_t* offset,
+                                                            float* c0, float* c1, int64_t ldc, int rows, int cols,
+                                                            Store store, const float* bias) {
   const __mmask16 lo0 = split >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << split) - 1);
   const __mmask16 lo1 = split <= 16 ? 0 : static_cast<__mmask16>((1u << (split - 16)) - 1);
   const __mmask16 hi0 = static_cast<__mmask16>(~lo0), hi1 = static_cast<__mmask16>(~lo1);
   const float* b1p = base1 - split;  // lane j >= split reads base1[j - split]
   __m512 acc0[12], acc1[12];
-  tile_mx32<M>(kc, a, [=](int64_t k, __m512& b0, __m512& b1) __attribute__((target("avx512f"), always_inline)) {
-    const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
-    b0 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo0, p0), hi0, p1);
-    b1 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo1, p0 + 16), hi1, p1 + 16);
-  }, acc0, acc1);
+  tile_mx32<M>(
+      kc, a,
+      [=](int64_t k, __m512 & b0, __m512 & b1) __attribute__((target("avx512f"), always_inline)) {
+        const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+        b0 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo0, p0), hi0, p1);
+        b1 = _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo1, p0 + 16), hi1, p1 + 16);
+      },
+      acc0, acc1);
   // Stores: the first image's lanes, then the second's (cols counts both).
   store_mx32<M>(acc0, acc1, c0, ldc, rows, split, store, bias);
   // Shift lanes [split, NR) down to 0: permutex2var picks lane (i + split) of the pair (indices
@@ -250,10 +261,9 @@ __attribute__((target("avx512f"))) void direct_split_avx512(int64_t kc, const fl
 }
 
 __attribute__((target("avx512f"))) void direct_split_avx512_12x32(int64_t kc, const float* a, const float* base0,
-                                                                   const float* base1, int split,
-                                                                   const int64_t* offset, float* c0, float* c1,
-                                                                   int64_t ldc, int rows, int cols, Store store,
-                                                                   const float* bias) {
+                                                                  const float* base1, int split, const int64_t* offset,
+                                                                  float* c0, float* c1, int64_t ldc, int rows, int cols,
+                                                                  Store store, const float* bias) {
   with_tile_rows<12>(rows, [&](auto m) {
     direct_split_avx512<decltype(m)::value>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
   });
@@ -263,21 +273,25 @@ template <int M>
 void direct_avx2(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
                  int cols, Store store, const float* bias) {
   __m256 acc0[6], acc1[6];
-  tile_6x16<M>(kc, a, [base, offset](int64_t k, __m256& b0, __m256& b1) {
-    b0 = _mm256_loadu_ps(base + offset[k]);
-    b1 = _mm256_loadu_ps(base + offset[k] + 8);
-  }, acc0, acc1);
+  tile_6x16<M>(
+      kc, a,
+      [base, offset](int64_t k, __m256& b0, __m256& b1) {
+        b0 = _mm256_loadu_ps(base + offset[k]);
+        b1 = _mm256_loadu_ps(base + offset[k] + 8);
+      },
+      acc0, acc1);
   store_6x16<M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 void direct_avx2_6x16(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc,
                       int rows, int cols, Store store, const float* bias) {
-  with_tile_rows<6>(rows, [&](auto m) { direct_avx2<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+  with_tile_rows<6>(
+      rows, [&](auto m) { direct_avx2<decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
 void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, const float* base1, int split,
-                            const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols,
-                            Store store, const float* bias) {
+                            const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
+                            const float* bias) {
   alignas(32) int32_t lanes[16];
   for (int j = 0; j < 16; ++j) lanes[j] = j < split ? -1 : 0;  // -1: the first image's lane
   const __m256i lo0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lanes));
@@ -286,11 +300,14 @@ void direct_split_avx2_6x16(int64_t kc, const float* a, const float* base0, cons
   const __m256i hi0 = _mm256_xor_si256(lo0, ones), hi1 = _mm256_xor_si256(lo1, ones);
   const float* b1p = base1 - split;
   __m256 acc0[6], acc1[6];
-  tile_6x16(kc, a, [=](int64_t k, __m256& b0, __m256& b1) {
-    const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
-    b0 = _mm256_or_ps(_mm256_maskload_ps(p0, lo0), _mm256_maskload_ps(p1, hi0));
-    b1 = _mm256_or_ps(_mm256_maskload_ps(p0 + 8, lo1), _mm256_maskload_ps(p1 + 8, hi1));
-  }, acc0, acc1);
+  tile_6x16(
+      kc, a,
+      [=](int64_t k, __m256& b0, __m256& b1) {
+        const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+        b0 = _mm256_or_ps(_mm256_maskload_ps(p0, lo0), _mm256_maskload_ps(p1, hi0));
+        b1 = _mm256_or_ps(_mm256_maskload_ps(p0 + 8, lo1), _mm256_maskload_ps(p1 + 8, hi1));
+      },
+      acc0, acc1);
 #pragma GCC unroll 6
   for (int r = 0; r < 6; ++r) {  // constant indices: see store_6x16
     if (r >= rows) break;
@@ -326,7 +343,10 @@ struct Choice {
 const Choice& choice() {
   static const Choice c = [] {
     if (cpu_isa() == Isa::Avx512) {
-      return Choice{{12, 32, "avx512"}, &micro_avx512_12x32, &panels_avx512_12x32, &direct_avx512_12x32,
+      return Choice{{12, 32, "avx512"},
+                    &micro_avx512_12x32,
+                    &panels_avx512_12x32,
+                    &direct_avx512_12x32,
                     &direct_split_avx512_12x32};
     }
     return Choice{{6, 16, "avx2"}, &micro_avx2_6x16, &panels_avx2_6x16, &direct_avx2_6x16, &direct_split_avx2_6x16};
@@ -374,12 +394,10 @@ void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c
   choice().kernel(kc, a_panel, b_panel, c, ldc, rows, cols, store, bias);
 }
 
-
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
                   int rows, int cols, Store store, const float* bias) {
   choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, store, bias);
 }
-
 
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
@@ -387,12 +405,10 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
   choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
 }
 
-
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
                        int64_t ldc, int cols, Store store, const float* bias) {
   choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, store, bias);
 }
-
 
 void stream_fence() { _mm_sfence(); }
 

@@ -69,8 +69,8 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
 
 namespace tinytorch::kernels {
 
-void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0,
-                   int64_t kc, int nr) {
+void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0, int64_t kc,
+                   int nr) {
   const int64_t panels = (np + nr - 1) / nr, panel_stride = kc * nr;
   const int64_t taps = g.KH * g.KW;
   const int64_t oh0 = p0 / g.OW, ow0 = p0 % g.OW;

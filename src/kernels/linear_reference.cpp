@@ -3,8 +3,8 @@
 
 namespace tinytorch::kernels {
 
-void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias,
-                              int64_t N, int64_t IN, int64_t OUT) {
+void linear_forward_reference(float* out, const float* in, const float* weight, const float* bias, int64_t N,
+                              int64_t IN, int64_t OUT) {
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t o = 0; o < OUT; ++o) {
       double sum = bias ? bias[o] : 0.0;

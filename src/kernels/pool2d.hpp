@@ -7,8 +7,8 @@
 namespace tinytorch::kernels {
 
 struct Pool2dGeometry {
-  int64_t N, C, H, W;   // input  [N, C, H, W]
-  int64_t OH, OW;       // output [N, C, OH, OW]
+  int64_t N, C, H, W;  // input  [N, C, H, W]
+  int64_t OH, OW;      // output [N, C, OH, OW]
   int64_t KH, KW;
   int64_t stride_h, stride_w;
   int64_t pad_h, pad_w;
@@ -35,8 +35,7 @@ inline AvgWindow avg_window(const Pool2dGeometry& g, int64_t oh, int64_t ow, boo
 void maxpool2d_forward_reference(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
 
 // Mean over each window clipped to the padded input; the divisor counts the padding or not.
-void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeometry& g,
-                                 bool count_include_pad);
+void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad);
 
 }  // namespace tinytorch::kernels
 

@@ -36,8 +36,7 @@ void maxpool2d_forward_reference(float* out, int64_t* indices, const float* in, 
   }
 }
 
-void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeometry& g,
-                                 bool count_include_pad) {
+void avgpool2d_forward_reference(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad) {
   for (int64_t nc = 0; nc < g.N * g.C; ++nc) {
     const float* plane = in + nc * g.H * g.W;
     for (int64_t oh = 0; oh < g.OH; ++oh) {

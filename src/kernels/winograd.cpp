@@ -48,9 +48,9 @@ inline __attribute__((always_inline)) void store16(float* p, v16 v) { __builtin_
 // vector of floats (16 or 8 lanes).
 template <class V>
 inline __attribute__((always_inline)) void bt6(float* out, int64_t out_stride, const V (&d)[6]) {
-  const V r[6] = {4.0f * d[0] - 5.0f * d[2] + d[4],     -4.0f * (d[1] + d[2]) + d[3] + d[4],
-                  4.0f * (d[1] - d[2]) - d[3] + d[4],  2.0f * (d[3] - d[1]) - d[2] + d[4],
-                  2.0f * (d[1] - d[3]) - d[2] + d[4],  4.0f * d[1] - 5.0f * d[3] + d[5]};
+  const V r[6] = {4.0f * d[0] - 5.0f * d[2] + d[4],   -4.0f * (d[1] + d[2]) + d[3] + d[4],
+                  4.0f * (d[1] - d[2]) - d[3] + d[4], 2.0f * (d[3] - d[1]) - d[2] + d[4],
+                  2.0f * (d[1] - d[3]) - d[2] + d[4], 4.0f * d[1] - 5.0f * d[3] + d[5]};
   for (int i = 0; i < 6; ++i) __builtin_memcpy(out + i * out_stride, &r[i], sizeof(V));
 }
 
@@ -181,8 +181,10 @@ void weight_transform_scalar(float* u, int64_t xi_stride, const float* weight, i
 // apart. They go through a block of 16 channels, [M][16][mr], copied out as M runs: the matrices
 // lie xi_stride apart, often a multiple of 4 KiB, and stores straight into them fell in one L1 set.
 template <int M, class Transform>
-__attribute__((target("avx512f"), always_inline)) inline void weight_transform_avx512(
-    float* u, int64_t xi_stride, const float* weight, int64_t OC, int64_t C, int64_t oc0, int mr, Transform transform) {
+__attribute__((target("avx512f"), always_inline)) inline void weight_transform_avx512(float* u, int64_t xi_stride,
+                                                                                      const float* weight, int64_t OC,
+                                                                                      int64_t C, int64_t oc0, int mr,
+                                                                                      Transform transform) {
   const int rows = static_cast<int>(std::min<int64_t>(mr, OC - oc0));
   const __mmask16 live = static_cast<__mmask16>((1u << rows) - 1), store = static_cast<__mmask16>((1u << mr) - 1);
   const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -208,7 +210,7 @@ __attribute__((target("avx512f"))) void f43_weight_transform_avx512(float* u, in
                                                                     int64_t OC, int64_t C, int64_t oc0, int mr) {
   weight_transform_avx512<36>(
       u, xi_stride, weight, OC, C, oc0, mr,
-      [](const __m512 (&t)[9], float* dst, int64_t stride, __mmask16 store)
+      [](const __m512(&t)[9], float* dst, int64_t stride, __mmask16 store)
           __attribute__((target("avx512f"), always_inline)) {
             v16 gw[3][6];  // G w, column j of the kernel in gw[j]
             for (int j = 0; j < 3; ++j) g6(gw[j], (v16)t[j], (v16)t[3 + j], (v16)t[6 + j]);
@@ -265,7 +267,8 @@ void patch_table(PatchTable<LANES, S>& p, const Conv2dGeometry& g, const Grid& g
     for (int r = 0; r < S; ++r) {
       for (int s = 0; s < S; ++s) {
         const bool inside = tile < T && h0 + r >= 0 && h0 + r < g.H && w0 + s >= 0 && w0 + s < g.W;
-        p.idx[S * r + s][t] = inside ? static_cast<int32_t>((n - p.image0) * image_floats + (h0 + r) * g.W + w0 + s) : 0;
+        p.idx[S * r + s][t] =
+            inside ? static_cast<int32_t>((n - p.image0) * image_floats + (h0 + r) * g.W + w0 + s) : 0;
         p.ok[S * r + s][t] = inside ? -1 : 0;
       }
     }
@@ -277,7 +280,7 @@ void patch_table(PatchTable<LANES, S>& p, const Conv2dGeometry& g, const Grid& g
 // B^T d B, bt(out, stride, d) being the scheme's B^T on one column.
 template <int LANES, int S, class BT>
 __attribute__((target("avx512f"))) void gather_bt_avx512(float* e, const float* plane, const PatchTable<LANES, S>& p,
-                                                          BT bt) {
+                                                         BT bt) {
   for (int s = 0; s < S; ++s) {
     for (int t = 0; t < LANES; t += 16) {
       v16 d[S];
@@ -408,9 +411,9 @@ __attribute__((target("avx512f"))) void scatter_avx512(float* out, const float* 
 }
 
 template <class Scheme, int LANES, bool AVX512>
-inline __attribute__((always_inline)) void output_transform(float* out, const float* m, int64_t xs,
-                                                            const float* bias, const Conv2dGeometry& g, int64_t oc0,
-                                                            int rows, int64_t t0) {
+inline __attribute__((always_inline)) void output_transform(float* out, const float* m, int64_t xs, const float* bias,
+                                                            const Conv2dGeometry& g, int64_t oc0, int rows,
+                                                            int64_t t0) {
   constexpr int S = Scheme::S, O = Scheme::O;
   Segment seg[kMaxLanes];
   const int segments = segments_of(seg, g, Scheme::grid(g), t0, LANES);
@@ -481,8 +484,8 @@ void input_transform_avx2(float* v, const float* in, const Conv2dGeometry& g, in
 }
 template <class Scheme>
 __attribute__((target("avx512f"))) void output_transform_avx512(float* out, const float* m, int64_t xs,
-                                                                const float* bias, const Conv2dGeometry& g,
-                                                                int64_t oc0, int rows, int64_t t0, int lanes) {
+                                                                const float* bias, const Conv2dGeometry& g, int64_t oc0,
+                                                                int rows, int64_t t0, int lanes) {
   if (lanes == 32) return output_transform<Scheme, 32, true>(out, m, xs, bias, g, oc0, rows, t0);
   output_transform<Scheme, 16, true>(out, m, xs, bias, g, oc0, rows, t0);
 }
@@ -564,7 +567,7 @@ __attribute__((target("avx512f"))) void s2_input_transform_permutes(float* v, co
       const float* plane = run.image + c * plane_floats;
       const __mmask16 store_mask = static_cast<__mmask16>((1u << run.count) - 1);
       // Patch row r as four column runs (zeros above and below the image).
-      const auto load_row = [&](int r, __m512 (&x)[4]) __attribute__((target("avx512f"), always_inline)) {
+      const auto load_row = [&](int r, __m512(&x)[4]) __attribute__((target("avx512f"), always_inline)) {
         const int64_t ih = run.h0 + r;
         for (int q = 0; q < 4; ++q) {
           x[q] = ih >= 0 && ih < g.H ? _mm512_maskz_loadu_ps(run.load[q], plane + ih * g.W + run.col0 + kOff[q])
@@ -715,8 +718,8 @@ void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometr
   input_transform_for<F43>(v, in, g, t0, lanes);
 }
 
-void winograd_f43_output_transform(float* out, const float* m, int64_t xs, const float* bias,
-                                   const Conv2dGeometry& g, int64_t oc0, int rows, int64_t t0, int lanes) {
+void winograd_f43_output_transform(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                                   int64_t oc0, int rows, int64_t t0, int lanes) {
   output_transform_for<F43>(out, m, xs, bias, g, oc0, rows, t0, lanes);
 }
 
@@ -742,7 +745,7 @@ __attribute__((target("avx512f"))) void s2_weight_transform_avx512(float* u, int
                                                                    int64_t OC, int64_t C, int64_t oc0, int mr) {
   weight_transform_avx512<16>(
       u, xi_stride, weight, OC, C, oc0, mr,
-      [](const __m512 (&t)[9], float* dst, int64_t stride, __mmask16 store)
+      [](const __m512(&t)[9], float* dst, int64_t stride, __mmask16 store)
           __attribute__((target("avx512f"), always_inline)) {
             // G w (rows w0, w0 + w2, w2, w1 over the kernel rows), then the same over its columns.
             __m512 gw[4][3];
@@ -787,8 +790,8 @@ void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry
   input_transform_for<S2>(v, in, g, t0, lanes);
 }
 
-void winograd_s2_output_transform(float* out, const float* m, int64_t xs, const float* bias,
-                                  const Conv2dGeometry& g, int64_t oc0, int rows, int64_t t0, int lanes) {
+void winograd_s2_output_transform(float* out, const float* m, int64_t xs, const float* bias, const Conv2dGeometry& g,
+                                  int64_t oc0, int rows, int64_t t0, int lanes) {
   output_transform_for<S2>(out, m, xs, bias, g, oc0, rows, t0, lanes);
 }
 

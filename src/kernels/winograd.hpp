@@ -1,9 +1,9 @@
 // Winograd transforms for 3x3 layers, two schemes:
 // - stride 1: F(4x4, 3x3) (Lavin & Gray 2016), a 4x4 output tile from a 6x6 input tile with 36
 //   multiplies per channel pair instead of 144;
-// - stride 2: a 2x2 output tile from a 5x5 input tile with 25 multiplies instead of 36 (below). Pure functions; vectorized across `lanes`
-// tiles at a time (the lanes of a packed-B panel, see gemm_packed.hpp; lanes is 16 or 32). The
-// reference for the whole algorithm is conv2d_forward_reference.
+// - stride 2: a 2x2 output tile from a 5x5 input tile with 25 multiplies instead of 36 (below). Pure functions;
+// vectorized across `lanes` tiles at a time (the lanes of a packed-B panel, see gemm_packed.hpp; lanes is 16 or 32).
+// The reference for the whole algorithm is conv2d_forward_reference.
 //
 //   U = G g G^T  (weight, 3x3 -> 6x6)    V = B^T d B  (input tile, 6x6)
 //   Y = A^T (U . V) A  (6x6 -> 4x4), summed over input channels by the GEMMs in between.

@@ -41,7 +41,8 @@ Tensor ReLU::forward(const Tensor& input) { return relu(input); }
 
 BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool affine)
     : num_features(num_features), eps(eps), momentum(momentum) {
-  if (num_features < 1) throw ShapeError("BatchNorm2d: num_features must be positive, got " + std::to_string(num_features));
+  if (num_features < 1)
+    throw ShapeError("BatchNorm2d: num_features must be positive, got " + std::to_string(num_features));
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
     throw ShapeError("BatchNorm2d: expected eps > 0 and momentum in [0, 1]");
   }
@@ -71,7 +72,8 @@ std::string BatchNorm2d::extra_repr() const {
 }
 
 Dropout::Dropout(double p) : p(p) {
-  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("Dropout: expected a probability p in [0, 1], got " + std::to_string(p));
+  if (!(p >= 0.0 && p <= 1.0))
+    throw ShapeError("Dropout: expected a probability p in [0, 1], got " + std::to_string(p));
 }
 
 Tensor Dropout::forward(const Tensor& input) { return dropout(input, p, is_training()); }

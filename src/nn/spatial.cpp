@@ -66,9 +66,11 @@ Conv2D::Conv2D(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
   ops::check_at_least("Conv2D", "kernel_size", kernel_size, 1);
   ops::check_at_least("Conv2D", "stride", stride, 1);
   ops::check_at_least("Conv2D", "dilation", dilation, 1);
-  if (padding.mode == Padding2d::Mode::Explicit) ops::check_at_least("Conv2D", "padding", Size2{padding.h, padding.w}, 0);
+  if (padding.mode == Padding2d::Mode::Explicit)
+    ops::check_at_least("Conv2D", "padding", Size2{padding.h, padding.w}, 0);
   if (padding.mode == Padding2d::Mode::Same && (stride.h != 1 || stride.w != 1)) {
-    throw ShapeError("Conv2D: padding='same' needs stride 1 (as in PyTorch), got stride " + ops::pair_to_string(stride));
+    throw ShapeError("Conv2D: padding='same' needs stride 1 (as in PyTorch), got stride " +
+                     ops::pair_to_string(stride));
   }
   if (groups < 1 || in_channels % groups != 0 || out_channels % groups != 0) {
     throw ShapeError("Conv2D: groups=" + std::to_string(groups) + " must be positive and divide in_channels=" +
@@ -92,7 +94,8 @@ Tensor Conv2D::forward(const Tensor& input) {
 
 std::string Conv2D::extra_repr() const {
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
-                  ", kernel_size=" + ops::pair_to_string(kernel_size) + ", stride=" + ops::pair_to_string(options.stride);
+                  ", kernel_size=" + ops::pair_to_string(kernel_size) +
+                  ", stride=" + ops::pair_to_string(options.stride);
   const Padding2d& p = options.padding;
   if (p.mode != Padding2d::Mode::Explicit || p.h != 0 || p.w != 0) s += ", padding=" + p.to_string();
   if (options.dilation != Size2{1}) s += ", dilation=" + ops::pair_to_string(options.dilation);

@@ -23,8 +23,7 @@ inline std::string pair_to_string(Size2 s) {
 inline void check_at_least(const char* op, const char* what, Size2 value, int64_t minimum) {
   if (value.h < minimum || value.w < minimum) {
     throw ShapeError(std::string(op) + ": " + what + " must be " +
-                     (minimum == 1 ? "positive" : ">= " + std::to_string(minimum)) + ", got " +
-                     pair_to_string(value));
+                     (minimum == 1 ? "positive" : ">= " + std::to_string(minimum)) + ", got " + pair_to_string(value));
   }
 }
 

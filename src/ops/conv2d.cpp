@@ -33,8 +33,9 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
                                         const Conv2dOptions& o) {
   // weight: [OC, C / groups, KH, KW]
   if (weight.size() != 4) {
-    throw ShapeError("conv2d: expected a 4D weight (out_channels, in_channels / groups, kernel_h, kernel_w), got shape " +
-                     shape_to_string(weight));
+    throw ShapeError(
+        "conv2d: expected a 4D weight (out_channels, in_channels / groups, kernel_h, kernel_w), got shape " +
+        shape_to_string(weight));
   }
   if (o.groups < 1) throw ShapeError("conv2d: groups must be positive, got " + std::to_string(o.groups));
   check_at_least("conv2d", "stride", o.stride, 1);
@@ -51,8 +52,7 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
     throw ShapeError("conv2d: weight sizes must be positive, got shape " + shape_to_string(weight));
   }
   if (OC % o.groups != 0) {
-    throw ShapeError("conv2d: groups=" + std::to_string(o.groups) + " must divide out_channels=" +
-                     std::to_string(OC));
+    throw ShapeError("conv2d: groups=" + std::to_string(o.groups) + " must divide out_channels=" + std::to_string(OC));
   }
   // input: [N, C, H, W]
   const int64_t N = input[0], C = input[1], H = input[2], W = input[3];
@@ -85,9 +85,9 @@ kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight,
   if (span_h > padded_h || span_w > padded_w) {
     throw ShapeError("conv2d: kernel " + pair_to_string({KH, KW}) + " with dilation " + pair_to_string(o.dilation) +
                      " spans " + std::to_string(span_h) + "x" + std::to_string(span_w) +
-                     ", larger than the padded input " + std::to_string(padded_h) + "x" +
-                     std::to_string(padded_w) + " (input " + std::to_string(H) + "x" + std::to_string(W) +
-                     ", padding " + o.padding.to_string() + ")");
+                     ", larger than the padded input " + std::to_string(padded_h) + "x" + std::to_string(padded_w) +
+                     " (input " + std::to_string(H) + "x" + std::to_string(W) + ", padding " + o.padding.to_string() +
+                     ")");
   }
   kernels::Conv2dGeometry g{};
   g.N = N, g.C = C, g.H = H, g.W = W;

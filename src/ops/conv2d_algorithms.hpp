@@ -49,12 +49,12 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
-int64_t conv2d_packed_workspace_bytes(const Conv2dGeometry& g);  // per thread
-int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g);     // the packed weights
-int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);  // per thread
-int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);     // the transformed weights
-int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);  // per thread
-int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);     // packed weights, padded input
+int64_t conv2d_packed_workspace_bytes(const Conv2dGeometry& g);     // per thread
+int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g);        // the packed weights
+int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);   // per thread
+int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);      // the transformed weights
+int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);     // per thread
+int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed weights, padded input
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: one padded plane
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.

@@ -46,15 +46,18 @@ void conv2d_backward_input(float* dx, const float* dy, const float* weight, cons
     return;
   }
   // dcol [K, P] = weight_g^T [K, OCG] x dy [OCG, P], then col2im into dx, one (image, group) per item.
-  parallel_for(g.N * g.groups, [&](int64_t item, int) {
-    const int64_t n = item / g.groups, grp = item % g.groups;
-    float* col = workspace(static_cast<size_t>(K * P) * sizeof(float));
-    kernels::sgemm(true, false, K, P, OCG, 1.0f, weight + grp * OCG * K, K, dy + (n * g.OC + grp * OCG) * P, P, 0.0f,
-                   col, P);
-    float* dst = dx + (n * g.C + grp * CG) * g.H * g.W;
-    std::fill_n(dst, CG * g.H * g.W, 0.0f);
-    kernels::col2im_add(dst, col, g);
-  }, 2 * g.N * g.OC * P * K);
+  parallel_for(
+      g.N * g.groups,
+      [&](int64_t item, int) {
+        const int64_t n = item / g.groups, grp = item % g.groups;
+        float* col = workspace(static_cast<size_t>(K * P) * sizeof(float));
+        kernels::sgemm(true, false, K, P, OCG, 1.0f, weight + grp * OCG * K, K, dy + (n * g.OC + grp * OCG) * P, P,
+                       0.0f, col, P);
+        float* dst = dx + (n * g.C + grp * CG) * g.H * g.W;
+        std::fill_n(dst, CG * g.H * g.W, 0.0f);
+        kernels::col2im_add(dst, col, g);
+      },
+      2 * g.N * g.OC * P * K);
 }
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
@@ -65,38 +68,47 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
   const int64_t chunks = std::min<int64_t>(g.N, 8), per_chunk = (g.N + chunks - 1) / chunks;
   const int64_t slab = g.OC * K;  // one chunk's partial dw [OC, K]
   float* partial = workspace(static_cast<size_t>(chunks * slab) * sizeof(float), WorkspaceSlot::Shared);
-  parallel_for(chunks * g.groups, [&](int64_t item, int) {
-    const int64_t chunk = item / g.groups, grp = item % g.groups;
-    float* out = partial + chunk * slab + grp * OCG * K;  // [OCG, K]
-    std::fill_n(out, OCG * K, 0.0f);
-    float* col = one_by_one ? nullptr : workspace(static_cast<size_t>(K * P) * sizeof(float));
-    for (int64_t n = chunk * per_chunk; n < std::min(g.N, (chunk + 1) * per_chunk); ++n) {
-      const float* image = in + (n * g.C + grp * CG) * g.H * g.W;
-      if (!one_by_one) kernels::im2col_block(col, image, g, 0, P);
-      // [OCG, P] x [P, K] (col^T) += into [OCG, K]
-      kernels::sgemm(false, true, OCG, K, P, 1.0f, dy + (n * g.OC + grp * OCG) * P, P, one_by_one ? image : col, P,
-                     1.0f, out, K);
-    }
-  }, g.flops());
-  parallel_for(g.OC, [&](int64_t oc, int) {
-    for (int64_t k = 0; k < K; ++k) {
-      float sum = 0.0f;
-      for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partial[chunk * slab + oc * K + k];
-      dw[oc * K + k] = sum;
-    }
-  }, g.OC * K * chunks);
+  parallel_for(
+      chunks * g.groups,
+      [&](int64_t item, int) {
+        const int64_t chunk = item / g.groups, grp = item % g.groups;
+        float* out = partial + chunk * slab + grp * OCG * K;  // [OCG, K]
+        std::fill_n(out, OCG * K, 0.0f);
+        float* col = one_by_one ? nullptr : workspace(static_cast<size_t>(K * P) * sizeof(float));
+        for (int64_t n = chunk * per_chunk; n < std::min(g.N, (chunk + 1) * per_chunk); ++n) {
+          const float* image = in + (n * g.C + grp * CG) * g.H * g.W;
+          if (!one_by_one) kernels::im2col_block(col, image, g, 0, P);
+          // [OCG, P] x [P, K] (col^T) += into [OCG, K]
+          kernels::sgemm(false, true, OCG, K, P, 1.0f, dy + (n * g.OC + grp * OCG) * P, P, one_by_one ? image : col, P,
+                         1.0f, out, K);
+        }
+      },
+      g.flops());
+  parallel_for(
+      g.OC,
+      [&](int64_t oc, int) {
+        for (int64_t k = 0; k < K; ++k) {
+          float sum = 0.0f;
+          for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partial[chunk * slab + oc * K + k];
+          dw[oc * K + k] = sum;
+        }
+      },
+      g.OC * K * chunks);
 }
 
 void conv2d_backward_bias(float* db, const float* dy, const Conv2dGeometry& g) {
   const int64_t P = g.OH * g.OW;
-  parallel_for(g.OC, [&](int64_t oc, int) {
-    double sum = 0.0;
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* row = dy + (n * g.OC + oc) * P;
-      for (int64_t p = 0; p < P; ++p) sum += row[p];
-    }
-    db[oc] = static_cast<float>(sum);
-  }, g.N * g.OC * P);
+  parallel_for(
+      g.OC,
+      [&](int64_t oc, int) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const float* row = dy + (n * g.OC + oc) * P;
+          for (int64_t p = 0; p < P; ++p) sum += row[p];
+        }
+        db[oc] = static_cast<float>(sum);
+      },
+      g.N * g.OC * P);
 }
 
 }  // namespace tinytorch::ops

@@ -181,15 +181,16 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const int64_t panels = (g.OC + MR - 1) / MR;
   // The weight [OC, K] packed into [OC/MR][K][MR], a panel per item; kept between calls while the
   // weight stays the same (prepared_weights.hpp): at batch 1 packing was 6% of a small layer.
-  const auto packed = prepared_weight(PreparedTag{kDirectPacked, MR, g.OC, l.K}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
-    parallel_for(
-        panels,
-        [&](int64_t p, int) {
-          kernels::pack_a(a + p * MR * l.K, weight + p * MR * l.K, std::min(MR, g.OC - p * MR), l.K, l.K,
-                          static_cast<int>(MR));
-        },
-        g.OC * l.K * 4);
-  });
+  const auto packed =
+      prepared_weight(PreparedTag{kDirectPacked, MR, g.OC, l.K}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
+        parallel_for(
+            panels,
+            [&](int64_t p, int) {
+              kernels::pack_a(a + p * MR * l.K, weight + p * MR * l.K, std::min(MR, g.OC - p * MR), l.K, l.K,
+                              static_cast<int>(MR));
+            },
+            g.OC * l.K * 4);
+      });
   const float* a_packed = packed->prepared.data();
   const float* base = in_place ? in : planes;                  // what the tiles read
   const int64_t image = in_place ? g.C * g.H * g.W : l.image;  // floats per image there
@@ -268,7 +269,8 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const bool flat = P >= NR;
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
   const int64_t tiles = (length + NR - 1) / NR;
-  const int64_t most = std::max((tiles * NR + kPixelBlock - 1) / kPixelBlock, std::min(tiles, (8 + sequences - 1) / sequences));
+  const int64_t most =
+      std::max((tiles * NR + kPixelBlock - 1) / kPixelBlock, std::min(tiles, (8 + sequences - 1) / sequences));
   const int64_t block = (tiles + most - 1) / most * NR;  // pixels per block, a multiple of NR
   const int64_t blocks = (length + block - 1) / block;
   const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));

@@ -87,7 +87,9 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
 
 bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
 
-int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) { return kernels::depthwise_padded_plane_floats(g) * 4; }
+int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
+  return kernels::depthwise_padded_plane_floats(g) * 4;
+}
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.

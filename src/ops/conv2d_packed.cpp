@@ -47,11 +47,14 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
 
   // weight [OC, K] -> packed, per group [OCG/MR][K][MR]
   float* a_packed = workspace(static_cast<size_t>(conv2d_packed_shared_bytes(g)), WorkspaceSlot::Shared);
-  parallel_for(g.groups * a_panels, [&](int64_t item, int) {  // one MR-row panel per item
-    const int64_t grp = item / a_panels, ap = item % a_panels;
-    kernels::pack_a(a_packed + grp * a_group_stride + ap * MR * K, weight + (grp * OCG + ap * MR) * K,
-                    std::min(MR, OCG - ap * MR), K, K, static_cast<int>(MR));
-  }, g.OC * K * 4);
+  parallel_for(
+      g.groups * a_panels,
+      [&](int64_t item, int) {  // one MR-row panel per item
+        const int64_t grp = item / a_panels, ap = item % a_panels;
+        kernels::pack_a(a_packed + grp * a_group_stride + ap * MR * K, weight + (grp * OCG + ap * MR) * K,
+                        std::min(MR, OCG - ap * MR), K, K, static_cast<int>(MR));
+      },
+      g.OC * K * 4);
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
   // Stream the output when it is large and written in one K block (later blocks read it back).

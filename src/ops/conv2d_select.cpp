@@ -26,11 +26,12 @@ bool supports(Conv2dAlgorithm a, const Conv2dGeometry& g) { return conv2d_algori
 
 using TuneKey = std::array<int64_t, 18>;
 
+// clang-format off
 TuneKey tune_key(const Conv2dGeometry& g) {
-  return {g.N,        g.C,        g.H,          g.W,          g.OC,         g.KH,       g.KW,
-          g.OH,       g.OW,       g.stride_h,   g.stride_w,   g.pad_top,    g.pad_left, g.dilation_h,
-          g.dilation_w, g.groups, get_num_threads(), static_cast<int64_t>(kernels::cpu_isa())};
+  return {g.N, g.C, g.H, g.W, g.OC, g.KH, g.KW, g.OH, g.OW, g.stride_h, g.stride_w, g.pad_top, g.pad_left,
+          g.dilation_h, g.dilation_w, g.groups, get_num_threads(), static_cast<int64_t>(kernels::cpu_isa())};
 }
+// clang-format on
 
 struct TuneCache {
   std::mutex mutex;

@@ -14,7 +14,8 @@ std::pair<int64_t, int64_t> rows_of(const char* op, const Tensor& t) {
                      shape_to_string(t.shape()));
   }
   const int64_t K = t.size(-1);
-  if (K < 1) throw ShapeError(std::string(op) + ": expected at least one class, got shape " + shape_to_string(t.shape()));
+  if (K < 1)
+    throw ShapeError(std::string(op) + ": expected at least one class, got shape " + shape_to_string(t.shape()));
   return {t.dim() == 2 ? t.size(0) : 1, K};
 }
 

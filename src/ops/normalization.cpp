@@ -45,9 +45,9 @@ double row_sq_dev(const float* x, int64_t n, float mu) {
 }
 
 struct BatchNormBackward : autograd::Node {
-  Tensor normalized;               // x-hat [N, C, HW]
-  std::vector<float> inv_std;      // per channel
-  Tensor weight;                   // gamma, or undefined
+  Tensor normalized;           // x-hat [N, C, HW]
+  std::vector<float> inv_std;  // per channel
+  Tensor weight;               // gamma, or undefined
   bool training = true;
   int64_t N = 0, C = 0, HW = 0;
   const char* name() const override { return "BatchNormBackward"; }
@@ -61,29 +61,32 @@ struct BatchNormBackward : autograd::Node {
     Tensor dx = want_x ? Tensor::empty(inputs[0].shape()) : Tensor();
     Tensor dw = want_w ? Tensor::empty({C}) : Tensor(), db = want_b ? Tensor::empty({C}) : Tensor();
     const double M = static_cast<double>(N * HW);
-    parallel_for(C, [&](int64_t c, int) {
-      double sum_dy = 0.0, sum_dy_xhat = 0.0;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* dy = g.data() + (n * C + c) * HW;
-        const float* xh = normalized.data() + (n * C + c) * HW;
-        sum_dy += row_sum(dy, HW);
-        sum_dy_xhat += row_dot(dy, xh, HW);
-      }
-      if (want_w) dw.data()[c] = static_cast<float>(sum_dy_xhat);
-      if (want_b) db.data()[c] = static_cast<float>(sum_dy);
-      if (!want_x) return;
-      const double gamma = weight.defined() ? weight.data()[c] : 1.0;
-      const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
-      // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
-      const float mean_dy = training ? static_cast<float>(sum_dy / M) : 0.0f;
-      const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / M) : 0.0f;
-      for (int64_t n = 0; n < N; ++n) {
-        const float* dy = g.data() + (n * C + c) * HW;
-        const float* xh = normalized.data() + (n * C + c) * HW;
-        float* out = dx.data() + (n * C + c) * HW;
-        for (int64_t i = 0; i < HW; ++i) out[i] = k * (dy[i] - mean_dy - xh[i] * mean_dy_xhat);
-      }
-    }, N * C * HW * 4);
+    parallel_for(
+        C,
+        [&](int64_t c, int) {
+          double sum_dy = 0.0, sum_dy_xhat = 0.0;
+          for (int64_t n = 0; n < N; ++n) {
+            const float* dy = g.data() + (n * C + c) * HW;
+            const float* xh = normalized.data() + (n * C + c) * HW;
+            sum_dy += row_sum(dy, HW);
+            sum_dy_xhat += row_dot(dy, xh, HW);
+          }
+          if (want_w) dw.data()[c] = static_cast<float>(sum_dy_xhat);
+          if (want_b) db.data()[c] = static_cast<float>(sum_dy);
+          if (!want_x) return;
+          const double gamma = weight.defined() ? weight.data()[c] : 1.0;
+          const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
+          // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
+          const float mean_dy = training ? static_cast<float>(sum_dy / M) : 0.0f;
+          const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / M) : 0.0f;
+          for (int64_t n = 0; n < N; ++n) {
+            const float* dy = g.data() + (n * C + c) * HW;
+            const float* xh = normalized.data() + (n * C + c) * HW;
+            float* out = dx.data() + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; ++i) out[i] = k * (dy[i] - mean_dy - xh[i] * mean_dy_xhat);
+          }
+        },
+        N * C * HW * 4);
     grads[0] = dx, grads[1] = dw, grads[2] = db;
     return grads;
   }
@@ -101,7 +104,8 @@ struct DropoutBackward : autograd::Node {
 Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   if (input.dim() != 2 && input.dim() != 4) {
-    throw ShapeError("batch_norm: expected input of shape (N, C, H, W) or (N, C), got " + shape_to_string(input.shape()));
+    throw ShapeError("batch_norm: expected input of shape (N, C, H, W) or (N, C), got " +
+                     shape_to_string(input.shape()));
   }
   const int64_t N = input.size(0), C = input.size(1), HW = input.dim() == 4 ? input.size(2) * input.size(3) : 1;
   for (const Tensor* t : std::initializer_list<const Tensor*>{&running_mean, &running_var, &weight, &bias}) {
@@ -120,43 +124,46 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
   Tensor out = Tensor::empty(input.shape()), normalized = Tensor::empty(input.shape());
   std::vector<float> inv_std(static_cast<size_t>(C));
   const double M = static_cast<double>(N * HW);
-  parallel_for(C, [&](int64_t c, int) {
-    double mu, var;
-    if (training) {
-      double s = 0.0, sq = 0.0;
-      for (int64_t n = 0; n < N; ++n) s += row_sum(input.data() + (n * C + c) * HW, HW);
-      mu = s / M;
-      for (int64_t n = 0; n < N; ++n) sq += row_sq_dev(input.data() + (n * C + c) * HW, HW, static_cast<float>(mu));
-      var = sq / M;
-      if (running_mean.defined()) {
-        float& rm = running_mean.data()[c];
-        rm = static_cast<float>((1 - momentum) * rm + momentum * mu);
-      }
-      if (running_var.defined()) {
-        float& rv = running_var.data()[c];
-        rv = static_cast<float>((1 - momentum) * rv + momentum * sq / (M - 1));
-      }
-    } else {
-      if (!running_mean.defined() || !running_var.defined()) {
-        mu = 0.0, var = 1.0;  // no statistics to use: identity normalization
-      } else {
-        mu = running_mean.data()[c], var = running_var.data()[c];
-      }
-    }
-    const double is = 1.0 / std::sqrt(var + eps);
-    inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
-    const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
-    const float muf = static_cast<float>(mu), isf = static_cast<float>(is);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* x = input.data() + (n * C + c) * HW;
-      float* xh = normalized.data() + (n * C + c) * HW;
-      float* y = out.data() + (n * C + c) * HW;
-      for (int64_t i = 0; i < HW; ++i) {
-        xh[i] = (x[i] - muf) * isf;
-        y[i] = gamma * xh[i] + beta;
-      }
-    }
-  }, N * C * HW * 6);
+  parallel_for(
+      C,
+      [&](int64_t c, int) {
+        double mu, var;
+        if (training) {
+          double s = 0.0, sq = 0.0;
+          for (int64_t n = 0; n < N; ++n) s += row_sum(input.data() + (n * C + c) * HW, HW);
+          mu = s / M;
+          for (int64_t n = 0; n < N; ++n) sq += row_sq_dev(input.data() + (n * C + c) * HW, HW, static_cast<float>(mu));
+          var = sq / M;
+          if (running_mean.defined()) {
+            float& rm = running_mean.data()[c];
+            rm = static_cast<float>((1 - momentum) * rm + momentum * mu);
+          }
+          if (running_var.defined()) {
+            float& rv = running_var.data()[c];
+            rv = static_cast<float>((1 - momentum) * rv + momentum * sq / (M - 1));
+          }
+        } else {
+          if (!running_mean.defined() || !running_var.defined()) {
+            mu = 0.0, var = 1.0;  // no statistics to use: identity normalization
+          } else {
+            mu = running_mean.data()[c], var = running_var.data()[c];
+          }
+        }
+        const double is = 1.0 / std::sqrt(var + eps);
+        inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
+        const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
+        const float muf = static_cast<float>(mu), isf = static_cast<float>(is);
+        for (int64_t n = 0; n < N; ++n) {
+          const float* x = input.data() + (n * C + c) * HW;
+          float* xh = normalized.data() + (n * C + c) * HW;
+          float* y = out.data() + (n * C + c) * HW;
+          for (int64_t i = 0; i < HW; ++i) {
+            xh[i] = (x[i] - muf) * isf;
+            y[i] = gamma * xh[i] + beta;
+          }
+        }
+      },
+      N * C * HW * 6);
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<BatchNormBackward>();
     node->normalized = normalized;
@@ -171,7 +178,8 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
 }
 
 Tensor dropout(const Tensor& input, double p, bool training, Generator& gen) {
-  if (!(p >= 0.0 && p <= 1.0)) throw ShapeError("dropout: expected a probability p in [0, 1], got " + std::to_string(p));
+  if (!(p >= 0.0 && p <= 1.0))
+    throw ShapeError("dropout: expected a probability p in [0, 1], got " + std::to_string(p));
   if (!training || p == 0.0) return input;
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;

@@ -1,9 +1,10 @@
 // max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run the plane kernels over
 // threads. The reference loops (pool2d_reference.cpp) are the tests' oracle.
-#include "core/parallel.hpp"
-#include "tinytorch/autograd.hpp"
 #include "kernels/pool2d.hpp"
+
+#include "core/parallel.hpp"
 #include "ops/checks.hpp"
+#include "tinytorch/autograd.hpp"
 
 namespace tinytorch {
 namespace {
@@ -17,8 +18,9 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bo
   return out;
 }
 
-kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size2 kernel, std::optional<Size2> stride_opt,
-                                        Size2 padding, Size2 dilation, bool ceil_mode) {
+kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size2 kernel,
+                                        std::optional<Size2> stride_opt, Size2 padding, Size2 dilation,
+                                        bool ceil_mode) {
   const Size2 stride = stride_opt.value_or(kernel);
   ops::check_pool_options(op, kernel, stride, padding, dilation);
   kernels::Pool2dGeometry g{};
@@ -57,10 +59,13 @@ struct MaxPool2dBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& grad_output) override {
     Tensor dx = Tensor::empty(input_shape);
     const float* dy = grad_output.data();
-    parallel_for(g.N * g.C, [&](int64_t p, int) {
-      kernels::maxpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW,
-                                        indices.data() + p * g.OH * g.OW, g);
-    }, g.N * g.C * g.H * g.W);
+    parallel_for(
+        g.N * g.C,
+        [&](int64_t p, int) {
+          kernels::maxpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW,
+                                            indices.data() + p * g.OH * g.OW, g);
+        },
+        g.N * g.C * g.H * g.W);
     return {dx};
   }
 };
@@ -73,9 +78,12 @@ struct AvgPool2dBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& grad_output) override {
     Tensor dx = Tensor::empty(input_shape);
     const float* dy = grad_output.data();
-    parallel_for(g.N * g.C, [&](int64_t p, int) {
-      kernels::avgpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW, g, count_include_pad);
-    }, g.N * g.C * g.OH * g.OW * g.KH * g.KW);
+    parallel_for(
+        g.N * g.C,
+        [&](int64_t p, int) {
+          kernels::avgpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW, g, count_include_pad);
+        },
+        g.N * g.C * g.OH * g.OW * g.KH * g.KW);
     return {dx};
   }
 };
@@ -94,10 +102,13 @@ Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
   if (node) node->indices.resize(static_cast<size_t>(y.numel()));
   const float* in = x.data();
   float* out = y.data();
-  parallel_for(g.N * g.C, [&](int64_t p, int) {
-    kernels::maxpool2d_plane(out + p * g.OH * g.OW, node ? node->indices.data() + p * g.OH * g.OW : nullptr,
-                             in + p * g.H * g.W, g);
-  }, y.numel() * g.KH * g.KW);
+  parallel_for(
+      g.N * g.C,
+      [&](int64_t p, int) {
+        kernels::maxpool2d_plane(out + p * g.OH * g.OW, node ? node->indices.data() + p * g.OH * g.OW : nullptr,
+                                 in + p * g.H * g.W, g);
+      },
+      y.numel() * g.KH * g.KW);
   Tensor result = ops::match_batch(y, input);
   if (node) {
     node->g = g;
@@ -116,9 +127,12 @@ Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
   const float* in = x.data();
   float* out = y.data();
-  parallel_for(g.N * g.C, [&](int64_t p, int) {
-    kernels::avgpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g, o.count_include_pad);
-  }, y.numel() * g.KH * g.KW);
+  parallel_for(
+      g.N * g.C,
+      [&](int64_t p, int) {
+        kernels::avgpool2d_plane(out + p * g.OH * g.OW, in + p * g.H * g.W, g, o.count_include_pad);
+      },
+      y.numel() * g.KH * g.KW);
   Tensor result = ops::match_batch(y, input);
   if (autograd::needs_grad({&input})) {
     auto node = std::make_shared<AvgPool2dBackward>();

@@ -1,19 +1,17 @@
 // The prepared-weight cache: see prepared_weights.hpp.
 #include "ops/prepared_weights.hpp"
 
-#include "core/env.hpp"
-
 #include <algorithm>
 #include <cstring>
 #include <list>
 #include <mutex>
 
+#include "core/env.hpp"
+
 namespace tinytorch::ops {
 namespace {
 
-int64_t default_budget() {
-  return env_count("TINYTORCH_WEIGHT_CACHE_MB", int64_t{1} << 40).value_or(256) << 20;
-}
+int64_t default_budget() { return env_count("TINYTORCH_WEIGHT_CACHE_MB", int64_t{1} << 40).value_or(256) << 20; }
 
 int64_t bytes_of(const PreparedWeight& e) {
   return static_cast<int64_t>((e.weight.capacity() + e.prepared.capacity()) * sizeof(float));

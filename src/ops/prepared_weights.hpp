@@ -59,7 +59,7 @@ struct PreparedWeightStats {
   int64_t hits, misses, entries, bytes, budget_bytes;
 };
 PreparedWeightStats prepared_weight_stats();
-void clear_prepared_weights();  // all entries, the counts, and the calling thread's spare entry
+void clear_prepared_weights();                   // all entries, the counts, and the calling thread's spare entry
 void set_prepared_weight_budget(int64_t bytes);  // evicts down to it; 0: off (every call prepares)
 
 }  // namespace tinytorch::ops

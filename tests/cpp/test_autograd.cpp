@@ -68,7 +68,8 @@ tt::Tensor distinct(tt::Shape s, uint64_t seed) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
   std::shuffle(order.begin(), order.end(), std::mt19937(static_cast<unsigned>(seed)));
   // ... and none within 0.05 of zero, where relu has its kink.
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = 0.1f * static_cast<float>(order[static_cast<size_t>(i)]) - 3.05f;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data()[i] = 0.1f * static_cast<float>(order[static_cast<size_t>(i)]) - 3.05f;
   return t;
 }
 
@@ -99,9 +100,11 @@ TEST(Gradcheck, Conv2dEveryOption) {
     for (tt::Conv2dAlgorithm a : algorithms) {
       tt::set_conv2d_algorithm(a);
       if (a != tt::Conv2dAlgorithm::Auto) ASSERT_EQ(tt::select_conv2d_algorithm(c.x, c.w, c.o), a);  // it really runs
-      std::vector<tt::Tensor> in = {randn(c.x, 10 + k), randn(c.w, 20 + k), c.bias ? randn({c.w[0]}, 30 + k) : tt::Tensor()};
-      gradcheck("conv2d case " + std::to_string(k) + " " + tt::to_string(a),
-                [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], c.o); }, in, 0.5, 2e-3, 2e-3);
+      std::vector<tt::Tensor> in = {randn(c.x, 10 + k), randn(c.w, 20 + k),
+                                    c.bias ? randn({c.w[0]}, 30 + k) : tt::Tensor()};
+      gradcheck(
+          "conv2d case " + std::to_string(k) + " " + tt::to_string(a),
+          [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], c.o); }, in, 0.5, 2e-3, 2e-3);
     }
   }
   tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
@@ -122,79 +125,108 @@ TEST(Gradcheck, Conv2dRandomizedShapes) {
     o.padding = tt::Padding2d(pick(0, 1), pick(0, 1));
     o.groups = groups;
     const int64_t H = pick(5, 9), W = pick(5, 9);
-    std::vector<tt::Tensor> in = {randn({2, groups * cg, H, W}, 100 + trial), randn({groups * ocg, cg, kh, kw}, 200 + trial),
-                                  randn({groups * ocg}, 300 + trial)};
-    gradcheck("conv2d random " + std::to_string(trial),
-              [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], o); }, in, 0.5, 2e-3, 2e-3);
+    std::vector<tt::Tensor> in = {randn({2, groups * cg, H, W}, 100 + trial),
+                                  randn({groups * ocg, cg, kh, kw}, 200 + trial), randn({groups * ocg}, 300 + trial)};
+    gradcheck(
+        "conv2d random " + std::to_string(trial),
+        [&](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], o); }, in, 0.5, 2e-3, 2e-3);
   }
 }
 
 TEST(Gradcheck, Conv2dUnbatchedInput) {
-  gradcheck("conv2d (C, H, W)",
-            [](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], {.padding = 1}); },
-            {randn({3, 6, 7}, 1), randn({4, 3, 3, 3}, 2), randn({4}, 3)}, 0.5, 2e-3, 2e-3);
+  gradcheck(
+      "conv2d (C, H, W)", [](const std::vector<tt::Tensor>& t) { return tt::conv2d(t[0], t[1], t[2], {.padding = 1}); },
+      {randn({3, 6, 7}, 1), randn({4, 3, 3, 3}, 2), randn({4}, 3)}, 0.5, 2e-3, 2e-3);
 }
 
 TEST(Gradcheck, Pooling) {
-  gradcheck("max_pool2d 3x3 s2 p1", [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {3, tt::Size2{2}, 1}); },
-            {distinct({2, 3, 9, 8}, 4)}, 0.01, 1e-3, 1e-3);
-  gradcheck("max_pool2d 2x2 ceil dilated",
-            [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {{2, 3}, tt::Size2{2, 1}, {1, 1}, {1, 2}, true}); },
-            {distinct({2, 2, 7, 9}, 5)}, 0.01, 1e-3, 1e-3);
-  gradcheck("max_pool2d 2x2 (the fast path)", [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {2}); },
-            {distinct({2, 3, 8, 7}, 8)}, 0.01, 1e-3, 1e-3);
-  gradcheck("avg_pool2d count_include_pad",
-            [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, true}); },
-            {randn({2, 3, 9, 8}, 6)}, 0.5, 1e-3, 1e-3);
-  gradcheck("avg_pool2d no pad count",
-            [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {{3, 2}, tt::Size2{2, 1}, {1, 1}, false, false}); },
-            {randn({2, 2, 8, 7}, 7)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "max_pool2d 3x3 s2 p1",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::max_pool2d(t[0], {3, tt::Size2{2}, 1});
+      },
+      {distinct({2, 3, 9, 8}, 4)}, 0.01, 1e-3, 1e-3);
+  gradcheck(
+      "max_pool2d 2x2 ceil dilated",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::max_pool2d(t[0], {{2, 3}, tt::Size2{2, 1}, {1, 1}, {1, 2}, true});
+      },
+      {distinct({2, 2, 7, 9}, 5)}, 0.01, 1e-3, 1e-3);
+  gradcheck(
+      "max_pool2d 2x2 (the fast path)", [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {2}); },
+      {distinct({2, 3, 8, 7}, 8)}, 0.01, 1e-3, 1e-3);
+  gradcheck(
+      "avg_pool2d count_include_pad",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, true});
+      },
+      {randn({2, 3, 9, 8}, 6)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "avg_pool2d no pad count",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::avg_pool2d(t[0], {{3, 2}, tt::Size2{2, 1}, {1, 1}, false, false});
+      },
+      {randn({2, 2, 8, 7}, 7)}, 0.5, 1e-3, 1e-3);
 }
 
 TEST(Gradcheck, LinearReluAndShapes) {
-  gradcheck("linear", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
-            {randn({5, 7}, 8), randn({4, 7}, 9), randn({4}, 10)}, 0.5, 1e-3, 1e-3);
-  gradcheck("linear (IN,)", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
-            {randn({7}, 11), randn({3, 7}, 12), randn({3}, 13)}, 0.5, 1e-3, 1e-3);
-  gradcheck("relu", [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); }, {distinct({3, 4, 5}, 14)}, 0.01,
-            1e-3, 1e-3);
-  gradcheck("flatten + select + reshape",
-            [](const std::vector<tt::Tensor>& t) { return tt::flatten(t[0], 1)[1].reshape({3, -1}); },
-            {randn({2, 3, 2, 2}, 15)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "linear", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+      {randn({5, 7}, 8), randn({4, 7}, 9), randn({4}, 10)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "linear (IN,)", [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+      {randn({7}, 11), randn({3, 7}, 12), randn({3}, 13)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "relu", [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); }, {distinct({3, 4, 5}, 14)}, 0.01, 1e-3,
+      1e-3);
+  gradcheck(
+      "flatten + select + reshape",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::flatten(t[0], 1)[1].reshape({3, -1});
+      },
+      {randn({2, 3, 2, 2}, 15)}, 0.5, 1e-3, 1e-3);
 }
 
 TEST(Gradcheck, ArithmeticAndReductions) {
-  gradcheck("add/sub/mul/scale/sum",
-            [](const std::vector<tt::Tensor>& t) { return tt::sum(((t[0] + t[1]) * t[0] - t[1]) * 0.5f).reshape({1}); },
-            {randn({3, 4}, 16), randn({3, 4}, 17)}, 0.01, 1e-3, 1e-3);
-  gradcheck("mean", [](const std::vector<tt::Tensor>& t) { return tt::mean(t[0] * t[0]).reshape({1}); },
-            {randn({2, 5}, 18)}, 0.01, 1e-3, 1e-3);
+  gradcheck(
+      "add/sub/mul/scale/sum",
+      [](const std::vector<tt::Tensor>& t) { return tt::sum(((t[0] + t[1]) * t[0] - t[1]) * 0.5f).reshape({1}); },
+      {randn({3, 4}, 16), randn({3, 4}, 17)}, 0.01, 1e-3, 1e-3);
+  gradcheck(
+      "mean", [](const std::vector<tt::Tensor>& t) { return tt::mean(t[0] * t[0]).reshape({1}); }, {randn({2, 5}, 18)},
+      0.01, 1e-3, 1e-3);
 }
 
 TEST(Gradcheck, SoftmaxAndCrossEntropy) {
-  gradcheck("log_softmax", [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); },
-            {randn({4, 6}, 19)}, 1e-2, 1e-3, 1e-3);
-  gradcheck("cross_entropy",
-            [](const std::vector<tt::Tensor>& t) { return tt::cross_entropy(t[0], {2, 0, 5, 5}).reshape({1}); },
-            {randn({4, 6}, 20)}, 1e-2, 1e-3, 1e-3);
+  gradcheck(
+      "log_softmax", [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); }, {randn({4, 6}, 19)}, 1e-2,
+      1e-3, 1e-3);
+  gradcheck(
+      "cross_entropy",
+      [](const std::vector<tt::Tensor>& t) {
+        return tt::cross_entropy(t[0], {2, 0, 5, 5}).reshape({1});
+      },
+      {randn({4, 6}, 20)}, 1e-2, 1e-3, 1e-3);
 }
 
 TEST(Gradcheck, BatchNormAndDropout) {
   for (bool training : {true, false}) {
     tt::Tensor rm = randn({3}, 21), rv = tt::Tensor::full({3}, 1.5f);
-    gradcheck(training ? "batch_norm train" : "batch_norm eval",
-              [&](const std::vector<tt::Tensor>& t) {
-                tt::Tensor m = rm.clone(), v = rv.clone();  // each evaluation sees the same statistics
-                return tt::batch_norm(t[0], m, v, t[1], t[2], training);
-              },
-              {randn({4, 3, 3, 2}, 22), randn({3}, 23), randn({3}, 24)}, 1e-2, 2e-3, 2e-3);
+    gradcheck(
+        training ? "batch_norm train" : "batch_norm eval",
+        [&](const std::vector<tt::Tensor>& t) {
+          tt::Tensor m = rm.clone(), v = rv.clone();  // each evaluation sees the same statistics
+          return tt::batch_norm(t[0], m, v, t[1], t[2], training);
+        },
+        {randn({4, 3, 3, 2}, 22), randn({3}, 23), randn({3}, 24)}, 1e-2, 2e-3, 2e-3);
   }
-  gradcheck("dropout",
-            [](const std::vector<tt::Tensor>& t) {
-              tt::Generator g(9);  // the same mask every evaluation
-              return tt::dropout(t[0], 0.3, true, g);
-            },
-            {randn({4, 5}, 25)}, 0.5, 1e-3, 1e-3);
+  gradcheck(
+      "dropout",
+      [](const std::vector<tt::Tensor>& t) {
+        tt::Generator g(9);  // the same mask every evaluation
+        return tt::dropout(t[0], 0.3, true, g);
+      },
+      {randn({4, 5}, 25)}, 0.5, 1e-3, 1e-3);
 }
 
 // The remaining ops on randomized shapes (every dimension 2..6).
@@ -204,32 +236,45 @@ TEST(Gradcheck, RandomizedShapesForEveryOp) {
   for (int trial = 0; trial < 6; ++trial) {
     const int64_t N = pick(2, 4), C = pick(2, 4), H = pick(4, 7), W = pick(4, 7), K = pick(2, 6), F = pick(2, 6);
     const std::string at = " trial " + std::to_string(trial);
-    gradcheck("max_pool2d" + at, [](const std::vector<tt::Tensor>& t) { return tt::max_pool2d(t[0], {2, tt::Size2{1}}); },
-              {distinct({N, C, H, W}, 400 + trial)}, 0.01, 1e-3, 1e-3);
-    gradcheck("avg_pool2d" + at,
-              [](const std::vector<tt::Tensor>& t) { return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, false}); },
-              {randn({N, C, H, W}, 410 + trial)}, 0.5, 1e-3, 1e-3);
-    gradcheck("linear" + at, [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
-              {randn({N, F}, 420 + trial), randn({K, F}, 430 + trial), randn({K}, 440 + trial)}, 0.5, 1e-3, 1e-3);
-    gradcheck("relu" + at, [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); },
-              {distinct({N, C, H}, 450 + trial)}, 0.01, 1e-3, 1e-3);
+    gradcheck(
+        "max_pool2d" + at,
+        [](const std::vector<tt::Tensor>& t) {
+          return tt::max_pool2d(t[0], {2, tt::Size2{1}});
+        },
+        {distinct({N, C, H, W}, 400 + trial)}, 0.01, 1e-3, 1e-3);
+    gradcheck(
+        "avg_pool2d" + at,
+        [](const std::vector<tt::Tensor>& t) {
+          return tt::avg_pool2d(t[0], {3, tt::Size2{2}, 1, true, false});
+        },
+        {randn({N, C, H, W}, 410 + trial)}, 0.5, 1e-3, 1e-3);
+    gradcheck(
+        "linear" + at, [](const std::vector<tt::Tensor>& t) { return tt::linear(t[0], t[1], t[2]); },
+        {randn({N, F}, 420 + trial), randn({K, F}, 430 + trial), randn({K}, 440 + trial)}, 0.5, 1e-3, 1e-3);
+    gradcheck(
+        "relu" + at, [](const std::vector<tt::Tensor>& t) { return tt::relu(t[0]); },
+        {distinct({N, C, H}, 450 + trial)}, 0.01, 1e-3, 1e-3);
     std::vector<int64_t> targets(static_cast<size_t>(N));
     for (auto& y : targets) y = pick(0, static_cast<int>(K) - 1);
-    gradcheck("cross_entropy" + at,
-              [&](const std::vector<tt::Tensor>& t) { return tt::cross_entropy(t[0], targets).reshape({1}); },
-              {randn({N, K}, 460 + trial)}, 1e-2, 1e-3, 1e-3);
-    gradcheck("log_softmax" + at, [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); },
-              {randn({N, K}, 470 + trial)}, 1e-2, 1e-3, 1e-3);
+    gradcheck(
+        "cross_entropy" + at,
+        [&](const std::vector<tt::Tensor>& t) { return tt::cross_entropy(t[0], targets).reshape({1}); },
+        {randn({N, K}, 460 + trial)}, 1e-2, 1e-3, 1e-3);
+    gradcheck(
+        "log_softmax" + at, [](const std::vector<tt::Tensor>& t) { return tt::log_softmax(t[0]); },
+        {randn({N, K}, 470 + trial)}, 1e-2, 1e-3, 1e-3);
     tt::Tensor rm = tt::Tensor::zeros({C}), rv = tt::Tensor::ones({C});
-    gradcheck("batch_norm" + at,
-              [&](const std::vector<tt::Tensor>& t) {
-                tt::Tensor m = rm.clone(), v = rv.clone();
-                return tt::batch_norm(t[0], m, v, t[1], t[2], true);
-              },
-              {randn({N, C, H, W}, 480 + trial), randn({C}, 490 + trial), randn({C}, 500 + trial)}, 1e-2, 2e-3, 2e-3);
-    gradcheck("arithmetic" + at,
-              [](const std::vector<tt::Tensor>& t) { return tt::mean((t[0] - t[1]) * t[0] + t[1] * 2.0f).reshape({1}); },
-              {randn({N, C, H}, 510 + trial), randn({N, C, H}, 520 + trial)}, 0.01, 1e-3, 1e-3);
+    gradcheck(
+        "batch_norm" + at,
+        [&](const std::vector<tt::Tensor>& t) {
+          tt::Tensor m = rm.clone(), v = rv.clone();
+          return tt::batch_norm(t[0], m, v, t[1], t[2], true);
+        },
+        {randn({N, C, H, W}, 480 + trial), randn({C}, 490 + trial), randn({C}, 500 + trial)}, 1e-2, 2e-3, 2e-3);
+    gradcheck(
+        "arithmetic" + at,
+        [](const std::vector<tt::Tensor>& t) { return tt::mean((t[0] - t[1]) * t[0] + t[1] * 2.0f).reshape({1}); },
+        {randn({N, C, H}, 510 + trial), randn({N, C, H}, 520 + trial)}, 0.01, 1e-3, 1e-3);
   }
 }
 
@@ -240,12 +285,11 @@ TEST(Autograd, AccumulatesFreesAndRespectsNoGrad) {
   loss.backward();
   const tt::Tensor first = w.grad().clone();
   EXPECT_THROW(loss.backward(), std::invalid_argument);  // the graph was freed
-  tt::sum(tt::linear(x, w)).backward();                   // accumulates, as in PyTorch
+  tt::sum(tt::linear(x, w)).backward();                  // accumulates, as in PyTorch
   for (int64_t i = 0; i < first.numel(); ++i) EXPECT_FLOAT_EQ(w.grad().data()[i], 2 * first.data()[i]);
   // d/dw sum(x w^T) = column sums of x, per output row
   for (int64_t o = 0; o < 3; ++o)
-    for (int64_t i = 0; i < 4; ++i)
-      EXPECT_NEAR(first.at({o, i}), x.at({0, i}) + x.at({1, i}), 1e-5);
+    for (int64_t i = 0; i < 4; ++i) EXPECT_NEAR(first.at({o, i}), x.at({0, i}) + x.at({1, i}), 1e-5);
   {
     tt::NoGradGuard no_grad;
     EXPECT_FALSE(tt::linear(x, w).requires_grad());

@@ -29,8 +29,7 @@ struct ConvCase {
     return "input " + tt::shape_to_string(input) + " weight " + tt::shape_to_string(weight) + " stride (" +
            std::to_string(options.stride.h) + "," + std::to_string(options.stride.w) + ") padding " +
            options.padding.to_string() + " dilation (" + std::to_string(options.dilation.h) + "," +
-           std::to_string(options.dilation.w) + ") groups " + std::to_string(options.groups) +
-           (bias ? " bias" : "");
+           std::to_string(options.dilation.w) + ") groups " + std::to_string(options.groups) + (bias ? " bias" : "");
   }
 };
 
@@ -107,11 +106,12 @@ TEST(ConvAlgorithms, MatchReferenceOnRandomShapes) {
     const tt::Tensor x = tt::Tensor::randn(c.input, gen), w = tt::Tensor::randn(c.weight, gen);
     const tt::Tensor b = c.bias ? tt::Tensor::randn({c.weight[0]}, gen) : tt::Tensor();
     const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, c.options);
-    const tt::Tensor magnitude =
-        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), c.bias ? abs_of(b) : tt::Tensor(), c.options);
+    const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w),
+                                                 c.bias ? abs_of(b) : tt::Tensor(), c.options);
     const int64_t K = c.weight[1] * c.weight[2] * c.weight[3];
     for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
-      if (a == tt::Conv2dAlgorithm::Reference || !tt::conv2d_algorithm_supports(a, c.input, c.weight, c.options)) continue;
+      if (a == tt::Conv2dAlgorithm::Reference || !tt::conv2d_algorithm_supports(a, c.input, c.weight, c.options))
+        continue;
       const tt::Tensor got = tt::conv2d_with(a, x, w, b, c.options);
       ASSERT_EQ(got.shape(), want.shape()) << tt::to_string(a);
       // Winograd F(4x4, 3x3): transforms with constants up to 8 cost about 2^7 more; see
@@ -210,8 +210,8 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
 // place), odd channel counts, and layers just outside the in-place condition (planes as usual).
 TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   tt::Generator gen(47);
-  const tt::Shape inputs[] = {{2, 16, 8, 8},  {1, 7, 8, 8},   {2, 3, 6, 8},  {4, 5, 4, 12}, {3, 9, 4, 16},
-                              {2, 33, 16, 16}, {1, 4, 32, 3}, {3, 5, 5, 5},  {2, 6, 7, 9},  {1, 2, 4, 4}};
+  const tt::Shape inputs[] = {{2, 16, 8, 8},   {1, 7, 8, 8},  {2, 3, 6, 8}, {4, 5, 4, 12}, {3, 9, 4, 16},
+                              {2, 33, 16, 16}, {1, 4, 32, 3}, {3, 5, 5, 5}, {2, 6, 7, 9},  {1, 2, 4, 4}};
   for (const tt::Shape& input : inputs) {
     for (int64_t OC : {1, 13, 30}) {
       SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
@@ -237,7 +237,10 @@ TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
   const ConvCase layers[] = {
       {{1, 3, 224, 224}, {13, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}, true},
       {{2, 5, 97, 131}, {7, 5, 5, 5}, {.padding = tt::Padding2d(2)}, true},
-      {{2, 4, 121, 90}, {11, 4, 3, 3}, {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)}, true},
+      {{2, 4, 121, 90},
+       {11, 4, 3, 3},
+       {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)},
+       true},
       {{3, 4, 300, 200}, {5, 4, 5, 3}, {.stride = tt::Size2(1, 3), .dilation = tt::Size2(1, 2)}, true},
   };
   const int saved = tt::get_num_threads();
@@ -247,7 +250,8 @@ TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
     const int64_t sh = layer.options.stride.h, dh = layer.options.dilation.h;
     const int64_t OH = (layer.input[2] + 2 * layer.options.padding.h - dh * (KH - 1) - 1) / sh + 1;
     const int64_t OW = (layer.input[3] + 2 * layer.options.padding.w - layer.options.dilation.w * (KW - 1) - 1) /
-                           layer.options.stride.w + 1;
+                           layer.options.stride.w +
+                       1;
     const int64_t all_planes = layer.input[0] * C * sh * KW * (OH + (KH - 1) * dh / sh) * OW * 4;
     EXPECT_LT(tt::conv2d_workspace_bytes(tt::Conv2dAlgorithm::Direct, layer.input, layer.weight, layer.options),
               all_planes / 2);
@@ -367,16 +371,20 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Direct);
   // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
-  EXPECT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}));
-  EXPECT_FALSE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(2)}));
+  EXPECT_TRUE(
+      tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}));
+  EXPECT_FALSE(
+      tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(2)}));
   // At stride 2 (the 5x5 scheme, whose outputs only meet their own windows) any padding.
   const tt::Conv2dOptions s2{.stride = tt::Size2(2), .padding = tt::Padding2d(2)};
   EXPECT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, s2));
   EXPECT_FALSE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3},
                                              {.stride = tt::Size2(2), .dilation = tt::Size2(2)}));
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 28, 28}, {256, 128, 3, 3}, {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 28, 28}, {256, 128, 3, 3},
+                                        {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Winograd);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}),
+            tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
   EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ArgumentError);
@@ -465,7 +473,7 @@ TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
   };
   const Big cases[] = {
       {{2, 3, 255, 259}, {33, 3, 1, 1}, {}},  // 1x1: packed, one K block; odd rows: some not 64-byte aligned
-      {{2, 4, 257, 256}, {32, 4, 3, 3}, {.padding = tt::Padding2d(1)}},        // direct, one K block
+      {{2, 4, 257, 256}, {32, 4, 3, 3}, {.padding = tt::Padding2d(1)}},                          // direct, one K block
       {{1, 3, 520, 520}, {64, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}},  // stem-like
   };
   for (const Big& c : cases) {
@@ -473,7 +481,8 @@ TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
     const tt::Tensor b = tt::Tensor::randn({c.weight[0]}, gen);
     const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, c.options);
     ASSERT_GE(want.numel() * 4, int64_t{16} << 20);
-    const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), c.options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), c.options);
     const double K = static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3]);
     for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Packed, tt::Conv2dAlgorithm::Direct}) {
       const tt::Tensor got = tt::conv2d_with(a, x, w, b, c.options);
@@ -599,7 +608,8 @@ TEST(ConvAlgorithms, PreparedWeightsBudget) {
     tt::set_weight_cache_bytes(-5);
     ADD_FAILURE() << "a negative budget was accepted";
   } catch (const tt::ArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("expected a budget of 0 bytes or more, got -5"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("expected a budget of 0 bytes or more, got -5"), std::string::npos)
+        << e.what();
   }
   tt::set_weight_cache_bytes(saved);
   ops::clear_prepared_weights();
@@ -656,11 +666,11 @@ TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
     tt::Conv2dOptions o;
   };
   const std::vector<Zoo> zoo = {
-      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}},  // 3x3 stride 1
-      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.stride = tt::Size2(2)}},       // 3x3 stride 2
-      {{2, 8, 5, 7}, {6, 8, 1, 1}, {}},                                 // 1x1
+      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}},            // 3x3 stride 1
+      {{2, 16, 9, 11}, {16, 16, 3, 3}, {.stride = tt::Size2(2)}},                 // 3x3 stride 2
+      {{2, 8, 5, 7}, {6, 8, 1, 1}, {}},                                           // 1x1
       {{2, 6, 7, 5}, {12, 1, 3, 3}, {.padding = tt::Padding2d(1), .groups = 6}},  // depthwise, multiplier 2
-      {{1, 4, 6, 6}, {6, 2, 2, 3}, {.dilation = tt::Size2(2), .groups = 2}},       // grouped, dilated
+      {{1, 4, 6, 6}, {6, 2, 2, 3}, {.dilation = tt::Size2(2), .groups = 2}},      // grouped, dilated
   };
   for (const auto& row : table) {
     int reached = 0;

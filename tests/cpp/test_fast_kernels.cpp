@@ -32,9 +32,11 @@ PoolCase random_pool(std::mt19937& rng, bool max) {
     c.ceil_mode = pick(0, 1), c.count_include_pad = pick(0, 1);
     try {
       if (max) {
-        tt::max_pool2d(tt::Tensor::zeros(c.input), {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+        tt::max_pool2d(tt::Tensor::zeros(c.input),
+                       {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
       } else {
-        tt::avg_pool2d(tt::Tensor::zeros(c.input), {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
+        tt::avg_pool2d(tt::Tensor::zeros(c.input),
+                       {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
       }
       return c;
     } catch (const tt::ShapeError&) {
@@ -49,8 +51,8 @@ tt::Tensor abs_of(const tt::Tensor& t) {
 }
 
 tt::kernels::Pool2dGeometry geometry(const PoolCase& c, const tt::Tensor& y) {
-  return {c.input[0], c.input[1], c.input[2], c.input[3], y.size(2), y.size(3), c.kh, c.kw,
-          c.sh,       c.sw,       c.ph,       c.pw,       c.dh,       c.dw};
+  return {c.input[0], c.input[1], c.input[2], c.input[3], y.size(2), y.size(3), c.kh,
+          c.kw,       c.sh,       c.sw,       c.ph,       c.pw,      c.dh,      c.dw};
 }
 
 }  // namespace
@@ -62,12 +64,14 @@ TEST(PoolFast, MaxPoolEqualsReferenceExactly) {
     const PoolCase c = random_pool(rng, true);
     tt::Tensor x = tt::Tensor::randn(c.input, gen);
     if (trial % 10 == 0) x.data()[trial % x.numel()] = std::nanf("");  // NaN propagates as in PyTorch
-    const tt::Tensor y = tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+    const tt::Tensor y =
+        tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
     tt::Tensor want = tt::Tensor::empty(y.shape());
     tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
     for (int64_t i = 0; i < y.numel(); ++i) {
       const float a = y.data()[i], b = want.data()[i];
-      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << "trial " << trial << " at " << i << ": " << a << " vs " << b;
+      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b)))
+          << "trial " << trial << " at " << i << ": " << a << " vs " << b;
     }
   }
 }
@@ -124,7 +128,8 @@ TEST(PoolFast, IdenticalOnOneAndTwoThreads) {
   const tt::Tensor x = tt::Tensor::randn({4, 8, 17, 19});
   const int saved = tt::get_num_threads();
   tt::set_num_threads(1);
-  const tt::Tensor a = tt::max_pool2d(x, {3, tt::Size2{2}, 1}), b = tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false});
+  const tt::Tensor a = tt::max_pool2d(x, {3, tt::Size2{2}, 1}),
+                   b = tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false});
   tt::set_num_threads(2);
   EXPECT_TRUE(a.equal(tt::max_pool2d(x, {3, tt::Size2{2}, 1})));
   EXPECT_TRUE(b.equal(tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false})));

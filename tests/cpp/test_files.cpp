@@ -110,7 +110,8 @@ TEST(Readers, RefuseFifosDevicesAndDirectoriesWithoutBlocking) {
   EXPECT_NE(error_of([] { tt::read_regular_file("/dev/zero", 1 << 20); }).find("is a character device"),
             std::string::npos);
   // A directory once read as "too short (9223372036854775807 bytes)".
-  const std::string dir_error = error_of([&] { tt::load_checkpoint(fs::temp_directory_path().string(), model, nullptr); });
+  const std::string dir_error =
+      error_of([&] { tt::load_checkpoint(fs::temp_directory_path().string(), model, nullptr); });
   EXPECT_NE(dir_error.find("is a directory"), std::string::npos) << dir_error;
   EXPECT_THROW(tt::read_regular_file(scratch("big.txt"), 0), tt::DataError);  // missing
   tt::write_file_atomic(scratch("big.txt"), "12345");
@@ -152,17 +153,21 @@ TEST(Readers, SafetensorsSizesCannotWrap) {
 TEST(Readers, SafetensorsHeaderIsStrict) {
   const std::string dup = write_safetensors(
       "dup.safetensors",
-      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8);
+      R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      8);
   EXPECT_NE(error_of([&] { tt::load_safetensors(dup); }).find("the key 'w' appears twice"), std::string::npos);
   const std::string meta = write_safetensors("meta.safetensors", R"({"__metadata__":[1,2]})", 0);
-  EXPECT_NE(error_of([&] { tt::load_safetensors(meta); }).find("__metadata__ must be a JSON object"), std::string::npos);
+  EXPECT_NE(error_of([&] { tt::load_safetensors(meta); }).find("__metadata__ must be a JSON object"),
+            std::string::npos);
   const std::string nodtype =
       write_safetensors("nodtype.safetensors", R"({"w":{"shape":[1],"data_offsets":[0,4]}})", 4);
   EXPECT_NE(error_of([&] { tt::load_safetensors(nodtype); }).find("'w' has no dtype string"), std::string::npos);
   // \u escapes (which nlohmann-json writes for control characters) are read back.
   const std::string escaped =
       write_safetensors("escaped.safetensors", R"({"__metadata__":{"note":"a\u0001b\u00e9\ud83d\ude00"}})", 0);
-  EXPECT_EQ(tt::load_safetensors(escaped).metadata.at("note"), "a\x01" "b\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(tt::load_safetensors(escaped).metadata.at("note"),
+            "a\x01"
+            "b\xc3\xa9\xf0\x9f\x98\x80");
 }
 
 TEST(Readers, SafetensorsRoundTripsAnyMetadataString) {
@@ -181,7 +186,8 @@ TEST(Readers, SafetensorsRoundTripsAnyMetadataString) {
 
 TEST(Checkpoints, LoadingIsStrictAndListsTheNames) {
   const std::string path = scratch("strict.safetensors");
-  tt::Sequential saved{std::make_shared<tt::Linear>(4, 3), std::make_shared<tt::ReLU>(), std::make_shared<tt::Linear>(3, 2)};
+  tt::Sequential saved{std::make_shared<tt::Linear>(4, 3), std::make_shared<tt::ReLU>(),
+                       std::make_shared<tt::Linear>(3, 2)};
   tt::save_checkpoint(path, saved, nullptr);
   // A model with a layer the file lacks, and without one the file has.
   tt::Sequential other{std::make_shared<tt::Linear>(4, 3), std::make_shared<tt::Linear>(3, 3)};
@@ -220,8 +226,10 @@ TEST(Generator, StateRoundTripsExactlyAndRejectsGarbage) {
   tt::Generator b(7);
   b.set_state(a.state());
   for (int i = 0; i < 100; ++i) ASSERT_EQ(a.normal(), b.normal());
-  for (const std::string bad : {std::string(), std::string("0000000000000000 0000000000000000 0000000000000000 0000000000000000 0 0000000000000000"),
-                                std::string("zz"), std::string(86, 'f')}) {
+  for (const std::string bad :
+       {std::string(),
+        std::string("0000000000000000 0000000000000000 0000000000000000 0000000000000000 0 0000000000000000"),
+        std::string("zz"), std::string(86, 'f')}) {
     EXPECT_THROW(b.set_state(bad), tt::DataError) << bad;
   }
 }
@@ -304,7 +312,8 @@ TEST(Runtime, IsaCoverageOfThisRun) {
   const char* forced = std::getenv("TINYTORCH_ISA");
   const bool held_back = forced && std::string(forced) == "avx2";
   const std::string isa = tt::peak_isa();
-  std::cout << "  kernels in this run: " << isa << (cpu_avx512 ? "" : " (this CPU has no AVX-512: those kernels are not run)")
+  std::cout << "  kernels in this run: " << isa
+            << (cpu_avx512 ? "" : " (this CPU has no AVX-512: those kernels are not run)")
             << (held_back ? " (TINYTORCH_ISA=avx2)" : "") << "\n";
   RecordProperty("kernel_isa", isa);
   EXPECT_EQ(isa, cpu_avx512 && !held_back ? "avx512" : "avx2");

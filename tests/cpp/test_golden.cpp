@@ -23,15 +23,16 @@ tt::Tensor run(const golden::Case& c) {
     return tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, c.tensor("weight"), bias, o);
   }
   if (c.op == "max_pool2d") {
-    return tt::max_pool2d(x, {c.pair("kernel_size"), c.pair("stride"), c.pair("padding"), c.pair("dilation"),
-                              c.attr("ceil_mode") != 0});
+    return tt::max_pool2d(
+        x, {c.pair("kernel_size"), c.pair("stride"), c.pair("padding"), c.pair("dilation"), c.attr("ceil_mode") != 0});
   }
   if (c.op == "avg_pool2d") {
     return tt::avg_pool2d(x, {c.pair("kernel_size"), c.pair("stride"), c.pair("padding"), c.attr("ceil_mode") != 0,
                               c.attr("count_include_pad") != 0});
   }
   if (c.op == "linear") return tt::linear(x, c.tensor("weight"), bias);
-  if (c.op == "conv2d_naive") return tt::conv2d_naive(x, c.tensor("weight"), static_cast<float>(std::stod(c.attrs.at("bias")[0])));
+  if (c.op == "conv2d_naive")
+    return tt::conv2d_naive(x, c.tensor("weight"), static_cast<float>(std::stod(c.attrs.at("bias")[0])));
   throw std::runtime_error("unknown op " + c.op);
 }
 

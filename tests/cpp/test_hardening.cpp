@@ -95,8 +95,8 @@ TEST(CrashSafety, FullDiskGivesAClearErrorAndKeepsTheOldFile) {
 
 TEST(BadInputs, HugeSizesAreTypedErrors) {
   const int64_t big = int64_t{1} << 40;
-  EXPECT_THROW(tt::Tensor::zeros({big, big}), tt::ShapeError);     // the count overflows int64
-  EXPECT_THROW(tt::Tensor::zeros({big}), std::bad_alloc);          // 4 TiB cannot be allocated
+  EXPECT_THROW(tt::Tensor::zeros({big, big}), tt::ShapeError);  // the count overflows int64
+  EXPECT_THROW(tt::Tensor::zeros({big}), std::bad_alloc);       // 4 TiB cannot be allocated
   EXPECT_THROW(tt::Tensor::zeros({-1, 3}), tt::ShapeError);
   EXPECT_THROW(tt::Conv2D(int64_t{1} << 40, 1, 1), std::bad_alloc);
   EXPECT_THROW(tt::Linear(int64_t{1} << 62, 4), tt::ShapeError);  // 2^64 elements: overflow
@@ -116,7 +116,8 @@ TEST(BadInputs, HugeSizesAreTypedErrors) {
 }
 
 TEST(BadInputs, EmptyTensors) {
-  EXPECT_EQ(tt::conv2d(tt::Tensor::zeros({0, 2, 5, 5}), tt::Tensor::zeros({3, 2, 3, 3})).shape(), (tt::Shape{0, 3, 3, 3}));
+  EXPECT_EQ(tt::conv2d(tt::Tensor::zeros({0, 2, 5, 5}), tt::Tensor::zeros({3, 2, 3, 3})).shape(),
+            (tt::Shape{0, 3, 3, 3}));
   EXPECT_EQ(tt::linear(tt::Tensor::zeros({0, 4}), tt::Tensor::zeros({2, 4})).shape(), (tt::Shape{0, 2}));
   EXPECT_EQ(tt::relu(tt::Tensor::zeros({0})).numel(), 0);
   EXPECT_THROW(tt::mean(tt::Tensor::zeros({0})), tt::ShapeError);

@@ -28,7 +28,8 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
 }
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 }  // namespace
@@ -146,8 +147,8 @@ TEST(Checkpoint, CorruptAndTruncatedFilesAreClearErrors) {
 
 TEST(Idx, ReadsGzipAndPlainAndRejectsBadFiles) {
   // A 3-image 2x2 IDX file and its labels, gzip-compressed.
-  const std::vector<uint8_t> images = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2,
-                                       1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  const std::vector<uint8_t> images = {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2,  0,  0,
+                                       0, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
   const std::string gz = temp_path("images.gz");
   gzFile f = gzopen(gz.c_str(), "wb");
   gzwrite(f, images.data(), static_cast<unsigned>(images.size()));
