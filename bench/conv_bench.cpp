@@ -51,8 +51,11 @@ void run_conv(benchmark::State& state, const Shape& s, tt::Conv2dAlgorithm algor
 
 void run_pool(benchmark::State& state, bool max, int64_t N, int64_t C, int64_t H, int64_t k) {
   const tt::Tensor x = tt::Tensor::randn({N, C, H, H});
+  tt::MaxPool2dOptions max_options;
+  tt::AvgPool2dOptions avg_options;
+  max_options.kernel_size = avg_options.kernel_size = tt::Size2(k);
   for (auto _ : state) {
-    tt::Tensor y = max ? tt::max_pool2d(x, {k}) : tt::avg_pool2d(x, {k});
+    tt::Tensor y = max ? tt::max_pool2d(x, max_options) : tt::avg_pool2d(x, avg_options);
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(state.iterations() * x.numel() * 4);

@@ -8,14 +8,16 @@
 
 #include "analyses.hpp"
 #include "json.hpp"
-#include "kernels/conv2d.hpp"
 #include "timing.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tinytorch::cli {
 namespace {
 
-using kernels::Conv2dGeometry;
+// The layer the variants compute: batch 1, 3x3, stride 1, padding 1 (so OH = H, OW = W).
+struct LoopShape {
+  int64_t C, H, W, OC, OH, OW;
+};
 
 // Every variant computes out [OC, OH, OW] from in [C, H, W] and w [OC, C, 3, 3], batch 1,
 // stride 1, padding 1, no bias; the input is pre-padded to [C, H + 2, W + 2] so the loops show
@@ -23,7 +25,7 @@ using kernels::Conv2dGeometry;
 
 // 1. Output-stationary, the seed's order: oc, oh, ow outside; c, kh, kw inside. Each output is
 //    one register sum, but the innermost loop jumps between channel planes.
-void loops_output_stationary(float* out, const float* in, const float* w, const Conv2dGeometry& g) {
+void loops_output_stationary(float* out, const float* in, const float* w, const LoopShape& g) {
   const int64_t PW = g.W + 2, PH = g.H + 2;
   for (int64_t oc = 0; oc < g.OC; ++oc)
     for (int64_t oh = 0; oh < g.OH; ++oh)
@@ -39,7 +41,7 @@ void loops_output_stationary(float* out, const float* in, const float* w, const 
 
 // 2. Channel-outer (input-stationary): c, kh, kw, oc outside; oh, ow inside. The innermost loop
 //    walks memory contiguously, but every tap re-reads and re-writes a whole output plane.
-void loops_channel_outer(float* out, const float* in, const float* w, const Conv2dGeometry& g) {
+void loops_channel_outer(float* out, const float* in, const float* w, const LoopShape& g) {
   const int64_t PW = g.W + 2, PH = g.H + 2;
   std::fill_n(out, g.OC * g.OH * g.OW, 0.0f);
   for (int64_t c = 0; c < g.C; ++c)
@@ -55,7 +57,7 @@ void loops_channel_outer(float* out, const float* in, const float* w, const Conv
 
 // 3. Row-stationary: oc, oh outside; c, kh, kw; ow innermost. One output row stays in L1 while
 //    every tap adds a contiguous input row to it: the compiler vectorizes the ow loop.
-void loops_row_stationary(float* out, const float* in, const float* w, const Conv2dGeometry& g) {
+void loops_row_stationary(float* out, const float* in, const float* w, const LoopShape& g) {
   const int64_t PW = g.W + 2, PH = g.H + 2;
   for (int64_t oc = 0; oc < g.OC; ++oc)
     for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -74,7 +76,7 @@ void loops_row_stationary(float* out, const float* in, const float* w, const Con
 
 // 4. Cache-blocked: as 3, but 8 output channels share each input row while it is in L1, so the
 //    input is read from memory OC/8 times instead of OC times.
-void loops_blocked(float* out, const float* in, const float* w, const Conv2dGeometry& g) {
+void loops_blocked(float* out, const float* in, const float* w, const LoopShape& g) {
   const int64_t PW = g.W + 2, PH = g.H + 2, B = 8;
   for (int64_t oc0 = 0; oc0 < g.OC; oc0 += B)
     for (int64_t oh = 0; oh < g.OH; ++oh) {
@@ -103,7 +105,7 @@ struct Variant {
 
 int analyze_loops(bool json, int64_t size, int64_t channels) {
   set_num_threads(1);
-  Conv2dGeometry g{1, channels, size, size, channels, 3, 3, size, size, 1, 1, 1, 1, 1, 1, 1};
+  const LoopShape g{channels, size, size, channels, size, size};
   const Tensor x = Tensor::randn({channels, size, size}), w = Tensor::randn({channels, channels, 3, 3});
   Tensor padded = Tensor::zeros({channels, size + 2, size + 2});
   for (int64_t c = 0; c < channels; ++c)

@@ -8,7 +8,8 @@
 // accumulates them into the leaves' .grad (as PyTorch does), and then frees the graph.
 //
 // Every gradient rule lives next to its op's forward (src/ops/*.cpp), and each has a
-// central-difference check and a PyTorch cross-check in the tests.
+// central-difference check and a PyTorch cross-check in the tests. How ops record themselves
+// (a tensor's autograd record, attach_grad_fn) is internal: src/core/autograd_internal.hpp.
 #pragma once
 
 #include <memory>
@@ -48,18 +49,6 @@ struct Node {
   bool released = false;
 };
 
-struct Meta {
-  bool requires_grad = false;  // a leaf asked for its gradient
-  Tensor grad;                 // a leaf's accumulated gradient
-  std::shared_ptr<Node> grad_fn;
-};
-
-// True if grad mode is on and any of the (defined) tensors requires grad: the op must record.
-bool needs_grad(std::initializer_list<const Tensor*> inputs);
-
 }  // namespace autograd
-
-// Makes `node` the grad_fn of `output` (which then requires grad). The node's inputs must be set.
-void attach_grad_fn(Tensor& output, std::shared_ptr<autograd::Node> node);
 
 }  // namespace tinytorch

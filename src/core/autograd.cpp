@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "tinytorch/errors.hpp"
 

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/contract.hpp"
 #include "tinytorch/runtime.hpp"
 
 namespace tinytorch {
@@ -43,6 +44,7 @@ enum class Schedule { Static, Dynamic };
 
 template <class Fn>
 void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedule = Schedule::Static) {
+  TT_EXPECTS(n >= 0);
   const int threads = work < serial_work() ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
   if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) fn(i, 0);

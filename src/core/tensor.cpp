@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/autograd_internal.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/runtime.hpp"

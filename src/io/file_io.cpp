@@ -59,7 +59,12 @@ std::string follow_symlinks(const std::string& path) {
 
 // Temporaries are ".NAME.tmp-PID-N" beside the destination. One left by a process that was
 // killed mid-write (its PID no longer runs) is removed by the next writer of the same file.
-std::string temp_prefix(const std::string& destination) { return "." + basename_of(destination) + ".tmp-"; }
+std::string temp_prefix(const std::string& destination) {
+  std::string prefix = ".";
+  prefix += basename_of(destination);
+  prefix += ".tmp-";
+  return prefix;
+}
 
 void remove_stale_temporaries(const std::string& destination) {
   const std::string dir = dirname_of(destination), prefix = temp_prefix(destination);

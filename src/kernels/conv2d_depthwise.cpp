@@ -4,6 +4,7 @@
 // Reference counterpart: conv2d_forward_reference.
 #include <algorithm>
 
+#include "core/contract.hpp"
 #include "kernels/conv2d.hpp"
 #include "kernels/cpu.hpp"
 
@@ -169,6 +170,7 @@ void depthwise_plane_avx2(float* out, const float* in, const float* weight, floa
 
 void conv2d_depthwise_plane(float* out, const float* in, const float* weight, float bias, float* padded,
                             const Conv2dGeometry& g) {
+  TT_EXPECTS(g.groups == g.C && g.OC % g.C == 0 && padded != nullptr);  // one input plane per output plane
   if (cpu_isa() == Isa::Avx512) {
     depthwise_plane_avx512(out, in, weight, bias, padded, g);
   } else {

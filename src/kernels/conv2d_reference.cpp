@@ -1,11 +1,13 @@
 // conv2d_forward_reference: the plain loop nest every fast convolution is checked against.
 // Accumulates in double, so its result is the float32 rounding of a nearly exact sum.
+#include "core/contract.hpp"
 #include "kernels/conv2d.hpp"
 
 namespace tinytorch::kernels {
 
 void conv2d_forward_reference(float* out, const float* in, const float* weight, const float* bias,
                               const Conv2dGeometry& g) {
+  TT_EXPECTS(g.groups >= 1 && g.C % g.groups == 0 && g.OC % g.groups == 0 && g.OH >= 0 && g.OW >= 0);
   const int64_t CG = g.channels_per_group();
   const int64_t OCG = g.out_channels_per_group();
   for (int64_t n = 0; n < g.N; ++n) {

@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstring>
 
+#include "core/contract.hpp"
 #include "kernels/cpu.hpp"
 
 namespace tinytorch::kernels {
@@ -711,6 +712,7 @@ __attribute__((target("avx512f"))) void f43_input_transform_permutes(float* v, c
 }  // namespace
 
 void winograd_f43_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
+  TT_EXPECTS(winograd_f43_supports(g) && t0 >= 0 && t0 < winograd_f43_tiles(g) && lanes >= 1);
   if (cpu_isa() == Isa::Avx512 && lanes == 32 && grid_f43(g).TW >= 4) {
     if (grid_f43(g).TW % 4 == 0) return f43_input_transform_permutes<true>(v, in, g, t0);
     return f43_input_transform_permutes<false>(v, in, g, t0);
@@ -786,6 +788,7 @@ void winograd_s2_weight_transform(float* u, int64_t xi_stride, const float* weig
 }
 
 void winograd_s2_input_transform(float* v, const float* in, const Conv2dGeometry& g, int64_t t0, int lanes) {
+  TT_EXPECTS(winograd_s2_supports(g) && t0 >= 0 && t0 < winograd_s2_tiles(g) && lanes >= 1);
   if (cpu_isa() == Isa::Avx512 && lanes == 32) return s2_input_transform_permutes(v, in, g, t0);
   input_transform_for<S2>(v, in, g, t0, lanes);
 }

@@ -3,6 +3,7 @@
 // the autograd node whose backward is in conv2d_backward.cpp.
 #include "ops/conv2d.hpp"
 
+#include "core/autograd_internal.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_select.hpp"
 #include "tinytorch/autograd.hpp"

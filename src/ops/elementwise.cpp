@@ -1,6 +1,7 @@
 // Elementwise arithmetic and full reductions, with their gradients side by side.
 #include <cmath>
 
+#include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "kernels/blas.hpp"
 #include "ops/checks.hpp"

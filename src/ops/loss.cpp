@@ -1,6 +1,7 @@
 // log_softmax and the fused cross-entropy loss, with their gradients.
 #include <cmath>
 
+#include "core/autograd_internal.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 

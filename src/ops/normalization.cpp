@@ -1,6 +1,7 @@
 // batch_norm and dropout, with their gradients.
 #include <cmath>
 
+#include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"

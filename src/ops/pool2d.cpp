@@ -2,6 +2,7 @@
 // threads. The reference loops (pool2d_reference.cpp) are the tests' oracle.
 #include "kernels/pool2d.hpp"
 
+#include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"

@@ -1,0 +1,28 @@
+// The autograd internals the ops use and users do not: a tensor's autograd record and the call
+// that makes a Node its grad_fn. The public side (Node, NoGradGuard, backward) is
+// include/tinytorch/autograd.hpp.
+#pragma once
+
+#include <initializer_list>
+#include <memory>
+
+#include "tinytorch/autograd.hpp"
+
+namespace tinytorch {
+namespace autograd {
+
+struct Meta {
+  bool requires_grad = false;  // a leaf asked for its gradient
+  Tensor grad;                 // a leaf's accumulated gradient
+  std::shared_ptr<Node> grad_fn;
+};
+
+// True if grad mode is on and any of the (defined) tensors requires grad: the op must record.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+}  // namespace autograd
+
+// Makes `node` the grad_fn of `output` (which then requires grad). The node's inputs must be set.
+void attach_grad_fn(Tensor& output, std::shared_ptr<autograd::Node> node);
+
+}  // namespace tinytorch

@@ -1,0 +1,155 @@
+// The packed GEMM micro-kernels called directly, through a tester in the manner of XNNPACK's
+// gemm-microkernel-tester: chained setters describe one call (tile rows and columns, depth, output
+// stride, store mode, bias), test() builds packed panels, computes the naive answer in double
+// inline, runs the kernel of this process's ISA and names the first failing row and column with
+// the whole case. The sweeps vary every dimension over its edges and primes.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/contract.hpp"
+#include "kernels/gemm_packed.hpp"
+#include "tinytorch/perf.hpp"
+
+namespace k = tinytorch::kernels;
+
+namespace {
+
+class GemmMicroTester {
+ public:
+  GemmMicroTester& rows(int v) { return rows_ = v, *this; }
+  GemmMicroTester& cols(int v) { return cols_ = v, *this; }
+  GemmMicroTester& kc(int64_t v) { return kc_ = v, *this; }
+  GemmMicroTester& ldc_extra(int64_t v) { return ldc_extra_ = v, *this; }
+  GemmMicroTester& store(k::Store v) { return store_ = v, *this; }
+  GemmMicroTester& bias(bool v) { return bias_ = v, *this; }
+  GemmMicroTester& direct(bool v) { return direct_ = v, *this; }
+
+  std::string describe() const {
+    std::ostringstream s;
+    s << (direct_ ? "direct_micro" : "gemm_micro") << " (" << tile_.isa << " " << tile_.mr << "x" << tile_.nr
+      << "): rows " << rows_ << " cols " << cols_ << " kc " << kc_ << " ldc " << cols_ + ldc_extra_ << " store "
+      << (store_ == k::Store::Write        ? "write"
+          : store_ == k::Store::Accumulate ? "accumulate"
+                                           : "stream")
+      << (bias_ ? " bias" : "");
+    return s.str();
+  }
+
+  void test() const {
+    const int MR = tile_.mr, NR = tile_.nr;
+    const int64_t ldc = cols_ + ldc_extra_;
+    std::mt19937 rng(static_cast<unsigned>(rows_ * 131 + cols_ * 17 + kc_));
+    std::normal_distribution<float> normal;
+    // Packed panels: a [kc][MR] (zero rows past `rows`), b [kc][NR] (zero columns past `cols`).
+    std::vector<float> a(static_cast<size_t>(kc_ * MR + 1)), b(static_cast<size_t>(kc_ * NR + NR));
+    for (int64_t p = 0; p < kc_; ++p)
+      for (int r = 0; r < MR; ++r) a[p * MR + r] = r < rows_ ? normal(rng) : 0.0f;
+    for (int64_t p = 0; p < kc_; ++p)
+      for (int c = 0; c < NR; ++c) b[p * NR + c] = c < cols_ ? normal(rng) : 0.0f;
+    std::vector<float> bias(static_cast<size_t>(MR));
+    for (float& v : bias) v = normal(rng);
+    // The output with guard values around the tile: everything outside [rows, cols] must stay.
+    const float guard = 12345.0f;
+    std::vector<float> c(static_cast<size_t>(MR * ldc), guard), before;
+    for (int r = 0; r < rows_; ++r)
+      for (int j = 0; j < cols_; ++j) c[r * ldc + j] = store_ == k::Store::Accumulate ? normal(rng) : guard;
+    before = c;
+    const float* bias_ptr = bias_ ? bias.data() : nullptr;
+    if (direct_) {
+      // B read in place: row p of the tile is the NR floats at base + offset[p].
+      std::vector<int64_t> offset(static_cast<size_t>(kc_));
+      for (int64_t p = 0; p < kc_; ++p) offset[p] = p * NR;
+      k::direct_micro(kc_, a.data(), b.data(), offset.data(), c.data(), ldc, rows_, cols_, store_, bias_ptr);
+    } else {
+      k::gemm_micro(kc_, a.data(), b.data(), c.data(), ldc, rows_, cols_, store_, bias_ptr);
+    }
+    if (store_ == k::Store::Stream) k::stream_fence();
+    for (int r = 0; r < MR; ++r) {
+      for (int64_t j = 0; j < ldc; ++j) {
+        const size_t at = static_cast<size_t>(r * ldc + j);
+        if (r >= rows_ || j >= cols_) {
+          ASSERT_EQ(c[at], before[at]) << describe() << ": wrote outside the tile at row " << r << ", col " << j;
+          continue;
+        }
+        double want = store_ == k::Store::Accumulate ? before[at] : (bias_ ? bias[r] : 0.0);
+        double magnitude = std::fabs(want);
+        for (int64_t p = 0; p < kc_; ++p) {
+          want += static_cast<double>(a[p * MR + r]) * b[p * NR + j];
+          magnitude += std::fabs(static_cast<double>(a[p * MR + r]) * b[p * NR + j]);
+        }
+        // A float32 sum of kc + 1 terms (and the bias or the old value): (kc + 3) u sum|terms|.
+        const double bound = (kc_ + 3) * 0x1p-24 * magnitude + 1e-30;
+        ASSERT_LE(std::fabs(c[at] - want), bound)
+            << describe() << ": row " << r << ", col " << j << ": got " << c[at] << ", want " << want;
+      }
+    }
+  }
+
+ private:
+  const k::GemmTile& tile_ = k::packed_gemm_tile();
+  int rows_ = 1, cols_ = 1;
+  int64_t kc_ = 1, ldc_extra_ = 0;
+  k::Store store_ = k::Store::Write;
+  bool bias_ = false, direct_ = false;
+};
+
+const int64_t kDepths[] = {0, 1, 2, 3, 5, 7, 8, 11, 13, 16, 17, 31, 32, 33, 64, 127};
+
+}  // namespace
+
+TEST(MicroKernels, GemmEveryTileShapeDepthAndStore) {
+  const k::GemmTile& tile = k::packed_gemm_tile();
+  std::cout << "  micro-kernel under test: " << tile.isa << " " << tile.mr << "x" << tile.nr << "\n";
+  for (int rows = 1; rows <= tile.mr; ++rows)
+    for (int cols = 1; cols <= tile.nr; ++cols)
+      for (int64_t kc : kDepths)
+        for (k::Store store : {k::Store::Write, k::Store::Accumulate, k::Store::Stream}) {
+          GemmMicroTester().rows(rows).cols(cols).kc(kc).store(store).bias(store != k::Store::Accumulate).test();
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+}
+
+TEST(MicroKernels, GemmStridedOutputAndNoBias) {
+  const k::GemmTile& tile = k::packed_gemm_tile();
+  for (int64_t extra : {1, 3, 16, 37})
+    for (int rows : {1, tile.mr / 2, tile.mr})
+      for (int cols : {1, 7, tile.nr - 1, tile.nr}) {
+        GemmMicroTester().rows(rows).cols(cols).kc(19).ldc_extra(extra).bias(false).test();
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+}
+
+TEST(MicroKernels, DirectEveryTileShapeAndDepth) {
+  const k::GemmTile& tile = k::packed_gemm_tile();
+  for (int rows = 1; rows <= tile.mr; ++rows)
+    for (int cols = 1; cols <= tile.nr; ++cols)
+      for (int64_t kc : {1, 2, 9, 27, 64})
+        for (k::Store store : {k::Store::Write, k::Store::Accumulate}) {
+          GemmMicroTester()
+              .direct(true)
+              .rows(rows)
+              .cols(cols)
+              .kc(kc)
+              .store(store)
+              .bias(store == k::Store::Write)
+              .test();
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+}
+
+// In builds that check contracts, a call outside the tile is stopped with the broken condition.
+TEST(MicroKernels, ContractsStopCallsOutsideTheTile) {
+  if (!tinytorch::kContractsChecked) GTEST_SKIP() << "contracts are checked only with TINYTORCH_ASSERTS";
+  const k::GemmTile& tile = k::packed_gemm_tile();
+  std::vector<float> a(static_cast<size_t>(tile.mr * 4)), b(static_cast<size_t>(tile.nr * 4)),
+      c(static_cast<size_t>((tile.mr + 1) * (tile.nr + 1)));
+  EXPECT_DEATH(k::gemm_micro(4, a.data(), b.data(), c.data(), tile.nr + 1, tile.mr + 1, 1, k::Store::Write, nullptr),
+               "contract broken.*rows <= packed_gemm_tile\\(\\).mr");
+  EXPECT_DEATH(k::gemm_micro(4, a.data(), b.data(), c.data(), tile.nr, 1, tile.nr + 1, k::Store::Write, nullptr),
+               "contract broken");
+}
