@@ -57,7 +57,9 @@ std::vector<ShapeRow> read_shapes_file(const std::string& path) {
       throw UsageError(where + "groups " + std::to_string(v[10]) + " must divide C " + std::to_string(v[1]) +
                        " and K " + std::to_string(v[4]));
     }
-    const double input = double(v[0]) * v[1] * v[2] * v[3], weight = double(v[4]) * (v[1] / v[10]) * v[5] * v[6];
+    const int64_t channels_per_group = v[1] / v[10];  // exact: groups divides C
+    const double input = double(v[0]) * v[1] * v[2] * v[3];
+    const double weight = double(v[4]) * static_cast<double>(channels_per_group) * v[5] * v[6];
     const double oh = (double(v[2]) + 2.0 * v[8] - double(v[9]) * (v[5] - 1) - 1) / v[7] + 1;
     const double ow = (double(v[3]) + 2.0 * v[8] - double(v[9]) * (v[6] - 1) - 1) / v[7] + 1;
     const double output = double(v[0]) * v[4] * std::max(oh, 0.0) * std::max(ow, 0.0);
@@ -103,7 +105,9 @@ int run_bench(const std::vector<std::string>& argv) {
     const Conv2dOptions o{v[7], v[8], v[9], v[10]};
     Tensor y;
     const double s = median_seconds([&] { y = conv2d(x, w, b, o); }, 5, min_time, 100000);
-    const double flops = 2.0 * v[0] * v[4] * y.size(2) * y.size(3) * (v[1] / v[10]) * v[5] * v[6];
+    const int64_t channels_per_group = v[1] / v[10];
+    const double flops =
+        2.0 * v[0] * v[4] * y.size(2) * y.size(3) * static_cast<double>(channels_per_group) * v[5] * v[6];
     const std::string algo = to_string(select_conv2d_algorithm(x.shape(), w.shape(), o));
     char buf[200];
     std::snprintf(buf, sizeof buf, "%-20s %-10s %10.3f %9.1f %7.1f%%", name.c_str(), algo.c_str(), s * 1e3,

@@ -17,6 +17,7 @@ void check_lr(double lr) {
 
 std::vector<Tensor> zeros_like(const std::vector<Tensor>& params) {
   std::vector<Tensor> out;
+  out.reserve(params.size());
   for (const Tensor& p : params) out.push_back(Tensor::zeros(p.shape()));
   return out;
 }
@@ -132,7 +133,8 @@ std::vector<std::pair<std::string, Tensor>> Adam::state() const {
 
 double step_lr(double base_lr, int64_t epoch, int64_t step_size, double gamma) {
   if (step_size < 1) throw ShapeError("step_lr: step_size must be positive");
-  return base_lr * std::pow(gamma, static_cast<double>(epoch / step_size));
+  const int64_t steps_taken = epoch / step_size;  // whole steps: floor, as torch's StepLR
+  return base_lr * std::pow(gamma, static_cast<double>(steps_taken));
 }
 
 double cosine_lr(double base_lr, int64_t epoch, int64_t epochs, double min_lr) {

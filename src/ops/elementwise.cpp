@@ -61,8 +61,8 @@ struct SumBackward : autograd::Node {
 };
 
 template <class NodeT>
-Tensor record(Tensor out, std::shared_ptr<NodeT> node, std::vector<Tensor> inputs) {
-  node->inputs = std::move(inputs);
+Tensor record(Tensor out, std::shared_ptr<NodeT> node, const std::vector<Tensor>& inputs) {
+  node->inputs = inputs;
   attach_grad_fn(out, node);
   return out;
 }
