@@ -16,6 +16,11 @@ Isa cpu_isa() {
   return isa;
 }
 
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+
 const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : "avx2"; }
 
 }  // namespace tinytorch::kernels

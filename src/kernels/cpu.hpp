@@ -8,6 +8,8 @@ namespace tinytorch::kernels {
 enum class Isa { Avx2, Avx512 };
 
 Isa cpu_isa();
+// Whether the CPU itself has AVX-512F, whatever TINYTORCH_ISA says.
+bool cpu_has_avx512();
 const char* isa_name(Isa isa);
 
 }  // namespace tinytorch::kernels

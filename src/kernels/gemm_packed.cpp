@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include "core/contract.hpp"
+#include "core/verbose.hpp"
 #include "kernels/cpu.hpp"
 
 namespace tinytorch::kernels {
@@ -343,6 +345,12 @@ struct Choice {
 
 const Choice& choice() {
   static const Choice c = [] {
+    if (verbose_enabled()) {
+      verbose_log(std::string("micro-kernels: ") + (cpu_isa() == Isa::Avx512 ? "avx512 12x32 (the CPU has AVX-512)"
+                                                    : cpu_has_avx512()
+                                                        ? "avx2 6x16 (TINYTORCH_ISA=avx2 holds AVX-512 back)"
+                                                        : "avx2 6x16 (the CPU has no AVX-512)"));
+    }
     if (cpu_isa() == Isa::Avx512) {
       return Choice{{12, 32, "avx512"},
                     &micro_avx512_12x32,

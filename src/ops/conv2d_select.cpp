@@ -3,12 +3,15 @@
 
 #include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 
+#include "core/verbose.hpp"
 #include "kernels/cpu.hpp"
 #include "kernels/gemm_packed.hpp"
 #include "kernels/winograd.hpp"
@@ -98,30 +101,83 @@ Conv2dAlgorithm algorithm_from_environment() {
 // - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels.
 // OpenBLAS (im2col, gemm1x1) is never faster on these shapes, and stays available by request.
 // The measurements behind each rule: docs/ARCHITECTURE.md and the README's performance tables.
-Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g) {
+Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
-  if (supports(Conv2dAlgorithm::Depthwise, g)) return Conv2dAlgorithm::Depthwise;
+  const char* why = "few taps or 1x1: packed panels";
+  Conv2dAlgorithm choice = Conv2dAlgorithm::Packed;
   const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
-  if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
-    return Conv2dAlgorithm::Winograd;
-  }
   const bool one_by_one = g.KH == 1 && g.KW == 1;
-  if (supports(Conv2dAlgorithm::Direct, g) &&
-      ((!one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) || conv2d_direct_reads_in_place(g))) {
-    return Conv2dAlgorithm::Direct;
+  if (supports(Conv2dAlgorithm::Depthwise, g)) {
+    choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer";
+  } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
+    choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, >= 4 panels of tiles";
+  } else if (supports(Conv2dAlgorithm::Direct, g) && conv2d_direct_reads_in_place(g)) {
+    choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
+  } else if (supports(Conv2dAlgorithm::Direct, g) && !one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) {
+    choice = Conv2dAlgorithm::Direct, why = g.N == 1 ? "batch 1" : ">= 32 taps (C*KH*KW)";
   }
-  return Conv2dAlgorithm::Packed;
+  if (reason) *reason = why;
+  return choice;
 }
 
-Conv2dAlgorithm choose_conv2d_algorithm(const Conv2dGeometry& g, const Conv2dCall* call) {
+namespace {
+
+std::string describe(const Conv2dGeometry& g) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "conv2d %lldx%lldx%lldx%lld -> %lld, %lldx%lld, stride %lldx%lld, dilation %lldx%lld, groups %lld",
+                (long long)g.N, (long long)g.C, (long long)g.H, (long long)g.W, (long long)g.OC, (long long)g.KH,
+                (long long)g.KW, (long long)g.stride_h, (long long)g.stride_w, (long long)g.dilation_h,
+                (long long)g.dilation_w, (long long)g.groups);
+  return buf;
+}
+
+// With TINYTORCH_VERBOSE=1, each layer shape's choice is said once.
+void log_choice(const Conv2dGeometry& g, Conv2dAlgorithm a, const std::string& why) {
+  static std::mutex mutex;
+  static std::set<TuneKey> logged;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (!logged.insert(tune_key(g)).second) return;
+  }
+  verbose_log(describe(g) + ": " + conv2d_algorithm_row(a).name + " (" + why + ")");
+}
+
+Conv2dAlgorithm choose(const Conv2dGeometry& g, const Conv2dCall* call, std::string* why) {
   const Conv2dAlgorithm forced = forced_conv2d_algorithm().load();
-  if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) return forced;
+  if (forced != Conv2dAlgorithm::Auto && supports(forced, g)) {
+    if (why) *why = "forced (set_conv2d_algorithm, --conv-algo or TINYTORCH_CONV_ALGO)";
+    return forced;
+  }
   if (conv2d_autotune_enabled().load()) {
     Conv2dAlgorithm a;
-    if (tuned(g, a)) return a;
-    if (call) return tune(g, *call);
+    if (tuned(g, a)) {
+      if (why) *why = "autotuned: the fastest when this shape was timed";
+      return a;
+    }
+    if (call) {
+      if (why) *why = "autotuned: timed every candidate on this call";
+      return tune(g, *call);
+    }
   }
-  return conv2d_heuristic(g);
+  const char* reason = nullptr;
+  const Conv2dAlgorithm a = conv2d_heuristic(g, &reason);
+  if (why) {
+    *why = std::string("heuristic: ") + reason;
+    if (forced != Conv2dAlgorithm::Auto)
+      *why += std::string("; the forced ") + conv2d_algorithm_row(forced).name + " does not apply";
+  }
+  return a;
+}
+
+}  // namespace
+
+Conv2dAlgorithm choose_conv2d_algorithm(const Conv2dGeometry& g, const Conv2dCall* call) {
+  if (!verbose_enabled() || !call) return choose(g, call, nullptr);
+  std::string why;
+  const Conv2dAlgorithm a = choose(g, call, &why);
+  log_choice(g, a, why);
+  return a;
 }
 
 std::atomic<Conv2dAlgorithm>& forced_conv2d_algorithm() {

@@ -16,10 +16,11 @@ struct Conv2dCall {
   const float *in, *w, *b;
 };
 
-// Without `call`, a new shape is not tuned: the heuristic answers.
+// Without `call`, a new shape is not tuned: the heuristic answers. With TINYTORCH_VERBOSE=1 a call's
+// choice (not a query's) is logged once per layer shape, with its reason.
 Conv2dAlgorithm choose_conv2d_algorithm(const Conv2dGeometry& g, const Conv2dCall* call = nullptr);
-// The heuristic alone.
-Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g);
+// The heuristic alone; `reason`, when given, receives a short why.
+Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason = nullptr);
 
 // The process-wide settings the public API (conv2d_settings.cpp) writes.
 std::atomic<Conv2dAlgorithm>& forced_conv2d_algorithm();  // Auto: none; TINYTORCH_CONV_ALGO at start-up

@@ -54,3 +54,19 @@ def test_training_memory():
     assert d["parameter_bytes"] == 421834 * 4 and d["optimizer_bytes"] == 2 * d["parameter_bytes"]
     # The prediction is within 25% of the measured peak (the tensors it counts).
     assert abs(d["predicted_peak_bytes"] - d["measured_peak_bytes"]) < 0.25 * d["measured_peak_bytes"]
+
+
+def test_verbose_says_which_kernels_run_and_why():
+    env = dict(os.environ, TINYTORCH_VERBOSE="1")
+    r = subprocess.run([CLI, "demo", "--threads", "1"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("tinytorch: ")]
+    assert any(line.startswith("tinytorch: micro-kernels: avx") for line in lines), lines
+    # The seed's first layer at batch 1, once (not once per call), with the heuristic's reason.
+    first = [line for line in lines if "conv2d 1x3x28x28 -> 16, 3x3" in line]
+    assert len(first) == 1 and first[0].endswith(": direct (heuristic: batch 1)"), lines
+    r = subprocess.run([CLI, "demo", "--threads", "1", "--conv-algo", "reference"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert any(": reference (forced" in line for line in r.stderr.splitlines()), r.stderr
+    quiet = subprocess.run([CLI, "demo", "--threads", "1"], capture_output=True, text=True, timeout=60)
+    assert "tinytorch: " not in quiet.stderr
