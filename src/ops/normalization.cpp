@@ -1,49 +1,15 @@
-// batch_norm and dropout, with their gradients.
+// batch_norm and dropout, with their gradients. Batch norm's per-channel math is in
+// kernels/batch_norm.cpp (each kernel beside its reference); here: checks, threads, autograd.
 #include <cmath>
 
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
+#include "kernels/batch_norm.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
 namespace tinytorch {
 namespace {
-
-// Sum of x[0..n) and of x[i] * y[i]: 16 float partial sums (vectorized), added up in double. A
-// fixed order, so the same bits every time.
-double row_sum(const float* x, int64_t n) {
-  float part[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) part[k] += x[i + k];
-  double total = 0.0;
-  for (int k = 0; k < 16; ++k) total += part[k];
-  for (; i < n; ++i) total += x[i];
-  return total;
-}
-
-double row_dot(const float* x, const float* y, int64_t n) {
-  float part[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) part[k] += x[i + k] * y[i + k];
-  double total = 0.0;
-  for (int k = 0; k < 16; ++k) total += part[k];
-  for (; i < n; ++i) total += static_cast<double>(x[i]) * y[i];
-  return total;
-}
-
-// Sum of (x[i] - mu)^2.
-double row_sq_dev(const float* x, int64_t n, float mu) {
-  float part[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) part[k] += (x[i + k] - mu) * (x[i + k] - mu);
-  double total = 0.0;
-  for (int k = 0; k < 16; ++k) total += part[k];
-  for (; i < n; ++i) total += static_cast<double>(x[i] - mu) * (x[i] - mu);
-  return total;
-}
 
 struct BatchNormBackward : autograd::Node {
   Tensor normalized;           // x-hat [N, C, HW]
@@ -62,30 +28,22 @@ struct BatchNormBackward : autograd::Node {
     Tensor dx = want_x ? Tensor::empty(inputs[0].shape()) : Tensor();
     Tensor dw = want_w ? Tensor::empty({C}) : Tensor(), db = want_b ? Tensor::empty({C}) : Tensor();
     const double M = static_cast<double>(N * HW);
+    const kernels::BatchNormGeometry geometry{N, C, HW};
     parallel_for(
         C,
         [&](int64_t c, int) {
-          double sum_dy = 0.0, sum_dy_xhat = 0.0;
-          for (int64_t n = 0; n < N; ++n) {
-            const float* dy = g.data() + (n * C + c) * HW;
-            const float* xh = normalized.data() + (n * C + c) * HW;
-            sum_dy += row_sum(dy, HW);
-            sum_dy_xhat += row_dot(dy, xh, HW);
-          }
-          if (want_w) dw.data()[c] = static_cast<float>(sum_dy_xhat);
-          if (want_b) db.data()[c] = static_cast<float>(sum_dy);
+          const kernels::ChannelGradientSums sums =
+              kernels::batch_norm_gradient_sums(g.data(), normalized.data(), c, geometry);
+          if (want_w) dw.data()[c] = static_cast<float>(sums.dy_xhat);
+          if (want_b) db.data()[c] = static_cast<float>(sums.dy);
           if (!want_x) return;
           const double gamma = weight.defined() ? weight.data()[c] : 1.0;
           const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
           // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
-          const float mean_dy = training ? static_cast<float>(sum_dy / M) : 0.0f;
-          const float mean_dy_xhat = training ? static_cast<float>(sum_dy_xhat / M) : 0.0f;
-          for (int64_t n = 0; n < N; ++n) {
-            const float* dy = g.data() + (n * C + c) * HW;
-            const float* xh = normalized.data() + (n * C + c) * HW;
-            float* out = dx.data() + (n * C + c) * HW;
-            for (int64_t i = 0; i < HW; ++i) out[i] = k * (dy[i] - mean_dy - xh[i] * mean_dy_xhat);
-          }
+          const float mean_dy = training ? static_cast<float>(sums.dy / M) : 0.0f;
+          const float mean_dy_xhat = training ? static_cast<float>(sums.dy_xhat / M) : 0.0f;
+          kernels::batch_norm_input_gradient(dx.data(), g.data(), normalized.data(), c, geometry, k, mean_dy,
+                                             mean_dy_xhat);
         },
         N * C * HW * 4);
     grads[0] = dx, grads[1] = dw, grads[2] = db;
@@ -125,44 +83,30 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
   Tensor out = Tensor::empty(input.shape()), normalized = Tensor::empty(input.shape());
   std::vector<float> inv_std(static_cast<size_t>(C));
   const double M = static_cast<double>(N * HW);
+  const kernels::BatchNormGeometry geometry{N, C, HW};
   parallel_for(
       C,
       [&](int64_t c, int) {
-        double mu, var;
+        double mu = 0.0, var = 1.0;  // evaluation without statistics: identity normalization
         if (training) {
-          double s = 0.0, sq = 0.0;
-          for (int64_t n = 0; n < N; ++n) s += row_sum(input.data() + (n * C + c) * HW, HW);
-          mu = s / M;
-          for (int64_t n = 0; n < N; ++n) sq += row_sq_dev(input.data() + (n * C + c) * HW, HW, static_cast<float>(mu));
-          var = sq / M;
+          const kernels::ChannelMoments m = kernels::batch_norm_moments(input.data(), c, geometry);
+          mu = m.mean, var = m.var;
           if (running_mean.defined()) {
             float& rm = running_mean.data()[c];
             rm = static_cast<float>((1 - momentum) * rm + momentum * mu);
           }
-          if (running_var.defined()) {
+          if (running_var.defined()) {  // the running variance is unbiased, as PyTorch's
             float& rv = running_var.data()[c];
-            rv = static_cast<float>((1 - momentum) * rv + momentum * sq / (M - 1));
+            rv = static_cast<float>((1 - momentum) * rv + momentum * var * M / (M - 1));
           }
-        } else {
-          if (!running_mean.defined() || !running_var.defined()) {
-            mu = 0.0, var = 1.0;  // no statistics to use: identity normalization
-          } else {
-            mu = running_mean.data()[c], var = running_var.data()[c];
-          }
+        } else if (running_mean.defined() && running_var.defined()) {
+          mu = running_mean.data()[c], var = running_var.data()[c];
         }
         const double is = 1.0 / std::sqrt(var + eps);
         inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
         const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
-        const float muf = static_cast<float>(mu), isf = static_cast<float>(is);
-        for (int64_t n = 0; n < N; ++n) {
-          const float* x = input.data() + (n * C + c) * HW;
-          float* xh = normalized.data() + (n * C + c) * HW;
-          float* y = out.data() + (n * C + c) * HW;
-          for (int64_t i = 0; i < HW; ++i) {
-            xh[i] = (x[i] - muf) * isf;
-            y[i] = gamma * xh[i] + beta;
-          }
-        }
+        kernels::batch_norm_normalize(out.data(), normalized.data(), input.data(), c, geometry, static_cast<float>(mu),
+                                      static_cast<float>(is), gamma, beta);
       },
       N * C * HW * 6);
   if (autograd::needs_grad({&input, &weight, &bias})) {

@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <random>
+#include <vector>
 
+#include "kernels/batch_norm.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/pool2d.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -134,4 +136,60 @@ TEST(PoolFast, IdenticalOnOneAndTwoThreads) {
   EXPECT_TRUE(a.equal(tt::max_pool2d(x, {3, tt::Size2{2}, 1})));
   EXPECT_TRUE(b.equal(tt::avg_pool2d(x, {3, tt::Size2{2}, 1, true, false})));
   tt::set_num_threads(saved);
+}
+
+// Batch norm's per-channel kernels against their references on random layers (every dimension
+// above 1, odd sizes, rows shorter and longer than the 16 lanes, an offset mean): sums of M terms
+// within (M + 2) u sum|terms|; the elementwise steps within a few ulps of the double result.
+TEST(BatchNormKernels, MatchReferenceOnRandomShapes) {
+  std::mt19937 rng(4242);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const double u = 0x1p-24;
+  for (int trial = 0; trial < 60; ++trial) {
+    const tt::kernels::BatchNormGeometry g{pick(2, 5), pick(2, 7), pick(1, 3) * pick(2, 23)};
+    const int64_t total = g.N * g.C * g.HW;
+    SCOPED_TRACE("N " + std::to_string(g.N) + " C " + std::to_string(g.C) + " HW " + std::to_string(g.HW));
+    std::normal_distribution<float> normal(static_cast<float>(pick(-3, 3)), 2.0f);
+    std::vector<float> x(total), dy(total), y(total), y_ref(total), xh(total), xh_ref(total), dx(total), dx_ref(total);
+    for (float& v : x) v = normal(rng);
+    for (float& v : dy) v = normal(rng);
+    const double M = static_cast<double>(g.N * g.HW);
+    for (int64_t c = 0; c < g.C; ++c) {
+      SCOPED_TRACE("channel " + std::to_string(c));
+      const auto m = tt::kernels::batch_norm_moments(x.data(), c, g);
+      const auto m_ref = tt::kernels::batch_norm_moments_reference(x.data(), c, g);
+      double abs_sum = 0.0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t i = 0; i < g.HW; ++i) abs_sum += std::fabs(x[(n * g.C + c) * g.HW + i]);
+      EXPECT_LE(std::fabs(m.mean - m_ref.mean), (M + 2) * u * abs_sum / M);
+      EXPECT_LE(std::fabs(m.var - m_ref.var), 1e-5 * (m_ref.var + 1e-3));
+      const float mean = static_cast<float>(m_ref.mean), inv_std = static_cast<float>(1 / std::sqrt(m_ref.var + 1e-5));
+      tt::kernels::batch_norm_normalize(y.data(), xh.data(), x.data(), c, g, mean, inv_std, 1.5f, -0.25f);
+      tt::kernels::batch_norm_normalize_reference(y_ref.data(), xh_ref.data(), x.data(), c, g, mean, inv_std, 1.5f,
+                                                  -0.25f);
+      const auto s = tt::kernels::batch_norm_gradient_sums(dy.data(), xh.data(), c, g);
+      const auto s_ref = tt::kernels::batch_norm_gradient_sums_reference(dy.data(), xh.data(), c, g);
+      double dy_abs = 0.0, dy_xh_abs = 0.0;
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t i = 0; i < g.HW; ++i) {
+          const int64_t at = (n * g.C + c) * g.HW + i;
+          dy_abs += std::fabs(dy[at]), dy_xh_abs += std::fabs(dy[at] * xh[at]);
+          ASSERT_NEAR(xh[at], xh_ref[at], 4 * u * (std::fabs(xh_ref[at]) + 1)) << "x_hat at n " << n << ", i " << i;
+          ASSERT_NEAR(y[at], y_ref[at], 4 * u * (std::fabs(y_ref[at]) + 1)) << "y at n " << n << ", i " << i;
+        }
+      EXPECT_LE(std::fabs(s.dy - s_ref.dy), (M + 2) * u * dy_abs);
+      EXPECT_LE(std::fabs(s.dy_xhat - s_ref.dy_xhat), (M + 2) * u * dy_xh_abs);
+      const float k = 0.75f, mean_dy = static_cast<float>(s_ref.dy / M),
+                  mean_dy_xhat = static_cast<float>(s_ref.dy_xhat / M);
+      tt::kernels::batch_norm_input_gradient(dx.data(), dy.data(), xh.data(), c, g, k, mean_dy, mean_dy_xhat);
+      tt::kernels::batch_norm_input_gradient_reference(dx_ref.data(), dy.data(), xh.data(), c, g, k, mean_dy,
+                                                       mean_dy_xhat);
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t i = 0; i < g.HW; ++i) {
+          const int64_t at = (n * g.C + c) * g.HW + i;
+          const double scale = std::fabs(dy[at]) + std::fabs(mean_dy) + std::fabs(xh[at] * mean_dy_xhat);
+          ASSERT_NEAR(dx[at], dx_ref[at], 6 * u * k * scale + 1e-30) << "dx at n " << n << ", i " << i;
+        }
+    }
+  }
 }
