@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -112,7 +113,18 @@ void write_metrics(const std::string& path, const TrainingState& state) {
 
 }  // namespace
 
-int run_train(const std::vector<std::string>& argv) {
+namespace {
+
+struct TrainOptions {
+  std::string data, optimizer, schedule, checkpoint, metrics, plot;
+  int64_t epochs = 0, batch = 0, limit = 0, every = 0;
+  uint64_t seed = 0;
+  double lr = 0, momentum = 0, weight_decay = 0;
+  bool resume = false, augment = false, summary = false;
+};
+
+// Declares, parses and checks `tinytorch train`'s options; false when --help was given.
+bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) {
   Args args("train",
             "Trains the default CNN (see `tinytorch train --model-summary`) on Fashion-MNIST, printing a progress\n"
             "line and the test accuracy after every epoch.");
@@ -134,97 +146,113 @@ int run_train(const std::vector<std::string>& argv) {
   args.option("plot", "tinytorch_training", "where to write the loss/accuracy curve (JSON and PNG stem)");
   args.flag("augment", "random shifts of up to 2 pixels and horizontal flips");
   args.flag("model-summary", "print the model and exit");
-  if (!args.parse(argv)) return 0;
+  if (!args.parse(argv)) return false;
   apply_runtime_options(args);
-  const int64_t epochs = args.get_int("epochs", 1, 1000), batch = args.get_int("batch", 1, 65536);
-  const int64_t limit = args.get_int("limit", 0, 1 << 30);
-  const int64_t every = args.get_int("checkpoint-every", 0, INT64_MAX);
-  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
-  const double lr = parse_double(args, "lr", 1e-8, 10), momentum = parse_double(args, "momentum", 0, 0.999);
-  const double weight_decay = parse_double(args, "weight-decay", 0, 1);
-  const std::string schedule = args.get("schedule"), checkpoint = args.get("checkpoint"), metrics = args.get("metrics");
-  if (schedule != "cosine" && schedule != "step" && schedule != "none") {
-    throw UsageError("train: --schedule expects cosine, step or none, got '" + schedule + "'");
+  o.epochs = args.get_int("epochs", 1, 1000), o.batch = args.get_int("batch", 1, 65536);
+  o.limit = args.get_int("limit", 0, 1 << 30);
+  o.every = args.get_int("checkpoint-every", 0, INT64_MAX);
+  o.seed = static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX));
+  o.lr = parse_double(args, "lr", 1e-8, 10), o.momentum = parse_double(args, "momentum", 0, 0.999);
+  o.weight_decay = parse_double(args, "weight-decay", 0, 1);
+  o.data = args.get("data"), o.optimizer = args.get("optimizer"), o.schedule = args.get("schedule");
+  o.checkpoint = args.get("checkpoint"), o.metrics = args.get("metrics"), o.plot = args.get("plot");
+  o.resume = args.has("resume"), o.augment = args.has("augment"), o.summary = args.has("model-summary");
+  if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "none") {
+    throw UsageError("train: --schedule expects cosine, step or none, got '" + o.schedule + "'");
   }
-  if (args.has("resume") && checkpoint.empty()) throw UsageError("train: --resume needs --checkpoint FILE");
-  if (every > 0 && checkpoint.empty()) throw UsageError("train: --checkpoint-every needs --checkpoint FILE");
+  if (o.resume && o.checkpoint.empty()) throw UsageError("train: --resume needs --checkpoint FILE");
+  if (o.every > 0 && o.checkpoint.empty()) throw UsageError("train: --checkpoint-every needs --checkpoint FILE");
+  return true;
+}
 
-  manual_seed(seed);
+// The batches of one epoch from state.batch on, with the progress line and the mid-epoch saves.
+// A non-finite loss stops before its step changes the weights: the last checkpoint stays the last
+// good one.
+void train_epoch(Module& model, Optimizer& opt, DataLoader& loader, TrainingState& state, const TrainOptions& o,
+                 int64_t epoch, const std::function<void()>& save) {
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  auto last_print = start;
+  const int64_t first_batch = state.batch;
+  for (int64_t b = first_batch; b < loader.batches(); ++b) {
+    auto [x, y] = loader.batch(b);
+    Tensor loss = cross_entropy(model(x), y);
+    const double value = loss.item();
+    if (!std::isfinite(value)) {
+      std::fprintf(stderr, "\n");
+      throw std::runtime_error(
+          "training diverged: the loss is " + std::string(std::isnan(value) ? "nan" : "infinite") + " at epoch " +
+          std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lr " + fmt("%g", opt.lr()) +
+          "); stopped without saving" +
+          (o.checkpoint.empty() ? std::string() : ", '" + o.checkpoint + "' holds the last good state") +
+          ". Try a lower --lr.");
+    }
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    state.loss_sum += value * static_cast<double>(y.size());
+    state.seen += static_cast<int64_t>(y.size());
+    state.batch = b + 1;
+    const auto now = clock::now();
+    if (now - last_print > std::chrono::milliseconds(250) || b + 1 == loader.batches()) {
+      last_print = now;
+      const double rate = static_cast<double>(b + 1 - first_batch) / std::chrono::duration<double>(now - start).count();
+      std::fprintf(stderr, "\repoch %lld/%lld [%5lld/%lld] %6.1f batches/s %7.0f images/s  loss %.4f  ETA %4.0fs ",
+                   (long long)epoch + 1, (long long)o.epochs, (long long)b + 1, (long long)loader.batches(), rate,
+                   rate * static_cast<double>(o.batch), state.loss_sum / static_cast<double>(state.seen),
+                   static_cast<double>(loader.batches() - b - 1) / rate);
+    }
+    if (o.every > 0 && state.batch % o.every == 0 && state.batch < loader.batches()) save();
+  }
+}
+
+}  // namespace
+
+int run_train(const std::vector<std::string>& argv) {
+  TrainOptions o;
+  if (!parse_train_options(argv, o)) return 0;
+  manual_seed(o.seed);
   auto model = make_fashion_cnn();
-  if (args.has("model-summary")) {
+  if (o.summary) {
     std::cout << model->repr() << "\n" << model->num_parameters() << " parameters\n";
     return 0;
   }
   std::vector<Tensor> params = model->parameters();
   for (Tensor& p : params) p.set_requires_grad();
-  std::unique_ptr<Optimizer> opt = make_optimizer(args.get("optimizer"), params, lr, momentum, weight_decay);
+  std::unique_ptr<Optimizer> opt = make_optimizer(o.optimizer, params, o.lr, o.momentum, o.weight_decay);
 
-  std::fprintf(stderr, "loading %s ...\n", args.get("data").c_str());
-  const Dataset train = load_mnist_folder(args.get("data"), true, limit);
-  const Dataset test = load_mnist_folder(args.get("data"), false);
-  const RunConfig run{seed, epochs, batch, train.size()};
+  std::fprintf(stderr, "loading %s ...\n", o.data.c_str());
+  const Dataset train = load_mnist_folder(o.data, true, o.limit);
+  const Dataset test = load_mnist_folder(o.data, false);
+  const RunConfig run{o.seed, o.epochs, o.batch, train.size()};
   TrainingState state;
   state.run_id = new_run_id();
-  if (args.has("resume")) {
-    const auto meta = load_checkpoint(checkpoint, *model, opt.get());
-    state = parse_training_metadata(meta, run, opt->steps(), checkpoint);
+  if (o.resume) {
+    const auto meta = load_checkpoint(o.checkpoint, *model, opt.get());
+    state = parse_training_metadata(meta, run, opt->steps(), o.checkpoint);
     default_generator().set_state(state.generator);
-    std::fprintf(stderr, "resumed from %s after epoch %lld, batch %lld\n", checkpoint.c_str(), (long long)state.epoch,
+    std::fprintf(stderr, "resumed from %s after epoch %lld, batch %lld\n", o.checkpoint.c_str(), (long long)state.epoch,
                  (long long)state.batch);
     // A kill between the last checkpoint and its metrics left the file one epoch behind.
-    if (!metrics.empty()) write_metrics(metrics, state);
+    if (!o.metrics.empty()) write_metrics(o.metrics, state);
   }
   std::printf("training %lld parameters on %lld images (test: %lld), batch %lld, %s, lr %g (%s), %d thread(s)\n",
-              (long long)model->num_parameters(), (long long)train.size(), (long long)test.size(), (long long)batch,
-              opt->type_name().c_str(), lr, schedule.c_str(), get_num_threads());
-  const auto save = [&] {
+              (long long)model->num_parameters(), (long long)train.size(), (long long)test.size(), (long long)o.batch,
+              opt->type_name().c_str(), o.lr, o.schedule.c_str(), get_num_threads());
+  const std::function<void()> save = [&] {
     state.generator = default_generator().state();
-    save_checkpoint(checkpoint, *model, opt.get(), training_metadata(state, run));
+    save_checkpoint(o.checkpoint, *model, opt.get(), training_metadata(state, run));
   };
 
-  DataLoader loader(train, batch, true, seed, args.has("augment") ? 2 : 0, args.has("augment"));
-  using clock = std::chrono::steady_clock;
-  for (int64_t epoch = state.epoch; epoch < epochs; ++epoch) {
-    if (schedule == "cosine") opt->set_lr(cosine_lr(lr, epoch, epochs, lr * 0.01));
-    if (schedule == "step") opt->set_lr(step_lr(lr, epoch, 2, 0.1));
+  DataLoader loader(train, o.batch, true, o.seed, o.augment ? 2 : 0, o.augment);
+  for (int64_t epoch = state.epoch; epoch < o.epochs; ++epoch) {
+    if (o.schedule == "cosine") opt->set_lr(cosine_lr(o.lr, epoch, o.epochs, o.lr * 0.01));
+    if (o.schedule == "step") opt->set_lr(step_lr(o.lr, epoch, 2, 0.1));
     model->train();
     loader.start_epoch(epoch);
-    const auto start = clock::now();
-    auto last_print = start;
-    const int64_t first_batch = state.batch;
-    for (int64_t b = first_batch; b < loader.batches(); ++b) {
-      auto [x, y] = loader.batch(b);
-      Tensor loss = cross_entropy((*model)(x), y);
-      const double value = loss.item();
-      if (!std::isfinite(value)) {
-        // Stop before this step changes the weights: the last checkpoint stays the last good one.
-        std::fprintf(stderr, "\n");
-        throw std::runtime_error(
-            "training diverged: the loss is " + std::string(std::isnan(value) ? "nan" : "infinite") + " at epoch " +
-            std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lr " + fmt("%g", opt->lr()) +
-            "); stopped without saving" +
-            (checkpoint.empty() ? std::string() : ", '" + checkpoint + "' holds the last good state") +
-            ". Try a lower --lr.");
-      }
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
-      state.loss_sum += value * static_cast<double>(y.size());
-      state.seen += static_cast<int64_t>(y.size());
-      state.batch = b + 1;
-      const auto now = clock::now();
-      if (now - last_print > std::chrono::milliseconds(250) || b + 1 == loader.batches()) {
-        last_print = now;
-        const double secs = std::chrono::duration<double>(now - start).count();
-        const double rate = static_cast<double>(b + 1 - first_batch) / secs;
-        std::fprintf(stderr, "\repoch %lld/%lld [%5lld/%lld] %6.1f batches/s %7.0f images/s  loss %.4f  ETA %4.0fs ",
-                     (long long)epoch + 1, (long long)epochs, (long long)b + 1, (long long)loader.batches(), rate,
-                     rate * static_cast<double>(batch), state.loss_sum / static_cast<double>(state.seen),
-                     static_cast<double>(loader.batches() - b - 1) / rate);
-      }
-      if (every > 0 && state.batch % every == 0 && state.batch < loader.batches()) save();
-    }
-    const double epoch_seconds = std::chrono::duration<double>(clock::now() - start).count();
+    const auto start = std::chrono::steady_clock::now();
+    train_epoch(*model, *opt, loader, state, o, epoch, save);
+    const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const Evaluation e = evaluate(*model, test);
     const double train_loss = state.loss_sum / static_cast<double>(state.seen);
     std::fprintf(stderr, "\n");
@@ -240,17 +268,14 @@ int run_train(const std::vector<std::string>& argv) {
                              {"epoch_seconds", epoch_seconds},
                              {"rss_mib", resident_mib()},
                              {"tensor_mib", static_cast<double>(memory_stats().current_bytes) / (1024.0 * 1024.0)}});
-    state.epoch = epoch + 1;
-    state.batch = 0;
-    state.loss_sum = 0;
-    state.seen = 0;
+    state.epoch = epoch + 1, state.batch = 0, state.loss_sum = 0, state.seen = 0;
     // The checkpoint first: the metrics file is rewritten from the history it holds.
-    if (!checkpoint.empty()) save();
-    if (!metrics.empty()) write_metrics(metrics, state);
+    if (!o.checkpoint.empty()) save();
+    if (!o.metrics.empty()) write_metrics(o.metrics, state);
   }
   if (!state.history.empty()) {
     Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"}, {"epochs", state.history}};
-    std::printf("%s\n", write_plot("curves", json_text(curve), args.get("plot")).c_str());
+    std::printf("%s\n", write_plot("curves", json_text(curve), o.plot).c_str());
   }
   return 0;
 }
