@@ -47,38 +47,18 @@ int64_t layer_flops(const Module& m, const Shape& in, const Shape& out) {
 
 }  // namespace
 
-int run_analyze(const std::vector<std::string>& argv) {
-  Args args("analyze",
-            "The seed's systems analysis, measured: how convolution time grows with the input size, how\n"
-            "parameter memory grows with channels, and the memory of the demo CNN at a batch size.");
-  args.option("batch", "32", "batch size for the demo CNN's memory table (the seed's third question)");
-  args.option("seed", "0", "random seed");
-  args.flag("json", "print one JSON object instead of tables");
-  args.flag("train", "predicted and measured memory of a training step of the default CNN at --batch");
-  args.flag("loops", "time one convolution in several loop orders next to the fast path (cache locality)");
-  args.optional_value("threads", std::to_string(std::thread::hardware_concurrency()),
-                      "speed-up of each conv algorithm from 1 to N threads (default: all cores), with a PNG");
-  args.option("size", "56", "with --loops: the image side");
-  args.option("channels", "32", "with --loops: input and output channels");
-  args.option("plot", "tinytorch_threads", "with --threads: where to write the JSON and PNG (stem)");
-  args.option("conv-algo", "auto", "force a conv2d algorithm where it applies (see tinytorch bench --help)");
-  if (!args.parse(argv)) return 0;
-  try {
-    set_conv2d_algorithm(conv2d_algorithm_from_string(args.get("conv-algo")));
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--conv-algo: ") + e.what());
-  }
-  if (args.has("train")) return analyze_train(args.has("json"), args.get_int("batch", 1, 1 << 16));
-  if (args.has("loops")) {
-    return analyze_loops(args.has("json"), args.get_int("size", 8, 512), args.get_int("channels", 1, 512));
-  }
-  if (args.has("threads")) {
-    return analyze_threads(args.has("json"), static_cast<int>(args.get_int("threads", 1, 256)), args.get("plot"));
-  }
-  const int64_t batch = args.get_int("batch", 1, 1 << 20);
-  manual_seed(static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX)));
-  const bool json = args.has("json");
+namespace {
 
+// What the seed's three questions measure: conv scaling, parameter memory, the demo CNN's memory.
+struct SeedAnalysis {
+  int64_t batch = 0;
+  std::vector<ScalingRow> scaling;
+  std::vector<ParamRow> params;
+  std::vector<LayerRow> layers;
+  int64_t param_bytes = 0, activation_bytes = 0, inference_bytes = 0, training_bytes = 0, total_flops = 0;
+};
+
+SeedAnalysis measure_seed_analysis(int64_t batch) {
   // 1. Convolution scaling: the seed times conv2d_naive on a 3-channel image with one 3x3
   //    kernel; we also time a Conv2D(3 -> 16) layer on the same image.
   std::vector<ScalingRow> scaling;
@@ -123,40 +103,50 @@ int run_analyze(const std::vector<std::string>& argv) {
   const int64_t training_bytes = activation_bytes + 2 * param_bytes;
   int64_t total_flops = 0;
   for (const LayerRow& r : layers) total_flops += r.flops;
+  SeedAnalysis a;
+  a.batch = batch, a.scaling = scaling, a.params = params, a.layers = layers;
+  a.param_bytes = param_bytes, a.activation_bytes = activation_bytes, a.inference_bytes = inference_bytes;
+  a.training_bytes = training_bytes, a.total_flops = total_flops;
+  return a;
+}
 
-  if (json) {
-    Json out = {{"conv_scaling", Json::array()}, {"parameter_memory", Json::array()}};
-    for (const ScalingRow& r : scaling) {
-      out["conv_scaling"].push_back({{"size", r.size},
-                                     {"conv2d_naive_seconds", r.naive_seconds},
-                                     {"conv2d_naive_flops", r.naive_flops},
-                                     {"conv2d_3to16_seconds", r.conv_seconds},
-                                     {"conv2d_3to16_flops", r.conv_flops}});
-    }
-    for (const ParamRow& r : params) {
-      out["parameter_memory"].push_back({{"in_channels", r.in_channels},
-                                         {"out_channels", r.out_channels},
-                                         {"parameters", r.params},
-                                         {"bytes", r.params * 4}});
-    }
-    Json demo = {{"batch", batch}, {"layers", Json::array()}};
-    for (const LayerRow& r : layers) {
-      demo["layers"].push_back({{"name", r.name},
-                                {"output_shape", r.shape},
-                                {"parameters", r.params},
-                                {"flops", r.flops},
-                                {"activation_bytes", r.activation_bytes}});
-    }
-    demo["parameter_bytes"] = param_bytes;
-    demo["activation_bytes"] = activation_bytes;
-    demo["flops"] = total_flops;
-    demo["inference_peak_bytes"] = inference_bytes;
-    demo["training_bytes"] = training_bytes;
-    out["demo_cnn"] = demo;
-    std::cout << json_text(out) << "\n";
-    return 0;
+void print_seed_json(const SeedAnalysis& a) {
+  const auto& [batch, scaling, params, layers, param_bytes, activation_bytes, inference_bytes, training_bytes,
+               total_flops] = a;
+  Json out = {{"conv_scaling", Json::array()}, {"parameter_memory", Json::array()}};
+  for (const ScalingRow& r : scaling) {
+    out["conv_scaling"].push_back({{"size", r.size},
+                                   {"conv2d_naive_seconds", r.naive_seconds},
+                                   {"conv2d_naive_flops", r.naive_flops},
+                                   {"conv2d_3to16_seconds", r.conv_seconds},
+                                   {"conv2d_3to16_flops", r.conv_flops}});
   }
+  for (const ParamRow& r : params) {
+    out["parameter_memory"].push_back({{"in_channels", r.in_channels},
+                                       {"out_channels", r.out_channels},
+                                       {"parameters", r.params},
+                                       {"bytes", r.params * 4}});
+  }
+  Json demo = {{"batch", batch}, {"layers", Json::array()}};
+  for (const LayerRow& r : layers) {
+    demo["layers"].push_back({{"name", r.name},
+                              {"output_shape", r.shape},
+                              {"parameters", r.params},
+                              {"flops", r.flops},
+                              {"activation_bytes", r.activation_bytes}});
+  }
+  demo["parameter_bytes"] = param_bytes;
+  demo["activation_bytes"] = activation_bytes;
+  demo["flops"] = total_flops;
+  demo["inference_peak_bytes"] = inference_bytes;
+  demo["training_bytes"] = training_bytes;
+  out["demo_cnn"] = demo;
+  std::cout << json_text(out) << "\n";
+}
 
+void print_seed_tables(const SeedAnalysis& a) {
+  const auto& [batch, scaling, params, layers, param_bytes, activation_bytes, inference_bytes, training_bytes,
+               total_flops] = a;
   char line[256];
   std::cout << "SPATIAL COMPLEXITY ANALYSIS\n\n"
             << "Convolution scaling: 3-channel SxS image, 3x3 kernel, no padding. conv2d_naive is the seed's\n"
@@ -207,6 +197,46 @@ int run_analyze(const std::vector<std::string>& argv) {
                 static_cast<long long>(param_bytes / 4), param_bytes / kMiB, total_flops / 1e6, activation_bytes / kMiB,
                 inference_bytes / kMiB, training_bytes / kMiB);
   std::cout << line;
+}
+
+}  // namespace
+
+int run_analyze(const std::vector<std::string>& argv) {
+  Args args("analyze",
+            "The seed's systems analysis, measured: how convolution time grows with the input size, how\n"
+            "parameter memory grows with channels, and the memory of the demo CNN at a batch size.");
+  args.option("batch", "32", "batch size for the demo CNN's memory table (the seed's third question)");
+  args.option("seed", "0", "random seed");
+  args.flag("json", "print one JSON object instead of tables");
+  args.flag("train", "predicted and measured memory of a training step of the default CNN at --batch");
+  args.flag("loops", "time one convolution in several loop orders next to the fast path (cache locality)");
+  args.optional_value("threads", std::to_string(std::thread::hardware_concurrency()),
+                      "speed-up of each conv algorithm from 1 to N threads (default: all cores), with a PNG");
+  args.option("size", "56", "with --loops: the image side");
+  args.option("channels", "32", "with --loops: input and output channels");
+  args.option("plot", "tinytorch_threads", "with --threads: where to write the JSON and PNG (stem)");
+  args.option("conv-algo", "auto", "force a conv2d algorithm where it applies (see tinytorch bench --help)");
+  if (!args.parse(argv)) return 0;
+  try {
+    set_conv2d_algorithm(conv2d_algorithm_from_string(args.get("conv-algo")));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--conv-algo: ") + e.what());
+  }
+  if (args.has("train")) return analyze_train(args.has("json"), args.get_int("batch", 1, 1 << 16));
+  if (args.has("loops")) {
+    return analyze_loops(args.has("json"), args.get_int("size", 8, 512), args.get_int("channels", 1, 512));
+  }
+  if (args.has("threads")) {
+    return analyze_threads(args.has("json"), static_cast<int>(args.get_int("threads", 1, 256)), args.get("plot"));
+  }
+  const int64_t batch = args.get_int("batch", 1, 1 << 20);
+  manual_seed(static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX)));
+  const SeedAnalysis a = measure_seed_analysis(batch);
+  if (args.has("json")) {
+    print_seed_json(a);
+  } else {
+    print_seed_tables(a);
+  }
   return 0;
 }
 
