@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from synthetic_mnist import make_mnist
+
 DETERMINISTIC = ("epoch", "train_loss", "test_loss", "test_accuracy", "lr")
 
 
@@ -44,7 +46,8 @@ def main():
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
     rng = random.Random(int(os.environ.get("KILL_SEED", time.time_ns() % 2**32)))
-    common = ["train", "--epochs", "2", "--limit", "960", "--batch", "32", "--seed", "7", "--augment",
+    data = make_mnist(os.path.join(args.workdir, "mnist"), train=960, test=200)  # small: many restarts
+    common = ["train", "--data", data, "--epochs", "2", "--limit", "960", "--batch", "32", "--seed", "7", "--augment",
               "--checkpoint-every", "1"]
 
     def run_args(stem, threads):
