@@ -92,21 +92,19 @@ AtomicFile::AtomicFile(const std::string& path) : path_(path) {
   check_path(path, "write");
   destination_ = follow_symlinks(path);
   struct stat st;
-  mode_t mode = 0644;
-  if (::stat(destination_.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) {
-      throw ArgumentError("cannot write '" + path + "': it exists and is " + file_kind(st.st_mode) +
-                          ", not a regular file");
-    }
-    mode = st.st_mode & 07777;
+  const bool exists = ::stat(destination_.c_str(), &st) == 0;
+  if (exists && !S_ISREG(st.st_mode)) {
+    throw ArgumentError("cannot write '" + path + "': it exists and is " + file_kind(st.st_mode) +
+                        ", not a regular file");
   }
   remove_stale_temporaries(destination_);
   static std::atomic<uint64_t> counter{0};
   temp_ = dirname_of(destination_) + "/" + temp_prefix(destination_) + std::to_string(::getpid()) + "-" +
           std::to_string(counter++);
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  // A new file gets 0666 less the umask, as any tool's; a replaced one keeps its mode.
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, exists ? 0600 : 0666);
   if (fd_ < 0) io_error("cannot write", path, errno);
-  if (::fchmod(fd_, mode) != 0) {
+  if (exists && ::fchmod(fd_, st.st_mode & 07777) != 0) {
     const int error = errno;
     ::close(fd_);
     fd_ = -1;

@@ -96,6 +96,14 @@ TEST(AtomicWrite, KeepsTheFilesMode) {
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_EQ(slurp(path), "two");
+  // A new file: 0666 less the umask, as any tool's.
+  const mode_t old_mask = ::umask(027);
+  const std::string fresh = scratch("fresh.txt");
+  std::filesystem::remove(fresh);
+  tt::write_file_atomic(fresh, "new");
+  ::umask(old_mask);
+  ASSERT_EQ(::stat(fresh.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
 }
 
 TEST(Readers, RefuseFifosDevicesAndDirectoriesWithoutBlocking) {
