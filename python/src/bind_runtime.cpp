@@ -4,10 +4,18 @@
 namespace tinytorch::python {
 
 void bind_runtime(py::module_& m) {
-  m.def("set_num_threads", &tt::set_num_threads, "n"_a, "Threads for tinytorch's kernels (>= 1).");
+  m.def(
+      "set_num_threads", [](py::handle n) { tt::set_num_threads(thread_count(n, "set_num_threads")); }, "n"_a,
+      "Threads for tinytorch's kernels, 1 to 1024.");
   m.def("get_num_threads", &tt::get_num_threads);
-  m.def("measure_fma_peak_gflops", &tt::measure_fma_peak_gflops, "threads"_a, "seconds"_a = 0.2,
-        py::call_guard<py::gil_scoped_release>(), "This machine's FP32 FMA peak on `threads` threads, measured.");
+  m.def(
+      "measure_fma_peak_gflops",
+      [](py::handle threads, double seconds) {
+        const int n = thread_count(threads, "measure_fma_peak_gflops");
+        py::gil_scoped_release release;
+        return tt::measure_fma_peak_gflops(n, seconds);
+      },
+      "threads"_a, "seconds"_a = 0.2, "This machine's FP32 FMA peak on `threads` threads, measured.");
   m.def("peak_isa", &tt::peak_isa);
   m.def(
       "set_conv2d_algorithm",

@@ -111,6 +111,18 @@ inline int64_t to_int64(py::handle h, const char* what) {
   return v;
 }
 
+// A thread count: any Python integer, checked against [1, kMaxThreads] before it is narrowed to int
+// (so 2**40 is the same ValueError as 0, not a TypeError).
+inline int thread_count(py::handle h, const char* what) {
+  if (!is_int(h)) throw py::type_error(std::string(what) + ": expected an int, got " + type_name_of(h));
+  const int64_t n = to_int64(h, what);
+  if (n < 1 || n > tt::kMaxThreads) {
+    throw py::value_error(std::string(what) + ": expected a thread count in [1, " + std::to_string(tt::kMaxThreads) +
+                          "], got " + std::to_string(n));
+  }
+  return static_cast<int>(n);
+}
+
 // An int or a pair of ints, as PyTorch takes kernel_size, stride, padding and dilation.
 inline tt::Size2 to_size2(py::handle h, const char* what) {
   if (is_int(h)) return tt::Size2(to_int64(h, what));

@@ -99,12 +99,20 @@ def test_writes_fail_loudly(tmp_path):
 
 
 def test_sizes_and_threads_are_bounded():
-    with pytest.raises(ValueError, match=r"threads in \[1, 1024\], got 100000"):
+    with pytest.raises(ValueError, match=r"thread count in \[1, 1024\], got 100000"):
         tinytorch._tinytorch.measure_fma_peak_gflops(100000)  # once a segfault
     with pytest.raises(ValueError, match="got -1"):
         tinytorch._tinytorch.measure_fma_peak_gflops(-1)  # once ended the interpreter
     with pytest.raises(ValueError, match=r"\[1, 1024\], got 40000"):
         tinytorch.set_num_threads(40000)
+    with pytest.raises(ValueError, match="got 1099511627776"):
+        tinytorch.set_num_threads(2**40)  # beyond int: the same ValueError, not a TypeError
+    with pytest.raises(ValueError, match="must fit in a signed 64-bit integer"):
+        tinytorch.set_num_threads(2**70)
+    saved = tinytorch.get_num_threads()
+    tinytorch.set_num_threads(np.int64(1))
+    assert tinytorch.get_num_threads() == 1
+    tinytorch.set_num_threads(saved)
     with pytest.raises(ValueError, match="kernel_size must fit in a signed 64-bit integer, got 9223372036854775808"):
         Conv2D(1, 1, 2**63)  # once a bare RuntimeError
     assert Conv2D(1, 1, np.int64(3)).kernel_size == (3, 3)  # numpy integers are integers
