@@ -1,4 +1,7 @@
-// log_softmax and the fused cross-entropy loss, with their gradients.
+// log_softmax and the fused cross-entropy loss, with their gradients. The row math is in
+// kernels/loss.cpp, beside its references; here: checks and autograd.
+#include "kernels/loss.hpp"
+
 #include <cmath>
 
 #include "core/autograd_internal.hpp"
@@ -18,16 +21,6 @@ std::pair<int64_t, int64_t> rows_of(const char* op, const Tensor& t) {
   if (K < 1)
     throw ShapeError(std::string(op) + ": expected at least one class, got shape " + shape_to_string(t.shape()));
   return {t.dim() == 2 ? t.size(0) : 1, K};
-}
-
-// log-sum-exp of a row, shifted by its maximum so no exp overflows.
-double log_sum_exp(const float* row, int64_t K) {
-  float m = row[0];
-  for (int64_t k = 1; k < K; ++k) m = std::max(m, row[k]);
-  if (std::isinf(m)) return m;  // all -inf, or a +inf: the sum is dominated by it
-  double s = 0.0;
-  for (int64_t k = 0; k < K; ++k) s += std::exp(static_cast<double>(row[k]) - m);
-  return m + std::log(s);
 }
 
 struct LogSoftmaxBackward : autograd::Node {
@@ -74,11 +67,7 @@ struct CrossEntropyBackward : autograd::Node {
 Tensor log_softmax(const Tensor& logits) {
   const auto [N, K] = rows_of("log_softmax", logits);
   Tensor out = Tensor::empty(logits.shape());
-  for (int64_t n = 0; n < N; ++n) {
-    const float* row = logits.data() + n * K;
-    const double lse = log_sum_exp(row, K);
-    for (int64_t k = 0; k < K; ++k) out.data()[n * K + k] = static_cast<float>(row[k] - lse);
-  }
+  for (int64_t n = 0; n < N; ++n) kernels::log_softmax_row(out.data() + n * K, logits.data() + n * K, K);
   if (autograd::needs_grad({&logits})) {
     auto node = std::make_shared<LogSoftmaxBackward>();
     node->output = out.detach();
@@ -103,10 +92,8 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) 
   Tensor probabilities = Tensor::empty({N, K});
   double total = 0.0;
   for (int64_t n = 0; n < N; ++n) {
-    const float* row = logits.data() + n * K;
-    const double lse = log_sum_exp(row, K);
-    total += lse - row[targets[static_cast<size_t>(n)]];
-    for (int64_t k = 0; k < K; ++k) probabilities.data()[n * K + k] = static_cast<float>(std::exp(row[k] - lse));
+    total += kernels::softmax_cross_entropy_row(probabilities.data() + n * K, logits.data() + n * K, K,
+                                                targets[static_cast<size_t>(n)]);
   }
   Tensor loss = Tensor::full({}, static_cast<float>(total / static_cast<double>(N)));
   if (autograd::needs_grad({&logits})) {

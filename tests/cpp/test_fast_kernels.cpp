@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "kernels/batch_norm.hpp"
 #include "kernels/linear.hpp"
+#include "kernels/loss.hpp"
 #include "kernels/pool2d.hpp"
 #include "tinytorch/tinytorch.hpp"
 
@@ -190,6 +192,43 @@ TEST(BatchNormKernels, MatchReferenceOnRandomShapes) {
           const double scale = std::fabs(dy[at]) + std::fabs(mean_dy) + std::fabs(xh[at] * mean_dy_xhat);
           ASSERT_NEAR(dx[at], dx_ref[at], 6 * u * k * scale + 1e-30) << "dx at n " << n << ", i " << i;
         }
+    }
+  }
+}
+
+// log-softmax and cross-entropy rows against their long-double references, on rows of 1 to 1000
+// classes, small and large logits (up to +-80, where a plain exp would overflow float) and rows
+// with -inf entries: within a few ulps of the reference's rounding (the kernel sums in double).
+TEST(LossKernels, MatchReferenceOnRandomRows) {
+  std::mt19937 rng(77);
+  const double u = 0x1p-24;
+  for (int64_t K : {1, 2, 3, 7, 10, 129, 1000}) {
+    for (float spread : {0.5f, 4.0f, 80.0f}) {
+      SCOPED_TRACE("K " + std::to_string(K) + " spread " + std::to_string(spread));
+      std::normal_distribution<float> normal(0.0f, spread);
+      std::vector<float> row(static_cast<size_t>(K)), out(row.size()), want(row.size()), p(row.size()),
+          p_ref(row.size());
+      for (float& v : row) v = normal(rng);
+      if (K > 3) row[1] = -std::numeric_limits<float>::infinity();  // a class ruled out
+      tt::kernels::log_softmax_row(out.data(), row.data(), K);
+      tt::kernels::log_softmax_row_reference(want.data(), row.data(), K);
+      for (int64_t k = 0; k < K; ++k) {
+        if (std::isinf(want[k])) {
+          EXPECT_EQ(out[k], want[k]) << "class " << k;
+          continue;
+        }
+        EXPECT_NEAR(out[k], want[k], 2 * u * (std::fabs(row[k]) + std::fabs(want[k]) + 1)) << "class " << k;
+      }
+      const int64_t target = K > 3 ? 2 : 0;
+      const double loss = tt::kernels::softmax_cross_entropy_row(p.data(), row.data(), K, target);
+      const double loss_ref = tt::kernels::softmax_cross_entropy_row_reference(p_ref.data(), row.data(), K, target);
+      EXPECT_NEAR(loss, loss_ref, 1e-12 * (std::fabs(loss_ref) + std::fabs(row[target]) + 1));
+      double total = 0.0;
+      for (int64_t k = 0; k < K; ++k) {
+        EXPECT_NEAR(p[k], p_ref[k], 2 * u * p_ref[k] + 1e-45) << "class " << k;
+        total += p[k];
+      }
+      EXPECT_NEAR(total, 1.0, (K + 2) * u);
     }
   }
 }
