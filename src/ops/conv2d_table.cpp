@@ -1,8 +1,7 @@
 // The convolution algorithms, one row each. Adding an algorithm: write its file (run, supports,
 // workspace), add its value to Conv2dAlgorithm (backends.hpp) and its row here; the heuristic
 // (conv2d_select.cpp) decides where it is the default. See docs/ARCHITECTURE.md.
-#include <cassert>
-
+#include "core/contract.hpp"
 #include "ops/conv2d_algorithms.hpp"
 
 namespace tinytorch::ops {
@@ -34,8 +33,8 @@ const std::vector<Conv2dAlgorithmRow>& conv2d_algorithm_table() {
 
 const Conv2dAlgorithmRow& conv2d_algorithm_row(Conv2dAlgorithm algorithm) {
   const auto& table = conv2d_algorithm_table();
-  const size_t index = static_cast<size_t>(algorithm) - 1;  // the enum's first value is Auto
-  assert(index < table.size() && table[index].id == algorithm);
+  const size_t index = static_cast<size_t>(algorithm) - 1;           // the enum's first value is Auto
+  TT_EXPECTS(index < table.size() && table[index].id == algorithm);  // a concrete algorithm, in enum order
   return table[index];
 }
 
