@@ -11,6 +11,7 @@ packages=(
   clang-format clang-tidy            # the style and lint checks (CI)
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   libopenblas-dev                    # GEMM
+  libdlpack-dev                      # DLPack, the zero-copy tensor exchange with PyTorch and numpy
   python3-dev pybind11-dev python3-numpy python3-pytest  # the Python module and its tests
   python3-torch                      # PyTorch: the test oracle and the benchmark peer
   python3-matplotlib                 # plots

@@ -4,8 +4,9 @@
 // assert. The input errors derive from ArgumentError (a std::invalid_argument), so a caller can
 // catch that one type; IOError is a failure of the system under a well-formed request (a full
 // disk, a permission) and derives from std::runtime_error. The Python module maps ArgumentError
-// and its kinds to ValueError (IndexError to IndexError, DataError to tinytorch.DataError, a
-// ValueError) and IOError to OSError; the CLI exits with 2 on the first and 1 on the second.
+// and its kinds to ValueError (IndexError to IndexError, DTypeError to TypeError, DataError to
+// tinytorch.DataError, a ValueError) and IOError to OSError; the CLI exits with 2 on the first
+// and 1 on the second.
 #pragma once
 
 #include <stdexcept>
@@ -21,6 +22,12 @@ class ArgumentError : public std::invalid_argument {
 
 // A shape, size or hyper-parameter does not fit the operation.
 class ShapeError : public ArgumentError {
+ public:
+  using ArgumentError::ArgumentError;
+};
+
+// A tensor has a dtype the operation does not take (an int64 tensor given to conv2d).
+class DTypeError : public ArgumentError {
  public:
   using ArgumentError::ArgumentError;
 };

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "tinytorch/math.hpp"
 #include "tinytorch/tensor.hpp"
 
 namespace tinytorch {
@@ -74,19 +75,14 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {}
 
 Tensor relu(const Tensor& input);
 
-// Elementwise arithmetic on tensors of the same shape, a scale, and full reductions (a
-// one-element result of shape ()). All differentiable.
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor scale(const Tensor& a, float factor);
-Tensor sum(const Tensor& a);
-Tensor mean(const Tensor& a);
+// Arithmetic, reductions and the rest of the tensor math: math.hpp.
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 inline Tensor operator*(const Tensor& a, float factor) { return scale(a, factor); }
 inline Tensor operator*(float factor, const Tensor& a) { return scale(a, factor); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
 
 // log_softmax over the last dimension of [N, K] (or [K]).
 Tensor log_softmax(const Tensor& logits);

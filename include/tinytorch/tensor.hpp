@@ -19,6 +19,29 @@ namespace tinytorch {
 
 using Shape = std::vector<int64_t>;
 
+// Element types, in type-promotion order: an op on two dtypes computes in the later one
+// (bool < int64 < float32), as PyTorch does within these three.
+enum class DType : uint8_t { Bool, Int64, Float32 };
+const char* dtype_name(DType dtype);  // "bool", "int64", "float32" (numpy's names)
+size_t element_size(DType dtype);     // bytes per element
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::Float32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::Int64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+  return DType::Bool;
+}
+inline bool is_floating(DType dtype) { return dtype == DType::Float32; }
+// The dtype two operands compute in: the later of the two in the promotion order.
+inline DType promote_types(DType a, DType b) { return a > b ? a : b; }
+
 namespace autograd {
 struct Node;
 struct Meta;
@@ -28,40 +51,60 @@ struct Meta;
 // overflows int64.
 int64_t checked_numel(const Shape& shape);
 std::string shape_to_string(const Shape& shape);  // "(2, 3)" as Python prints a tuple
+Shape contiguous_strides(const Shape& shape);      // row-major strides, in elements
 
 struct Storage {
-  float* data = nullptr;
-  int64_t size = 0;             // elements
+  void* data = nullptr;
+  int64_t bytes = 0;
   std::shared_ptr<void> owner;  // frees (or keeps alive) the memory behind data
 };
 
 class Tensor {
  public:
   Tensor() = default;                              // undefined: holds no tensor (an absent bias, say)
-  explicit Tensor(Shape shape);                    // zeros
+  explicit Tensor(Shape shape);                    // float32 zeros
   Tensor(Shape shape, std::vector<float> values);  // values in row-major order
 
-  static Tensor zeros(Shape shape);
-  static Tensor ones(Shape shape);
+  static Tensor zeros(Shape shape, DType dtype = DType::Float32);
+  static Tensor ones(Shape shape, DType dtype = DType::Float32);
   static Tensor full(Shape shape, float value);
+  static Tensor full(Shape shape, double value, DType dtype);  // value converted as static_cast does
   static Tensor arange(int64_t end);
   static Tensor arange(double start, double end, double step = 1.0);
   static Tensor randn(Shape shape, Generator& gen = default_generator());
   static Tensor rand(Shape shape, Generator& gen = default_generator());
-  static Tensor empty(Shape shape);  // uninitialised
+  static Tensor empty(Shape shape, DType dtype = DType::Float32);  // uninitialised, contiguous
+  static Tensor int64(Shape shape, const std::vector<int64_t>& values);  // an int64 tensor
   // Wraps memory the caller owns: `owner` is kept alive as long as any view of it.
   static Tensor from_blob(float* data, Shape shape, std::shared_ptr<void> owner);
+  // The same for any dtype and layout: strides in elements (any sign, 0 for broadcast dims). The
+  // caller vouches that every element lies in its block.
+  static Tensor from_blob(void* data, Shape shape, Shape strides, DType dtype, std::shared_ptr<void> owner);
 
   bool defined() const { return impl_ != nullptr; }
+  DType dtype() const { return impl().dtype; }
   const Shape& shape() const { return impl().shape; }
+  const Shape& strides() const { return impl().strides; }  // in elements
+  bool is_contiguous() const { return impl().contiguous; }
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
   int64_t numel() const { return impl().numel; }
+  // A float32, contiguous tensor's elements (see the top of this file).
   float* data() {
     const Impl& i = impl();
-    return i.storage->data ? i.storage->data + i.offset : nullptr;
+    if (i.dtype != DType::Float32 || !i.contiguous) throw_not_dense_float();
+    return i.storage->data ? static_cast<float*>(i.storage->data) + i.offset : nullptr;
   }
   const float* data() const { return const_cast<Tensor*>(this)->data(); }
+  // The first element as T (DTypeError unless T is the dtype); elements sit at strides() from it.
+  template <class T>
+  T* data_ptr() const {
+    const Impl& i = impl();
+    if (i.dtype != dtype_of<T>()) throw_dtype_mismatch(dtype_of<T>());
+    return i.storage->data ? static_cast<T*>(i.storage->data) + i.offset : nullptr;
+  }
+  void* raw_data() const;  // the first element, untyped
+  int64_t storage_offset() const { return impl().offset; }  // in elements
   // The storage block this tensor views, shared with its views and whoever borrowed it.
   const std::shared_ptr<Storage>& storage() const;
 
@@ -72,16 +115,37 @@ class Tensor {
 
   // A view of row i along dim 0: shape()[1:]. Shares storage.
   Tensor operator[](int64_t i) const;
-  // Views with a new shape and the same elements; one size may be -1 (inferred).
+  // The same elements in a new shape; one size may be -1 (inferred). A view of a contiguous
+  // tensor; reshape copies a strided one, view() refuses it (ShapeError), as PyTorch does.
   Tensor reshape(Shape shape) const;
-  Tensor view(Shape shape) const { return reshape(std::move(shape)); }
-  Tensor clone() const;
+  Tensor view(Shape shape) const;
+  // Strided views (tensor_views.cpp). Dims may be negative (counting from the end).
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor permute(const std::vector<int64_t>& dims) const;
+  Tensor select(int64_t dim, int64_t index) const;  // drops `dim`
+  // Elements start, start + step, ... < stop along dim, clamped to the size as Python slices are.
+  Tensor slice(int64_t dim, int64_t start, int64_t stop, int64_t step = 1) const;
+  Tensor expand(const Shape& shape) const;  // size-1 dims repeated (stride 0); -1 keeps a size
+  Tensor squeeze() const;                   // every size-1 dim dropped
+  Tensor squeeze(int64_t dim) const;        // that dim, if its size is 1
+  Tensor unsqueeze(int64_t dim) const;      // a size-1 dim inserted at dim (in [-dim()-1, dim()])
+  // This tensor if contiguous, else a contiguous copy (differentiable).
+  Tensor contiguous() const;
+  // A copy in another dtype (this tensor when it already has it). float -> int truncates toward
+  // zero, anything -> bool is != 0. Differentiable between float dtypes only.
+  Tensor to(DType dtype) const;
+  Tensor clone() const;  // a contiguous copy, differentiable
   void fill_(float value);
-  void copy_(const Tensor& src);  // same numel; copies values
+  void fill_(double value, DType as);  // any dtype: value converted to it
+  // Copies values in: src's shape must broadcast to this one (dtypes converted). Writes through
+  // views. Not recorded by autograd.
+  void copy_(const Tensor& src);
 
   // True if |a - b| <= atol + rtol * |b| everywhere and the shapes match (NaNs never match).
   bool allclose(const Tensor& other, double rtol = 1e-5, double atol = 1e-8) const;
-  bool equal(const Tensor& other) const;  // same shape and bit-equal values
+  bool equal(const Tensor& other) const;  // same shape, dtype and bit-equal values
+  // The i-th element in row-major order, converted to double (for printing and tests).
+  double element(int64_t flat_index) const;
 
   std::string to_string() const;
   // True if both handles refer to the same tensor (not merely equal values).
@@ -108,7 +172,10 @@ class Tensor {
     std::shared_ptr<Storage> storage;
     int64_t offset = 0;  // elements from storage->data
     Shape shape;
+    Shape strides;  // elements
     int64_t numel = 0;
+    DType dtype = DType::Float32;
+    bool contiguous = true;                    // strides are the row-major ones of shape
     std::shared_ptr<autograd::Meta> autograd;  // requires_grad, grad, grad_fn; null when unused
   };
   friend struct autograd::Meta;
@@ -119,6 +186,11 @@ class Tensor {
     return *impl_;
   }
   [[noreturn]] static void throw_undefined();
+  [[noreturn]] void throw_not_dense_float() const;
+  [[noreturn]] void throw_dtype_mismatch(DType wanted) const;
+  // A view of this tensor's storage with another geometry (no autograd record).
+  Tensor make_view(Shape shape, Shape strides, int64_t offset) const;
+  friend Tensor make_strided_view(const Tensor&, Shape, Shape, int64_t);
   int64_t flat_index(std::initializer_list<int64_t> index) const;
 
   std::shared_ptr<Impl> impl_;

@@ -3,6 +3,20 @@
 
 namespace tinytorch::python {
 
+// Class labels as the loss takes them: any 1-D integer Tensor, array or list (PyTorch's int64).
+std::vector<int64_t> class_indices(py::handle targets, const char* op) {
+  const tt::Tensor given = operand(targets);
+  if (given.dtype() == tt::DType::Float32) {
+    throw py::type_error(std::string(op) + ": expected integer class indices (int64), got float32 targets");
+  }
+  const tt::Tensor t = given.to(tt::DType::Int64).contiguous();
+  if (t.dim() > 1) {
+    throw py::value_error(std::string(op) + ": expected targets of shape (N,), got " + tt::shape_to_string(t.shape()));
+  }
+  const int64_t* p = t.data_ptr<int64_t>();
+  return std::vector<int64_t>(p, p + t.numel());
+}
+
 void bind_functional(py::module_& m) {
   m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1);
   m.def("relu", &tt::relu, "input"_a, release_gil());
@@ -56,12 +70,15 @@ void bind_functional(py::module_& m) {
       "count_include_pad"_a = true);
   m.def(
       "cross_entropy",
-      [](const tt::Tensor& logits, std::vector<int64_t> targets) {
-        py::gil_scoped_release release;
-        return tt::cross_entropy(logits, targets);
+      [](const tt::Tensor& logits, py::handle targets) {
+        return tt::cross_entropy(logits, class_indices(targets, "cross_entropy"));
       },
-      "logits"_a, "targets"_a, "Mean cross-entropy of logits (N, K) against class indices (N,).");
-  m.def("log_softmax", &tt::log_softmax, "logits"_a);
+      "logits"_a, "targets"_a,
+      "Mean cross-entropy of logits (N, K) against class indices (N,): an int64 Tensor, a numpy array or a list.");
+  m.def(
+      "log_softmax", [](const tt::Tensor& x, int64_t dim) { return tt::log_softmax(x, dim); }, "input"_a, "dim"_a = -1);
+  m.def(
+      "softmax", [](const tt::Tensor& x, int64_t dim) { return tt::softmax(x, dim); }, "input"_a, "dim"_a = -1);
 }
 
 }  // namespace tinytorch::python

@@ -12,6 +12,8 @@ PYBIND11_MODULE(_tinytorch, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const tinytorch::DTypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const tinytorch::IndexError& e) {
       PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const tinytorch::IOError& e) {
@@ -21,6 +23,8 @@ PYBIND11_MODULE(_tinytorch, m) {
   // Order matters: a class is bound before the classes and functions that take it.
   tp::bind_runtime(m);
   tp::bind_tensor(m);
+  tp::bind_tensor_math(m);
+  tp::bind_interop(m);
   tp::bind_module_base(m);
   tp::bind_layers(m);
   tp::bind_pooling(m);

@@ -8,6 +8,7 @@ Training: tinytorch.optim (SGD, Adam, AdamW), tinytorch.functional (cross_entrop
 tinytorch.data (Fashion-MNIST, DataLoader), tinytorch.no_grad, save_checkpoint / load_checkpoint.
 """
 from tinytorch._tinytorch import __version__, get_num_threads, manual_seed, set_num_threads
+from tinytorch import _tensor  # noqa: F401  (completes Tensor before anything uses it)
 from tinytorch import autograd, backends, data, functional, models, optim  # noqa: F401
 from tinytorch.autograd import no_grad
 from tinytorch.core import layers, spatial, tensor  # noqa: F401

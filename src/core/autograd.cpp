@@ -48,6 +48,10 @@ Tensor& Tensor::set_requires_grad(bool on) {
     throw std::invalid_argument("set_requires_grad: only leaf tensors can be marked; this one was computed by " +
                                 std::string(self.autograd->grad_fn->name()) + " (use detach() for a new leaf)");
   }
+  if (on && self.dtype != DType::Float32) {
+    throw DTypeError(std::string("set_requires_grad: only float32 tensors can require gradients, this one is ") +
+                     dtype_name(self.dtype));
+  }
   if (!self.autograd) self.autograd = std::make_shared<autograd::Meta>();
   self.autograd->requires_grad = on;
   return *this;
@@ -65,12 +69,15 @@ Tensor Tensor::grad() const {
 
 void Tensor::set_grad(const Tensor& grad) {
   Impl& self = const_cast<Impl&>(impl());
+  if (grad.defined() && grad.dtype() != DType::Float32) {
+    throw DTypeError(std::string("set_grad: expected a float32 gradient, got ") + dtype_name(grad.dtype()));
+  }
   if (grad.defined() && grad.shape() != self.shape) {
     throw ShapeError("set_grad: expected a gradient of shape " + shape_to_string(self.shape) + ", got " +
                      shape_to_string(grad.shape()));
   }
   if (!self.autograd) self.autograd = std::make_shared<autograd::Meta>();
-  self.autograd->grad = grad;
+  self.autograd->grad = grad.defined() ? grad.contiguous() : grad;
 }
 
 const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
@@ -98,11 +105,14 @@ void Tensor::backward(const Tensor& gradient) const {
                        shape_to_string(shape()) + ", so pass its gradient");
     }
     seed = Tensor::ones(shape());
+  } else if (seed.dtype() != DType::Float32) {
+    throw DTypeError(std::string("backward: expected a float32 gradient, got ") + dtype_name(seed.dtype()));
   } else if (seed.shape() != shape()) {
     throw ShapeError("backward: expected a gradient of shape " + shape_to_string(shape()) + ", got " +
                      shape_to_string(seed.shape()));
   }
   NoGradGuard no_grad;  // gradients are plain values: no graph of the backward pass
+  seed = seed.contiguous();
 
   // Leaves get their gradient accumulated; nodes pass theirs on.
   auto deliver_to_leaf = [](const Tensor& leaf, const Tensor& g) {
@@ -155,8 +165,8 @@ void Tensor::backward(const Tensor& gradient) const {
     std::vector<Tensor> input_grads = node->backward(g);
     for (size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
       const Tensor& in = node->inputs[i];
-      const Tensor& ig = input_grads[i];
-      if (!in.defined() || !ig.defined() || !in.requires_grad()) continue;
+      if (!in.defined() || !input_grads[i].defined() || !in.requires_grad()) continue;
+      const Tensor ig = input_grads[i].contiguous();  // a view op may hand back a strided gradient
       if (autograd::Node* child = in.grad_fn().get()) {
         auto [slot, inserted] = grads.try_emplace(child, ig);
         if (!inserted) {

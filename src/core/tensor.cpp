@@ -14,6 +14,9 @@
 #include <unordered_map>
 
 #include "core/autograd_internal.hpp"
+#include "core/broadcast.hpp"
+#include "core/dtype_dispatch.hpp"
+#include "kernels/strided.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/runtime.hpp"
@@ -43,28 +46,33 @@ std::string shape_to_string(const Shape& shape) {
   return s + ")";
 }
 
+Shape contiguous_strides(const Shape& shape) {
+  Shape strides(shape.size());
+  int64_t stride = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    strides[d] = stride;
+    stride *= std::max<int64_t>(shape[d], 1);
+  }
+  return strides;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::Bool:
+      return "bool";
+    case DType::Int64:
+      return "int64";
+    case DType::Float32:
+      break;
+  }
+  return "float32";
+}
+
+size_t element_size(DType dtype) { return visit_dtype(dtype, [](auto tag) { return sizeof(tag); }); }
+
 namespace {
 
 constexpr size_t kAlignment = 64;
-
-// reshape/view: the gradient takes the input's shape back.
-struct ReshapeBackward : autograd::Node {
-  Shape input_shape;
-  const char* name() const override { return "ReshapeBackward"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {g.reshape(input_shape)}; }
-};
-
-// operator[]: the gradient is zero but for row i.
-struct SelectBackward : autograd::Node {
-  Shape input_shape;
-  int64_t index = 0;
-  const char* name() const override { return "SelectBackward"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor out = Tensor::zeros(input_shape);
-    out[index].copy_(g);
-    return {out};
-  }
-};
 
 // Large blocks are kept for reuse when their tensors die: training allocates the same activation
 // and gradient sizes every step, and fresh pages from the kernel (a page fault each) cost more
@@ -133,17 +141,18 @@ BlockCache& block_cache() {
   return *cache;
 }
 
-std::shared_ptr<Storage> allocate(int64_t numel) {
+std::shared_ptr<Storage> allocate(int64_t numel, DType dtype) {
   auto storage = std::make_shared<Storage>();
-  storage->size = numel;
   if (numel == 0) return storage;
-  // numel * 4 overflowing size_t, or simply too large, is an allocation failure.
-  if (static_cast<uint64_t>(numel) > (SIZE_MAX - kAlignment) / sizeof(float)) throw std::bad_alloc();
-  size_t bytes = static_cast<size_t>(numel) * sizeof(float);
+  // numel * size overflowing size_t, or simply too large, is an allocation failure.
+  const size_t item = element_size(dtype);
+  if (static_cast<uint64_t>(numel) > (SIZE_MAX - kAlignment) / item) throw std::bad_alloc();
+  size_t bytes = static_cast<size_t>(numel) * item;
+  storage->bytes = static_cast<int64_t>(bytes);
   bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   void* p = block_cache().get(bytes);
   count_allocation(static_cast<int64_t>(bytes));
-  storage->data = static_cast<float*>(p);
+  storage->data = p;
   storage->owner = std::shared_ptr<void>(p, [bytes](void* q) {
     live_bytes.fetch_sub(static_cast<int64_t>(bytes));
     block_cache().put(q, bytes);
@@ -156,13 +165,13 @@ std::shared_ptr<Storage> allocate(int64_t numel) {
 MemoryStats memory_stats() { return {live_bytes.load(), peak_bytes.load()}; }
 void reset_peak_memory() { peak_bytes.store(live_bytes.load()); }
 
-namespace {}  // namespace
-
-Tensor Tensor::empty(Shape shape) {
+Tensor Tensor::empty(Shape shape, DType dtype) {
   auto impl = std::make_shared<Impl>();
   impl->numel = checked_numel(shape);
+  impl->strides = contiguous_strides(shape);
   impl->shape = std::move(shape);
-  impl->storage = allocate(impl->numel);
+  impl->dtype = dtype;
+  impl->storage = allocate(impl->numel, dtype);
   return Tensor(std::move(impl));
 }
 
@@ -178,12 +187,24 @@ Tensor::Tensor(Shape shape, std::vector<float> values) {
   std::copy(values.begin(), values.end(), data());
 }
 
-Tensor Tensor::zeros(Shape shape) { return full(std::move(shape), 0.0f); }
-Tensor Tensor::ones(Shape shape) { return full(std::move(shape), 1.0f); }
+Tensor Tensor::int64(Shape shape, const std::vector<int64_t>& values) {
+  const int64_t n = checked_numel(shape);
+  if (static_cast<int64_t>(values.size()) != n) {
+    throw ShapeError("Tensor: shape " + shape_to_string(shape) + " needs " + std::to_string(n) + " values, got " +
+                     std::to_string(values.size()));
+  }
+  Tensor t = empty(std::move(shape), DType::Int64);
+  std::copy(values.begin(), values.end(), t.data_ptr<int64_t>());
+  return t;
+}
 
-Tensor Tensor::full(Shape shape, float value) {
-  Tensor t = empty(std::move(shape));
-  t.fill_(value);
+Tensor Tensor::zeros(Shape shape, DType dtype) { return full(std::move(shape), 0.0, dtype); }
+Tensor Tensor::ones(Shape shape, DType dtype) { return full(std::move(shape), 1.0, dtype); }
+Tensor Tensor::full(Shape shape, float value) { return full(std::move(shape), double{value}, DType::Float32); }
+
+Tensor Tensor::full(Shape shape, double value, DType dtype) {
+  Tensor t = empty(std::move(shape), dtype);
+  t.fill_(value, dtype);
   return t;
 }
 
@@ -214,22 +235,66 @@ Tensor Tensor::rand(Shape shape, Generator& gen) {
 }
 
 Tensor Tensor::from_blob(float* data, Shape shape, std::shared_ptr<void> owner) {
+  Shape strides = contiguous_strides(shape);
+  return from_blob(data, std::move(shape), std::move(strides), DType::Float32, std::move(owner));
+}
+
+Tensor Tensor::from_blob(void* data, Shape shape, Shape strides, DType dtype, std::shared_ptr<void> owner) {
   auto impl = std::make_shared<Impl>();
   impl->numel = checked_numel(shape);
   if (data == nullptr && impl->numel > 0) {
     throw ArgumentError("Tensor::from_blob: data is null for a tensor of shape " + shape_to_string(shape));
   }
+  if (strides.size() != shape.size()) {
+    throw ShapeError("Tensor::from_blob: " + std::to_string(strides.size()) + " strides for shape " +
+                     shape_to_string(shape));
+  }
+  impl->contiguous = impl->numel <= 1 || strides == contiguous_strides(shape);
+  impl->strides = impl->contiguous ? contiguous_strides(shape) : std::move(strides);
   impl->shape = std::move(shape);
+  impl->dtype = dtype;
   impl->storage = std::make_shared<Storage>();
   impl->storage->data = data;
-  impl->storage->size = impl->numel;
+  impl->storage->bytes = impl->numel * static_cast<int64_t>(element_size(dtype));
   impl->storage->owner = std::move(owner);
   return Tensor(std::move(impl));
 }
 
 void Tensor::throw_undefined() { throw std::invalid_argument("Tensor: this tensor is undefined (holds no data)"); }
 
+void Tensor::throw_not_dense_float() const {
+  if (dtype() != DType::Float32) {
+    throw DTypeError(std::string("expected a float32 tensor, got ") + dtype_name(dtype()) +
+                     " (convert it with .float() or to(DType::Float32))");
+  }
+  throw ArgumentError("expected a contiguous tensor, got a strided view of shape " + shape_to_string(shape()) +
+                      " (call contiguous() first)");
+}
+
+void Tensor::throw_dtype_mismatch(DType wanted) const {
+  throw DTypeError(std::string("expected a ") + dtype_name(wanted) + " tensor, got " + dtype_name(dtype()));
+}
+
+void* Tensor::raw_data() const {
+  const Impl& i = impl();
+  if (!i.storage->data) return nullptr;
+  return static_cast<char*>(i.storage->data) + i.offset * static_cast<int64_t>(element_size(i.dtype));
+}
+
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
+
+Tensor Tensor::make_view(Shape shape, Shape strides, int64_t offset) const {
+  const Impl& self = impl();
+  auto impl = std::make_shared<Impl>();
+  impl->storage = self.storage;
+  impl->offset = offset;
+  impl->numel = checked_numel(shape);
+  impl->dtype = self.dtype;
+  impl->contiguous = impl->numel <= 1 || strides == contiguous_strides(shape);
+  impl->strides = impl->contiguous ? contiguous_strides(shape) : std::move(strides);
+  impl->shape = std::move(shape);
+  return Tensor(std::move(impl));
+}
 
 int64_t Tensor::size(int64_t d) const {
   const int64_t n = dim();
@@ -240,13 +305,14 @@ int64_t Tensor::size(int64_t d) const {
   return shape()[static_cast<size_t>(d < 0 ? d + n : d)];
 }
 
+// The element offset (from the first element) of a full index, bounds-checked.
 int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
   const Shape& s = shape();
   if (index.size() != s.size()) {
     throw IndexError("Tensor::at: expected " + std::to_string(s.size()) + " indices for shape " + shape_to_string(s) +
                      ", got " + std::to_string(index.size()));
   }
-  int64_t flat = 0;
+  int64_t offset = 0;
   size_t d = 0;
   for (int64_t i : index) {
     const int64_t n = s[d];
@@ -254,107 +320,93 @@ int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
       throw IndexError("Tensor::at: index " + std::to_string(i) + " is out of range for dimension " +
                        std::to_string(d) + " of size " + std::to_string(n));
     }
-    flat = flat * n + (i < 0 ? i + n : i);
+    offset += (i < 0 ? i + n : i) * strides()[d];
     ++d;
   }
-  return flat;
+  return offset;
 }
 
-float& Tensor::at(std::initializer_list<int64_t> index) { return data()[flat_index(index)]; }
-float Tensor::at(std::initializer_list<int64_t> index) const { return data()[flat_index(index)]; }
+float& Tensor::at(std::initializer_list<int64_t> index) { return data_ptr<float>()[flat_index(index)]; }
+float Tensor::at(std::initializer_list<int64_t> index) const { return data_ptr<float>()[flat_index(index)]; }
+
+double Tensor::element(int64_t flat) const {
+  const Impl& self = impl();
+  if (flat < 0 || flat >= self.numel) {
+    throw IndexError("Tensor::element: index " + std::to_string(flat) + " is out of range for " +
+                     std::to_string(self.numel) + " elements");
+  }
+  int64_t offset = 0;
+  for (size_t d = self.shape.size(); d-- > 0;) {
+    offset += flat % self.shape[d] * self.strides[d];
+    flat /= self.shape[d];
+  }
+  return visit_dtype(self.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return static_cast<double>(data_ptr<T>()[offset]);
+  });
+}
 
 float Tensor::item() const {
   if (numel() != 1) {
     throw ShapeError("Tensor::item: expected a tensor with one element, got shape " + shape_to_string(shape()));
   }
-  return data()[0];
+  return static_cast<float>(element(0));
 }
 
 Tensor Tensor::operator[](int64_t i) const {
-  const Impl& self = impl();
-  if (self.shape.empty()) throw IndexError("Tensor[]: cannot index a 0-dimensional tensor");
-  const int64_t n = self.shape[0];
-  if (i < -n || i >= n) {
-    throw IndexError("Tensor[]: index " + std::to_string(i) + " is out of range for dimension 0 of size " +
-                     std::to_string(n));
-  }
-  if (i < 0) i += n;
-  auto impl = std::make_shared<Impl>();
-  impl->storage = self.storage;
-  impl->shape = Shape(self.shape.begin() + 1, self.shape.end());
-  impl->numel = n == 0 ? 0 : self.numel / n;
-  impl->offset = self.offset + i * impl->numel;
-  impl->autograd.reset();
-  Tensor out(std::move(impl));
-  if (autograd::needs_grad({this})) {
-    auto node = std::make_shared<SelectBackward>();
-    node->input_shape = self.shape;
-    node->index = i;
-    node->inputs = {*this};
-    attach_grad_fn(out, node);
-  }
-  return out;
-}
-
-Tensor Tensor::reshape(Shape shape) const {
-  const Impl& self = impl();
-  int64_t known = 1;
-  int inferred = -1;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == -1) {
-      if (inferred >= 0) throw ShapeError("reshape: only one dimension can be -1, got " + shape_to_string(shape));
-      inferred = static_cast<int>(d);
-    } else if (shape[d] < 0) {
-      throw ShapeError("reshape: invalid size " + std::to_string(shape[d]) + " in " + shape_to_string(shape));
-    } else if (__builtin_mul_overflow(known, shape[d], &known)) {
-      throw ShapeError("reshape: shape " + shape_to_string(shape) + " has more elements than an int64 can count");
-    }
-  }
-  if (inferred >= 0) {
-    if (known == 0 || self.numel % known != 0) {
-      throw ShapeError("reshape: shape " + shape_to_string(shape) + " is invalid for input of size " +
-                       std::to_string(self.numel));
-    }
-    shape[static_cast<size_t>(inferred)] = self.numel / known;
-  } else if (known != self.numel) {
-    throw ShapeError("reshape: shape " + shape_to_string(shape) + " is invalid for input of size " +
-                     std::to_string(self.numel));
-  }
-  auto impl = std::make_shared<Impl>(self);
-  impl->shape = std::move(shape);
-  impl->autograd.reset();  // a view is a new node of the graph, not the same tensor
-  Tensor out(std::move(impl));
-  if (autograd::needs_grad({this})) {
-    auto node = std::make_shared<ReshapeBackward>();
-    node->input_shape = self.shape;
-    node->inputs = {*this};
-    attach_grad_fn(out, node);
-  }
-  return out;
+  if (dim() == 0) throw IndexError("Tensor[]: cannot index a 0-dimensional tensor");
+  return select(0, i);
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape());
-  if (numel() > 0) std::memcpy(t.data(), data(), static_cast<size_t>(numel()) * sizeof(float));
+  Tensor t = empty(shape(), dtype());
+  t.copy_(*this);
   return t;
 }
 
-void Tensor::fill_(float value) { std::fill_n(data(), numel(), value); }
+void Tensor::fill_(float value) { fill_(double{value}, dtype()); }
+
+void Tensor::fill_(double value, DType as) {
+  (void)as;  // the value is converted to this tensor's dtype
+  visit_dtype(dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T v = static_cast<T>(value);
+    T* base = data_ptr<T>();
+    const auto loop = kernels::plan_strided_loop<1>(shape(), {&strides()});
+    kernels::for_each_run(loop, 0, numel(), [&](auto off, int64_t n, auto step) {
+      for (int64_t i = 0; i < n; ++i) base[off[0] + i * step[0]] = v;
+    });
+  });
+}
 
 void Tensor::copy_(const Tensor& src) {
-  if (src.numel() != numel()) {
-    throw ShapeError("copy_: source has " + std::to_string(src.numel()) + " elements, destination " +
-                     std::to_string(numel()));
+  if (src.numel() == numel() && src.shape() != shape() && src.is_contiguous() && is_contiguous()) {
+    copy_(src.reshape(shape()));  // the old contract: any source with as many elements
+    return;
   }
-  if (numel() > 0) std::memmove(data(), src.data(), static_cast<size_t>(numel()) * sizeof(float));
+  Tensor from = src;
+  if (src.storage() == storage() && !(src.strides() == strides() && src.storage_offset() == storage_offset())) {
+    from = src.clone();  // overlapping views: read from a copy
+  }
+  const Shape from_strides = broadcast_strides(from, shape(), "copy_");
+  visit_dtype(dtype(), [&](auto to_tag) {
+    using To = decltype(to_tag);
+    To* out = data_ptr<To>();
+    visit_dtype(from.dtype(), [&](auto from_tag) {
+      using From = decltype(from_tag);
+      const From* in = from.data_ptr<From>();
+      const auto loop = kernels::plan_strided_loop<2>(shape(), {&strides(), &from_strides});
+      kernels::for_each_run(loop, 0, numel(), [&](auto off, int64_t n, auto step) {
+        for (int64_t i = 0; i < n; ++i) out[off[0] + i * step[0]] = static_cast<To>(in[off[1] + i * step[1]]);
+      });
+    });
+  });
 }
 
 bool Tensor::allclose(const Tensor& other, double rtol, double atol) const {
   if (shape() != other.shape()) return false;
-  const float* a = data();
-  const float* b = other.data();
   for (int64_t i = 0; i < numel(); ++i) {
-    const double x = a[i], y = b[i];
+    const double x = element(i), y = other.element(i);
     if (std::isinf(x) || std::isinf(y)) {
       if (x != y) return false;
       continue;
@@ -365,14 +417,29 @@ bool Tensor::allclose(const Tensor& other, double rtol, double atol) const {
 }
 
 bool Tensor::equal(const Tensor& other) const {
-  return shape() == other.shape() &&
-         (numel() == 0 || std::memcmp(data(), other.data(), static_cast<size_t>(numel()) * sizeof(float)) == 0);
+  if (shape() != other.shape() || dtype() != other.dtype()) return false;
+  const Tensor a = contiguous(), b = other.contiguous();
+  return numel() == 0 ||
+         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(numel()) * element_size(dtype())) == 0;
 }
 
 namespace {
 
-// Prints dims recursively like numpy, eliding the middle of long dimensions.
-void print_dim(std::ostream& os, const float* p, const Shape& shape, size_t d, int64_t stride, int indent) {
+void print_element(std::ostream& os, const Tensor& t, int64_t flat) {
+  const double v = t.element(flat);
+  if (t.dtype() == DType::Bool) {
+    os << (v != 0.0 ? "True" : "False");
+  } else if (t.dtype() == DType::Int64) {
+    os << static_cast<int64_t>(v);
+  } else {
+    os << static_cast<float>(v);
+  }
+}
+
+// Prints dims recursively like numpy, eliding the middle of long dimensions. `flat` is the
+// row-major index of the first element of this block.
+void print_dim(std::ostream& os, const Tensor& t, int64_t flat, size_t d, int64_t block, int indent) {
+  const Shape& shape = t.shape();
   const int64_t n = shape[d];
   const int64_t edge = 3;
   const bool elide = n > 2 * edge;
@@ -383,9 +450,10 @@ void print_dim(std::ostream& os, const float* p, const Shape& shape, size_t d, i
       i = n - edge;
     }
     if (d + 1 == shape.size()) {
-      os << p[i];
+      print_element(os, t, flat + i);
     } else {
-      print_dim(os, p + i * stride, shape, d + 1, shape[d + 1] == 0 ? 0 : stride / shape[d + 1], indent + 1);
+      const int64_t inner = shape[d + 1] == 0 ? 0 : block / shape[d + 1];
+      print_dim(os, t, flat + i * block, d + 1, inner, indent + 1);
     }
     if (i + 1 < n) os << (d + 1 == shape.size() ? ", " : ",\n" + std::string(static_cast<size_t>(indent + 1), ' '));
   }
@@ -400,12 +468,14 @@ std::string Tensor::to_string() const {
   os << std::setprecision(4);
   os << "tensor(";
   if (shape().empty()) {
-    os << data()[0];
+    print_element(os, *this, 0);
   } else {
-    const int64_t inner = shape()[0] == 0 ? 0 : numel() / shape()[0];
-    print_dim(os, data(), shape(), 0, inner, 7);
+    const int64_t block = shape()[0] == 0 ? 0 : numel() / shape()[0];
+    print_dim(os, *this, 0, 0, block, 7);
   }
-  os << ", shape=" << shape_to_string(shape()) << ")";
+  os << ", shape=" << shape_to_string(shape());
+  if (dtype() != DType::Float32) os << ", dtype=" << dtype_name(dtype());
+  os << ")";
   return os.str();
 }
 

@@ -8,7 +8,9 @@
 
 namespace tinytorch {
 
-Tensor conv2d_naive(const Tensor& input, const Tensor& kernel, std::optional<float> bias) {
+Tensor conv2d_naive(const Tensor& input_arg, const Tensor& kernel_arg, std::optional<float> bias) {
+  const Tensor input = ops::dense_float(input_arg);
+  const Tensor kernel = ops::dense_float(kernel_arg);
   if (input.dim() != 2 && input.dim() != 3) {
     throw ShapeError("conv2d_naive: expected input of shape (height, width) or (channels, height, width), got " +
                      std::to_string(input.dim()) + "D");

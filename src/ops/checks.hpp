@@ -9,6 +9,14 @@
 
 namespace tinytorch::ops {
 
+// The input as the float ops compute it: contiguous float32. int64 and bool inputs are converted
+// (as NumPy would compute them), so integer images and masks go through conv and pooling.
+inline Tensor dense_float(const Tensor& t) { return t.to(DType::Float32).contiguous(); }
+
+// dense_float, or an undefined tensor for an absent one (a bias).
+inline Tensor optional_dense_float(const Tensor& t) { return t.defined() ? dense_float(t) : Tensor(); }
+
+
 inline std::string pair_to_string(Size2 s) {
   // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on "(" + std::to_string(...).
   std::string out = "(";

@@ -140,8 +140,11 @@ struct Conv2dBackward : autograd::Node {
 
 }  // namespace
 
-Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input, const Tensor& weight, const Tensor& bias,
-                   const Conv2dOptions& options) {
+Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg,
+                   const Tensor& bias_arg, const Conv2dOptions& options) {
+  const Tensor input = ops::dense_float(input_arg);
+  const Tensor weight = ops::dense_float(weight_arg);
+  const Tensor bias = ops::optional_dense_float(bias_arg);
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);

@@ -61,7 +61,10 @@ struct ReluBackward : autograd::Node {
 
 }  // namespace
 
-Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg) {
+  const Tensor input = ops::dense_float(input_arg);
+  const Tensor weight = ops::dense_float(weight_arg);
+  const Tensor bias = ops::optional_dense_float(bias_arg);
   // weight: [OUT, IN]
   if (weight.dim() != 2) {
     throw ShapeError("linear: expected a 2D weight (output_size, input_size), got shape " +
@@ -114,7 +117,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   return y;
 }
 
-Tensor relu(const Tensor& input) {
+Tensor relu(const Tensor& input_arg) {
+  const Tensor input = ops::dense_float(input_arg);
   Tensor y = Tensor::empty(input.shape());
   const float* x = input.data();
   float* out = y.data();

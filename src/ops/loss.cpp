@@ -64,7 +64,8 @@ struct CrossEntropyBackward : autograd::Node {
 
 }  // namespace
 
-Tensor log_softmax(const Tensor& logits) {
+Tensor log_softmax(const Tensor& logits_arg) {
+  const Tensor logits = ops::dense_float(logits_arg);
   const auto [N, K] = rows_of("log_softmax", logits);
   Tensor out = Tensor::empty(logits.shape());
   for (int64_t n = 0; n < N; ++n) kernels::log_softmax_row(out.data() + n * K, logits.data() + n * K, K);
@@ -77,7 +78,8 @@ Tensor log_softmax(const Tensor& logits) {
   return out;
 }
 
-Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets) {
+Tensor cross_entropy(const Tensor& logits_arg, const std::vector<int64_t>& targets) {
+  const Tensor logits = ops::dense_float(logits_arg);
   const auto [N, K] = rows_of("cross_entropy", logits);
   if (static_cast<int64_t>(targets.size()) != N) {
     throw ShapeError("cross_entropy: expected " + std::to_string(N) + " targets (one per row of the logits), got " +

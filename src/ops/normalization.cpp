@@ -60,8 +60,11 @@ struct DropoutBackward : autograd::Node {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running_var, const Tensor& weight_arg,
+                  const Tensor& bias_arg, bool training, double momentum, double eps) {
+  const Tensor input = ops::dense_float(input_arg);
+  const Tensor weight = ops::optional_dense_float(weight_arg);
+  const Tensor bias = ops::optional_dense_float(bias_arg);
   if (input.dim() != 2 && input.dim() != 4) {
     throw ShapeError("batch_norm: expected input of shape (N, C, H, W) or (N, C), got " +
                      shape_to_string(input.shape()));
@@ -122,10 +125,11 @@ Tensor batch_norm(const Tensor& input, Tensor& running_mean, Tensor& running_var
   return out;
 }
 
-Tensor dropout(const Tensor& input, double p, bool training, Generator& gen) {
+Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen) {
+  const Tensor input = ops::dense_float(input_arg);
   if (!(p >= 0.0 && p <= 1.0))
     throw ShapeError("dropout: expected a probability p in [0, 1], got " + std::to_string(p));
-  if (!training || p == 0.0) return input;
+  if (!training || p == 0.0) return input_arg;
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
   for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = gen.uniform() < p ? 0.0f : keep_scale;

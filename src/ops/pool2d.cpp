@@ -91,7 +91,8 @@ struct AvgPool2dBackward : autograd::Node {
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
+Tensor max_pool2d(const Tensor& input_arg, const MaxPool2dOptions& o) {
+  const Tensor input = ops::dense_float(input_arg);
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Pool2dGeometry g =
@@ -120,7 +121,8 @@ Tensor max_pool2d(const Tensor& input, const MaxPool2dOptions& o) {
   return result;
 }
 
-Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& o) {
+Tensor avg_pool2d(const Tensor& input_arg, const AvgPool2dOptions& o) {
+  const Tensor input = ops::dense_float(input_arg);
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Pool2dGeometry g =

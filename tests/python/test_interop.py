@@ -36,22 +36,33 @@ def test_tensor_outlives_its_source_array_and_array_outlives_tensor():
     assert view.shape == (1, 2, 2)
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.int32, np.uint8, np.bool_, np.float16])
-def test_other_dtypes_are_converted_to_float32(dtype):
+@pytest.mark.parametrize("dtype,becomes", [(np.float64, np.float32), (np.float16, np.float32), (np.int32, np.int64),
+                                           (np.uint8, np.int64), (np.int16, np.int64)])
+def test_other_dtypes_are_converted_to_their_kind(dtype, becomes):
     a = np.array([[1, 0], [3, 4]]).astype(dtype)
     t = Tensor(a)
-    assert t.data.dtype == np.float32
+    assert t.data.dtype == becomes
     assert not np.shares_memory(t.data, a)
-    np.testing.assert_array_equal(t.data, a.astype(np.float32))
+    np.testing.assert_array_equal(t.data, a.astype(becomes))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_our_dtypes_are_shared_even_when_strided(dtype):
+    a = (np.arange(24).reshape(4, 6) % 3).astype(dtype)
+    view = a[::2, 1::2]
+    t = Tensor(view)
+    assert t.dtype == dtype and t.shape == (2, 3) and not t.is_contiguous()
+    assert np.shares_memory(t.data, a)
+    np.testing.assert_array_equal(t.numpy(), view)
 
 
 def test_lists_numbers_and_noncontiguous_arrays():
     assert Tensor([[1, 2], [3, 4]]).shape == (2, 2)
     assert Tensor(3.5).shape == () and Tensor(3.5).item() == 3.5
     base = np.arange(20, dtype=np.float32).reshape(4, 5)
-    t = Tensor(base[:, ::2])  # not contiguous: copied into a contiguous tensor
+    t = Tensor(base[:, ::2])  # a strided view: shared as one
     np.testing.assert_array_equal(t.data, base[:, ::2])
-    assert not np.shares_memory(t.data, base)
+    assert np.shares_memory(t.data, base) and t.stride() == (5, 2)
     readonly = np.ones(3, np.float32)
     readonly.flags.writeable = False
     assert not np.shares_memory(Tensor(readonly).data, readonly)  # never write through a read-only array
@@ -61,7 +72,8 @@ def test_shape_size_ndim_repr():
     t = Tensor(np.zeros((2, 3, 4)))
     assert t.shape == (2, 3, 4) and isinstance(t.shape, tuple)
     assert t.size == 24 and t.ndim == 3 and len(t) == 2
-    assert repr(Tensor([[1, 2], [3, 4]])) == "tensor([[1, 2],\n        [3, 4]], shape=(2, 2))"
+    assert repr(Tensor([[1.0, 2], [3, 4]])) == "tensor([[1, 2],\n        [3, 4]], shape=(2, 2))"
+    assert repr(Tensor([[1, 2], [3, 4]])) == "tensor([[1, 2],\n        [3, 4]], shape=(2, 2), dtype=int64)"
     assert repr(Conv2D(3, 16, 3)) == "Conv2D(3, 16, kernel_size=(3, 3), stride=(1, 1))"
     assert repr(MaxPool2D(pool_size=2)).startswith("MaxPool2D(kernel_size=(2, 2), stride=(2, 2)")
 

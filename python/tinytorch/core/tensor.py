@@ -1,4 +1,5 @@
-"""Tensor: an N-dimensional float32 array over the C++ core, sharing memory with numpy."""
-from tinytorch._tinytorch import Tensor
+"""Tensor (float32, int64 or bool, sharing memory with numpy) and Parameter; see tinytorch._tensor
+for indexing, reductions, pickling and numpy interop."""
+from tinytorch._tensor import Parameter, Tensor
 
-__all__ = ["Tensor"]
+__all__ = ["Parameter", "Tensor"]
