@@ -32,6 +32,18 @@ class NoGradGuard {
   bool previous_;
 };
 
+// The reverse, inside a NoGradGuard's scope: ops record again while it exists.
+class EnableGradGuard {
+ public:
+  EnableGradGuard();
+  ~EnableGradGuard();
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 bool is_grad_enabled();
 
 namespace autograd {

@@ -220,6 +220,7 @@ has the dtype. ``.data`` is a numpy view of the same memory.
   py::implicitly_convertible<py::list, tt::Tensor>();
 
   py::class_<tt::NoGradGuard>(m, "_NoGradGuard").def(py::init<>());
+  py::class_<tt::EnableGradGuard>(m, "_EnableGradGuard").def(py::init<>());
   m.def("is_grad_enabled", &tt::is_grad_enabled);
 }
 

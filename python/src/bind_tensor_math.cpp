@@ -12,14 +12,15 @@ using Binary = tt::Tensor (*)(const tt::Tensor&, const tt::Tensor&);
 // x op= y: in place when autograd allows it (the result is copied into x's memory, so views see
 // it); on a tensor that is part of a graph, the result replaces x (Python rebinds the name), so
 // gradients stay right. A leaf that requires grad is refused, as PyTorch does.
-tt::Tensor inplace(tt::Tensor& self, const tt::Tensor& result) {
+py::object inplace(const py::object& self_object, const tt::Tensor& result) {
+  tt::Tensor& self = self_object.cast<tt::Tensor&>();
   if (tt::is_grad_enabled() && self.requires_grad()) {
     if (self.grad_fn() == nullptr) {
       throw py::value_error(
           "a leaf tensor that requires grad cannot be changed in place; wrap the update in "
           "`with tinytorch.no_grad():` (as optimizers do)");
     }
-    return result;
+    return py::cast(result);
   }
   if (tt::promote_types(self.dtype(), result.dtype()) != self.dtype()) {
     throw py::type_error(std::string("in-place op: the result is ") + tt::dtype_name(result.dtype()) +
@@ -30,7 +31,7 @@ tt::Tensor inplace(tt::Tensor& self, const tt::Tensor& result) {
                           ", which does not fit the tensor's " + tt::shape_to_string(self.shape()));
   }
   self.copy_(result);
-  return self;
+  return self_object;  // the same Python object: `t += 1` keeps every name for t
 }
 
 template <Binary F>
@@ -43,7 +44,9 @@ void bind_operator(py::class_<tt::Tensor>& c, const char* name, const char* refl
   }
   if (inplace_name) {
     c.def(
-        inplace_name, [](tt::Tensor& a, py::handle b) { return inplace(a, F(a, operand(b))); }, py::is_operator());
+        inplace_name,
+        [](const py::object& a, py::handle b) { return inplace(a, F(a.cast<const tt::Tensor&>(), operand(b))); },
+        py::is_operator());
   }
 }
 

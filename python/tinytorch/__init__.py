@@ -1,18 +1,32 @@
 """tinytorch: a small, fast CNN library. Python over the C++ core.
 
-    from tinytorch.core.tensor import Tensor
-    from tinytorch.core.layers import Module, Linear, Sequential, ReLU
-    from tinytorch.core.spatial import conv2d_naive, Conv2D, MaxPool2D, AvgPool2D, flatten, Flatten
+The seed's names and PyTorch's (and upstream TinyTorch's) point at the same objects:
 
-Training: tinytorch.optim (SGD, Adam, AdamW), tinytorch.functional (cross_entropy, ...),
-tinytorch.data (Fashion-MNIST, DataLoader), tinytorch.no_grad, save_checkpoint / load_checkpoint.
+    from tinytorch import Tensor, SGD, Adam, CrossEntropyLoss
+    from tinytorch.core.spatial import conv2d_naive, Conv2D, MaxPool2D, flatten   # the seed's
+    import tinytorch.nn as nn, tinytorch.nn.functional as F, tinytorch.optim        # PyTorch's
+
+Tensors (float32, int64, bool) share memory with numpy and, through DLPack, with PyTorch.
 """
-from tinytorch._tinytorch import __version__, get_num_threads, manual_seed, set_num_threads
 from tinytorch import _tensor  # noqa: F401  (completes Tensor before anything uses it)
+from tinytorch._tinytorch import (__version__, abs, cat, clamp, exp, from_dlpack, get_num_threads,  # noqa: A004
+                                  is_grad_enabled, log, matmul, maximum, minimum, set_num_threads, sigmoid, sqrt,
+                                  stack, tanh, where)
+from tinytorch._tensor import Parameter, Tensor, bool_, float32, int64
+from tinytorch._creation import (arange, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
+                                 randn, tensor, zeros, zeros_like)
 from tinytorch import autograd, backends, data, functional, models, optim  # noqa: F401
-from tinytorch.autograd import no_grad
-from tinytorch.core import layers, spatial, tensor  # noqa: F401
+from tinytorch.autograd import enable_grad, no_grad
+from tinytorch.core import layers, spatial, tensor as _tensor_module  # noqa: F401
 from tinytorch.serialization import load_checkpoint, save_checkpoint
 
-__all__ = ["__version__", "autograd", "backends", "data", "functional", "get_num_threads", "layers", "load_checkpoint",
-           "manual_seed", "models", "no_grad", "optim", "save_checkpoint", "set_num_threads", "spatial", "tensor"]
+float = float32  # noqa: A001  torch.float is float32; tinytorch's dtypes are numpy's dtype objects
+long = int64
+bool = bool_  # noqa: A001
+
+__all__ = ["Parameter", "Tensor", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat", "clamp",
+           "data", "enable_grad", "exp", "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional",
+           "get_num_threads", "int64", "is_grad_enabled", "layers", "linspace", "load_checkpoint", "log",
+           "manual_seed", "matmul", "maximum", "minimum", "models", "no_grad", "ones", "ones_like", "optim", "rand",
+           "randn", "save_checkpoint", "set_num_threads", "sigmoid", "spatial", "sqrt", "stack", "tanh", "tensor",
+           "where", "zeros", "zeros_like"]

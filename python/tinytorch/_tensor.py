@@ -141,14 +141,21 @@ def _dims(dim, axis):
     return axis if dim is None else dim
 
 
-def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+def _no_out(out):
+    if out is not None:
+        raise TypeError("out= is not supported; use the returned tensor")
+
+
+def _sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None, out=None):
     """Sum over dim (an int, a tuple, or None for all); ``axis``/``keepdims`` as in NumPy."""
+    _no_out(out)
     out = self._sum(_dims(dim, axis), bool(keepdims) if keepdims is not None else keepdim)
     return out if dtype is None else out.to(dtype)
 
 
-def _mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None):
+def _mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None, dtype=None, out=None):
     """Mean over dim (an int, a tuple, or None for all); ``axis``/``keepdims`` as in NumPy."""
+    _no_out(out)
     source = self if dtype is None else self.to(dtype)
     if source.dtype != float32:
         source = source.float()
@@ -165,16 +172,18 @@ def _extremum(self, largest, dim, keepdim, axis, keepdims):
     return MaxResult(values, indices)
 
 
-def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def _max(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
     """The largest element (0-d), or with dim the (values, indices) along it, as torch.max; with
     NumPy's axis= the values only."""
+    _no_out(out)
     if isinstance(dim, Tensor):
         return _C.maximum(self, dim)
     return _extremum(self, True, dim, keepdim, axis, keepdims)
 
 
-def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
     """The smallest element (0-d), or with dim the (values, indices) along it, as torch.min."""
+    _no_out(out)
     if isinstance(dim, Tensor):
         return _C.minimum(self, dim)
     return _extremum(self, False, dim, keepdim, axis, keepdims)
@@ -225,7 +234,8 @@ def _deepcopy(self, memo):
         return memo[id(self)]
     out = _rebuild(type(self), np.array(self.numpy(), copy=True), self.requires_grad,
                    None if self.grad is None else np.array(self.grad.numpy(), copy=True))
-    out.__dict__.update(copy.deepcopy(getattr(self, "__dict__", {}), memo))
+    if hasattr(self, "__dict__"):  # a subclass's own attributes
+        out.__dict__.update(copy.deepcopy(self.__dict__, memo))
     memo[id(self)] = out
     return out
 

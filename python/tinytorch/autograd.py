@@ -7,7 +7,7 @@ recording off, as torch.no_grad() does.
     with no_grad():
         ...                  # no graph recorded
 """
-from tinytorch._tinytorch import _NoGradGuard, is_grad_enabled
+from tinytorch._tinytorch import _EnableGradGuard, _NoGradGuard, is_grad_enabled
 
 
 class no_grad:
@@ -31,4 +31,22 @@ class no_grad:
         return wrapper
 
 
-__all__ = ["is_grad_enabled", "no_grad"]
+class enable_grad:
+    """Context manager that turns recording back on inside a no_grad block (torch.enable_grad)."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        self._guard = None if self._previous else _EnableGradGuard()
+        return self
+
+    def __exit__(self, *exc):
+        self._guard = None
+        return False
+
+
+def enable_autograd(quiet=True):
+    """Accepted where upstream TinyTorch code calls it: tinytorch's autograd is always on."""
+    return None
+
+
+__all__ = ["enable_autograd", "enable_grad", "is_grad_enabled", "no_grad"]

@@ -27,6 +27,8 @@ void accumulate(Tensor& g, const Tensor& other) {
 
 NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
 NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+EnableGradGuard::EnableGradGuard() : previous_(grad_mode) { grad_mode = true; }
+EnableGradGuard::~EnableGradGuard() { grad_mode = previous_; }
 bool is_grad_enabled() { return grad_mode; }
 
 bool autograd::needs_grad(std::initializer_list<const Tensor*> inputs) {
