@@ -74,7 +74,7 @@ def test_optimizer_state_round_trips(tmp_path):
     for p in params:
         p.requires_grad = True
     opt = Adam(params, lr=0.01)
-    x = tinytorch.tensor.Tensor(np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32))
+    x = tinytorch.Tensor(np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32))
     for _ in range(2):
         opt.zero_grad()
         model(x).sum().backward()
