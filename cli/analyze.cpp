@@ -202,6 +202,7 @@ void print_seed_tables(const SeedAnalysis& a) {
 }  // namespace
 
 int run_analyze(const std::vector<std::string>& argv) {
+  NoGradGuard no_grad;  // inference only: parameters require grad, but nothing here trains
   Args args("analyze",
             "The seed's systems analysis, measured: how convolution time grows with the input size, how\n"
             "parameter memory grows with channels, and the memory of the demo CNN at a batch size.");

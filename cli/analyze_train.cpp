@@ -27,6 +27,7 @@ struct Row {
 }  // namespace
 
 int analyze_train(bool json, int64_t batch) {
+  EnableGradGuard grad_on;  // run_analyze turns recording off; the measured step trains
   manual_seed(0);
   auto model = make_fashion_cnn();
   std::vector<Tensor> params = model->parameters();

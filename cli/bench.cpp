@@ -74,6 +74,7 @@ std::vector<ShapeRow> read_shapes_file(const std::string& path) {
 }  // namespace
 
 int run_bench(const std::vector<std::string>& argv) {
+  NoGradGuard no_grad;  // inference only: parameters require grad, but nothing here trains
   Args args("bench",
             "Times Conv2D forward on the benchmark shapes (see bench/conv_shapes.csv) and reports ms,\n"
             "GFLOP/s and the % of this machine's FP32 peak (an FMA loop measured on the same thread\n"

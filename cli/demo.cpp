@@ -9,6 +9,7 @@
 namespace tinytorch::cli {
 
 int run_demo(const std::vector<std::string>& argv) {
+  NoGradGuard no_grad;  // inference only: parameters require grad, but nothing here trains
   Args args("demo",
             "Runs the seed's CNN pipeline on one random 3x28x28 image and prints the shape after\n"
             "each layer and the parameter counts.");

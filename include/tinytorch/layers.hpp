@@ -39,6 +39,7 @@ class BatchNorm2d : public Module {
   const double eps, momentum;
   Tensor weight, bias;               // [C]: ones, zeros; undefined without affine
   Tensor running_mean, running_var;  // [C]: zeros, ones (buffers)
+  Tensor num_batches_tracked;        // int64 (): training batches seen, as PyTorch keeps it
 };
 
 // Zeroes elements with probability p in training (scaling the rest by 1 / (1 - p)); identity in

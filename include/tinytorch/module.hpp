@@ -40,7 +40,9 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  // Replaces this module's own parameter `name` ("weight") by a tensor of the same shape. Safe
+  // Replaces this module's own parameter `name` ("weight") by a tensor of the same shape (as a
+  // float32 leaf that requires grad, like the parameter it replaces; a computed tensor is detached
+  // first, sharing its memory). Safe
   // while another thread runs forward(): a call sees the old tensor or the new one whole, and
   // the one it took stays alive until it returns. ArgumentError for an unknown name, a
   // parameter the layer was built without, or another shape.

@@ -27,8 +27,10 @@ struct SafeTensors {
 // ArgumentError for a name given twice or a destination that is not a regular file.
 void save_safetensors(const std::string& path, const SafeTensors& contents);
 // Reads and validates: a regular file, header length, strict JSON (no duplicate keys),
-// __metadata__ an object of strings, dtypes (F32 only), shapes, offsets in range and tiling the
-// data exactly. A malformed or truncated file is a DataError naming it.
+// __metadata__ an object of strings, dtypes, shapes, offsets in range and tiling the data
+// exactly. A malformed or truncated file is a DataError naming it. Tensors are written in their
+// dtype (F32, I64, BOOL); files from elsewhere may also hold F64, F16 and BF16 (read as float32)
+// and I32, I16, I8, U8 (read as int64).
 SafeTensors load_safetensors(const std::string& path);
 
 // A model's parameters and buffers under their names ("0.weight"), the optimizer's state under

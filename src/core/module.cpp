@@ -7,7 +7,11 @@
 
 namespace tinytorch {
 
-void Module::register_parameter(std::string name, Tensor* slot) { params_.emplace_back(std::move(name), slot); }
+// Parameters require gradients from the start, as torch.nn's do; inference runs under NoGradGuard.
+void Module::register_parameter(std::string name, Tensor* slot) {
+  if (slot->defined() && !slot->requires_grad()) slot->set_requires_grad(true);
+  params_.emplace_back(std::move(name), slot);
+}
 
 void Module::register_buffer(std::string name, Tensor* slot) { buffers_.emplace_back(std::move(name), slot); }
 
@@ -32,6 +36,12 @@ void Module::replace_parameter(const std::string& name, Tensor value) {
     if (!value.defined() || value.shape() != slot->shape()) {
       throw ArgumentError(type_name() + "." + name + ": expected shape " + shape_to_string(slot->shape()) + ", got " +
                           (value.defined() ? shape_to_string(value.shape()) : "an undefined tensor"));
+    }
+    if (value.dtype() != DType::Float32) value = value.to(DType::Float32);
+    // The new tensor is the parameter: a leaf that requires grad like the one it replaces.
+    if (slot->requires_grad() && !(value.requires_grad() && value.grad_fn() == nullptr)) {
+      value = value.detach();
+      value.set_requires_grad(true);
     }
     std::lock_guard<std::mutex> lock(parameter_mutex_);
     *slot = std::move(value);

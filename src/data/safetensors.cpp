@@ -227,6 +227,94 @@ const Tensor* SafeTensors::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+const char* safetensors_dtype(DType d) {
+  switch (d) {
+    case DType::Bool:
+      return "BOOL";
+    case DType::Int64:
+      return "I64";
+    case DType::Float32:
+      break;
+  }
+  return "F32";
+}
+
+// A dtype a file may hold, and the tinytorch dtype it is read as: floats as float32, integers
+// as int64 (PyTorch saves num_batches_tracked as I64, and weights as F16 or BF16 at times).
+struct FileDType {
+  const char* name;
+  uint64_t bytes;
+  DType as;
+};
+
+constexpr FileDType kFileDTypes[] = {{"F32", 4, DType::Float32}, {"F64", 8, DType::Float32}, {"F16", 2, DType::Float32},
+                                     {"BF16", 2, DType::Float32}, {"I64", 8, DType::Int64},  {"I32", 4, DType::Int64},
+                                     {"I16", 2, DType::Int64},    {"I8", 1, DType::Int64},   {"U8", 1, DType::Int64},
+                                     {"BOOL", 1, DType::Bool}};
+
+const FileDType* find_file_dtype(const std::string& name) {
+  for (const FileDType& d : kFileDTypes)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+// IEEE half (binary16) to float: subnormals, infinities and NaN included.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {  // subnormal: normalise
+    exponent = 113;
+    while (!(mantissa & 0x400u)) mantissa <<= 1, --exponent;
+    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <class From>
+From load_le(const char* p) {
+  From v;
+  std::memcpy(&v, p, sizeof(From));  // the file is little-endian, as this machine is
+  return v;
+}
+
+Tensor convert_file_data(const std::vector<char>& raw, const FileDType& stored, Shape shape) {
+  Tensor t = Tensor::empty(std::move(shape), stored.as);
+  const int64_t n = t.numel();
+  const std::string name = stored.name;
+  if (name == "F32" || name == "I64") {
+    if (n > 0) std::memcpy(t.raw_data(), raw.data(), raw.size());
+    return t;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const char* p = raw.data() + static_cast<size_t>(i) * stored.bytes;
+    if (name == "F64") t.data_ptr<float>()[i] = static_cast<float>(load_le<double>(p));
+    if (name == "F16") t.data_ptr<float>()[i] = half_to_float(load_le<uint16_t>(p));
+    if (name == "BF16") {
+      const uint32_t bits = static_cast<uint32_t>(load_le<uint16_t>(p)) << 16;
+      std::memcpy(t.data_ptr<float>() + i, &bits, 4);
+    }
+    if (name == "I32") t.data_ptr<int64_t>()[i] = load_le<int32_t>(p);
+    if (name == "I16") t.data_ptr<int64_t>()[i] = load_le<int16_t>(p);
+    if (name == "I8") t.data_ptr<int64_t>()[i] = load_le<int8_t>(p);
+    if (name == "U8") t.data_ptr<int64_t>()[i] = load_le<uint8_t>(p);
+    if (name == "BOOL") t.data_ptr<bool>()[i] = *p != 0;
+  }
+  return t;
+}
+
+}  // namespace
+
 void save_safetensors(const std::string& path, const SafeTensors& contents) {
   // Header: {"__metadata__": {...}, "name": {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...}
   // in the tensors' order (ordered_json keeps insertion order; the file's data follows it).
@@ -238,8 +326,8 @@ void save_safetensors(const std::string& path, const SafeTensors& contents) {
     if (name == "__metadata__" || !names.insert(name).second) {
       throw ArgumentError("save_safetensors: the tensor name '" + name + "' is reserved or given twice");
     }
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * 4;
-    h[name] = {{"dtype", "F32"}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * element_size(t.dtype());
+    h[name] = {{"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string header;
@@ -255,8 +343,9 @@ void save_safetensors(const std::string& path, const SafeTensors& contents) {
   for (int i = 0; i < 8; ++i) size[i] = static_cast<uint8_t>(static_cast<uint64_t>(header.size()) >> (8 * i));
   file.write(size, 8);
   file.write(header);
-  for (const auto& [name, t] : contents.tensors) {  // little-endian float32: this machine's own layout
-    file.write(t.data(), static_cast<size_t>(t.numel()) * 4);
+  for (const auto& [name, t] : contents.tensors) {  // little-endian: this machine's own layout
+    const Tensor dense = t.contiguous();
+    file.write(dense.raw_data(), static_cast<size_t>(t.numel()) * element_size(t.dtype()));
   }
   file.commit();
 }
@@ -305,9 +394,12 @@ SafeTensors load_safetensors(const std::string& path) {
         offsets->array.size() != 2) {
       throw DataError("'" + path + "': tensor '" + name + "' needs a shape and two data_offsets");
     }
-    if (dtype->string != "F32") {
-      throw DataError("'" + path + "': tensor '" + name + "' has dtype " + dtype->string + "; only F32 is supported");
+    const FileDType* stored = find_file_dtype(dtype->string);
+    if (!stored) {
+      throw DataError("'" + path + "': tensor '" + name + "' has dtype " + dtype->string +
+                      "; supported: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL");
     }
+    const uint64_t item = stored->bytes;
     Shape s;
     for (const Json& d : shape->array) {
       if (d.kind != Json::Kind::Number || d.number < 0)
@@ -323,14 +415,15 @@ SafeTensors load_safetensors(const std::string& path) {
     const Json &b = offsets->array[0], &e = offsets->array[1];
     // numel is compared with the data size before it is multiplied, so the product cannot wrap.
     if (b.kind != Json::Kind::Number || e.kind != Json::Kind::Number || b.number < 0 || e.number < b.number ||
-        static_cast<uint64_t>(e.number) > data_size || static_cast<uint64_t>(numel) > data_size / 4 ||
-        static_cast<uint64_t>(e.number - b.number) != static_cast<uint64_t>(numel) * 4) {
+        static_cast<uint64_t>(e.number) > data_size || static_cast<uint64_t>(numel) > data_size / item ||
+        static_cast<uint64_t>(e.number - b.number) != static_cast<uint64_t>(numel) * item) {
       throw DataError("'" + path + "': tensor '" + name + "' has data_offsets outside the " +
                       std::to_string(data_size) + " bytes of data or not matching its shape (truncated?)");
     }
-    Tensor t = Tensor::empty(s);
-    read_at(fd.fd, reinterpret_cast<char*>(t.data()), static_cast<uint64_t>(numel) * 4,
-            8 + header_size + static_cast<uint64_t>(b.number), path, "the data of '" + name + "'");
+    std::vector<char> raw(static_cast<size_t>(numel) * item);
+    read_at(fd.fd, raw.data(), raw.size(), 8 + header_size + static_cast<uint64_t>(b.number), path,
+            "the data of '" + name + "'");
+    Tensor t = convert_file_data(raw, *stored, std::move(s));
     ranges.emplace_back(b.number, e.number);
     out.tensors.emplace_back(name, std::move(t));
   }

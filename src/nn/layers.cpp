@@ -56,6 +56,8 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
   running_var = Tensor::ones({num_features});
   register_buffer("running_mean", &running_mean);
   register_buffer("running_var", &running_var);
+  num_batches_tracked = Tensor::zeros({}, DType::Int64);
+  register_buffer("num_batches_tracked", &num_batches_tracked);
 }
 
 Tensor BatchNorm2d::forward(const Tensor& input) {
@@ -63,7 +65,9 @@ Tensor BatchNorm2d::forward(const Tensor& input) {
     throw ShapeError("BatchNorm2d: expected " + std::to_string(num_features) + " channels, got input shape " +
                      shape_to_string(input.shape()));
   }
-  return batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+  Tensor out = batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+  if (is_training()) ++*num_batches_tracked.data_ptr<int64_t>();
+  return out;
 }
 
 std::string BatchNorm2d::extra_repr() const {

@@ -276,5 +276,6 @@ TEST(Autograd, LayersExposeGradients) {
   for (auto& p : fc.parameters()) EXPECT_TRUE(p.grad().defined());
   // Running statistics moved from (0, 1) toward the batch's.
   EXPECT_NE(bn.running_mean.data()[0], 0.0f);
-  EXPECT_EQ(bn.named_buffers().size(), 2u);
+  EXPECT_EQ(bn.named_buffers().size(), 3u);  // running_mean, running_var, num_batches_tracked
+  EXPECT_EQ(bn.num_batches_tracked.element(0), 1.0);
 }

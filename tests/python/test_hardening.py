@@ -36,8 +36,8 @@ def test_python_subclass_saves_and_loads_every_tensor(tmp_path):
     path = tmp_path / "m.safetensors"
     tinytorch.save_checkpoint(path, a)  # once: metadata only
     names = sorted(state(a))
-    assert names == ["bn.bias", "bn.running_mean", "bn.running_var", "bn.weight", "c.bias", "c.weight",
-                     "head.1.bias", "head.1.weight", "head.3.bias", "head.3.weight"]
+    assert names == ["bn.bias", "bn.num_batches_tracked", "bn.running_mean", "bn.running_var", "bn.weight", "c.bias",
+                     "c.weight", "head.1.bias", "head.1.weight", "head.3.bias", "head.3.weight"]
     tinytorch.manual_seed(2)
     b = Net()
     assert not np.array_equal(state(b)["c.weight"], state(a)["c.weight"])
