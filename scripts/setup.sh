@@ -15,6 +15,7 @@ packages=(
   python3-dev pybind11-dev python3-numpy python3-pytest  # the Python module and its tests
   python3-torch                      # PyTorch: the test oracle and the benchmark peer
   python3-matplotlib                 # plots
+  python3-tqdm                       # progress bars of the Python training helper
   nlohmann-json3-dev                 # JSON writing (metrics, plots, bench results, checkpoint headers)
   zlib1g-dev dataset-fashion-mnist   # the training data (gzip IDX files)
   time                               # /usr/bin/time: peak memory in bench/train_vs_torch.py

@@ -54,6 +54,7 @@ Tensor log(const Tensor& a);
 Tensor sqrt(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
+Tensor erf(const Tensor& a);
 // Limits values to [min, max] (either may be absent); the gradient passes where min <= a <= max.
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
 Tensor clone(const Tensor& a);  // a contiguous copy; differentiable (Tensor::clone is not)

@@ -150,6 +150,8 @@ class Tensor {
   std::string to_string() const;
   // True if both handles refer to the same tensor (not merely equal values).
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  // The same for every handle of this tensor: a key for "is it the same tensor".
+  const void* identity() const { return impl_.get(); }
 
   // --- autograd (see autograd.hpp) ---
   // Marks a leaf tensor (a parameter, an input) as needing its gradient. Returns *this.

@@ -21,6 +21,24 @@ void bind_functional(py::module_& m) {
   m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1);
   m.def("relu", &tt::relu, "input"_a, release_gil());
   m.def(
+      "dropout",
+      [](const tt::Tensor& x, double p, bool training) {
+        py::gil_scoped_release release;
+        return tt::dropout(x, p, training);
+      },
+      "input"_a, "p"_a = 0.5, "training"_a = true,
+      "Zeroes elements with probability p (scaling the rest by 1/(1-p)) when training; identity otherwise.");
+  m.def(
+      "batch_norm",
+      [](const tt::Tensor& x, tt::Tensor running_mean, tt::Tensor running_var, std::optional<tt::Tensor> weight,
+         std::optional<tt::Tensor> bias, bool training, double momentum, double eps) {
+        py::gil_scoped_release release;
+        return tt::batch_norm(x, running_mean, running_var, weight.value_or(tt::Tensor()), bias.value_or(tt::Tensor()),
+                              training, momentum, eps);
+      },
+      "input"_a, "running_mean"_a, "running_var"_a, "weight"_a = py::none(), "bias"_a = py::none(),
+      "training"_a = false, "momentum"_a = 0.1, "eps"_a = 1e-5);
+  m.def(
       "conv2d_naive",
       [](const tt::Tensor& input, const tt::Tensor& kernel, std::optional<float> bias) {
         py::gil_scoped_release release;

@@ -27,10 +27,9 @@ void bind_module_base(py::module_& m) {
              }
              return out;
            })
-      .def("train", &tt::Module::train, "mode"_a = true)
-      .def("eval", &tt::Module::eval)
-      .def_property_readonly("training", &tt::Module::is_training)
-      .def("__repr__", &tt::Module::repr);
+      .def("_set_training", &tt::Module::train, "mode"_a)
+      .def("extra_repr", &tt::Module::extra_repr)
+      .def_property_readonly("training", &tt::Module::is_training);
 
   py::class_<tt::Sequential, tt::Module, std::shared_ptr<tt::Sequential>>(m, "Sequential")
       // keep_alive: the Python modules (and their Python halves) live as long as the Sequential.
@@ -59,11 +58,25 @@ void bind_module_base(py::module_& m) {
 
 void bind_layers(py::module_& m) {
   py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear")
-      .def(py::init<int64_t, int64_t, bool>(), "input_size"_a, "output_size"_a, "bias"_a = true)
+      // PyTorch's in_features / out_features, or the seed's input_size / output_size.
+      .def(py::init([](py::object in_features, py::object out_features, bool bias, py::object input_size,
+                       py::object output_size) {
+             auto pick = [](py::object a, py::object b, const char* names) {
+               if (a.is_none() == b.is_none())
+                 throw py::type_error(std::string("Linear: give ") + names + " (exactly one spelling)");
+               return to_int64(a.is_none() ? b : a, names);
+             };
+             return std::make_shared<tt::Linear>(pick(in_features, input_size, "in_features or input_size"),
+                                                 pick(out_features, output_size, "out_features or output_size"), bias);
+           }),
+           "in_features"_a = py::none(), "out_features"_a = py::none(), "bias"_a = true, py::kw_only(),
+           "input_size"_a = py::none(), "output_size"_a = py::none())
       .def("forward", &tt::Linear::forward, "input"_a, release_gil())
       .def("__call__", &tt::Linear::forward, "input"_a, release_gil())
       .def_readonly("input_size", &tt::Linear::input_size)
       .def_readonly("output_size", &tt::Linear::output_size)
+      .def_readonly("in_features", &tt::Linear::input_size)
+      .def_readonly("out_features", &tt::Linear::output_size)
       .def_property(
           "weight", [](const tt::Linear& l) { return l.weight; },
           [](tt::Linear& l, py::handle v) { set_parameter(l, "weight", v); })
@@ -114,10 +127,19 @@ void bind_layers(py::module_& m) {
            "affine"_a = true)
       .def("forward", &tt::BatchNorm2d::forward, "input"_a, release_gil())
       .def("__call__", &tt::BatchNorm2d::forward, "input"_a, release_gil())
-      .def_property_readonly("weight", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.weight); })
-      .def_property_readonly("bias", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.bias); })
+      .def_property(
+          "weight", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.weight); },
+          [](tt::BatchNorm2d& b, py::handle v) { set_parameter(b, "weight", v); })
+      .def_property(
+          "bias", [](const tt::BatchNorm2d& b) { return tensor_or_none(b.bias); },
+          [](tt::BatchNorm2d& b, py::handle v) { set_parameter(b, "bias", v); })
       .def_readonly("running_mean", &tt::BatchNorm2d::running_mean)
-      .def_readonly("running_var", &tt::BatchNorm2d::running_var);
+      .def_readonly("running_var", &tt::BatchNorm2d::running_var)
+      .def_readonly("num_batches_tracked", &tt::BatchNorm2d::num_batches_tracked)
+      .def_readonly("num_features", &tt::BatchNorm2d::num_features)
+      .def_readonly("eps", &tt::BatchNorm2d::eps)
+      .def_readonly("momentum", &tt::BatchNorm2d::momentum)
+      .def_property_readonly("affine", [](const tt::BatchNorm2d& b) { return b.weight.defined(); });
   py::class_<tt::Dropout, tt::Module, std::shared_ptr<tt::Dropout>>(m, "Dropout")
       .def(py::init<double>(), "p"_a = 0.5)
       .def("forward", &tt::Dropout::forward, "input"_a, release_gil())

@@ -75,7 +75,8 @@ void bind_views(py::class_<tt::Tensor>& c) {
             return py::int_(t.strides()[static_cast<size_t>(t.dim() == 0 ? 0 : (to_int64(dim, "dim") + t.dim()) % t.dim())]);
           },
           "dim"_a = py::none(), "Strides in elements, as torch.Tensor.stride().")
-      .def("storage_offset", &tt::Tensor::storage_offset);
+      .def("storage_offset", &tt::Tensor::storage_offset)
+      .def("_identity", [](const tt::Tensor& t) { return reinterpret_cast<uintptr_t>(t.identity()); });
 }
 
 void bind_dtypes(py::class_<tt::Tensor>& c) {

@@ -104,6 +104,7 @@ void bind_math_methods(py::class_<tt::Tensor>& c) {
       .def("sqrt", &tt::sqrt)
       .def("tanh", &tt::tanh)
       .def("sigmoid", &tt::sigmoid)
+      .def("erf", &tt::erf)
       .def("relu", &tt::relu)
       .def(
           "softmax", [](const tt::Tensor& a, int64_t dim) { return tt::softmax(a, dim); }, "dim"_a = -1)
@@ -175,6 +176,7 @@ void bind_functions(py::module_& m) {
   m.def("abs", &tt::abs);
   m.def("tanh", &tt::tanh);
   m.def("sigmoid", &tt::sigmoid);
+  m.def("erf", &tt::erf);
   m.def(
       "clamp",
       [](const tt::Tensor& a, std::optional<double> lo, std::optional<double> hi) { return tt::clamp(a, lo, hi); },

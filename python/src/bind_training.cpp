@@ -31,16 +31,38 @@ void bind_optim(py::module_& m) {
 void bind_data(py::module_& m) {
   py::class_<tt::Dataset>(m, "Dataset")
       .def_readonly("images", &tt::Dataset::images)
-      .def_readonly("labels", &tt::Dataset::labels)
+      .def_property_readonly("labels",
+                             [](const tt::Dataset& d) {
+                               return tt::Tensor::int64({static_cast<int64_t>(d.labels.size())}, d.labels);
+                             })
       .def("__len__", &tt::Dataset::size);
   m.def("load_mnist_folder", &tt::load_mnist_folder, "folder"_a = "/usr/share/datasets/fashion-mnist", "train"_a = true,
         "limit"_a = 0, "mean"_a = 0.2860f, "std"_a = 0.3530f, release_gil());
-  py::class_<tt::DataLoader>(m, "DataLoader")
+  m.def(
+      "_gather_rows",
+      [](const std::vector<tt::Tensor>& tensors, const tt::Tensor& rows) {
+        py::gil_scoped_release release;  // a DataLoader prefetches the next batch while Python trains
+        std::vector<tt::Tensor> out;
+        for (const tt::Tensor& t : tensors) out.push_back(tt::index(t, {rows}));
+        return out;
+      },
+      "tensors"_a, "rows"_a, "The rows `rows` (int64) of each tensor, gathered in C++ without the GIL.");
+  py::class_<tt::DataLoader>(m, "_MnistLoader")
       .def(py::init<const tt::Dataset&, int64_t, bool, uint64_t, int64_t, bool>(), "dataset"_a, "batch_size"_a,
            "shuffle"_a = true, "seed"_a = 0, "crop_padding"_a = 0, "flip"_a = false, py::keep_alive<1, 2>())
       .def("__len__", &tt::DataLoader::batches)
       .def("start_epoch", &tt::DataLoader::start_epoch, "epoch"_a)
-      .def("batch", &tt::DataLoader::batch, "index"_a, release_gil());
+      .def(
+          "batch",
+          [](const tt::DataLoader& loader, int64_t index) {
+            std::pair<tt::Tensor, std::vector<int64_t>> b;
+            {
+              py::gil_scoped_release release;
+              b = loader.batch(index);
+            }
+            return py::make_tuple(b.first, tt::Tensor::int64({static_cast<int64_t>(b.second.size())}, b.second));
+          },
+          "index"_a);
 
   // The module's state comes as (name, Tensor) pairs gathered in Python (tinytorch/serialization.py),
   // so a Python subclass's attributes are saved and loaded like a C++ layer's.

@@ -15,18 +15,32 @@ from tinytorch._tinytorch import (__version__, abs, cat, clamp, exp, from_dlpack
 from tinytorch._tensor import Parameter, Tensor, bool_, float32, int64
 from tinytorch._creation import (arange, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
                                  randn, tensor, zeros, zeros_like)
-from tinytorch import autograd, backends, data, functional, models, optim  # noqa: F401
-from tinytorch.autograd import enable_grad, no_grad
-from tinytorch.core import layers, spatial, tensor as _tensor_module  # noqa: F401
+from tinytorch import _module  # noqa: F401  (completes Module)
+from tinytorch import autograd, backends, data, functional, models, nn, optim  # noqa: F401
+from tinytorch.autograd import enable_autograd, enable_grad, no_grad
+from tinytorch.core import activations, layers, losses, optimizers, spatial, training  # noqa: F401
+from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
+from tinytorch.data import Compose, DataLoader, Dataset, RandomCrop, RandomHorizontalFlip, TensorDataset
+from tinytorch.nn import (GELU, AvgPool2D, AvgPool2d, BatchNorm2d, BinaryCrossEntropyLoss, Conv2D, Conv2d,
+                          CrossEntropyLoss, Dropout, Flatten, Linear, MaxPool2D, MaxPool2d, Module, MSELoss, ReLU,
+                          Sequential, Sigmoid, Softmax, Tanh)
+from tinytorch.core.layers import Layer
+from tinytorch.core.spatial import conv2d_naive
+from tinytorch._tinytorch import flatten
+from tinytorch.optim import SGD, Adam, AdamW
 from tinytorch.serialization import load_checkpoint, save_checkpoint
 
 float = float32  # noqa: A001  torch.float is float32; tinytorch's dtypes are numpy's dtype objects
 long = int64
 bool = bool_  # noqa: A001
 
-__all__ = ["Parameter", "Tensor", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat", "clamp",
-           "data", "enable_grad", "exp", "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional",
-           "get_num_threads", "int64", "is_grad_enabled", "layers", "linspace", "load_checkpoint", "log",
-           "manual_seed", "matmul", "maximum", "minimum", "models", "no_grad", "ones", "ones_like", "optim", "rand",
-           "randn", "save_checkpoint", "set_num_threads", "sigmoid", "spatial", "sqrt", "stack", "tanh", "tensor",
-           "where", "zeros", "zeros_like"]
+__all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCrossEntropyLoss", "Compose", "Conv2D",
+           "Conv2d", "CosineSchedule", "CrossEntropyLoss", "DataLoader", "Dataset", "Dropout", "Flatten", "GELU",
+           "Layer", "Linear", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "Parameter", "RandomCrop",
+           "RandomHorizontalFlip", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "Tensor",
+           "TensorDataset", "Trainer", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat",
+           "clamp", "clip_grad_norm", "conv2d_naive", "data", "enable_autograd", "enable_grad", "exp", "flatten",
+           "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "int64",
+           "is_grad_enabled", "linspace", "load_checkpoint", "log", "manual_seed", "matmul", "maximum", "minimum",
+           "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save_checkpoint",
+           "set_num_threads", "sigmoid", "sqrt", "stack", "tanh", "tensor", "where", "zeros", "zeros_like"]

@@ -242,7 +242,8 @@ def _load_state_dict(self, state_dict, strict=True):
         updates.append((target, source))
     if errors:
         raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
-    with _C._NoGradContext():
+    from tinytorch.autograd import no_grad
+    with no_grad():
         for target, source in updates:
             target.copy_(source)
     return _IncompatibleKeys(missing, unexpected)
@@ -260,8 +261,78 @@ def _repr(self):
     return "\n".join(lines) + "\n)"
 
 
-def _getstate(self):
-    raise TypeError("pickling a Module directly is not supported here; save its state_dict() instead")
+# --- pickle and copy.deepcopy ----------------------------------------------------------------------
+# A C++ layer is rebuilt from its constructor arguments and its tensors; a Python subclass from its
+# class and attribute dict (its C++ base initialised first); a Sequential from its children.
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else v
+
+
+_LAYER_ARGS = {
+    "Conv2D": lambda m: dict(in_channels=m.in_channels, out_channels=m.out_channels, kernel_size=m.kernel_size,
+                             stride=m.stride, padding=_pair(m.padding), dilation=m.dilation, groups=m.groups,
+                             bias=m.use_bias),
+    "Linear": lambda m: dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None),
+    "BatchNorm2d": lambda m: dict(num_features=m.num_features, eps=m.eps, momentum=m.momentum, affine=m.affine),
+    "Dropout": lambda m: dict(p=m.p),
+    "MaxPool2D": lambda m: dict(kernel_size=m.kernel_size, stride=m.stride, padding=m.padding, dilation=m.dilation,
+                                ceil_mode=m.ceil_mode),
+    "AvgPool2D": lambda m: dict(kernel_size=m.kernel_size, stride=m.stride, padding=m.padding, ceil_mode=m.ceil_mode,
+                                count_include_pad=m.count_include_pad),
+    "Flatten": lambda m: dict(start_dim=m.start_dim, end_dim=m.end_dim),
+    "ReLU": lambda m: {},
+}
+
+
+def _cpp_class(module):
+    """The C++ layer class a module is an instance of, or None for a Python subclass of Module."""
+    for cls in type(module).__mro__:
+        if cls.__module__ == "tinytorch._tinytorch" and cls.__name__ in _LAYER_ARGS:
+            return cls
+        if cls.__module__ == "tinytorch._tinytorch" and cls.__name__ == "Sequential":
+            return cls
+    return None
+
+
+def _rebuild_layer(cls, kwargs, tensors, training, attributes):
+    layer = cls(**kwargs)
+    own = dict(layer._own_parameters())
+    own.update(dict(layer._own_buffers()))
+    from tinytorch.autograd import no_grad
+    with no_grad():
+        for name, value in tensors.items():
+            own[name].copy_(value)
+    layer._set_training(training)
+    layer.__dict__.update(attributes)
+    return layer
+
+
+def _rebuild_sequential(cls, children, training, attributes):
+    seq = cls(*children)
+    seq._set_training(training)
+    seq.__dict__.update(attributes)
+    return seq
+
+
+def _rebuild_python_module(cls, attributes, training):
+    module = cls.__new__(cls)
+    Module.__init__(module)
+    module.__dict__.update(attributes)
+    module._set_training(training)
+    return module
+
+
+def _reduce_ex(self, protocol):
+    attributes = dict(getattr(self, "__dict__", {}))
+    cpp = _cpp_class(self)
+    if cpp is None:
+        return (_rebuild_python_module, (type(self), attributes, self.training))
+    if cpp.__name__ == "Sequential":
+        return (_rebuild_sequential, (type(self), [child for _, child in self._children()], self.training,
+                                      attributes))
+    tensors = {name: t for name, t in list(self._own_parameters()) + list(self._own_buffers())}
+    return (_rebuild_layer, (type(self), _LAYER_ARGS[cpp.__name__](self), tensors, self.training, attributes))
 
 
 def _install():
@@ -285,6 +356,7 @@ def _install():
     Module.state_dict = _state_dict
     Module.load_state_dict = _load_state_dict
     Module.__repr__ = _repr
+    Module.__reduce_ex__ = _reduce_ex
     Module.to = lambda self, *args, **kwargs: self  # one device (the CPU) and one compute dtype
     Module.cpu = lambda self: self
     Module.float = lambda self: self

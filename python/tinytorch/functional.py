@@ -1,5 +1,3 @@
-"""Stateless ops, like torch.nn.functional. All are differentiable."""
-from tinytorch._tinytorch import (avg_pool2d, conv2d, cross_entropy, flatten, linear, log_softmax, max_pool2d,
-                                  relu)
-
-__all__ = ["avg_pool2d", "conv2d", "cross_entropy", "flatten", "linear", "log_softmax", "max_pool2d", "relu"]
+"""Stateless ops, like torch.nn.functional (the same module as tinytorch.nn.functional)."""
+from tinytorch.nn.functional import *  # noqa: F401,F403
+from tinytorch.nn.functional import __all__  # noqa: F401

@@ -278,7 +278,7 @@ Tensor bitwise(Bitwise op, const Tensor& a, const Tensor& b) {
 
 // --- unary -------------------------------------------------------------------------------------
 
-enum class Unary { Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid };
+enum class Unary { Neg, Abs, Exp, Log, Sqrt, Tanh, Sigmoid, Erf };
 
 const char* unary_name(Unary op) {
   switch (op) {
@@ -295,9 +295,11 @@ const char* unary_name(Unary op) {
     case Unary::Tanh:
       return "tanh";
     case Unary::Sigmoid:
+      return "sigmoid";
+    case Unary::Erf:
       break;
   }
-  return "sigmoid";
+  return "erf";
 }
 
 struct UnaryBackward : autograd::Node {
@@ -321,9 +323,12 @@ struct UnaryBackward : autograd::Node {
       case Unary::Tanh:
         return {mul(g, sub(one, mul(out, out)))};
       case Unary::Sigmoid:
+        return {mul(g, mul(out, sub(one, out)))};
+      case Unary::Erf:
         break;
     }
-    return {mul(g, mul(out, sub(one, out)))};
+    // d erf(a) = 2 / sqrt(pi) * exp(-a^2)
+    return {mul(g, scale(exp(neg(mul(a, a))), static_cast<float>(2.0 / std::sqrt(M_PI))))};
   }
 };
 
@@ -352,9 +357,11 @@ Tensor unary(Unary op, const Tensor& a) {
         case Unary::Tanh:
           return run([](float v) { return std::tanh(v); });
         case Unary::Sigmoid:
+          return run([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+        case Unary::Erf:
           break;
       }
-      run([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+      run([](float v) { return std::erf(v); });
     } else if constexpr (std::is_same_v<T, int64_t>) {
       if (op == Unary::Neg) run([](int64_t v) { return -v; });
       if (op == Unary::Abs) run([](int64_t v) { return v < 0 ? -v : v; });
@@ -440,6 +447,7 @@ Tensor log(const Tensor& a) { return unary(Unary::Log, a); }
 Tensor sqrt(const Tensor& a) { return unary(Unary::Sqrt, a); }
 Tensor tanh(const Tensor& a) { return unary(Unary::Tanh, a); }
 Tensor sigmoid(const Tensor& a) { return unary(Unary::Sigmoid, a); }
+Tensor erf(const Tensor& a) { return unary(Unary::Erf, a); }
 
 Tensor scale(const Tensor& a, float factor) {
   const Tensor x = ops::dense_float(a);

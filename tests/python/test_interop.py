@@ -6,7 +6,7 @@ import pytest
 import tinytorch
 from tinytorch.core.layers import Linear, Module, ReLU, Sequential
 from tinytorch.core.spatial import AvgPool2D, Conv2D, Flatten, MaxPool2D, conv2d_naive, flatten
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Parameter, Tensor
 
 
 def test_tensor_shares_memory_with_a_float32_array_both_ways():
@@ -150,7 +150,8 @@ def test_python_subclass_of_module():
             self.conv = Conv2D(1, 2, 3)
             self.pool = MaxPool2D(pool_size=2)
             self.fc = Linear(input_size=2 * 2 * 2, output_size=3)
-            self.scale = Tensor(np.array([2.0]))
+            self.scale = Parameter(np.array([2.0]))
+            self.constant = Tensor(np.array([3.0]))  # a plain tensor: not a parameter, as in PyTorch
 
         def forward(self, x):
             return self.fc(flatten(self.pool(self.conv(x))))
@@ -159,14 +160,14 @@ def test_python_subclass_of_module():
     x = Tensor(np.random.randn(1, 6, 6))
     assert net(x).shape == (3,)
     names = [n for n, _ in net.named_parameters()]
-    assert names == ["conv.weight", "conv.bias", "fc.weight", "fc.bias", "scale"]
+    assert names == ["scale", "conv.weight", "conv.bias", "fc.weight", "fc.bias"]  # own first, as torch.nn
     # A Python module inside a C++ Sequential: forward is called back into Python.
     seq = Sequential(net, ReLU())
     del net
     out = seq(x)
     assert out.shape == (3,) and (out.data >= 0).all()
-    assert [n for n, _ in seq.named_parameters()] == ["0.conv.weight", "0.conv.bias", "0.fc.weight", "0.fc.bias",
-                                                      "0.scale"]
+    assert [n for n, _ in seq.named_parameters()] == ["0.scale", "0.conv.weight", "0.conv.bias", "0.fc.weight",
+                                                      "0.fc.bias"]
 
 
 def test_sequential_with_batch_and_flatten_module():

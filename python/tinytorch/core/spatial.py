@@ -1,11 +1,15 @@
 """The spatial module: convolution, pooling and flatten over the C++ core.
 
-conv2d_naive takes and returns numpy arrays, as in TinyTorch's spatial_dev.py; the layers take
-Tensors of shape (C, H, W) or (N, C, H, W).
+The seed's names (conv2d_naive, Conv2D, MaxPool2D(pool_size=), flatten) and PyTorch's / upstream
+TinyTorch's (Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d) are the same classes. conv2d_naive takes
+and returns numpy arrays, as in TinyTorch's spatial_dev.py; the layers take Tensors of shape
+(C, H, W) or (N, C, H, W).
 """
-from tinytorch._tinytorch import AvgPool2D, Conv2D, Flatten, MaxPool2D, flatten
+from tinytorch._tensor import Tensor
 from tinytorch._tinytorch import conv2d_naive as _conv2d_naive
-from tinytorch._tinytorch import Tensor
+from tinytorch._tinytorch import flatten
+from tinytorch.nn import AvgPool2D, AvgPool2d, BatchNorm2d, Conv2D, Conv2d, Flatten, MaxPool2D, MaxPool2d
+from tinytorch.nn.functional import avg_pool2d, conv2d, max_pool2d
 
 
 def conv2d_naive(input_array, kernel, bias=None):
@@ -17,4 +21,5 @@ def conv2d_naive(input_array, kernel, bias=None):
     return _conv2d_naive(Tensor(input_array), Tensor(kernel), None if bias is None else float(bias)).data
 
 
-__all__ = ["AvgPool2D", "Conv2D", "Flatten", "MaxPool2D", "conv2d_naive", "flatten"]
+__all__ = ["AvgPool2D", "AvgPool2d", "BatchNorm2d", "Conv2D", "Conv2d", "Flatten", "MaxPool2D", "MaxPool2d",
+           "avg_pool2d", "conv2d", "conv2d_naive", "flatten", "max_pool2d"]

@@ -1,0 +1,13 @@
+"""Data: Dataset, TensorDataset, DataLoader (tinytorch.data.loader), Fashion-MNIST and MNIST, and
+upstream TinyTorch's augmentations (tinytorch.data.transforms).
+
+    from tinytorch.data import DataLoader, FashionMNIST
+    for images, labels in DataLoader(FashionMNIST(train=True), batch_size=64, shuffle=True, seed=0):
+        ...
+"""
+from tinytorch._tinytorch import DataError, load_mnist_folder
+from tinytorch.data.loader import DataLoader, Dataset, FashionMNIST, MNIST, TensorDataset, default_collate
+from tinytorch.data.transforms import Compose, RandomCrop, RandomHorizontalFlip
+
+__all__ = ["Compose", "DataError", "DataLoader", "Dataset", "FashionMNIST", "MNIST", "RandomCrop",
+           "RandomHorizontalFlip", "TensorDataset", "default_collate", "load_mnist_folder"]
