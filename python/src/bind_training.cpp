@@ -81,6 +81,32 @@ void bind_data(py::module_& m) {
         return tt::load_checkpoint(path, state, opt, strict);
       },
       "path"_a, "state"_a, "optimizer"_a = nullptr, "strict"_a = true);
+  m.def(
+      "_save_safetensors",
+      [](const std::string& path, const tt::NamedTensors& tensors, std::map<std::string, std::string> metadata) {
+        py::gil_scoped_release release;
+        tt::save_safetensors(path, tt::SafeTensors{tensors, std::move(metadata)});
+      },
+      "path"_a, "tensors"_a, "metadata"_a = std::map<std::string, std::string>{});
+  m.def(
+      "_load_safetensors",
+      [](const std::string& path) {
+        tt::SafeTensors c;
+        {
+          py::gil_scoped_release release;
+          c = tt::load_safetensors(path);
+        }
+        return py::make_tuple(c.tensors, c.metadata);
+      },
+      "path"_a);
+  m.def(
+      "_write_file_atomic",
+      [](const std::string& path, const py::bytes& contents) {
+        const std::string data = contents;
+        py::gil_scoped_release release;
+        tt::write_file_atomic(path, data);
+      },
+      "path"_a, "contents"_a);
   py::register_exception<tt::DataError>(m, "DataError", PyExc_ValueError);
 }
 

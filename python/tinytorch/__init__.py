@@ -28,7 +28,8 @@ from tinytorch.core.layers import Layer
 from tinytorch.core.spatial import conv2d_naive
 from tinytorch._tinytorch import flatten
 from tinytorch.optim import SGD, Adam, AdamW
-from tinytorch.serialization import load_checkpoint, save_checkpoint
+from tinytorch.serialization import load, load_checkpoint, save, save_checkpoint
+from tinytorch import utils  # noqa: F401
 
 float = float32  # noqa: A001  torch.float is float32; tinytorch's dtypes are numpy's dtype objects
 long = int64
@@ -41,6 +42,6 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "TensorDataset", "Trainer", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat",
            "clamp", "clip_grad_norm", "conv2d_naive", "data", "enable_autograd", "enable_grad", "exp", "flatten",
            "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "int64",
-           "is_grad_enabled", "linspace", "load_checkpoint", "log", "manual_seed", "matmul", "maximum", "minimum",
-           "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save_checkpoint",
+           "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "manual_seed", "matmul", "maximum", "minimum",
+           "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "save_checkpoint",
            "set_num_threads", "sigmoid", "sqrt", "stack", "tanh", "tensor", "where", "zeros", "zeros_like"]
