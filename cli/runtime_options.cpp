@@ -1,5 +1,7 @@
 #include "runtime_options.hpp"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -33,9 +35,22 @@ namespace {
 
 bool readable(const std::string& path) { return std::ifstream(path).good(); }
 
-std::string first_existing(std::initializer_list<const char*> paths) {
-  for (const char* p : paths)
-    if (readable(p)) return p;
+// <the executable's folder>/../share/tinytorch/<name>: where an installed tool's data sits, both
+// under /usr/local (bin/, share/tinytorch/) and inside a pip-installed package (tinytorch/bin/,
+// tinytorch/share/tinytorch/).
+std::string beside_executable(const std::string& name) {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  std::string exe(buf, static_cast<size_t>(n));
+  const size_t slash = exe.find_last_of('/');
+  if (slash == std::string::npos) return "";
+  return exe.substr(0, slash) + "/../share/tinytorch/" + name;
+}
+
+std::string first_existing(std::initializer_list<std::string> paths) {
+  for (const std::string& p : paths)
+    if (!p.empty() && readable(p)) return p;
   return "";
 }
 
@@ -44,7 +59,8 @@ std::string first_existing(std::initializer_list<const char*> paths) {
 std::string write_plot(const std::string& kind, const std::string& json, const std::string& out_stem) {
   const std::string json_path = out_stem + ".json", png_path = out_stem + ".png";
   write_file_atomic(json_path, json + "\n");
-  const std::string script = first_existing({TINYTORCH_SOURCE_DIR "/scripts/plot.py", TINYTORCH_SHARE_DIR "/plot.py"});
+  const std::string script = first_existing(
+      {TINYTORCH_SOURCE_DIR "/scripts/plot.py", TINYTORCH_SHARE_DIR "/plot.py", beside_executable("plot.py")});
   if (script.empty()) return "wrote " + json_path + " (no plot script found: no PNG)";
   // The script draws to its stdout ("-"); the PNG is then written here by the same atomic writer
   // as every other file. An argument vector, no shell: any path is just a path.
@@ -62,7 +78,8 @@ std::string write_plot(const std::string& kind, const std::string& json, const s
 }
 
 std::string default_shapes_file() {
-  return first_existing({TINYTORCH_SOURCE_DIR "/bench/conv_shapes.csv", TINYTORCH_SHARE_DIR "/conv_shapes.csv"});
+  return first_existing({TINYTORCH_SOURCE_DIR "/bench/conv_shapes.csv", TINYTORCH_SHARE_DIR "/conv_shapes.csv",
+                         beside_executable("conv_shapes.csv")});
 }
 
 }  // namespace tinytorch::cli
