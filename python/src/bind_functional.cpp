@@ -18,8 +18,9 @@ std::vector<int64_t> class_indices(py::handle targets, const char* op) {
 }
 
 void bind_functional(py::module_& m) {
-  m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1);
-  m.def("relu", &tt::relu, "input"_a, release_gil());
+  m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1,
+        "Merges dims start_dim..end_dim into one (a view when contiguous); flatten(x) is 1-D, as in the seed.");
+  m.def("relu", &tt::relu, "input"_a, release_gil(), "max(x, 0), elementwise.");
   m.def(
       "dropout",
       [](const tt::Tensor& x, double p, bool training) {
@@ -37,14 +38,16 @@ void bind_functional(py::module_& m) {
                               training, momentum, eps);
       },
       "input"_a, "running_mean"_a, "running_var"_a, "weight"_a = py::none(), "bias"_a = py::none(),
-      "training"_a = false, "momentum"_a = 0.1, "eps"_a = 1e-5);
+      "training"_a = false, "momentum"_a = 0.1, "eps"_a = 1e-5,
+      "Batch normalisation as torch.nn.functional.batch_norm (running statistics updated in training).");
   m.def(
       "conv2d_naive",
       [](const tt::Tensor& input, const tt::Tensor& kernel, std::optional<float> bias) {
         py::gil_scoped_release release;
         return tt::conv2d_naive(input, kernel, bias);
       },
-      "input"_a, "kernel"_a, "bias"_a = py::none());
+      "input"_a, "kernel"_a, "bias"_a = py::none(),
+      "The seed's valid cross-correlation of (C, H, W) or (H, W) with a (KH, KW) kernel, in plain loops.");
   m.def(
       "conv2d",
       [](const tt::Tensor& input, const tt::Tensor& weight, std::optional<tt::Tensor> bias, py::handle stride,
@@ -63,7 +66,8 @@ void bind_functional(py::module_& m) {
         py::gil_scoped_release release;
         return tt::linear(input, weight, bias.value_or(tt::Tensor()));
       },
-      "input"_a, "weight"_a, "bias"_a = py::none());
+      "input"_a, "weight"_a, "bias"_a = py::none(),
+      "x W^T + b as torch.nn.functional.linear: input (..., IN), weight (OUT, IN), bias (OUT,).");
 
   m.def(
       "max_pool2d",
@@ -74,7 +78,8 @@ void bind_functional(py::module_& m) {
         py::gil_scoped_release release;
         return tt::max_pool2d(x, o);
       },
-      "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1, "ceil_mode"_a = false);
+      "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "dilation"_a = 1, "ceil_mode"_a = false,
+      "Max pooling of (N, C, H, W) or (C, H, W), as torch.nn.functional.max_pool2d.");
   m.def(
       "avg_pool2d",
       [](const tt::Tensor& x, py::handle k, py::handle stride, py::handle padding, bool ceil_mode,
@@ -85,7 +90,7 @@ void bind_functional(py::module_& m) {
         return tt::avg_pool2d(x, o);
       },
       "input"_a, "kernel_size"_a, "stride"_a = py::none(), "padding"_a = 0, "ceil_mode"_a = false,
-      "count_include_pad"_a = true);
+      "count_include_pad"_a = true, "Average pooling of (N, C, H, W) or (C, H, W), as torch.nn.functional.avg_pool2d.");
   m.def(
       "cross_entropy",
       [](const tt::Tensor& logits, py::handle targets) {
@@ -94,9 +99,11 @@ void bind_functional(py::module_& m) {
       "logits"_a, "targets"_a,
       "Mean cross-entropy of logits (N, K) against class indices (N,): an int64 Tensor, a numpy array or a list.");
   m.def(
-      "log_softmax", [](const tt::Tensor& x, int64_t dim) { return tt::log_softmax(x, dim); }, "input"_a, "dim"_a = -1);
+      "log_softmax", [](const tt::Tensor& x, int64_t dim) { return tt::log_softmax(x, dim); }, "input"_a, "dim"_a = -1,
+      "log(softmax(x)) along dim, computed stably.");
   m.def(
-      "softmax", [](const tt::Tensor& x, int64_t dim) { return tt::softmax(x, dim); }, "input"_a, "dim"_a = -1);
+      "softmax", [](const tt::Tensor& x, int64_t dim) { return tt::softmax(x, dim); }, "input"_a, "dim"_a = -1,
+      "exp(x) / sum(exp(x)) along dim.");
 }
 
 }  // namespace tinytorch::python

@@ -4,7 +4,20 @@
 namespace tinytorch::python {
 
 void bind_module_base(py::module_& m) {
-  py::class_<tt::Module, PyModule, std::shared_ptr<tt::Module>>(m, "Module", py::dynamic_attr())
+  py::class_<tt::Module, PyModule, std::shared_ptr<tt::Module>>(m, "Module", py::dynamic_attr(), R"doc(
+The base of every layer and model, as torch.nn.Module.
+
+Subclass it in Python: call super().__init__(), assign layers, Parameters and buffers
+(register_buffer) as attributes, and define forward. parameters(), state_dict(), train()/eval()
+and repr reach every child, Python or C++.
+
+    class Net(Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = Conv2d(1, 8, 3, padding=1)
+            self.fc = Linear(8 * 28 * 28, 10)
+        def forward(self, x):                    # x: (N, 1, 28, 28)
+            return self.fc(self.conv(x).relu().flatten(1))   # (N, 10))doc")
       .def(py::init<>())
       .def("forward", &tt::Module::forward, "input"_a)
       .def("__call__",
@@ -31,7 +44,11 @@ void bind_module_base(py::module_& m) {
       .def("extra_repr", &tt::Module::extra_repr)
       .def_property_readonly("training", &tt::Module::is_training);
 
-  py::class_<tt::Sequential, tt::Module, std::shared_ptr<tt::Sequential>>(m, "Sequential")
+  py::class_<tt::Sequential, tt::Module, std::shared_ptr<tt::Sequential>>(m, "Sequential", R"doc(
+Sequential(*modules): runs its modules in order; children are named "0", "1", ...
+
+    model = Sequential(Conv2d(1, 8, 3), ReLU(), Flatten(), Linear(8 * 26 * 26, 10))
+    y = model(x)                                 # x: (N, 1, 28, 28) -> y: (N, 10))doc")
       // keep_alive: the Python modules (and their Python halves) live as long as the Sequential.
       .def(py::init([](py::args modules) {
              auto s = std::make_shared<tt::Sequential>();
@@ -57,7 +74,15 @@ void bind_module_base(py::module_& m) {
 }
 
 void bind_layers(py::module_& m) {
-  py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear")
+  py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear", R"doc(
+Linear(in_features, out_features, bias=True): y = x W^T + b, as torch.nn.Linear.
+
+The seed's spelling Linear(input_size=, output_size=) works too. weight: (out_features,
+in_features), bias: (out_features,), both initialised uniformly in +-1/sqrt(in_features).
+Input (..., in_features) -> output (..., out_features).
+
+    fc = Linear(784, 10)
+    y = fc(Tensor(np.random.randn(32, 784)))   # (32, 10))doc")
       // PyTorch's in_features / out_features, or the seed's input_size / output_size.
       .def(py::init([](py::object in_features, py::object out_features, bool bias, py::object input_size,
                        py::object output_size) {
@@ -84,12 +109,26 @@ void bind_layers(py::module_& m) {
           "bias", [](const tt::Linear& l) { return tensor_or_none(l.bias); },
           [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
 
-  py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU")
+  py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU", R"doc(
+ReLU(): max(x, 0) elementwise, any shape.
+
+    y = ReLU()(Tensor([-1.0, 2.0]))            # tensor([0, 2]))doc")
       .def(py::init<>())
       .def("forward", &tt::ReLU::forward, "input"_a, release_gil())
       .def("__call__", &tt::ReLU::forward, "input"_a, release_gil());
 
-  py::class_<tt::Conv2D, tt::Module, std::shared_ptr<tt::Conv2D>>(m, "Conv2D")
+  py::class_<tt::Conv2D, tt::Module, std::shared_ptr<tt::Conv2D>>(m, "Conv2D", R"doc(
+Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+bias=True): 2D convolution (cross-correlation) as torch.nn.Conv2d (also named Conv2d).
+
+kernel_size, stride, padding and dilation are an int or an (h, w) pair; padding may also be
+"valid" or "same". weight: (out_channels, in_channels / groups, kh, kw), bias: (out_channels,).
+Input (N, C, H, W) or the seed's unbatched (C, H, W); output (N, out_channels, OH, OW) with
+OH = (H + 2 * padding - dilation * (kh - 1) - 1) // stride + 1. The fastest algorithm for the
+shape is chosen (tinytorch.backends).
+
+    conv = Conv2D(3, 16, 3, padding=1)
+    y = conv(Tensor(np.random.randn(8, 3, 32, 32)))   # (8, 16, 32, 32))doc")
       .def(py::init([](int64_t in_channels, int64_t out_channels, py::handle kernel_size, py::handle stride,
                        py::handle padding, py::handle dilation, int64_t groups, bool bias) {
              return std::make_shared<tt::Conv2D>(in_channels, out_channels, to_size2(kernel_size, "kernel_size"),
@@ -115,14 +154,25 @@ void bind_layers(py::module_& m) {
           "bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
           [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
 
-  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten")
+  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten", R"doc(
+Flatten(start_dim=1, end_dim=-1): merges dims start_dim..end_dim into one, as torch.nn.Flatten.
+
+    y = Flatten()(Tensor(np.zeros((8, 16, 5, 5))))   # (8, 400))doc")
       .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
       .def("forward", &tt::Flatten::forward, "input"_a)
       .def("__call__", &tt::Flatten::forward, "input"_a)
       .def_readonly("start_dim", &tt::Flatten::start_dim)
       .def_readonly("end_dim", &tt::Flatten::end_dim);
 
-  py::class_<tt::BatchNorm2d, tt::Module, std::shared_ptr<tt::BatchNorm2d>>(m, "BatchNorm2d")
+  py::class_<tt::BatchNorm2d, tt::Module, std::shared_ptr<tt::BatchNorm2d>>(m, "BatchNorm2d", R"doc(
+BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=True), as torch.nn.BatchNorm2d.
+
+In training, normalises each channel of (N, C, H, W) (or (N, C)) with the batch's mean and
+variance and moves running_mean / running_var by momentum (num_batches_tracked counts the
+batches); in eval, uses the running statistics. weight (ones) and bias (zeros) are (C,).
+
+    bn = BatchNorm2d(16)
+    y = bn(Tensor(np.random.randn(8, 16, 32, 32)))    # (8, 16, 32, 32))doc")
       .def(py::init<int64_t, double, double, bool>(), "num_features"_a, "eps"_a = 1e-5, "momentum"_a = 0.1,
            "affine"_a = true)
       .def("forward", &tt::BatchNorm2d::forward, "input"_a, release_gil())
@@ -140,7 +190,12 @@ void bind_layers(py::module_& m) {
       .def_readonly("eps", &tt::BatchNorm2d::eps)
       .def_readonly("momentum", &tt::BatchNorm2d::momentum)
       .def_property_readonly("affine", [](const tt::BatchNorm2d& b) { return b.weight.defined(); });
-  py::class_<tt::Dropout, tt::Module, std::shared_ptr<tt::Dropout>>(m, "Dropout")
+  py::class_<tt::Dropout, tt::Module, std::shared_ptr<tt::Dropout>>(m, "Dropout", R"doc(
+Dropout(p=0.5): in training, zeroes each element with probability p and scales the rest by
+1/(1-p); in eval, the identity. dropout(x, training=False) overrides the mode for one call
+(upstream TinyTorch's form). Draws from the generator tinytorch.manual_seed seeds.
+
+    y = Dropout(0.25)(x))doc")
       .def(py::init<double>(), "p"_a = 0.5)
       .def("forward", &tt::Dropout::forward, "input"_a, release_gil())
       .def("__call__", &tt::Dropout::forward, "input"_a, release_gil())
@@ -151,7 +206,15 @@ void bind_layers(py::module_& m) {
 }
 
 void bind_pooling(py::module_& m) {
-  py::class_<tt::MaxPool2D, tt::Module, std::shared_ptr<tt::MaxPool2D>>(m, "MaxPool2D")
+  py::class_<tt::MaxPool2D, tt::Module, std::shared_ptr<tt::MaxPool2D>>(m, "MaxPool2D", R"doc(
+MaxPool2D(kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False), as
+torch.nn.MaxPool2d (also named MaxPool2d); the seed's MaxPool2D(pool_size=2) works too.
+
+stride defaults to kernel_size. Input (N, C, H, W) or (C, H, W); output
+(N, C, OH, OW) with PyTorch's output-size rule (ceil_mode rounds up).
+
+    pool = MaxPool2D(2)
+    y = pool(Tensor(np.random.randn(8, 16, 32, 32)))  # (8, 16, 16, 16))doc")
       // pool_size is the seed's name for kernel_size; either may be given.
       .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, py::handle dilation,
                        bool ceil_mode, py::handle pool_size) {
@@ -176,7 +239,11 @@ void bind_pooling(py::module_& m) {
       .def_property_readonly("dilation", [](const tt::MaxPool2D& p) { return size2_tuple(p.options.dilation); })
       .def_property_readonly("ceil_mode", [](const tt::MaxPool2D& p) { return p.options.ceil_mode; });
 
-  py::class_<tt::AvgPool2D, tt::Module, std::shared_ptr<tt::AvgPool2D>>(m, "AvgPool2D")
+  py::class_<tt::AvgPool2D, tt::Module, std::shared_ptr<tt::AvgPool2D>>(m, "AvgPool2D", R"doc(
+AvgPool2D(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True), as
+torch.nn.AvgPool2d (also named AvgPool2d). Input (N, C, H, W) or (C, H, W).
+
+    y = AvgPool2D(2)(Tensor(np.random.randn(8, 16, 32, 32)))   # (8, 16, 16, 16))doc")
       .def(py::init([](py::handle kernel_size, py::handle stride, py::handle padding, bool ceil_mode,
                        bool count_include_pad) {
              return std::make_shared<tt::AvgPool2D>(to_size2(kernel_size, "kernel_size"),

@@ -7,7 +7,7 @@ void bind_runtime(py::module_& m) {
   m.def(
       "set_num_threads", [](py::handle n) { tt::set_num_threads(thread_count(n, "set_num_threads")); }, "n"_a,
       "Threads for tinytorch's kernels, 1 to 1024.");
-  m.def("get_num_threads", &tt::get_num_threads);
+  m.def("get_num_threads", &tt::get_num_threads, "The number of threads tinytorch's kernels run on.");
   m.def(
       "measure_fma_peak_gflops",
       [](py::handle threads, double seconds) {

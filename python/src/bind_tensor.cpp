@@ -222,7 +222,7 @@ has the dtype. ``.data`` is a numpy view of the same memory.
 
   py::class_<tt::NoGradGuard>(m, "_NoGradGuard").def(py::init<>());
   py::class_<tt::EnableGradGuard>(m, "_EnableGradGuard").def(py::init<>());
-  m.def("is_grad_enabled", &tt::is_grad_enabled);
+  m.def("is_grad_enabled", &tt::is_grad_enabled, "Whether ops record the graph on this thread (False under no_grad).");
 }
 
 }  // namespace tinytorch::python

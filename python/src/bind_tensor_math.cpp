@@ -159,46 +159,61 @@ tt::Tensor filled(py::args size, double value, py::handle dtype, bool requires_g
 }
 
 void bind_functions(py::module_& m) {
-  m.def("add", [](py::handle a, py::handle b) { return tt::add(operand(a), operand(b)); });
-  m.def("sub", [](py::handle a, py::handle b) { return tt::sub(operand(a), operand(b)); });
-  m.def("mul", [](py::handle a, py::handle b) { return tt::mul(operand(a), operand(b)); });
-  m.def("div", [](py::handle a, py::handle b) { return tt::div(operand(a), operand(b)); });
-  m.def("pow", [](py::handle a, py::handle b) { return tt::pow(operand(a), operand(b)); });
-  m.def("matmul", [](py::handle a, py::handle b) { return tt::matmul(operand(a), operand(b)); });
-  m.def("maximum", [](py::handle a, py::handle b) { return tt::maximum(operand(a), operand(b)); });
-  m.def("minimum", [](py::handle a, py::handle b) { return tt::minimum(operand(a), operand(b)); });
-  m.def("where", [](py::handle c, py::handle a, py::handle b) {
-    return tt::where(operand(c).to(tt::DType::Bool), operand(a), operand(b));
-  });
-  m.def("exp", &tt::exp);
-  m.def("log", &tt::log);
-  m.def("sqrt", &tt::sqrt);
-  m.def("abs", &tt::abs);
-  m.def("tanh", &tt::tanh);
-  m.def("sigmoid", &tt::sigmoid);
-  m.def("erf", &tt::erf);
+  m.def(
+      "add", [](py::handle a, py::handle b) { return tt::add(operand(a), operand(b)); }, "a + b, broadcasting.");
+  m.def(
+      "sub", [](py::handle a, py::handle b) { return tt::sub(operand(a), operand(b)); }, "a - b, broadcasting.");
+  m.def(
+      "mul", [](py::handle a, py::handle b) { return tt::mul(operand(a), operand(b)); }, "a * b, broadcasting.");
+  m.def(
+      "div", [](py::handle a, py::handle b) { return tt::div(operand(a), operand(b)); }, "a / b (true division: float32).");
+  m.def(
+      "pow", [](py::handle a, py::handle b) { return tt::pow(operand(a), operand(b)); }, "a ** b, broadcasting.");
+  m.def(
+      "matmul", [](py::handle a, py::handle b) { return tt::matmul(operand(a), operand(b)); },
+      "a @ b with numpy.matmul's rules (1-D operands, broadcast batch dims).");
+  m.def(
+      "maximum", [](py::handle a, py::handle b) { return tt::maximum(operand(a), operand(b)); },
+      "The larger of a and b, elementwise (NaN wins).");
+  m.def(
+      "minimum", [](py::handle a, py::handle b) { return tt::minimum(operand(a), operand(b)); },
+      "The smaller of a and b, elementwise (NaN wins).");
+  m.def(
+      "where",
+      [](py::handle c, py::handle a, py::handle b) {
+        return tt::where(operand(c).to(tt::DType::Bool), operand(a), operand(b));
+      },
+      "condition"_a, "input"_a, "other"_a, "condition ? input : other, elementwise, all three broadcast.");
+  m.def("exp", &tt::exp, "input"_a, "e ** x, elementwise (float32).");
+  m.def("log", &tt::log, "input"_a, "The natural logarithm, elementwise (float32).");
+  m.def("sqrt", &tt::sqrt, "input"_a, "The square root, elementwise (float32).");
+  m.def("abs", &tt::abs, "input"_a, "|x|, elementwise (keeps the dtype).");
+  m.def("tanh", &tt::tanh, "input"_a, "The hyperbolic tangent, elementwise (float32).");
+  m.def("sigmoid", &tt::sigmoid, "input"_a, "1 / (1 + exp(-x)), elementwise (float32).");
+  m.def("erf", &tt::erf, "input"_a, "The error function, elementwise (float32).");
   m.def(
       "clamp",
       [](const tt::Tensor& a, std::optional<double> lo, std::optional<double> hi) { return tt::clamp(a, lo, hi); },
-      "input"_a, "min"_a = py::none(), "max"_a = py::none());
+      "input"_a, "min"_a = py::none(), "max"_a = py::none(),
+      "Limits values to [min, max] (either may be None); the gradient passes where min <= x <= max.");
   m.def(
       "cat", [](const py::iterable& ts, int64_t dim) { return tt::cat(tensor_list(ts, "cat"), dim); }, "tensors"_a,
-      "dim"_a = 0);
+      "dim"_a = 0, "Joins tensors end to end along dim (their other dims must match).");
   m.def(
       "stack", [](const py::iterable& ts, int64_t dim) { return tt::stack(tensor_list(ts, "stack"), dim); },
-      "tensors"_a, "dim"_a = 0);
+      "tensors"_a, "dim"_a = 0, "Stacks tensors of one shape along a new dim.");
   m.def("_index", [](const tt::Tensor& a, const py::sequence& idx) { return tt::index(a, index_list(idx)); });
   m.def("_index_put", [](tt::Tensor& a, const py::sequence& idx, py::handle values) {
     tt::index_put_(a, index_list(idx), operand(values));
   });
-  m.def("_nonzero", &tt::nonzero);
+  m.def("_nonzero", &tt::nonzero, "input"_a, "The int64 coordinates of the nonzero elements, one tensor per dim.");
   m.def(
       "zeros",
       [](py::args size, py::handle dtype, bool rg) { return filled(size, 0.0, dtype, rg, tt::DType::Float32); },
-      "dtype"_a = py::none(), "requires_grad"_a = false);
+      "dtype"_a = py::none(), "requires_grad"_a = false, "Zeros of the given size (ints or one tuple), float32 unless dtype says otherwise.");
   m.def(
       "ones", [](py::args size, py::handle dtype, bool rg) { return filled(size, 1.0, dtype, rg, tt::DType::Float32); },
-      "dtype"_a = py::none(), "requires_grad"_a = false);
+      "dtype"_a = py::none(), "requires_grad"_a = false, "Ones of the given size (ints or one tuple), float32 unless dtype says otherwise.");
   m.def(
       "randn",
       [](py::args size, bool rg) {
@@ -222,7 +237,8 @@ void bind_functions(py::module_& m) {
         const auto shape = py::reinterpret_borrow<py::args>(py::make_tuple(size));
         return filled(shape, v.element(0), dtype, rg, v.dtype());
       },
-      "size"_a, "fill_value"_a, "dtype"_a = py::none(), "requires_grad"_a = false);
+      "size"_a, "fill_value"_a, "dtype"_a = py::none(), "requires_grad"_a = false,
+      "A tensor of `size` filled with fill_value, of its dtype (int64 for an int) unless given.");
 }
 
 }  // namespace

@@ -21,14 +21,17 @@ def from_numpy(array):
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
+    """Zeros of t's shape and (unless given) dtype."""
     return _C.zeros(*t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
+    """Ones of t's shape and (unless given) dtype."""
     return _C.ones(*t.shape, dtype=t.dtype if dtype is None else dtype, requires_grad=requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
+    """fill_value in t's shape and (unless given) dtype."""
     return _C.full(tuple(t.shape), fill_value, dtype=t.dtype if dtype is None else dtype,
                    requires_grad=requires_grad)
 
@@ -43,6 +46,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
 
 
 def linspace(start, end, steps, dtype=None, requires_grad=False):
+    """steps float32 values evenly spaced from start to end, both included."""
     return Tensor(np.linspace(start, end, steps, dtype=np.float64), dtype=dtype, requires_grad=requires_grad)
 
 

@@ -30,10 +30,12 @@ def _reduce(loss, reduction, name):
 
 
 def sigmoid(input):
+    """1 / (1 + exp(-x)), elementwise."""
     return _C.sigmoid(input)
 
 
 def tanh(input):
+    """The hyperbolic tangent, elementwise."""
     return _C.tanh(input)
 
 
@@ -48,10 +50,12 @@ def gelu(input, approximate="none"):
 
 
 def softmax(input, dim=-1):
+    """exp(x) / sum(exp(x)) along dim."""
     return _C.softmax(input, dim)
 
 
 def log_softmax(input, dim=-1):
+    """log(softmax(x)) along dim, computed stably."""
     return _C.log_softmax(input, dim)
 
 
@@ -109,11 +113,13 @@ def cross_entropy(input, target, reduction="mean", ignore_index=-100, label_smoo
 
 
 def mse_loss(input, target, reduction="mean"):
+    """Mean (or sum, or none) of (input - target) ** 2, broadcasting."""
     diff = _tensor(input) - _tensor(target)
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
 def l1_loss(input, target, reduction="mean"):
+    """Mean (or sum, or none) of |input - target|, broadcasting."""
     return _reduce(abs(_tensor(input) - _tensor(target)), reduction, "l1_loss")
 
 
