@@ -1,7 +1,8 @@
 #!/bin/bash
 # Installs what tinytorch needs from Debian 12's packages, builds it, and installs it into
 # /usr/local: the `tinytorch` command, the C++ package (find_package(tinytorch)) and the Python
-# module for /usr/bin/python3. Run as root from the repository's top folder.
+# module for /usr/bin/python3, and pip-installs the Python package for the python3 first on PATH
+# when that is another interpreter. Run as root from the repository's top folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null
 echo "setup: built in ./build and installed into /usr/local (tinytorch, the C++ package, the Python module)"
+
+# The Python package for the python3 first on PATH too, when that is not Debian's (a pyenv or a
+# venv): pip builds the same sources through pyproject.toml, so `import tinytorch` works there.
+py=$(command -v python3 || true)
+if [ -n "$py" ] && [ "$(readlink -f "$py")" != "$(readlink -f /usr/bin/python3)" ]; then
+  "$py" -m pip install --quiet --disable-pip-version-check . 2>&1 | grep -v "^WARNING: Location" || true
+  "$py" -c "import tinytorch" && echo "setup: pip-installed the Python package for $("$py" -c 'import sys; print(sys.executable)')"
+fi

@@ -191,6 +191,11 @@ def _min(self, dim=None, keepdim=False, *, axis=None, keepdims=None, out=None):
 
 # --- conversions, pickling, numpy ------------------------------------------------------------------
 
+def _clip(self, min=None, max=None):
+    """The same as clamp: NumPy's name."""
+    return self.clamp(min, max)
+
+
 def _bool(self):
     """A one-element tensor is its value. A bool tensor of several elements (a comparison) is
     ambiguous, as in PyTorch and NumPy. A float or int tensor of several elements is true, as any
@@ -298,7 +303,7 @@ def _install():
     Tensor.__copy__ = lambda self: self
     Tensor.__array_ufunc__ = _array_ufunc
     Tensor.__array_priority__ = 1000
-    Tensor.clip = Tensor.clamp
+    Tensor.clip = _clip
     Tensor.any = lambda self: bool((self != 0).sum().item() > 0)
     Tensor.all = lambda self: bool((self != 0).sum().item() == self.numel())
     Tensor.zero_grad = lambda self: setattr(self, "grad", None)
