@@ -53,7 +53,8 @@ def main():
             optimizer.step()
             total += loss.item()
             bar.set_postfix(loss=f"{total / (i + 1):.4f}")
-        print(f"epoch {epoch + 1}: train loss {total / len(train):.4f}, test accuracy {100 * evaluate(model, test):.2f}%")
+        accuracy = evaluate(model, test)
+        print(f"epoch {epoch + 1}: train loss {total / len(train):.4f}, test accuracy {100 * accuracy:.2f}%")
     if args.checkpoint:
         tinytorch.save_checkpoint(args.checkpoint, model, optimizer, {"epoch": str(args.epochs)})
 

@@ -51,7 +51,7 @@ struct Meta;
 // overflows int64.
 int64_t checked_numel(const Shape& shape);
 std::string shape_to_string(const Shape& shape);  // "(2, 3)" as Python prints a tuple
-Shape contiguous_strides(const Shape& shape);      // row-major strides, in elements
+Shape contiguous_strides(const Shape& shape);     // row-major strides, in elements
 
 struct Storage {
   void* data = nullptr;
@@ -73,7 +73,7 @@ class Tensor {
   static Tensor arange(double start, double end, double step = 1.0);
   static Tensor randn(Shape shape, Generator& gen = default_generator());
   static Tensor rand(Shape shape, Generator& gen = default_generator());
-  static Tensor empty(Shape shape, DType dtype = DType::Float32);  // uninitialised, contiguous
+  static Tensor empty(Shape shape, DType dtype = DType::Float32);        // uninitialised, contiguous
   static Tensor int64(Shape shape, const std::vector<int64_t>& values);  // an int64 tensor
   // Wraps memory the caller owns: `owner` is kept alive as long as any view of it.
   static Tensor from_blob(float* data, Shape shape, std::shared_ptr<void> owner);
@@ -103,7 +103,7 @@ class Tensor {
     if (i.dtype != dtype_of<T>()) throw_dtype_mismatch(dtype_of<T>());
     return i.storage->data ? static_cast<T*>(i.storage->data) + i.offset : nullptr;
   }
-  void* raw_data() const;  // the first element, untyped
+  void* raw_data() const;                                   // the first element, untyped
   int64_t storage_offset() const { return impl().offset; }  // in elements
   // The storage block this tensor views, shared with its views and whoever borrowed it.
   const std::shared_ptr<Storage>& storage() const;

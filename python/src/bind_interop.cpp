@@ -98,8 +98,8 @@ tt::Tensor tensor_from_dlpack(py::handle obj) {
     auto* m = static_cast<DLManagedTensor*>(p);
     if (m->deleter) m->deleter(m);
   });
-  return tt::Tensor::from_blob(static_cast<char*>(d.data) + d.byte_offset, std::move(shape), std::move(strides),
-                               *dtype, std::move(owner));
+  return tt::Tensor::from_blob(static_cast<char*>(d.data) + d.byte_offset, std::move(shape), std::move(strides), *dtype,
+                               std::move(owner));
 }
 
 void bind_interop(py::module_& m) {

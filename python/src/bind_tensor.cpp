@@ -42,7 +42,9 @@ void bind_views(py::class_<tt::Tensor>& c) {
       .def("flatten", &tt::flatten, "start_dim"_a = 0, "end_dim"_a = -1)
       .def(
           "squeeze",
-          [](const tt::Tensor& t, py::object dim) { return dim.is_none() ? t.squeeze() : t.squeeze(to_int64(dim, "dim")); },
+          [](const tt::Tensor& t, py::object dim) {
+            return dim.is_none() ? t.squeeze() : t.squeeze(to_int64(dim, "dim"));
+          },
           "dim"_a = py::none())
       .def("unsqueeze", &tt::Tensor::unsqueeze, "dim"_a)
       .def(
@@ -72,7 +74,8 @@ void bind_views(py::class_<tt::Tensor>& c) {
           "stride",
           [](const tt::Tensor& t, py::object dim) -> py::object {
             if (dim.is_none()) return shape_tuple(t.strides());
-            return py::int_(t.strides()[static_cast<size_t>(t.dim() == 0 ? 0 : (to_int64(dim, "dim") + t.dim()) % t.dim())]);
+            return py::int_(
+                t.strides()[static_cast<size_t>(t.dim() == 0 ? 0 : (to_int64(dim, "dim") + t.dim()) % t.dim())]);
           },
           "dim"_a = py::none(), "Strides in elements, as torch.Tensor.stride().")
       .def("storage_offset", &tt::Tensor::storage_offset)
@@ -129,7 +132,8 @@ void bind_autograd_fields(py::class_<tt::Tensor>& c) {
           },
           "gradient"_a = py::none(), "retain_graph"_a = py::none())
       .def("detach", &tt::Tensor::detach, "The same memory, cut from the graph.")
-      .def("clone", [](const tt::Tensor& t) { return tt::clone(t); }, "A copy (differentiable).");
+      .def(
+          "clone", [](const tt::Tensor& t) { return tt::clone(t); }, "A copy (differentiable).");
 }
 
 }  // namespace

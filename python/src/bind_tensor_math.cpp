@@ -166,7 +166,8 @@ void bind_functions(py::module_& m) {
   m.def(
       "mul", [](py::handle a, py::handle b) { return tt::mul(operand(a), operand(b)); }, "a * b, broadcasting.");
   m.def(
-      "div", [](py::handle a, py::handle b) { return tt::div(operand(a), operand(b)); }, "a / b (true division: float32).");
+      "div", [](py::handle a, py::handle b) { return tt::div(operand(a), operand(b)); },
+      "a / b (true division: float32).");
   m.def(
       "pow", [](py::handle a, py::handle b) { return tt::pow(operand(a), operand(b)); }, "a ** b, broadcasting.");
   m.def(
@@ -210,10 +211,12 @@ void bind_functions(py::module_& m) {
   m.def(
       "zeros",
       [](py::args size, py::handle dtype, bool rg) { return filled(size, 0.0, dtype, rg, tt::DType::Float32); },
-      "dtype"_a = py::none(), "requires_grad"_a = false, "Zeros of the given size (ints or one tuple), float32 unless dtype says otherwise.");
+      "dtype"_a = py::none(), "requires_grad"_a = false,
+      "Zeros of the given size (ints or one tuple), float32 unless dtype says otherwise.");
   m.def(
       "ones", [](py::args size, py::handle dtype, bool rg) { return filled(size, 1.0, dtype, rg, tt::DType::Float32); },
-      "dtype"_a = py::none(), "requires_grad"_a = false, "Ones of the given size (ints or one tuple), float32 unless dtype says otherwise.");
+      "dtype"_a = py::none(), "requires_grad"_a = false,
+      "Ones of the given size (ints or one tuple), float32 unless dtype says otherwise.");
   m.def(
       "randn",
       [](py::args size, bool rg) {

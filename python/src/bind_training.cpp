@@ -9,17 +9,16 @@ void bind_optim(py::module_& m) {
       .def("zero_grad", &tt::Optimizer::zero_grad)
       .def_property("lr", &tt::Optimizer::lr, &tt::Optimizer::set_lr)
       .def_property_readonly("steps", &tt::Optimizer::steps);
-  py::class_<tt::SGD, tt::Optimizer>(m, "SGD", "SGD(params, lr, momentum=0, weight_decay=0, nesterov=False)").def(py::init<std::vector<tt::Tensor>, double, double, double, bool>(),
-                                                   "params"_a, "lr"_a, "momentum"_a = 0.0, "weight_decay"_a = 0.0,
-                                                   "nesterov"_a = false);
-  py::class_<tt::Adam, tt::Optimizer>(m, "Adam", "Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)").def(
-      py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
-                  double weight_decay) {
-        return new tt::Adam(std::move(params), lr, betas.first, betas.second, eps, weight_decay, false);
-      }),
-      "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 0.0);
-  py::class_<tt::AdamW, tt::Adam>(m, "AdamW",
-                                  "AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)")
+  py::class_<tt::SGD, tt::Optimizer>(m, "SGD", "SGD(params, lr, momentum=0, weight_decay=0, nesterov=False)")
+      .def(py::init<std::vector<tt::Tensor>, double, double, double, bool>(), "params"_a, "lr"_a, "momentum"_a = 0.0,
+           "weight_decay"_a = 0.0, "nesterov"_a = false);
+  py::class_<tt::Adam, tt::Optimizer>(m, "Adam", "Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)")
+      .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
+                       double weight_decay) {
+             return new tt::Adam(std::move(params), lr, betas.first, betas.second, eps, weight_decay, false);
+           }),
+           "params"_a, "lr"_a = 1e-3, "betas"_a = std::make_pair(0.9, 0.999), "eps"_a = 1e-8, "weight_decay"_a = 0.0);
+  py::class_<tt::AdamW, tt::Adam>(m, "AdamW", "AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)")
       .def(py::init([](std::vector<tt::Tensor> params, double lr, std::pair<double, double> betas, double eps,
                        double weight_decay) {
              return new tt::AdamW(std::move(params), lr, betas.first, betas.second, eps, weight_decay);
@@ -32,12 +31,12 @@ void bind_optim(py::module_& m) {
 }
 
 void bind_data(py::module_& m) {
-  py::class_<tt::Dataset>(m, "Dataset", "Images (N, 1, H, W) float32 and int64 labels (N,), as load_mnist_folder reads them.")
+  py::class_<tt::Dataset>(m, "Dataset",
+                          "Images (N, 1, H, W) float32 and int64 labels (N,), as load_mnist_folder reads them.")
       .def_readonly("images", &tt::Dataset::images)
-      .def_property_readonly("labels",
-                             [](const tt::Dataset& d) {
-                               return tt::Tensor::int64({static_cast<int64_t>(d.labels.size())}, d.labels);
-                             })
+      .def_property_readonly(
+          "labels",
+          [](const tt::Dataset& d) { return tt::Tensor::int64({static_cast<int64_t>(d.labels.size())}, d.labels); })
       .def("__len__", &tt::Dataset::size);
   m.def("load_mnist_folder", &tt::load_mnist_folder, "folder"_a = "/usr/share/datasets/fashion-mnist", "train"_a = true,
         "limit"_a = 0, "mean"_a = 0.2860f, "std"_a = 0.3530f, release_gil(),
@@ -51,7 +50,8 @@ void bind_data(py::module_& m) {
         return out;
       },
       "tensors"_a, "rows"_a, "The rows `rows` (int64) of each tensor, gathered in C++ without the GIL.");
-  py::class_<tt::DataLoader>(m, "_MnistLoader", "The C++ batcher of `tinytorch train` (with crop and flip augmentation).")
+  py::class_<tt::DataLoader>(m, "_MnistLoader",
+                             "The C++ batcher of `tinytorch train` (with crop and flip augmentation).")
       .def(py::init<const tt::Dataset&, int64_t, bool, uint64_t, int64_t, bool>(), "dataset"_a, "batch_size"_a,
            "shuffle"_a = true, "seed"_a = 0, "crop_padding"_a = 0, "flip"_a = false, py::keep_alive<1, 2>())
       .def("__len__", &tt::DataLoader::batches)

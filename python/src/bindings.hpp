@@ -250,8 +250,8 @@ inline std::vector<int64_t> to_dims(py::handle h) {
 
 // A shape given as separate ints (t.reshape(2, 3)) or as one sequence (t.reshape((2, 3))).
 inline tt::Shape to_shape(const py::args& args, const char* what) {
-  py::sequence s = (args.size() == 1 && !is_int(args[0])) ? py::reinterpret_borrow<py::sequence>(args[0])
-                                                          : py::sequence(args);
+  py::sequence s =
+      (args.size() == 1 && !is_int(args[0])) ? py::reinterpret_borrow<py::sequence>(args[0]) : py::sequence(args);
   tt::Shape shape;
   for (py::handle d : s) {
     if (!is_int(d)) throw py::type_error(std::string(what) + ": expected ints, got " + type_name_of(d));

@@ -42,6 +42,7 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "TensorDataset", "Trainer", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat",
            "clamp", "clip_grad_norm", "conv2d_naive", "data", "enable_autograd", "enable_grad", "exp", "flatten",
            "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "int64",
-           "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "manual_seed", "matmul", "maximum", "minimum",
-           "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save", "save_checkpoint",
-           "set_num_threads", "sigmoid", "sqrt", "stack", "tanh", "tensor", "where", "zeros", "zeros_like"]
+           "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "manual_seed", "matmul", "maximum",
+           "minimum", "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save",
+           "save_checkpoint", "set_num_threads", "sigmoid", "sqrt", "stack", "tanh", "tensor", "where", "zeros",
+           "zeros_like"]

@@ -68,7 +68,9 @@ const char* dtype_name(DType dtype) {
   return "float32";
 }
 
-size_t element_size(DType dtype) { return visit_dtype(dtype, [](auto tag) { return sizeof(tag); }); }
+size_t element_size(DType dtype) {
+  return visit_dtype(dtype, [](auto tag) { return sizeof(tag); });
+}
 
 namespace {
 

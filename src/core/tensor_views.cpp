@@ -80,10 +80,12 @@ Shape infer_shape(Shape shape, int64_t numel, const char* op) {
   int inferred = -1;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == -1) {
-      if (inferred >= 0) throw ShapeError(std::string(op) + ": only one dimension can be -1, got " + shape_to_string(shape));
+      if (inferred >= 0)
+        throw ShapeError(std::string(op) + ": only one dimension can be -1, got " + shape_to_string(shape));
       inferred = static_cast<int>(d);
     } else if (shape[d] < 0) {
-      throw ShapeError(std::string(op) + ": invalid size " + std::to_string(shape[d]) + " in " + shape_to_string(shape));
+      throw ShapeError(std::string(op) + ": invalid size " + std::to_string(shape[d]) + " in " +
+                       shape_to_string(shape));
     } else if (__builtin_mul_overflow(known, shape[d], &known)) {
       throw ShapeError(std::string(op) + ": shape " + shape_to_string(shape) +
                        " has more elements than an int64 can count");

@@ -249,10 +249,10 @@ struct FileDType {
   DType as;
 };
 
-constexpr FileDType kFileDTypes[] = {{"F32", 4, DType::Float32}, {"F64", 8, DType::Float32}, {"F16", 2, DType::Float32},
-                                     {"BF16", 2, DType::Float32}, {"I64", 8, DType::Int64},  {"I32", 4, DType::Int64},
-                                     {"I16", 2, DType::Int64},    {"I8", 1, DType::Int64},   {"U8", 1, DType::Int64},
-                                     {"BOOL", 1, DType::Bool}};
+constexpr FileDType kFileDTypes[] = {
+    {"F32", 4, DType::Float32}, {"F64", 8, DType::Float32}, {"F16", 2, DType::Float32}, {"BF16", 2, DType::Float32},
+    {"I64", 8, DType::Int64},   {"I32", 4, DType::Int64},   {"I16", 2, DType::Int64},   {"I8", 1, DType::Int64},
+    {"U8", 1, DType::Int64},    {"BOOL", 1, DType::Bool}};
 
 const FileDType* find_file_dtype(const std::string& name) {
   for (const FileDType& d : kFileDTypes)
@@ -327,7 +327,8 @@ void save_safetensors(const std::string& path, const SafeTensors& contents) {
       throw ArgumentError("save_safetensors: the tensor name '" + name + "' is reserved or given twice");
     }
     const uint64_t bytes = static_cast<uint64_t>(t.numel()) * element_size(t.dtype());
-    h[name] = {{"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    h[name] = {
+        {"dtype", safetensors_dtype(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string header;

@@ -19,7 +19,7 @@ namespace tinytorch::kernels {
 
 template <size_t N>
 struct StridedLoop {
-  std::vector<int64_t> sizes;                  // merged dims, outermost first; empty for one element
+  std::vector<int64_t> sizes;                   // merged dims, outermost first; empty for one element
   std::array<std::vector<int64_t>, N> strides;  // per operand, in elements (0 where broadcast)
 };
 

@@ -16,7 +16,6 @@ inline Tensor dense_float(const Tensor& t) { return t.to(DType::Float32).contigu
 // dense_float, or an undefined tensor for an absent one (a bias).
 inline Tensor optional_dense_float(const Tensor& t) { return t.defined() ? dense_float(t) : Tensor(); }
 
-
 inline std::string pair_to_string(Size2 s) {
   // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on "(" + std::to_string(...).
   std::string out = "(";

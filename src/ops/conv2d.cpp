@@ -140,8 +140,8 @@ struct Conv2dBackward : autograd::Node {
 
 }  // namespace
 
-Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg,
-                   const Tensor& bias_arg, const Conv2dOptions& options) {
+Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg,
+                   const Conv2dOptions& options) {
   const Tensor input = ops::dense_float(input_arg);
   const Tensor weight = ops::dense_float(weight_arg);
   const Tensor bias = ops::optional_dense_float(bias_arg);

@@ -313,7 +313,8 @@ struct UnaryBackward : autograd::Node {
       case Unary::Neg:
         return {neg(g)};
       case Unary::Abs:  // sign(a), 0 at 0
-        return {mul(g, sub(gt(a, scalar_tensor(0.0)).to(DType::Float32), lt(a, scalar_tensor(0.0)).to(DType::Float32)))};
+        return {
+            mul(g, sub(gt(a, scalar_tensor(0.0)).to(DType::Float32), lt(a, scalar_tensor(0.0)).to(DType::Float32)))};
       case Unary::Exp:
         return {mul(g, out)};
       case Unary::Log:

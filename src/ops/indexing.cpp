@@ -31,10 +31,10 @@ struct CatBackward : autograd::Node {
 
 // The geometry shared by index and index_put_.
 struct IndexPlan {
-  Shape index_shape;              // B: the broadcast shape of the index tensors
-  std::vector<int64_t> offsets;   // per position in B: its element offset in the source
+  Shape index_shape;               // B: the broadcast shape of the index tensors
+  std::vector<int64_t> offsets;    // per position in B: its element offset in the source
   Shape rest_shape, rest_strides;  // the unindexed dims
-  size_t insert_at = 0;           // where B's dims go among the rest in the result
+  size_t insert_at = 0;            // where B's dims go among the rest in the result
   Shape result_shape;
 };
 
@@ -159,8 +159,8 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   std::vector<Tensor> parts;
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (tensors[i].shape() != tensors[0].shape()) {
-      throw ShapeError("stack: expected tensors of one shape, got " + shape_to_string(tensors[0].shape()) +
-                       " and " + shape_to_string(tensors[i].shape()) + " (tensor " + std::to_string(i) + ")");
+      throw ShapeError("stack: expected tensors of one shape, got " + shape_to_string(tensors[0].shape()) + " and " +
+                       shape_to_string(tensors[i].shape()) + " (tensor " + std::to_string(i) + ")");
     }
     parts.push_back(tensors[i].unsqueeze(d));
   }

@@ -8,8 +8,8 @@
 
 #include "core/broadcast.hpp"
 #include "core/parallel.hpp"
-#include "ops/checks.hpp"
 #include "kernels/strided.hpp"
+#include "ops/checks.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/math.hpp"
 

@@ -57,8 +57,8 @@ struct MatmulBackward : autograd::Node {
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (a_in.dim() == 0 || b_in.dim() == 0) {
-    throw ShapeError("matmul: both operands need at least one dimension, got shapes " +
-                     shape_to_string(a_in.shape()) + " and " + shape_to_string(b_in.shape()));
+    throw ShapeError("matmul: both operands need at least one dimension, got shapes " + shape_to_string(a_in.shape()) +
+                     " and " + shape_to_string(b_in.shape()));
   }
   const DType dtype = promote_types(promote_types(a_in.dtype(), b_in.dtype()), DType::Int64);
   // [K] -> [1, K] on the left, [K] -> [K, 1] on the right; the added dims are dropped at the end.
@@ -67,8 +67,8 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   if (b.size(-2) != K) {
     throw ShapeError("matmul: shapes " + shape_to_string(a_in.shape()) + " and " + shape_to_string(b_in.shape()) +
-                     " cannot be multiplied (" + std::to_string(K) + " columns against " +
-                     std::to_string(b.size(-2)) + " rows)");
+                     " cannot be multiplied (" + std::to_string(K) + " columns against " + std::to_string(b.size(-2)) +
+                     " rows)");
   }
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");

@@ -201,8 +201,12 @@ Tensor mean(const Tensor& a) {
   if (a.numel() == 0) throw ShapeError("mean: the tensor is empty");
   return sum_impl(a, {}, false, true);
 }
-Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) { return sum_impl(a, dims, keepdim, false); }
-Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) { return sum_impl(a, dims, keepdim, true); }
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return sum_impl(a, dims, keepdim, false);
+}
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return sum_impl(a, dims, keepdim, true);
+}
 
 namespace {
 
@@ -245,7 +249,9 @@ Tensor arg_extremum(const Tensor& a, std::optional<int64_t> dim, bool keepdim, b
 
 }  // namespace
 
-Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) { return amax_impl(a, dims, keepdim, true); }
+Tensor amax(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
+  return amax_impl(a, dims, keepdim, true);
+}
 Tensor amin(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
   return amax_impl(a, dims, keepdim, false);
 }
@@ -255,9 +261,7 @@ std::pair<Tensor, Tensor> max(const Tensor& a, int64_t dim, bool keepdim) {
 std::pair<Tensor, Tensor> min(const Tensor& a, int64_t dim, bool keepdim) {
   return indexed_extremum(a, dim, keepdim, false);
 }
-Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
-  return arg_extremum(a, dim, keepdim, true);
-}
+Tensor argmax(const Tensor& a, std::optional<int64_t> dim, bool keepdim) { return arg_extremum(a, dim, keepdim, true); }
 Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   return arg_extremum(a, dim, keepdim, false);
 }

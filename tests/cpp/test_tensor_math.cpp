@@ -74,8 +74,8 @@ std::pair<tt::Shape, tt::Shape> broadcast_pair(std::mt19937& rng) {
 
 using Reference = std::function<double(double, double)>;
 
-void check_binary(const char* what, tt::Tensor (*op)(const tt::Tensor&, const tt::Tensor&), Reference ref,
-                  tt::DType da, tt::DType db, uint64_t seed, double rtol = 1e-6, bool positive_a = false) {
+void check_binary(const char* what, tt::Tensor (*op)(const tt::Tensor&, const tt::Tensor&), Reference ref, tt::DType da,
+                  tt::DType db, uint64_t seed, double rtol = 1e-6, bool positive_a = false) {
   std::mt19937 rng(static_cast<unsigned>(seed));
   for (int trial = 0; trial < 12; ++trial) {
     auto [sa, sb] = broadcast_pair(rng);
@@ -144,15 +144,22 @@ TEST(TensorViews, DenseFastPathRefusesStridedAndOtherDtypes) {
 
 TEST(TensorMath, ArithmeticMatchesDoubleReferenceWithBroadcastingAndStridedOperands) {
   using D = tt::DType;
-  check_binary("add", tt::add, [](double x, double y) { return x + y; }, D::Float32, D::Float32, 1);
-  check_binary("sub", tt::sub, [](double x, double y) { return x - y; }, D::Float32, D::Int64, 2);
-  check_binary("mul", tt::mul, [](double x, double y) { return x * y; }, D::Int64, D::Int64, 3);
-  check_binary("div", tt::div, [](double x, double y) { return x / y; }, D::Float32, D::Float32, 4);
-  check_binary("maximum", tt::maximum, [](double x, double y) { return std::max(x, y); }, D::Float32, D::Int64, 5);
-  check_binary("minimum", tt::minimum, [](double x, double y) { return std::min(x, y); }, D::Int64, D::Bool, 6);
-  check_binary("pow", tt::pow, [](double x, double y) { return std::pow(x, y); }, D::Float32, D::Float32, 7, 1e-5, true);
-  check_binary("add bool", tt::add, [](double x, double y) { return (x != 0 || y != 0) ? 1.0 : 0.0; }, D::Bool,
-               D::Bool, 8);
+  check_binary(
+      "add", tt::add, [](double x, double y) { return x + y; }, D::Float32, D::Float32, 1);
+  check_binary(
+      "sub", tt::sub, [](double x, double y) { return x - y; }, D::Float32, D::Int64, 2);
+  check_binary(
+      "mul", tt::mul, [](double x, double y) { return x * y; }, D::Int64, D::Int64, 3);
+  check_binary(
+      "div", tt::div, [](double x, double y) { return x / y; }, D::Float32, D::Float32, 4);
+  check_binary(
+      "maximum", tt::maximum, [](double x, double y) { return std::max(x, y); }, D::Float32, D::Int64, 5);
+  check_binary(
+      "minimum", tt::minimum, [](double x, double y) { return std::min(x, y); }, D::Int64, D::Bool, 6);
+  check_binary(
+      "pow", tt::pow, [](double x, double y) { return std::pow(x, y); }, D::Float32, D::Float32, 7, 1e-5, true);
+  check_binary(
+      "add bool", tt::add, [](double x, double y) { return (x != 0 || y != 0) ? 1.0 : 0.0; }, D::Bool, D::Bool, 8);
 }
 
 TEST(TensorMath, IntegerDivisionAndRemainderFollowPython) {
@@ -301,7 +308,9 @@ TEST(TensorMath, CatStackIndexAndIndexPut) {
 
 TEST(TensorMath, GradientsMatchCentralDifferences) {
   const double h = 1e-2;
-  auto pos = [](tt::Shape s, uint64_t seed) { return tt::add(tt::abs(randn(std::move(s), seed)), tt::scalar_tensor(0.5)); };
+  auto pos = [](tt::Shape s, uint64_t seed) {
+    return tt::add(tt::abs(randn(std::move(s), seed)), tt::scalar_tensor(0.5));
+  };
   gradcheck(
       "broadcast add/mul/div",
       [](const std::vector<tt::Tensor>& in) { return tt::div(tt::mul(tt::add(in[0], in[1]), in[0]), in[2]); },
@@ -317,7 +326,10 @@ TEST(TensorMath, GradientsMatchCentralDifferences) {
       },
       {randn({3, 5}, 7)}, 1e-3, 1e-2, 1e-3);
   gradcheck(
-      "reductions", [](const std::vector<tt::Tensor>& in) { return tt::mean(tt::sum(in[0], {0, 2}, true), {1}); },
+      "reductions",
+      [](const std::vector<tt::Tensor>& in) {
+        return tt::mean(tt::sum(in[0], {0, 2}, true), {1});
+      },
       {randn({2, 3, 4}, 8)}, h, 1e-3, 1e-3);
   gradcheck(
       "amax and max over a dim",
