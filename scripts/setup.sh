@@ -14,6 +14,7 @@ packages=(
   libopenblas-dev                    # GEMM
   libdlpack-dev                      # DLPack, the zero-copy tensor exchange with PyTorch and numpy
   python3-dev pybind11-dev python3-numpy python3-pytest  # the Python module and its tests
+  python3-venv                       # venvs of Debian's python3 (pip install . into one)
   python3-torch                      # PyTorch: the test oracle and the benchmark peer
   python3-matplotlib                 # plots
   python3-tqdm                       # progress bars of the Python training helper

@@ -169,7 +169,6 @@ has the dtype. ``.data`` is a numpy view of the same memory.
       .def_property_readonly("ndim", &tt::Tensor::dim)
       .def("dim", &tt::Tensor::dim)
       .def("numel", &tt::Tensor::numel)
-      .def_property_readonly("device", [](const tt::Tensor&) { return py::str("cpu"); })
       .def("numpy", &tensor_to_array, "The data as a numpy array (shared, not copied).")
       .def(
           "__array__",

@@ -17,7 +17,9 @@ from tinytorch._creation import (arange, from_numpy, full, full_like, linspace, 
                                  randn, tensor, zeros, zeros_like)
 from tinytorch import _module  # noqa: F401  (completes Module)
 from tinytorch import autograd, backends, data, functional, models, nn, optim  # noqa: F401
-from tinytorch.autograd import enable_autograd, enable_grad, no_grad
+from tinytorch.autograd import enable_autograd, enable_grad, inference_mode, no_grad
+from tinytorch._compat import cuda, device
+from tinytorch._compat import namespace as _functions
 from tinytorch.core import activations, layers, losses, optimizers, spatial, training  # noqa: F401
 from tinytorch.core.training import CosineSchedule, Trainer, clip_grad_norm
 from tinytorch.data import Compose, DataLoader, Dataset, RandomCrop, RandomHorizontalFlip, TensorDataset
@@ -31,6 +33,7 @@ from tinytorch.optim import SGD, Adam, AdamW
 from tinytorch.serialization import load, load_checkpoint, save, save_checkpoint
 from tinytorch import utils  # noqa: F401
 
+globals().update(_functions)  # tinytorch.sum, .max, .argmax, ... as functions (torch.max(x, 1))
 float = float32  # noqa: A001  torch.float is float32; tinytorch's dtypes are numpy's dtype objects
 long = int64
 bool = bool_  # noqa: A001
@@ -39,10 +42,12 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "Conv2d", "CosineSchedule", "CrossEntropyLoss", "DataLoader", "Dataset", "Dropout", "Flatten", "GELU",
            "Layer", "Linear", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "Parameter", "RandomCrop",
            "RandomHorizontalFlip", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "Tensor",
-           "TensorDataset", "Trainer", "__version__", "abs", "arange", "autograd", "backends", "bool_", "cat",
-           "clamp", "clip_grad_norm", "conv2d_naive", "data", "enable_autograd", "enable_grad", "exp", "flatten",
-           "float32", "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "int64",
-           "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "manual_seed", "matmul", "maximum",
-           "minimum", "models", "nn", "no_grad", "ones", "ones_like", "optim", "rand", "randn", "save",
-           "save_checkpoint", "set_num_threads", "sigmoid", "sqrt", "stack", "tanh", "tensor", "where", "zeros",
-           "zeros_like"]
+           "TensorDataset", "Trainer", "__version__", "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin",
+           "autograd", "backends", "bool_", "cat", "clamp", "clip_grad_norm", "clone", "conv2d_naive", "cuda", "data",
+           "detach", "device", "enable_autograd", "enable_grad", "equal", "erf", "exp", "flatten", "float32",
+           "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "inference_mode",
+           "int64", "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "log_softmax", "manual_seed",
+           "matmul", "max", "maximum", "mean", "min", "minimum", "models", "neg", "nn", "no_grad", "numel", "ones",
+           "ones_like", "optim", "permute", "rand", "randn", "relu", "reshape", "save", "save_checkpoint",
+           "set_num_threads", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sum", "tanh", "tensor", "transpose",
+           "unsqueeze", "where", "zeros", "zeros_like"]

@@ -317,6 +317,8 @@ class Module:
         ...
     def cpu(self):
         ...
+    def cuda(self, *args, **kwargs):
+        ...
     def eval(self):
         ...
     def extra_repr(self) -> builtins.str:
@@ -642,6 +644,10 @@ class Tensor:
         ...
     def copy_(self, src: typing.Any) -> Tensor:
         ...
+    def cpu(self):
+        ...
+    def cuda(self, *args, **kwargs):
+        ...
     def detach(self) -> Tensor:
         """
         The same memory, cut from the graph.
@@ -763,9 +769,10 @@ class Tensor:
         """
     def tanh(self) -> Tensor:
         ...
-    def to(self, dtype: typing.Any) -> Tensor:
+    def to(self, *args, **kwargs):
         """
-        A copy in another dtype (the tensor itself if it has it).
+        t.to(dtype), t.to(device), t.to(device, dtype), t.to(other_tensor): a copy in the dtype
+            asked for (the tensor itself if nothing changes); devices are checked and otherwise ignored.
         """
     def tolist(self) -> typing.Any:
         ...
@@ -797,7 +804,7 @@ class Tensor:
     def data(self, arg1: typing.Any) -> None:
         ...
     @property
-    def device(self) -> builtins.str:
+    def device(self):
         ...
     @property
     def dtype(self) -> _np.dtype[typing.Any]:
@@ -809,6 +816,9 @@ class Tensor:
         """
         The name of the op that computed this tensor, or None for a leaf.
         """
+    @property
+    def is_cuda(self):
+        ...
     @property
     def is_leaf(self) -> builtins.bool:
         ...

@@ -31,6 +31,9 @@ class no_grad:
         return wrapper
 
 
+inference_mode = no_grad  # torch.inference_mode: here the same as no_grad
+
+
 class enable_grad:
     """Context manager that turns recording back on inside a no_grad block (torch.enable_grad)."""
 
@@ -49,4 +52,4 @@ def enable_autograd(quiet=True):
     return None
 
 
-__all__ = ["enable_autograd", "enable_grad", "is_grad_enabled", "no_grad"]
+__all__ = ["enable_autograd", "enable_grad", "inference_mode", "is_grad_enabled", "no_grad"]

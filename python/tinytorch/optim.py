@@ -9,6 +9,7 @@ hyper-parameters, and expose param_groups so schedules written for PyTorch can s
 cosine_lr / step_lr are per-epoch schedules as plain functions.
 """
 from tinytorch import _tinytorch as _C
+from tinytorch import lr_scheduler  # noqa: F401  (tinytorch.optim.lr_scheduler, as in torch)
 from tinytorch._tinytorch import Optimizer, cosine_lr, step_lr
 
 
@@ -38,6 +39,15 @@ class _Group(dict):
             super().__setitem__(key, value)
 
 
+def _zero_grad(self, set_to_none=True):
+    """Clears the parameters' gradients: to None (PyTorch's default), or to zeros."""
+    for p in self.param_groups[0]["params"]:
+        if set_to_none:
+            p.grad = None
+        elif p.grad is not None:
+            p.grad.zero_()
+
+
 class SGD(_C.SGD):
     """Stochastic gradient descent with momentum, Nesterov and weight decay (torch.optim.SGD)."""
 
@@ -45,6 +55,8 @@ class SGD(_C.SGD):
         params = _params(params, "SGD")
         super().__init__(params, lr, momentum, weight_decay, nesterov)
         self.param_groups = [_Group(self, params)]
+
+    zero_grad = _zero_grad
 
 
 class Adam(_C.Adam):
@@ -55,6 +67,8 @@ class Adam(_C.Adam):
         super().__init__(params, lr, tuple(betas), eps, weight_decay)
         self.param_groups = [_Group(self, params)]
 
+    zero_grad = _zero_grad
+
 
 class AdamW(_C.AdamW):
     """AdamW (torch.optim.AdamW): weight decay applied to the weights, decoupled."""
@@ -64,5 +78,7 @@ class AdamW(_C.AdamW):
         super().__init__(params, lr, tuple(betas), eps, weight_decay)
         self.param_groups = [_Group(self, params)]
 
+    zero_grad = _zero_grad
 
-__all__ = ["Adam", "AdamW", "Optimizer", "SGD", "cosine_lr", "step_lr"]
+
+__all__ = ["Adam", "AdamW", "Optimizer", "SGD", "cosine_lr", "lr_scheduler", "step_lr"]

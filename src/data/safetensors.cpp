@@ -306,7 +306,7 @@ Tensor convert_file_data(const std::vector<char>& raw, const FileDType& stored, 
     }
     if (name == "I32") t.data_ptr<int64_t>()[i] = load_le<int32_t>(p);
     if (name == "I16") t.data_ptr<int64_t>()[i] = load_le<int16_t>(p);
-    if (name == "I8") t.data_ptr<int64_t>()[i] = load_le<int8_t>(p);
+    if (name == "I8") t.data_ptr<int64_t>()[i] = load_le<int8_t>(p);  // NOLINT(bugprone-signed-char-misuse): signed
     if (name == "U8") t.data_ptr<int64_t>()[i] = load_le<uint8_t>(p);
     if (name == "BOOL") t.data_ptr<bool>()[i] = *p != 0;
   }

@@ -133,10 +133,14 @@ Tensor compute_arith(Arith op, const Tensor& a, const Tensor& b, DType dtype, co
       case Arith::Div:
         return run([](T x, T y) { return static_cast<T>(x / y); });
       case Arith::FloorDiv:
-        if constexpr (!std::is_same_v<T, bool>) run([](T x, T y) { return floor_div(x, y); });
-        return;
       case Arith::Remainder:
-        if constexpr (!std::is_same_v<T, bool>) run([](T x, T y) { return python_remainder(x, y); });
+        if constexpr (!std::is_same_v<T, bool>) {  // bool operands are int64 by now (arith_dtype)
+          if (op == Arith::FloorDiv) {
+            run([](T x, T y) { return floor_div(x, y); });
+          } else {
+            run([](T x, T y) { return python_remainder(x, y); });
+          }
+        }
         return;
       case Arith::Pow:
         if constexpr (std::is_same_v<T, float>) {

@@ -272,7 +272,7 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   if (x.dim() == 0) return log_softmax(x.reshape({1})).reshape({});
   const int64_t d = ops::wrap_dim(dim, x.dim(), "log_softmax");
   const Tensor moved = x.transpose(d, -1);
-  const Shape moved_shape = moved.shape();
+  const Shape& moved_shape = moved.shape();
   const Tensor rows = moved.reshape({-1, moved_shape.back()});
   return log_softmax(rows).reshape(moved_shape).transpose(d, -1);
 }

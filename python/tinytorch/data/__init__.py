@@ -6,8 +6,9 @@ upstream TinyTorch's augmentations (tinytorch.data.transforms).
         ...
 """
 from tinytorch._tinytorch import DataError, load_mnist_folder
-from tinytorch.data.loader import DataLoader, Dataset, FashionMNIST, MNIST, TensorDataset, default_collate
+from tinytorch.data.loader import (DataLoader, Dataset, FashionMNIST, MNIST, Subset, TensorDataset, default_collate,
+                                   random_split)
 from tinytorch.data.transforms import Compose, RandomCrop, RandomHorizontalFlip
 
 __all__ = ["Compose", "DataError", "DataLoader", "Dataset", "FashionMNIST", "MNIST", "RandomCrop",
-           "RandomHorizontalFlip", "TensorDataset", "default_collate", "load_mnist_folder"]
+           "RandomHorizontalFlip", "Subset", "TensorDataset", "default_collate", "load_mnist_folder", "random_split"]

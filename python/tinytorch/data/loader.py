@@ -56,6 +56,38 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
 
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        return self.dataset[self.indices[index]]
+
+
+def random_split(dataset, lengths, seed=0):
+    """Splits a dataset into Subsets of the given lengths (or fractions summing to 1), shuffled by
+    `seed`."""
+    n = len(dataset)
+    if all(isinstance(x, float) for x in lengths) and abs(sum(lengths) - 1.0) < 1e-6:
+        counts = [int(n * f) for f in lengths]
+        counts[0] += n - sum(counts)
+    else:
+        counts = [int(x) for x in lengths]
+    if sum(counts) != n:
+        raise ValueError(f"random_split: the lengths {list(lengths)} do not add up to the dataset's {n} samples")
+    order = np.random.default_rng(seed).permutation(n)
+    out, at = [], 0
+    for c in counts:
+        out.append(Subset(dataset, order[at:at + c]))
+        at += c
+    return out
+
+
 def _mnist(root, train, limit, mean, std, name):
     if not os.path.isdir(root):
         raise _C.DataError(f"{name}: no folder {root!r} (on Debian: apt-get install dataset-fashion-mnist)")
@@ -143,4 +175,5 @@ class DataLoader:
                 yield tuple(batch)
 
 
-__all__ = ["DataLoader", "Dataset", "FashionMNIST", "MNIST", "TensorDataset", "default_collate"]
+__all__ = ["DataLoader", "Dataset", "FashionMNIST", "MNIST", "Subset", "TensorDataset", "default_collate",
+           "random_split"]

@@ -19,7 +19,7 @@ from tinytorch import _module  # noqa: F401  (completes Module)
 from tinytorch._tensor import Parameter
 from tinytorch._tinytorch import (AvgPool2D, BatchNorm2d, Conv2D, Dropout, Flatten, Linear, MaxPool2D, Module, ReLU,
                                   Sequential)
-from tinytorch.nn import functional
+from tinytorch.nn import functional, init
 from tinytorch.nn.modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GELU, Identity, L1Loss, LogSoftmax,
                                   ModuleDict, ModuleList, MSELoss, NLLLoss, Sigmoid, Softmax, Tanh)
 
@@ -31,4 +31,4 @@ BinaryCrossEntropyLoss = BCELoss  # upstream TinyTorch's name
 __all__ = ["AvgPool2D", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm2d", "BinaryCrossEntropyLoss",
            "Conv2D", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "Identity", "L1Loss", "Linear",
            "LogSoftmax", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
-           "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional"]
+           "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init"]
