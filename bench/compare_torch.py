@@ -154,7 +154,10 @@ def main():
         w, b = conv.weight.data, conv.bias.data
         xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
         xs = Tensor(x)
-        ours_fn = lambda: conv(xs)
+        def ours_fn():  # no graph recorded, on either side: parameters require grad in both libraries
+            with tinytorch.no_grad():
+                return conv(xs)
+
         def torch_fn():
             with torch.no_grad():
                 return F.conv2d(xt, wt, bt, stride=s["stride"], padding=s["pad"], dilation=s["dilation"],
@@ -193,7 +196,10 @@ def demo_cnn(args, peak):
             peer[i].bias.copy_(torch.from_numpy(ours[i].bias.data))
     x = np.random.default_rng(1).standard_normal((32, 3, 28, 28), dtype=np.float32)
     xs, xt = Tensor(x), torch.from_numpy(x)
-    ours_fn = lambda: ours(xs)
+    def ours_fn():
+        with tinytorch.no_grad():
+            return ours(xs)
+
     def torch_fn():
         with torch.no_grad():
             return peer(xt)

@@ -44,8 +44,9 @@ def main():
         tinytorch.set_num_threads(threads)
         torch.set_num_threads(threads)
         a, b = [], []
-        for _ in range(5):
-            a.append(per_call_us(lambda: ours(xs)))
+        for _ in range(5):  # both without recording a graph (parameters require grad in both)
+            with tinytorch.no_grad():
+                a.append(per_call_us(lambda: ours(xs)))
             with torch.no_grad():
                 b.append(per_call_us(lambda: peer(xt)))
         a, b = float(np.median(a)), float(np.median(b))

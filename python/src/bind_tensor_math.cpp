@@ -158,6 +158,11 @@ tt::Tensor filled(py::args size, double value, py::handle dtype, bool requires_g
   return t;
 }
 
+tt::Tensor sampled(tt::Tensor t, bool requires_grad) {
+  if (requires_grad) t.set_requires_grad(true);
+  return t;
+}
+
 void bind_functions(py::module_& m) {
   m.def(
       "add", [](py::handle a, py::handle b) { return tt::add(operand(a), operand(b)); }, "a + b, broadcasting.");
@@ -218,20 +223,10 @@ void bind_functions(py::module_& m) {
       "dtype"_a = py::none(), "requires_grad"_a = false,
       "Ones of the given size (ints or one tuple), float32 unless dtype says otherwise.");
   m.def(
-      "randn",
-      [](py::args size, bool rg) {
-        tt::Tensor t = tt::Tensor::randn(to_shape(size, "size"));
-        if (rg) t.set_requires_grad(true);
-        return t;
-      },
+      "randn", [](py::args size, bool rg) { return sampled(tt::Tensor::randn(to_shape(size, "size")), rg); },
       "requires_grad"_a = false, "Standard normal samples from the global generator (tinytorch.manual_seed).");
   m.def(
-      "rand",
-      [](py::args size, bool rg) {
-        tt::Tensor t = tt::Tensor::rand(to_shape(size, "size"));
-        if (rg) t.set_requires_grad(true);
-        return t;
-      },
+      "rand", [](py::args size, bool rg) { return sampled(tt::Tensor::rand(to_shape(size, "size")), rg); },
       "requires_grad"_a = false, "Uniform samples in [0, 1) from the global generator.");
   m.def(
       "full",
