@@ -47,11 +47,12 @@ StridedLoop<N> plan_strided_loop(const std::vector<int64_t>& shape,
 // [begin, end): operand k's elements are at offsets[k] + i * inner[k] for i in [0, count).
 template <size_t N, class Body>
 void for_each_run(const StridedLoop<N>& loop, int64_t begin, int64_t end, Body&& body) {
+  if (begin >= end) return;  // also every walk of an empty tensor (a size-0 dim)
   std::array<int64_t, N> offsets{};
   std::array<int64_t, N> inner{};
   const size_t nd = loop.sizes.size();
   if (nd == 0) {
-    if (begin < end) body(offsets, int64_t{1}, inner);
+    body(offsets, int64_t{1}, inner);
     return;
   }
   std::vector<int64_t> index(nd);

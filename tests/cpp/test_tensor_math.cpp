@@ -353,3 +353,19 @@ TEST(TensorMath, GradientsMatchCentralDifferences) {
       },
       {randn({3, 4}, 14), randn({4, 3}, 15)}, 1e-3, 1e-3, 1e-3);
 }
+
+TEST(TensorMath, EmptyTensorsGoThroughEveryOp) {
+  const tt::Tensor e = tt::Tensor::zeros({0, 3});
+  EXPECT_EQ(tt::add(e, tt::Tensor::ones({3})).shape(), (tt::Shape{0, 3}));
+  EXPECT_EQ(tt::sum(e).element(0), 0.0);
+  EXPECT_EQ(tt::sum(e, {0}).shape(), (tt::Shape{3}));
+  EXPECT_EQ(tt::sum(e, {0}).element(2), 0.0);
+  EXPECT_THROW(tt::amax(e, {0}), tt::ShapeError);
+  EXPECT_THROW(tt::mean(e), tt::ShapeError);
+  EXPECT_EQ(tt::matmul(e, tt::Tensor::ones({3, 2})).shape(), (tt::Shape{0, 2}));
+  EXPECT_EQ(tt::matmul(tt::Tensor::ones({2, 0}), tt::Tensor::ones({0, 2})).element(3), 0.0);
+  EXPECT_EQ(e.transpose(0, 1).contiguous().shape(), (tt::Shape{3, 0}));
+  EXPECT_EQ(tt::cat({e, tt::Tensor::ones({2, 3})}, 0).shape(), (tt::Shape{2, 3}));
+  EXPECT_EQ(tt::index(tt::Tensor::ones({4}), {tt::Tensor::int64({0}, {})}).numel(), 0);
+  EXPECT_TRUE(tt::nonzero(e)[1].numel() == 0);
+}
