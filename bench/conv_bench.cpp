@@ -2,8 +2,12 @@
 // algorithm that supports a shape, and max/avg pooling. Reports GFLOP/s as a counter.
 //
 //   build/bin/tinytorch_bench --benchmark_filter=resnet_3x3_28   [TINYTORCH_THREADS=1]
+//
+// TINYTORCH_BENCH_SHAPES=file.csv reads another list in the same format; every line of it that
+// is not a comment is one shape (name, N, C, H, W, OC, KH, KW, stride, pad, dilation, groups).
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -20,7 +24,13 @@ struct Shape {
 };
 
 std::vector<Shape> read_shapes() {
-  std::ifstream in(TINYTORCH_BENCH_SHAPES);
+  const char* other = std::getenv("TINYTORCH_BENCH_SHAPES");
+  std::ifstream in(other && *other ? other : TINYTORCH_BENCH_SHAPES);
+  if (!in) {
+    std::fprintf(stderr, "tinytorch_bench: cannot read the shape list '%s'\n",
+                 other && *other ? other : TINYTORCH_BENCH_SHAPES);
+    std::exit(2);
+  }
   std::vector<Shape> out;
   std::string line;
   while (std::getline(in, line)) {

@@ -58,4 +58,16 @@ int64_t depthwise_padded_plane_floats(const Conv2dGeometry& g);
 void conv2d_depthwise_plane(float* out, const float* in, const float* weight, float bias, float* padded,
                             const Conv2dGeometry& g);
 
+// Depthwise, channel-blocked: vectors run across output channels instead of along a row, so every
+// kernel size, stride, dilation and image width takes whole vectors. One call computes output
+// rows [oh0, oh1) of depthwise_block_lanes() consecutive output channels from oc0 (fewer at the
+// end of OC) of one image: out [OC, OH, OW] and in [C, H, W] are that image's, weight [OC, KH, KW].
+// The input rows the band reads are copied zero-padded and interleaved by channel into `scratch`
+// (depthwise_block_scratch_floats(g, oh1 - oh0) floats), and each output row is computed
+// interleaved and then scattered to its planes.
+int64_t depthwise_block_lanes();  // 16 with AVX-512, 8 with AVX2
+int64_t depthwise_block_scratch_floats(const Conv2dGeometry& g, int64_t band_rows);
+void conv2d_depthwise_block(float* out, const float* in, const float* weight, const float* bias, int64_t oc0,
+                            int64_t oh0, int64_t oh1, float* scratch, const Conv2dGeometry& g);
+
 }  // namespace tinytorch::kernels

@@ -168,6 +168,216 @@ void depthwise_plane_avx2(float* out, const float* in, const float* weight, floa
 
 }  // namespace
 
+namespace {
+
+// 8x8 transpose of r[0..8) (row i: 8 floats) in place: r[j] becomes column j. Three rounds of
+// two-input shuffles (unpack, 64-bit pairs, 128-bit halves), 24 in all.
+inline __attribute__((always_inline)) void transpose8(v8* r) {
+  typedef int i8 __attribute__((vector_size(32)));
+  v8 t[8], u[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], i8{0, 8, 1, 9, 4, 12, 5, 13});
+    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], i8{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  // u[i], u[4 + i]: columns i and i + 4 of rows 0-3 and of rows 4-7
+  const i8 pairs_lo{0, 1, 8, 9, 4, 5, 12, 13}, pairs_hi{2, 3, 10, 11, 6, 7, 14, 15};
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    u[4 * h + 0] = __builtin_shuffle(t[4 * h], t[4 * h + 2], pairs_lo);
+    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], pairs_hi);
+    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], pairs_lo);
+    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], pairs_hi);
+  }
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    r[k] = __builtin_shuffle(u[k], u[4 + k], i8{0, 1, 2, 3, 8, 9, 10, 11});
+    r[4 + k] = __builtin_shuffle(u[k], u[4 + k], i8{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+}
+
+// Interleaves n columns of 8 rows: dst[c * ld + j] = src[j][c] for j < 8, c < n.
+inline __attribute__((always_inline)) void interleave8(float* dst, int64_t ld, const float* const* src, int64_t n) {
+  if (n < 8) {
+    for (int64_t c = 0; c < n; ++c)
+      for (int j = 0; j < 8; ++j) dst[c * ld + j] = src[j][c];
+    return;
+  }
+  for (int64_t c = 0;; c += 8) {
+    if (c + 8 > n) c = n - 8;  // the last block overlaps the one before: it rewrites equal values
+    v8 r[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) r[j] = load<v8>(src[j] + c);
+    transpose8(r);
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) __builtin_memcpy(dst + (c + k) * ld, &r[k], sizeof(v8));
+    if (c + 8 == n) break;
+  }
+}
+
+// The inverse, for the first `rows` of 8 rows: dst[j][c] = src[c * ld + j] for j < rows, c < n.
+inline __attribute__((always_inline)) void deinterleave8(float* const* dst, int rows, const float* src, int64_t ld,
+                                                         int64_t n) {
+  if (n < 8) {
+    for (int64_t c = 0; c < n; ++c)
+      for (int j = 0; j < rows; ++j) dst[j][c] = src[c * ld + j];
+    return;
+  }
+  for (int64_t c = 0;; c += 8) {
+    if (c + 8 > n) c = n - 8;  // overlapping last block, as in interleave8
+    v8 r[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) r[k] = load<v8>(src + (c + k) * ld);
+    transpose8(r);
+    for (int j = 0; j < rows; ++j) __builtin_memcpy(dst[j] + c, &r[j], sizeof(v8));
+    if (c + 8 == n) break;
+  }
+}
+
+// --- the channel-blocked path ----------------------------------------------------------------------
+// Layout of the scratch, in floats (L = lanes): weights [taps][L], bias [L], the interleaved output
+// band [band rows][OW][L], then the padded input band [rows][cols][L]. Unused lanes (past OC) hold zeros.
+
+int64_t band_input_rows(const Conv2dGeometry& g, int64_t band_rows) {
+  return (band_rows - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
+}
+
+int64_t band_input_cols(const Conv2dGeometry& g) { return (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1; }
+
+// U consecutive output pixels of one row, all taps: each weight vector is loaded once and feeds U
+// accumulators; each tap of each pixel is one input vector (a memory operand of its multiply-add).
+template <class V, int U>
+inline __attribute__((always_inline)) void block_pixels(float* row_out, const float* base, const float* wt,
+                                                        const float* bias, int64_t ow, const Conv2dGeometry& g,
+                                                        int64_t cols) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  V acc[U];
+  const V b = load<V>(bias);
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) acc[u] = b;
+  const int64_t step = g.stride_w * L;  // between neighbouring output pixels
+  const float* first = base + ow * step;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const float* rowp = first + kh * g.dilation_h * cols * L;
+    const float* wrow = wt + kh * g.KW * L;
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const V w = load<V>(wrow + kw * L);
+      const float* p = rowp + kw * g.dilation_w * L;
+#pragma GCC unroll 8
+      for (int u = 0; u < U; ++u) acc[u] += w * load<V>(p + u * step);
+    }
+  }
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) __builtin_memcpy(row_out + (ow + u) * L, &acc[u], sizeof(V));
+}
+
+template <class V>
+inline __attribute__((always_inline)) void depthwise_block(float* out, const float* in, const float* weight,
+                                                           const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
+                                                           float* scratch, const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  const int64_t multiplier = g.OC / g.C, lanes = std::min(L, g.OC - oc0), taps = g.KH * g.KW;
+  const int64_t rows = band_input_rows(g, oh1 - oh0), cols = band_input_cols(g);
+  float* wt = scratch;
+  float* bs = wt + taps * L;
+  float* band_out = bs + L;  // [oh1 - oh0][OW][L]
+  float* padded = band_out + (oh1 - oh0) * g.OW * L;
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
+  for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
+
+  // The band's input rows, zero-padded, channel j of a pixel at lane j.
+  const int64_t lo = std::min(cols, g.pad_left), hi = std::clamp<int64_t>(g.W + g.pad_left, lo, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ih = oh0 * g.stride_h + r - g.pad_top;
+    float* dst = padded + r * cols * L;
+    if (ih < 0 || ih >= g.H) {
+      std::fill_n(dst, cols * L, 0.0f);
+      continue;
+    }
+    std::fill_n(dst, lo * L, 0.0f);
+    std::fill_n(dst + hi * L, (cols - hi) * L, 0.0f);
+    // Lanes past OC repeat the last channel: their weights are zero and they are never stored.
+    for (int64_t j0 = 0; j0 < L; j0 += 8) {
+      const float* src[8];
+      for (int64_t j = 0; j < 8; ++j) {
+        const int64_t oc = oc0 + std::min(j0 + j, lanes - 1);
+        src[j] = in + (oc / multiplier * g.H + ih) * g.W + (lo - g.pad_left);
+      }
+      interleave8(dst + lo * L + j0, L, src, hi - lo);
+    }
+  }
+
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const float* base = padded + (oh - oh0) * g.stride_h * cols * L;
+    float* row_out = band_out + (oh - oh0) * g.OW * L;
+    int64_t ow = 0;
+    for (; ow + 8 <= g.OW; ow += 8) block_pixels<V, 8>(row_out, base, wt, bs, ow, g, cols);
+    switch (g.OW - ow) {  // the rest of the row in one pass
+      case 7:
+        block_pixels<V, 7>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 6:
+        block_pixels<V, 6>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 5:
+        block_pixels<V, 5>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 4:
+        block_pixels<V, 4>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 3:
+        block_pixels<V, 3>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 2:
+        block_pixels<V, 2>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      case 1:
+        block_pixels<V, 1>(row_out, base, wt, bs, ow, g, cols);
+        break;
+      default:
+        break;
+    }
+  }
+  // Rows oh0 .. oh1 of a plane are contiguous: the band goes out in one run per plane.
+  for (int64_t j0 = 0; j0 < lanes; j0 += 8) {
+    float* dst[8];
+    const int planes = static_cast<int>(std::min<int64_t>(8, lanes - j0));
+    for (int j = 0; j < planes; ++j) dst[j] = out + ((oc0 + j0 + j) * g.OH + oh0) * g.OW;
+    deinterleave8(dst, planes, band_out + j0, L, (oh1 - oh0) * g.OW);
+  }
+}
+
+__attribute__((target("avx512f"))) void depthwise_block_avx512(float* out, const float* in, const float* weight,
+                                                               const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
+                                                               float* scratch, const Conv2dGeometry& g) {
+  depthwise_block<v16>(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
+}
+
+void depthwise_block_avx2(float* out, const float* in, const float* weight, const float* bias, int64_t oc0, int64_t oh0,
+                          int64_t oh1, float* scratch, const Conv2dGeometry& g) {
+  depthwise_block<v8>(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
+}
+
+}  // namespace
+
+int64_t depthwise_block_lanes() { return cpu_isa() == Isa::Avx512 ? 16 : 8; }
+
+int64_t depthwise_block_scratch_floats(const Conv2dGeometry& g, int64_t band_rows) {
+  const int64_t L = depthwise_block_lanes();
+  return (g.KH * g.KW + 1 + band_rows * g.OW + band_input_rows(g, band_rows) * band_input_cols(g)) * L;
+}
+
+void conv2d_depthwise_block(float* out, const float* in, const float* weight, const float* bias, int64_t oc0,
+                            int64_t oh0, int64_t oh1, float* scratch, const Conv2dGeometry& g) {
+  TT_EXPECTS(g.groups == g.C && g.OC % g.C == 0 && 0 <= oc0 && oc0 < g.OC && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH);
+  if (cpu_isa() == Isa::Avx512) {
+    depthwise_block_avx512(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
+  } else {
+    depthwise_block_avx2(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
+  }
+}
+
 void conv2d_depthwise_plane(float* out, const float* in, const float* weight, float bias, float* padded,
                             const Conv2dGeometry& g) {
   TT_EXPECTS(g.groups == g.C && g.OC % g.C == 0 && padded != nullptr);  // one input plane per output plane

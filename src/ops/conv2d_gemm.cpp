@@ -87,22 +87,72 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
 
 bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
 
+namespace {
+
+// Two depthwise kernels (kernels/conv2d_depthwise.cpp). The plane kernel vectorizes along output
+// rows and is unrolled for 3x3 stride 1: there it reads each input vector once for several rows
+// and needs no interleaving. Everything else (other kernel sizes, strides, dilations, rows
+// narrower than a vector) takes the channel-blocked kernel, whose vectors run across channels and
+// so are whole whatever the shape.
+bool depthwise_by_planes(const Conv2dGeometry& g) {
+  return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
+         g.OW >= 16 && g.OH >= 4;
+}
+
+constexpr int64_t kBandBytes = 256 * 1024;  // a band's interleaved input and output: half of L2
+
+// Output rows per band of the channel-blocked kernel: its input and output within kBandBytes, and at
+// least four items in all when the image has the rows. From the shape and the ISA only, never
+// the thread count.
+int64_t depthwise_band_rows(const Conv2dGeometry& g) {
+  const int64_t L = kernels::depthwise_block_lanes();
+  const int64_t cols = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
+  // band rows take (span + (band - 1) * stride_h) input rows of cols pixels and band * OW outputs
+  const int64_t span = (g.KH - 1) * g.dilation_h + 1, pixel_bytes = L * 4;
+  const int64_t fixed = (span - g.stride_h) * cols * pixel_bytes, per_row = (g.stride_h * cols + g.OW) * pixel_bytes;
+  int64_t band = kBandBytes > fixed ? (kBandBytes - fixed) / per_row : 1;
+  const int64_t blocks = g.N * ((g.OC + L - 1) / L);
+  if (blocks < 4) {
+    const int64_t bands = (4 + blocks - 1) / blocks;
+    band = std::min(band, (g.OH + bands - 1) / bands);
+  }
+  return std::clamp<int64_t>(band, 1, g.OH);
+}
+
+}  // namespace
+
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
-  return kernels::depthwise_padded_plane_floats(g) * 4;
+  if (depthwise_by_planes(g)) return kernels::depthwise_padded_plane_floats(g) * 4;
+  return kernels::depthwise_block_scratch_floats(g, depthwise_band_rows(g)) * 4;
 }
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.
-  const int64_t multiplier = g.OC / g.C, P = g.OH * g.OW;
-  const size_t scratch = static_cast<size_t>(kernels::depthwise_padded_plane_floats(g)) * sizeof(float);
+  const int64_t P = g.OH * g.OW, work = 2 * g.N * g.OC * P * g.KH * g.KW;
+  const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
+  if (depthwise_by_planes(g)) {
+    // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.
+    const int64_t multiplier = g.OC / g.C;
+    parallel_for(
+        g.N * g.OC,
+        [&](int64_t item, int) {
+          const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
+          kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
+                                          bias ? bias[oc] : 0.0f, workspace(scratch), g);
+        },
+        work);
+    return;
+  }
+  // Items (n, block of lanes output channels, band of output rows).
+  const int64_t L = kernels::depthwise_block_lanes(), blocks = (g.OC + L - 1) / L;
+  const int64_t band = depthwise_band_rows(g), bands = (g.OH + band - 1) / band;
   parallel_for(
-      g.N * g.OC,
+      g.N * blocks * bands,
       [&](int64_t item, int) {
-        const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
-        kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
-                                        bias ? bias[oc] : 0.0f, workspace(scratch), g);
+        const int64_t n = item / (blocks * bands), block = item / bands % blocks, oh0 = item % bands * band;
+        kernels::conv2d_depthwise_block(out + n * g.OC * P, in + n * g.C * g.H * g.W, weight, bias, block * L, oh0,
+                                        std::min(g.OH, oh0 + band), workspace(scratch), g);
       },
-      2 * g.N * g.OC * g.OH * g.OW * g.KH * g.KW);
+      work);
 }
 
 }  // namespace tinytorch::ops

@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
@@ -521,6 +522,69 @@ TEST(ConvAlgorithms, DepthwiseThreeByThreeRows) {
     }
   }
   EXPECT_EQ(checked, 60);
+}
+
+// Both depthwise kernels on their own, whatever the selection would pick, over randomized
+// geometries: kernels 1-7 (even too), strides and dilations 1-3, any padding on either side,
+// images from 1 pixel to wider than two vectors, channel multipliers 1-3, channel counts that leave
+// a partial lane block, and the channel-blocked kernel on random bands of output rows.
+TEST(ConvAlgorithms, DepthwiseKernelsMatchReferenceOnRandomShapes) {
+  namespace k = tinytorch::kernels;
+  std::mt19937 rng(416);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  tt::Generator gen(17);
+  int checked = 0;
+  while (checked < 250) {
+    k::Conv2dGeometry g{};
+    g.N = pick(1, 2), g.C = pick(2, 40), g.OC = g.C * pick(1, 3), g.groups = g.C;
+    g.H = pick(1, 30), g.W = pick(1, 40), g.KH = pick(1, 7), g.KW = pick(1, 7);
+    g.stride_h = pick(1, 3), g.stride_w = pick(1, 3), g.dilation_h = pick(1, 3), g.dilation_w = pick(1, 3);
+    if (pick(0, 2) == 0) g.KH = g.KW = 3, g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;  // the 3x3 rows
+    g.pad_top = pick(0, 3), g.pad_left = pick(0, 3);
+    const int64_t pad_bottom = pick(0, 3), pad_right = pick(0, 3);
+    const int64_t span_h = (g.KH - 1) * g.dilation_h + 1, span_w = (g.KW - 1) * g.dilation_w + 1;
+    if (g.H + g.pad_top + pad_bottom < span_h || g.W + g.pad_left + pad_right < span_w) continue;
+    g.OH = (g.H + g.pad_top + pad_bottom - span_h) / g.stride_h + 1;
+    g.OW = (g.W + g.pad_left + pad_right - span_w) / g.stride_w + 1;
+    SCOPED_TRACE(::testing::Message() << g.N << "x" << g.C << "x" << g.H << "x" << g.W << " -> " << g.OC << ", " << g.KH
+                                      << "x" << g.KW << ", stride " << g.stride_h << "x" << g.stride_w << ", dilation "
+                                      << g.dilation_h << "x" << g.dilation_w << ", padding " << g.pad_top << ","
+                                      << g.pad_left << " -> " << g.OH << "x" << g.OW);
+    const tt::Tensor x = tt::Tensor::randn({g.N, g.C, g.H, g.W}, gen),
+                     w = tt::Tensor::randn({g.OC, 1, g.KH, g.KW}, gen);
+    const tt::Tensor b = tt::Tensor::randn({g.OC}, gen);
+    const int64_t out_numel = g.N * g.OC * g.OH * g.OW;
+    std::vector<float> want(out_numel), magnitude(out_numel), plane(out_numel, NAN), block(out_numel, NAN);
+    k::conv2d_forward_reference(want.data(), x.data(), w.data(), b.data(), g);
+    const tt::Tensor ax = abs_of(x), aw = abs_of(w), ab = abs_of(b);
+    k::conv2d_forward_reference(magnitude.data(), ax.data(), aw.data(), ab.data(), g);
+
+    const int64_t P = g.OH * g.OW, taps = g.KH * g.KW;
+    std::vector<float> padded(k::depthwise_padded_plane_floats(g));
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t oc = 0; oc < g.OC; ++oc)
+        k::conv2d_depthwise_plane(plane.data() + (n * g.OC + oc) * P,
+                                  x.data() + (n * g.C + oc / (g.OC / g.C)) * g.H * g.W, w.data() + oc * taps,
+                                  b.data()[oc], padded.data(), g);
+    const int64_t L = k::depthwise_block_lanes();
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t oc0 = 0; oc0 < g.OC; oc0 += L) {
+        for (int64_t oh0 = 0; oh0 < g.OH;) {
+          const int64_t oh1 = std::min<int64_t>(g.OH, oh0 + pick(1, 12));
+          std::vector<float> scratch(k::depthwise_block_scratch_floats(g, oh1 - oh0), NAN);
+          k::conv2d_depthwise_block(block.data() + n * g.OC * P, x.data() + n * g.C * g.H * g.W, w.data(), b.data(),
+                                    oc0, oh0, oh1, scratch.data(), g);
+          oh0 = oh1;
+        }
+      }
+    }
+    for (int64_t i = 0; i < out_numel; ++i) {
+      const double bound = (taps + 2) * 0x1p-24 * magnitude[i] + 1e-30;
+      ASSERT_LE(std::fabs(plane[i] - want[i]), bound) << "plane kernel, flat index " << i;
+      ASSERT_LE(std::fabs(block[i] - want[i]), bound) << "channel-blocked kernel, flat index " << i;
+    }
+    ++checked;
+  }
 }
 
 // Winograd keeps its transformed weights between calls, and the direct kernel its packed weights
