@@ -10,15 +10,18 @@
                                          # the direct kernel's packed), re-made whenever a weight changes;
                                          # 0 turns the cache off (default 256 MiB)
 
+    tb.peak_isa(), tb.measure_fma_peak_gflops(2)  # the kernels' ISA; this machine's FP32 FMA peak
+
 The environment variables TINYTORCH_CONV_ALGO, TINYTORCH_CONV_AUTOTUNE=1 and TINYTORCH_WEIGHT_CACHE_MB
 set the starting choices.
 """
 from tinytorch._tinytorch import (clear_conv2d_autotune_cache, clear_weight_cache, conv2d_algorithms,
                                   conv2d_autotune_cache_size, get_conv2d_algorithm, get_conv2d_autotune,
-                                  get_weight_cache_bytes, peak_isa, select_conv2d_algorithm, set_conv2d_algorithm,
+                                  get_weight_cache_bytes, measure_fma_peak_gflops, peak_isa,
+                                  select_conv2d_algorithm, set_conv2d_algorithm,
                                   set_conv2d_autotune, set_weight_cache_bytes, weight_cache_held_bytes)
 
 __all__ = ["clear_conv2d_autotune_cache", "clear_weight_cache", "conv2d_algorithms", "conv2d_autotune_cache_size",
-           "get_conv2d_algorithm", "get_conv2d_autotune", "get_weight_cache_bytes", "peak_isa",
+           "get_conv2d_algorithm", "get_conv2d_autotune", "get_weight_cache_bytes", "measure_fma_peak_gflops", "peak_isa",
            "select_conv2d_algorithm", "set_conv2d_algorithm", "set_conv2d_autotune", "set_weight_cache_bytes",
            "weight_cache_held_bytes"]
