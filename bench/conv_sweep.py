@@ -150,11 +150,6 @@ def random_shapes(count, seed, max_gflop):
 
 # --- the three libraries --------------------------------------------------------------------------
 
-def torch_padding(s):
-    t, l, b, r = s["pads"]
-    return (t, l) if (t, l) == (b, r) else None  # None: pad explicitly first
-
-
 class Case:
     """One shape's tensors and its three callables, on the same data."""
 

@@ -21,12 +21,14 @@ enum class Conv2dAlgorithm {
   Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
   Winograd,    // 3x3, dilation 1, groups 1: F(4x4, 3x3) at stride 1 (padding <= 1); at stride 2 the input
                // split by parity into F(2, 2) and 1-tap convolutions (25 multiplies for 4 outputs)
-  Depthwise,   // groups == in_channels > 1 (out_channels a multiple): one plane at a time, taps in registers
-  Direct,      // groups 1: the micro-kernel reads the padded (phase-split) input in place, no im2col
+  Depthwise,   // groups == in_channels > 1 (out_channels a multiple): planes, or vectors across channels
+  Direct,      // the micro-kernel reads the padded (phase-split) input in place, no im2col
+  Batched,     // every image's patches as rows of one OpenBLAS GEMM per group: images with few pixels
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);
-// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct"; ArgumentError
+// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct", "batched";
+// ArgumentError
 // otherwise. The names and everything else an algorithm is live in one table (src/ops/conv2d_table.cpp).
 Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);
 std::vector<Conv2dAlgorithm> all_conv2d_algorithms();  // every concrete algorithm (not Auto)

@@ -236,13 +236,17 @@ inline __attribute__((always_inline)) void deinterleave8(float* const* dst, int 
 
 // --- the channel-blocked path ----------------------------------------------------------------------
 // Layout of the scratch, in floats (L = lanes): weights [taps][L], bias [L], the interleaved output
-// band [band rows][OW][L], then the padded input band [rows][cols][L]. Unused lanes (past OC) hold zeros.
+// band [band rows][OW][L], the padded input band [rows][cols][L], and for narrow images a staging
+// buffer [rows][W][L]. Unused lanes (past OC) hold zeros.
 
 int64_t band_input_rows(const Conv2dGeometry& g, int64_t band_rows) {
   return (band_rows - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
 }
 
 int64_t band_input_cols(const Conv2dGeometry& g) { return (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1; }
+
+// Input rows shorter than a vector are interleaved through a staging buffer (see depthwise_block).
+bool narrow(const Conv2dGeometry& g) { return g.W < 8; }
 
 // U consecutive output pixels of one row, all taps: each weight vector is loaded once and feeds U
 // accumulators; each tap of each pixel is one input vector (a memory operand of its multiply-add).
@@ -286,25 +290,43 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
     for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
   for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
 
-  // The band's input rows, zero-padded, channel j of a pixel at lane j.
-  const int64_t lo = std::min(cols, g.pad_left), hi = std::clamp<int64_t>(g.W + g.pad_left, lo, cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t ih = oh0 * g.stride_h + r - g.pad_top;
-    float* dst = padded + r * cols * L;
-    if (ih < 0 || ih >= g.H) {
-      std::fill_n(dst, cols * L, 0.0f);
-      continue;
+  // The band's input rows, zero-padded, channel j of a pixel at lane j. Lanes past OC repeat the
+  // last channel: their weights are zero and they are never stored.
+  auto sources = [&](const float** src, int64_t j0, int64_t ih, int64_t iw) {
+    for (int64_t j = 0; j < 8; ++j) {
+      const int64_t oc = oc0 + std::min(j0 + j, lanes - 1);
+      src[j] = in + (oc / multiplier * g.H + ih) * g.W + iw;
     }
+  };
+  const int64_t lo = std::min(cols, g.pad_left), hi = std::clamp<int64_t>(g.W + g.pad_left, lo, cols);
+  const int64_t r0 = std::clamp<int64_t>(g.pad_top - oh0 * g.stride_h, 0, rows);  // rows [r0, r1) are inside
+  const int64_t r1 = std::clamp<int64_t>(g.H + g.pad_top - oh0 * g.stride_h, r0, rows);
+  std::fill_n(padded, r0 * cols * L, 0.0f);
+  std::fill_n(padded + r1 * cols * L, (rows - r1) * cols * L, 0.0f);
+  for (int64_t r = r0; r < r1; ++r) {
+    float* dst = padded + r * cols * L;
     std::fill_n(dst, lo * L, 0.0f);
     std::fill_n(dst + hi * L, (cols - hi) * L, 0.0f);
-    // Lanes past OC repeat the last channel: their weights are zero and they are never stored.
+  }
+  if (narrow(g) && r1 > r0) {
+    // Rows shorter than a vector: interleave all the band's rows as one run (a plane's rows are
+    // contiguous) into `stage`, then place each row.
+    float* stage = padded + rows * cols * L;
     for (int64_t j0 = 0; j0 < L; j0 += 8) {
       const float* src[8];
-      for (int64_t j = 0; j < 8; ++j) {
-        const int64_t oc = oc0 + std::min(j0 + j, lanes - 1);
-        src[j] = in + (oc / multiplier * g.H + ih) * g.W + (lo - g.pad_left);
+      sources(src, j0, oh0 * g.stride_h + r0 - g.pad_top, 0);
+      interleave8(stage + j0, L, src, (r1 - r0) * g.W);
+    }
+    for (int64_t r = r0; r < r1 && hi > lo; ++r) {
+      std::copy_n(stage + ((r - r0) * g.W + lo - g.pad_left) * L, (hi - lo) * L, padded + (r * cols + lo) * L);
+    }
+  } else {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t j0 = 0; j0 < L; j0 += 8) {
+        const float* src[8];
+        sources(src, j0, oh0 * g.stride_h + r - g.pad_top, lo - g.pad_left);
+        interleave8(padded + (r * cols + lo) * L + j0, L, src, hi - lo);
       }
-      interleave8(dst + lo * L + j0, L, src, hi - lo);
     }
   }
 
@@ -365,7 +387,8 @@ int64_t depthwise_block_lanes() { return cpu_isa() == Isa::Avx512 ? 16 : 8; }
 
 int64_t depthwise_block_scratch_floats(const Conv2dGeometry& g, int64_t band_rows) {
   const int64_t L = depthwise_block_lanes();
-  return (g.KH * g.KW + 1 + band_rows * g.OW + band_input_rows(g, band_rows) * band_input_cols(g)) * L;
+  const int64_t rows = band_input_rows(g, band_rows);
+  return (g.KH * g.KW + 1 + band_rows * g.OW + rows * band_input_cols(g) + (narrow(g) ? rows * g.W : 0)) * L;
 }
 
 void conv2d_depthwise_block(float* out, const float* in, const float* weight, const float* bias, int64_t oc0,

@@ -38,7 +38,7 @@ const Conv2dAlgorithmRow& conv2d_algorithm_row(Conv2dAlgorithm algorithm);
 bool conv2d_gemm1x1_supports(const Conv2dGeometry& g);    // 1x1, stride 1, no padding
 bool conv2d_depthwise_supports(const Conv2dGeometry& g);  // groups == C > 1
 bool conv2d_winograd_supports(const Conv2dGeometry& g);   // 3x3, dilation 1, groups 1 (see winograd.hpp)
-bool conv2d_direct_supports(const Conv2dGeometry& g);     // groups 1
+bool conv2d_direct_supports(const Conv2dGeometry& g);     // any shape
 
 void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
@@ -46,6 +46,7 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
 void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
@@ -55,7 +56,8 @@ int64_t conv2d_winograd_workspace_bytes(const Conv2dGeometry& g);   // per threa
 int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);      // the transformed weights
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);     // per thread
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed weights, padded input
-int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: one padded plane
+int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
+int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);

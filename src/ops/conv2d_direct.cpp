@@ -1,4 +1,4 @@
-// Direct convolution (any kernel, stride, padding, dilation; groups 1): the micro-kernel reads
+// Direct convolution (any kernel, stride, padding, dilation, groups): the micro-kernel reads
 // shifted copies of the input in place instead of an im2col copy, and writes the output in place.
 //
 // The trick: for each channel c, row phase a < s_h and kernel column kw, a "column plane"
@@ -13,6 +13,9 @@
 // C * KH * KW multiply-adds per output that read them.
 // A 1x1 stride-1 layer without padding needs no planes: the input's channels are its planes, read
 // in place (no copy at all).
+// Groups: the column planes are per channel whatever the groups, and a group's weight panels
+// read its own channels' taps (offsets group * K ..), so a grouped layer is groups dense layers
+// sharing the copies and the tiles; a group's last panel may be short of MR rows.
 // Large images are done in bands of output rows: a work item copies the rows of the column planes
 // its band needs into its own buffer (up to 512 KiB, so it stays in L2) and runs the band's tiles
 // on them, instead of all images' planes being copied out to L3 first and read back (the 7x7
@@ -58,15 +61,17 @@ struct Layout {
   int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW rounded up to 16); per image
                              // (with bands: per band, and `image` is one band's buffer)
   int64_t planes;            // s_h * KW column planes per channel
-  int64_t K, a_floats;       // taps; packed weight floats
+  int64_t K, panels;         // taps and MR-row weight panels per group
+  int64_t a_floats;          // packed weight floats
 };
 
 Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   Layout l{};
   const int64_t shift = (g.KH - 1) * g.dilation_h / g.stride_h;  // the largest tap's row shift
   l.planes = g.stride_h * g.KW;
-  l.K = g.C * g.KH * g.KW;
-  l.a_floats = ((g.OC + t.mr - 1) / t.mr * t.mr * l.K + 15) / 16 * 16;
+  l.K = g.channels_per_group() * g.KH * g.KW;
+  l.panels = (g.out_channels_per_group() + t.mr - 1) / t.mr;
+  l.a_floats = (g.groups * l.panels * t.mr * l.K + 15) / 16 * 16;
   auto plane_floats = [&](int64_t rows) { return ((rows + shift) * g.OW + 15) / 16 * 16; };
   // Bands when one image's planes outgrow kBandBytes: of equal heights up to the most rows that
   // fit, and at least 8 bands in all (work items for up to 8 threads); a multiple of `unit` rows,
@@ -159,7 +164,7 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   return l.band ? l.image * 4 : 0;
 }
 
-bool conv2d_direct_supports(const Conv2dGeometry& g) { return g.groups == 1; }
+bool conv2d_direct_supports(const Conv2dGeometry&) { return true; }
 
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g) { return reads_in_place(g, kernels::packed_gemm_tile().nr); }
 
@@ -167,7 +172,8 @@ int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Layout l = layout(g, t);
   const int64_t planes = reads_in_place(g, t.nr) ? 0 : planes_floats(g, l);
-  return (l.a_floats + planes) * 4 + l.K * 8;  // packed weights (kept between calls), column planes, tap offsets
+  // packed weights (kept between calls), column planes, tap offsets
+  return (l.a_floats + planes) * 4 + g.groups * l.K * 8;
 }
 
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -176,18 +182,22 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const Layout l = layout(g, tile);
   const bool in_place = reads_in_place(g, NR);
   const int64_t planes_size = in_place ? 0 : planes_floats(g, l);
-  float* planes = workspace(static_cast<size_t>(planes_size + l.K * 2) * 4, WorkspaceSlot::Shared);  // [N][image]
-  auto* offset = reinterpret_cast<int64_t*>(planes + planes_size);  // [K], 64-byte aligned
-  const int64_t panels = (g.OC + MR - 1) / MR;
+  const int64_t OCG = g.out_channels_per_group(), taps = g.groups * l.K;  // taps of all groups
+  float* planes = workspace(static_cast<size_t>(planes_size + taps * 2) * 4, WorkspaceSlot::Shared);  // [N][image]
+  auto* offset = reinterpret_cast<int64_t*>(planes + planes_size);  // [groups * K], 64-byte aligned
+  // Weight panels of every group, numbered group by group: panel gp holds output channels
+  // oc0(gp) .. of group gp / l.panels (the last panel of a group may be short).
+  const int64_t panels = g.groups * l.panels;
+  auto oc0 = [&](int64_t gp) { return gp / l.panels * OCG + gp % l.panels * MR; };
+  auto rows = [&](int64_t gp) { return static_cast<int>(std::min(MR, OCG - gp % l.panels * MR)); };
   // The weight [OC, K] packed into [OC/MR][K][MR], a panel per item; kept between calls while the
   // weight stays the same (prepared_weights.hpp): at batch 1 packing was 6% of a small layer.
-  const auto packed =
-      prepared_weight(PreparedTag{kDirectPacked, MR, g.OC, l.K}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
+  const auto packed = prepared_weight(
+      PreparedTag{kDirectPacked, MR, g.OC, l.K, g.groups}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
         parallel_for(
             panels,
-            [&](int64_t p, int) {
-              kernels::pack_a(a + p * MR * l.K, weight + p * MR * l.K, std::min(MR, g.OC - p * MR), l.K, l.K,
-                              static_cast<int>(MR));
+            [&](int64_t gp, int) {
+              kernels::pack_a(a + gp * MR * l.K, weight + oc0(gp) * l.K, rows(gp), l.K, l.K, static_cast<int>(MR));
             },
             g.OC * l.K * 4);
       });
@@ -221,12 +231,11 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   auto store = [&](int64_t k0) { return k0 > 0 ? kernels::Store::Accumulate : first; };
   // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
-  // whose output (cols pixels) starts at dst, in output channel 0.
+  // whose output (cols pixels) starts at dst, in output channel 0. A group's taps read its channels.
   auto tile_panels = [&](int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) {
-    for (int64_t ap = ap0; ap < ap1; ++ap) {
-      kernels::direct_micro(kc, a_packed + ap * MR * l.K + k0 * MR, src, offset + k0, dst + ap * MR * P, P,
-                            static_cast<int>(std::min(MR, g.OC - ap * MR)), cols, store(k0),
-                            bias ? bias + ap * MR : nullptr);
+    for (int64_t gp = ap0; gp < ap1; ++gp) {
+      kernels::direct_micro(kc, a_packed + gp * MR * l.K + k0 * MR, src, offset + gp / l.panels * l.K + k0,
+                            dst + oc0(gp) * P, P, rows(gp), cols, store(k0), bias ? bias + oc0(gp) : nullptr);
     }
   };
 
@@ -289,12 +298,12 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
               tile_panels(k0, kc, ap0, ap1, base + n * image + q, out + n * g.OC * P + q, static_cast<int>(cols));
               continue;
             }
-            for (int64_t ap = ap0; ap < ap1; ++ap) {
-              kernels::direct_micro_split(kc, a_packed + ap * MR * l.K + k0 * MR, base + n * image + q,
-                                          base + (n + 1) * image, static_cast<int>(P - q), offset + k0,
-                                          out + (n * g.OC + ap * MR) * P + q, out + ((n + 1) * g.OC + ap * MR) * P, P,
-                                          static_cast<int>(std::min(MR, g.OC - ap * MR)), static_cast<int>(cols),
-                                          store(k0), bias ? bias + ap * MR : nullptr);
+            for (int64_t gp = ap0; gp < ap1; ++gp) {
+              kernels::direct_micro_split(kc, a_packed + gp * MR * l.K + k0 * MR, base + n * image + q,
+                                          base + (n + 1) * image, static_cast<int>(P - q),
+                                          offset + gp / l.panels * l.K + k0, out + (n * g.OC + oc0(gp)) * P + q,
+                                          out + ((n + 1) * g.OC + oc0(gp)) * P, P, rows(gp), static_cast<int>(cols),
+                                          store(k0), bias ? bias + oc0(gp) : nullptr);
             }
           }
         }

@@ -85,6 +85,81 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
       g.flops());
 }
 
+// --- batched: the patches of all images as the rows of one GEMM ---------------------------------
+// Per group: out^T [N*P, OCG] = patches [N*P, K] x weight[g]^T, then each row (n, p) is scattered
+// to out[n, g*OCG .., p]. An image of P pixels is only P columns of a GEMM in the per-image forms,
+// and for the small images of late layers (7x7, 1x1 in squeeze-excitation blocks) P is far below
+// a GEMM's efficient width, so the weight is streamed once per image for little work; here it is
+// streamed once per row block of all images. Work items are blocks of rows (pixels of all images)
+// times blocks of output channels, both sized from the shape only.
+
+namespace {
+
+constexpr int64_t kBatchedRowBytes = 256 * 1024;  // a block's patches: half of L2
+
+struct BatchedBlocks {
+  int64_t rows, row_blocks, cols, col_blocks;  // rows (pixels) and output channels per item, and counts
+};
+
+BatchedBlocks batched_blocks(const Conv2dGeometry& g) {
+  const int64_t K = g.channels_per_group() * g.KH * g.KW, OCG = g.out_channels_per_group(), R = g.N * g.OH * g.OW;
+  BatchedBlocks b{};
+  b.rows = std::clamp<int64_t>(kBatchedRowBytes / (4 * K) / 16 * 16, 16, std::max<int64_t>(16, R));
+  b.rows = std::min(b.rows, R);
+  b.row_blocks = (R + b.rows - 1) / b.rows;
+  // Fewer than 4 items of rows across all groups: split the output channels too (in multiples of 16).
+  const int64_t want = std::max<int64_t>(1, (4 + b.row_blocks * g.groups - 1) / (b.row_blocks * g.groups));
+  b.cols = std::min(OCG, ((OCG + want - 1) / want + 15) / 16 * 16);
+  b.col_blocks = (OCG + b.cols - 1) / b.cols;
+  return b;
+}
+
+}  // namespace
+
+int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g) {
+  const BatchedBlocks b = batched_blocks(g);
+  return b.rows * (g.channels_per_group() * g.KH * g.KW + b.cols) * 4;
+}
+
+void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group(), K = CG * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, R = g.N * P;
+  const BatchedBlocks b = batched_blocks(g);
+  const size_t scratch = static_cast<size_t>(conv2d_batched_workspace_bytes(g));
+  parallel_for(
+      g.groups * b.row_blocks * b.col_blocks,
+      [&](int64_t item, int) {
+        const int64_t grp = item / (b.row_blocks * b.col_blocks), r0 = item / b.col_blocks % b.row_blocks * b.rows;
+        const int64_t c0 = item % b.col_blocks * b.cols, rows = std::min(b.rows, R - r0),
+                      cols = std::min(b.cols, OCG - c0);
+        float* patches = workspace(scratch);  // [rows, K], then the result [rows, cols]
+        float* result = patches + b.rows * K;
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t n = (r0 + r) / P, p = (r0 + r) % P, oh = p / g.OW, ow = p % g.OW;
+          const float* image = in + (n * g.C + grp * CG) * g.H * g.W;
+          float* row = patches + r * K;
+          for (int64_t c = 0; c < CG; ++c) {
+            for (int64_t kh = 0; kh < g.KH; ++kh) {
+              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              for (int64_t kw = 0; kw < g.KW; ++kw, ++row) {
+                const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
+                *row = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? image[(c * g.H + ih) * g.W + iw] : 0.0f;
+              }
+            }
+          }
+        }
+        kernels::sgemm(false, true, rows, cols, K, 1.0f, patches, K, weight + (grp * OCG + c0) * K, K, 0.0f, result,
+                       cols);
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t n = (r0 + r) / P, p = (r0 + r) % P;
+          float* dst = out + (n * g.OC + grp * OCG + c0) * P + p;
+          const float* src = result + r * cols;
+          for (int64_t oc = 0; oc < cols; ++oc) dst[oc * P] = src[oc] + (bias ? bias[grp * OCG + c0 + oc] : 0.0f);
+        }
+      },
+      g.flops());
+}
+
 bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
 
 namespace {

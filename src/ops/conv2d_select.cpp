@@ -89,32 +89,35 @@ Conv2dAlgorithm algorithm_from_environment() {
 
 }  // namespace
 
-// The heuristic, from the benchmark shapes (bench/conv_bench.cpp) on both ISAs:
-// - depthwise layers: the direct depthwise kernel (2-4x any GEMM form);
+// The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
+// (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
+// - depthwise layers: the depthwise kernels (a GEMM form has one tap row per output channel);
 // - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
 //   (with fewer channels or tiles its transforms cost more than the multiplies it saves);
 // - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36);
-// - other layers with at least 32 taps (C*KH*KW), or at batch 1, except 1x1: direct, which skips
-//   the im2col copy;
-// - 1x1 stride-1 layers without padding whose pixels fill whole tiles: direct, reading the input
-//   in place;
-// - everything else (few taps, 1x1): packed, our micro-kernel on im2col panels.
-// OpenBLAS (im2col, gemm1x1) is never faster on these shapes, and stays available by request.
-// The measurements behind each rule: docs/ARCHITECTURE.md and the README's performance tables.
+// - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
+//   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty);
+// - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (the direct kernel's
+//   column-plane copies cost more than they save when each output reads so few inputs);
+// - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
+//   calls and skips the im2col copy.
+// OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
-  const char* why = "few taps or 1x1: packed panels";
+  const char* why = "few taps per group at batch > 1: packed panels";
   Conv2dAlgorithm choice = Conv2dAlgorithm::Packed;
   const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
-  const bool one_by_one = g.KH == 1 && g.KW == 1;
+  const int64_t taps = g.channels_per_group() * g.KH * g.KW;
   if (supports(Conv2dAlgorithm::Depthwise, g)) {
     choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer";
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
     choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, >= 4 panels of tiles";
-  } else if (supports(Conv2dAlgorithm::Direct, g) && conv2d_direct_reads_in_place(g)) {
+  } else if (g.OH * g.OW < tile.nr) {
+    choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
+  } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
-  } else if (supports(Conv2dAlgorithm::Direct, g) && !one_by_one && (g.C * g.KH * g.KW >= 32 || g.N == 1)) {
-    choice = Conv2dAlgorithm::Direct, why = g.N == 1 ? "batch 1" : ">= 32 taps (C*KH*KW)";
+  } else if (taps >= 32 || g.N == 1) {
+    choice = Conv2dAlgorithm::Direct, why = g.N == 1 ? "batch 1" : ">= 32 taps per group (C/groups*KH*KW)";
   }
   if (reason) *reason = why;
   return choice;

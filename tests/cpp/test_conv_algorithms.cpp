@@ -366,9 +366,15 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  // 1x1: direct reads the input in place when the pixels fill whole tiles (2 x 64 here), else packed.
+  // 1x1: direct (reading the input in place when the pixels fill whole tiles, 2 x 64 here).
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Packed);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
+  // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1.
+  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Direct);
   // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
@@ -710,7 +716,7 @@ TEST(ConvAlgorithms, PreparedWeightsFromManyThreads) {
 // without a row).
 TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
   const auto& table = tt::ops::conv2d_algorithm_table();
-  const int last = static_cast<int>(tt::Conv2dAlgorithm::Direct);
+  const int last = static_cast<int>(tt::Conv2dAlgorithm::Batched);
   ASSERT_EQ(table.size(), static_cast<size_t>(last));
   std::set<std::string> names{"auto"};
   for (int v = 1; v <= last; ++v) {
