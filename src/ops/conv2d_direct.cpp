@@ -41,6 +41,7 @@ constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple
 // (OC x KC floats) stream from L2. Without the blocking a 128-channel 3x3 layer streams 1.2 MiB of
 // weights from L3 for every 32 pixels.
 constexpr int64_t kTapBlock = 256;
+constexpr int64_t kPanelBlockBytes = 256 << 10;  // weight panels (one K block of them) per block: half of L2
 
 // 1x1, stride 1, no padding: the column plane of a channel would be a copy of the channel, so the
 // input is read in place (offset k * P for channel k) - when every pixel tile is whole, since a
@@ -230,6 +231,10 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   // Stream the output when it is large and written in one K block (later blocks read it back).
   const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   auto store = [&](int64_t k0) { return k0 > 0 ? kernels::Store::Accumulate : first; };
+  // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every pixel
+  // tile of an item meets a block before the next block is read, so the weights stream from L3 once
+  // per item instead of once per tile (a 2048-channel layer has 2 MiB of them per K block).
+  const int64_t panel_block = std::max<int64_t>(1, kPanelBlockBytes / (MR * KC * 4));
   // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
   // whose output (cols pixels) starts at dst, in output channel 0. A group's taps read its channels.
   auto tile_panels = [&](int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) {
@@ -255,9 +260,11 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
           zero_slack(buffer, g, l);
           float* dst = out + n * g.OC * P + oh0 * g.OW;
           for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
-            for (int64_t f = 0; f < pixels; f += NR) {
-              tile_panels(k0, std::min(KC, l.K - k0), 0, panels, buffer + f, dst + f,
-                          static_cast<int>(std::min(NR, pixels - f)));
+            for (int64_t pb = 0; pb < panels; pb += panel_block) {
+              for (int64_t f = 0; f < pixels; f += NR) {
+                tile_panels(k0, std::min(KC, l.K - k0), pb, std::min(panels, pb + panel_block), buffer + f, dst + f,
+                            static_cast<int>(std::min(NR, pixels - f)));
+              }
             }
           }
           if (first == kernels::Store::Stream) kernels::stream_fence();
@@ -292,18 +299,21 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
         const int64_t ap0 = item % groups * group, ap1 = std::min(panels, ap0 + group);
         for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
           const int64_t kc = std::min(KC, l.K - k0);
-          for (int64_t f = f0; f < f1; f += NR) {
-            const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
-            if (q + cols <= P) {
-              tile_panels(k0, kc, ap0, ap1, base + n * image + q, out + n * g.OC * P + q, static_cast<int>(cols));
-              continue;
-            }
-            for (int64_t gp = ap0; gp < ap1; ++gp) {
-              kernels::direct_micro_split(kc, a_packed + gp * MR * l.K + k0 * MR, base + n * image + q,
-                                          base + (n + 1) * image, static_cast<int>(P - q),
-                                          offset + gp / l.panels * l.K + k0, out + (n * g.OC + oc0(gp)) * P + q,
-                                          out + ((n + 1) * g.OC + oc0(gp)) * P, P, rows(gp), static_cast<int>(cols),
-                                          store(k0), bias ? bias + oc0(gp) : nullptr);
+          for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block) {
+            const int64_t pb1 = std::min(ap1, pb0 + panel_block);
+            for (int64_t f = f0; f < f1; f += NR) {
+              const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
+              if (q + cols <= P) {
+                tile_panels(k0, kc, pb0, pb1, base + n * image + q, out + n * g.OC * P + q, static_cast<int>(cols));
+                continue;
+              }
+              for (int64_t gp = pb0; gp < pb1; ++gp) {
+                kernels::direct_micro_split(kc, a_packed + gp * MR * l.K + k0 * MR, base + n * image + q,
+                                            base + (n + 1) * image, static_cast<int>(P - q),
+                                            offset + gp / l.panels * l.K + k0, out + (n * g.OC + oc0(gp)) * P + q,
+                                            out + ((n + 1) * g.OC + oc0(gp)) * P, P, rows(gp), static_cast<int>(cols),
+                                            store(k0), bias ? bias + oc0(gp) : nullptr);
+              }
             }
           }
         }
