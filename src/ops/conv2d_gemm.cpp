@@ -104,14 +104,23 @@ struct BatchedBlocks {
 BatchedBlocks batched_blocks(const Conv2dGeometry& g) {
   const int64_t K = g.channels_per_group() * g.KH * g.KW, OCG = g.out_channels_per_group(), R = g.N * g.OH * g.OW;
   BatchedBlocks b{};
-  b.rows = std::clamp<int64_t>(kBatchedRowBytes / (4 * K) / 16 * 16, 16, std::max<int64_t>(16, R));
-  b.rows = std::min(b.rows, R);
+  // Blocks of equal size (multiples of 16 where there are that many rows), their patches within
+  // kBatchedRowBytes.
+  const int64_t most = std::max<int64_t>(16, kBatchedRowBytes / (4 * K) / 16 * 16);
+  b.row_blocks = (R + most - 1) / most;
+  b.rows = std::min(R, ((R + b.row_blocks - 1) / b.row_blocks + 15) / 16 * 16);
   b.row_blocks = (R + b.rows - 1) / b.rows;
   // Fewer than 4 items of rows across all groups: split the output channels too (in multiples of 16).
   const int64_t want = std::max<int64_t>(1, (4 + b.row_blocks * g.groups - 1) / (b.row_blocks * g.groups));
   b.cols = std::min(OCG, ((OCG + want - 1) / want + 15) / 16 * 16);
   b.col_blocks = (OCG + b.cols - 1) / b.cols;
   return b;
+}
+
+// out[r, oc] += bias[oc] for a [rows, cols] block of leading dimension ld.
+void add_bias_rows_t(float* out, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t oc = 0; oc < cols; ++oc) out[r * ld + oc] += bias[oc];
 }
 
 }  // namespace
@@ -126,35 +135,61 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
   const int64_t P = g.OH * g.OW, R = g.N * P;
   const BatchedBlocks b = batched_blocks(g);
   const size_t scratch = static_cast<size_t>(conv2d_batched_workspace_bytes(g));
+  // One window that is the whole input, in the weight's order (squeeze-excitation 1x1 layers on
+  // 1x1 maps, classifiers written as convolutions): image n's patch is its input as it lies and
+  // its outputs are a row of out, so the GEMM reads and writes them in place.
+  const bool whole = P == 1 && g.KH == g.H && g.KW == g.W && g.pad_top == 0 && g.pad_left == 0 && g.dilation_h == 1 &&
+                     g.dilation_w == 1;
+  const bool pointwise = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+                         g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
   parallel_for(
       g.groups * b.row_blocks * b.col_blocks,
       [&](int64_t item, int) {
         const int64_t grp = item / (b.row_blocks * b.col_blocks), r0 = item / b.col_blocks % b.row_blocks * b.rows;
-        const int64_t c0 = item % b.col_blocks * b.cols, rows = std::min(b.rows, R - r0),
-                      cols = std::min(b.cols, OCG - c0);
-        float* patches = workspace(scratch);  // [rows, K], then the result [rows, cols]
-        float* result = patches + b.rows * K;
-        for (int64_t r = 0; r < rows; ++r) {
-          const int64_t n = (r0 + r) / P, p = (r0 + r) % P, oh = p / g.OW, ow = p % g.OW;
+        const int64_t c0 = item % b.col_blocks * b.cols, rows = std::min(b.rows, R - r0);
+        const int64_t cols = std::min(b.cols, OCG - c0), oc0 = grp * OCG + c0;
+        const float* w = weight + oc0 * K;
+        if (whole) {
+          float* dst = out + r0 * g.OC + oc0;  // rows are images
+          kernels::sgemm(false, true, rows, cols, K, 1.0f, in + (r0 * g.C + grp * CG) * K, g.C * K / CG, w, K, 0.0f,
+                         dst, g.OC);
+          if (bias) add_bias_rows_t(dst, bias + oc0, rows, cols, g.OC);
+          return;
+        }
+        float* patches = workspace(scratch);   // [K, rows]: tap k of every row's pixel, then the result
+        float* result = patches + b.rows * K;  // [rows, cols]
+        // Image by image (the block's rows are pixels of consecutive images), tap by tap: each run
+        // reads one input plane.
+        for (int64_t r = 0; r < rows;) {
+          const int64_t n = (r0 + r) / P, p0 = (r0 + r) % P, count = std::min(rows - r, P - p0);
           const float* image = in + (n * g.C + grp * CG) * g.H * g.W;
-          float* row = patches + r * K;
+          float* dst = patches + r;  // row k of patches for tap k = (c, kh, kw), in that order
           for (int64_t c = 0; c < CG; ++c) {
+            const float* plane = image + c * g.H * g.W;
             for (int64_t kh = 0; kh < g.KH; ++kh) {
-              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
-              for (int64_t kw = 0; kw < g.KW; ++kw, ++row) {
-                const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
-                *row = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? image[(c * g.H + ih) * g.W + iw] : 0.0f;
+              for (int64_t kw = 0; kw < g.KW; ++kw, dst += rows) {
+                const int64_t dh = kh * g.dilation_h - g.pad_top, dw = kw * g.dilation_w - g.pad_left;
+                if (pointwise) {  // the tap's pixels are the plane's, as they lie
+                  std::copy_n(plane + p0, count, dst);
+                  continue;
+                }
+                int64_t oh = p0 / g.OW, ow = p0 % g.OW;
+                for (int64_t i = 0; i < count; ++i) {
+                  const int64_t ih = oh * g.stride_h + dh, iw = ow * g.stride_w + dw;
+                  dst[i] = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? plane[ih * g.W + iw] : 0.0f;
+                  if (++ow == g.OW) ow = 0, ++oh;
+                }
               }
             }
           }
+          r += count;
         }
-        kernels::sgemm(false, true, rows, cols, K, 1.0f, patches, K, weight + (grp * OCG + c0) * K, K, 0.0f, result,
-                       cols);
+        kernels::sgemm(true, true, rows, cols, K, 1.0f, patches, rows, w, K, 0.0f, result, cols);
         for (int64_t r = 0; r < rows; ++r) {
           const int64_t n = (r0 + r) / P, p = (r0 + r) % P;
-          float* dst = out + (n * g.OC + grp * OCG + c0) * P + p;
+          float* dst = out + (n * g.OC + oc0) * P + p;
           const float* src = result + r * cols;
-          for (int64_t oc = 0; oc < cols; ++oc) dst[oc * P] = src[oc] + (bias ? bias[grp * OCG + c0 + oc] : 0.0f);
+          for (int64_t oc = 0; oc < cols; ++oc) dst[oc * P] = src[oc] + (bias ? bias[oc0 + oc] : 0.0f);
         }
       },
       g.flops());
