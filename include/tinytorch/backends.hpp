@@ -21,7 +21,7 @@ enum class Conv2dAlgorithm {
   Packed,      // im2col into register-tile panels + our AVX-512/AVX2 micro-kernel: any shape
   Winograd,    // 3x3, dilation 1, groups 1: F(4x4, 3x3) at stride 1 (padding <= 1); at stride 2 the input
                // split by parity into F(2, 2) and 1-tap convolutions (25 multiplies for 4 outputs)
-  Depthwise,   // groups == in_channels > 1 (out_channels a multiple): planes, or vectors across channels
+  Depthwise,   // groups == in_channels > 1 (out_channels a multiple): vectors across output channels
   Direct,      // the micro-kernel reads the padded (phase-split) input in place, no im2col
   Batched,     // every image's patches as rows of one OpenBLAS GEMM per group: images with few pixels
 };

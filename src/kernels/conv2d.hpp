@@ -52,14 +52,8 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
 void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t np, int64_t k0, int64_t kc,
                    int nr);
 
-// Depthwise: one output plane [OH, OW] from its input plane [H, W] and 2D kernel [KH, KW], using
-// `padded` (depthwise_padded_plane_floats(g) floats) as scratch for the zero-padded input.
-int64_t depthwise_padded_plane_floats(const Conv2dGeometry& g);
-void conv2d_depthwise_plane(float* out, const float* in, const float* weight, float bias, float* padded,
-                            const Conv2dGeometry& g);
-
-// Depthwise, channel-blocked: vectors run across output channels instead of along a row, so every
-// kernel size, stride, dilation and image width takes whole vectors. One call computes output
+// Depthwise, channel-blocked: vectors run across output channels, so every kernel size, stride,
+// dilation and image width takes whole vectors. One call computes output
 // rows [oh0, oh1) of depthwise_block_lanes() consecutive output channels from oc0 (fewer at the
 // end of OC) of one image: out [OC, OH, OW] and in [C, H, W] are that image's, weight [OC, KH, KW].
 // The input rows the band reads are copied zero-padded and interleaved by channel into `scratch`

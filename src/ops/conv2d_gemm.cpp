@@ -199,16 +199,6 @@ bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C
 
 namespace {
 
-// Two depthwise kernels (kernels/conv2d_depthwise.cpp). The plane kernel vectorizes along output
-// rows and is unrolled for 3x3 stride 1: there it reads each input vector once for several rows
-// and needs no interleaving. Everything else (other kernel sizes, strides, dilations, rows
-// narrower than a vector) takes the channel-blocked kernel, whose vectors run across channels and
-// so are whole whatever the shape.
-bool depthwise_by_planes(const Conv2dGeometry& g) {
-  return g.KH == 3 && g.KW == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
-         g.OW >= 16 && g.OH >= 4;
-}
-
 constexpr int64_t kBandBytes = 256 * 1024;  // a band's interleaved input and output: half of L2
 
 // Output rows per band of the channel-blocked kernel: its input and output within kBandBytes, and at
@@ -232,26 +222,12 @@ int64_t depthwise_band_rows(const Conv2dGeometry& g) {
 }  // namespace
 
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
-  if (depthwise_by_planes(g)) return kernels::depthwise_padded_plane_floats(g) * 4;
   return kernels::depthwise_block_scratch_floats(g, depthwise_band_rows(g)) * 4;
 }
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   const int64_t P = g.OH * g.OW, work = 2 * g.N * g.OC * P * g.KH * g.KW;
   const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
-  if (depthwise_by_planes(g)) {
-    // groups == C: output channel oc reads input channel oc / (OC / C) only. One item per plane.
-    const int64_t multiplier = g.OC / g.C;
-    parallel_for(
-        g.N * g.OC,
-        [&](int64_t item, int) {
-          const int64_t n = item / g.OC, oc = item % g.OC, c = oc / multiplier;
-          kernels::conv2d_depthwise_plane(out + item * P, in + (n * g.C + c) * g.H * g.W, weight + oc * g.KH * g.KW,
-                                          bias ? bias[oc] : 0.0f, workspace(scratch), g);
-        },
-        work);
-    return;
-  }
   // Items (n, block of lanes output channels, band of output rows).
   const int64_t L = kernels::depthwise_block_lanes(), blocks = (g.OC + L - 1) / L;
   const int64_t band = depthwise_band_rows(g), bands = (g.OH + band - 1) / band;
