@@ -96,7 +96,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   (with fewer channels or tiles its transforms cost more than the multiplies it saves);
 // - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
-//   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty);
+//   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
+//   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
+//   fewer than 4 tiles, where the direct kernel's tiles straddle images or run short;
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (the direct kernel's
 //   column-plane copies cost more than they save when each output reads so few inputs);
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
@@ -108,12 +110,17 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   Conv2dAlgorithm choice = Conv2dAlgorithm::Packed;
   const int64_t tiles = g.stride_h == 1 ? kernels::winograd_f43_tiles(g) : kernels::winograd_s2_tiles(g);
   const int64_t taps = g.channels_per_group() * g.KH * g.KW;
+  const bool pointwise = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+                         g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
   if (supports(Conv2dAlgorithm::Depthwise, g)) {
     choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer";
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
     choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, >= 4 panels of tiles";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
+  } else if (pointwise && g.OH * g.OW < 4 * tile.nr) {
+    choice = Conv2dAlgorithm::Batched,
+    why = "pointwise on fewer than 4 tiles of pixels per image: all images in one GEMM";
   } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
   } else if (taps >= 32 || g.N == 1) {

@@ -366,9 +366,13 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  // 1x1: direct (reading the input in place when the pixels fill whole tiles, 2 x 64 here).
+  // 1x1: direct (reading the input in place when the pixels fill whole tiles, 2 x 64 here); on
+  // images of fewer than 4 tiles of pixels, batched.
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 12, 12}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}, {.padding = tt::Padding2d(1)}),
+            tt::Conv2dAlgorithm::Direct);
   // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
