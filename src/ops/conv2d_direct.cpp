@@ -285,11 +285,24 @@ void conv2d_direct(float* out, const float* in, const float* weight, const float
   const bool flat = P >= NR;
   const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
   const int64_t tiles = (length + NR - 1) / NR;
-  const int64_t most =
-      std::max((tiles * NR + kPixelBlock - 1) / kPixelBlock, std::min(tiles, (8 + sequences - 1) / sequences));
+  // How to cut the (pixel tiles x weight panels) grid into at least 8 items: every pixel block
+  // reads all the weights of its panel group and every panel group all the planes of its pixel
+  // blocks, so the weights are streamed once per pixel block and the planes once per panel group.
+  // Of the cuts into `most` pixel blocks (at most kPixelBlock pixels each) and `groups` panel
+  // groups, take the one that streams the fewest bytes: a layer with many more weights than input
+  // (the last stages of a network) is cut by output channels, an early layer by pixels.
+  const int64_t fewest = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
+  const double weights = static_cast<double>(panels) * MR * l.K, inputs = static_cast<double>(g.N) * P * l.K;
+  int64_t most = std::max(fewest, std::min(tiles, (8 + sequences - 1) / sequences)), groups = 1;
+  double best = static_cast<double>(most) * weights + inputs;
+  for (int64_t q = 2; q <= std::min<int64_t>(panels, 8); ++q) {
+    const int64_t b = std::max(fewest, std::min(tiles, (8 + sequences * q - 1) / (sequences * q)));
+    const double bytes = static_cast<double>(b) * weights + static_cast<double>(q) * inputs;
+    if (bytes < best) best = bytes, most = b, groups = q;
+  }
   const int64_t block = (tiles + most - 1) / most * NR;  // pixels per block, a multiple of NR
   const int64_t blocks = (length + block - 1) / block;
-  const int64_t groups = std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks));
+  groups = std::max(groups, std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks)));
   const int64_t group = (panels + groups - 1) / groups;  // panels per group
   parallel_for(
       sequences * blocks * groups,
