@@ -92,9 +92,12 @@ Conv2dAlgorithm algorithm_from_environment() {
 // The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
 // (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
 // - depthwise layers: the depthwise kernels (a GEMM form has one tap row per output channel);
-// - 3x3, stride 1, at least 16 channels in and out and 4 panels of tiles: Winograd F(4x4, 3x3)
-//   (with fewer channels or tiles its transforms cost more than the multiplies it saves);
-// - 3x3, stride 2, the same conditions: Winograd's stride-2 scheme (25 multiplies for 36);
+// - 3x3, stride 1, at least 16 channels in and out and a panel of tiles (as many tiles as the
+//   micro-kernel's tile is wide): Winograd F(4x4, 3x3) (with fewer channels or tiles its
+//   transforms cost more than the multiplies it saves);
+// - 3x3, stride 2, at least 16 channels in and out and 4 panels of tiles: Winograd's stride-2
+//   scheme (25 multiplies for 36: it saves less than F(4x4, 3x3), so it needs more tiles to repay
+//   its transforms);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
@@ -114,8 +117,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
                          g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
   if (supports(Conv2dAlgorithm::Depthwise, g)) {
     choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer";
-  } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 && tiles >= 4 * tile.nr) {
-    choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, >= 4 panels of tiles";
+  } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
+             tiles >= (g.stride_h == 1 ? 1 : 4) * tile.nr) {
+    choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, enough panels of tiles";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.OH * g.OW < 4 * tile.nr) {
