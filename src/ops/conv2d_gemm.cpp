@@ -151,8 +151,8 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
         const float* w = weight + oc0 * K;
         if (whole) {
           float* dst = out + r0 * g.OC + oc0;  // rows are images
-          kernels::sgemm(false, true, rows, cols, K, 1.0f, in + (r0 * g.C + grp * CG) * K, g.C * K / CG, w, K, 0.0f,
-                         dst, g.OC);
+          kernels::sgemm(false, true, rows, cols, K, 1.0f, in + (r0 * g.C + grp * CG) * g.H * g.W, g.C * g.H * g.W, w,
+                         K, 0.0f, dst, g.OC);
           if (bias) add_bias_rows_t(dst, bias + oc0, rows, cols, g.OC);
           return;
         }

@@ -506,6 +506,38 @@ TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
   }
 }
 
+// The batched algorithm's in-place form (a window that is the whole input: the GEMM reads the
+// input and writes the output where they lie) with several groups and enough images for more than
+// one block of rows, and its patch form on the same layers padded; against the reference.
+TEST(ConvAlgorithms, BatchedWholeWindowGroupsAndRowBlocks) {
+  tt::Generator gen(23);
+  struct Case {
+    tt::Shape x, w;
+    tt::Conv2dOptions o;
+  };
+  const std::vector<Case> cases = {
+      {{70, 1024, 1, 1}, {8, 1024, 1, 1}, {}},                                    // 2 row blocks of 1x1 maps
+      {{70, 1024, 1, 1}, {24, 256, 1, 1}, {.groups = 4}},                         // groups, 2 row blocks
+      {{5, 12, 3, 2}, {6, 4, 3, 2}, {.groups = 3}},                               // a whole 3x2 window, groups
+      {{70, 256, 2, 2}, {16, 128, 2, 2}, {.groups = 2}},                          // whole 2x2 windows
+      {{9, 12, 3, 2}, {6, 4, 3, 2}, {.padding = tt::Padding2d(1), .groups = 3}},  // patches
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(tt::shape_to_string(c.x) + " * " + tt::shape_to_string(c.w));
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen), w = tt::Tensor::randn(c.w, gen);
+    const tt::Tensor b = tt::Tensor::randn({c.w[0]}, gen);
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, c.o);
+    const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), c.o);
+    const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Batched, x, w, b, c.o);
+    ASSERT_EQ(got.shape(), want.shape());
+    const double K = static_cast<double>(c.w[1] * c.w[2] * c.w[3]);
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), (K + 2) * 0x1p-24 * magnitude.data()[i] + 1e-30)
+          << "flat index " << i;
+    }
+  }
+}
+
 // The depthwise algorithm on MobileNet-like 3x3 layers, which the random shapes above almost never
 // draw: every height from 6 rows up, widths around the vector widths and the 8x8 transposes,
 // padding 0 and 1, channel multipliers 1 and 2.
