@@ -5,6 +5,8 @@
 // the output band is transposed back to its planes. Any kernel size, stride, dilation and width
 // takes whole vectors. Compiled for AVX-512 and for AVX2; cpu_isa() picks.
 // Reference counterpart: conv2d_forward_reference.
+#include <immintrin.h>
+
 #include <algorithm>
 
 #include "core/contract.hpp"
@@ -29,26 +31,24 @@ inline V load(const float* p) {
 // 8x8 transpose of r[0..8) (row i: 8 floats) in place: r[j] becomes column j. Three rounds of
 // two-input shuffles (unpack, 64-bit pairs, 128-bit halves), 24 in all.
 inline __attribute__((always_inline)) void transpose8(v8* r) {
-  typedef int i8 __attribute__((vector_size(32)));
-  v8 t[8], u[8];
+  __m256 t[8], u[8];
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
-    t[2 * i] = __builtin_shuffle(r[2 * i], r[2 * i + 1], i8{0, 8, 1, 9, 4, 12, 5, 13});
-    t[2 * i + 1] = __builtin_shuffle(r[2 * i], r[2 * i + 1], i8{2, 10, 3, 11, 6, 14, 7, 15});
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // rows 2i, 2i+1: columns 0, 1, 4, 5
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);  // columns 2, 3, 6, 7
   }
   // u[i], u[4 + i]: columns i and i + 4 of rows 0-3 and of rows 4-7
-  const i8 pairs_lo{0, 1, 8, 9, 4, 5, 12, 13}, pairs_hi{2, 3, 10, 11, 6, 7, 14, 15};
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
-    u[4 * h + 0] = __builtin_shuffle(t[4 * h], t[4 * h + 2], pairs_lo);
-    u[4 * h + 1] = __builtin_shuffle(t[4 * h], t[4 * h + 2], pairs_hi);
-    u[4 * h + 2] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], pairs_lo);
-    u[4 * h + 3] = __builtin_shuffle(t[4 * h + 1], t[4 * h + 3], pairs_hi);
+    u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(3, 2, 3, 2));
   }
 #pragma GCC unroll 4
   for (int k = 0; k < 4; ++k) {
-    r[k] = __builtin_shuffle(u[k], u[4 + k], i8{0, 1, 2, 3, 8, 9, 10, 11});
-    r[4 + k] = __builtin_shuffle(u[k], u[4 + k], i8{4, 5, 6, 7, 12, 13, 14, 15});
+    r[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
+    r[4 + k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
   }
 }
 
