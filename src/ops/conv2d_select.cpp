@@ -91,7 +91,7 @@ Conv2dAlgorithm algorithm_from_environment() {
 
 // The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
 // (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
-// - depthwise layers: the depthwise kernels (a GEMM form has one tap row per output channel);
+// - depthwise layers: the depthwise kernel (a GEMM form has one tap row per output channel);
 // - 3x3, stride 1, at least 16 channels in and out and a panel of tiles (as many tiles as the
 //   micro-kernel's tile is wide): Winograd F(4x4, 3x3) (with fewer channels or tiles its
 //   transforms cost more than the multiplies it saves);
@@ -102,8 +102,8 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
 //   fewer than 4 tiles, where the direct kernel's tiles straddle images or run short;
-// - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (the direct kernel's
-//   column-plane copies cost more than they save when each output reads so few inputs);
+// - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (kept from the fit on
+//   the benchmark shapes; the sweep does not confirm it, see docs/PERFORMANCE.md);
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
 //   calls and skips the im2col copy.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
