@@ -131,6 +131,17 @@ inline __attribute__((always_inline)) void block_pixels(float* row_out, const fl
   for (int u = 0; u < U; ++u) __builtin_memcpy(row_out + (ow + u) * L, &acc[u], sizeof(V));
 }
 
+// block_pixels for the n (0-7) pixels left at the end of a row: U = n at compile time.
+template <class V, int U = 7>
+inline __attribute__((always_inline)) void block_rest(int64_t n, float* row_out, const float* base, const float* wt,
+                                                      const float* bias, int64_t ow, const Conv2dGeometry& g,
+                                                      int64_t cols) {
+  if constexpr (U > 0) {
+    if (n == U) return block_pixels<V, U>(row_out, base, wt, bias, ow, g, cols);
+    block_rest<V, U - 1>(n, row_out, base, wt, bias, ow, g, cols);
+  }
+}
+
 template <class V>
 inline __attribute__((always_inline)) void depthwise_block(float* out, const float* in, const float* weight,
                                                            const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
@@ -191,31 +202,7 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
     float* row_out = band_out + (oh - oh0) * g.OW * L;
     int64_t ow = 0;
     for (; ow + 8 <= g.OW; ow += 8) block_pixels<V, 8>(row_out, base, wt, bs, ow, g, cols);
-    switch (g.OW - ow) {  // the rest of the row in one pass
-      case 7:
-        block_pixels<V, 7>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 6:
-        block_pixels<V, 6>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 5:
-        block_pixels<V, 5>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 4:
-        block_pixels<V, 4>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 3:
-        block_pixels<V, 3>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 2:
-        block_pixels<V, 2>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      case 1:
-        block_pixels<V, 1>(row_out, base, wt, bs, ow, g, cols);
-        break;
-      default:
-        break;
-    }
+    block_rest<V>(g.OW - ow, row_out, base, wt, bs, ow, g, cols);  // the rest of the row in one pass
   }
   // Rows oh0 .. oh1 of a plane are contiguous: the band goes out in one run per plane.
   for (int64_t j0 = 0; j0 < lanes; j0 += 8) {
