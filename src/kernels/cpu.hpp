@@ -1,6 +1,10 @@
 // Which vector ISA the kernels run with, decided once per process: AVX-512 where the CPU has it,
 // else AVX2 + FMA (the build's baseline). TINYTORCH_ISA=avx2 forces the AVX2 kernels on an
 // AVX-512 machine, so the tests can check both paths on one machine.
+//
+// Every kernel family with ISA variants dispatches the same way: each ISA file
+// (src/kernels/<family>/avx2.cpp, avx512.cpp) builds a table of its kernels, and the family takes
+// one table for the whole process through isa_table() on first use.
 #pragma once
 
 namespace tinytorch::kernels {
@@ -11,5 +15,19 @@ Isa cpu_isa();
 // Whether the CPU itself has AVX-512F, whatever TINYTORCH_ISA says.
 bool cpu_has_avx512();
 const char* isa_name(Isa isa);
+
+// Why cpu_isa() is what it is ("the CPU has AVX-512", "TINYTORCH_ISA=avx2 holds AVX-512 back", ...).
+const char* isa_reason();
+// With TINYTORCH_VERBOSE=1, says on stderr that `family` runs `what` and why (isa_reason()).
+void log_isa_choice(const char* family, const char* what);
+
+// The table of cpu_isa()'s kernels, of the two a family's ISA files provide. Call it once and keep
+// the result (a function-local static): the choice is made once per process.
+template <class Table>
+const Table& isa_table(const char* family, const Table& (*avx2)(), const Table& (*avx512)()) {
+  const bool wide = cpu_isa() == Isa::Avx512;
+  log_isa_choice(family, wide ? "avx512" : "avx2");
+  return wide ? avx512() : avx2();
+}
 
 }  // namespace tinytorch::kernels

@@ -28,7 +28,7 @@
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
-#include "kernels/gemm_packed.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 

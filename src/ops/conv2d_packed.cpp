@@ -1,5 +1,5 @@
 // The packed convolution: im2col straight into register-tile panels and our own micro-kernel
-// (kernels/gemm_packed.hpp: AVX-512 12x32 or AVX2 6x16, chosen per CPU).
+// (kernels/gemm/gemm_packed.hpp: AVX-512 12x32 or AVX2 6x16, chosen per CPU).
 //
 // Per image n and group g:  out[n, g] [OCG, P] = weight[g] [OCG, K] x col [K, P].
 // The weight is packed once per call into [OCG/MR][K][MR] panels shared by all threads. Work items
@@ -11,7 +11,7 @@
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
-#include "kernels/gemm_packed.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d_algorithms.hpp"
 
 namespace tinytorch::ops {

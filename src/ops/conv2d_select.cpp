@@ -13,8 +13,8 @@
 
 #include "core/verbose.hpp"
 #include "kernels/cpu.hpp"
-#include "kernels/gemm_packed.hpp"
-#include "kernels/winograd.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
+#include "kernels/winograd/winograd.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/runtime.hpp"
 

@@ -15,8 +15,8 @@
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
-#include "kernels/gemm_packed.hpp"
-#include "kernels/winograd.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
+#include "kernels/winograd/winograd.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/contract.hpp"
-#include "kernels/gemm_packed.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "tinytorch/perf.hpp"
 
 namespace k = tinytorch::kernels;

@@ -42,7 +42,8 @@ void winograd_f43_output_transform(float* out, const float* m, int64_t xs, const
 // Floats from one point's packed-B panel [C][lanes] to the next in the input transforms' v: one
 // cache line more than the panel, so that the 25-36 rows a channel writes (one per point) do not
 // all fall in one L1 set (with C * lanes a multiple of 1024 they did, and evicted each other).
-inline int64_t winograd_v_stride(int64_t C, int lanes) { return C * lanes + 16; }
+// (Internal linkage: the ISA files call it too, see ARCHITECTURE.md, "ISA".)
+static constexpr int64_t winograd_v_stride(int64_t C, int lanes) { return C * lanes + 16; }
 
 // Tiles of a layer (N x TH x TW) in each scheme.
 int64_t winograd_f43_tiles(const Conv2dGeometry& g);

@@ -1,24 +1,25 @@
 // Depthwise convolution (groups == C, each input channel feeding OC / C output channels), with
-// vectors across output channels: 8 (AVX2) or 16 (AVX-512) consecutive output channels of one
-// image are a block, the input rows a band of output rows needs are copied zero-padded and
-// interleaved by channel, every tap of every output pixel is one multiply-add of whole vectors, and
-// the output band is transposed back to its planes. Any kernel size, stride, dilation and width
-// takes whole vectors. Compiled for AVX-512 and for AVX2; cpu_isa() picks.
-// Reference counterpart: conv2d_forward_reference.
+// vectors across output channels, written once for any GCC vector of floats V (8 floats with AVX2,
+// 16 with AVX-512): V's width in consecutive output channels of one image are a block, the input
+// rows a band of output rows needs are copied zero-padded and interleaved by channel, every tap of
+// every output pixel is one multiply-add of whole vectors, and the output band is transposed back to
+// its planes. Any kernel size, stride, dilation and width takes whole vectors. Included by the ISA
+// files depthwise/avx2.cpp and avx512.cpp, and by depthwise.cpp for the scratch layout; internal
+// linkage throughout (see ARCHITECTURE.md, "ISA"). Reference counterpart: conv2d_forward_reference.
+#pragma once
+
 #include <immintrin.h>
 
-#include <algorithm>
+#include <cstddef>
+#include <cstdint>
 
-#include "core/contract.hpp"
 #include "kernels/conv2d.hpp"
-#include "kernels/cpu.hpp"
+#include "kernels/simd/scalar.hpp"
 
 namespace tinytorch::kernels {
-
 namespace {
 
-typedef float v16 __attribute__((vector_size(64)));  // 16 floats: one zmm
-typedef float v8 __attribute__((vector_size(32)));   // one ymm
+typedef float v8 __attribute__((vector_size(32)));  // 8 floats: one ymm
 
 // sizeof(V) / 4 floats from p, any alignment.
 template <class V>
@@ -147,7 +148,7 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
                                                            const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
                                                            float* scratch, const Conv2dGeometry& g) {
   constexpr int64_t L = sizeof(V) / sizeof(float);
-  const int64_t multiplier = g.OC / g.C, lanes = std::min(L, g.OC - oc0), taps = g.KH * g.KW;
+  const int64_t multiplier = g.OC / g.C, lanes = lesser(L, g.OC - oc0), taps = g.KH * g.KW;
   const int64_t rows = band_input_rows(g, oh1 - oh0), cols = band_input_cols(g);
   float* wt = scratch;
   float* bs = wt + taps * L;
@@ -161,19 +162,19 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
   // last channel: their weights are zero and they are never stored.
   auto sources = [&](const float** src, int64_t j0, int64_t ih, int64_t iw) {
     for (int64_t j = 0; j < 8; ++j) {
-      const int64_t oc = oc0 + std::min(j0 + j, lanes - 1);
+      const int64_t oc = oc0 + lesser(j0 + j, lanes - 1);
       src[j] = in + (oc / multiplier * g.H + ih) * g.W + iw;
     }
   };
-  const int64_t lo = std::min(cols, g.pad_left), hi = std::clamp<int64_t>(g.W + g.pad_left, lo, cols);
-  const int64_t r0 = std::clamp<int64_t>(g.pad_top - oh0 * g.stride_h, 0, rows);  // rows [r0, r1) are inside
-  const int64_t r1 = std::clamp<int64_t>(g.H + g.pad_top - oh0 * g.stride_h, r0, rows);
-  std::fill_n(padded, r0 * cols * L, 0.0f);
-  std::fill_n(padded + r1 * cols * L, (rows - r1) * cols * L, 0.0f);
+  const int64_t lo = lesser(cols, g.pad_left), hi = clamp_to(g.W + g.pad_left, lo, cols);
+  const int64_t r0 = clamp_to(g.pad_top - oh0 * g.stride_h, 0, rows);  // rows [r0, r1) are inside
+  const int64_t r1 = clamp_to(g.H + g.pad_top - oh0 * g.stride_h, r0, rows);
+  zero_floats(padded, r0 * cols * L);
+  zero_floats(padded + r1 * cols * L, (rows - r1) * cols * L);
   for (int64_t r = r0; r < r1; ++r) {
     float* dst = padded + r * cols * L;
-    std::fill_n(dst, lo * L, 0.0f);
-    std::fill_n(dst + hi * L, (cols - hi) * L, 0.0f);
+    zero_floats(dst, lo * L);
+    zero_floats(dst + hi * L, (cols - hi) * L);
   }
   if (narrow(g) && r1 > r0) {
     // Rows shorter than a vector: interleave all the band's rows as one run (a plane's rows are
@@ -185,7 +186,8 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
       interleave8(stage + j0, L, src, (r1 - r0) * g.W);
     }
     for (int64_t r = r0; r < r1 && hi > lo; ++r) {
-      std::copy_n(stage + ((r - r0) * g.W + lo - g.pad_left) * L, (hi - lo) * L, padded + (r * cols + lo) * L);
+      __builtin_memcpy(padded + (r * cols + lo) * L, stage + ((r - r0) * g.W + lo - g.pad_left) * L,
+                       static_cast<size_t>((hi - lo) * L) * sizeof(float));
     }
   } else {
     for (int64_t r = r0; r < r1; ++r) {
@@ -207,41 +209,11 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
   // Rows oh0 .. oh1 of a plane are contiguous: the band goes out in one run per plane.
   for (int64_t j0 = 0; j0 < lanes; j0 += 8) {
     float* dst[8];
-    const int planes = static_cast<int>(std::min<int64_t>(8, lanes - j0));
+    const int planes = static_cast<int>(lesser(8, lanes - j0));
     for (int j = 0; j < planes; ++j) dst[j] = out + ((oc0 + j0 + j) * g.OH + oh0) * g.OW;
     deinterleave8(dst, planes, band_out + j0, L, (oh1 - oh0) * g.OW);
   }
 }
 
-__attribute__((target("avx512f"))) void depthwise_block_avx512(float* out, const float* in, const float* weight,
-                                                               const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
-                                                               float* scratch, const Conv2dGeometry& g) {
-  depthwise_block<v16>(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
-}
-
-void depthwise_block_avx2(float* out, const float* in, const float* weight, const float* bias, int64_t oc0, int64_t oh0,
-                          int64_t oh1, float* scratch, const Conv2dGeometry& g) {
-  depthwise_block<v8>(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
-}
-
 }  // namespace
-
-int64_t depthwise_block_lanes() { return cpu_isa() == Isa::Avx512 ? 16 : 8; }
-
-int64_t depthwise_block_scratch_floats(const Conv2dGeometry& g, int64_t band_rows) {
-  const int64_t L = depthwise_block_lanes();
-  const int64_t rows = band_input_rows(g, band_rows);
-  return (g.KH * g.KW + 1 + band_rows * g.OW + rows * band_input_cols(g) + (narrow(g) ? rows * g.W : 0)) * L;
-}
-
-void conv2d_depthwise_block(float* out, const float* in, const float* weight, const float* bias, int64_t oc0,
-                            int64_t oh0, int64_t oh1, float* scratch, const Conv2dGeometry& g) {
-  TT_EXPECTS(g.groups == g.C && g.OC % g.C == 0 && 0 <= oc0 && oc0 < g.OC && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH);
-  if (cpu_isa() == Isa::Avx512) {
-    depthwise_block_avx512(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
-  } else {
-    depthwise_block_avx2(out, in, weight, bias, oc0, oh0, oh1, scratch, g);
-  }
-}
-
 }  // namespace tinytorch::kernels

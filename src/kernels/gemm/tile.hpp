@@ -1,0 +1,183 @@
+// The packed GEMM's register tile, written once for any vector type V (simd/avx2.hpp,
+// simd/avx512.hpp): V::mr rows x 2 vectors of accumulators (AVX-512 12x32, AVX2 6x16), and the
+// four micro-kernels built on it (packed B, every A panel, direct, direct across two images).
+// Included only by the ISA files gemm/avx2.cpp and gemm/avx512.cpp; internal linkage throughout.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/gemm/table.hpp"
+
+namespace tinytorch::kernels {
+namespace {
+
+// The tile's multiply-add loop, shared by the packed and the direct kernels, which differ only in
+// where row k of B comes from (load_b(k, b0, b1) loads its two halves). acc0/acc1 hold the tile's
+// two halves. M <= V::mr of the panel's rows are computed: the last panel of a layer whose channel
+// count is not a multiple of MR (64, 128, 256 ... channels) runs only the rows it has.
+template <class V, int M, class LoadB>
+__attribute__((always_inline)) inline void tile(int64_t kc, const float* a, LoadB load_b,
+                                                typename V::reg (&acc0)[V::mr], typename V::reg (&acc1)[V::mr]) {
+  constexpr int MR = V::mr;
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = V::zero();
+  for (int64_t k = 0; k < kc; ++k) {
+    typename V::reg b0, b1;
+    load_b(k, b0, b1);
+#pragma GCC unroll 12
+    for (int r = 0; r < M; ++r) {
+      const typename V::reg av = V::broadcast(a + k * MR + r);
+      acc0[r] = V::fmadd(av, b0, acc0[r]);
+      acc1[r] = V::fmadd(av, b1, acc1[r]);
+    }
+  }
+}
+
+// Rows [0, rows) of the tile to c (ldc), columns [0, cols): added to c for Store::Accumulate, else
+// plus bias[r] when bias is given; Store::Stream writes whole rows at aligned addresses with
+// non-temporal stores (other rows as Store::Write).
+template <class V, int M>
+__attribute__((always_inline)) inline void store_tile(const typename V::reg (&acc0)[V::mr],
+                                                      const typename V::reg (&acc1)[V::mr], float* c, int64_t ldc,
+                                                      int rows, int cols, Store store, const float* bias) {
+  // A constant trip count with a break, so that acc0[r] and acc1[r] have constant indices and the
+  // accumulators stay in registers (a loop to `rows` made GCC keep them in memory: half the speed).
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) {
+    if (r >= rows) break;
+    float* row = c + r * ldc;
+    typename V::reg v0 = acc0[r], v1 = acc1[r];
+    if (cols < 2 * V::width) {  // a tile cut short (the last pixels of a layer)
+      V::store_part(row, v0, v1, cols, store == Store::Accumulate, bias ? bias + r : nullptr);
+      continue;
+    }
+    if (store == Store::Accumulate) {
+      v0 = V::add(v0, V::load(row));
+      v1 = V::add(v1, V::load(row + V::width));
+    } else if (bias) {
+      v0 = V::add(v0, V::set1(bias[r]));
+      v1 = V::add(v1, V::set1(bias[r]));
+    }
+    if (store == Store::Stream && reinterpret_cast<uintptr_t>(row) % sizeof(typename V::reg) == 0) {
+      V::stream(row, v0);
+      V::stream(row + V::width, v1);
+    } else {
+      V::store(row, v0);
+      V::store(row + V::width, v1);
+    }
+  }
+}
+
+// Calls f(std::integral_constant<int, M>) with the smallest tile height M of MR/3, 2MR/3, MR that
+// covers `rows` (AVX-512: 4, 8, 12; AVX2: 2, 4, 6): the kernels are compiled for each.
+template <int MR, class F>
+inline void with_tile_rows(int rows, F f) {
+  if (rows <= MR / 3) return f(std::integral_constant<int, MR / 3>{});
+  if (rows <= 2 * MR / 3) return f(std::integral_constant<int, 2 * MR / 3>{});
+  f(std::integral_constant<int, MR>{});
+}
+
+template <class V, int M>
+void micro_rows(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
+                const float* bias) {
+  typename V::reg acc0[V::mr], acc1[V::mr];
+  tile<V, M>(
+      kc, a,
+      [b](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+        b0 = V::load(b + k * 2 * V::width);
+        b1 = V::load(b + k * 2 * V::width + V::width);
+      },
+      acc0, acc1);
+  store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+}
+
+template <class V>
+void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
+           const float* bias) {
+  with_tile_rows<V::mr>(rows,
+                        [&](auto m) { micro_rows<V, decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
+}
+
+// All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
+template <class V>
+void panels(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c, int64_t ldc, int cols,
+            Store store, const float* bias) {
+  constexpr int MR = V::mr;
+  int64_t r0 = 0;
+  for (; r0 + MR <= m; r0 += MR, a += a_stride) {
+    micro_rows<V, MR>(kc, a, b, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
+  }
+  if (r0 < m) micro<V>(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store, bias ? bias + r0 : nullptr);
+}
+
+template <class V, int M>
+void direct_rows(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
+                 int cols, Store store, const float* bias) {
+  typename V::reg acc0[V::mr], acc1[V::mr];
+  tile<V, M>(
+      kc, a, [ base, offset ](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+        b0 = V::load(base + offset[k]);
+        b1 = V::load(base + offset[k] + V::width);
+      },
+      acc0, acc1);
+  store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+}
+
+template <class V>
+void direct(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
+            int cols, Store store, const float* bias) {
+  with_tile_rows<V::mr>(
+      rows, [&](auto m) { direct_rows<V, decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+}
+
+// A tile whose pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
+// base0 + offset[k], output at c0), lanes [split, cols) the first pixels of the next (B rows at
+// base1 + offset[k], output at c1). Masked loads: no lane reads the other image.
+template <class V, int M>
+void direct_split_rows(int64_t kc, const float* a, const float* base0, const float* base1, int split,
+                       const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
+                       const float* bias) {
+  constexpr int W = V::width;
+  const typename V::Mask lo0 = V::first(split), lo1 = V::first(split - W);
+  const float* b1p = base1 - split;  // lane j >= split reads base1[j - split]
+  typename V::reg acc0[V::mr], acc1[V::mr];
+  tile<V, M>(
+      kc, a,
+      [=](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+        const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+        b0 = V::load_blend(lo0, p0, p1);
+        b1 = V::load_blend(lo1, p0 + W, p1 + W);
+      },
+      acc0, acc1);
+  store_tile<V, M>(acc0, acc1, c0, ldc, rows, split, store, bias);  // the first image's lanes
+  // The second image's: lanes [split, cols) shifted down to 0 through a buffer.
+  alignas(64) float shifted[4 * W] = {};
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) {
+    if (r >= rows) break;
+    V::store(shifted, acc0[r]);
+    V::store(shifted + W, acc1[r]);
+    acc0[r] = V::load(shifted + split);
+    acc1[r] = V::load(shifted + split + W);
+  }
+  store_tile<V, M>(acc0, acc1, c1, ldc, rows, cols - split, store, bias);
+}
+
+template <class V>
+void direct_split(int64_t kc, const float* a, const float* base0, const float* base1, int split, const int64_t* offset,
+                  float* c0, float* c1, int64_t ldc, int rows, int cols, Store store, const float* bias) {
+  with_tile_rows<V::mr>(rows, [&](auto m) {
+    direct_split_rows<V, decltype(m)::value>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  });
+}
+
+// The table of one ISA's micro-kernels.
+template <class V>
+const GemmKernels& gemm_kernels_of() {
+  static const GemmKernels table{{V::mr, 2 * V::width, V::name}, &micro<V>, &panels<V>, &direct<V>, &direct_split<V>};
+  return table;
+}
+
+}  // namespace
+}  // namespace tinytorch::kernels
