@@ -73,7 +73,10 @@ Sequential(*modules): runs its modules in order; children are named "0", "1", ..
       .def("forward", &tt::Sequential::forward, "input"_a, release_gil());
 }
 
-void bind_layers(py::module_& m) {
+namespace {
+
+// Linear, ReLU and Flatten: the non-spatial layers.
+void bind_dense_layers(py::module_& m) {
   py::class_<tt::Linear, tt::Module, std::shared_ptr<tt::Linear>>(m, "Linear", R"doc(
 Linear(in_features, out_features, bias=True): y = x W^T + b, as torch.nn.Linear.
 
@@ -117,6 +120,18 @@ ReLU(): max(x, 0) elementwise, any shape.
       .def("forward", &tt::ReLU::forward, "input"_a, release_gil())
       .def("__call__", &tt::ReLU::forward, "input"_a, release_gil());
 
+  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten", R"doc(
+Flatten(start_dim=1, end_dim=-1): merges dims start_dim..end_dim into one, as torch.nn.Flatten.
+
+    y = Flatten()(Tensor(np.zeros((8, 16, 5, 5))))   # (8, 400))doc")
+      .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
+      .def("forward", &tt::Flatten::forward, "input"_a)
+      .def("__call__", &tt::Flatten::forward, "input"_a)
+      .def_readonly("start_dim", &tt::Flatten::start_dim)
+      .def_readonly("end_dim", &tt::Flatten::end_dim);
+}
+
+void bind_conv_layer(py::module_& m) {
   py::class_<tt::Conv2D, tt::Module, std::shared_ptr<tt::Conv2D>>(m, "Conv2D", R"doc(
 Conv2D(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
 bias=True): 2D convolution (cross-correlation) as torch.nn.Conv2d (also named Conv2d).
@@ -153,17 +168,10 @@ shape is chosen (tinytorch.backends).
       .def_property(
           "bias", [](const tt::Conv2D& c) { return tensor_or_none(c.bias); },
           [](tt::Conv2D& c, py::handle v) { set_parameter(c, "bias", v); });
+}
 
-  py::class_<tt::Flatten, tt::Module, std::shared_ptr<tt::Flatten>>(m, "Flatten", R"doc(
-Flatten(start_dim=1, end_dim=-1): merges dims start_dim..end_dim into one, as torch.nn.Flatten.
-
-    y = Flatten()(Tensor(np.zeros((8, 16, 5, 5))))   # (8, 400))doc")
-      .def(py::init<int64_t, int64_t>(), "start_dim"_a = 1, "end_dim"_a = -1)
-      .def("forward", &tt::Flatten::forward, "input"_a)
-      .def("__call__", &tt::Flatten::forward, "input"_a)
-      .def_readonly("start_dim", &tt::Flatten::start_dim)
-      .def_readonly("end_dim", &tt::Flatten::end_dim);
-
+// BatchNorm2d, Dropout, and the default CNN built from the layers.
+void bind_regularization_layers(py::module_& m) {
   py::class_<tt::BatchNorm2d, tt::Module, std::shared_ptr<tt::BatchNorm2d>>(m, "BatchNorm2d", R"doc(
 BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=True), as torch.nn.BatchNorm2d.
 
@@ -203,6 +211,14 @@ Dropout(p=0.5): in training, zeroes each element with probability p and scales t
   m.def(
       "fashion_cnn", [] { return std::static_pointer_cast<tt::Sequential>(tt::make_fashion_cnn()); },
       "The default Fashion-MNIST CNN of `tinytorch train`.");
+}
+
+}  // namespace
+
+void bind_layers(py::module_& m) {
+  bind_dense_layers(m);
+  bind_conv_layer(m);
+  bind_regularization_layers(m);
 }
 
 void bind_pooling(py::module_& m) {

@@ -20,14 +20,9 @@ namespace tinytorch {
 int omp_thread_index();  // this thread's index inside a parallel region (0 outside)
 
 // Below this much work (in FLOPs, or element operations) a parallel region costs more than it
-// saves. How much a region costs depends on libgomp's wait policy. With OMP_WAIT_POLICY=ACTIVE
-// idle workers spin and a region with 2 threads costs about a microsecond (0.4 us back to back),
-// against ~4 us of work for 1M FLOPs on one core. Unset (libgomp's default, what users get) they
-// spin a while, then sleep, and the master wakes them through futex calls: 0.4-7 us when called
-// back to back from C++, but from Python, calls a few microseconds apart, a 1.1 MFLOP layer took
-// 20-21 us on 2 threads against 8 us (AVX-512) and 13 us (AVX2) on one, and 3 MFLOP 34 us against
-// 29 (AVX2); from 6 MFLOP on 2 threads won (47 against 55 us). So regions start at 1M FLOPs under
-// ACTIVE, 4M by default, and 8M under PASSIVE (sleeping workers: waking one costs 12-50 us).
+// saves, which depends on libgomp's wait policy: spinning workers (ACTIVE) cost about a
+// microsecond to start, sleeping ones (PASSIVE) tens, the default in between. The measurements:
+// docs/PERFORMANCE.md, "Serial-work thresholds".
 constexpr int64_t kSerialWorkActive = int64_t{1} << 20;
 constexpr int64_t kSerialWork = int64_t{4} << 20;
 constexpr int64_t kSerialWorkPassive = int64_t{8} << 20;

@@ -52,9 +52,8 @@ bool reads_in_place(const Conv2dGeometry& g, int64_t NR) {  // (NR: the micro-ke
          g.OH == g.H && g.OW == g.W && P >= NR && g.N * P % NR == 0;
 }
 
-// A band's column planes should stay in L2 (1 MiB here, shared with the weights and the tiles).
-// Measured on the stem, 2 threads: 128 KiB 4.03 ms, 256 KiB 3.80-3.89, 512 KiB 3.73-3.74,
-// 1 MiB 3.84; all images' planes at once 3.98-4.01.
+// A band's column planes should stay in L2 (1 MiB here, shared with the weights and the tiles);
+// the size measured best on the stem (docs/PERFORMANCE.md, "Band buffer").
 constexpr int64_t kBandBytes = 512 << 10;
 
 struct Layout {
@@ -177,162 +176,239 @@ int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {
   return (l.a_floats + planes) * 4 + g.groups * l.K * 8;
 }
 
-void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  const kernels::GemmTile& tile = kernels::packed_gemm_tile();
-  const int64_t MR = tile.mr, NR = tile.nr;
-  const Layout l = layout(g, tile);
-  const bool in_place = reads_in_place(g, NR);
-  const int64_t planes_size = in_place ? 0 : planes_floats(g, l);
-  const int64_t OCG = g.out_channels_per_group(), taps = g.groups * l.K;  // taps of all groups
-  float* planes = workspace(static_cast<size_t>(planes_size + taps * 2) * 4, WorkspaceSlot::Shared);  // [N][image]
-  auto* offset = reinterpret_cast<int64_t*>(planes + planes_size);  // [groups * K], 64-byte aligned
+namespace {
+
+// One call: the layout, the packed weights, the tap offsets and where the tiles read, then the
+// work (bands of large images, or blocks of pixel tiles times groups of weight panels).
+class Direct {
+ public:
+  Direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g)
+      : out_(out),
+        in_(in),
+        bias_(bias),
+        g_(g),
+        MR_(kernels::packed_gemm_tile().mr),
+        NR_(kernels::packed_gemm_tile().nr),
+        l_(layout(g, kernels::packed_gemm_tile())),
+        in_place_(reads_in_place(g, NR_)),
+        P_(g.OH * g.OW),
+        OCG_(g.out_channels_per_group()),
+        panels_(g.groups * l_.panels) {
+    const int64_t planes_size = in_place_ ? 0 : planes_floats(g, l_), taps = g.groups * l_.K;     // all groups' taps
+    planes_ = workspace(static_cast<size_t>(planes_size + taps * 2) * 4, WorkspaceSlot::Shared);  // [N][image]
+    offset_ = reinterpret_cast<int64_t*>(planes_ + planes_size);  // [groups * K], 64-byte aligned
+    base_ = in_place_ ? in : planes_;                             // what the tiles read
+    image_ = in_place_ ? g.C * g.H * g.W : l_.image;              // floats per image there
+    pack_weights(weight);
+    const int64_t k_blocks = (l_.K + kTapBlock - 1) / kTapBlock;
+    KC_ = (l_.K + k_blocks - 1) / k_blocks;
+    // Stream the output when it is large and written in one K block (later blocks read it back).
+    first_ = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
+    // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every
+    // pixel tile of an item meets a block before the next block is read, so the weights stream
+    // from L3 once per item instead of once per tile (a 2048-channel layer has 2 MiB of them per K
+    // block).
+    panel_block_ = std::max<int64_t>(1, kPanelBlockBytes / (MR_ * KC_ * 4));
+  }
+
+  void run() {
+    fill_offsets();
+    if (l_.band) return run_bands();
+    if (!in_place_) copy_planes();
+    run_blocks();
+  }
+
+ private:
   // Weight panels of every group, numbered group by group: panel gp holds output channels
   // oc0(gp) .. of group gp / l.panels (the last panel of a group may be short).
-  const int64_t panels = g.groups * l.panels;
-  auto oc0 = [&](int64_t gp) { return gp / l.panels * OCG + gp % l.panels * MR; };
-  auto rows = [&](int64_t gp) { return static_cast<int>(std::min(MR, OCG - gp % l.panels * MR)); };
+  int64_t oc0(int64_t gp) const { return gp / l_.panels * OCG_ + gp % l_.panels * MR_; }
+  int rows(int64_t gp) const { return static_cast<int>(std::min(MR_, OCG_ - gp % l_.panels * MR_)); }
+  kernels::Store store(int64_t k0) const { return k0 > 0 ? kernels::Store::Accumulate : first_; }
+  const float* panel(int64_t gp, int64_t k0) const { return a_packed_ + gp * MR_ * l_.K + k0 * MR_; }
+  const int64_t* taps(int64_t gp, int64_t k0) const { return offset_ + gp / l_.panels * l_.K + k0; }
+  const float* bias(int64_t gp) const { return bias_ ? bias_ + oc0(gp) : nullptr; }
+
   // The weight [OC, K] packed into [OC/MR][K][MR], a panel per item; kept between calls while the
-  // weight stays the same (prepared_weights.hpp): at batch 1 packing was 6% of a small layer.
-  const auto packed = prepared_weight(
-      PreparedTag{kDirectPacked, MR, g.OC, l.K, g.groups}, weight, g.OC * l.K, l.a_floats, [&](float* a) {
-        parallel_for(
-            panels,
-            [&](int64_t gp, int) {
-              kernels::pack_a(a + gp * MR * l.K, weight + oc0(gp) * l.K, rows(gp), l.K, l.K, static_cast<int>(MR));
-            },
-            g.OC * l.K * 4);
-      });
-  const float* a_packed = packed->prepared.data();
-  const float* base = in_place ? in : planes;                  // what the tiles read
-  const int64_t image = in_place ? g.C * g.H * g.W : l.image;  // floats per image there
-  int64_t k = 0;
-  for (int64_t c = 0; c < g.C; ++c) {
-    for (int64_t kh = 0, dh = 0; kh < g.KH; ++kh, dh += g.dilation_h) {
-      const int64_t row = ((c * g.stride_h + dh % g.stride_h) * g.KW) * l.plane + dh / g.stride_h * g.OW;
-      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = in_place ? c * g.H * g.W : row + kw * l.plane;
-    }
-  }
-  const bool copies = !in_place && !l.band;  // all images' planes, before the tiles
-  // Each item copies a channel of an image into its column planes [N][C, s_h, KW, PH, OW] (the
-  // last channel also zeroes the image's slack).
-  if (copies) {
-    parallel_for(
-        g.N * g.C,
-        [&](int64_t item, int) {
-          const int64_t n = item / g.C, c = item % g.C;
-          copy_channel(planes + n * l.image + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, 0);
-          if (c == g.C - 1) zero_slack(planes + n * l.image, g, l);
-        },
-        g.N * g.C * l.planes * l.plane);
+  // weight stays the same (prepared_weights.hpp; docs/PERFORMANCE.md, "Packed weights kept").
+  void pack_weights(const float* weight) {
+    const int64_t MR = MR_, K = l_.K;
+    packed_ = prepared_weight(
+        PreparedTag{kDirectPacked, MR, g_.OC, K, g_.groups}, weight, g_.OC * K, l_.a_floats, [&](float* a) {
+          parallel_for(
+              panels_,
+              [&](int64_t gp, int) {
+                kernels::pack_a(a + gp * MR * K, weight + oc0(gp) * K, rows(gp), K, K, static_cast<int>(MR));
+              },
+              g_.OC * K * 4);
+        });
+    a_packed_ = packed_->prepared.data();
   }
 
-  const int64_t P = g.OH * g.OW;
-  const int64_t k_blocks = (l.K + kTapBlock - 1) / kTapBlock, KC = (l.K + k_blocks - 1) / k_blocks;
-  // Stream the output when it is large and written in one K block (later blocks read it back).
-  const kernels::Store first = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
-  auto store = [&](int64_t k0) { return k0 > 0 ? kernels::Store::Accumulate : first; };
-  // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every pixel
-  // tile of an item meets a block before the next block is read, so the weights stream from L3 once
-  // per item instead of once per tile (a 2048-channel layer has 2 MiB of them per K block).
-  const int64_t panel_block = std::max<int64_t>(1, kPanelBlockBytes / (MR * KC * 4));
+  // Tap k = (c, kh, kw) of a group reads its input at base + offset[k] (+ the pixel).
+  void fill_offsets() {
+    int64_t k = 0;
+    for (int64_t c = 0; c < g_.C; ++c) {
+      for (int64_t kh = 0, dh = 0; kh < g_.KH; ++kh, dh += g_.dilation_h) {
+        const int64_t row = ((c * g_.stride_h + dh % g_.stride_h) * g_.KW) * l_.plane + dh / g_.stride_h * g_.OW;
+        for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[k++] = in_place_ ? c * g_.H * g_.W : row + kw * l_.plane;
+      }
+    }
+  }
+
+  // All images' column planes [N][C, s_h, KW, PH, OW], before the tiles: an item per channel of an
+  // image (the last channel also zeroes the image's slack).
+  void copy_planes() {
+    parallel_for(
+        g_.N * g_.C,
+        [&](int64_t item, int) {
+          const int64_t n = item / g_.C, c = item % g_.C;
+          copy_channel(planes_ + n * l_.image + c * l_.planes * l_.plane, in_ + (n * g_.C + c) * g_.H * g_.W, g_, l_,
+                       0);
+          if (c == g_.C - 1) zero_slack(planes_ + n * l_.image, g_, l_);
+        },
+        g_.N * g_.C * l_.planes * l_.plane);
+  }
+
   // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
   // whose output (cols pixels) starts at dst, in output channel 0. A group's taps read its channels.
-  auto tile_panels = [&](int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) {
+  void tile_panels(int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) const {
     for (int64_t gp = ap0; gp < ap1; ++gp) {
-      kernels::direct_micro(kc, a_packed + gp * MR * l.K + k0 * MR, src, offset + gp / l.panels * l.K + k0,
-                            dst + oc0(gp) * P, P, rows(gp), cols, store(k0), bias ? bias + oc0(gp) : nullptr);
+      kernels::direct_micro(kc, panel(gp, k0), src, taps(gp, k0), dst + oc0(gp) * P_, P_, rows(gp), cols, store(k0),
+                            bias(gp));
     }
-  };
+  }
 
-  if (l.band) {
-    // Work items are bands of an image: copy the band's planes into this thread's buffer, then all
-    // its tiles and panels.
-    const int64_t bands = (g.OH + l.band - 1) / l.band;
+  // Work items are bands of an image: copy the band's planes into this thread's buffer, then all
+  // its tiles and panels.
+  void run_bands() {
+    const int64_t bands = (g_.OH + l_.band - 1) / l_.band;
     parallel_for(
-        g.N * bands,
+        g_.N * bands,
         [&](int64_t item, int) {
-          const int64_t n = item / bands, oh0 = item % bands * l.band;
-          const int64_t pixels = std::min(l.band, g.OH - oh0) * g.OW;
-          float* buffer = workspace(static_cast<size_t>(l.image) * 4);
-          for (int64_t c = 0; c < g.C; ++c) {
-            copy_channel(buffer + c * l.planes * l.plane, in + (n * g.C + c) * g.H * g.W, g, l, oh0);
+          const int64_t n = item / bands, oh0 = item % bands * l_.band;
+          const int64_t pixels = std::min(l_.band, g_.OH - oh0) * g_.OW;
+          float* buffer = workspace(static_cast<size_t>(l_.image) * 4);
+          for (int64_t c = 0; c < g_.C; ++c) {
+            copy_channel(buffer + c * l_.planes * l_.plane, in_ + (n * g_.C + c) * g_.H * g_.W, g_, l_, oh0);
           }
-          zero_slack(buffer, g, l);
-          float* dst = out + n * g.OC * P + oh0 * g.OW;
-          for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
-            for (int64_t pb = 0; pb < panels; pb += panel_block) {
-              for (int64_t f = 0; f < pixels; f += NR) {
-                tile_panels(k0, std::min(KC, l.K - k0), pb, std::min(panels, pb + panel_block), buffer + f, dst + f,
-                            static_cast<int>(std::min(NR, pixels - f)));
+          zero_slack(buffer, g_, l_);
+          float* dst = out_ + n * g_.OC * P_ + oh0 * g_.OW;
+          for (int64_t k0 = 0; k0 < l_.K; k0 += KC_) {
+            for (int64_t pb = 0; pb < panels_; pb += panel_block_) {
+              for (int64_t f = 0; f < pixels; f += NR_) {
+                tile_panels(k0, std::min(KC_, l_.K - k0), pb, std::min(panels_, pb + panel_block_), buffer + f, dst + f,
+                            static_cast<int>(std::min(NR_, pixels - f)));
               }
             }
           }
-          if (first == kernels::Store::Stream) kernels::stream_fence();
+          if (first_ == kernels::Store::Stream) kernels::stream_fence();
         },
-        g.flops());
-    return;
+        g_.flops());
   }
+
+  // How the (pixel tiles x weight panels) grid is cut into work items.
+  struct Cut {
+    int64_t sequences, length;  // runs of pixels tiled on their own, and pixels in each
+    int64_t block, blocks;      // pixels per block (a multiple of NR), blocks per sequence
+    int64_t group, groups;      // weight panels per group, groups
+  };
 
   // Work items are blocks of up to kPixelBlock pixels times groups of output-channel panels. With
   // at least NR pixels per image, the pixels of all images form one sequence and a tile may
   // straddle two images (direct_micro_split), so no tile is cut short at an image's end (a 14x14
-  // output is 6 1/8 tiles of 32: 12% of the work would be padding); smaller images are tiled one
+  // output is 6 1/8 tiles of 32); smaller images are tiled one
   // by one. Blocks hold equal numbers of tiles; small layers have blocks down to one tile, and
   // layers with few blocks are also split by output channels, so that up to 8 threads get equal
   // shares. (Tiles sit at the same places and run the same operations however the items fall: the
   // split does not change a bit. Whether the items run on one thread or more is parallel_for's
   // choice, by the layer's FLOPs.)
-  const bool flat = P >= NR;
-  const int64_t sequences = flat ? 1 : g.N, length = flat ? g.N * P : P;
-  const int64_t tiles = (length + NR - 1) / NR;
-  // How to cut the (pixel tiles x weight panels) grid into at least 8 items: every pixel block
-  // reads all the weights of its panel group and every panel group all the planes of its pixel
-  // blocks, so the weights are streamed once per pixel block and the planes once per panel group.
-  // Of the cuts into `most` pixel blocks (at most kPixelBlock pixels each) and `groups` panel
-  // groups, take the one that streams the fewest bytes: a layer with many more weights than input
-  // (the last stages of a network) is cut by output channels, an early layer by pixels.
-  const int64_t fewest = (tiles * NR + kPixelBlock - 1) / kPixelBlock;
-  const double weights = static_cast<double>(panels) * MR * l.K, inputs = static_cast<double>(g.N) * P * l.K;
-  int64_t most = std::max(fewest, std::min(tiles, (8 + sequences - 1) / sequences)), groups = 1;
-  double best = static_cast<double>(most) * weights + inputs;
-  for (int64_t q = 2; q <= std::min<int64_t>(panels, 8); ++q) {
-    const int64_t b = std::max(fewest, std::min(tiles, (8 + sequences * q - 1) / (sequences * q)));
-    const double bytes = static_cast<double>(b) * weights + static_cast<double>(q) * inputs;
-    if (bytes < best) best = bytes, most = b, groups = q;
+  //
+  // Every pixel block reads all the weights of its panel group and every panel group all the
+  // planes of its pixel blocks, so the weights are streamed once per pixel block and the planes
+  // once per panel group. Of the cuts into `most` pixel blocks (at most kPixelBlock pixels each) and
+  // `groups` panel groups (at least 8 items), take the one that streams the fewest bytes: a layer
+  // with many more weights than input (the last stages of a network) is cut by output channels, an
+  // early layer by pixels.
+  Cut cut() const {
+    Cut c{};
+    const bool flat = P_ >= NR_;
+    c.sequences = flat ? 1 : g_.N;
+    c.length = flat ? g_.N * P_ : P_;
+    const int64_t tiles = (c.length + NR_ - 1) / NR_;
+    const int64_t fewest = (tiles * NR_ + kPixelBlock - 1) / kPixelBlock;
+    const double weights = static_cast<double>(panels_) * MR_ * l_.K, inputs = static_cast<double>(g_.N) * P_ * l_.K;
+    int64_t most = std::max(fewest, std::min(tiles, (8 + c.sequences - 1) / c.sequences));
+    c.groups = 1;
+    double best = static_cast<double>(most) * weights + inputs;
+    for (int64_t q = 2; q <= std::min<int64_t>(panels_, 8); ++q) {
+      const int64_t b = std::max(fewest, std::min(tiles, (8 + c.sequences * q - 1) / (c.sequences * q)));
+      const double bytes = static_cast<double>(b) * weights + static_cast<double>(q) * inputs;
+      if (bytes < best) best = bytes, most = b, c.groups = q;
+    }
+    c.block = (tiles + most - 1) / most * NR_;
+    c.blocks = (c.length + c.block - 1) / c.block;
+    c.groups = std::max(c.groups, std::min(panels_, (8 + c.sequences * c.blocks - 1) / (c.sequences * c.blocks)));
+    c.group = (panels_ + c.groups - 1) / c.groups;
+    return c;
   }
-  const int64_t block = (tiles + most - 1) / most * NR;  // pixels per block, a multiple of NR
-  const int64_t blocks = (length + block - 1) / block;
-  groups = std::max(groups, std::min(panels, (8 + sequences * blocks - 1) / (sequences * blocks)));
-  const int64_t group = (panels + groups - 1) / groups;  // panels per group
-  parallel_for(
-      sequences * blocks * groups,
-      [&](int64_t item, int) {
-        const int64_t seq = item / (blocks * groups), f0 = item / groups % blocks * block;
-        const int64_t f1 = std::min(length, f0 + block);
-        const int64_t ap0 = item % groups * group, ap1 = std::min(panels, ap0 + group);
-        for (int64_t k0 = 0; k0 < l.K; k0 += KC) {
-          const int64_t kc = std::min(KC, l.K - k0);
-          for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block) {
-            const int64_t pb1 = std::min(ap1, pb0 + panel_block);
-            for (int64_t f = f0; f < f1; f += NR) {
-              const int64_t n = seq + f / P, q = f % P, cols = std::min(NR, f1 - f);
-              if (q + cols <= P) {
-                tile_panels(k0, kc, pb0, pb1, base + n * image + q, out + n * g.OC * P + q, static_cast<int>(cols));
-                continue;
-              }
-              for (int64_t gp = pb0; gp < pb1; ++gp) {
-                kernels::direct_micro_split(kc, a_packed + gp * MR * l.K + k0 * MR, base + n * image + q,
-                                            base + (n + 1) * image, static_cast<int>(P - q),
-                                            offset + gp / l.panels * l.K + k0, out + (n * g.OC + oc0(gp)) * P + q,
-                                            out + ((n + 1) * g.OC + oc0(gp)) * P, P, rows(gp), static_cast<int>(cols),
-                                            store(k0), bias ? bias + oc0(gp) : nullptr);
-              }
+
+  void run_blocks() {
+    const Cut c = cut();
+    parallel_for(
+        c.sequences * c.blocks * c.groups,
+        [&](int64_t item, int) {
+          const int64_t seq = item / (c.blocks * c.groups), f0 = item / c.groups % c.blocks * c.block;
+          const int64_t f1 = std::min(c.length, f0 + c.block);
+          const int64_t ap0 = item % c.groups * c.group, ap1 = std::min(panels_, ap0 + c.group);
+          for (int64_t k0 = 0; k0 < l_.K; k0 += KC_) {
+            const int64_t kc = std::min(KC_, l_.K - k0);
+            for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block_) {
+              const int64_t pb1 = std::min(ap1, pb0 + panel_block_);
+              for (int64_t f = f0; f < f1; f += NR_)
+                run_tile(seq + f / P_, f % P_, std::min(NR_, f1 - f), k0, kc, pb0, pb1);
             }
           }
-        }
-        if (first == kernels::Store::Stream) kernels::stream_fence();
-      },
-      g.flops());
+          if (first_ == kernels::Store::Stream) kernels::stream_fence();
+        },
+        g_.flops());
+  }
+
+  // The tile of `cols` pixels from pixel q of image n (reaching into image n + 1 when it straddles
+  // the two), taps [k0, k0 + kc) of panels [pb0, pb1).
+  void run_tile(int64_t n, int64_t q, int64_t cols, int64_t k0, int64_t kc, int64_t pb0, int64_t pb1) const {
+    if (q + cols <= P_) {
+      return tile_panels(k0, kc, pb0, pb1, base_ + n * image_ + q, out_ + n * g_.OC * P_ + q, static_cast<int>(cols));
+    }
+    for (int64_t gp = pb0; gp < pb1; ++gp) {
+      kernels::direct_micro_split(kc, panel(gp, k0), base_ + n * image_ + q, base_ + (n + 1) * image_,
+                                  static_cast<int>(P_ - q), taps(gp, k0), out_ + (n * g_.OC + oc0(gp)) * P_ + q,
+                                  out_ + ((n + 1) * g_.OC + oc0(gp)) * P_, P_, rows(gp), static_cast<int>(cols),
+                                  store(k0), bias(gp));
+    }
+  }
+
+  float* out_;
+  const float* in_;
+  const float* bias_;
+  const Conv2dGeometry& g_;
+  const int64_t MR_, NR_;
+  const Layout l_;
+  const bool in_place_;
+  const int64_t P_, OCG_, panels_;
+  float* planes_ = nullptr;
+  int64_t* offset_ = nullptr;
+  const float* base_ = nullptr;
+  int64_t image_ = 0;
+  std::shared_ptr<const PreparedWeight> packed_;
+  const float* a_packed_ = nullptr;
+  int64_t KC_ = 0, panel_block_ = 0;
+  kernels::Store first_ = kernels::Store::Write;
+};
+
+}  // namespace
+
+void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  Direct(out, in, weight, bias, g).run();
 }
 
 }  // namespace tinytorch::ops

@@ -1,5 +1,5 @@
 // The GEMM convolutions: im2col + sgemm for any shape, and sgemm straight on the input for 1x1;
-// and the depthwise convolution, which has no GEMM in it (its kernel: kernels/conv2d_depthwise.cpp).
+// and the depthwise convolution, which has no GEMM in it (its kernel: kernels/depthwise/).
 //
 // Per image n and group g:  out[n, g] [OCG, P] = weight[g] [OCG, K] x col [K, P],
 // K = CG*KH*KW, P = OH*OW. The GEMM writes NCHW directly: no permute afterwards.

@@ -7,10 +7,8 @@
 // panel of NR output tiles (NR = the micro-kernel's width) and a group of output-channel panels: it
 // transforms the tiles' input patches into V[xi] [C, NR], runs the GEMMs M[xi] = U[xi] V[xi] (36 or
 // 25) point by point, all its output channels against one V[xi] while that stays in L1, into its
-// own buffer M [P][OC][NR], and turns M into output tiles. (Output channels outermost instead,
-// V[xi] for all points is read again for every MR channels: 26 MB a panel at 256 channels, mostly
-// from L3; point by point was equal on a quiet machine and 7-10% faster while another tenant used
-// the shared L3.)
+// own buffer M [P][OC][NR], and turns M into output tiles (point by point rather than output
+// channels outermost: docs/PERFORMANCE.md, "Winograd's GEMMs point by point").
 #include <algorithm>
 
 #include "core/parallel.hpp"
@@ -72,8 +70,8 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
   const int64_t a_panels = (g.OC + MR - 1) / MR, u_xi_stride = a_panels * MR * g.C;
 
   // weight [OC, C, 3, 3] -> packed U [matrices][OC/MR][C][MR], one panel of MR channels per item;
-  // kept between calls while the weight stays the same (prepared_weights.hpp). At 256 channels U
-  // is 9.4 MB, and transforming it took 28% of the layer's time.
+  // kept between calls while the weight stays the same (prepared_weights.hpp; docs/PERFORMANCE.md,
+  // "Packed weights kept").
   const PreparedTag tag{scheme.points == 36 ? kWinogradF43 : kWinogradStride2, MR, g.OC, g.C};
   const auto u = prepared_weight(tag, weight, g.OC * g.C * 9, packed_u_floats(g, scheme, MR), [&](float* u_packed) {
     parallel_for(

@@ -1,5 +1,5 @@
-// What the tensor-math ops share: dim normalisation, the float-input check, and the strided
-// elementwise loops (over kernels/strided.hpp) that every arithmetic op runs.
+// What the tensor-math ops share: dim normalisation, the float-input check, and the elementwise
+// loops every arithmetic op runs (kernels/elementwise.hpp's runs, split over threads).
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 
 #include "core/broadcast.hpp"
 #include "core/parallel.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/strided.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/errors.hpp"
@@ -39,25 +40,7 @@ void binary_loop(Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const TB* y = b.data_ptr<TB>();
   const auto loop = kernels::plan_strided_loop<3>(shape, {&out.strides(), &sa, &sb});
   parallel_chunks(
-      out.numel(),
-      [&](int64_t begin, int64_t end) {
-        kernels::for_each_run(loop, begin, end, [&](auto off, int64_t n, auto step) {
-          TO* po = o + off[0];
-          const TA* pa = x + off[1];
-          const TB* pb = y + off[2];
-          if (step[1] == 1 && step[2] == 1) {  // dense: the compiler vectorises these three
-            for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
-          } else if (step[1] == 1 && step[2] == 0) {
-            const TB v = *pb;
-            for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], v);
-          } else if (step[1] == 0 && step[2] == 1) {
-            const TA v = *pa;
-            for (int64_t i = 0; i < n; ++i) po[i] = f(v, pb[i]);
-          } else {
-            for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i * step[1]], pb[i * step[2]]);
-          }
-        });
-      },
+      out.numel(), [&](int64_t begin, int64_t end) { kernels::binary_runs(o, x, y, loop, begin, end, f); },
       kElementwiseGrain);
 }
 
@@ -68,18 +51,7 @@ void unary_loop(Tensor& out, const Tensor& a, F f) {
   const TA* x = a.data_ptr<TA>();
   const auto loop = kernels::plan_strided_loop<2>(out.shape(), {&out.strides(), &a.strides()});
   parallel_chunks(
-      out.numel(),
-      [&](int64_t begin, int64_t end) {
-        kernels::for_each_run(loop, begin, end, [&](auto off, int64_t n, auto step) {
-          TO* po = o + off[0];
-          const TA* pa = x + off[1];
-          if (step[1] == 1) {
-            for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i]);
-          } else {
-            for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i * step[1]]);
-          }
-        });
-      },
+      out.numel(), [&](int64_t begin, int64_t end) { kernels::unary_runs(o, x, loop, begin, end, f); },
       kElementwiseGrain);
 }
 

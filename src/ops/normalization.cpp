@@ -5,6 +5,7 @@
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
 #include "kernels/batch_norm.hpp"
+#include "kernels/dropout.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -132,12 +133,11 @@ Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen)
   if (!training || p == 0.0) return input_arg;
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
-  for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = gen.uniform() < p ? 0.0f : keep_scale;
-  Tensor out;
-  {
-    NoGradGuard no_grad;
-    out = mul(input, mask);
-  }
+  float* m = mask.data();
+  for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform();  // one draw per element, in order
+  kernels::dropout_mask(m, mask.numel(), p, keep_scale);
+  Tensor out = Tensor::empty(input.shape());
+  kernels::dropout_apply(out.data(), input.data(), m, out.numel());
   if (autograd::needs_grad({&input})) {
     auto node = std::make_shared<DropoutBackward>();
     node->mask = mask;

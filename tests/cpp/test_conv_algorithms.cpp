@@ -176,7 +176,7 @@ TEST(ConvAlgorithms, IdenticalOnOneAndTwoThreads) {
 }
 
 // Layers whose tile rows are at least 4 tiles wide (outputs 13 and more wide) take F(4x4, 3x3)'s
-// permute input path with AVX-512 (kernels/winograd_f43.cpp): rows a multiple of 4 tiles wide (13-16,
+// permute input path with AVX-512 (kernels/winograd/avx512.cpp): rows a multiple of 4 tiles wide (13-16,
 // 29-32) and not (17-28: 4-tile pieces that cross into the next row or image); odd channel
 // counts, both paddings, images ending inside a panel, partial last panels.
 TEST(ConvAlgorithms, WinogradWideTileRows) {

@@ -207,7 +207,7 @@ void s2_input_transform_permutes(float* v, const float* in, const Conv2dGeometry
   }
   // A channel's 25 x 32 values are assembled in e, then written to v a whole 32-lane row at a
   // time: v's rows for one channel lie C * 128 bytes apart, in one L1 set, and partial writes
-  // run by run evicted each other (3x slower than the gathers).
+  // run by run evicted each other (docs/PERFORMANCE.md, "assembles a channel in L1").
   alignas(64) float e[25 * LANES] = {};
   const int64_t plane_floats = g.H * g.W;
   for (int64_t c = 0; c < g.C; ++c) {
