@@ -1,6 +1,6 @@
 // Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
 // common 2x2 stride-2 window that the compiler vectorizes; other windows run the reference loops
-// on the plane. Reference: pool2d_reference.cpp.
+// on the plane. Reference: reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
 #include <limits>

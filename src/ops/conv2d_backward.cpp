@@ -1,4 +1,4 @@
-// The convolution's gradients, fast paths (the references: kernels/conv2d_reference.cpp).
+// The convolution's gradients, fast paths (the references: kernels/reference/conv2d_reference.cpp).
 //
 // dx: for stride 1 the input gradient is itself a convolution (of dy with the weight flipped in
 //     space and transposed in channels, padded by dilation*(k-1) - padding), so it runs on the

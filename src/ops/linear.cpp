@@ -1,5 +1,5 @@
 // linear, relu and flatten: the ops of the non-spatial layers. linear runs OpenBLAS sgemm; its
-// reference (kernels/linear_reference.cpp) is the tests' oracle.
+// reference (kernels/reference/linear_reference.cpp) is the tests' oracle.
 #include "kernels/linear.hpp"
 
 #include <algorithm>

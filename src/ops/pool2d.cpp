@@ -1,5 +1,5 @@
 // max_pool2d / avg_pool2d: validate, compute PyTorch's output size, run the plane kernels over
-// threads. The reference loops (pool2d_reference.cpp) are the tests' oracle.
+// threads. The reference loops (kernels/reference/pool2d_reference.cpp) are the tests' oracle.
 #include "kernels/pool2d.hpp"
 
 #include "core/autograd_internal.hpp"
