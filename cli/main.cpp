@@ -21,6 +21,7 @@ const char* kUsage =
     "  analyze    the seed's systems analysis with measured numbers: conv time and memory scaling;\n"
     "             --loops (loop orders and cache locality), --threads (scaling over cores)\n"
     "  bench      Conv2D forward on the benchmark shapes: ms, GFLOP/s, % of peak\n"
+    "  run        an ONNX model: output shape, top 5, --output y.npy, --bench latency and throughput\n"
     "\n"
     "Run 'tinytorch <command> --help' for a command's options.\n";
 
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return cli::run_bench(args);
     if (command == "train") return cli::run_train(args);
     if (command == "eval") return cli::run_eval(args);
+    if (command == "run") return cli::run_run(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::cout << kUsage;
       return 0;

@@ -19,6 +19,8 @@ packages=(
   python3-matplotlib                 # plots
   python3-tqdm                       # progress bars of the Python training helper
   nlohmann-json3-dev                 # JSON writing (metrics, plots, bench results, checkpoint headers)
+  libonnx-dev libprotobuf-dev        # ONNX import: the ONNX project's protobuf definitions and checker
+  python3-onnx python3-torchvision   # the ONNX tests' models, exported by PyTorch (scripts/export_models.py)
   zlib1g-dev dataset-fashion-mnist   # the training data (gzip IDX files)
   time                               # /usr/bin/time: peak memory in bench/train_vs_torch.py
 )

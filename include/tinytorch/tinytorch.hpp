@@ -10,6 +10,8 @@
 #include "tinytorch/layers.hpp"
 #include "tinytorch/models.hpp"
 #include "tinytorch/module.hpp"
+#include "tinytorch/npy.hpp"
+#include "tinytorch/onnx.hpp"
 #include "tinytorch/optim.hpp"
 #include "tinytorch/perf.hpp"
 #include "tinytorch/random.hpp"

@@ -49,4 +49,5 @@ PYBIND11_MODULE(_tinytorch, m) {
   tp::bind_functional(m);
   tp::bind_optim(m);
   tp::bind_data(m);
+  tp::bind_onnx(m);
 }

@@ -380,6 +380,49 @@ class Module:
     @property
     def training(self) -> builtins.bool:
         ...
+class OnnxModel:
+    """
+    
+    An ONNX model imported by tinytorch.onnx.load(path): model(x) runs it on a Tensor or numpy array
+    and returns a Tensor (a tuple for several outputs); model.run({name: array}) or
+    model.run(output_names, {name: array}) returns the outputs as a list, as ONNX Runtime's
+    session.run does.
+    """
+    def __call__(self, input: typing.Any) -> typing.Any:
+        """
+        The outputs for one input (a Tensor or numpy array): a Tensor, or a tuple of them.
+        """
+    def __repr__(self) -> builtins.str:
+        ...
+    def run(self, output_names: typing.Any = None, input_feed: typing.Any = None) -> list:
+        """
+        run({name: array}) or run(output_names, {name: array}): the outputs as a list, as onnxruntime's session.run.
+        """
+    @property
+    def inputs(self) -> list:
+        """
+        [(name, dims)] of the graph inputs; -1 marks a free dim such as the batch
+        """
+    @property
+    def op_types(self) -> list[builtins.str]:
+        """
+        each node's operator, in execution order
+        """
+    @property
+    def opset(self) -> builtins.int:
+        """
+        the default domain's opset the file imports
+        """
+    @property
+    def outputs(self) -> list:
+        """
+        [(name, dims)] of the graph outputs
+        """
+    @property
+    def producer(self) -> builtins.str:
+        """
+        producer_name and version, as the file states them
+        """
 class Optimizer:
     """
     The base of the optimizers: step(), zero_grad(), lr, steps.
@@ -1030,6 +1073,22 @@ def mul(arg0: typing.Any, arg1: typing.Any) -> Tensor:
 def ones(*args, dtype: typing.Any = None, requires_grad: builtins.bool = False) -> Tensor:
     """
     Ones of the given size (ints or one tuple), float32 unless dtype says otherwise.
+    """
+def onnx_available() -> builtins.bool:
+    """
+    Whether this build imports ONNX (libonnx-dev at build time).
+    """
+def onnx_load(path: builtins.str) -> OnnxModel:
+    """
+    Parses, checks and imports an ONNX model file (tinytorch.onnx.load).
+    """
+def onnx_load_from_bytes(data: bytes) -> OnnxModel:
+    """
+    The same from the file's bytes (tinytorch.onnx.load_from_bytes).
+    """
+def onnx_supported_operators() -> list[builtins.str]:
+    """
+    The ONNX operators tinytorch runs, sorted.
     """
 def peak_isa() -> builtins.str:
     ...

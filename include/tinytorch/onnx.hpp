@@ -1,0 +1,71 @@
+// ONNX import: a model exported by another framework (torch.onnx.export, say), run on tinytorch's
+// kernels. The file is parsed with the ONNX project's own protobuf definitions and checked with
+// its checker (Debian's libonnx-dev); the graph then runs node by node in topological order, each
+// tensor freed after its last use. Built when CMake finds libonnx-dev (TINYTORCH_ONNX); otherwise
+// load() throws an ArgumentError that says so.
+//
+//   auto model = tinytorch::onnx::load("resnet18.onnx");
+//   Tensor y = model(x);                              // one input, one output
+//   auto outs = model.run({{"input", x}});            // by name, as ONNX Runtime's session.run
+//
+// Errors: a file that cannot be opened, is not a regular file, does not parse, fails the checker or
+// describes an impossible graph (a cycle, a name nothing produces) is a DataError; an operator
+// tinytorch does not run is a DataError naming the operator, its node and the opset; inputs of the
+// wrong shape or number are ShapeErrors.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tinytorch/tensor.hpp"
+
+namespace tinytorch::onnx {
+
+namespace detail {
+struct Graph;
+}
+
+// A graph input or output: its name, and its dims as the file declares them (-1 where a dim is
+// symbolic, such as a free batch size; empty when the file gives no shape).
+struct ValueInfo {
+  std::string name;
+  Shape dims;
+};
+
+class Model {
+ public:
+  // The outputs for one input tensor (a model with exactly one input); one tensor per output.
+  std::vector<Tensor> forward(const Tensor& input) const;
+  // The single output for one input (a model with one input and one output).
+  Tensor operator()(const Tensor& input) const;
+  // Every output, by name, for inputs given by name (every graph input must be given).
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;
+
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+  int64_t opset() const;                      // the default domain's opset the file imports
+  std::string producer() const;               // producer_name and version, as the file states them
+  int64_t num_nodes() const;                  // after import (constants folded)
+  std::vector<std::string> op_types() const;  // each node's operator, in execution order
+
+  explicit Model(std::shared_ptr<const detail::Graph> graph);
+
+ private:
+  std::shared_ptr<const detail::Graph> graph_;
+};
+
+// Whether this build has ONNX support (libonnx-dev found at configure time).
+bool available();
+
+// Parses, checks and imports a model file (.onnx; weights inside the file).
+Model load(const std::string& path);
+// The same from the file's bytes in memory (what load() reads).
+Model load_from_bytes(const std::string& bytes);
+
+// The operators import accepts, sorted.
+std::vector<std::string> supported_operators();
+
+}  // namespace tinytorch::onnx

@@ -1,0 +1,69 @@
+// The imported graph (onnx.hpp): values (graph inputs, initializers, node outputs) numbered once,
+// nodes in execution order with their attributes decoded, and what each node's operator runs.
+// Built by import.cpp from the protobuf, run by model.cpp. No protobuf type appears here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tinytorch/onnx.hpp"
+#include "tinytorch/tensor.hpp"
+
+namespace tinytorch::onnx::detail {
+
+struct Attribute {
+  enum class Kind { Int, Float, String, Tensor, Ints, Floats, Strings, Other };
+  Kind kind = Kind::Other;
+  int64_t i = 0;
+  float f = 0.0f;
+  std::string s;
+  Tensor t;
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::vector<std::string> strings;
+};
+
+struct Node;
+// An operator's run: the node's input tensors (undefined where an optional input is absent) ->
+// its outputs. Throws ShapeError / DataError naming the node on what it cannot run.
+using OpFn = std::vector<Tensor> (*)(const Node& node, const std::vector<Tensor>& inputs);
+
+struct Node {
+  std::string op, name;
+  std::vector<int> inputs;   // value ids; -1 for an absent optional input
+  std::vector<int> outputs;  // value ids; -1 for an output nobody names
+  std::map<std::string, Attribute> attrs;
+  OpFn run = nullptr;
+  int64_t opset = 0;
+
+  // The node as error messages name it: "Conv node 'conv1' (opset 13)".
+  std::string where() const;
+  bool has(const std::string& key) const { return attrs.count(key) != 0; }
+  int64_t attr_int(const std::string& key, int64_t fallback) const;
+  float attr_float(const std::string& key, float fallback) const;
+  std::string attr_string(const std::string& key, const std::string& fallback) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> fallback = {}) const;
+};
+
+struct Value {
+  std::string name;
+  Tensor constant;  // defined for initializers and Constant outputs
+};
+
+struct Graph {
+  std::vector<Value> values;
+  std::vector<Node> nodes;
+  std::vector<int> inputs, outputs;  // value ids of the graph's (non-initializer) inputs and outputs
+  std::vector<ValueInfo> input_info, output_info;
+  std::vector<int> last_use;  // per value: the last node that reads it (-1: none; outputs are kept)
+  int64_t opset = 0;
+  std::string producer;
+};
+
+// The operator table (ops.cpp): nullptr for an operator tinytorch does not run.
+OpFn find_op(const std::string& op);
+std::vector<std::string> op_names();
+
+}  // namespace tinytorch::onnx::detail

@@ -1,0 +1,267 @@
+// ONNX import (onnx.hpp): the protobuf parsed by the ONNX project's generated code, checked by its
+// checker, then turned into detail::Graph: initializers and Constant nodes become tensors, every
+// name one value id, every node its operator's function; names nothing produces, cycles and
+// unsupported operators are DataErrors that say where.
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "onnx/graph.hpp"
+#include "tinytorch/errors.hpp"
+#include "tinytorch/file_io.hpp"
+#include "tinytorch/onnx.hpp"
+
+namespace tinytorch::onnx {
+namespace {
+
+using detail::Attribute;
+using detail::Graph;
+using detail::Node;
+
+constexpr int64_t kMaxElements = int64_t{1} << 32;  // 16 GiB of floats: past that a dim is absurd
+
+std::string data_type_name(int type) {
+  return ::onnx::TensorProto_DataType_IsValid(type)
+             ? ::onnx::TensorProto_DataType_Name(static_cast<::onnx::TensorProto_DataType>(type))
+             : "an unknown type (" + std::to_string(type) + ")";
+}
+
+Shape tensor_dims(const ::onnx::TensorProto& t, const std::string& what, int64_t* numel) {
+  Shape dims;
+  *numel = 1;
+  for (int64_t d : t.dims()) {
+    if (d < 0 || (d > 0 && *numel > kMaxElements / d)) {
+      throw DataError("onnx: " + what + " has dims that are negative or too large (dim " + std::to_string(d) + ")");
+    }
+    *numel *= d;
+    dims.push_back(d);
+  }
+  return dims;
+}
+
+// The typed field or raw_data (little-endian, as the format fixes) of n elements of T, as U.
+template <class U, class T, class Field>
+void copy_elements(U* out, int64_t n, const ::onnx::TensorProto& t, const Field& field, const std::string& what) {
+  if (t.has_raw_data()) {
+    const std::string& raw = t.raw_data();
+    if (static_cast<int64_t>(raw.size()) != n * static_cast<int64_t>(sizeof(T))) {
+      throw DataError("onnx: " + what + " holds " + std::to_string(raw.size()) + " bytes of raw data, expected " +
+                      std::to_string(n * static_cast<int64_t>(sizeof(T))) + " for its dims");
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, raw.data() + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+      out[i] = static_cast<U>(v);
+    }
+    return;
+  }
+  if (field.size() != n) {
+    throw DataError("onnx: " + what + " holds " + std::to_string(field.size()) + " values, expected " +
+                    std::to_string(n) + " for its dims");
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<U>(static_cast<T>(field.Get(static_cast<int>(i))));
+}
+
+Tensor to_tensor(const ::onnx::TensorProto& t, const std::string& what) {
+  if (t.data_location() == ::onnx::TensorProto_DataLocation_EXTERNAL) {
+    throw DataError("onnx: " + what +
+                    " keeps its data in an external file; tinytorch reads weights stored inside "
+                    "the model (save with save_as_external_data=False)");
+  }
+  int64_t n = 0;
+  const Shape dims = tensor_dims(t, what, &n);
+  switch (t.data_type()) {
+    case ::onnx::TensorProto_DataType_FLOAT: {
+      Tensor out = Tensor::empty(dims);
+      copy_elements<float, float>(out.data(), n, t, t.float_data(), what);
+      return out;
+    }
+    case ::onnx::TensorProto_DataType_DOUBLE: {
+      Tensor out = Tensor::empty(dims);
+      copy_elements<float, double>(out.data(), n, t, t.double_data(), what);
+      return out;
+    }
+    case ::onnx::TensorProto_DataType_INT64: {
+      Tensor out = Tensor::empty(dims, DType::Int64);
+      copy_elements<int64_t, int64_t>(out.data_ptr<int64_t>(), n, t, t.int64_data(), what);
+      return out;
+    }
+    case ::onnx::TensorProto_DataType_INT32: {
+      Tensor out = Tensor::empty(dims, DType::Int64);
+      copy_elements<int64_t, int32_t>(out.data_ptr<int64_t>(), n, t, t.int32_data(), what);
+      return out;
+    }
+    case ::onnx::TensorProto_DataType_BOOL: {
+      Tensor out = Tensor::empty(dims, DType::Bool);
+      copy_elements<bool, uint8_t>(out.data_ptr<bool>(), n, t, t.int32_data(), what);
+      return out;
+    }
+    default:
+      throw DataError("onnx: " + what + " has data type " + data_type_name(t.data_type()) +
+                      "; tinytorch reads FLOAT, DOUBLE, INT64, INT32 and BOOL tensors");
+  }
+}
+
+Attribute to_attribute(const ::onnx::AttributeProto& a, const std::string& what) {
+  Attribute out;
+  switch (a.type()) {
+    case ::onnx::AttributeProto_AttributeType_INT:
+      out.kind = Attribute::Kind::Int, out.i = a.i();
+      break;
+    case ::onnx::AttributeProto_AttributeType_FLOAT:
+      out.kind = Attribute::Kind::Float, out.f = a.f();
+      break;
+    case ::onnx::AttributeProto_AttributeType_STRING:
+      out.kind = Attribute::Kind::String, out.s = a.s();
+      break;
+    case ::onnx::AttributeProto_AttributeType_TENSOR:
+      out.kind = Attribute::Kind::Tensor, out.t = to_tensor(a.t(), what + " attribute '" + a.name() + "'");
+      break;
+    case ::onnx::AttributeProto_AttributeType_INTS:
+      out.kind = Attribute::Kind::Ints, out.ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case ::onnx::AttributeProto_AttributeType_FLOATS:
+      out.kind = Attribute::Kind::Floats, out.floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case ::onnx::AttributeProto_AttributeType_STRINGS:
+      out.kind = Attribute::Kind::Strings, out.strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    default:
+      out.kind = Attribute::Kind::Other;  // graphs, sparse tensors: no supported operator reads them
+      break;
+  }
+  return out;
+}
+
+ValueInfo to_value_info(const ::onnx::ValueInfoProto& v) {
+  ValueInfo info{v.name(), {}};
+  if (v.type().has_tensor_type() && v.type().tensor_type().has_shape()) {
+    for (const auto& d : v.type().tensor_type().shape().dim())
+      info.dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  }
+  return info;
+}
+
+int64_t default_opset(const ::onnx::ModelProto& m) {
+  for (const auto& o : m.opset_import()) {
+    if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
+  }
+  throw DataError("onnx: the model imports no opset of the default domain (ai.onnx)");
+}
+
+class Importer {
+ public:
+  explicit Importer(int64_t opset) { g_.opset = opset; }
+
+  Graph take(const ::onnx::ModelProto& m) {
+    g_.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
+    const ::onnx::GraphProto& graph = m.graph();
+    for (const auto& init : graph.initializer()) {
+      const int id = define(init.name(), "initializer");
+      g_.values[static_cast<size_t>(id)].constant = to_tensor(init, "initializer '" + init.name() + "'");
+    }
+    for (const auto& in : graph.input()) {
+      if (ids_.count(in.name())) continue;  // an initializer listed as an input too (older exports)
+      g_.inputs.push_back(define(in.name(), "graph input"));
+      g_.input_info.push_back(to_value_info(in));
+    }
+    for (const auto& node : graph.node()) add_node(node);
+    for (const auto& out : graph.output()) {
+      g_.outputs.push_back(use(out.name(), "graph output '" + out.name() + "'"));
+      g_.output_info.push_back(to_value_info(out));
+    }
+    if (g_.outputs.empty()) throw DataError("onnx: the graph has no outputs");
+    plan_lifetimes();
+    return std::move(g_);
+  }
+
+ private:
+  int define(const std::string& name, const std::string& what) {
+    if (name.empty()) return -1;
+    if (ids_.count(name)) throw DataError("onnx: " + what + " '" + name + "' is defined twice");
+    const int id = static_cast<int>(g_.values.size());
+    g_.values.push_back({name, Tensor()});
+    ids_[name] = id;
+    return id;
+  }
+
+  int use(const std::string& name, const std::string& what) const {
+    const auto it = ids_.find(name);
+    if (it == ids_.end()) {
+      throw DataError("onnx: " + what + " reads '" + name +
+                      "', which no initializer, graph input or earlier node defines (a dangling name, or nodes out "
+                      "of topological order)");
+    }
+    return it->second;
+  }
+
+  void add_node(const ::onnx::NodeProto& p) {
+    Node n;
+    n.op = p.op_type();
+    n.name = p.name();
+    n.opset = g_.opset;
+    if (!p.domain().empty() && p.domain() != "ai.onnx") {
+      throw DataError("onnx: " + n.where() + " is in domain '" + p.domain() +
+                      "'; tinytorch runs the default domain's operators only");
+    }
+    n.run = detail::find_op(n.op);
+    if (!n.run) {
+      throw DataError("onnx: unsupported operator " + n.where() + "; tinytorch runs " +
+                      std::to_string(detail::op_names().size()) + " operators (tinytorch.onnx.supported_operators())");
+    }
+    for (const auto& a : p.attribute()) n.attrs[a.name()] = to_attribute(a, n.where());
+    for (const auto& in : p.input()) n.inputs.push_back(in.empty() ? -1 : use(in, n.where()));
+    for (const auto& out : p.output()) n.outputs.push_back(define(out, "output of " + n.where()));
+    if (n.op == "Constant") {  // folded now: its value is a constant of the graph
+      if (!n.has("value") || n.attrs.at("value").kind != Attribute::Kind::Tensor || n.outputs.size() != 1) {
+        throw DataError("onnx: " + n.where() + " has no tensor 'value' (tinytorch reads that form of Constant)");
+      }
+      g_.values[static_cast<size_t>(n.outputs[0])].constant = n.attrs.at("value").t;
+      return;
+    }
+    g_.nodes.push_back(std::move(n));
+  }
+
+  void plan_lifetimes() {
+    g_.last_use.assign(g_.values.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      for (int in : g_.nodes[i].inputs) {
+        if (in >= 0) g_.last_use[static_cast<size_t>(in)] = static_cast<int>(i);
+      }
+    }
+    for (int out : g_.outputs) g_.last_use[static_cast<size_t>(out)] = std::numeric_limits<int>::max();
+  }
+
+  Graph g_;
+  std::unordered_map<std::string, int> ids_;
+};
+
+}  // namespace
+
+bool available() { return true; }
+
+Model load_from_bytes(const std::string& bytes) {
+  ::onnx::ModelProto proto;
+  if (bytes.empty() || !proto.ParseFromString(bytes)) {
+    throw DataError("onnx: not an ONNX model (the " + std::to_string(bytes.size()) +
+                    " bytes do not parse as a ModelProto protobuf)");
+  }
+  if (!proto.has_graph()) throw DataError("onnx: the model has no graph");
+  try {
+    ::onnx::checker::check_model(proto);
+  } catch (const std::exception& e) {
+    throw DataError(std::string("onnx: the model fails the ONNX checker: ") + e.what());
+  }
+  return Model(std::make_shared<const Graph>(Importer(default_opset(proto)).take(proto)));
+}
+
+Model load(const std::string& path) {
+  check_path(path, "onnx.load path");
+  return load_from_bytes(read_regular_file(path, uint64_t{1} << 31));  // protobuf's own 2 GiB limit
+}
+
+}  // namespace tinytorch::onnx

@@ -1,0 +1,144 @@
+// Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
+// then each node in order; a tensor is dropped after the last node that reads it.
+#include <algorithm>
+
+#include "onnx/graph.hpp"
+#include "tinytorch/errors.hpp"
+#include "tinytorch/onnx.hpp"
+
+namespace tinytorch::onnx {
+
+namespace detail {
+
+std::string Node::where() const { return op + " node '" + name + "' (opset " + std::to_string(opset) + ")"; }
+
+int64_t Node::attr_int(const std::string& key, int64_t fallback) const {
+  const auto it = attrs.find(key);
+  if (it == attrs.end()) return fallback;
+  if (it->second.kind != Attribute::Kind::Int)
+    throw DataError("onnx: " + where() + ": attribute '" + key + "' is not an int");
+  return it->second.i;
+}
+
+float Node::attr_float(const std::string& key, float fallback) const {
+  const auto it = attrs.find(key);
+  if (it == attrs.end()) return fallback;
+  if (it->second.kind != Attribute::Kind::Float)
+    throw DataError("onnx: " + where() + ": attribute '" + key + "' is not a float");
+  return it->second.f;
+}
+
+std::string Node::attr_string(const std::string& key, const std::string& fallback) const {
+  const auto it = attrs.find(key);
+  if (it == attrs.end()) return fallback;
+  if (it->second.kind != Attribute::Kind::String)
+    throw DataError("onnx: " + where() + ": attribute '" + key + "' is not a string");
+  return it->second.s;
+}
+
+std::vector<int64_t> Node::attr_ints(const std::string& key, std::vector<int64_t> fallback) const {
+  const auto it = attrs.find(key);
+  if (it == attrs.end()) return fallback;
+  if (it->second.kind != Attribute::Kind::Ints)
+    throw DataError("onnx: " + where() + ": attribute '" + key + "' is not a list of ints");
+  return it->second.ints;
+}
+
+}  // namespace detail
+
+namespace {
+
+void check_input(const ValueInfo& info, const Tensor& t) {
+  if (info.dims.empty()) return;
+  bool ok = static_cast<int64_t>(info.dims.size()) == t.dim();
+  for (size_t d = 0; ok && d < info.dims.size(); ++d) ok = info.dims[d] < 0 || info.dims[d] == t.shape()[d];
+  if (!ok) {
+    std::string want = "(";
+    for (size_t d = 0; d < info.dims.size(); ++d) {
+      want += (d ? ", " : "") + (info.dims[d] < 0 ? std::string("N") : std::to_string(info.dims[d]));
+    }
+    throw ShapeError("onnx: input '" + info.name + "' expects shape " + want + "), got " + shape_to_string(t.shape()));
+  }
+}
+
+}  // namespace
+
+Model::Model(std::shared_ptr<const detail::Graph> graph) : graph_(std::move(graph)) {}
+
+std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& inputs) const {
+  const detail::Graph& g = *graph_;
+  std::vector<Tensor> slot(g.values.size());
+  for (size_t v = 0; v < g.values.size(); ++v) slot[v] = g.values[v].constant;
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const ValueInfo& info = g.input_info[i];
+    const auto it = inputs.find(info.name);
+    if (it == inputs.end()) throw ShapeError("onnx: the model's input '" + info.name + "' was not given");
+    check_input(info, it->second);
+    slot[static_cast<size_t>(g.inputs[i])] = it->second;
+  }
+  if (inputs.size() != g.inputs.size()) {
+    for (const auto& [name, t] : inputs) {
+      if (std::none_of(g.input_info.begin(), g.input_info.end(), [&](const ValueInfo& v) { return v.name == name; })) {
+        throw ShapeError("onnx: the model has no input named '" + name + "'");
+      }
+    }
+  }
+  std::vector<Tensor> args;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const detail::Node& node = g.nodes[i];
+    args.clear();
+    for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
+    std::vector<Tensor> outs = node.run(node, args);
+    for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
+      if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = std::move(outs[o]);
+    }
+    for (int in : node.inputs) {  // free what no later node reads
+      if (in >= 0 && g.last_use[static_cast<size_t>(in)] == static_cast<int>(i) &&
+          !g.values[static_cast<size_t>(in)].constant.defined()) {
+        slot[static_cast<size_t>(in)] = Tensor();
+      }
+    }
+  }
+  std::map<std::string, Tensor> out;
+  for (int o : g.outputs) out[g.values[static_cast<size_t>(o)].name] = slot[static_cast<size_t>(o)];
+  return out;
+}
+
+std::vector<Tensor> Model::forward(const Tensor& input) const {
+  if (graph_->inputs.size() != 1) {
+    throw ShapeError("onnx: the model has " + std::to_string(graph_->inputs.size()) +
+                     " inputs; give them by name with run({name: tensor})");
+  }
+  const auto outs = run({{graph_->input_info[0].name, input}});
+  std::vector<Tensor> result;
+  for (const ValueInfo& o : graph_->output_info) result.push_back(outs.at(o.name));
+  return result;
+}
+
+Tensor Model::operator()(const Tensor& input) const {
+  if (graph_->outputs.size() != 1) {
+    throw ShapeError("onnx: the model has " + std::to_string(graph_->outputs.size()) +
+                     " outputs; forward() returns them all");
+  }
+  return forward(input)[0];
+}
+
+const std::vector<ValueInfo>& Model::inputs() const { return graph_->input_info; }
+const std::vector<ValueInfo>& Model::outputs() const { return graph_->output_info; }
+int64_t Model::opset() const { return graph_->opset; }
+std::string Model::producer() const { return graph_->producer; }
+int64_t Model::num_nodes() const { return static_cast<int64_t>(graph_->nodes.size()); }
+
+std::vector<std::string> Model::op_types() const {
+  std::vector<std::string> ops;
+  for (const auto& n : graph_->nodes) ops.push_back(n.op);
+  return ops;
+}
+
+std::vector<std::string> supported_operators() {
+  std::vector<std::string> names = detail::op_names();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace tinytorch::onnx

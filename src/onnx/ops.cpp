@@ -1,0 +1,477 @@
+// The ONNX operators tinytorch runs, each a function from the node and its input tensors to its
+// outputs, built on tinytorch's ops (conv2d, batch_norm, the pools, the tensor math). One table
+// row per operator (kOps below); ONNX's conventions (defaults, attribute versus input forms across
+// opsets, padding layouts) are translated here and nowhere else.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <utility>
+
+#include "onnx/graph.hpp"
+#include "tinytorch/errors.hpp"
+#include "tinytorch/functional.hpp"
+#include "tinytorch/math.hpp"
+
+namespace tinytorch::onnx::detail {
+namespace {
+
+using Tensors = std::vector<Tensor>;
+
+[[noreturn]] void fail(const Node& n, const std::string& message) {
+  throw DataError("onnx: " + n.where() + ": " + message);
+}
+
+const Tensor& arg(const Node& n, const Tensors& x, size_t i) {
+  if (i >= x.size() || !x[i].defined()) fail(n, "input " + std::to_string(i) + " is missing");
+  return x[i];
+}
+
+bool given(const Tensors& x, size_t i) { return i < x.size() && x[i].defined(); }
+
+// An int64 (or integral float) tensor's values: shapes, axes, pads given as inputs.
+std::vector<int64_t> ints_of(const Node& n, const Tensor& t) {
+  std::vector<int64_t> out(static_cast<size_t>(t.numel()));
+  const Tensor c = t.contiguous();
+  if (c.dtype() == DType::Int64) {
+    std::copy_n(c.data_ptr<int64_t>(), out.size(), out.begin());
+  } else if (c.dtype() == DType::Float32) {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(c.data()[i]);
+  } else {
+    fail(n, "expected an integer tensor, got a bool one");
+  }
+  return out;
+}
+
+Tensor ints_tensor(const std::vector<int64_t>& v) {
+  Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, DType::Int64);
+  std::copy(v.begin(), v.end(), t.data_ptr<int64_t>());
+  return t;
+}
+
+int64_t wrap_axis(const Node& n, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank) {
+    fail(n, "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+// Axes from the attribute (older opsets) or the optional input `i` (newer).
+std::vector<int64_t> axes_of(const Node& n, const Tensors& x, size_t i, int64_t rank) {
+  std::vector<int64_t> axes = given(x, i) ? ints_of(n, x[i]) : n.attr_ints("axes");
+  for (auto& a : axes) a = wrap_axis(n, a, rank);
+  return axes;
+}
+
+// 4-D input padded by (top, left, bottom, right) with `value` (all non-negative).
+Tensor pad_nchw(const Tensor& x_arg, int64_t top, int64_t left, int64_t bottom, int64_t right, float value) {
+  const Tensor x = x_arg.contiguous();
+  const Shape& s = x.shape();
+  const int64_t H = s[2], W = s[3], OH = H + top + bottom, OW = W + left + right;
+  Tensor out = Tensor::full({s[0], s[1], OH, OW}, value);
+  const float* src = x.data();
+  float* dst = out.data();
+  for (int64_t p = 0; p < s[0] * s[1]; ++p) {
+    for (int64_t h = 0; h < H; ++h) {
+      std::memcpy(dst + (p * OH + h + top) * OW + left, src + (p * H + h) * W, static_cast<size_t>(W) * sizeof(float));
+    }
+  }
+  return out;
+}
+
+struct Window {
+  Size2 kernel = 1, stride = 1, dilation = 1;
+  int64_t pads[4] = {0, 0, 0, 0};  // top, left, bottom, right
+};
+
+// kernel_shape / strides / dilations / pads / auto_pad of a 2-D Conv or pool over input x.
+Window window_of(const Node& n, const Tensor& x, Size2 kernel) {
+  if (x.dim() != 4) fail(n, "tinytorch runs 2-D windows over (N, C, H, W) inputs, got " + shape_to_string(x.shape()));
+  Window w;
+  const auto k = n.attr_ints("kernel_shape", {kernel.h, kernel.w});
+  const auto s = n.attr_ints("strides", {1, 1});
+  const auto d = n.attr_ints("dilations", {1, 1});
+  auto p = n.attr_ints("pads", {0, 0, 0, 0});
+  if (k.size() != 2 || s.size() != 2 || d.size() != 2 || p.size() != 4) {
+    fail(n, "expected 2-D kernel_shape, strides, dilations and 4 pads");
+  }
+  w.kernel = {k[0], k[1]}, w.stride = {s[0], s[1]}, w.dilation = {d[0], d[1]};
+  const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
+  if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    for (int i = 0; i < 2; ++i) {
+      const int64_t in = x.shape()[static_cast<size_t>(2 + i)], out = (in + s[i] - 1) / s[i];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in);
+      const int64_t small = total / 2, large = total - small;
+      p[static_cast<size_t>(i)] = auto_pad == "SAME_UPPER" ? small : large;
+      p[static_cast<size_t>(i + 2)] = auto_pad == "SAME_UPPER" ? large : small;
+    }
+  } else if (auto_pad == "VALID") {
+    p = {0, 0, 0, 0};
+  } else if (auto_pad != "NOTSET") {
+    fail(n, "unknown auto_pad '" + auto_pad + "'");
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (p[static_cast<size_t>(i)] < 0) fail(n, "negative pads are not supported");
+    w.pads[i] = p[static_cast<size_t>(i)];
+  }
+  return w;
+}
+
+bool symmetric(const Window& w) { return w.pads[0] == w.pads[2] && w.pads[1] == w.pads[3]; }
+
+Tensors conv(const Node& n, const Tensors& x) {
+  Tensor input = arg(n, x, 0);
+  const Tensor& weight = arg(n, x, 1);
+  if (weight.dim() != 4) fail(n, "expected a 4-D weight, got " + shape_to_string(weight.shape()));
+  Window w = window_of(n, input, {weight.shape()[2], weight.shape()[3]});
+  if (!symmetric(w)) {  // padded explicitly, the convolution itself then unpadded
+    input = pad_nchw(input, w.pads[0], w.pads[1], w.pads[2], w.pads[3], 0.0f);
+    std::fill(std::begin(w.pads), std::end(w.pads), 0);
+  }
+  Conv2dOptions o;
+  o.stride = w.stride, o.dilation = w.dilation, o.groups = n.attr_int("group", 1);
+  o.padding = Padding2d(w.pads[0], w.pads[1]);
+  return {conv2d(input, weight, given(x, 2) ? x[2] : Tensor(), o)};
+}
+
+Tensors max_pool(const Node& n, const Tensors& x) {
+  if (n.outputs.size() > 1 && n.outputs[1] >= 0) fail(n, "the Indices output is not supported");
+  Tensor input = arg(n, x, 0);
+  Window w = window_of(n, input, 1);
+  if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+  if (!symmetric(w)) {
+    input = pad_nchw(input, w.pads[0], w.pads[1], w.pads[2], w.pads[3], -INFINITY);
+    std::fill(std::begin(w.pads), std::end(w.pads), 0);
+  }
+  MaxPool2dOptions o;
+  o.kernel_size = w.kernel, o.stride = w.stride, o.dilation = w.dilation, o.padding = Size2(w.pads[0], w.pads[1]);
+  o.ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+  return {max_pool2d(input, o)};
+}
+
+Tensors average_pool(const Node& n, const Tensors& x) {
+  const Tensor& input = arg(n, x, 0);
+  const Window w = window_of(n, input, 1);
+  if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+  if (!symmetric(w)) fail(n, "asymmetric pads are not supported for AveragePool");
+  AvgPool2dOptions o;
+  o.kernel_size = w.kernel, o.stride = w.stride, o.padding = Size2(w.pads[0], w.pads[1]);
+  o.ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+  o.count_include_pad = n.attr_int("count_include_pad", 0) != 0;
+  if (w.dilation.h != 1 || w.dilation.w != 1) fail(n, "dilated AveragePool is not supported");
+  return {avg_pool2d(input, o)};
+}
+
+Tensors global_average_pool(const Node& n, const Tensors& x) {
+  const Tensor& input = arg(n, x, 0);
+  if (input.dim() < 3) fail(n, "expected (N, C, spatial...), got " + shape_to_string(input.shape()));
+  std::vector<int64_t> dims(static_cast<size_t>(input.dim() - 2));
+  std::iota(dims.begin(), dims.end(), 2);
+  return {mean(input, dims, true)};
+}
+
+Tensors batch_normalization(const Node& n, const Tensors& x) {
+  Tensor running_mean = arg(n, x, 3), running_var = arg(n, x, 4);
+  return {batch_norm(arg(n, x, 0), running_mean, running_var, arg(n, x, 1), arg(n, x, 2), false, 0.1,
+                     n.attr_float("epsilon", 1e-5f))};
+}
+
+Tensors relu_op(const Node& n, const Tensors& x) { return {relu(arg(n, x, 0))}; }
+Tensors sigmoid_op(const Node& n, const Tensors& x) { return {sigmoid(arg(n, x, 0))}; }
+
+std::optional<double> scalar_of(const Node& n, const Tensors& x, size_t i) {
+  if (!given(x, i)) return std::nullopt;
+  if (x[i].numel() != 1) fail(n, "expected a scalar for input " + std::to_string(i));
+  return x[i].dtype() == DType::Float32 ? static_cast<double>(x[i].contiguous().data()[0])
+                                        : static_cast<double>(ints_of(n, x[i])[0]);
+}
+
+Tensors clip(const Node& n, const Tensors& x) {
+  std::optional<double> lo = scalar_of(n, x, 1), hi = scalar_of(n, x, 2);
+  if (n.has("min")) lo = n.attr_float("min", 0.0f);  // opset < 11: attributes
+  if (n.has("max")) hi = n.attr_float("max", 0.0f);
+  return {clamp(arg(n, x, 0), lo, hi)};
+}
+
+Tensors leaky_relu(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  return {where(ge(a, scalar_tensor(0.0)), a, scale(a, n.attr_float("alpha", 0.01f)))};
+}
+
+Tensor hard_sigmoid_of(const Tensor& a, float alpha, float beta) {
+  return clamp(add(scale(a, alpha), scalar_tensor(beta)), 0.0, 1.0);
+}
+
+Tensors hard_sigmoid(const Node& n, const Tensors& x) {
+  return {hard_sigmoid_of(arg(n, x, 0), n.attr_float("alpha", 0.2f), n.attr_float("beta", 0.5f))};
+}
+
+Tensors hard_swish(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  return {mul(a, hard_sigmoid_of(a, 1.0f / 6.0f, 0.5f))};
+}
+
+template <Tensor (*F)(const Tensor&, const Tensor&)>
+Tensors binary(const Node& n, const Tensors& x) {
+  return {F(arg(n, x, 0), arg(n, x, 1))};
+}
+
+Tensors identity(const Node& n, const Tensors& x) { return {arg(n, x, 0)}; }
+
+Tensors dropout_op(const Node& n, const Tensors& x) {  // inference: the identity, and a mask of ones
+  const Tensor& a = arg(n, x, 0);
+  return {a, Tensor::full(a.shape(), 1.0, DType::Bool)};
+}
+
+Tensors flatten_op(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const int64_t axis = n.attr_int("axis", 1);
+  const int64_t at = axis == a.dim() ? axis : wrap_axis(n, axis, a.dim());
+  int64_t outer = 1;
+  for (int64_t d = 0; d < at; ++d) outer *= a.shape()[static_cast<size_t>(d)];
+  return {a.reshape({outer, a.numel() / std::max<int64_t>(outer, 1)})};
+}
+
+Tensors reshape(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  std::vector<int64_t> shape = ints_of(n, arg(n, x, 1));
+  if (n.attr_int("allowzero", 0) == 0) {
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] == 0) {
+        if (d >= a.shape().size()) fail(n, "shape entry 0 copies a dim the input does not have");
+        shape[d] = a.shape()[d];
+      }
+    }
+  }
+  return {a.reshape(shape)};
+}
+
+Tensors transpose(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  std::vector<int64_t> perm(static_cast<size_t>(a.dim()));
+  std::iota(perm.rbegin(), perm.rend(), 0);
+  perm = n.attr_ints("perm", perm);
+  return {a.permute(perm)};
+}
+
+Tensors concat(const Node& n, const Tensors& x) {
+  Tensors parts;
+  for (const Tensor& t : x) {
+    if (t.defined()) parts.push_back(t);
+  }
+  if (parts.empty()) fail(n, "no inputs");
+  return {cat(parts, wrap_axis(n, n.attr_int("axis", 0), parts[0].dim()))};
+}
+
+Tensors split(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const int64_t axis = wrap_axis(n, n.attr_int("axis", 0), a.dim()), size = a.shape()[static_cast<size_t>(axis)];
+  std::vector<int64_t> sizes = given(x, 1) ? ints_of(n, x[1]) : n.attr_ints("split");
+  if (sizes.empty()) {  // equal parts, one per output (the last smaller, as opset 18 allows)
+    const auto parts = static_cast<int64_t>(n.outputs.size());
+    const int64_t each = (size + parts - 1) / parts;
+    for (int64_t at = 0; at < size; at += each) sizes.push_back(std::min(each, size - at));
+  }
+  if (std::accumulate(sizes.begin(), sizes.end(), int64_t{0}) != size) fail(n, "split sizes do not add up to the dim");
+  Tensors out;
+  int64_t at = 0;
+  for (int64_t s : sizes) out.push_back(a.slice(axis, at, at + s)), at += s;
+  return out;
+}
+
+Tensors slice(const Node& n, const Tensors& x) {
+  Tensor a = arg(n, x, 0);
+  const std::vector<int64_t> starts = ints_of(n, arg(n, x, 1)), ends = ints_of(n, arg(n, x, 2));
+  std::vector<int64_t> axes(starts.size());
+  std::iota(axes.begin(), axes.end(), 0);
+  if (given(x, 3)) axes = ints_of(n, x[3]);
+  const std::vector<int64_t> steps = given(x, 4) ? ints_of(n, x[4]) : std::vector<int64_t>(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+    fail(n, "starts, ends, axes and steps differ in length");
+  }
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (steps[i] <= 0) fail(n, "only positive steps are supported");
+    const int64_t axis = wrap_axis(n, axes[i], a.dim()), size = a.shape()[static_cast<size_t>(axis)];
+    auto clampi = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + size : v, 0, size); };
+    a = a.slice(axis, clampi(starts[i]), clampi(ends[i]), steps[i]);
+  }
+  return {a};
+}
+
+Tensors pad(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  if (n.attr_string("mode", "constant") != "constant") fail(n, "only mode 'constant' is supported");
+  const std::vector<int64_t> p = given(x, 1) ? ints_of(n, x[1]) : n.attr_ints("pads");
+  const double value = scalar_of(n, x, 2).value_or(n.attr_float("value", 0.0f));
+  if (a.dim() != 4 || p.size() != 8 || p[0] || p[1] || p[4] || p[5]) {
+    fail(n, "tinytorch pads the last two dims of 4-D tensors only");
+  }
+  return {pad_nchw(a, p[2], p[3], p[6], p[7], static_cast<float>(value))};
+}
+
+Tensors gemm(const Node& n, const Tensors& x) {
+  Tensor a = arg(n, x, 0), b = arg(n, x, 1);
+  const float alpha = n.attr_float("alpha", 1.0f), beta = n.attr_float("beta", 1.0f);
+  const bool ta = n.attr_int("transA", 0) != 0, tb = n.attr_int("transB", 0) != 0;
+  if (a.dim() != 2 || b.dim() != 2) fail(n, "expected 2-D A and B");
+  if (!ta && tb && alpha == 1.0f && (beta == 1.0f || !given(x, 2)) && (!given(x, 2) || x[2].dim() == 1)) {
+    return {linear(a, b, given(x, 2) ? x[2] : Tensor())};  // a Linear layer: y = a b^T + c
+  }
+  Tensor y = matmul(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b);
+  if (alpha != 1.0f) y = scale(y, alpha);
+  if (given(x, 2)) y = add(y, beta == 1.0f ? x[2] : scale(x[2], beta));
+  return {y};
+}
+
+Tensors matmul_op(const Node& n, const Tensors& x) { return {matmul(arg(n, x, 0), arg(n, x, 1))}; }
+
+Tensors softmax_op(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const int64_t axis = wrap_axis(n, n.attr_int("axis", n.opset >= 13 ? -1 : 1), a.dim());
+  if (n.opset < 13 && axis != a.dim() - 1) fail(n, "opset < 13 Softmax over more than the last dim is not supported");
+  return {softmax(a, axis)};
+}
+
+Tensors reduce_mean(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
+  if (axes.empty()) {
+    if (n.attr_int("noop_with_empty_axes", 0)) return {a};
+    axes.resize(static_cast<size_t>(a.dim()));
+    std::iota(axes.begin(), axes.end(), 0);
+  }
+  return {mean(a, axes, n.attr_int("keepdims", 1) != 0)};
+}
+
+Tensors shape_op(const Node& n, const Tensors& x) {
+  const Shape& s = arg(n, x, 0).shape();
+  const auto rank = static_cast<int64_t>(s.size());
+  auto at = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+  const int64_t start = at(n.attr_int("start", 0)), end = at(n.attr_int("end", rank));
+  return {ints_tensor(std::vector<int64_t>(s.begin() + start, s.begin() + std::max(start, end)))};
+}
+
+Tensors gather(const Node& n, const Tensors& x) {
+  const Tensor& data = arg(n, x, 0);
+  const Tensor& indices = arg(n, x, 1);
+  const int64_t axis = wrap_axis(n, n.attr_int("axis", 0), data.dim());
+  const int64_t size = data.shape()[static_cast<size_t>(axis)];
+  Tensors picked;
+  for (int64_t i : ints_of(n, indices)) {
+    if (i < -size || i >= size)
+      fail(n, "index " + std::to_string(i) + " is out of range for size " + std::to_string(size));
+    picked.push_back(data.select(axis, i < 0 ? i + size : i));
+  }
+  Shape shape(data.shape().begin(), data.shape().begin() + axis);
+  shape.insert(shape.end(), indices.shape().begin(), indices.shape().end());
+  shape.insert(shape.end(), data.shape().begin() + axis + 1, data.shape().end());
+  if (picked.empty()) return {Tensor::zeros(shape, data.dtype())};
+  return {stack(picked, axis).reshape(shape)};
+}
+
+Tensors unsqueeze(const Node& n, const Tensors& x) {
+  Tensor a = arg(n, x, 0);
+  std::vector<int64_t> axes = given(x, 1) ? ints_of(n, x[1]) : n.attr_ints("axes");
+  const auto rank = a.dim() + static_cast<int64_t>(axes.size());
+  for (auto& ax : axes) ax = wrap_axis(n, ax, rank);
+  std::sort(axes.begin(), axes.end());
+  for (int64_t ax : axes) a = a.unsqueeze(ax);
+  return {a};
+}
+
+Tensors squeeze(const Node& n, const Tensors& x) {
+  Tensor a = arg(n, x, 0);
+  std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
+  if (axes.empty()) return {a.squeeze()};
+  std::sort(axes.rbegin(), axes.rend());
+  for (int64_t ax : axes) {
+    if (a.shape()[static_cast<size_t>(ax)] != 1) fail(n, "dim " + std::to_string(ax) + " is not of size 1");
+    a = a.squeeze(ax);
+  }
+  return {a};
+}
+
+Tensors cast(const Node& n, const Tensors& x) {
+  switch (n.attr_int("to", 1)) {
+    case 1:   // FLOAT
+    case 11:  // DOUBLE: computed in float
+      return {arg(n, x, 0).to(DType::Float32)};
+    case 6:  // INT32
+    case 7:  // INT64
+      return {arg(n, x, 0).to(DType::Int64)};
+    case 9:  // BOOL
+      return {arg(n, x, 0).to(DType::Bool)};
+    default:
+      fail(n, "casts to FLOAT, DOUBLE, INT32, INT64 and BOOL are supported, not type " +
+                  std::to_string(n.attr_int("to", 1)));
+  }
+}
+
+Tensors constant_of_shape(const Node& n, const Tensors& x) {
+  const std::vector<int64_t> shape = ints_of(n, arg(n, x, 0));
+  if (!n.has("value")) return {Tensor::zeros(shape)};
+  const Tensor& v = n.attrs.at("value").t;
+  if (v.numel() != 1) fail(n, "value must hold one element");
+  const double value = v.dtype() == DType::Float32 ? v.contiguous().data()[0] : static_cast<double>(ints_of(n, v)[0]);
+  return {Tensor::full(shape, value, v.dtype())};
+}
+
+struct OpRow {
+  const char* name;
+  OpFn run;
+};
+
+const OpRow kOps[] = {
+    {"Add", &binary<add>},
+    {"AveragePool", &average_pool},
+    {"BatchNormalization", &batch_normalization},
+    {"Cast", &cast},
+    {"Clip", &clip},
+    {"Concat", &concat},
+    {"Constant", &identity},  // folded at import (import.cpp); never run
+    {"ConstantOfShape", &constant_of_shape},
+    {"Conv", &conv},
+    {"Div", &binary<tinytorch::div>},
+    {"Dropout", &dropout_op},
+    {"Flatten", &flatten_op},
+    {"Gather", &gather},
+    {"Gemm", &gemm},
+    {"GlobalAveragePool", &global_average_pool},
+    {"HardSigmoid", &hard_sigmoid},
+    {"HardSwish", &hard_swish},
+    {"Identity", &identity},
+    {"LeakyRelu", &leaky_relu},
+    {"MatMul", &matmul_op},
+    {"MaxPool", &max_pool},
+    {"Mul", &binary<mul>},
+    {"Pad", &pad},
+    {"ReduceMean", &reduce_mean},
+    {"Relu", &relu_op},
+    {"Reshape", &reshape},
+    {"Shape", &shape_op},
+    {"Sigmoid", &sigmoid_op},
+    {"Slice", &slice},
+    {"Softmax", &softmax_op},
+    {"Split", &split},
+    {"Squeeze", &squeeze},
+    {"Sub", &binary<sub>},
+    {"Transpose", &transpose},
+    {"Unsqueeze", &unsqueeze},
+};
+
+}  // namespace
+
+OpFn find_op(const std::string& op) {
+  for (const OpRow& row : kOps) {
+    if (op == row.name) return row.run;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> op_names() {
+  std::vector<std::string> names;
+  for (const OpRow& row : kOps) names.emplace_back(row.name);
+  return names;
+}
+
+}  // namespace tinytorch::onnx::detail

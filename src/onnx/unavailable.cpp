@@ -1,0 +1,19 @@
+// ONNX import in a build without libonnx-dev (CMake's TINYTORCH_HAS_ONNX off): every entry point
+// says so.
+#include "tinytorch/errors.hpp"
+#include "tinytorch/onnx.hpp"
+
+namespace tinytorch::onnx {
+
+namespace {
+[[noreturn]] void unavailable() {
+  throw ArgumentError(
+      "onnx: this tinytorch was built without ONNX import; install libonnx-dev and libprotobuf-dev and rebuild");
+}
+}  // namespace
+
+bool available() { return false; }
+Model load(const std::string&) { unavailable(); }
+Model load_from_bytes(const std::string&) { unavailable(); }
+
+}  // namespace tinytorch::onnx
