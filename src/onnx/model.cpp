@@ -77,7 +77,8 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& in
     slot[static_cast<size_t>(g.inputs[i])] = it->second;
   }
   if (inputs.size() != g.inputs.size()) {
-    for (const auto& [name, t] : inputs) {
+    for (const auto& given : inputs) {
+      const std::string& name = given.first;
       if (std::none_of(g.input_info.begin(), g.input_info.end(), [&](const ValueInfo& v) { return v.name == name; })) {
         throw ShapeError("onnx: the model has no input named '" + name + "'");
       }

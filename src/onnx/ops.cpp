@@ -98,12 +98,12 @@ Window window_of(const Node& n, const Tensor& x, Size2 kernel) {
   w.kernel = {k[0], k[1]}, w.stride = {s[0], s[1]}, w.dilation = {d[0], d[1]};
   const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-    for (int i = 0; i < 2; ++i) {
-      const int64_t in = x.shape()[static_cast<size_t>(2 + i)], out = (in + s[i] - 1) / s[i];
+    for (size_t i = 0; i < 2; ++i) {  // SAME_UPPER: the odd unit of padding at the end
+      const int64_t in = x.shape()[2 + i], out = (in + s[i] - 1) / s[i];
       const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in);
       const int64_t small = total / 2, large = total - small;
-      p[static_cast<size_t>(i)] = auto_pad == "SAME_UPPER" ? small : large;
-      p[static_cast<size_t>(i + 2)] = auto_pad == "SAME_UPPER" ? large : small;
+      p[i] = auto_pad == "SAME_UPPER" ? small : large;
+      p[i + 2] = auto_pad == "SAME_UPPER" ? large : small;
     }
   } else if (auto_pad == "VALID") {
     p = {0, 0, 0, 0};
