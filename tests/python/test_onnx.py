@@ -97,7 +97,7 @@ def test_run_by_name_as_onnxruntime(exported):
 try:
     from onnx import TensorProto, helper, numpy_helper
 except ImportError:  # this Python has no onnx package: the graphs cannot be built
-    helper = None
+    TensorProto = helper = numpy_helper = None
 needs_onnx = pytest.mark.skipif(helper is None, reason="the onnx package is not installed for this Python")
 
 
@@ -107,8 +107,8 @@ def graph_model(nodes, inputs, outputs, initializers=(), opset=13):
     return tinytorch.onnx.load_from_bytes(model.SerializeToString())
 
 
-def vi(name, shape, dtype=TensorProto.FLOAT):
-    return helper.make_tensor_value_info(name, dtype, shape)
+def vi(name, shape, dtype=None):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT if dtype is None else dtype, shape)
 
 
 def run_one(node, x, out_shape, initializers=(), opset=13):
