@@ -4,8 +4,9 @@
 Each model gets random weights (torchvision's initialisation, seeded) and batch-norm statistics
 set to random realistic values (running means near 0, variances near 1, scales and shifts
 around 1 and 0), so that outputs are not trivial. Nothing is downloaded. Written per model:
-NAME.onnx (a free batch dimension), NAME.input.npy (a seeded input batch) and NAME.output.npy
-(PyTorch's output for it, the oracle).
+NAME.onnx (a free batch dimension), NAME.input.npy (a seeded input batch), NAME.output.npy
+(PyTorch's output for it, the oracle) and NAME.pt (the weights, a state_dict, from which
+bench/compare_models.py rebuilds the model in PyTorch 2).
 
 Runs with Debian's /usr/bin/python3 (python3-torch 1.13, python3-torchvision 0.14, python3-onnx):
 
@@ -58,6 +59,7 @@ def export(name, out_dir, opset, batch, size, seed=0):
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, do_constant_folding=True)
     np.save(os.path.join(out_dir, name + ".input.npy"), x.numpy())
     np.save(os.path.join(out_dir, name + ".output.npy"), y.numpy())
+    torch.save(model.state_dict(), os.path.join(out_dir, name + ".pt"))
     return path
 
 

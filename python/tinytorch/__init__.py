@@ -16,7 +16,7 @@ from tinytorch._tensor import Parameter, Tensor, bool_, float32, int64
 from tinytorch._creation import (arange, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
                                  randn, tensor, zeros, zeros_like)
 from tinytorch import _module  # noqa: F401  (completes Module)
-from tinytorch import autograd, backends, data, functional, models, nn, optim  # noqa: F401
+from tinytorch import autograd, backends, data, functional, models, nn, onnx, optim  # noqa: F401
 from tinytorch.autograd import enable_autograd, enable_grad, inference_mode, no_grad
 from tinytorch._compat import cuda, device
 from tinytorch._compat import namespace as _functions

@@ -1,6 +1,6 @@
 // Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
-// common 2x2 stride-2 window that the compiler vectorizes; other windows run the reference loops
-// on the plane. Reference: reference/pool2d_reference.cpp.
+// common 2x2 stride-2 window that the compiler vectorizes and a separable one for every other max
+// window; with the winners' indices (training) other windows run the reference loops on the plane. Reference: reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,14 +14,57 @@ namespace {
 // current maximum (so the first of equal values is kept, and any NaN wins).
 inline float take(float best, float v) { return (v > best || v != v) ? v : best; }
 
+constexpr int64_t kSeparableColumns = 2048;
+
+// Any max window without indices, separably: per output row, the maximum down each column of the
+// rows the window covers, then across each window's columns, both over contiguous columns so that
+// they vectorize.
+// Columns are in padded coordinates (padding is -inf), a chunk of output columns at a time
+// through a stack buffer. The maximum of a set does not depend on the order it is taken in; a
+// NaN anywhere in a window makes its result NaN, as in the reference.
+void maxpool2d_separable(float* out, const float* in, const Pool2dGeometry& g) {
+  float column[kSeparableColumns], across[kSeparableColumns];
+  const int64_t span = (g.KW - 1) * g.dilation_w + 1;
+  const int64_t chunk = std::max<int64_t>(1, (kSeparableColumns - span) / g.stride_w + 1);
+  constexpr float lowest = -std::numeric_limits<float>::infinity();
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    const int64_t ih0 = oh * g.stride_h - g.pad_h;
+    for (int64_t o0 = 0; o0 < g.OW; o0 += chunk) {
+      const int64_t o1 = std::min(g.OW, o0 + chunk);
+      const int64_t x0 = o0 * g.stride_w - g.pad_w;  // input column of column[0]
+      const int64_t width = (o1 - 1 - o0) * g.stride_w + span;
+      const int64_t lo = std::clamp<int64_t>(-x0, 0, width), hi = std::clamp<int64_t>(g.W - x0, lo, width);
+      std::fill_n(column, width, lowest);
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t ih = ih0 + kh * g.dilation_h;
+        if (ih < 0 || ih >= g.H) continue;
+        const float* row = in + ih * g.W + x0;
+        for (int64_t x = lo; x < hi; ++x) column[x] = take(column[x], row[x]);
+      }
+      // Across the window at every column (contiguous again), then every stride-th one kept.
+      const int64_t starts = (o1 - 1 - o0) * g.stride_w + 1;
+      std::copy_n(column, starts, across);
+      for (int64_t kw = 1; kw < g.KW; ++kw) {
+        const float* shifted = column + kw * g.dilation_w;
+        for (int64_t x = 0; x < starts; ++x) across[x] = take(across[x], shifted[x]);
+      }
+      for (int64_t ow = o0; ow < o1; ++ow) out[oh * g.OW + ow] = across[(ow - o0) * g.stride_w];
+    }
+  }
+}
+
 }  // namespace
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
   const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
                       g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
   if (!simple) {
-    // Any other window: the reference loops on this one plane (they are as fast as a generic
-    // window gets; the common 2x2 case below is what is worth specializing).
+    if (!indices && (g.KW - 1) * g.dilation_w + 1 <= kSeparableColumns / 2) {
+      maxpool2d_separable(out, in, g);
+      return;
+    }
+    // The winners' indices (for backward) or an absurdly wide window: the reference loops on this
+    // one plane.
     Pool2dGeometry plane = g;
     plane.N = plane.C = 1;
     maxpool2d_forward_reference(out, indices, in, plane);

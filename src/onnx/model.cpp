@@ -1,6 +1,9 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it.
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #include "onnx/graph.hpp"
 #include "tinytorch/errors.hpp"
@@ -89,7 +92,15 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& in
     const detail::Node& node = g.nodes[i];
     args.clear();
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
+    static const bool prof = std::getenv("TT_PROF") != nullptr;
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<Tensor> outs = node.run(node, args);
+    if (prof) {
+      std::string sh = args.empty() ? "" : shape_to_string(args[0].shape());
+      if (args.size() > 1 && args[1].defined()) sh += " w" + shape_to_string(args[1].shape());
+      std::fprintf(stderr, "PROF %s %s %.3f\n", node.op.c_str(), sh.c_str(),
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
     for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
       if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = std::move(outs[o]);
     }

@@ -80,6 +80,22 @@ TEST(PoolFast, MaxPoolEqualsReferenceExactly) {
   }
 }
 
+TEST(PoolFast, MaxPoolRowsWiderThanOneChunk) {  // the separable path takes a row in chunks
+  tt::Generator gen(9);
+  const tt::Tensor x = tt::Tensor::randn({1, 2, 4, 4111}, gen);
+  const std::vector<PoolCase> cases = {
+      {{1, 2, 4, 4111}, 3, 3, 1, 1, 1, 1, 1, 1, false, true},
+      {{1, 2, 4, 4111}, 2, 5, 1, 3, 1, 2, 2, 2, true, true},
+  };
+  for (const PoolCase& c : cases) {
+    const tt::Tensor y =
+        tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+    tt::Tensor want = tt::Tensor::empty(y.shape());
+    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
+    for (int64_t i = 0; i < y.numel(); ++i) ASSERT_EQ(y.data()[i], want.data()[i]) << "at " << i;
+  }
+}
+
 TEST(PoolFast, AvgPoolMatchesReference) {
   std::mt19937 rng(12);
   tt::Generator gen(4);
