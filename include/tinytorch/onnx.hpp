@@ -48,8 +48,10 @@ class Model {
   const std::vector<ValueInfo>& outputs() const;
   int64_t opset() const;                      // the default domain's opset the file imports
   std::string producer() const;               // producer_name and version, as the file states them
-  int64_t num_nodes() const;                  // after import (constants folded)
+  int64_t num_nodes() const;                  // after import (constants folded) and the graph passes
   std::vector<std::string> op_types() const;  // each node's operator, in execution order
+  // Each node as the runtime runs it: "Conv 'name' + relu, residual", one line per node.
+  std::vector<std::string> describe_nodes() const;
 
   explicit Model(std::shared_ptr<const detail::Graph> graph);
 
@@ -60,10 +62,18 @@ class Model {
 // Whether this build has ONNX support (libonnx-dev found at configure time).
 bool available();
 
+struct LoadOptions {
+  // The graph passes: BatchNormalization folded into the Conv before it; Identity and inference
+  // Dropout removed; a residual Add and an activation (Relu, Clip, LeakyRelu, HardSigmoid,
+  // HardSwish, x * Sigmoid(x), x * HardSigmoid(x)) fused into the Conv's output store; constant
+  // weights prepared once. false runs the graph as written (what the passes are tested against).
+  bool optimize = true;
+};
+
 // Parses, checks and imports a model file (.onnx; weights inside the file).
-Model load(const std::string& path);
+Model load(const std::string& path, const LoadOptions& options = {});
 // The same from the file's bytes in memory (what load() reads).
-Model load_from_bytes(const std::string& bytes);
+Model load_from_bytes(const std::string& bytes, const LoadOptions& options = {});
 
 // The operators import accepts, sorted.
 std::vector<std::string> supported_operators();

@@ -82,17 +82,25 @@ session.run does.)doc")
       .def_property_readonly("opset", &Model::opset, "the default domain's opset the file imports")
       .def_property_readonly("producer", &Model::producer, "producer_name and version, as the file states them")
       .def_property_readonly("op_types", &Model::op_types, "each node's operator, in execution order")
+      .def("describe_nodes", &Model::describe_nodes,
+           "each node as the runtime runs it, with what the graph passes fused into it")
       .def("__repr__", [](const Model& m) {
         return "OnnxModel(" + std::to_string(m.num_nodes()) + " nodes, opset " + std::to_string(m.opset()) + ", from " +
                (m.producer().empty() ? std::string("an unnamed producer") : m.producer()) + ")";
       });
   m.def(
-      "onnx_load", [](const std::string& path) { return std::make_shared<Model>(tt::onnx::load(path)); }, "path"_a,
-      py::call_guard<py::gil_scoped_release>(), "Parses, checks and imports an ONNX model file (tinytorch.onnx.load).");
+      "onnx_load",
+      [](const std::string& path, bool optimize) {
+        return std::make_shared<Model>(tt::onnx::load(path, tt::onnx::LoadOptions{optimize}));
+      },
+      "path"_a, "optimize"_a = true, py::call_guard<py::gil_scoped_release>(),
+      "Parses, checks and imports an ONNX model file (tinytorch.onnx.load).");
   m.def(
       "onnx_load_from_bytes",
-      [](const py::bytes& data) { return std::make_shared<Model>(tt::onnx::load_from_bytes(std::string(data))); },
-      "data"_a, "The same from the file's bytes (tinytorch.onnx.load_from_bytes).");
+      [](const py::bytes& data, bool optimize) {
+        return std::make_shared<Model>(tt::onnx::load_from_bytes(std::string(data), tt::onnx::LoadOptions{optimize}));
+      },
+      "data"_a, "optimize"_a = true, "The same from the file's bytes (tinytorch.onnx.load_from_bytes).");
   m.def("onnx_available", &tt::onnx::available, "Whether this build imports ONNX (libonnx-dev at build time).");
   m.def("onnx_supported_operators", &tt::onnx::supported_operators, "The ONNX operators tinytorch runs, sorted.");
 }

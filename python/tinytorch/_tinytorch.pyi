@@ -394,6 +394,10 @@ class OnnxModel:
         """
     def __repr__(self) -> builtins.str:
         ...
+    def describe_nodes(self) -> list[builtins.str]:
+        """
+        each node as the runtime runs it, with what the graph passes fused into it
+        """
     def run(self, output_names: typing.Any = None, input_feed: typing.Any = None) -> list:
         """
         run({name: array}) or run(output_names, {name: array}): the outputs as a list, as onnxruntime's session.run.
@@ -1078,11 +1082,11 @@ def onnx_available() -> builtins.bool:
     """
     Whether this build imports ONNX (libonnx-dev at build time).
     """
-def onnx_load(path: builtins.str) -> OnnxModel:
+def onnx_load(path: builtins.str, optimize: builtins.bool = True) -> OnnxModel:
     """
     Parses, checks and imports an ONNX model file (tinytorch.onnx.load).
     """
-def onnx_load_from_bytes(data: bytes) -> OnnxModel:
+def onnx_load_from_bytes(data: bytes, optimize: builtins.bool = True) -> OnnxModel:
     """
     The same from the file's bytes (tinytorch.onnx.load_from_bytes).
     """

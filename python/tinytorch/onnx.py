@@ -27,14 +27,18 @@ def available() -> bool:
     return _tinytorch.onnx_available()
 
 
-def load(path: str | os.PathLike) -> OnnxModel:
-    """Parses, checks and imports the model at `path` (weights inside the file)."""
-    return _tinytorch.onnx_load(os.fspath(path))
+def load(path: str | os.PathLike, optimize: bool = True) -> OnnxModel:
+    """Parses, checks and imports the model at `path` (weights inside the file).
+
+    optimize: the graph passes (BatchNormalization folded into the Conv before it, a residual Add
+    and an activation fused into the Conv's output store, Identity and inference Dropout
+    removed); False runs the graph as written. model.describe_nodes() shows the result."""
+    return _tinytorch.onnx_load(os.fspath(path), optimize)
 
 
-def load_from_bytes(data: bytes) -> OnnxModel:
+def load_from_bytes(data: bytes, optimize: bool = True) -> OnnxModel:
     """The same from the file's bytes (model.SerializeToString())."""
-    return _tinytorch.onnx_load_from_bytes(data)
+    return _tinytorch.onnx_load_from_bytes(data, optimize)
 
 
 def supported_operators() -> List[str]:

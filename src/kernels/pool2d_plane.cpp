@@ -1,6 +1,7 @@
 // Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
 // common 2x2 stride-2 window that the compiler vectorizes and a separable one for every other max
-// window; with the winners' indices (training) other windows run the reference loops on the plane. Reference: reference/pool2d_reference.cpp.
+// window; with the winners' indices (training) other windows run the reference loops on the plane. Reference:
+// reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
 #include <limits>

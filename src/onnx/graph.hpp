@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "tinytorch/onnx.hpp"
 #include "tinytorch/tensor.hpp"
 
@@ -37,6 +38,12 @@ struct Node {
   std::map<std::string, Attribute> attrs;
   OpFn run = nullptr;
   int64_t opset = 0;
+  // Set by the graph passes (optimize.cpp) on a Conv node. Its output store also applies
+  // `epilogue`, after adding input 3 (the residual) when it is given; `fused` names the nodes it
+  // took in. frozen_weight: its weight is a constant of the graph, prepared once and never compared.
+  kernels::Epilogue epilogue;
+  std::vector<std::string> fused;
+  bool frozen_weight = false;
 
   // The node as error messages name it: "Conv node 'conv1' (opset 13)".
   std::string where() const;
@@ -52,6 +59,21 @@ struct Value {
   Tensor constant;  // defined for initializers and Constant outputs
 };
 
+// The id under which a graph's constant weights are prepared (ops/prepared_weights.hpp); the
+// prepared forms go with the graph.
+class WeightsOwner {
+ public:
+  WeightsOwner();
+  WeightsOwner(WeightsOwner&& other) noexcept : id_(other.id_) { other.id_ = 0; }
+  WeightsOwner& operator=(WeightsOwner&&) = delete;
+  WeightsOwner(const WeightsOwner&) = delete;
+  ~WeightsOwner();
+  uint64_t id() const { return id_; }
+
+ private:
+  uint64_t id_;
+};
+
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;
@@ -60,7 +82,12 @@ struct Graph {
   std::vector<int> last_use;  // per value: the last node that reads it (-1: none; outputs are kept)
   int64_t opset = 0;
   std::string producer;
+  WeightsOwner weights;
 };
+
+// The graph passes (optimize.cpp), in place; then plan_lifetimes, which every graph needs.
+void optimize(Graph& g);
+void plan_lifetimes(Graph& g);
 
 // The operator table (ops.cpp): nullptr for an operator tinytorch does not run.
 OpFn find_op(const std::string& op);

@@ -175,7 +175,6 @@ class Importer {
       g_.output_info.push_back(to_value_info(out));
     }
     if (g_.outputs.empty()) throw DataError("onnx: the graph has no outputs");
-    plan_lifetimes();
     return std::move(g_);
   }
 
@@ -226,16 +225,6 @@ class Importer {
     g_.nodes.push_back(std::move(n));
   }
 
-  void plan_lifetimes() {
-    g_.last_use.assign(g_.values.size(), -1);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      for (int in : g_.nodes[i].inputs) {
-        if (in >= 0) g_.last_use[static_cast<size_t>(in)] = static_cast<int>(i);
-      }
-    }
-    for (int out : g_.outputs) g_.last_use[static_cast<size_t>(out)] = std::numeric_limits<int>::max();
-  }
-
   Graph g_;
   std::unordered_map<std::string, int> ids_;
 };
@@ -244,7 +233,7 @@ class Importer {
 
 bool available() { return true; }
 
-Model load_from_bytes(const std::string& bytes) {
+Model load_from_bytes(const std::string& bytes, const LoadOptions& options) {
   ::onnx::ModelProto proto;
   if (bytes.empty() || !proto.ParseFromString(bytes)) {
     throw DataError("onnx: not an ONNX model (the " + std::to_string(bytes.size()) +
@@ -256,12 +245,15 @@ Model load_from_bytes(const std::string& bytes) {
   } catch (const std::exception& e) {
     throw DataError(std::string("onnx: the model fails the ONNX checker: ") + e.what());
   }
-  return Model(std::make_shared<const Graph>(Importer(default_opset(proto)).take(proto)));
+  Graph graph = Importer(default_opset(proto)).take(proto);
+  if (options.optimize) optimize(graph);
+  plan_lifetimes(graph);
+  return Model(std::make_shared<const Graph>(std::move(graph)));
 }
 
-Model load(const std::string& path) {
+Model load(const std::string& path, const LoadOptions& options) {
   check_path(path, "onnx.load path");
-  return load_from_bytes(read_regular_file(path, uint64_t{1} << 31));  // protobuf's own 2 GiB limit
+  return load_from_bytes(read_regular_file(path, uint64_t{1} << 31), options);  // protobuf's own 2 GiB limit
 }
 
 }  // namespace tinytorch::onnx

@@ -1,11 +1,10 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it.
 #include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
+#include <optional>
 
 #include "onnx/graph.hpp"
+#include "ops/prepared_weights.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/onnx.hpp"
 
@@ -92,15 +91,9 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& in
     const detail::Node& node = g.nodes[i];
     args.clear();
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
-    static const bool prof = std::getenv("TT_PROF") != nullptr;
-    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<ops::FrozenWeights> frozen;
+    if (node.frozen_weight) frozen.emplace(g.weights.id());
     std::vector<Tensor> outs = node.run(node, args);
-    if (prof) {
-      std::string sh = args.empty() ? "" : shape_to_string(args[0].shape());
-      if (args.size() > 1 && args[1].defined()) sh += " w" + shape_to_string(args[1].shape());
-      std::fprintf(stderr, "PROF %s %s %.3f\n", node.op.c_str(), sh.c_str(),
-                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
     for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
       if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = std::move(outs[o]);
     }
@@ -145,6 +138,22 @@ std::vector<std::string> Model::op_types() const {
   std::vector<std::string> ops;
   for (const auto& n : graph_->nodes) ops.push_back(n.op);
   return ops;
+}
+
+std::vector<std::string> Model::describe_nodes() const {
+  std::vector<std::string> lines;
+  for (const auto& n : graph_->nodes) {
+    std::string line = n.op + " '" + n.name + "'";
+    if (n.op == "Conv" && n.inputs.size() > 3 && n.inputs[3] >= 0) line += " + residual";
+    if (n.epilogue.activation != kernels::Activation::None) line += " + " + kernels::to_string(n.epilogue);
+    if (!n.fused.empty()) {
+      line += "  (took in";
+      for (size_t i = 0; i < n.fused.size(); ++i) line += (i ? ", " : " ") + n.fused[i];
+      line += ")";
+    }
+    lines.push_back(line);
+  }
+  return lines;
 }
 
 std::vector<std::string> supported_operators() {

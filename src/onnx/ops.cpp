@@ -8,6 +8,8 @@
 #include <numeric>
 #include <utility>
 
+#include "core/parallel.hpp"
+#include "kernels/activation.hpp"
 #include "onnx/graph.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
@@ -131,7 +133,21 @@ Tensors conv(const Node& n, const Tensors& x) {
   Conv2dOptions o;
   o.stride = w.stride, o.dilation = w.dilation, o.groups = n.attr_int("group", 1);
   o.padding = Padding2d(w.pads[0], w.pads[1]);
-  return {conv2d(input, weight, given(x, 2) ? x[2] : Tensor(), o)};
+  Tensor out = conv2d(input, weight, given(x, 2) ? x[2] : Tensor(), o);
+  if (!given(x, 3) && n.epilogue.activation == kernels::Activation::None) return {out};
+  // The fused nodes (optimize.cpp): out = activation(out + residual), in place on the fresh output.
+  Tensor residual = given(x, 3) ? x[3] : Tensor();
+  if (residual.defined() && (residual.shape() != out.shape() || residual.dtype() != DType::Float32)) {
+    out = add(out, residual);  // a broadcasting Add: as the graph wrote it
+    residual = Tensor();
+  }
+  const Tensor r = residual.defined() ? residual.contiguous() : Tensor();
+  float* dst = out.data();
+  const float* add_in = r.defined() ? r.data() : nullptr;
+  parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
+    kernels::apply_epilogue(dst + begin, add_in ? add_in + begin : nullptr, end - begin, n.epilogue);
+  });
+  return {out};
 }
 
 Tensors max_pool(const Node& n, const Tensors& x) {

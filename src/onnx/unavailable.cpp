@@ -13,7 +13,7 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
-Model load(const std::string&) { unavailable(); }
-Model load_from_bytes(const std::string&) { unavailable(); }
+Model load(const std::string&, const LoadOptions&) { unavailable(); }
+Model load_from_bytes(const std::string&, const LoadOptions&) { unavailable(); }
 
 }  // namespace tinytorch::onnx

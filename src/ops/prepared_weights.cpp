@@ -2,6 +2,7 @@
 #include "ops/prepared_weights.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <list>
 #include <mutex>
@@ -36,6 +37,11 @@ Cache& cache() {
   return c;
 }
 
+uint64_t& frozen_owner() {
+  thread_local uint64_t owner = 0;
+  return owner;
+}
+
 std::shared_ptr<PreparedWeight>& spare() {
   thread_local std::shared_ptr<PreparedWeight> s;
   return s;
@@ -48,19 +54,22 @@ namespace detail {
 Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weight_floats, int64_t prepared_floats) {
   Cache& c = cache();
   const auto n = static_cast<size_t>(weight_floats), m = static_cast<size_t>(prepared_floats);
+  const uint64_t owner = frozen_owner();
   std::shared_ptr<PreparedWeight> found;
   {
     const std::lock_guard<std::mutex> lock(c.mutex);
     auto it = std::find_if(c.entries.begin(), c.entries.end(),
-                           [&](const auto& e) { return e->address == weight && e->tag == tag; });
+                           [&](const auto& e) { return e->address == weight && e->tag == tag && e->owner == owner; });
     if (it != c.entries.end()) {
       found = *it;
       c.entries.splice(c.entries.begin(), c.entries, it);
     }
   }
   // Published entries are never written, so comparing outside the lock is safe.
-  if (found && found->weight.size() == n && found->prepared.size() == m &&
-      std::memcmp(found->weight.data(), weight, n * sizeof(float)) == 0) {
+  const bool same =
+      found && found->prepared.size() == m &&
+      (owner != 0 || (found->weight.size() == n && std::memcmp(found->weight.data(), weight, n * sizeof(float)) == 0));
+  if (same) {
     const std::lock_guard<std::mutex> lock(c.mutex);
     ++c.hits;
     return {std::move(found), true};
@@ -84,7 +93,12 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
   if (!entry) entry = std::make_shared<PreparedWeight>();
   entry->tag = tag;
   entry->address = weight;
-  entry->weight.assign(weight, weight + n);
+  entry->owner = owner;
+  if (owner != 0) {
+    entry->weight.clear();
+  } else {
+    entry->weight.assign(weight, weight + n);
+  }
   entry->prepared.resize(m);
   return {std::move(entry), false};
 }
@@ -97,8 +111,9 @@ void publish_prepared(const std::shared_ptr<PreparedWeight>& entry) {
     return;
   }
   // Another call may have published the same key meanwhile: the newer entry replaces it.
-  auto same = std::find_if(c.entries.begin(), c.entries.end(),
-                           [&](const auto& e) { return e->address == entry->address && e->tag == entry->tag; });
+  auto same = std::find_if(c.entries.begin(), c.entries.end(), [&](const auto& e) {
+    return e->address == entry->address && e->tag == entry->tag && e->owner == entry->owner;
+  });
   if (same != c.entries.end()) {
     c.bytes -= bytes_of(**same);
     c.entries.erase(same);
@@ -123,6 +138,27 @@ void clear_prepared_weights() {
   c.bytes = c.hits = c.misses = 0;
   spare().reset();  // (the calling thread's)
 }
+
+uint64_t new_frozen_owner() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
+
+void release_frozen_weights(uint64_t owner) {
+  Cache& c = cache();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  for (auto it = c.entries.begin(); it != c.entries.end();) {
+    if ((*it)->owner == owner) {
+      c.bytes -= bytes_of(**it);
+      it = c.entries.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+FrozenWeights::FrozenWeights(uint64_t owner) : previous_(frozen_owner()) { frozen_owner() = owner; }
+FrozenWeights::~FrozenWeights() { frozen_owner() = previous_; }
 
 void set_prepared_weight_budget(int64_t bytes) {
   Cache& c = cache();

@@ -28,7 +28,8 @@ enum PreparedKind : int64_t { kWinogradF43 = 1, kWinogradStride2 = 2, kDirectPac
 struct PreparedWeight {
   PreparedTag tag{};
   const float* address = nullptr;  // the weight it was prepared from (a key, never read)
-  std::vector<float> weight;       // the weight's values then
+  uint64_t owner = 0;              // a frozen owner's id (below); 0 for the compared entries
+  std::vector<float> weight;       // the weight's values then (empty for a frozen owner's)
   std::vector<float> prepared;     // what `fill` wrote
 };
 
@@ -54,6 +55,26 @@ std::shared_ptr<const PreparedWeight> prepared_weight(const PreparedTag& tag, co
   }
   return found.entry;
 }
+
+// Weights their owner promises never to change: a loaded ONNX model's, which no one can reach to
+// write. While a FrozenWeights scope is active on the calling thread, an entry with the weight's
+// address, tag and the scope's owner is used without comparing, and none keeps a copy of the
+// weight: inference with a large model then neither reads its weights twice per call nor holds
+// them twice. An owner takes a fresh id (new_frozen_owner) and drops its entries when it goes
+// (release_frozen_weights), so a later owner's weights at the same addresses are never confused
+// with its.
+uint64_t new_frozen_owner();
+void release_frozen_weights(uint64_t owner);
+class FrozenWeights {
+ public:
+  explicit FrozenWeights(uint64_t owner);
+  ~FrozenWeights();
+  FrozenWeights(const FrozenWeights&) = delete;
+  FrozenWeights& operator=(const FrozenWeights&) = delete;
+
+ private:
+  uint64_t previous_;
+};
 
 struct PreparedWeightStats {
   int64_t hits, misses, entries, bytes, budget_bytes;

@@ -1,17 +1,20 @@
 // The elementwise and dropout kernels against their plain references, over randomized cases: the
 // strided walks with every dimension count up to 5, sizes 0, 1 and odd, transposed, stepped and
 // broadcast operands, strided outputs, and the flat range cut into chunks as threads cut it; dropout
-// over random sizes and probabilities, including 0 and 1.
+// over random sizes and probabilities, including 0 and 1; the fused convolution epilogue (residual
+// and activation) against its double reference, specials included.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "kernels/dropout.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/reference/elementwise_reference.hpp"
@@ -161,4 +164,44 @@ TEST(DropoutKernels, MatchTheReferenceForRandomSizesAndProbabilities) {
     ++cases;
   }
   EXPECT_EQ(cases, 120);
+}
+
+TEST(EpilogueKernels, MatchTheReferenceWithAndWithoutResidual) {
+  using A = k::Activation;
+  const std::vector<k::Epilogue> epilogues = {
+      {A::None, 0, 0},         {A::Relu, 0, 0},    {A::Clip, 0.0f, 6.0f},        {A::Clip, -1.5f, 2.25f},
+      {A::LeakyRelu, 0.1f, 0}, {A::Sigmoid, 0, 0}, {A::HardSigmoid, 0.2f, 0.5f}, {A::HardSwish, 1.0f / 6, 0.5f},
+      {A::Swish, 0, 0}};
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> wide(-120.0f, 120.0f), narrow(-6.0f, 6.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int trial = 0; trial < 40; ++trial) {
+    const auto n = static_cast<int64_t>(std::uniform_int_distribution<int>(0, 300)(rng));
+    std::vector<float> x(static_cast<size_t>(n)), r(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      x[static_cast<size_t>(i)] = i % 3 == 0 ? wide(rng) : narrow(rng);
+      r[static_cast<size_t>(i)] = narrow(rng);
+    }
+    const float specials[] = {std::nanf(""), inf, -inf, 0.0f, -0.0f, 88.0f, -88.0f, 1e-30f};
+    for (size_t i = 0; i < std::size(specials) && static_cast<int64_t>(i) < n; ++i) x[i * 7 % x.size()] = specials[i];
+    for (const k::Epilogue& e : epilogues) {
+      for (const bool residual : {false, true}) {
+        std::vector<float> out = x;
+        k::apply_epilogue(out.data(), residual ? r.data() : nullptr, n, e);
+        for (int64_t i = 0; i < n; ++i) {
+          const auto u = static_cast<size_t>(i);
+          const float in = residual ? x[u] + r[u] : x[u];  // the sum is one float rounding in both
+          const double want = k::activation_reference(in, e);
+          const std::string where = k::to_string(e) + (residual ? " + residual" : "") + " at " + std::to_string(in);
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(out[u])) << where;
+          } else if (std::isinf(want)) {
+            EXPECT_EQ(out[u], want) << where;
+          } else {  // the polynomial exp: a few units in the last place, relative
+            EXPECT_NEAR(out[u], want, 4e-7 * std::fabs(want) + 1e-38) << where;
+          }
+        }
+      }
+    }
+  }
 }

@@ -1,0 +1,37 @@
+// What a convolution's output store also does, when the graph runtime fuses the nodes after it
+// (src/onnx/optimize.cpp): add a residual tensor, then apply an activation, in one pass over the
+// output. Pure functions on raw pointers; the reference (activation_reference) computes the
+// same in double and is what the fast loop is tested against.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace tinytorch::kernels {
+
+enum class Activation : uint8_t {
+  None,
+  Relu,         // max(x, 0)
+  Clip,         // min(max(x, a), b)
+  LeakyRelu,    // x >= 0 ? x : a * x
+  HardSigmoid,  // min(max(a * x + b, 0), 1)
+  Sigmoid,      // 1 / (1 + exp(-x))
+  HardSwish,    // x * HardSigmoid(x) with slope a and offset b (ONNX HardSwish: a = 1/6, b = 1/2)
+  Swish,        // x * Sigmoid(x) (SiLU)
+};
+
+struct Epilogue {
+  Activation activation = Activation::None;
+  float a = 0.0f, b = 0.0f;
+};
+
+std::string to_string(const Epilogue& e);  // "relu", "clip(0, 6)", "swish", ...
+
+// out[i] = activation(out[i] + residual[i]) for i in [0, n); residual may be nullptr. NaN stays
+// NaN. Sigmoid and Swish use a polynomial exp within 2 ulp of the true one.
+void apply_epilogue(float* out, const float* residual, int64_t n, const Epilogue& e);
+
+// The reference for one value, in double.
+double activation_reference(double x, const Epilogue& e);
+
+}  // namespace tinytorch::kernels

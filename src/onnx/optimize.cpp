@@ -1,0 +1,303 @@
+// The graph passes between import and running (graph.hpp), each a rewrite that keeps what the
+// graph computes:
+//   1. Identity and inference-mode Dropout: their readers read the input instead.
+//   2. BatchNormalization after a Conv whose output nothing else reads: folded into the Conv's
+//      weight and bias (computed in double, in new constants: a weight two Convs share stays).
+//   3. A residual Add after a Conv: the Conv adds the other operand in its output store, when that
+//      operand is computed before the Conv (in ResNets the branch computed last takes the Add).
+//   4. An activation after a Conv: Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
+//      HardSwish, Sigmoid, and the pairs x * Sigmoid(x) (SiLU) and x * HardSigmoid(x).
+//   5. Every Conv with a constant weight is marked frozen: its prepared weight is made once.
+// A pass fuses only what no one else reads (a value with one reader that is not a graph output),
+// so no intermediate it removes is observable. Each is tested against the unoptimized graph on
+// small graphs (tests/python/test_onnx.py).
+#include <cmath>
+#include <limits>
+
+#include "onnx/graph.hpp"
+#include "ops/prepared_weights.hpp"
+
+namespace tinytorch::onnx::detail {
+
+WeightsOwner::WeightsOwner() : id_(ops::new_frozen_owner()) {}
+WeightsOwner::~WeightsOwner() {
+  if (id_ != 0) ops::release_frozen_weights(id_);
+}
+
+void plan_lifetimes(Graph& g) {
+  g.last_use.assign(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int in : g.nodes[i].inputs) {
+      if (in >= 0) g.last_use[static_cast<size_t>(in)] = static_cast<int>(i);
+    }
+  }
+  for (int out : g.outputs) g.last_use[static_cast<size_t>(out)] = std::numeric_limits<int>::max();
+}
+
+namespace {
+
+using kernels::Activation;
+
+class Optimizer {
+ public:
+  explicit Optimizer(Graph& g) : g_(g) {}
+
+  void run() {
+    drop_pass_through();
+    fold_batch_norms();
+    fuse_residuals();
+    fuse_activations();
+    for (Node& n : g_.nodes) {
+      if (n.op == "Conv" && n.inputs.size() > 1 && constant(n.inputs[1]).defined()) n.frozen_weight = true;
+    }
+  }
+
+ private:
+  // Who reads each value and who writes it, over the live nodes; recounted after every rewrite.
+  void count() {
+    readers_.assign(g_.values.size(), {});
+    producer_.assign(g_.values.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (dead_[i]) continue;
+      for (int in : g_.nodes[i].inputs) {
+        if (in >= 0) readers_[static_cast<size_t>(in)].push_back(static_cast<int>(i));
+      }
+      for (int out : g_.nodes[i].outputs) {
+        if (out >= 0) producer_[static_cast<size_t>(out)] = static_cast<int>(i);
+      }
+    }
+    is_output_.assign(g_.values.size(), false);
+    for (int o : g_.outputs) is_output_[static_cast<size_t>(o)] = true;
+  }
+
+  void compact() {
+    std::vector<Node> live;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!dead_[i]) live.push_back(std::move(g_.nodes[i]));
+    }
+    g_.nodes = std::move(live);
+    dead_.assign(g_.nodes.size(), false);
+  }
+
+  const Tensor& constant(int v) const {
+    static const Tensor none;
+    return v >= 0 ? g_.values[static_cast<size_t>(v)].constant : none;
+  }
+
+  // A value read by exactly one node and not a graph output: the one reader, else -1.
+  int sole_reader(int v) const {
+    if (v < 0 || is_output_[static_cast<size_t>(v)] || readers_[static_cast<size_t>(v)].size() != 1) return -1;
+    return readers_[static_cast<size_t>(v)][0];
+  }
+
+  // The single used output of a node, else -1 (a node with a second output someone reads).
+  static int only_output(const Node& n) {
+    for (size_t o = 1; o < n.outputs.size(); ++o) {
+      if (n.outputs[o] >= 0) return -1;
+    }
+    return n.outputs.empty() ? -1 : n.outputs[0];
+  }
+
+  int new_constant(const std::string& name, Tensor t) {
+    g_.values.push_back(Value{name, std::move(t)});
+    return static_cast<int>(g_.values.size()) - 1;
+  }
+
+  // The conv node `c` takes over node `n`'s output; n goes.
+  void absorb(size_t c, size_t n) {
+    Node& conv = g_.nodes[c];
+    conv.outputs[0] = only_output(g_.nodes[n]);
+    conv.fused.push_back(g_.nodes[n].op + " '" + g_.nodes[n].name + "'");
+    dead_[n] = true;
+  }
+
+  void drop_pass_through() {
+    dead_.assign(g_.nodes.size(), false);
+    count();
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      Node& n = g_.nodes[i];
+      const bool dropout = n.op == "Dropout" && n.attr_int("training_mode", 0) == 0 && n.inputs.size() < 3;
+      if ((n.op != "Identity" && !dropout) || n.inputs.empty() || n.inputs[0] < 0) continue;
+      const int out = only_output(n);
+      if (out < 0 || is_output_[static_cast<size_t>(out)]) continue;
+      for (int r : readers_[static_cast<size_t>(out)]) {
+        for (int& in : g_.nodes[static_cast<size_t>(r)].inputs) {
+          if (in == out) in = n.inputs[0];
+        }
+      }
+      dead_[i] = true;
+    }
+    compact();
+  }
+
+  void fold_batch_norms() {
+    count();
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& bn = g_.nodes[i];
+      if (bn.op != "BatchNormalization" || bn.inputs.size() != 5 || bn.attr_int("training_mode", 0) != 0 ||
+          only_output(bn) < 0) {
+        continue;
+      }
+      const int p = producer_[static_cast<size_t>(bn.inputs[0])];
+      if (p < 0 || g_.nodes[static_cast<size_t>(p)].op != "Conv" || sole_reader(bn.inputs[0]) != static_cast<int>(i)) {
+        continue;
+      }
+      Node& conv = g_.nodes[static_cast<size_t>(p)];
+      if (conv.inputs.size() < 2 || !conv.fused.empty()) continue;
+      const Tensor& w = constant(conv.inputs[1]);
+      const Tensor bias = conv.inputs.size() > 2 ? constant(conv.inputs[2]) : Tensor();
+      const bool has_bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
+      const Tensor &scale = constant(bn.inputs[1]), &shift = constant(bn.inputs[2]), &mean = constant(bn.inputs[3]),
+                   &var = constant(bn.inputs[4]);
+      if (!w.defined() || w.dim() != 4 || w.dtype() != DType::Float32 || (has_bias && !bias.defined())) continue;
+      const int64_t oc = w.shape()[0];
+      bool ok = true;
+      for (const Tensor* t : {&scale, &shift, &mean, &var, has_bias ? &bias : &scale}) {
+        ok = ok && t->defined() && t->dtype() == DType::Float32 && t->numel() == oc;
+      }
+      if (!ok) continue;
+      const double eps = bn.attr_float("epsilon", 1e-5f);
+      const Tensor wc = w.contiguous(), sc = scale.contiguous(), sh = shift.contiguous(), mc = mean.contiguous(),
+                   vc = var.contiguous(), bc = has_bias ? bias.contiguous() : Tensor();
+      Tensor w2 = Tensor::empty(w.shape()), b2 = Tensor::empty({oc});
+      const int64_t per = w.numel() / oc;
+      for (int64_t o = 0; o < oc; ++o) {
+        const double s = static_cast<double>(sc.data()[o]) / std::sqrt(static_cast<double>(vc.data()[o]) + eps);
+        for (int64_t k = 0; k < per; ++k) {
+          w2.data()[o * per + k] = static_cast<float>(static_cast<double>(wc.data()[o * per + k]) * s);
+        }
+        const double b = has_bias ? static_cast<double>(bc.data()[o]) : 0.0;
+        b2.data()[o] =
+            static_cast<float>((b - static_cast<double>(mc.data()[o])) * s + static_cast<double>(sh.data()[o]));
+      }
+      conv.inputs.resize(3);
+      conv.inputs[1] = new_constant(conv.name + ".folded_weight", std::move(w2));
+      conv.inputs[2] = new_constant(conv.name + ".folded_bias", std::move(b2));
+      conv.outputs[0] = only_output(bn);
+      conv.fused.push_back("BatchNormalization '" + bn.name + "'");
+      dead_[i] = true;
+    }
+    compact();
+  }
+
+  // A Conv whose output only `reader` reads, with nothing fused after it yet (a BatchNormalization
+  // folded into its weights is fine): its index, else -1.
+  int fusable_conv(int value, size_t reader) const {
+    if (value < 0 || sole_reader(value) != static_cast<int>(reader)) return -1;
+    const int p = producer_[static_cast<size_t>(value)];
+    if (p < 0) return -1;
+    const Node& c = g_.nodes[static_cast<size_t>(p)];
+    if (c.op != "Conv" || c.epilogue.activation != Activation::None || c.inputs.size() > 3) return -1;
+    return p;
+  }
+
+  void fuse_residuals() {
+    count();
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& add = g_.nodes[i];
+      if (add.op != "Add" || add.inputs.size() != 2 || only_output(add) < 0) continue;
+      int best = -1, other = -1;
+      for (int side = 0; side < 2; ++side) {
+        const int c = fusable_conv(add.inputs[static_cast<size_t>(side)], i);
+        const int o = add.inputs[static_cast<size_t>(1 - side)];
+        // The other operand must exist when the Conv runs: written by an earlier node, or a
+        // graph input or constant.
+        if (c < 0 || o < 0 || o == add.inputs[static_cast<size_t>(side)] || producer_[static_cast<size_t>(o)] >= c) {
+          continue;
+        }
+        if (c > best) best = c, other = o;
+      }
+      if (best < 0) continue;
+      Node& conv = g_.nodes[static_cast<size_t>(best)];
+      conv.inputs.resize(4, -1);
+      conv.inputs[3] = other;
+      absorb(static_cast<size_t>(best), i);
+      count();
+    }
+    compact();
+  }
+
+  // The scalar a Clip bound input holds, if it is a constant.
+  bool constant_scalar(const Node& n, size_t i, float* out) const {
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return true;  // absent: the default stays
+    const Tensor& t = constant(n.inputs[i]);
+    if (!t.defined() || t.numel() != 1 || t.dtype() != DType::Float32) return false;
+    *out = t.contiguous().data()[0];
+    return true;
+  }
+
+  // The epilogue node `n` is on its input, or None if it is not one.
+  kernels::Epilogue as_activation(const Node& n) const {
+    kernels::Epilogue e;
+    if (n.op == "Relu") {
+      e.activation = Activation::Relu;
+    } else if (n.op == "Clip") {
+      e.a = n.has("min") ? n.attr_float("min", 0) : -std::numeric_limits<float>::infinity();
+      e.b = n.has("max") ? n.attr_float("max", 0) : std::numeric_limits<float>::infinity();
+      if (constant_scalar(n, 1, &e.a) && constant_scalar(n, 2, &e.b)) e.activation = Activation::Clip;
+    } else if (n.op == "LeakyRelu") {
+      e.activation = Activation::LeakyRelu, e.a = n.attr_float("alpha", 0.01f);
+    } else if (n.op == "HardSigmoid") {
+      e.activation = Activation::HardSigmoid, e.a = n.attr_float("alpha", 0.2f), e.b = n.attr_float("beta", 0.5f);
+    } else if (n.op == "HardSwish") {
+      e.activation = Activation::HardSwish, e.a = 1.0f / 6.0f, e.b = 0.5f;
+    } else if (n.op == "Sigmoid") {
+      e.activation = Activation::Sigmoid;
+    }
+    return e;
+  }
+
+  void fuse_activations() {
+    count();
+    for (size_t c = 0; c < g_.nodes.size(); ++c) {
+      Node& conv = g_.nodes[c];
+      if (dead_[c] || conv.op != "Conv" || conv.outputs.empty() || conv.outputs[0] < 0) continue;
+      const int y = conv.outputs[0];
+      if (is_output_[static_cast<size_t>(y)]) continue;
+      const auto& readers = readers_[static_cast<size_t>(y)];
+      if (readers.size() == 1) {
+        const auto r = static_cast<size_t>(readers[0]);
+        const kernels::Epilogue e = as_activation(g_.nodes[r]);
+        if (e.activation == Activation::None || only_output(g_.nodes[r]) < 0) continue;
+        conv.epilogue = e;
+        absorb(c, r);
+      } else if (readers.size() == 2) {  // x * Sigmoid(x) or x * HardSigmoid(x), either order
+        auto gate = static_cast<size_t>(readers[0]), mul = static_cast<size_t>(readers[1]);
+        if (g_.nodes[gate].op == "Mul") std::swap(gate, mul);
+        const Node &gn = g_.nodes[gate], &mn = g_.nodes[mul];
+        if (mn.op != "Mul" || mn.inputs.size() != 2 || only_output(gn) < 0 || only_output(mn) < 0) continue;
+        const int s = only_output(gn);
+        const bool pair = (mn.inputs[0] == y && mn.inputs[1] == s) || (mn.inputs[1] == y && mn.inputs[0] == s);
+        if (!pair || sole_reader(s) != static_cast<int>(mul)) continue;
+        kernels::Epilogue e = as_activation(gn);
+        if (e.activation == Activation::Sigmoid) {
+          e.activation = Activation::Swish;
+        } else if (e.activation == Activation::HardSigmoid) {
+          e.activation = Activation::HardSwish;
+        } else {
+          continue;
+        }
+        conv.epilogue = e;
+        conv.fused.push_back(gn.op + " '" + gn.name + "'");
+        dead_[gate] = true;
+        absorb(c, mul);
+      } else {
+        continue;
+      }
+      count();
+    }
+    compact();
+  }
+
+  Graph& g_;
+  std::vector<bool> dead_;
+  std::vector<std::vector<int>> readers_;
+  std::vector<int> producer_;
+  std::vector<bool> is_output_;
+};
+
+}  // namespace
+
+void optimize(Graph& g) { Optimizer(g).run(); }
+
+}  // namespace tinytorch::onnx::detail

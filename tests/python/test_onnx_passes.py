@@ -1,0 +1,169 @@
+"""The ONNX runtime's graph passes (src/onnx/optimize.cpp), each on small graphs: the optimized
+graph against the same graph run as written (tinytorch.onnx.load_from_bytes(..., optimize=False)),
+and what was fused, from describe_nodes(). The cases where a pass must not fire are here too: a
+value someone else reads, a weight two Convs share, an operand computed after the Conv, bounds
+that are not constants, a broadcasting Add."""
+import numpy as np
+import pytest
+
+import tinytorch
+import tinytorch.onnx
+
+try:
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError:  # this Python has no onnx package: the graphs cannot be built
+    TensorProto = helper = numpy_helper = None
+
+pytestmark = [pytest.mark.skipif(not tinytorch.onnx.available(), reason="built without libonnx-dev"),
+              pytest.mark.skipif(helper is None, reason="the onnx package is not installed for this Python")]
+
+rng = np.random.default_rng(7)
+X_SHAPE = (2, 4, 9, 7)
+
+
+def arr(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def build(nodes, initializers, outputs=("y",), opset=13, x_shape=X_SHAPE):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, [None] * 4) for o in outputs],
+                              [numpy_helper.from_array(v, k) for k, v in initializers.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+
+
+def both(nodes, initializers, outputs=("y",), opset=13, x=None):
+    """Runs the graph optimized and as written; checks they agree; returns the optimized model."""
+    data = build(nodes, initializers, outputs, opset)
+    fast = tinytorch.onnx.load_from_bytes(data)
+    plain = tinytorch.onnx.load_from_bytes(data, optimize=False)
+    x = arr(*X_SHAPE, scale=3.0) if x is None else x
+    feed = {"x": x}
+    for got, want in zip(fast.run(feed), plain.run(feed)):
+        got, want = got.numpy(), want.numpy()
+        assert got.shape == want.shape
+        scale = max(float(np.abs(want).max()), 1e-30)
+        assert np.abs(got - want).max() / scale <= 1e-5, fast.describe_nodes()
+    return fast
+
+
+def conv(name, x, y, w="w", b=None, **attrs):
+    return helper.make_node("Conv", [x, w] + ([b] if b else []), [y], name=name, pads=[1, 1, 1, 1], **attrs)
+
+
+def batch_norm(name, x, y, c=4):
+    inits = {f"{name}.s": arr(c) + 1.5, f"{name}.b": arr(c), f"{name}.m": arr(c, scale=0.3),
+             f"{name}.v": np.abs(arr(c)) + 0.5}
+    node = helper.make_node("BatchNormalization", [x] + list(inits), [y], name=name, epsilon=1e-3)
+    return node, inits
+
+
+def test_batch_norm_folds_into_conv_then_relu_fuses():
+    bn, inits = batch_norm("bn", "c", "n")
+    model = both([conv("conv", "x", "c", b="b"), bn, helper.make_node("Relu", ["n"], ["y"], name="r")],
+                 dict(w=arr(4, 4, 3, 3), b=arr(4), **inits))
+    assert model.op_types == ["Conv"]
+    assert model.describe_nodes() == ["Conv 'conv' + relu  (took in BatchNormalization 'bn', Relu 'r')"]
+
+
+def test_batch_norm_without_conv_bias_and_shared_weight_left_intact():
+    bn, inits = batch_norm("bn", "c1", "n")
+    nodes = [conv("c1", "x", "c1"), bn, conv("c2", "x", "c2"), helper.make_node("Add", ["n", "c2"], ["y"], name="a")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3), **inits))
+    # The folded weight is a new constant: c2 still reads the original one (the outputs agree).
+    assert model.op_types == ["Conv", "Conv"]
+    assert "BatchNormalization 'bn'" in model.describe_nodes()[0]
+    assert "+ residual" in model.describe_nodes()[1]
+
+
+def test_no_fusion_where_the_intermediate_is_read_elsewhere():
+    bn, inits = batch_norm("bn", "c", "n")
+    model = both([conv("conv", "x", "c"), bn, helper.make_node("Relu", ["n"], ["y"], name="r")],
+                 dict(w=arr(4, 4, 3, 3), **inits), outputs=("y", "c"))
+    assert model.op_types == ["Conv", "BatchNormalization", "Relu"]
+    model = both([conv("conv", "x", "c"), helper.make_node("Relu", ["c"], ["y"], name="r"),
+                  helper.make_node("Sigmoid", ["c"], ["z"], name="s")], dict(w=arr(4, 4, 3, 3)), outputs=("y", "z"))
+    assert model.op_types == ["Conv", "Relu", "Sigmoid"]
+
+
+def test_residual_goes_to_the_conv_computed_last():
+    nodes = [conv("a", "x", "p", w="w1"), conv("b", "x", "q", w="w2", b="b2"),
+             helper.make_node("Add", ["p", "q"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["y"], name="r")]
+    model = both(nodes, dict(w1=arr(4, 4, 3, 3), w2=arr(4, 4, 3, 3), b2=arr(4)))
+    assert model.op_types == ["Conv", "Conv"]
+    assert model.describe_nodes()[1] == "Conv 'b' + residual + relu  (took in Add 'add', Relu 'r')"
+
+
+def test_residual_computed_after_the_conv_is_not_fused():
+    nodes = [conv("a", "x", "p"), helper.make_node("Sigmoid", ["x"], ["q"], name="s"),
+             helper.make_node("Add", ["p", "q"], ["y"], name="add")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3)))
+    assert model.op_types == ["Conv", "Sigmoid", "Add"]
+
+
+def test_broadcasting_add_keeps_its_meaning():
+    nodes = [conv("a", "x", "p"), helper.make_node("Add", ["p", "r"], ["y"], name="add")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3), r=arr(1, 4, 1, 1)))
+    assert model.op_types == ["Conv"]  # fused; the runtime adds with broadcasting as Add would
+
+
+@pytest.mark.parametrize("make, opset, fused", [
+    (lambda: [helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="f")], 13, "clip(0, 6)"),
+    (lambda: [helper.make_node("Clip", ["c"], ["y"], name="f", min=-1.0, max=2.5)], 6, "clip(-1, 2.5)"),
+    (lambda: [helper.make_node("LeakyRelu", ["c"], ["y"], name="f", alpha=0.2)], 13, "leaky_relu(0.2)"),
+    (lambda: [helper.make_node("HardSigmoid", ["c"], ["y"], name="f", alpha=0.3, beta=0.4)], 13, "hard_sigmoid"),
+    (lambda: [helper.make_node("HardSwish", ["c"], ["y"], name="f")], 14, "hard_swish"),
+    (lambda: [helper.make_node("Sigmoid", ["c"], ["y"], name="f")], 13, "sigmoid"),
+    (lambda: [helper.make_node("Sigmoid", ["c"], ["s"], name="f"), helper.make_node("Mul", ["c", "s"], ["y"])], 13,
+     "swish"),
+    (lambda: [helper.make_node("Sigmoid", ["c"], ["s"], name="f"), helper.make_node("Mul", ["s", "c"], ["y"])], 13,
+     "swish"),
+    (lambda: [helper.make_node("HardSigmoid", ["c"], ["s"], name="f", alpha=1 / 6, beta=0.5),
+              helper.make_node("Mul", ["c", "s"], ["y"])], 13, "hard_swish"),
+])
+def test_activation_fuses(make, opset, fused):
+    inits = dict(w=arr(4, 4, 3, 3), b=arr(4), lo=np.array(0, np.float32), hi=np.array(6, np.float32))
+    model = both([conv("conv", "x", "c", b="b")] + make(), inits, opset=opset)
+    assert model.op_types == ["Conv"]
+    assert f"+ {fused}" in model.describe_nodes()[0]
+
+
+def test_clip_with_bounds_from_the_graph_is_not_fused():
+    nodes = [conv("conv", "x", "c"), helper.make_node("ReduceMean", ["x"], ["lo"], keepdims=0),
+             helper.make_node("Clip", ["c", "lo"], ["y"], name="f")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3)))
+    assert model.op_types[-1] == "Clip"
+
+
+def test_identity_and_inference_dropout_go():
+    nodes = [helper.make_node("Identity", ["x"], ["i"]), conv("conv", "i", "c"),
+             helper.make_node("Dropout", ["c"], ["d"], name="drop"), helper.make_node("Relu", ["d"], ["y"], name="r")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3)))
+    assert model.op_types == ["Conv"]
+
+
+def test_fused_model_propagates_nan_and_runs_twice_the_same():
+    nodes = [conv("conv", "x", "c"), helper.make_node("Relu", ["c"], ["y"], name="r")]
+    x = arr(*X_SHAPE)
+    x[0, 0, 4, 3] = np.nan
+    model = both(nodes, dict(w=arr(4, 4, 3, 3)), x=np.nan_to_num(x))
+    y = model(x).numpy()
+    assert np.isnan(y[0, :, 3:6, 2:5]).all() and not np.isnan(y[1]).any()
+    assert np.array_equal(model(np.nan_to_num(x)).numpy(), model(np.nan_to_num(x)).numpy())
+
+
+def test_models_loaded_one_after_another_keep_their_own_weights():
+    # A loaded model's constant weights are prepared once and never compared again
+    # (ops/prepared_weights.hpp, FrozenWeights): a model loaded after another one went, whose
+    # weights may land at the same addresses, must still run its own. 3x3 over 32 channels takes
+    # Winograd, whose transformed weights are the ones kept.
+    x = arr(1, 32, 12, 12)
+    for seed in range(4):
+        w = np.random.default_rng(seed).standard_normal((32, 32, 3, 3)).astype(np.float32)
+        data = build([conv("conv", "x", "y")], dict(w=w), x_shape=x.shape)
+        fast = tinytorch.onnx.load_from_bytes(data)
+        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+        for _ in range(2):
+            got = fast(x).numpy()
+            assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5, seed
+        del fast
