@@ -138,7 +138,8 @@ def make_engine(engine, name, directory, batch, threads):
 
     def run(x):
         with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
+            y = model(torch.from_numpy(x))
+            return (y.logits if hasattr(y, "logits") else y).numpy()  # scripted GoogLeNet: a named tuple
     return run
 
 
@@ -288,6 +289,14 @@ def plot(rows, out, title):
     return ["compare_models.png"]
 
 
+def write_json(args, machine, rows, memory):
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "compare_models.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(dict(machine, rows=rows, peak_memory_bytes=memory), f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
@@ -323,6 +332,7 @@ def main():
                              f"{name} batch {batch:<10}")
         if not args.no_memory:
             memory[name] = {e: peak_memory(e, name, args) for e in engines}
+        write_json(args, machine, rows, memory)  # after every model: a run cut short keeps what it measured
     sys.stderr.write("\n")
     title = (f"{len(names)} models, {args.threads} threads, {machine['isa']} ({machine['cpu']}); "
              + ", ".join(f"{k} {v}" for k, v in machine["versions"].items() if v))
@@ -333,11 +343,6 @@ def main():
             if err > 1e-4 or not r["top1_agrees"][e]:
                 print(f"  {e} differs from ONNX Runtime on {r['model']} batch {r['batch']}: "
                       f"{err:.1e} relative, top-1 {'agrees' if r['top1_agrees'][e] else 'differs'}")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "compare_models.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(dict(machine, rows=rows, peak_memory_bytes=memory), f, indent=1)
-    os.replace(path + ".tmp", path)
     images = plot(rows, args.out, title)
     print("wrote " + ", ".join(["compare_models.json"] + images) + " in " + args.out)
     return 0
