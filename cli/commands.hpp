@@ -13,5 +13,6 @@ int run_bench(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
 int run_eval(const std::vector<std::string>& args);
 int run_run(const std::vector<std::string>& args);
+int run_inspect(const std::vector<std::string>& args);
 
 }  // namespace tinytorch::cli

@@ -22,6 +22,7 @@ const char* kUsage =
     "             --loops (loop orders and cache locality), --threads (scaling over cores)\n"
     "  bench      Conv2D forward on the benchmark shapes: ms, GFLOP/s, % of peak\n"
     "  run        an ONNX model: output shape, top 5, --output y.npy, --bench latency and throughput\n"
+    "  inspect    an ONNX model's graph after the passes: shapes, FLOPs, parameters, algorithm, memory plan\n"
     "\n"
     "Run 'tinytorch <command> --help' for a command's options.\n";
 
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     if (command == "train") return cli::run_train(args);
     if (command == "eval") return cli::run_eval(args);
     if (command == "run") return cli::run_run(args);
+    if (command == "inspect") return cli::run_inspect(args);
     if (command == "--help" || command == "-h" || command == "help") {
       std::cout << kUsage;
       return 0;

@@ -1,13 +1,15 @@
 // `tinytorch run MODEL.onnx`: an ONNX model on tinytorch's kernels. Runs it on an input from a
 // .npy file (or a seeded random one of the model's input shape), prints the output's shape and,
 // for classifier outputs, each row's top 5; writes the output as .npy; with --bench, the batch's
-// latency and the throughput.
+// latency and the throughput. `tinytorch inspect MODEL.onnx`: the graph after the passes, node by
+// node, with shapes, FLOPs, parameters, the algorithm, times (--profile N) and the memory plan.
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "json.hpp"
 #include "runtime_options.hpp"
 #include "timing.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -48,7 +50,107 @@ void print_top5(const Tensor& out) {
   if (y.shape()[0] > rows) std::printf("  ... %lld rows more\n", static_cast<long long>(y.shape()[0] - rows));
 }
 
+// The model file as the first argument, before the options.
+std::string take_model_path(std::vector<std::string>& rest) {
+  std::string path;
+  if (!rest.empty() && rest[0].rfind("--", 0) != 0) {
+    path = rest[0];
+    rest.erase(rest.begin());
+  }
+  return path;
+}
+
+std::string mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+Json report_json(const std::string& path, const onnx::Report& r) {
+  Json nodes = Json::array();
+  for (const onnx::NodeReport& n : r.nodes) {
+    Json shapes = Json::array();
+    for (const Shape& s : n.output_shapes) shapes.push_back(s);
+    nodes.push_back({{"op", n.op},
+                     {"name", n.name},
+                     {"fused", n.fused},
+                     {"output_shapes", shapes},
+                     {"flops", n.flops},
+                     {"params", n.params},
+                     {"algorithm", n.algorithm},
+                     {"output_bytes", n.output_bytes},
+                     {"ms", n.milliseconds}});
+  }
+  return {{"model", path},
+          {"input", r.input},
+          {"threads", get_num_threads()},
+          {"timed_runs", r.timed_runs},
+          {"flops", r.flops},
+          {"params", r.params},
+          {"memory",
+           {{"intermediate_bytes", r.memory.intermediate_bytes},
+            {"peak_live_bytes", r.memory.peak_live_bytes},
+            {"arena_bytes", r.memory.arena_bytes}}},
+          {"nodes", nodes}};
+}
+
 }  // namespace
+
+int run_inspect(const std::vector<std::string>& argv) {
+  NoGradGuard no_grad;
+  Args args("inspect",
+            "The graph of an ONNX model after tinytorch's graph passes (tinytorch inspect MODEL.onnx [options]):\n"
+            "each node with what was fused into it, its output shape, FLOPs, parameters and the convolution\n"
+            "algorithm chosen, from one run on --input x.npy or a random batch of --batch; with --profile N,\n"
+            "each node's median time over N runs. Then the memory plan: the sum of all intermediate tensors,\n"
+            "the most alive at once, and one static arena holding them by lifetime.");
+  add_runtime_options(args);
+  args.option("input", "", "the input as a .npy file (float32 or float64, C order)");
+  args.option("batch", "1", "batch size of the random input when --input is not given");
+  args.option("profile", "0", "time every node over this many runs (median)");
+  args.option("json", "", "also write the report as JSON to this file");
+  args.flag("no-optimize", "the graph as written, without the graph passes");
+  std::vector<std::string> rest = argv;
+  const std::string path = take_model_path(rest);
+  if (!args.parse(rest)) return 0;
+  if (path.empty()) throw UsageError("inspect: expected the model file: tinytorch inspect MODEL.onnx [options]");
+  apply_runtime_options(args);
+  const onnx::Model model = onnx::load(path, onnx::LoadOptions{!args.has("no-optimize")});
+  const Tensor input =
+      args.get("input").empty() ? random_input(model, args.get_int("batch", 1, 4096)) : load_npy(args.get("input"));
+  const auto runs = static_cast<int>(args.get_int("profile", 0, 100000));
+  const onnx::Report r = model.inspect(input, runs);
+  std::printf("%s: %zu nodes after the graph passes, input %s, %d threads\n", path.c_str(), r.nodes.size(),
+              shape_to_string(input.shape()).c_str(), get_num_threads());
+  std::printf("%4s  %-44s %-22s %10s %10s  %-12s%s\n", "#", "node", "output", "MFLOP", "params", "algorithm",
+              runs > 0 ? "        ms      %" : "");
+  double total_ms = 0;
+  for (const auto& n : r.nodes) total_ms += n.milliseconds;
+  for (size_t i = 0; i < r.nodes.size(); ++i) {
+    const onnx::NodeReport& n = r.nodes[i];
+    std::string label = n.op + " " + n.name;
+    if (label.size() > 44) label = label.substr(0, 20) + "..." + label.substr(label.size() - 21);
+    const std::string shape = n.output_shapes.empty() ? "" : shape_to_string(n.output_shapes[0]);
+    std::printf("%4zu  %-44s %-22s %10.2f %10lld  %-12s", i, label.c_str(), shape.c_str(),
+                static_cast<double>(n.flops) / 1e6, static_cast<long long>(n.params), n.algorithm.c_str());
+    if (runs > 0) std::printf(" %9.3f %6.1f", n.milliseconds, total_ms > 0 ? 100.0 * n.milliseconds / total_ms : 0.0);
+    std::printf("\n");
+    if (!n.fused.empty()) std::printf("        %s\n", n.fused.c_str());
+  }
+  std::printf("total: %.3f GFLOP, %lld parameters (%s)", static_cast<double>(r.flops) / 1e9,
+              static_cast<long long>(r.params), mib(r.params * 4).c_str());
+  if (runs > 0) std::printf(", %.3f ms per run (sum of the node medians over %d runs)", total_ms, runs);
+  std::printf(
+      "\nmemory plan: intermediate tensors %s in all; at most %s alive at once (freed after the last\n"
+      "reader); one static arena by lifetime: %s\n",
+      mib(r.memory.intermediate_bytes).c_str(), mib(r.memory.peak_live_bytes).c_str(),
+      mib(r.memory.arena_bytes).c_str());
+  if (!args.get("json").empty()) {
+    write_file_atomic(args.get("json"), json_text(report_json(path, r), 1) + "\n");
+    std::printf("wrote %s\n", args.get("json").c_str());
+  }
+  return 0;
+}
 
 int run_run(const std::vector<std::string>& argv) {
   NoGradGuard no_grad;
@@ -62,11 +164,7 @@ int run_run(const std::vector<std::string>& argv) {
   args.option("batch", "1", "batch size of the random input when --input is not given");
   args.flag("bench", "time the model on the batch: latency (median) and images/s");
   std::vector<std::string> rest = argv;
-  std::string path;
-  if (!rest.empty() && rest[0].rfind("--", 0) != 0) {
-    path = rest[0];
-    rest.erase(rest.begin());
-  }
+  const std::string path = take_model_path(rest);
   if (!args.parse(rest)) return 0;
   if (path.empty()) throw UsageError("run: expected the model file: tinytorch run MODEL.onnx [options]");
   apply_runtime_options(args);

@@ -35,6 +35,34 @@ struct ValueInfo {
   Shape dims;
 };
 
+// One node of an inspected run (Model::inspect), as the runtime ran it after the graph passes.
+struct NodeReport {
+  std::string op, name;
+  std::string fused;                 // what the passes fused into it: "+ residual + relu (took in ...)"
+  std::vector<Shape> output_shapes;  // of this run
+  int64_t flops = 0;                 // Conv, Gemm, MatMul: multiply-adds x 2 (fused epilogues not counted)
+  int64_t params = 0;                // elements of its constant float inputs (weights, biases)
+  std::string algorithm;             // Conv: the convolution algorithm conv2d chose for this shape
+  int64_t output_bytes = 0;
+  double milliseconds = 0.0;  // median over the timed runs (0 without them)
+};
+
+// Where the intermediate tensors of one run live. intermediate_bytes: every node output, as if
+// none were ever freed. peak_live_bytes: the most alive at once as the runner frees each after its
+// last reader. arena_bytes: one static arena holding them all, each tensor at an offset chosen
+// greedily (largest first, lowest offset not overlapping a tensor alive at the same time).
+struct MemoryPlan {
+  int64_t intermediate_bytes = 0, peak_live_bytes = 0, arena_bytes = 0;
+};
+
+struct Report {
+  Shape input;
+  std::vector<NodeReport> nodes;
+  MemoryPlan memory;
+  int64_t flops = 0, params = 0;
+  int timed_runs = 0;
+};
+
 class Model {
  public:
   // The outputs for one input tensor (a model with exactly one input); one tensor per output.
@@ -50,12 +78,17 @@ class Model {
   std::string producer() const;               // producer_name and version, as the file states them
   int64_t num_nodes() const;                  // after import (constants folded) and the graph passes
   std::vector<std::string> op_types() const;  // each node's operator, in execution order
-  // Each node as the runtime runs it: "Conv 'name' + relu, residual", one line per node.
+  // Each node as the runtime runs it: "Conv 'name' + residual + relu  (took in ...)".
   std::vector<std::string> describe_nodes() const;
+  // Runs the model on `input` once and reports each node (shapes, FLOPs, parameters, algorithm)
+  // and the memory plan; with timed_runs > 0, also each node's median time over that many more runs.
+  Report inspect(const Tensor& input, int timed_runs = 0) const;
 
   explicit Model(std::shared_ptr<const detail::Graph> graph);
 
  private:
+  struct Observer;
+  std::map<std::string, Tensor> execute(const std::map<std::string, Tensor>& inputs, Observer* observer) const;
   std::shared_ptr<const detail::Graph> graph_;
 };
 

@@ -82,6 +82,33 @@ session.run does.)doc")
       .def_property_readonly("opset", &Model::opset, "the default domain's opset the file imports")
       .def_property_readonly("producer", &Model::producer, "producer_name and version, as the file states them")
       .def_property_readonly("op_types", &Model::op_types, "each node's operator, in execution order")
+      .def(
+          "inspect",
+          [](const Model& model, py::handle x, int timed_runs) {
+            const tt::Tensor input = tensor_from_object(x);
+            tt::onnx::Report r;
+            {
+              py::gil_scoped_release release;
+              r = model.inspect(input, timed_runs);
+            }
+            py::list nodes;
+            for (const auto& n : r.nodes) {
+              py::list shapes;
+              for (const auto& s : n.output_shapes) shapes.append(shape_tuple(s));
+              nodes.append(py::dict("op"_a = n.op, "name"_a = n.name, "fused"_a = n.fused, "output_shapes"_a = shapes,
+                                    "flops"_a = n.flops, "params"_a = n.params, "algorithm"_a = n.algorithm,
+                                    "output_bytes"_a = n.output_bytes, "ms"_a = n.milliseconds));
+            }
+            py::dict memory("intermediate_bytes"_a = r.memory.intermediate_bytes,
+                            "peak_live_bytes"_a = r.memory.peak_live_bytes, "arena_bytes"_a = r.memory.arena_bytes);
+            return py::dict("input"_a = shape_tuple(r.input), "nodes"_a = nodes, "memory"_a = memory,
+                            "flops"_a = r.flops, "params"_a = r.params, "timed_runs"_a = r.timed_runs);
+          },
+          "input"_a, "timed_runs"_a = 0,
+          "One run on `input`, node by node after the graph passes: {'nodes': [{op, name, fused, output_shapes, "
+          "flops, params, algorithm, output_bytes, ms}], 'memory': {intermediate_bytes, peak_live_bytes, "
+          "arena_bytes}, 'flops', 'params', ...}; with timed_runs > 0 each node's median time ('ms') over that many "
+          "more runs (tinytorch inspect on the command line).")
       .def("describe_nodes", &Model::describe_nodes,
            "each node as the runtime runs it, with what the graph passes fused into it")
       .def("__repr__", [](const Model& m) {

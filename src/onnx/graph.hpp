@@ -89,8 +89,22 @@ struct Graph {
 void optimize(Graph& g);
 void plan_lifetimes(Graph& g);
 
+// Called by Model::execute after each node (inspect.cpp watches a run through it).
+struct ObserverBase {
+  virtual ~ObserverBase() = default;
+  virtual void node(size_t index, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
+                    double seconds) = 0;
+};
+
+// The convolution algorithm a Conv node runs on these inputs (ops.cpp), as to_string names it.
+std::string conv_algorithm(const Node& node, const std::vector<Tensor>& inputs);
+
 // The operator table (ops.cpp): nullptr for an operator tinytorch does not run.
 OpFn find_op(const std::string& op);
 std::vector<std::string> op_names();
 
 }  // namespace tinytorch::onnx::detail
+
+namespace tinytorch::onnx {
+struct Model::Observer : detail::ObserverBase {};
+}  // namespace tinytorch::onnx

@@ -1,6 +1,7 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it.
 #include <algorithm>
+#include <chrono>
 #include <optional>
 
 #include "onnx/graph.hpp"
@@ -68,6 +69,10 @@ void check_input(const ValueInfo& info, const Tensor& t) {
 Model::Model(std::shared_ptr<const detail::Graph> graph) : graph_(std::move(graph)) {}
 
 std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& inputs) const {
+  return execute(inputs, nullptr);
+}
+
+std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>& inputs, Observer* observer) const {
   const detail::Graph& g = *graph_;
   std::vector<Tensor> slot(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v) slot[v] = g.values[v].constant;
@@ -93,7 +98,11 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& in
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
     std::optional<ops::FrozenWeights> frozen;
     if (node.frozen_weight) frozen.emplace(g.weights.id());
+    const auto start = observer ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> outs = node.run(node, args);
+    if (observer) {
+      observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
       if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = std::move(outs[o]);
     }

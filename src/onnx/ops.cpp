@@ -11,6 +11,7 @@
 #include "core/parallel.hpp"
 #include "kernels/activation.hpp"
 #include "onnx/graph.hpp"
+#include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
 #include "tinytorch/math.hpp"
@@ -149,6 +150,28 @@ Tensors conv(const Node& n, const Tensors& x) {
   });
   return {out};
 }
+
+}  // namespace
+
+std::string conv_algorithm(const Node& n, const Tensors& x) {
+  const Tensor& weight = arg(n, x, 1);
+  Tensor input = arg(n, x, 0);
+  if (weight.dim() != 4) return "";
+  Window w = window_of(n, input, {weight.shape()[2], weight.shape()[3]});
+  Shape shape = input.shape();
+  std::string prefix;
+  if (!symmetric(w)) {  // as conv() runs it: padded first
+    shape[2] += w.pads[0] + w.pads[2], shape[3] += w.pads[1] + w.pads[3];
+    std::fill(std::begin(w.pads), std::end(w.pads), 0);
+    prefix = "pad + ";
+  }
+  Conv2dOptions o;
+  o.stride = w.stride, o.dilation = w.dilation, o.groups = n.attr_int("group", 1);
+  o.padding = Padding2d(w.pads[0], w.pads[1]);
+  return prefix + to_string(select_conv2d_algorithm(shape, weight.shape(), o));
+}
+
+namespace {
 
 Tensors max_pool(const Node& n, const Tensors& x) {
   if (n.outputs.size() > 1 && n.outputs[1] >= 0) fail(n, "the Indices output is not supported");

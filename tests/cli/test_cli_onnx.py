@@ -66,3 +66,27 @@ def test_errors_exit_2_with_a_message(resnet, tmp_path):
     assert r.returncode == 2 and "expects shape (N, 3, 224, 224), got (1, 3, 32, 32)" in r.stderr
     r = run()
     assert r.returncode == 2 and "expected the model file" in r.stderr
+
+
+def test_inspect_prints_the_optimized_graph_and_memory_plan(resnet, tmp_path):
+    report = tmp_path / "r.json"
+    r = subprocess.run([CLI, "inspect", resnet / "resnet18.onnx", "--profile", "2", "--json", report],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "24 nodes after the graph passes, input (1, 3, 224, 224)" in r.stdout
+    assert "+ residual + relu  (took in Add '/layer1/layer1.0/Add'" in r.stdout
+    assert re.search(r"total: 3\.6\d\d GFLOP, 11684712 parameters", r.stdout), r.stdout[-400:]
+    m = re.search(r"intermediate tensors ([\d.]+) MiB in all; at most ([\d.]+) MiB alive at once.*\n.*arena by "
+                  r"lifetime: ([\d.]+) MiB", r.stdout)
+    total, peak, arena = map(float, m.groups())
+    assert peak <= arena < total
+    import json
+    data = json.loads(report.read_text())
+    assert len(data["nodes"]) == 24 and data["timed_runs"] == 2
+    conv1 = data["nodes"][0]
+    assert conv1["op"] == "Conv" and conv1["output_shapes"] == [[1, 64, 112, 112]]
+    assert conv1["flops"] == 2 * 64 * 112 * 112 * 3 * 7 * 7 and conv1["params"] == 64 * 3 * 7 * 7 + 64
+    assert sum(n["params"] for n in data["nodes"]) == data["params"] == 11684712  # BatchNormalization folded by the exporter
+    r = subprocess.run([CLI, "inspect", resnet / "resnet18.onnx", "--no-optimize"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and "49 nodes after the graph passes" in r.stdout

@@ -167,3 +167,27 @@ def test_models_loaded_one_after_another_keep_their_own_weights():
             got = fast(x).numpy()
             assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5, seed
         del fast
+
+
+def test_inspect_counts_flops_params_and_plans_memory():
+    # x -> conv a (+relu) -> conv b -> conv c: 4 -> 4 channels, 3x3, padding 1, over (1, 4, 9, 7).
+    nodes = [conv("a", "x", "p", b="b"), helper.make_node("Relu", ["p"], ["q"], name="r"), conv("b", "q", "s"),
+             conv("c", "s", "y")]
+    x = arr(1, 4, 9, 7)
+    model = tinytorch.onnx.load_from_bytes(build(nodes, dict(w=arr(4, 4, 3, 3), b=arr(4)), x_shape=x.shape))
+    report = model.inspect(x, timed_runs=3)
+    assert [n["op"] for n in report["nodes"]] == ["Conv", "Conv", "Conv"]
+    a, b, c = report["nodes"]
+    assert a["fused"].startswith("+ relu") and b["fused"] == ""
+    assert a["output_shapes"] == [(1, 4, 9, 7)]
+    per_output = 4 * 3 * 3  # multiply-adds per output value
+    assert a["flops"] == 2 * 4 * 9 * 7 * per_output == report["flops"] // 3
+    assert (a["params"], b["params"]) == (4 * 4 * 9 + 4, 4 * 4 * 9)
+    assert report["params"] == a["params"] + 2 * b["params"]
+    assert a["algorithm"] in tinytorch.backends.conv2d_algorithms()
+    assert all(n["ms"] > 0 for n in report["nodes"]) and report["timed_runs"] == 3
+    one = 4 * 9 * 7 * 4  # bytes of each conv's output
+    # Three outputs in all; at most two alive at once (b reads a's, c reads b's); a's and c's
+    # lifetimes do not meet, so the arena holds two.
+    assert report["memory"] == dict(intermediate_bytes=3 * one, peak_live_bytes=2 * one, arena_bytes=2 * one)
+    assert report["input"] == (1, 4, 9, 7)
