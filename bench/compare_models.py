@@ -24,7 +24,7 @@ usage: python bench/compare_models.py [--models resnet18,mobilenet_v2] [--thread
        in the benchmark venv (bench/requirements.txt) with tinytorch importable. The .onnx files
        are made by scripts/export_models.py with Debian's /usr/bin/python3 if missing (--dir).
 
-Writes bench/results/compare_models.json and compare_models.png.
+Writes bench/results/compare_models.json, compare_models.png and compare_models.md (the README's table).
 """
 import argparse
 import json
@@ -259,6 +259,27 @@ def print_table(rows, memory):
                                             for e, v in per.items()))
 
 
+def markdown(rows, memory):
+    """The README's table: per model and batch, each engine's latency (batch 1) or images/s
+    (batch 8), our ratio to the fastest peer, and peak memory at batch 8."""
+    head = "| model | batch | " + " | ".join(ENGINES) + " | ratio to the fastest peer |"
+    lines = [head, "|" + "---|" * 2 + "---:|" * (len(ENGINES) + 1)]
+    for r in rows:
+        cells = []
+        for e in ENGINES:
+            t = r["times"].get(e)
+            cells.append("-" if t is None else (f"{t * 1e3:.1f} ms" if r["batch"] == 1 else f"{r['batch'] / t:.1f}/s"))
+        ratio = f"**{r['ratio']:.2f}x** ({r['fastest_peer']})" if "ratio" in r else "-"
+        lines.append(f"| {r['model']} | {r['batch']} | " + " | ".join(cells) + f" | {ratio} |")
+    if memory:
+        lines += ["", "| peak memory at batch 8 (MiB) | " + " | ".join(ENGINES) + " |",
+                  "|---|" + "---:|" * len(ENGINES)]
+        for name, per in memory.items():
+            lines.append(f"| {name} | " + " | ".join("-" if per.get(e) is None else f"{per[e] / 2**20:.0f}"
+                                                     for e in ENGINES) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(rows, out, title):
     try:
         import matplotlib
@@ -344,7 +365,9 @@ def main():
                 print(f"  {e} differs from ONNX Runtime on {r['model']} batch {r['batch']}: "
                       f"{err:.1e} relative, top-1 {'agrees' if r['top1_agrees'][e] else 'differs'}")
     images = plot(rows, args.out, title)
-    print("wrote " + ", ".join(["compare_models.json"] + images) + " in " + args.out)
+    with open(os.path.join(args.out, "compare_models.md"), "w") as f:
+        f.write(markdown(rows, memory))
+    print("wrote " + ", ".join(["compare_models.json", "compare_models.md"] + images) + " in " + args.out)
     return 0
 
 

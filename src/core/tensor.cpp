@@ -46,12 +46,16 @@ std::string shape_to_string(const Shape& shape) {
   return s + ")";
 }
 
+// The sizes multiplied with empty dims counted as 1, as PyTorch does: (0, 2^40, 2^40) holds no
+// element, but its strides would overflow, so it is refused like a shape whose count does.
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
   int64_t stride = 1;
   for (size_t d = shape.size(); d-- > 0;) {
     strides[d] = stride;
-    stride *= std::max<int64_t>(shape[d], 1);
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(shape[d], 1), &stride)) {
+      throw ShapeError("shape " + shape_to_string(shape) + " has more elements than an int64 can count");
+    }
   }
   return strides;
 }
