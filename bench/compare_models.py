@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -202,6 +201,16 @@ def rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss_bytes():
+    """This process's resident-set high-water mark (VmHWM). Not getrusage's ru_maxrss, which a
+    process started by subprocess inherits from the (larger) benchmark process on Linux."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status")
+
+
 def memory_child(engine, name, args):
     x = np.random.default_rng(8).standard_normal((8, 3, 224, 224), dtype=np.float32)
     if engine.startswith("torch"):
@@ -211,8 +220,7 @@ def memory_child(engine, name, args):
     fn = make_engine(engine, name, args.dir, 8, args.threads)
     for _ in range(3):
         fn(x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps(dict(peak_bytes=peak - before)))
+    print(json.dumps(dict(peak_bytes=peak_rss_bytes() - before)))
 
 
 def peak_memory(engine, name, args):

@@ -1,8 +1,12 @@
 // The fused epilogue: see activation.hpp. Each activation is a branch-free loop the compiler
 // vectorizes (the library is built for x86-64-v3); exp is a polynomial written out here for the
-// same reason, since a call to expf would keep the loop scalar.
+// same reason, since a call to expf would keep the loop scalar. Built with -fno-trapping-math
+// (CMakeLists.txt): otherwise GCC will not turn the selects of the sigmoid into blends, as they
+// guard arithmetic that could raise floating-point flags, and the loops stay scalar (measured:
+// Swish over 1.2 M values 6 ms, vectorized well under 1).
 #include "kernels/activation.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -16,8 +20,8 @@ namespace {
 // come out right too, and from 88.8 on the product overflows to inf as exp does. NaN stays NaN;
 // x is first clamped to [-104, 100], beyond which the result is 0 or inf anyway.
 inline float exp_poly(float in) {
-  const float x = in != in ? 0.0f : (in < -104.0f ? -104.0f : (in > 100.0f ? 100.0f : in));
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float x = std::min(std::max(in, -104.0f), 100.0f);  // NaN passes through both
+  const float shifter = 12582912.0f;                        // 1.5 * 2^23: adding it rounds to an integer
   const float t = x * 1.44269504088896341f + shifter;
   const float n = t - shifter;
   float r = x - n * 0.693359375f;  // ln2, high part (exact in float)
@@ -29,11 +33,13 @@ inline float exp_poly(float in) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const auto k = static_cast<int32_t>(n);
-  const int32_t half = k / 2;
+  // n as an integer from t's low mantissa bits (no float-to-int conversion, defined for any t).
+  const int32_t k = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(shifter);
+  const int32_t half = k >> 1;
   const float scale1 = std::bit_cast<float>((half + 127) << 23);
   const float scale2 = std::bit_cast<float>((k - half + 127) << 23);
-  return in != in ? in : p * scale1 * scale2;
+  const float e = p * scale1 * scale2;
+  return in != in ? in : e;
 }
 
 // 1 / (1 + exp(-x)) from e = exp(-|x|), which never overflows: s = 1 / (1 + e) for x >= 0, e * s

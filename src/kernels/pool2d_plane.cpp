@@ -108,6 +108,24 @@ void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool 
   }
 }
 
+float plane_mean(const float* in, int64_t n) {
+  constexpr int64_t kBlock = 256, kLanes = 8;
+  double total = 0.0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t e = std::min(n, b + kBlock);
+    float lanes[kLanes] = {};
+    int64_t i = b;
+    for (; i + kLanes <= e; i += kLanes) {
+      for (int64_t j = 0; j < kLanes; ++j) lanes[j] += in[i + j];
+    }
+    float sum = 0.0f;
+    for (; i < e; ++i) sum += in[i];
+    for (float lane : lanes) sum += lane;
+    total += sum;
+  }
+  return static_cast<float>(total / static_cast<double>(n));
+}
+
 void maxpool2d_backward_plane(float* dx, const float* dy, const int64_t* indices, const Pool2dGeometry& g) {
   std::fill_n(dx, g.H * g.W, 0.0f);
   for (int64_t o = 0; o < g.OH * g.OW; ++o)

@@ -10,6 +10,7 @@
 
 #include "core/parallel.hpp"
 #include "kernels/activation.hpp"
+#include "kernels/pool2d.hpp"
 #include "onnx/graph.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
@@ -204,9 +205,21 @@ Tensors average_pool(const Node& n, const Tensors& x) {
 Tensors global_average_pool(const Node& n, const Tensors& x) {
   const Tensor& input = arg(n, x, 0);
   if (input.dim() < 3) fail(n, "expected (N, C, spatial...), got " + shape_to_string(input.shape()));
-  std::vector<int64_t> dims(static_cast<size_t>(input.dim() - 2));
-  std::iota(dims.begin(), dims.end(), 2);
-  return {mean(input, dims, true)};
+  Shape shape = input.shape();
+  const int64_t planes = shape[0] * shape[1], size = input.numel() / std::max<int64_t>(planes, 1);
+  if (input.dtype() != DType::Float32 || size == 0) {
+    std::vector<int64_t> dims(static_cast<size_t>(input.dim() - 2));
+    std::iota(dims.begin(), dims.end(), 2);
+    return {mean(input, dims, true)};
+  }
+  std::fill(shape.begin() + 2, shape.end(), 1);
+  Tensor out = Tensor::empty(shape);
+  const Tensor in = input.contiguous();
+  const float* src = in.data();
+  float* dst = out.data();
+  parallel_for(
+      planes, [&](int64_t p, int) { dst[p] = kernels::plane_mean(src + p * size, size); }, input.numel());
+  return {out};
 }
 
 Tensors batch_normalization(const Node& n, const Tensors& x) {

@@ -248,3 +248,17 @@ TEST(LossKernels, MatchReferenceOnRandomRows) {
     }
   }
 }
+
+TEST(PoolFast, PlaneMeanMatchesTheDoubleMean) {  // a global average pool's plane (ONNX GlobalAveragePool)
+  std::mt19937 rng(14);
+  tt::Generator gen(6);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 5000)(rng);
+    tt::Tensor x = tt::Tensor::randn({n}, gen);
+    if (trial % 3 == 0) x = tt::add(x, tt::scalar_tensor(3.0));  // a large common part
+    double exact = 0.0, magnitude = 0.0;
+    for (int64_t i = 0; i < n; ++i) exact += x.data()[i], magnitude += std::fabs(x.data()[i]);
+    exact /= static_cast<double>(n), magnitude /= static_cast<double>(n);
+    ASSERT_NEAR(tt::kernels::plane_mean(x.data(), n), exact, 40 * 0x1p-24 * magnitude) << "n " << n;
+  }
+}
