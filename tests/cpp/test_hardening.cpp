@@ -99,7 +99,7 @@ TEST(BadInputs, HugeSizesAreTypedErrors) {
   // Empty, yet its strides (sizes multiplied, empty dims as 1) would overflow: refused too (found by
   // fuzz_onnx: an initializer with dims (0, 2^57, 8064)).
   EXPECT_THROW(tt::Tensor::empty({0, big, big}), tt::ShapeError);
-  EXPECT_THROW(tt::Tensor::zeros({big}), std::bad_alloc);       // 4 TiB cannot be allocated
+  EXPECT_THROW(tt::Tensor::zeros({big}), std::bad_alloc);  // 4 TiB cannot be allocated
   EXPECT_THROW(tt::Tensor::zeros({-1, 3}), tt::ShapeError);
   EXPECT_THROW(tt::Conv2D(int64_t{1} << 40, 1, 1), std::bad_alloc);
   EXPECT_THROW(tt::Linear(int64_t{1} << 62, 4), tt::ShapeError);  // 2^64 elements: overflow
