@@ -43,27 +43,34 @@ Shape tensor_dims(const ::onnx::TensorProto& t, const std::string& what, int64_t
   return dims;
 }
 
-// The typed field or raw_data (little-endian, as the format fixes) of n elements of T, as U.
+// The typed field or raw_data (little-endian, as the format fixes) of n elements of T, as a tensor
+// of U. The data's size is checked against the dims before anything is allocated: a file may
+// declare dims of billions of elements and hold none.
 template <class U, class T, class Field>
-void copy_elements(U* out, int64_t n, const ::onnx::TensorProto& t, const Field& field, const std::string& what) {
-  if (t.has_raw_data()) {
-    const std::string& raw = t.raw_data();
-    if (static_cast<int64_t>(raw.size()) != n * static_cast<int64_t>(sizeof(T))) {
-      throw DataError("onnx: " + what + " holds " + std::to_string(raw.size()) + " bytes of raw data, expected " +
-                      std::to_string(n * static_cast<int64_t>(sizeof(T))) + " for its dims");
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      T v;
-      std::memcpy(&v, raw.data() + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
-      out[i] = static_cast<U>(v);
-    }
-    return;
+Tensor read_elements(const Shape& dims, DType dtype, int64_t n, const ::onnx::TensorProto& t, const Field& field,
+                     const std::string& what) {
+  const bool raw = t.has_raw_data();
+  if (raw && static_cast<int64_t>(t.raw_data().size()) != n * static_cast<int64_t>(sizeof(T))) {
+    throw DataError("onnx: " + what + " holds " + std::to_string(t.raw_data().size()) +
+                    " bytes of raw data, expected " + std::to_string(n * static_cast<int64_t>(sizeof(T))) +
+                    " for its dims");
   }
-  if (field.size() != n) {
+  if (!raw && field.size() != n) {
     throw DataError("onnx: " + what + " holds " + std::to_string(field.size()) + " values, expected " +
                     std::to_string(n) + " for its dims");
   }
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<U>(static_cast<T>(field.Get(static_cast<int>(i))));
+  Tensor tensor = Tensor::empty(dims, dtype);
+  U* out = tensor.data_ptr<U>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (raw) {
+      T v;
+      std::memcpy(&v, t.raw_data().data() + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+      out[i] = static_cast<U>(v);
+    } else {
+      out[i] = static_cast<U>(static_cast<T>(field.Get(static_cast<int>(i))));
+    }
+  }
+  return tensor;
 }
 
 Tensor to_tensor(const ::onnx::TensorProto& t, const std::string& what) {
@@ -75,31 +82,16 @@ Tensor to_tensor(const ::onnx::TensorProto& t, const std::string& what) {
   int64_t n = 0;
   const Shape dims = tensor_dims(t, what, &n);
   switch (t.data_type()) {
-    case ::onnx::TensorProto_DataType_FLOAT: {
-      Tensor out = Tensor::empty(dims);
-      copy_elements<float, float>(out.data(), n, t, t.float_data(), what);
-      return out;
-    }
-    case ::onnx::TensorProto_DataType_DOUBLE: {
-      Tensor out = Tensor::empty(dims);
-      copy_elements<float, double>(out.data(), n, t, t.double_data(), what);
-      return out;
-    }
-    case ::onnx::TensorProto_DataType_INT64: {
-      Tensor out = Tensor::empty(dims, DType::Int64);
-      copy_elements<int64_t, int64_t>(out.data_ptr<int64_t>(), n, t, t.int64_data(), what);
-      return out;
-    }
-    case ::onnx::TensorProto_DataType_INT32: {
-      Tensor out = Tensor::empty(dims, DType::Int64);
-      copy_elements<int64_t, int32_t>(out.data_ptr<int64_t>(), n, t, t.int32_data(), what);
-      return out;
-    }
-    case ::onnx::TensorProto_DataType_BOOL: {
-      Tensor out = Tensor::empty(dims, DType::Bool);
-      copy_elements<bool, uint8_t>(out.data_ptr<bool>(), n, t, t.int32_data(), what);
-      return out;
-    }
+    case ::onnx::TensorProto_DataType_FLOAT:
+      return read_elements<float, float>(dims, DType::Float32, n, t, t.float_data(), what);
+    case ::onnx::TensorProto_DataType_DOUBLE:
+      return read_elements<float, double>(dims, DType::Float32, n, t, t.double_data(), what);
+    case ::onnx::TensorProto_DataType_INT64:
+      return read_elements<int64_t, int64_t>(dims, DType::Int64, n, t, t.int64_data(), what);
+    case ::onnx::TensorProto_DataType_INT32:
+      return read_elements<int64_t, int32_t>(dims, DType::Int64, n, t, t.int32_data(), what);
+    case ::onnx::TensorProto_DataType_BOOL:
+      return read_elements<bool, uint8_t>(dims, DType::Bool, n, t, t.int32_data(), what);
     default:
       throw DataError("onnx: " + what + " has data type " + data_type_name(t.data_type()) +
                       "; tinytorch reads FLOAT, DOUBLE, INT64, INT32 and BOOL tensors");
