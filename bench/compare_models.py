@@ -29,13 +29,14 @@ Writes bench/results/compare_models.json, compare_models.png and compare_models.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 import types
 
 import numpy as np
+
+from machine import cpu_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -233,16 +234,6 @@ def peak_memory(engine, name, args):
 
 
 # --- report ---------------------------------------------------------------------------------------
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def print_table(rows, memory):

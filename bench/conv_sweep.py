@@ -31,7 +31,6 @@ import csv
 import json
 import math
 import os
-import platform
 import sys
 import time
 
@@ -40,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 import tinytorch
+from machine import cpu_name
 
 try:
     import onnx
@@ -456,16 +456,6 @@ def main():
           + " in " + args.out)
     return 1 if bad else 0
 
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":
