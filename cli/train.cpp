@@ -115,8 +115,22 @@ void write_metrics(const std::string& path, const TrainingState& state) {
 
 namespace {
 
+// Refuses, before hours of training, an output whose directory does not exist or is not writable.
+void check_output_directory(const std::string& path, const char* option) {
+  if (path.empty() || path.find('\0') != std::string::npos) throw UsageError(std::string(option) + ": empty path");
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw UsageError(std::string(option) + ": the directory '" + dir + "' does not exist");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw UsageError(std::string(option) + ": the directory '" + dir + "' is not writable");
+  }
+}
+
 struct TrainOptions {
-  std::string data, optimizer, schedule, checkpoint, metrics, plot;
+  std::string data, optimizer, schedule, checkpoint, metrics, plot, export_onnx;
   int64_t epochs = 0, batch = 0, limit = 0, every = 0;
   uint64_t seed = 0;
   double lr = 0, momentum = 0, weight_decay = 0;
@@ -144,6 +158,7 @@ bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) 
   args.flag("resume", "continue from --checkpoint exactly where it was saved (same --seed, --batch, --limit)");
   args.option("metrics", "", "keep one JSON object per finished epoch in this file (other runs' lines are kept)");
   args.option("plot", "tinytorch_training", "where to write the loss/accuracy curve (JSON and PNG stem)");
+  args.option("export-onnx", "", "after training, write the model here as ONNX (for ONNX Runtime, OpenVINO, ...)");
   args.flag("augment", "random shifts of up to 2 pixels and horizontal flips");
   args.flag("model-summary", "print the model and exit");
   if (!args.parse(argv)) return false;
@@ -156,6 +171,8 @@ bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) 
   o.weight_decay = parse_double(args, "weight-decay", 0, 1);
   o.data = args.get("data"), o.optimizer = args.get("optimizer"), o.schedule = args.get("schedule");
   o.checkpoint = args.get("checkpoint"), o.metrics = args.get("metrics"), o.plot = args.get("plot");
+  o.export_onnx = args.get("export-onnx");
+  if (!o.export_onnx.empty()) check_output_directory(o.export_onnx, "--export-onnx");
   o.resume = args.has("resume"), o.augment = args.has("augment"), o.summary = args.has("model-summary");
   if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "none") {
     throw UsageError("train: --schedule expects cosine, step or none, got '" + o.schedule + "'");
@@ -276,6 +293,11 @@ int run_train(const std::vector<std::string>& argv) {
   if (!state.history.empty()) {
     Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"}, {"epochs", state.history}};
     std::printf("%s\n", write_plot("curves", json_text(curve), o.plot).c_str());
+  }
+  if (!o.export_onnx.empty()) {
+    onnx::export_module(*model, {1, 1, 28, 28}, o.export_onnx);
+    std::printf("wrote %s (ONNX opset 13, batch size free), checked against the model on a second input\n",
+                o.export_onnx.c_str());
   }
   return 0;
 }

@@ -15,11 +15,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "tinytorch/module.hpp"
 #include "tinytorch/tensor.hpp"
 
 namespace tinytorch::onnx {
@@ -110,5 +112,42 @@ Model load_from_bytes(const std::string& bytes, const LoadOptions& options = {})
 
 // The operators import accepts, sorted.
 std::vector<std::string> supported_operators();
+
+// --- Export ---------------------------------------------------------------------------------------
+//
+// A model becomes an ONNX file by tracing, as torch.onnx.export does: the function runs once on the
+// example inputs while every op it calls (conv2d, the pools, linear, batch_norm in eval mode, the
+// elementwise and reduction math, reshape and the other views, cat, matmul, softmax) is recorded
+// as ONNX nodes (opset 13). Tensors it reads that no recorded op made (parameters, buffers,
+// constants) become initializers, named after the model's parameters where known. The file is
+// then checked with ONNX's checker, imported back and, by default, run on a second random input
+// (another batch size when the batch is dynamic) against the function itself.
+//
+// Errors: an op that has no ONNX form (batch_norm or dropout in training mode, floor division), a
+// value computed by an op the tracer does not record (named after its autograd node), or a file
+// whose outputs differ from the function's are DataErrors that say which; the output file is
+// written atomically, only once everything passed.
+
+struct ExportOptions {
+  std::vector<std::string> input_names;   // default: "input" (or "input0", "input1", ...)
+  std::vector<std::string> output_names;  // default: "output" (or "output0", ...)
+  bool dynamic_batch = true;              // dim 0 of inputs and outputs is the symbolic "batch"
+  bool verify = true;                     // re-import and compare on a second input
+  // Names for initializers: a model's named parameters and buffers ("conv1.weight").
+  std::vector<std::pair<std::string, Tensor>> named_tensors;
+  std::string producer = "tinytorch";
+};
+
+using TracedFunction = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+
+// The serialized ModelProto of `function` traced on `example_inputs`.
+std::string export_to_bytes(const TracedFunction& function, const std::vector<Tensor>& example_inputs,
+                            const ExportOptions& options = {});
+// The same, written atomically to `path`.
+void export_to_file(const TracedFunction& function, const std::vector<Tensor>& example_inputs, const std::string& path,
+                    const ExportOptions& options = {});
+// A module in eval mode (its mode is restored afterwards) on a random input of `input_shape`,
+// its parameters and buffers naming the initializers.
+void export_module(Module& model, const Shape& input_shape, const std::string& path, ExportOptions options = {});
 
 }  // namespace tinytorch::onnx

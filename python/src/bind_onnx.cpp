@@ -1,6 +1,7 @@
 // tinytorch.onnx: an imported ONNX model as a callable, and the loader (include/tinytorch/onnx.hpp).
 // The Python module tinytorch/onnx.py re-exports these under their public names.
 #include "bindings.hpp"
+#include "tinytorch/file_io.hpp"
 #include "tinytorch/onnx.hpp"
 
 namespace tinytorch::python {
@@ -128,6 +129,32 @@ session.run does.)doc")
         return std::make_shared<Model>(tt::onnx::load_from_bytes(std::string(data), tt::onnx::LoadOptions{optimize}));
       },
       "data"_a, "optimize"_a = true, "The same from the file's bytes (tinytorch.onnx.load_from_bytes).");
+  m.def(
+      "onnx_export",
+      [](const py::function& function, const std::vector<tt::Tensor>& examples, const std::string& path,
+         const std::vector<std::string>& input_names, const std::vector<std::string>& output_names, bool dynamic_batch,
+         bool verify, const std::vector<std::pair<std::string, tt::Tensor>>& named_tensors) {
+        if (!path.empty()) tt::check_path(path, "onnx export path");
+        tt::onnx::ExportOptions options;
+        options.input_names = input_names;
+        options.output_names = output_names;
+        options.dynamic_batch = dynamic_batch;
+        options.verify = verify;
+        options.named_tensors = named_tensors;
+        // The traced function is Python: it runs with the GIL held, as this call holds it.
+        auto traced = [&function](const std::vector<tt::Tensor>& inputs) {
+          py::object out = function(py::cast(inputs));
+          return py::cast<std::vector<tt::Tensor>>(out);
+        };
+        std::string bytes = tt::onnx::export_to_bytes(traced, examples, options);
+        if (path.empty()) return py::object(py::bytes(bytes));
+        tt::write_file_atomic(path, bytes);
+        return py::object(py::none());
+      },
+      "function"_a, "examples"_a, "path"_a, "input_names"_a, "output_names"_a, "dynamic_batch"_a, "verify"_a,
+      "named_tensors"_a,
+      "Traces function(list of Tensors) -> list of Tensors on the examples into an ONNX model (opset 13): "
+      "written atomically to path, or returned as bytes when path is empty (tinytorch.onnx.export).");
   m.def("onnx_available", &tt::onnx::available, "Whether this build imports ONNX (libonnx-dev at build time).");
   m.def("onnx_supported_operators", &tt::onnx::supported_operators, "The ONNX operators tinytorch runs, sorted.");
 }

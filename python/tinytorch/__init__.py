@@ -29,6 +29,7 @@ from tinytorch.nn import (GELU, AvgPool2D, AvgPool2d, BatchNorm2d, BinaryCrossEn
 from tinytorch.core.layers import Layer
 from tinytorch.core.spatial import conv2d_naive
 from tinytorch._tinytorch import flatten
+from tinytorch.onnx import compile  # noqa: A004  (torch.compile's name)
 from tinytorch.optim import SGD, Adam, AdamW
 from tinytorch.serialization import load, load_checkpoint, save, save_checkpoint
 from tinytorch import utils  # noqa: F401
@@ -43,7 +44,7 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "Layer", "Linear", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "Parameter", "RandomCrop",
            "RandomHorizontalFlip", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "Tensor",
            "TensorDataset", "Trainer", "__version__", "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin",
-           "autograd", "backends", "bool_", "cat", "clamp", "clip_grad_norm", "clone", "conv2d_naive", "cuda", "data",
+           "autograd", "backends", "bool_", "cat", "clamp", "clip_grad_norm", "clone", "compile", "conv2d_naive", "cuda", "data",
            "detach", "device", "enable_autograd", "enable_grad", "equal", "erf", "exp", "flatten", "float32",
            "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "inference_mode",
            "int64", "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "log_softmax", "manual_seed",

@@ -1086,6 +1086,10 @@ def onnx_available() -> builtins.bool:
     """
     Whether this build imports ONNX (libonnx-dev at build time).
     """
+def onnx_export(function: typing.Callable, examples: list[Tensor], path: builtins.str, input_names: list[builtins.str], output_names: list[builtins.str], dynamic_batch: builtins.bool, verify: builtins.bool, named_tensors: list[tuple[builtins.str, Tensor]]) -> typing.Any:
+    """
+    Traces function(list of Tensors) -> list of Tensors on the examples into an ONNX model (opset 13): written atomically to path, or returned as bytes when path is empty (tinytorch.onnx.export).
+    """
 def onnx_load(path: builtins.str, optimize: builtins.bool = True) -> OnnxModel:
     """
     Parses, checks and imports an ONNX model file (tinytorch.onnx.load).

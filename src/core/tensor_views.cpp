@@ -5,10 +5,12 @@
 // gradient back to the input's geometry (a transpose transposes it, a slice scatters it into
 // zeros, an expand sums it over the repeated dims).
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "core/autograd_internal.hpp"
 #include "core/broadcast.hpp"
+#include "core/trace.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/math.hpp"
 
@@ -60,8 +62,39 @@ struct CopyBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
 };
 
+// What a view is in ONNX's terms, for a trace: the node already holds it.
+trace::Call view_call(const ReshapeBackward&, const Tensor&) { return {"Reshape", {}, {}, {}}; }
+
+trace::Call view_call(const PermuteBackward& node, const Tensor&) {
+  std::vector<int64_t> perm(node.inverse.size());
+  for (size_t d = 0; d < perm.size(); ++d) perm[static_cast<size_t>(node.inverse[d])] = static_cast<int64_t>(d);
+  return {"Transpose", {}, {}, {{"perm", perm}}};
+}
+
+trace::Call view_call(const SliceBackward& node, const Tensor&) {
+  if (node.select) return {"Gather", {Tensor::int64({}, {node.start})}, {}, {{"axis", node.dim}}};
+  const int64_t size = node.input_shape[static_cast<size_t>(node.dim)];
+  if (node.start == 0 && node.stop == size && node.step == 1) return {"Identity", {}, {}, {}};
+  // A slice to the end stays one for any size (the batch dim's, say).
+  const int64_t stop = node.stop == size ? std::numeric_limits<int64_t>::max() : node.stop;
+  auto one = [](int64_t v) { return Tensor::int64({1}, {v}); };
+  return {"Slice", {one(node.start), one(stop), one(node.dim), one(node.step)}, {}, {}};
+}
+
+trace::Call view_call(const ExpandBackward&, const Tensor& out) {
+  return {"Expand", {Tensor::int64({static_cast<int64_t>(out.dim())}, out.shape())}, {}, {}};
+}
+
+trace::Call view_call(const CopyBackward&, const Tensor&) { return {"Identity", {}, {}, {}}; }
+
 template <class NodeT>
 Tensor record_view(Tensor out, const Tensor& input, std::shared_ptr<NodeT> node) {
+  trace::Op op;
+  if (op.recording()) {
+    trace::Call call = view_call(*node, out);
+    call.inputs.insert(call.inputs.begin(), input);  // the viewed tensor, then the call's constants
+    op.record(std::move(call.op), std::move(call.inputs), out, std::move(call.attrs));
+  }
   if (!autograd::needs_grad({&input})) return out;
   node->inputs = {input};
   attach_grad_fn(out, std::move(node));
@@ -252,8 +285,14 @@ Tensor Tensor::contiguous() const {
 
 Tensor Tensor::to(DType dtype) const {
   if (dtype == this->dtype()) return *this;
+  trace::Op op;
   Tensor out = Tensor::empty(shape(), dtype);
   out.copy_(*this);
+  if (op.recording()) {
+    // ONNX's TensorProto element types: FLOAT 1, INT64 7, BOOL 9.
+    const int64_t onnx_type = dtype == DType::Float32 ? 1 : dtype == DType::Int64 ? 7 : 9;
+    op.record("Cast", {*this}, out, {{"to", onnx_type}});
+  }
   return out;  // not differentiable: only float32 tensors carry gradients
 }
 

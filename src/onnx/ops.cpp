@@ -8,6 +8,7 @@
 #include <numeric>
 #include <utility>
 
+#include "core/broadcast.hpp"
 #include "core/parallel.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/pool2d.hpp"
@@ -231,6 +232,19 @@ Tensors batch_normalization(const Node& n, const Tensors& x) {
 Tensors relu_op(const Node& n, const Tensors& x) { return {relu(arg(n, x, 0))}; }
 Tensors sigmoid_op(const Node& n, const Tensors& x) { return {sigmoid(arg(n, x, 0))}; }
 
+template <Tensor (*F)(const Tensor&)>
+Tensors unary_op(const Node& n, const Tensors& x) {
+  return {F(arg(n, x, 0))};
+}
+
+// Max, Min (and Sum): any number of inputs, broadcast together.
+template <Tensor (*F)(const Tensor&, const Tensor&)>
+Tensors variadic(const Node& n, const Tensors& x) {
+  Tensor out = arg(n, x, 0);
+  for (size_t i = 1; i < x.size(); ++i) out = F(out, arg(n, x, i));
+  return {out};
+}
+
 std::optional<double> scalar_of(const Node& n, const Tensors& x, size_t i) {
   if (!given(x, i)) return std::nullopt;
   if (x[i].numel() != 1) fail(n, "expected a scalar for input " + std::to_string(i));
@@ -384,7 +398,18 @@ Tensors softmax_op(const Node& n, const Tensors& x) {
   return {softmax(a, axis)};
 }
 
-Tensors reduce_mean(const Node& n, const Tensors& x) {
+Tensors log_softmax_op(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const int64_t axis = wrap_axis(n, n.attr_int("axis", n.opset >= 13 ? -1 : 1), a.dim());
+  if (n.opset < 13 && axis != a.dim() - 1) {
+    fail(n, "opset < 13 LogSoftmax over more than the last dim is not supported");
+  }
+  return {log_softmax(a, axis)};
+}
+
+// ReduceMean and ReduceSum: axes from the attribute or (ReduceSum from opset 13) the input.
+template <bool kAverage>
+Tensors reduce_op(const Node& n, const Tensors& x) {
   const Tensor& a = arg(n, x, 0);
   std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
   if (axes.empty()) {
@@ -392,7 +417,56 @@ Tensors reduce_mean(const Node& n, const Tensors& x) {
     axes.resize(static_cast<size_t>(a.dim()));
     std::iota(axes.begin(), axes.end(), 0);
   }
-  return {mean(a, axes, n.attr_int("keepdims", 1) != 0)};
+  const bool keepdims = n.attr_int("keepdims", 1) != 0;
+  return {kAverage ? mean(a, axes, keepdims) : sum(a, axes, keepdims)};
+}
+
+// ReduceMax and ReduceMin: axes from the attribute (the input from opset 18).
+template <bool kLargest>
+Tensors reduce_extremum(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
+  if (axes.empty()) {
+    if (n.attr_int("noop_with_empty_axes", 0)) return {a};
+    axes.resize(static_cast<size_t>(a.dim()));
+    std::iota(axes.begin(), axes.end(), 0);
+  }
+  const bool keepdims = n.attr_int("keepdims", 1) != 0;
+  return {kLargest ? amax(a, axes, keepdims) : amin(a, axes, keepdims)};
+}
+
+template <bool kLargest>
+Tensors arg_extremum(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  if (n.attr_int("select_last_index", 0) != 0) fail(n, "select_last_index=1 is not supported");
+  const int64_t axis = wrap_axis(n, n.attr_int("axis", 0), a.dim());
+  const bool keepdims = n.attr_int("keepdims", 1) != 0;
+  return {kLargest ? argmax(a, axis, keepdims) : argmin(a, axis, keepdims)};
+}
+
+Tensors not_op(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  if (a.dtype() != DType::Bool) fail(n, "Not takes a bool tensor");
+  return {bitwise_not(a)};
+}
+
+Tensors where_op(const Node& n, const Tensors& x) {
+  const Tensor& cond = arg(n, x, 0);
+  if (cond.dtype() != DType::Bool) fail(n, "Where's condition must be a bool tensor");
+  return {where(cond, arg(n, x, 1), arg(n, x, 2))};
+}
+
+// Expand: bidirectional broadcast of the input against the shape.
+Tensors expand_op(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const std::vector<int64_t> want = ints_of(n, arg(n, x, 1));
+  Shape target;
+  try {
+    target = broadcast_shapes(a.shape(), Shape(want.begin(), want.end()), "Expand");
+  } catch (const ShapeError& e) {
+    fail(n, e.what());
+  }
+  return {a.expand(target)};
 }
 
 Tensors shape_op(const Node& n, const Tensors& x) {
@@ -474,7 +548,10 @@ struct OpRow {
 };
 
 const OpRow kOps[] = {
+    {"Abs", &unary_op<tinytorch::abs>},
     {"Add", &binary<add>},
+    {"ArgMax", &arg_extremum<true>},
+    {"ArgMin", &arg_extremum<false>},
     {"AveragePool", &average_pool},
     {"BatchNormalization", &batch_normalization},
     {"Cast", &cast},
@@ -485,19 +562,37 @@ const OpRow kOps[] = {
     {"Conv", &conv},
     {"Div", &binary<tinytorch::div>},
     {"Dropout", &dropout_op},
+    {"Equal", &binary<eq>},
+    {"Erf", &unary_op<tinytorch::erf>},
+    {"Exp", &unary_op<tinytorch::exp>},
+    {"Expand", &expand_op},
     {"Flatten", &flatten_op},
     {"Gather", &gather},
     {"Gemm", &gemm},
     {"GlobalAveragePool", &global_average_pool},
+    {"Greater", &binary<gt>},
+    {"GreaterOrEqual", &binary<ge>},
     {"HardSigmoid", &hard_sigmoid},
     {"HardSwish", &hard_swish},
     {"Identity", &identity},
     {"LeakyRelu", &leaky_relu},
+    {"Less", &binary<lt>},
+    {"LessOrEqual", &binary<le>},
+    {"Log", &unary_op<tinytorch::log>},
+    {"LogSoftmax", &log_softmax_op},
     {"MatMul", &matmul_op},
+    {"Max", &variadic<maximum>},
     {"MaxPool", &max_pool},
+    {"Min", &variadic<minimum>},
     {"Mul", &binary<mul>},
+    {"Neg", &unary_op<neg>},
+    {"Not", &not_op},
     {"Pad", &pad},
-    {"ReduceMean", &reduce_mean},
+    {"Pow", &binary<tinytorch::pow>},
+    {"ReduceMax", &reduce_extremum<true>},
+    {"ReduceMean", &reduce_op<true>},
+    {"ReduceMin", &reduce_extremum<false>},
+    {"ReduceSum", &reduce_op<false>},
     {"Relu", &relu_op},
     {"Reshape", &reshape},
     {"Shape", &shape_op},
@@ -505,10 +600,14 @@ const OpRow kOps[] = {
     {"Slice", &slice},
     {"Softmax", &softmax_op},
     {"Split", &split},
+    {"Sqrt", &unary_op<tinytorch::sqrt>},
     {"Squeeze", &squeeze},
     {"Sub", &binary<sub>},
+    {"Sum", &variadic<add>},
+    {"Tanh", &unary_op<tinytorch::tanh>},
     {"Transpose", &transpose},
     {"Unsqueeze", &unsqueeze},
+    {"Where", &where_op},
 };
 
 }  // namespace

@@ -8,12 +8,17 @@ namespace tinytorch::onnx {
 namespace {
 [[noreturn]] void unavailable() {
   throw ArgumentError(
-      "onnx: this tinytorch was built without ONNX import; install libonnx-dev and libprotobuf-dev and rebuild");
+      "onnx: this tinytorch was built without ONNX support; install libonnx-dev and libprotobuf-dev and rebuild");
 }
 }  // namespace
 
 bool available() { return false; }
 Model load(const std::string&, const LoadOptions&) { unavailable(); }
 Model load_from_bytes(const std::string&, const LoadOptions&) { unavailable(); }
+std::string export_to_bytes(const TracedFunction&, const std::vector<Tensor>&, const ExportOptions&) { unavailable(); }
+void export_to_file(const TracedFunction&, const std::vector<Tensor>&, const std::string&, const ExportOptions&) {
+  unavailable();
+}
+void export_module(Module&, const Shape&, const std::string&, ExportOptions) { unavailable(); }
 
 }  // namespace tinytorch::onnx

@@ -4,6 +4,7 @@
 #include "ops/conv2d.hpp"
 
 #include "core/autograd_internal.hpp"
+#include "core/trace.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_select.hpp"
 #include "tinytorch/autograd.hpp"
@@ -142,6 +143,7 @@ struct Conv2dBackward : autograd::Node {
 
 Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg,
                    const Conv2dOptions& options) {
+  trace::Op op;
   const Tensor input = ops::dense_float(input_arg);
   const Tensor weight = ops::dense_float(weight_arg);
   const Tensor bias = ops::optional_dense_float(bias_arg);
@@ -173,6 +175,18 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Ten
     node->has_bias = bias.defined();
     node->inputs = {input, weight, bias};
     attach_grad_fn(out, node);
+  }
+  if (op.recording()) {
+    // ONNX's pads are (top, left, bottom, right); "same" puts an odd extra row at the bottom.
+    const bool same = options.padding.mode == Padding2d::Mode::Same;
+    const int64_t bottom = same ? g.dilation_h * (g.KH - 1) - g.pad_top : g.pad_top;
+    const int64_t right = same ? g.dilation_w * (g.KW - 1) - g.pad_left : g.pad_left;
+    op.record("Conv", {input_arg, weight_arg, bias_arg}, out,
+              {{"kernel_shape", std::vector<int64_t>{g.KH, g.KW}},
+               {"strides", std::vector<int64_t>{g.stride_h, g.stride_w}},
+               {"pads", std::vector<int64_t>{g.pad_top, g.pad_left, bottom, right}},
+               {"dilations", std::vector<int64_t>{g.dilation_h, g.dilation_w}},
+               {"group", g.groups}});
   }
   return out;
 }

@@ -8,6 +8,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/dtype_dispatch.hpp"
+#include "core/trace.hpp"
 #include "ops/math_internal.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -209,7 +210,43 @@ struct ArithBackward : autograd::Node {
   }
 };
 
+Tensor arith_value(Arith op, const Tensor& a, const Tensor& b);
+
+// The ONNX operator of an arithmetic op, or nullptr when ONNX has none with its meaning.
+const char* arith_onnx(Arith op) {
+  switch (op) {
+    case Arith::Add:
+      return "Add";
+    case Arith::Sub:
+      return "Sub";
+    case Arith::Mul:
+      return "Mul";
+    case Arith::Div:
+      return "Div";
+    case Arith::Pow:
+      return "Pow";
+    case Arith::Maximum:
+      return "Max";
+    case Arith::Minimum:
+      return "Min";
+    case Arith::FloorDiv:
+    case Arith::Remainder:
+      break;
+  }
+  return nullptr;
+}
+
 Tensor arith(Arith op, const Tensor& a, const Tensor& b) {
+  trace::Op trace_op;
+  if (trace_op.recording() && arith_onnx(op) == nullptr) {
+    trace_op.refuse(arith_name(op), "ONNX has no operator with Python's rounding");
+  }
+  Tensor out = arith_value(op, a, b);
+  if (trace_op.recording()) trace_op.record(arith_onnx(op), {a, b}, out);
+  return out;
+}
+
+Tensor arith_value(Arith op, const Tensor& a, const Tensor& b) {
   const DType dtype = arith_dtype(op, a, b);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), arith_name(op));
   const Tensor x = a.to(dtype), y = b.to(dtype);
@@ -233,7 +270,19 @@ Tensor arith(Arith op, const Tensor& a, const Tensor& b) {
 
 enum class Compare { Eq, Ne, Lt, Le, Gt, Ge };
 
+Tensor compare_value(Compare op, const Tensor& a, const Tensor& b);
+
 Tensor compare(Compare op, const Tensor& a, const Tensor& b) {
+  trace::Op trace_op;
+  Tensor out = compare_value(op, a, b);
+  if (trace_op.recording()) {
+    static constexpr const char* kOnnx[] = {"Equal", "NotEqual", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"};
+    trace_op.record(kOnnx[static_cast<int>(op)], {a, b}, out);  // NotEqual: Not(Equal) in the exporter
+  }
+  return out;
+}
+
+Tensor compare_value(Compare op, const Tensor& a, const Tensor& b) {
   const DType dtype = promote_types(a.dtype(), b.dtype());
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), "comparison"), DType::Bool);
   const Tensor x = a.to(dtype), y = b.to(dtype);
@@ -262,6 +311,8 @@ Tensor compare(Compare op, const Tensor& a, const Tensor& b) {
 enum class Bitwise { And, Or, Xor };
 
 Tensor bitwise(Bitwise op, const Tensor& a, const Tensor& b) {
+  trace::Op trace_op;
+  if (trace_op.recording()) trace_op.refuse("a bitwise operator (&, |, ^)", "the exporter does not write it");
   const DType dtype = promote_types(a.dtype(), b.dtype());
   if (dtype == DType::Float32) {
     throw DTypeError("bitwise and/or/xor (&, |, ^) take bool or int64 tensors, got float32");
@@ -337,7 +388,19 @@ struct UnaryBackward : autograd::Node {
   }
 };
 
+Tensor unary_value(Unary op, const Tensor& a);
+
 Tensor unary(Unary op, const Tensor& a) {
+  trace::Op trace_op;
+  Tensor out = unary_value(op, a);
+  if (trace_op.recording()) {
+    static constexpr const char* kOnnx[] = {"Neg", "Abs", "Exp", "Log", "Sqrt", "Tanh", "Sigmoid", "Erf"};
+    trace_op.record(kOnnx[static_cast<int>(op)], {a}, out);
+  }
+  return out;
+}
+
+Tensor unary_value(Unary op, const Tensor& a) {
   const bool keeps_dtype = op == Unary::Neg || op == Unary::Abs;
   if (op == Unary::Neg && a.dtype() == DType::Bool) {
     throw DTypeError("neg: negating a bool tensor is not supported; use logical not (~) instead");
@@ -436,12 +499,17 @@ Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(Bitwise::X
 
 Tensor bitwise_not(const Tensor& a) {
   if (a.dtype() == DType::Float32) throw DTypeError("bitwise not (~) takes a bool or int64 tensor, got float32");
+  trace::Op trace_op;
+  if (trace_op.recording() && a.dtype() != DType::Bool) {
+    trace_op.refuse("bitwise not (~) of an int64 tensor", "the exporter writes only the logical not of bools");
+  }
   Tensor out = Tensor::empty(a.shape(), a.dtype());
   if (a.dtype() == DType::Bool) {
     ops::unary_loop<bool, bool>(out, a, [](bool v) { return !v; });
   } else {
     ops::unary_loop<int64_t, int64_t>(out, a, [](int64_t v) { return ~v; });
   }
+  if (trace_op.recording()) trace_op.record("Not", {a}, out);
   return out;
 }
 
@@ -455,9 +523,11 @@ Tensor sigmoid(const Tensor& a) { return unary(Unary::Sigmoid, a); }
 Tensor erf(const Tensor& a) { return unary(Unary::Erf, a); }
 
 Tensor scale(const Tensor& a, float factor) {
+  trace::Op trace_op;
   const Tensor x = ops::dense_float(a);
   Tensor out = Tensor::empty(x.shape());
   ops::unary_loop<float, float>(out, x, [factor](float v) { return v * factor; });
+  if (trace_op.recording()) trace_op.record("Mul", {a, Tensor::full({}, factor)}, out);
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<ScaleBackward>();
   node->factor = factor;
@@ -470,6 +540,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (cond.dtype() != DType::Bool) {
     throw DTypeError(std::string("where: expected a bool condition, got ") + dtype_name(cond.dtype()));
   }
+  trace::Op trace_op;
   const DType dtype = promote_types(a.dtype(), b.dtype());
   const Shape shape = broadcast_shapes(cond.shape(), broadcast_shapes(a.shape(), b.shape(), "where"), "where");
   const Tensor x = a.to(dtype), y = b.to(dtype);
@@ -493,6 +564,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
         },
         ops::kElementwiseGrain);
   });
+  if (trace_op.recording()) trace_op.record("Where", {cond, a, b}, out);
   if (!autograd::needs_grad({&a, &b})) return out;
   auto node = std::make_shared<WhereBackward>();
   node->cond = cond.detach();
@@ -503,6 +575,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
   if (!min && !max) throw ArgumentError("clamp: give min, max or both");
+  trace::Op trace_op;
   const double lo = min.value_or(-std::numeric_limits<double>::infinity());
   const double hi = max.value_or(std::numeric_limits<double>::infinity());
   Tensor out = Tensor::empty(a.shape(), a.dtype());
@@ -514,6 +587,10 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
       return d < lo ? static_cast<T>(lo) : (d > hi ? static_cast<T>(hi) : v);
     });
   });
+  if (trace_op.recording()) {
+    auto bound = [&](std::optional<double> v) { return v ? Tensor::full({}, *v, a.dtype()) : Tensor(); };
+    trace_op.record("Clip", {a, bound(min), bound(max)}, out);
+  }
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<ClampBackward>();
   node->pass = bitwise_and(ge(a, scalar_tensor(lo)), le(a, scalar_tensor(hi)));

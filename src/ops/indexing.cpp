@@ -8,6 +8,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/dtype_dispatch.hpp"
+#include "core/trace.hpp"
 #include "ops/math_internal.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -116,6 +117,7 @@ struct IndexBackward : autograd::Node {
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   if (tensors.empty()) throw ArgumentError("cat: expected a non-empty list of tensors");
+  trace::Op op;
   const Tensor& first = tensors[0];
   const int64_t d = ops::wrap_dim(dim, first.dim(), "cat");
   if (first.dim() == 0) throw ShapeError("cat: zero-dimensional tensors cannot be concatenated (use stack)");
@@ -142,6 +144,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out.detach().slice(d, at, at + sizes[i]).copy_(tensors[i]);
     at += sizes[i];
   }
+  if (op.recording()) op.record("Concat", tensors, out, {{"axis", d}});
   bool record = false;
   for (const Tensor& t : tensors) record = record || autograd::needs_grad({&t});
   if (!record) return out;
@@ -168,6 +171,11 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor index(const Tensor& a, const std::vector<Tensor>& indices) {
+  trace::Op trace_op;
+  if (trace_op.recording()) {
+    trace_op.refuse("indexing with a tensor (x[mask], x[indices])",
+                    "its result's shape depends on the values; use slices, or leave the step outside the model");
+  }
   const IndexPlan p = plan_index(a, indices, "index");
   Shape gathered_shape = p.index_shape;
   gathered_shape.insert(gathered_shape.end(), p.rest_shape.begin(), p.rest_shape.end());
@@ -197,6 +205,9 @@ Tensor index(const Tensor& a, const std::vector<Tensor>& indices) {
 }
 
 void index_put_(Tensor& a, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
+  trace::Op trace_op;
+  if (trace_op.recording())
+    trace_op.refuse("an indexed assignment (x[mask] = v)", "the exporter records no in-place update");
   const IndexPlan p = plan_index(a, indices, "index_put_");
   // values, broadcast to the result's shape, read in the [B..., rest...] order.
   const Tensor ordered =
@@ -224,6 +235,8 @@ void index_put_(Tensor& a, const std::vector<Tensor>& indices, const Tensor& val
 }
 
 std::vector<Tensor> nonzero(const Tensor& a) {
+  trace::Op trace_op;
+  if (trace_op.recording()) trace_op.refuse("nonzero", "its result's shape depends on the values");
   const Tensor c = a.contiguous();
   std::vector<int64_t> flat;
   for (int64_t i = 0; i < c.numel(); ++i)

@@ -6,6 +6,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
+#include "core/trace.hpp"
 #include "kernels/blas.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
@@ -59,9 +60,7 @@ struct ReluBackward : autograd::Node {
   }
 };
 
-}  // namespace
-
-Tensor linear(const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg) {
+Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg) {
   const Tensor input = ops::dense_float(input_arg);
   const Tensor weight = ops::dense_float(weight_arg);
   const Tensor bias = ops::optional_dense_float(bias_arg);
@@ -117,7 +116,17 @@ Tensor linear(const Tensor& input_arg, const Tensor& weight_arg, const Tensor& b
   return y;
 }
 
+}  // namespace
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  trace::Op op;
+  Tensor out = linear_value(input, weight, bias);
+  if (op.recording()) op.record("Gemm", {input, weight, bias}, out, {{"transB", int64_t{1}}});
+  return out;
+}
+
 Tensor relu(const Tensor& input_arg) {
+  trace::Op op;
   const Tensor input = ops::dense_float(input_arg);
   Tensor y = Tensor::empty(input.shape());
   const float* x = input.data();
@@ -132,6 +141,7 @@ Tensor relu(const Tensor& input_arg) {
     node->inputs = {input};
     attach_grad_fn(y, node);
   }
+  if (op.recording()) op.record("Relu", {input_arg}, y);
   return y;
 }
 

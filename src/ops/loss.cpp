@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/autograd_internal.hpp"
+#include "core/trace.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -65,6 +66,7 @@ struct CrossEntropyBackward : autograd::Node {
 }  // namespace
 
 Tensor log_softmax(const Tensor& logits_arg) {
+  trace::Op op;
   const Tensor logits = ops::dense_float(logits_arg);
   const auto [N, K] = rows_of("log_softmax", logits);
   Tensor out = Tensor::empty(logits.shape());
@@ -75,6 +77,7 @@ Tensor log_softmax(const Tensor& logits_arg) {
     node->inputs = {logits};
     attach_grad_fn(out, node);
   }
+  if (op.recording()) op.record("LogSoftmax", {logits_arg}, out, {{"axis", int64_t{-1}}});
   return out;
 }
 

@@ -2,6 +2,7 @@
 // (broadcast) batch item; int64 runs plain loops (labels and indices only, so rarely). The
 // reference is numpy/PyTorch in tests/python/test_tensor_torch.py.
 #include "core/autograd_internal.hpp"
+#include "core/trace.hpp"
 #include "kernels/blas.hpp"
 #include "ops/math_internal.hpp"
 #include "tinytorch/autograd.hpp"
@@ -53,9 +54,7 @@ struct MatmulBackward : autograd::Node {
   }
 };
 
-}  // namespace
-
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+Tensor matmul_value(const Tensor& a_in, const Tensor& b_in) {
   if (a_in.dim() == 0 || b_in.dim() == 0) {
     throw ShapeError("matmul: both operands need at least one dimension, got shapes " + shape_to_string(a_in.shape()) +
                      " and " + shape_to_string(b_in.shape()));
@@ -92,6 +91,15 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   node->a_shape = a_in.shape(), node->b_shape = b_in.shape(), node->out2_shape = out2;
   node->inputs = {a_in, b_in};
   attach_grad_fn(out, node);
+  return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  trace::Op op;
+  Tensor out = matmul_value(a, b);
+  if (op.recording()) op.record("MatMul", {a, b}, out);
   return out;
 }
 

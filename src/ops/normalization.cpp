@@ -4,6 +4,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
+#include "core/trace.hpp"
 #include "kernels/batch_norm.hpp"
 #include "kernels/dropout.hpp"
 #include "ops/checks.hpp"
@@ -63,6 +64,10 @@ struct DropoutBackward : autograd::Node {
 
 Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running_var, const Tensor& weight_arg,
                   const Tensor& bias_arg, bool training, double momentum, double eps) {
+  trace::Op op;
+  if (op.recording() && training) {
+    op.refuse("batch_norm in training mode", "it normalizes with the batch's statistics; call model.eval() first");
+  }
   const Tensor input = ops::dense_float(input_arg);
   const Tensor weight = ops::optional_dense_float(weight_arg);
   const Tensor bias = ops::optional_dense_float(bias_arg);
@@ -123,6 +128,15 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
     node->inputs = {input, weight, bias};
     attach_grad_fn(out, node);
   }
+  if (op.recording()) {
+    // ONNX's BatchNormalization takes all four: a missing one is the identity it stands for.
+    const bool stats = running_mean.defined() && running_var.defined();
+    auto or_fill = [&](const Tensor& t, float value) { return t.defined() ? t : Tensor::full({C}, value); };
+    op.record("BatchNormalization",
+              {input_arg, or_fill(weight_arg, 1.0f), or_fill(bias_arg, 0.0f), stats ? running_mean : Tensor::zeros({C}),
+               stats ? running_var : Tensor::ones({C})},
+              out, {{"epsilon", eps}});
+  }
   return out;
 }
 
@@ -130,7 +144,9 @@ Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen)
   const Tensor input = ops::dense_float(input_arg);
   if (!(p >= 0.0 && p <= 1.0))
     throw ShapeError("dropout: expected a probability p in [0, 1], got " + std::to_string(p));
-  if (!training || p == 0.0) return input_arg;
+  if (!training || p == 0.0) return input_arg;  // the same tensor: nothing for a trace to record
+  trace::Op op;
+  if (op.recording()) op.refuse("dropout in training mode", "it draws random masks; call model.eval() first");
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
   float* m = mask.data();

@@ -4,6 +4,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
+#include "core/trace.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -92,6 +93,7 @@ struct AvgPool2dBackward : autograd::Node {
 }  // namespace
 
 Tensor max_pool2d(const Tensor& input_arg, const MaxPool2dOptions& o) {
+  trace::Op op;
   const Tensor input = ops::dense_float(input_arg);
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
@@ -118,10 +120,19 @@ Tensor max_pool2d(const Tensor& input_arg, const MaxPool2dOptions& o) {
     node->inputs = {input};
     attach_grad_fn(result, node);
   }
+  if (op.recording()) {
+    op.record("MaxPool", {input_arg}, result,
+              {{"kernel_shape", std::vector<int64_t>{g.KH, g.KW}},
+               {"strides", std::vector<int64_t>{g.stride_h, g.stride_w}},
+               {"pads", std::vector<int64_t>{g.pad_h, g.pad_w, g.pad_h, g.pad_w}},
+               {"dilations", std::vector<int64_t>{g.dilation_h, g.dilation_w}},
+               {"ceil_mode", int64_t{o.ceil_mode}}});
+  }
   return result;
 }
 
 Tensor avg_pool2d(const Tensor& input_arg, const AvgPool2dOptions& o) {
+  trace::Op op;
   const Tensor input = ops::dense_float(input_arg);
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
@@ -144,6 +155,14 @@ Tensor avg_pool2d(const Tensor& input_arg, const AvgPool2dOptions& o) {
     node->input_shape = input.shape();
     node->inputs = {input};
     attach_grad_fn(result, node);
+  }
+  if (op.recording()) {
+    op.record("AveragePool", {input_arg}, result,
+              {{"kernel_shape", std::vector<int64_t>{g.KH, g.KW}},
+               {"strides", std::vector<int64_t>{g.stride_h, g.stride_w}},
+               {"pads", std::vector<int64_t>{g.pad_h, g.pad_w, g.pad_h, g.pad_w}},
+               {"ceil_mode", int64_t{o.ceil_mode}},
+               {"count_include_pad", int64_t{o.count_include_pad}}});
   }
   return result;
 }

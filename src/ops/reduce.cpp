@@ -10,6 +10,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/dtype_dispatch.hpp"
+#include "core/trace.hpp"
 #include "ops/math_internal.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/functional.hpp"
@@ -194,25 +195,55 @@ std::pair<Tensor, Tensor> extremum(const Tensor& a, const std::vector<int64_t>& 
   return {values, indices};
 }
 
+// sum_impl, traced as ReduceSum or ReduceMean over `dims` (every dim when empty).
+Tensor reduce_sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool average) {
+  trace::Op op;
+  Tensor out = sum_impl(a, dims, keepdim, average);
+  if (op.recording()) {
+    std::vector<trace::Attr> attrs{{"keepdims", int64_t{keepdim}}};
+    std::vector<int64_t> axes;
+    for (int64_t d : dims) axes.push_back(ops::wrap_dim(d, std::max<int64_t>(a.dim(), 1), "sum"));
+    if (!axes.empty()) attrs.push_back({"axes", axes});
+    op.record(average ? "ReduceMean" : "ReduceSum", {a}, out, std::move(attrs));
+  }
+  return out;
+}
+
 }  // namespace
 
-Tensor sum(const Tensor& a) { return sum_impl(a, {}, false, false); }
+Tensor sum(const Tensor& a) { return reduce_sum(a, {}, false, false); }
 Tensor mean(const Tensor& a) {
   if (a.numel() == 0) throw ShapeError("mean: the tensor is empty");
-  return sum_impl(a, {}, false, true);
+  return reduce_sum(a, {}, false, true);
 }
 Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
-  return sum_impl(a, dims, keepdim, false);
+  return reduce_sum(a, dims, keepdim, false);
 }
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim) {
-  return sum_impl(a, dims, keepdim, true);
+  return reduce_sum(a, dims, keepdim, true);
 }
 
 namespace {
 
+// amax/amin and max/min along a dim, traced as ReduceMax/ReduceMin (and ArgMax/ArgMin).
+void record_extremum(trace::Op& trace_op, const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool largest,
+                     const Tensor& values, const Tensor& indices) {
+  std::vector<trace::Attr> attrs{{"keepdims", int64_t{keepdim}}};
+  std::vector<int64_t> axes;
+  for (int64_t d : dims) axes.push_back(ops::wrap_dim(d, std::max<int64_t>(a.dim(), 1), "amax"));
+  if (!axes.empty()) attrs.push_back({"axes", axes});
+  trace_op.record(largest ? "ReduceMax" : "ReduceMin", {a}, values, attrs);
+  if (indices.defined()) {
+    trace_op.record(largest ? "ArgMax" : "ArgMin", {a}, indices,
+                    {{"axis", axes.empty() ? int64_t{0} : axes[0]}, {"keepdims", int64_t{keepdim}}});
+  }
+}
+
 Tensor amax_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool largest) {
   const char* op = largest ? "amax" : "amin";
+  trace::Op trace_op;
   Tensor out = extremum(a, dims, keepdim, largest, true, op).first;
+  if (trace_op.recording()) record_extremum(trace_op, a, dims, keepdim, largest, out, Tensor());
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<ExtremumBackward>();
   node->input = a.detach();
@@ -226,7 +257,9 @@ Tensor amax_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim
 std::pair<Tensor, Tensor> indexed_extremum(const Tensor& a, int64_t dim, bool keepdim, bool largest) {
   const char* op = largest ? "max" : "min";
   const int64_t d = ops::wrap_dim(dim, a.dim(), op);
+  trace::Op trace_op;
   auto [values, indices] = extremum(a, {d}, keepdim, largest, true, op);
+  if (trace_op.recording()) record_extremum(trace_op, a, {d}, keepdim, largest, values, indices);
   if (autograd::needs_grad({&a})) {
     auto node = std::make_shared<IndexedExtremumBackward>();
     node->indices = indices.reshape(plan_reduce(a, {d}, true, op).keepdim_shape);
@@ -240,6 +273,14 @@ std::pair<Tensor, Tensor> indexed_extremum(const Tensor& a, int64_t dim, bool ke
 
 Tensor arg_extremum(const Tensor& a, std::optional<int64_t> dim, bool keepdim, bool largest) {
   const char* op = largest ? "argmax" : "argmin";
+  trace::Op trace_op;
+  if (trace_op.recording()) {
+    if (!dim) trace_op.refuse(std::string(op) + " without a dim", "give the dim (argmax(x, 1))");
+    Tensor out = extremum(a, {*dim}, keepdim, largest, false, op).second;
+    trace_op.record(largest ? "ArgMax" : "ArgMin", {a}, out,
+                    {{"axis", ops::wrap_dim(*dim, std::max<int64_t>(a.dim(), 1), op)}, {"keepdims", int64_t{keepdim}}});
+    return out;
+  }
   if (!dim) {
     Tensor flat = extremum(a.reshape({-1}), {0}, false, largest, false, op).second;
     return keepdim ? flat.reshape(Shape(static_cast<size_t>(a.dim()), 1)) : flat;
@@ -266,8 +307,10 @@ Tensor argmin(const Tensor& a, std::optional<int64_t> dim, bool keepdim) {
   return arg_extremum(a, dim, keepdim, false);
 }
 
+namespace {
+
 // log_softmax along any dim: that dim moved last, rows of the [rows, K] kernel, moved back.
-Tensor log_softmax(const Tensor& a, int64_t dim) {
+Tensor log_softmax_value(const Tensor& a, int64_t dim) {
   const Tensor x = ops::dense_float(a);
   if (x.dim() == 0) return log_softmax(x.reshape({1})).reshape({});
   const int64_t d = ops::wrap_dim(dim, x.dim(), "log_softmax");
@@ -277,7 +320,23 @@ Tensor log_softmax(const Tensor& a, int64_t dim) {
   return log_softmax(rows).reshape(moved_shape).transpose(d, -1);
 }
 
-Tensor softmax(const Tensor& a, int64_t dim) { return exp(log_softmax(a, dim)); }
+}  // namespace
+
+Tensor log_softmax(const Tensor& a, int64_t dim) {
+  trace::Op op;
+  Tensor out = log_softmax_value(a, dim);
+  if (op.recording())
+    op.record("LogSoftmax", {a}, out, {{"axis", ops::wrap_dim(dim, std::max<int64_t>(a.dim(), 1), "log_softmax")}});
+  return out;
+}
+
+Tensor softmax(const Tensor& a, int64_t dim) {
+  trace::Op op;
+  Tensor out = exp(log_softmax_value(a, dim));
+  if (op.recording())
+    op.record("Softmax", {a}, out, {{"axis", ops::wrap_dim(dim, std::max<int64_t>(a.dim(), 1), "softmax")}});
+  return out;
+}
 
 Tensor sum_to(const Tensor& g, const Shape& shape) {
   if (g.shape() == shape) return g;
