@@ -9,13 +9,25 @@
 
 namespace tinytorch::kernels {
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+namespace {
+void pin_to_one_thread() {
   static std::once_flag pinned;
   std::call_once(pinned, [] { openblas_set_num_threads(1); });
+}
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  pin_to_one_thread();
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha, A,
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
+}
+
+void sgemv(int64_t M, int64_t N, const float* A, int64_t lda, const float* x, float* y) {
+  pin_to_one_thread();
+  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N), 1.0f, A,
+              static_cast<blasint>(lda), x, 1, 0.0f, y, 1);
 }
 
 }  // namespace tinytorch::kernels

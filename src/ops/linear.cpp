@@ -87,7 +87,8 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
   out_shape.back() = OUT;  // [N, IN] -> [N, OUT], or [IN] -> [OUT]
   Tensor y = Tensor::empty(out_shape);
   if (y.numel() == 0) return y;
-  // sgemm per block of 64 output features: [N, IN] x [64, IN]^T -> the [N, 64] columns of [N, OUT].
+  // sgemm per block of 64 output features: [N, IN] x [64, IN]^T -> the [N, 64] columns of [N, OUT]
+  // (sgemv for a single row).
   // Blocks are fixed by the shape, so the result does not depend on the thread count.
   constexpr int64_t kBlock = 64;
   const float* x = input.data();
@@ -97,7 +98,11 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
   parallel_for((OUT + kBlock - 1) / kBlock,
                [&](int64_t blk, int) {
                  const int64_t o0 = blk * kBlock, cols = std::min(kBlock, OUT - o0);
-                 kernels::sgemm(false, true, N, cols, IN, 1.0f, x, IN, w + o0 * IN, IN, 0.0f, out + o0, OUT);
+                 if (N == 1) {  // one row: a matrix-vector product reads the block of W once, unpacked
+                   kernels::sgemv(cols, IN, w + o0 * IN, IN, x, out + o0);
+                 } else {
+                   kernels::sgemm(false, true, N, cols, IN, 1.0f, x, IN, w + o0 * IN, IN, 0.0f, out + o0, OUT);
+                 }
                  if (b) {
                    for (int64_t n = 0; n < N; ++n)
                      for (int64_t j = 0; j < cols; ++j) out[n * OUT + o0 + j] += b[o0 + j];
