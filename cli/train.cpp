@@ -31,7 +31,9 @@ struct Evaluation {
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
 };
 
-Evaluation evaluate(Module& model, const Dataset& data) {
+// The test set's loss, accuracy and confusion matrix. Under data parallelism each process takes
+// every world-th batch and the sums are added over the processes (the models are the same).
+Evaluation evaluate(Module& model, const Dataset& data, int rank = 0, int world = 1) {
   NoGradGuard no_grad;
   model.eval();
   Evaluation e;
@@ -39,7 +41,7 @@ Evaluation evaluate(Module& model, const Dataset& data) {
   DataLoader loader(data, 250, false);  // big enough to be quick, small enough to keep memory low
   double total = 0;
   int64_t correct = 0;
-  for (int64_t b = 0; b < loader.batches(); ++b) {
+  for (int64_t b = rank; b < loader.batches(); b += world) {
     auto [x, y] = loader.batch(b);
     const Tensor logits = model(x);
     total += cross_entropy(logits, y).item() * static_cast<double>(y.size());
@@ -49,6 +51,13 @@ Evaluation evaluate(Module& model, const Dataset& data) {
       correct += predicted == y[i];
       e.confusion[static_cast<size_t>(y[i])][static_cast<size_t>(predicted)]++;
     }
+  }
+  if (world > 1) {
+    std::vector<double> sums{total, static_cast<double>(correct)};
+    for (const auto& row : e.confusion) sums.insert(sums.end(), row.begin(), row.end());
+    distributed::all_reduce_sum(sums.data(), static_cast<int64_t>(sums.size()));
+    total = sums[0], correct = static_cast<int64_t>(sums[1]);
+    for (size_t i = 0; i < 100; ++i) e.confusion[i / 10][i % 10] = static_cast<int64_t>(sums[2 + i]);
   }
   e.loss = total / static_cast<double>(data.size());
   e.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
@@ -134,7 +143,13 @@ struct TrainOptions {
   int64_t epochs = 0, batch = 0, limit = 0, every = 0;
   uint64_t seed = 0;
   double lr = 0, momentum = 0, weight_decay = 0;
-  bool resume = false, augment = false, summary = false;
+  bool resume = false, augment = false, summary = false, sync_bn = false, deterministic = false;
+};
+
+// This process's part in a data-parallel run (rank 0 of 1 without one).
+struct Team {
+  int rank = 0, world = 1;
+  bool lead() const { return rank == 0; }  // prints, writes files
 };
 
 // Declares, parses and checks `tinytorch train`'s options; false when --help was given.
@@ -160,6 +175,8 @@ bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) 
   args.option("plot", "tinytorch_training", "where to write the loss/accuracy curve (JSON and PNG stem)");
   args.option("export-onnx", "", "after training, write the model here as ONNX (for ONNX Runtime, OpenVINO, ...)");
   args.flag("augment", "random shifts of up to 2 pixels and horizontal flips");
+  args.flag("sync-bn", "under mpirun: batch norm with the whole global batch's statistics (default: each process's)");
+  args.flag("deterministic", "under mpirun: gradients summed in rank order, bit-identical from run to run");
   args.flag("model-summary", "print the model and exit");
   if (!args.parse(argv)) return false;
   apply_runtime_options(args);
@@ -172,6 +189,7 @@ bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) 
   o.data = args.get("data"), o.optimizer = args.get("optimizer"), o.schedule = args.get("schedule");
   o.checkpoint = args.get("checkpoint"), o.metrics = args.get("metrics"), o.plot = args.get("plot");
   o.export_onnx = args.get("export-onnx");
+  o.sync_bn = args.has("sync-bn"), o.deterministic = args.has("deterministic");
   if (!o.export_onnx.empty()) check_output_directory(o.export_onnx, "--export-onnx");
   o.resume = args.has("resume"), o.augment = args.has("augment"), o.summary = args.has("model-summary");
   if (o.schedule != "cosine" && o.schedule != "step" && o.schedule != "none") {
@@ -186,17 +204,40 @@ bool parse_train_options(const std::vector<std::string>& argv, TrainOptions& o) 
 // A non-finite loss stops before its step changes the weights: the last checkpoint stays the last
 // good one.
 void train_epoch(Module& model, Optimizer& opt, DataLoader& loader, TrainingState& state, const TrainOptions& o,
-                 int64_t epoch, const std::function<void()>& save) {
+                 int64_t epoch, const std::function<void()>& save, const Team& team, distributed::DataParallel& ddp) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   auto last_print = start;
   const int64_t first_batch = state.batch;
   for (int64_t b = first_batch; b < loader.batches(); ++b) {
     auto [x, y] = loader.batch(b);
-    Tensor loss = cross_entropy(model(x), y);
-    const double value = loss.item();
+    // Data parallelism: this process's rows of the global batch. Its loss is scaled by its share
+    // of the batch (times the processes, since the gradients are averaged), so the averaged
+    // gradient is the whole batch's; the reported loss is the whole batch's mean.
+    const int64_t rows = static_cast<int64_t>(y.size());
+    const auto [begin, end] = distributed::shard_rows(rows, team.rank, team.world);
+    if (rows < team.world) continue;  // a last batch smaller than the processes (skipped, as announced)
+    const Tensor xs = team.world > 1 ? x.slice(0, begin, end) : x;
+    const std::vector<int64_t> ys(y.begin() + begin, y.begin() + end);
+    double value = 0.0;
+    {
+      distributed::ShardScope shard(begin, end, rows);
+      ddp.prepare();
+      Tensor loss = cross_entropy(model(xs), ys);
+      double sums[2] = {loss.item() * static_cast<double>(end - begin), static_cast<double>(end - begin)};
+      if (team.world > 1) {
+        loss = loss * static_cast<float>(static_cast<double>((end - begin) * team.world) / static_cast<double>(rows));
+        distributed::all_reduce_sum(sums, 2);
+      }
+      value = sums[0] / sums[1];
+      if (std::isfinite(value)) {
+        opt.zero_grad();
+        loss.backward();
+        ddp.finish();
+      }
+    }
     if (!std::isfinite(value)) {
-      std::fprintf(stderr, "\n");
+      if (team.lead()) std::fprintf(stderr, "\n");
       throw std::runtime_error(
           "training diverged: the loss is " + std::string(std::isnan(value) ? "nan" : "infinite") + " at epoch " +
           std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lr " + fmt("%g", opt.lr()) +
@@ -204,14 +245,12 @@ void train_epoch(Module& model, Optimizer& opt, DataLoader& loader, TrainingStat
           (o.checkpoint.empty() ? std::string() : ", '" + o.checkpoint + "' holds the last good state") +
           ". Try a lower --lr.");
     }
-    opt.zero_grad();
-    loss.backward();
     opt.step();
     state.loss_sum += value * static_cast<double>(y.size());
     state.seen += static_cast<int64_t>(y.size());
     state.batch = b + 1;
     const auto now = clock::now();
-    if (now - last_print > std::chrono::milliseconds(250) || b + 1 == loader.batches()) {
+    if (team.lead() && (now - last_print > std::chrono::milliseconds(250) || b + 1 == loader.batches())) {
       last_print = now;
       const double rate = static_cast<double>(b + 1 - first_batch) / std::chrono::duration<double>(now - start).count();
       std::fprintf(stderr, "\repoch %lld/%lld [%5lld/%lld] %6.1f batches/s %7.0f images/s  loss %.4f  ETA %4.0fs ",
@@ -219,26 +258,44 @@ void train_epoch(Module& model, Optimizer& opt, DataLoader& loader, TrainingStat
                    rate * static_cast<double>(o.batch), state.loss_sum / static_cast<double>(state.seen),
                    static_cast<double>(loader.batches() - b - 1) / rate);
     }
-    if (o.every > 0 && state.batch % o.every == 0 && state.batch < loader.batches()) save();
+    if (o.every > 0 && state.batch % o.every == 0 && state.batch < loader.batches() && team.lead()) save();
   }
 }
 
 }  // namespace
 
 int run_train(const std::vector<std::string>& argv) {
+  // Under mpirun or srun: data parallelism across the processes, without a flag. Each takes an
+  // equal share of the cores by default.
+  Team team;
+  if (distributed::launched()) {
+    distributed::init();
+    team.rank = distributed::rank(), team.world = distributed::world_size();
+    if (team.world > 1) set_num_threads(std::max(1, get_num_threads() / distributed::local_size()));
+  }
   TrainOptions o;
   if (!parse_train_options(argv, o)) return 0;
+  if (o.batch % team.world != 0) {
+    throw UsageError("train: --batch " + std::to_string(o.batch) + " (the global batch) does not divide among " +
+                     std::to_string(team.world) + " processes");
+  }
   manual_seed(o.seed);
   auto model = make_fashion_cnn();
   if (o.summary) {
+    if (!team.lead()) return 0;
     std::cout << model->repr() << "\n" << model->num_parameters() << " parameters\n";
     return 0;
   }
   std::vector<Tensor> params = model->parameters();
   for (Tensor& p : params) p.set_requires_grad();
   std::unique_ptr<Optimizer> opt = make_optimizer(o.optimizer, params, o.lr, o.momentum, o.weight_decay);
+  distributed::DataParallel ddp(params, {.deterministic = o.deterministic});
+  std::vector<Tensor> buffers;
+  for (auto& [name, t] : model->named_buffers()) buffers.push_back(t);
+  ddp.broadcast_parameters(buffers);  // every process starts from rank 0's weights
+  distributed::set_sync_batch_norm(o.sync_bn);
 
-  std::fprintf(stderr, "loading %s ...\n", o.data.c_str());
+  if (team.lead()) std::fprintf(stderr, "loading %s ...\n", o.data.c_str());
   const Dataset train = load_mnist_folder(o.data, true, o.limit);
   const Dataset test = load_mnist_folder(o.data, false);
   const RunConfig run{o.seed, o.epochs, o.batch, train.size()};
@@ -248,14 +305,30 @@ int run_train(const std::vector<std::string>& argv) {
     const auto meta = load_checkpoint(o.checkpoint, *model, opt.get());
     state = parse_training_metadata(meta, run, opt->steps(), o.checkpoint);
     default_generator().set_state(state.generator);
-    std::fprintf(stderr, "resumed from %s after epoch %lld, batch %lld\n", o.checkpoint.c_str(), (long long)state.epoch,
-                 (long long)state.batch);
+    if (team.lead())
+      std::fprintf(stderr, "resumed from %s after epoch %lld, batch %lld\n", o.checkpoint.c_str(),
+                   (long long)state.epoch, (long long)state.batch);
     // A kill between the last checkpoint and its metrics left the file one epoch behind.
-    if (!o.metrics.empty()) write_metrics(o.metrics, state);
+    if (!o.metrics.empty() && team.lead()) write_metrics(o.metrics, state);
   }
-  std::printf("training %lld parameters on %lld images (test: %lld), batch %lld, %s, lr %g (%s), %d thread(s)\n",
-              (long long)model->num_parameters(), (long long)train.size(), (long long)test.size(), (long long)o.batch,
-              opt->type_name().c_str(), o.lr, o.schedule.c_str(), get_num_threads());
+  if (!team.lead()) {
+    // Only rank 0 prints and writes files.
+    o.metrics.clear(), o.checkpoint.clear(), o.export_onnx.clear();
+  }
+  if (team.world > 1 && team.lead()) {
+    const int64_t last = train.size() % o.batch;
+    std::printf("data parallel: %d processes, %lld images of each batch of %lld per process, %s batch norm%s\n",
+                team.world, (long long)(o.batch / team.world), (long long)o.batch,
+                o.sync_bn ? "synchronized" : "per-process", o.deterministic ? ", deterministic reduction" : "");
+    if (last > 0 && last < team.world) {
+      std::printf("note: the last batch of each epoch (%lld images) is smaller than the processes and is skipped\n",
+                  (long long)last);
+    }
+  }
+  if (team.lead())
+    std::printf("training %lld parameters on %lld images (test: %lld), batch %lld, %s, lr %g (%s), %d thread(s)\n",
+                (long long)model->num_parameters(), (long long)train.size(), (long long)test.size(), (long long)o.batch,
+                opt->type_name().c_str(), o.lr, o.schedule.c_str(), get_num_threads());
   const std::function<void()> save = [&] {
     state.generator = default_generator().state();
     save_checkpoint(o.checkpoint, *model, opt.get(), training_metadata(state, run));
@@ -268,10 +341,16 @@ int run_train(const std::vector<std::string>& argv) {
     model->train();
     loader.start_epoch(epoch);
     const auto start = std::chrono::steady_clock::now();
-    train_epoch(*model, *opt, loader, state, o, epoch, save);
+    train_epoch(*model, *opt, loader, state, o, epoch, save, team, ddp);
     const double epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const Evaluation e = evaluate(*model, test);
+    // Per-process batch norm: every process evaluates with rank 0's statistics, as DDP's buffers.
+    if (team.world > 1 && !o.sync_bn) ddp.broadcast_parameters(buffers);
+    const Evaluation e = evaluate(*model, test, team.rank, team.world);
     const double train_loss = state.loss_sum / static_cast<double>(state.seen);
+    if (!team.lead()) {
+      state.epoch = epoch + 1, state.batch = 0, state.loss_sum = 0, state.seen = 0;
+      continue;
+    }
     std::fprintf(stderr, "\n");
     std::printf("epoch %lld: train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s, lr %.2e)\n",
                 (long long)epoch + 1, train_loss, e.loss, 100 * e.accuracy, epoch_seconds, opt->lr());
@@ -290,7 +369,16 @@ int run_train(const std::vector<std::string>& argv) {
     if (!o.checkpoint.empty()) save();
     if (!o.metrics.empty()) write_metrics(o.metrics, state);
   }
-  if (!state.history.empty()) {
+  if (team.world > 1 && team.lead()) {
+    const distributed::CommunicationStats& c = ddp.stats();
+    const double steps = static_cast<double>(std::max<int64_t>(c.steps, 1));
+    std::printf(
+        "gradient allreduce: %.2f MB per step in %lld buckets, %.2f ms per step in flight, %.2f ms exposed "
+        "(waited for after backward)\n",
+        static_cast<double>(c.bytes) / steps / 1e6, (long long)(c.buckets / std::max<int64_t>(c.steps, 1)),
+        1e3 * c.total_seconds / steps, 1e3 * c.exposed_seconds / steps);
+  }
+  if (!state.history.empty() && team.lead()) {
     Json curve = {{"title", "tinytorch train: default CNN on Fashion-MNIST"}, {"epochs", state.history}};
     std::printf("%s\n", write_plot("curves", json_text(curve), o.plot).c_str());
   }

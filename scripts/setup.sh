@@ -22,6 +22,8 @@ packages=(
   libonnx-dev libprotobuf-dev        # ONNX import: the ONNX project's protobuf definitions and checker
   python3-onnx python3-torchvision   # the ONNX tests' models, exported by PyTorch (scripts/export_models.py)
   zlib1g-dev dataset-fashion-mnist   # the training data (gzip IDX files)
+  openmpi-bin libopenmpi-dev         # data-parallel training across processes and machines (mpirun)
+  iproute2                           # network namespaces: the distributed tests' second "host"
   time                               # /usr/bin/time: peak memory in bench/train_vs_torch.py
 )
 missing=()

@@ -53,4 +53,11 @@ class IOError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A collective operation across processes failed (tinytorch::distributed): MPI's reason, and the
+// rank that was lost where it is known.
+class DistributedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace tinytorch

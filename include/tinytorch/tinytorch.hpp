@@ -4,6 +4,7 @@
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/data.hpp"
+#include "tinytorch/distributed.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/file_io.hpp"
 #include "tinytorch/functional.hpp"

@@ -13,6 +13,7 @@ namespace tinytorch {
 namespace {
 
 thread_local bool grad_mode = true;
+thread_local std::function<void(const Tensor&)> leaf_hook;
 
 // g += other, elementwise (same numel).
 void accumulate(Tensor& g, const Tensor& other) {
@@ -30,6 +31,7 @@ NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
 EnableGradGuard::EnableGradGuard() : previous_(grad_mode) { grad_mode = true; }
 EnableGradGuard::~EnableGradGuard() { grad_mode = previous_; }
 bool is_grad_enabled() { return grad_mode; }
+void autograd::set_leaf_hook(std::function<void(const Tensor& leaf)> hook) { leaf_hook = std::move(hook); }
 
 bool autograd::needs_grad(std::initializer_list<const Tensor*> inputs) {
   if (!grad_mode) return false;
@@ -124,6 +126,7 @@ void Tensor::backward(const Tensor& gradient) const {
     } else {
       accumulate(meta.grad, g);
     }
+    if (leaf_hook) leaf_hook(leaf);
   };
   const std::shared_ptr<autograd::Node>& root = grad_fn();
   if (!root) {

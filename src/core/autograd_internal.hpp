@@ -3,6 +3,7 @@
 // include/tinytorch/autograd.hpp.
 #pragma once
 
+#include <functional>
 #include <initializer_list>
 #include <memory>
 
@@ -19,6 +20,11 @@ struct Meta {
 
 // True if grad mode is on and any of the (defined) tensors requires grad: the op must record.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
+
+// Called on the thread running backward() each time a gradient has been added into a leaf's
+// .grad (once per use of the leaf in the graph): data parallelism starts reducing a bucket of
+// gradients as soon as its last one is in. One per thread; an empty function removes it.
+void set_leaf_hook(std::function<void(const Tensor& leaf)> hook);
 
 }  // namespace autograd
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/autograd_internal.hpp"
+#include "core/data_parallel.hpp"
 #include "core/parallel.hpp"
 #include "core/trace.hpp"
 #include "kernels/batch_norm.hpp"
@@ -18,6 +19,7 @@ struct BatchNormBackward : autograd::Node {
   std::vector<float> inv_std;  // per channel
   Tensor weight;               // gamma, or undefined
   bool training = true;
+  data_parallel::SumAcrossProcesses sync = nullptr;  // synchronized: sums the statistics over the processes
   int64_t N = 0, C = 0, HW = 0;
   const char* name() const override { return "BatchNormBackward"; }
   void release() override { normalized = weight = Tensor(), inv_std = {}; }
@@ -29,25 +31,37 @@ struct BatchNormBackward : autograd::Node {
     const bool want_b = inputs[2].defined() && inputs[2].requires_grad();
     Tensor dx = want_x ? Tensor::empty(inputs[0].shape()) : Tensor();
     Tensor dw = want_w ? Tensor::empty({C}) : Tensor(), db = want_b ? Tensor::empty({C}) : Tensor();
-    const double M = static_cast<double>(N * HW);
     const kernels::BatchNormGeometry geometry{N, C, HW};
+    // Per channel: sum(dy), sum(dy x_hat), and this process's count; then (synchronized batch
+    // norm) the sums over every process, whose mean the input gradient subtracts. d gamma and
+    // d beta stay this process's own: the gradient reduction adds them up.
+    std::vector<double> sums(static_cast<size_t>(2 * C + 1));
+    sums[static_cast<size_t>(2 * C)] = static_cast<double>(N * HW);
     parallel_for(
         C,
         [&](int64_t c, int) {
-          const kernels::ChannelGradientSums sums =
+          const kernels::ChannelGradientSums s =
               kernels::batch_norm_gradient_sums(g.data(), normalized.data(), c, geometry);
-          if (want_w) dw.data()[c] = static_cast<float>(sums.dy_xhat);
-          if (want_b) db.data()[c] = static_cast<float>(sums.dy);
-          if (!want_x) return;
+          sums[static_cast<size_t>(2 * c)] = s.dy, sums[static_cast<size_t>(2 * c + 1)] = s.dy_xhat;
+          if (want_w) dw.data()[c] = static_cast<float>(s.dy_xhat);
+          if (want_b) db.data()[c] = static_cast<float>(s.dy);
+        },
+        N * C * HW * 2);
+    if (!want_x) return {Tensor(), dw, db};
+    if (training && sync) sync(sums.data(), 2 * C + 1);
+    const double M = sums[static_cast<size_t>(2 * C)];
+    parallel_for(
+        C,
+        [&](int64_t c, int) {
           const double gamma = weight.defined() ? weight.data()[c] : 1.0;
           const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
           // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
-          const float mean_dy = training ? static_cast<float>(sums.dy / M) : 0.0f;
-          const float mean_dy_xhat = training ? static_cast<float>(sums.dy_xhat / M) : 0.0f;
+          const float mean_dy = training ? static_cast<float>(sums[static_cast<size_t>(2 * c)] / M) : 0.0f;
+          const float mean_dy_xhat = training ? static_cast<float>(sums[static_cast<size_t>(2 * c + 1)] / M) : 0.0f;
           kernels::batch_norm_input_gradient(dx.data(), g.data(), normalized.data(), c, geometry, k, mean_dy,
                                              mean_dy_xhat);
         },
-        N * C * HW * 4);
+        N * C * HW * 2);
     grads[0] = dx, grads[1] = dw, grads[2] = db;
     return grads;
   }
@@ -91,14 +105,40 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
   }
   Tensor out = Tensor::empty(input.shape()), normalized = Tensor::empty(input.shape());
   std::vector<float> inv_std(static_cast<size_t>(C));
-  const double M = static_cast<double>(N * HW);
+  double M = static_cast<double>(N * HW);
   const kernels::BatchNormGeometry geometry{N, C, HW};
+  // Synchronized batch norm (data parallelism): the batch's mean and variance over every
+  // process's rows, from the per-process sums of x and x^2 per channel, in double.
+  const data_parallel::SumAcrossProcesses sync = training ? data_parallel::batch_norm_sum() : nullptr;
+  std::vector<double> moments;
+  if (sync) {
+    moments.resize(static_cast<size_t>(2 * C + 1));
+    parallel_for(
+        C,
+        [&](int64_t c, int) {
+          const kernels::ChannelMoments m = kernels::batch_norm_moments(input.data(), c, geometry);
+          moments[static_cast<size_t>(2 * c)] = m.mean * M;
+          moments[static_cast<size_t>(2 * c + 1)] = (m.var + m.mean * m.mean) * M;
+        },
+        N * C * HW * 2);
+    moments[static_cast<size_t>(2 * C)] = M;
+    sync(moments.data(), 2 * C + 1);
+    M = moments[static_cast<size_t>(2 * C)];
+    for (int64_t c = 0; c < C; ++c) {
+      const double mean = moments[static_cast<size_t>(2 * c)] / M;
+      moments[static_cast<size_t>(2 * c)] = mean;
+      moments[static_cast<size_t>(2 * c + 1)] =
+          std::max(moments[static_cast<size_t>(2 * c + 1)] / M - mean * mean, 0.0);
+    }
+  }
   parallel_for(
       C,
       [&](int64_t c, int) {
         double mu = 0.0, var = 1.0;  // evaluation without statistics: identity normalization
         if (training) {
-          const kernels::ChannelMoments m = kernels::batch_norm_moments(input.data(), c, geometry);
+          const kernels::ChannelMoments m = sync ? kernels::ChannelMoments{moments[static_cast<size_t>(2 * c)],
+                                                                           moments[static_cast<size_t>(2 * c + 1)]}
+                                                 : kernels::batch_norm_moments(input.data(), c, geometry);
           mu = m.mean, var = m.var;
           if (running_mean.defined()) {
             float& rm = running_mean.data()[c];
@@ -124,6 +164,7 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
     node->inv_std = std::move(inv_std);
     node->weight = weight.defined() ? weight.detach() : Tensor();
     node->training = training;
+    node->sync = sync;
     node->N = N, node->C = C, node->HW = HW;
     node->inputs = {input, weight, bias};
     attach_grad_fn(out, node);
@@ -150,7 +191,13 @@ Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen)
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
   float* m = mask.data();
-  for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform();  // one draw per element, in order
+  // One draw per element, in order; in a shard of a data-parallel batch, the draws of the rows
+  // before and after it are made and dropped, so every process's generator stays in step.
+  const data_parallel::BatchShard& shard = data_parallel::batch_shard();
+  const int64_t per_row = input.dim() > 0 && input.size(0) > 0 ? mask.numel() / input.size(0) : 0;
+  for (int64_t i = 0; i < shard.rows_before * per_row; ++i) gen.next_u64();
+  for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform();
+  for (int64_t i = 0; i < shard.rows_after * per_row; ++i) gen.next_u64();
   kernels::dropout_mask(m, mask.numel(), p, keep_scale);
   Tensor out = Tensor::empty(input.shape());
   kernels::dropout_apply(out.data(), input.data(), m, out.numel());
