@@ -72,6 +72,10 @@ struct DataParallelOptions {
   // Each bucket gathered from every process and summed in rank order: bit-identical results from
   // run to run whatever MPI's reduction algorithm (costs world_size times the memory traffic).
   bool deterministic = false;
+  // finish() runs by itself once every parameter has its gradient (from the backward pass's last
+  // delivery), as PyTorch's DistributedDataParallel does; prepare() is still called before each
+  // forward. A parameter without a gradient then leaves the step unfinished: call finish().
+  bool finish_when_complete = false;
 };
 
 struct CommunicationStats {

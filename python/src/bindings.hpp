@@ -307,6 +307,7 @@ void bind_pooling(py::module_& m);      // MaxPool2D, AvgPool2D
 void bind_functional(py::module_& m);   // conv2d, linear, pooling, losses as functions
 void bind_optim(py::module_& m);        // optimizers and schedules
 void bind_data(py::module_& m);         // datasets, DataLoader, checkpoints
-void bind_onnx(py::module_& m);         // ONNX import
+void bind_onnx(py::module_& m);         // ONNX import and export
+void bind_distributed(py::module_& m);  // MPI collectives, the gradient reducer
 
 }  // namespace tinytorch::python

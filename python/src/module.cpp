@@ -50,4 +50,5 @@ PYBIND11_MODULE(_tinytorch, m) {
   tp::bind_optim(m);
   tp::bind_data(m);
   tp::bind_onnx(m);
+  tp::bind_distributed(m);
 }

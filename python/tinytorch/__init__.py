@@ -16,7 +16,7 @@ from tinytorch._tensor import Parameter, Tensor, bool_, float32, int64
 from tinytorch._creation import (arange, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
                                  randn, tensor, zeros, zeros_like)
 from tinytorch import _module  # noqa: F401  (completes Module)
-from tinytorch import autograd, backends, data, functional, models, nn, onnx, optim  # noqa: F401
+from tinytorch import autograd, backends, data, distributed, functional, models, nn, onnx, optim  # noqa: F401
 from tinytorch.autograd import enable_autograd, enable_grad, inference_mode, no_grad
 from tinytorch._compat import cuda, device
 from tinytorch._compat import namespace as _functions
@@ -45,7 +45,7 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "RandomHorizontalFlip", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "Tensor",
            "TensorDataset", "Trainer", "__version__", "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin",
            "autograd", "backends", "bool_", "cat", "clamp", "clip_grad_norm", "clone", "compile", "conv2d_naive", "cuda", "data",
-           "detach", "device", "enable_autograd", "enable_grad", "equal", "erf", "exp", "flatten", "float32",
+           "detach", "device", "distributed", "enable_autograd", "enable_grad", "equal", "erf", "exp", "flatten", "float32",
            "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "inference_mode",
            "int64", "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "log_softmax", "manual_seed",
            "matmul", "max", "maximum", "mean", "min", "minimum", "models", "neg", "nn", "no_grad", "numel", "ones",

@@ -142,6 +142,24 @@ class Conv2D(Module):
         ...
 class DataError(ValueError):
     pass
+class DataParallelReducer:
+    """
+    
+    Averages the parameters' gradients over the processes in buckets started during backward
+    (tinytorch::distributed::DataParallel): prepare() before each forward; finish() after backward, or
+    by itself once every parameter has its gradient with finish_when_complete.
+    """
+    def __init__(self, params: list[Tensor], bucket_bytes: builtins.int = 524288, deterministic: builtins.bool = False, finish_when_complete: builtins.bool = False) -> None:
+        ...
+    def broadcast_parameters(self, extra: list[Tensor] = []) -> None:
+        ...
+    def finish(self) -> None:
+        ...
+    def prepare(self) -> None:
+        ...
+    @property
+    def stats(self) -> dict:
+        ...
 class Dataset:
     """
     Images (N, 1, H, W) float32 and int64 labels (N,), as load_mnist_folder reads them.
@@ -154,6 +172,8 @@ class Dataset:
     @property
     def labels(self) -> Tensor:
         ...
+class DistributedError(RuntimeError):
+    pass
 class Dropout(Module):
     """
     
@@ -479,6 +499,16 @@ class Sequential(Module):
     def append(self, arg0: Module) -> None:
         ...
     def forward(self, input: Tensor) -> Tensor:
+        ...
+class ShardScope:
+    """
+    with ShardScope(begin, end, batch): this process's rows of a batch.
+    """
+    def __enter__(self) -> ShardScope:
+        ...
+    def __exit__(self, *args) -> None:
+        ...
+    def __init__(self, begin: builtins.int, end: builtins.int, batch: builtins.int) -> None:
         ...
 class Tensor:
     """
@@ -988,6 +1018,40 @@ def cross_entropy(logits: Tensor, targets: typing.Any) -> Tensor:
     """
     Mean cross-entropy of logits (N, K) against class indices (N,): an int64 Tensor, a numpy array or a list.
     """
+def distributed_all_reduce(tensor: Tensor, op: builtins.str = 'sum') -> None:
+    """
+    In place over every process: a contiguous float32 or int64 Tensor.
+    """
+def distributed_available() -> builtins.bool:
+    """
+    Whether this build has MPI.
+    """
+def distributed_barrier() -> None:
+    ...
+def distributed_broadcast(tensor: Tensor, src: builtins.int = 0) -> None:
+    """
+    In place: rank src's values to every process.
+    """
+def distributed_init() -> None:
+    """
+    Joins the MPI job (once).
+    """
+def distributed_initialized() -> builtins.bool:
+    ...
+def distributed_launched() -> builtins.bool:
+    """
+    Whether mpirun/srun started this process.
+    """
+def distributed_local_size() -> builtins.int:
+    ...
+def distributed_rank() -> builtins.int:
+    ...
+def distributed_set_sync_batch_norm(on: builtins.bool) -> None:
+    ...
+def distributed_shard_rows(batch: builtins.int, rank: builtins.int, world: builtins.int) -> tuple[builtins.int, builtins.int]:
+    ...
+def distributed_world_size() -> builtins.int:
+    ...
 def div(arg0: typing.Any, arg1: typing.Any) -> Tensor:
     """
     a / b (true division: float32).

@@ -144,6 +144,8 @@ struct DataParallel::State {
   std::unordered_map<const void*, size_t> index;
   CommunicationStats stats;
   bool active = false;
+  size_t buckets_started = 0;  // this step, by arrive()
+  bool in_hook = false;        // finish() called from the leaf hook: the hook stays (inert) until prepare()
 
   void start(Bucket& b) {
     size_t at = 0;
@@ -193,7 +195,10 @@ struct DataParallel::State {
     }
     if (!arrived[i]) {
       arrived[i] = true;
-      if (--b.waiting == 0) start(b);
+      if (--b.waiting == 0) {
+        start(b);
+        ++buckets_started;
+      }
     }
     poke();
   }
@@ -281,14 +286,23 @@ void DataParallel::prepare() {
   }
   if (!joined || my_size == 1) return;
   s.active = true;
-  autograd::set_leaf_hook([&s](const Tensor& leaf) { s.arrive(leaf); });
+  s.buckets_started = 0;
+  autograd::set_leaf_hook([this, &s](const Tensor& leaf) {
+    if (!s.active) return;
+    s.arrive(leaf);
+    if (s.options.finish_when_complete && s.buckets_started == s.buckets.size()) {
+      s.in_hook = true;
+      finish();
+      s.in_hook = false;
+    }
+  });
 }
 
 void DataParallel::finish() {
   State& s = *state_;
-  ++s.stats.steps;
   if (!s.active) return;
-  autograd::set_leaf_hook({});
+  ++s.stats.steps;
+  if (!s.in_hook) autograd::set_leaf_hook({});  // (a function may not destroy itself while it runs)
   s.active = false;
   const double wait_start = now();
   for (auto& b : s.buckets) {

@@ -123,13 +123,16 @@ def default_collate(samples):
 class DataLoader:
     """Batches of a dataset, iterable once per epoch.
 
-    DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None).
-    With seed=None a shuffled order comes from numpy's global generator (np.random.seed makes it
-    reproducible); with a seed it is a function of (seed, epoch). len(loader) is the number of
+    DataLoader(dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None,
+    sampler=None). With seed=None a shuffled order comes from numpy's global generator
+    (np.random.seed makes it reproducible); with a seed it is a function of (seed, epoch).
+    sampler: an iterable of indices giving the order instead (tinytorch.distributed's
+    DistributedSampler: one process's share); it excludes shuffle. len(loader) is the number of
     batches.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None, collate_fn=None,
+                 sampler=None):
         if isinstance(dataset, _C.Dataset):  # what load_mnist_folder returns
             dataset = TensorDataset(dataset.images, dataset.labels)
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
@@ -144,12 +147,20 @@ class DataLoader:
         self.seed = seed
         self.collate_fn = collate_fn or default_collate
         self.epoch = 0
+        if sampler is not None and self.shuffle:
+            raise ValueError("DataLoader: give shuffle or a sampler, not both (the sampler decides the order)")
+        self.sampler = sampler
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
         return n // self.batch_size if self.drop_last else (n + self.batch_size - 1) // self.batch_size
 
     def _order(self, epoch):
+        if self.sampler is not None:
+            order = np.fromiter((int(i) for i in self.sampler), dtype=np.int64)
+            if len(order) and (order.min() < 0 or order.max() >= len(self.dataset)):
+                raise IndexError(f"DataLoader: the sampler gave an index outside the dataset of {len(self.dataset)}")
+            return order
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n, dtype=np.int64)
@@ -159,7 +170,8 @@ class DataLoader:
     def __iter__(self):
         order = self._order(self.epoch)
         self.epoch += 1
-        batches = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(len(self))]
+        count = len(order) // self.batch_size if self.drop_last else -(-len(order) // self.batch_size)
+        batches = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(count)]
         if isinstance(self.dataset, TensorDataset) and self.collate_fn is default_collate:
             return self._tensor_batches(batches)
         return (self.collate_fn([self.dataset[int(i)] for i in rows]) for rows in batches)
