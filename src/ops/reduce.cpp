@@ -195,14 +195,21 @@ std::pair<Tensor, Tensor> extremum(const Tensor& a, const std::vector<int64_t>& 
   return {values, indices};
 }
 
+// A reduction's dims as a trace records them: non-negative (the op has checked them already).
+std::vector<int64_t> traced_axes(const Tensor& a, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> axes;
+  axes.reserve(dims.size());
+  for (int64_t d : dims) axes.push_back(ops::wrap_dim(d, std::max<int64_t>(a.dim(), 1), "reduce"));
+  return axes;
+}
+
 // sum_impl, traced as ReduceSum or ReduceMean over `dims` (every dim when empty).
 Tensor reduce_sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool average) {
   trace::Op op;
   Tensor out = sum_impl(a, dims, keepdim, average);
   if (op.recording()) {
     std::vector<trace::Attr> attrs{{"keepdims", int64_t{keepdim}}};
-    std::vector<int64_t> axes;
-    for (int64_t d : dims) axes.push_back(ops::wrap_dim(d, std::max<int64_t>(a.dim(), 1), "sum"));
+    const std::vector<int64_t> axes = traced_axes(a, dims);
     if (!axes.empty()) attrs.push_back({"axes", axes});
     op.record(average ? "ReduceMean" : "ReduceSum", {a}, out, std::move(attrs));
   }
@@ -229,8 +236,7 @@ namespace {
 void record_extremum(trace::Op& trace_op, const Tensor& a, const std::vector<int64_t>& dims, bool keepdim, bool largest,
                      const Tensor& values, const Tensor& indices) {
   std::vector<trace::Attr> attrs{{"keepdims", int64_t{keepdim}}};
-  std::vector<int64_t> axes;
-  for (int64_t d : dims) axes.push_back(ops::wrap_dim(d, std::max<int64_t>(a.dim(), 1), "amax"));
+  const std::vector<int64_t> axes = traced_axes(a, dims);
   if (!axes.empty()) attrs.push_back({"axes", axes});
   trace_op.record(largest ? "ReduceMax" : "ReduceMin", {a}, values, attrs);
   if (indices.defined()) {
