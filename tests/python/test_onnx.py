@@ -77,6 +77,29 @@ def test_opset_17(exported, name):
 
 
 @needs_exporter
+@pytest.mark.parametrize("name", MODELS)
+def test_hundred_random_inputs_against_onnxruntime(exported, name):
+    """100 random images per model (10 batches of 10) against ONNX Runtime (where installed): within
+    1e-4 of the largest logit, and the same top-1 wherever ONNX Runtime's top two logits are more
+    than that apart (closer than that, either answer is rounding)."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(str(exported / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    model = tinytorch.onnx.load(exported / f"{name}.onnx")
+    rng = np.random.default_rng(11)
+    ties = 0
+    for _ in range(10):
+        x = rng.standard_normal((10, 3, 224, 224)).astype(np.float32)
+        want = session.run(None, {"input": x})[0]
+        got = model(x).numpy()
+        assert relative_error(got, want) <= 1e-4, name
+        top2 = np.sort(want, axis=1)[:, -2:]
+        clear = top2[:, 1] - top2[:, 0] > 1e-4 * np.abs(want).max()
+        assert (got.argmax(1) == want.argmax(1))[clear].all(), name
+        ties += int((~clear).sum())
+    assert ties <= 2, f"{name}: {ties} of 100 images have two logits within rounding"
+
+
+@needs_exporter
 def test_run_by_name_as_onnxruntime(exported):
     model = tinytorch.onnx.load(exported / "squeezenet1_1.onnx")
     x = np.load(exported / "squeezenet1_1.input.npy")
@@ -222,3 +245,60 @@ def test_broken_files_are_clear_errors(tmp_path):
     short = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g", [vi("x", [3])], [vi("y", [3])], [t])
     with pytest.raises(DataError, match="holds 2 values, expected 3"):
         tinytorch.onnx.load_from_bytes(helper.make_model(short).SerializeToString())
+
+
+@needs_onnx
+def test_math_comparison_and_reduction_operators():
+    """The operators ONNX export writes beyond the ten models', each against numpy."""
+    import math
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    pos = np.abs(x) + 0.5
+    for op, f, arg in [("Neg", np.negative, x), ("Abs", np.abs, x), ("Exp", np.exp, x), ("Log", np.log, pos),
+                       ("Sqrt", np.sqrt, pos), ("Tanh", np.tanh, x),
+                       ("Erf", np.vectorize(math.erf), x)]:
+        assert np.allclose(run_one(helper.make_node(op, ["x"], ["y"]), arg, x.shape), f(arg), atol=1e-6), op
+    y = run_one(helper.make_node("LogSoftmax", ["x"], ["y"], axis=1), x, x.shape)
+    assert np.allclose(y, x - np.log(np.exp(x).sum(1, keepdims=True)), atol=1e-6)
+    # Binary and variadic ops with broadcast constants.
+    c = numpy_helper.from_array(np.array([0.5, -1.0, 2.0, 0.0], np.float32), "c")
+    d = numpy_helper.from_array(np.array([[1.0], [0.0], [-1.0]], np.float32), "d")
+    for op, f in [("Pow", lambda a, b: np.power(np.abs(a), b)), ("Max", np.maximum), ("Min", np.minimum),
+                  ("Sum", np.add)]:
+        inputs = ["a", "c"] if op == "Pow" else ["x", "c"]
+        nodes = [helper.make_node("Abs", ["x"], ["a"])] if op == "Pow" else []
+        nodes.append(helper.make_node(op, inputs, ["y"]))
+        got = graph_model(nodes, [vi("x", list(x.shape))], [vi("y", list(x.shape))], [c])(x).numpy()
+        assert np.allclose(got, f(x, numpy_helper.to_array(c)), atol=1e-5), op
+    three = graph_model([helper.make_node("Max", ["x", "c", "d"], ["y"])], [vi("x", list(x.shape))],
+                        [vi("y", list(x.shape))], [c, d])(x).numpy()
+    assert np.array_equal(three, np.maximum(np.maximum(x, numpy_helper.to_array(c)), numpy_helper.to_array(d)))
+    # Comparisons, Not and Where.
+    for op, f in [("Equal", np.equal), ("Less", np.less), ("LessOrEqual", np.less_equal), ("Greater", np.greater),
+                  ("GreaterOrEqual", np.greater_equal)]:
+        z = np.round(x)
+        model = graph_model([helper.make_node(op, ["x", "c"], ["y"])], [vi("x", list(x.shape))],
+                            [vi("y", list(x.shape), TensorProto.BOOL)], [c])
+        assert np.array_equal(model(z).numpy(), f(z, numpy_helper.to_array(c))), op
+    model = graph_model([helper.make_node("Greater", ["x", "c"], ["m"]), helper.make_node("Not", ["m"], ["n"]),
+                         helper.make_node("Where", ["n", "x", "c"], ["y"])], [vi("x", list(x.shape))],
+                        [vi("y", list(x.shape))], [c])
+    cv = numpy_helper.to_array(c)
+    assert np.array_equal(model(x).numpy(), np.where(~(x > cv), x, cv))
+    # Reductions: ReduceSum's axes as an input (opset 13), the others' as an attribute.
+    axes = numpy_helper.from_array(np.array([0, 2], np.int64), "axes")
+    model = graph_model([helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=0)], [vi("x", list(x.shape))],
+                        [vi("y", [3])], [axes])
+    assert np.allclose(model(x).numpy(), x.sum((0, 2)), atol=1e-5)
+    y = run_one(helper.make_node("ReduceMax", ["x"], ["y"], axes=[1], keepdims=1), x, (2, 1, 4))
+    assert np.array_equal(y, x.max(1, keepdims=True))
+    y = run_one(helper.make_node("ReduceMin", ["x"], ["y"], axes=[2], keepdims=0), x, (2, 3))
+    assert np.array_equal(y, x.min(2))
+    for op, f in [("ArgMax", np.argmax), ("ArgMin", np.argmin)]:
+        model = graph_model([helper.make_node(op, ["x"], ["y"], axis=1, keepdims=0)], [vi("x", list(x.shape))],
+                            [vi("y", [2, 4], TensorProto.INT64)])
+        assert np.array_equal(model(x).numpy(), f(x, 1)), op
+    shape = numpy_helper.from_array(np.array([2, 1, 3, 4], np.int64), "shape")
+    model = graph_model([helper.make_node("Expand", ["x", "shape"], ["y"])], [vi("x", [3, 1])],
+                        [vi("y", [2, 1, 3, 4])], [shape])
+    v = rng.standard_normal((3, 1)).astype(np.float32)
+    assert np.array_equal(model(v).numpy(), np.broadcast_to(v, (2, 1, 3, 4)))  # both ways, as numpy
