@@ -215,7 +215,11 @@ int run_analyze(const std::vector<std::string>& argv) {
                       "speed-up of each conv algorithm from 1 to N threads (default: all cores), with a PNG");
   args.option("size", "56", "with --loops: the image side");
   args.option("channels", "32", "with --loops: input and output channels");
-  args.option("plot", "tinytorch_threads", "with --threads: where to write the JSON and PNG (stem)");
+  args.option("plot", "", "with --threads or --distributed: where to write the JSON and PNG (stem)");
+  args.flag("distributed",
+            "data-parallel training on 1 to 1024 processes over 10/25/100 Gb/s, predicted from an allreduce and a "
+            "training step measured here under mpirun, with a PNG");
+  args.flag("distributed-probe", "(internal) the measuring part of --distributed, run under mpirun");
   args.option("conv-algo", "auto", "force a conv2d algorithm where it applies (see tinytorch bench --help)");
   if (!args.parse(argv)) return 0;
   try {
@@ -228,7 +232,13 @@ int run_analyze(const std::vector<std::string>& argv) {
     return analyze_loops(args.has("json"), args.get_int("size", 8, 512), args.get_int("channels", 1, 512));
   }
   if (args.has("threads")) {
-    return analyze_threads(args.has("json"), static_cast<int>(args.get_int("threads", 1, 256)), args.get("plot"));
+    const std::string stem = args.get("plot").empty() ? "tinytorch_threads" : args.get("plot");
+    return analyze_threads(args.has("json"), static_cast<int>(args.get_int("threads", 1, 256)), stem);
+  }
+  if (args.has("distributed") || args.has("distributed-probe")) {
+    EnableGradGuard grad;  // the probe trains
+    const std::string stem = args.get("plot").empty() ? "tinytorch_distributed" : args.get("plot");
+    return analyze_distributed(args.has("json"), stem, args.has("distributed-probe"));
   }
   const int64_t batch = args.get_int("batch", 1, 1 << 20);
   manual_seed(static_cast<uint64_t>(args.get_int("seed", 0, INT64_MAX)));

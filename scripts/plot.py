@@ -8,6 +8,8 @@ usage: plot.py KIND IN.json OUT.png   (OUT.png "-": the PNG goes to stdout)
   KIND curves:  {"title", "epochs": [{"epoch", "train_loss", "test_loss", "test_accuracy"}, ...]}
        -> losses and test accuracy per epoch
   KIND bars:    {"title", "labels": [...], "values": [...], "ylabel"} -> one bar per label
+  KIND distributed: {"title", "ranks": [...], "series": {name: [images/s]}, "efficiency": {name: [0..1]}}
+       -> images/s and scaling efficiency per process count
 """
 import json
 import sys
@@ -23,6 +25,23 @@ def main():
         sys.exit(__doc__)
     kind, src, out = sys.argv[1:]
     d = json.load(open(src))
+    if kind == "distributed":
+        fig, (ax, eff) = plt.subplots(1, 2, figsize=(13, 5))
+        for name, rate in d["series"].items():
+            ax.loglog(d["ranks"], rate, marker="o", ms=3, label=name)
+            eff.semilogx(d["ranks"], [100 * e for e in d["efficiency"][name]], marker="o", ms=3, label=name)
+        for a in (ax, eff):
+            a.set_xlabel("processes")
+            a.set_xscale("log", base=2)
+            a.grid(alpha=0.3)
+        ax.set_ylabel("images/s")
+        eff.set_ylabel("scaling efficiency (%)")
+        eff.set_ylim(0, 105)
+        eff.legend(fontsize=7)
+        fig.suptitle(d.get("title", ""))
+        fig.tight_layout()
+        fig.savefig(sys.stdout.buffer if out == "-" else out, dpi=110, format="png")
+        return
     fig, ax = plt.subplots(figsize=(8, 4.5))
     if kind == "threads":
         for name, secs in d["series"].items():

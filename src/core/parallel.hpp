@@ -30,6 +30,20 @@ constexpr int64_t kSerialWorkPassive = int64_t{8} << 20;
 // TINYTORCH_SERIAL_WORK (a non-negative integer; 0 threads every loop, as the tests do).
 int64_t serial_work();
 
+// A function the calling thread runs between the items it computes itself, at most every 50 us,
+// while it is set on that thread: data parallelism keeps MPI's collectives moving during the
+// backward pass's kernels with it (src/distributed/mpi.cpp). Thread-local; off costs one load.
+struct ProgressHook {
+  void (*fn)(void*) = nullptr;
+  void* arg = nullptr;
+  int64_t next_ns = 0;
+};
+extern thread_local ProgressHook progress_hook;
+void run_progress_hook();  // when due
+inline void progress_tick() {
+  if (progress_hook.fn != nullptr) run_progress_hook();
+}
+
 // Calls fn(item, thread) for item in [0, n), over up to get_num_threads() threads; serially when
 // `work` (an estimate of the whole loop's FLOPs) is below serial_work().
 // `thread` indexes a per-thread workspace slice (0 <= thread < threads_for(n)).
@@ -42,7 +56,10 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedul
   TT_EXPECTS(n >= 0);
   const int threads = work < serial_work() ? 1 : static_cast<int>(n < get_num_threads() ? n : get_num_threads());
   if (threads <= 1) {
-    for (int64_t i = 0; i < n; ++i) fn(i, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      fn(i, 0);
+      progress_tick();
+    }
     return;
   }
   // An exception (a workspace that cannot grow) must not escape a thread: keep the first one and
@@ -63,7 +80,10 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedul
   (void)schedule;
   std::atomic<int64_t> next{0};
   auto worker = [&](int t) {
-    for (int64_t i = next++; i < n; i = next++) run(i, t);
+    for (int64_t i = next++; i < n; i = next++) {
+      run(i, t);
+      if (t == 0) progress_tick();
+    }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
@@ -75,10 +95,16 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedul
     const int t = omp_thread_index();
     if (schedule == Schedule::Dynamic) {
 #pragma omp for schedule(dynamic)
-      for (int64_t i = 0; i < n; ++i) run(i, t);
+      for (int64_t i = 0; i < n; ++i) {
+        run(i, t);
+        if (t == 0) progress_tick();  // the master thread is the calling thread
+      }
     } else {
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) run(i, t);
+      for (int64_t i = 0; i < n; ++i) {
+        run(i, t);
+        if (t == 0) progress_tick();
+      }
     }
   }
 #endif

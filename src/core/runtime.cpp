@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -42,6 +43,16 @@ void set_num_threads(int n) {
 int get_num_threads() { return thread_setting().load(); }
 
 int omp_thread_index() { return omp_get_thread_num(); }
+
+thread_local ProgressHook progress_hook;
+
+void run_progress_hook() {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (now < progress_hook.next_ns) return;
+  progress_hook.next_ns = now + 50'000;
+  progress_hook.fn(progress_hook.arg);
+}
 
 int64_t serial_work() {
   // Read once, as libgomp reads its variables when it starts.

@@ -2,10 +2,13 @@
 // gradient buckets of DataParallel.
 //
 // Progress: Open MPI advances a non-blocking collective only inside MPI calls (no progress
-// thread by default). The leaf hook that starts a bucket also tests the buckets in flight, and
-// backward delivers a gradient after every layer, so each bucket's allreduce moves on between
-// the layers' backward kernels; finish() waits for the rest. Only the thread that called init()
-// makes MPI calls (MPI_THREAD_FUNNELED): the kernels' worker threads never do.
+// thread of its own over TCP). While buckets are in flight, the training thread tests them
+// between the items of every parallel_for it runs, at most every 50 us (core/parallel.hpp's
+// progress hook), and whenever backward delivers a gradient; finish() waits for the rest. Testing
+// only at the deliveries left a bucket stalled through a whole layer's backward kernel; a progress
+// thread of our own cost more than it hid on cores the compute threads fill (ARCHITECTURE.md).
+// Only the thread that called init() makes MPI calls (MPI_THREAD_FUNNELED): the hook is
+// thread-local, and parallel_for runs it on the calling thread only.
 #include <mpi.h>
 
 #include <chrono>
@@ -14,6 +17,7 @@
 
 #include "core/autograd_internal.hpp"
 #include "core/data_parallel.hpp"
+#include "core/parallel.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/distributed.hpp"
 #include "tinytorch/errors.hpp"
@@ -172,6 +176,8 @@ struct DataParallel::State {
     }
     ++stats.buckets;
     stats.bytes += static_cast<int64_t>(b.buffer.size() * sizeof(float));
+    progress_hook.fn = [](void* self) { static_cast<State*>(self)->poke(); };
+    progress_hook.arg = this;
   }
 
   // Lets the collectives in flight move on (MPI progresses them only inside MPI calls).
@@ -258,6 +264,7 @@ DataParallel::DataParallel(std::vector<Tensor> parameters, DataParallelOptions o
 }
 
 DataParallel::~DataParallel() {
+  if (state_ && progress_hook.arg == state_.get()) progress_hook = {};
   if (state_ && state_->active) autograd::set_leaf_hook({});
   if (!state_) return;
   for (auto& b : state_->buckets) {  // a step abandoned by an exception: its requests end here
@@ -319,6 +326,7 @@ void DataParallel::finish() {
     }
     s.finish_bucket(b);
   }
+  progress_hook = {};
   s.stats.exposed_seconds += now() - wait_start;
 }
 

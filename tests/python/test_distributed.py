@@ -26,7 +26,7 @@ def test_ddp_gradients_match_the_whole_batch(ranks):
                         os.path.join(HERE, "distributed_worker.py"), str(ranks)],
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert sorted(r.stdout.split("\n"))[-ranks:] == [f"rank {k} ok" for k in range(ranks)]
+    assert all(f"rank {k} ok" in r.stdout for k in range(ranks)), r.stdout  # (mpirun may interleave lines)
 
 
 def test_one_process_without_mpirun():
