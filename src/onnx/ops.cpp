@@ -407,8 +407,11 @@ Tensors log_softmax_op(const Node& n, const Tensors& x) {
   return {log_softmax(a, axis)};
 }
 
-// ReduceMean and ReduceSum: axes from the attribute or (ReduceSum from opset 13) the input.
-template <bool kAverage>
+// The Reduce* operators: axes from the attribute or (ReduceSum from opset 13, the others from
+// 18) the input; none means every axis, or the input as it is with noop_with_empty_axes.
+using Reduction = Tensor (*)(const Tensor&, const std::vector<int64_t>&, bool);
+
+template <Reduction F>
 Tensors reduce_op(const Node& n, const Tensors& x) {
   const Tensor& a = arg(n, x, 0);
   std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
@@ -417,22 +420,7 @@ Tensors reduce_op(const Node& n, const Tensors& x) {
     axes.resize(static_cast<size_t>(a.dim()));
     std::iota(axes.begin(), axes.end(), 0);
   }
-  const bool keepdims = n.attr_int("keepdims", 1) != 0;
-  return {kAverage ? mean(a, axes, keepdims) : sum(a, axes, keepdims)};
-}
-
-// ReduceMax and ReduceMin: axes from the attribute (the input from opset 18).
-template <bool kLargest>
-Tensors reduce_extremum(const Node& n, const Tensors& x) {
-  const Tensor& a = arg(n, x, 0);
-  std::vector<int64_t> axes = axes_of(n, x, 1, a.dim());
-  if (axes.empty()) {
-    if (n.attr_int("noop_with_empty_axes", 0)) return {a};
-    axes.resize(static_cast<size_t>(a.dim()));
-    std::iota(axes.begin(), axes.end(), 0);
-  }
-  const bool keepdims = n.attr_int("keepdims", 1) != 0;
-  return {kLargest ? amax(a, axes, keepdims) : amin(a, axes, keepdims)};
+  return {F(a, axes, n.attr_int("keepdims", 1) != 0)};
 }
 
 template <bool kLargest>
@@ -589,10 +577,10 @@ const OpRow kOps[] = {
     {"Not", &not_op},
     {"Pad", &pad},
     {"Pow", &binary<tinytorch::pow>},
-    {"ReduceMax", &reduce_extremum<true>},
-    {"ReduceMean", &reduce_op<true>},
-    {"ReduceMin", &reduce_extremum<false>},
-    {"ReduceSum", &reduce_op<false>},
+    {"ReduceMax", &reduce_op<amax>},
+    {"ReduceMean", &reduce_op<mean>},
+    {"ReduceMin", &reduce_op<amin>},
+    {"ReduceSum", &reduce_op<sum>},
     {"Relu", &relu_op},
     {"Reshape", &reshape},
     {"Shape", &shape_op},
