@@ -232,6 +232,11 @@ Model load_from_bytes(const std::string& bytes, const LoadOptions& options) {
                     " bytes do not parse as a ModelProto protobuf)");
   }
   if (!proto.has_graph()) throw DataError("onnx: the model has no graph");
+  // The checker (Debian's ONNX 1.12) knows IR versions up to 8 and refuses newer files whole:
+  // those of PyTorch 2's exporter or of a newer onnx package's helpers. They are checked as IR 8;
+  // what a newer IR may hold that tinytorch does not run (float8 or 4-bit tensors, say) is refused
+  // by the importer, by name.
+  if (proto.ir_version() > ::onnx::IR_VERSION) proto.set_ir_version(::onnx::IR_VERSION);
   try {
     ::onnx::checker::check_model(proto);
   } catch (const std::exception& e) {
