@@ -2,6 +2,7 @@
 // then each node in order; a tensor is dropped after the last node that reads it.
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <optional>
 
 #include "onnx/graph.hpp"
@@ -99,7 +100,13 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     std::optional<ops::FrozenWeights> frozen;
     if (node.frozen_weight) frozen.emplace(g.weights.id());
     const auto start = observer ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    std::vector<Tensor> outs = node.run(node, args);
+    std::vector<Tensor> outs;
+    try {
+      outs = node.run(node, args);
+    } catch (const std::bad_alloc&) {  // shapes a file computes (Expand, ConstantOfShape) can be absurd
+      throw DataError("onnx: " + node.where() +
+                      ": out of memory for its output (the shapes it computes are too large)");
+    }
     if (observer) {
       observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }

@@ -313,3 +313,13 @@ def test_a_newer_ir_version_is_read():
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = ir
         assert np.array_equal(tinytorch.onnx.load_from_bytes(model.SerializeToString())(x).numpy(), np.maximum(x, 0))
+
+
+@needs_onnx
+def test_an_absurd_computed_shape_is_a_clear_error():
+    """ConstantOfShape asked for 2^42 floats: a DataError naming the node, not an abort."""
+    shape = numpy_helper.from_array(np.array([1 << 21, 1 << 21], np.int64), "shape")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["c"], name="huge"), helper.make_node("Add", ["x", "c"], ["y"])]
+    model = graph_model(nodes, [vi("x", [1, 1])], [vi("y", [1 << 21, 1 << 21])], [shape])
+    with pytest.raises(DataError, match="'huge'.*out of memory"):
+        model(np.zeros((1, 1), np.float32))
