@@ -32,6 +32,7 @@ void set_sync_batch_norm(bool) {}
 struct DataParallel::State {
   CommunicationStats stats;
 };
+// NOLINTNEXTLINE(performance-unnecessary-value-param): the MPI build's signature, which keeps them
 DataParallel::DataParallel(std::vector<Tensor>, DataParallelOptions) : state_(std::make_unique<State>()) {}
 DataParallel::~DataParallel() = default;
 void DataParallel::broadcast_parameters(const std::vector<Tensor>&) {}
