@@ -74,6 +74,7 @@ Tensor pad_nchw(const Tensor& x_arg, int64_t top, int64_t left, int64_t bottom, 
   const Shape& s = x.shape();
   const int64_t H = s[2], W = s[3], OH = H + top + bottom, OW = W + left + right;
   Tensor out = Tensor::full({s[0], s[1], OH, OW}, value);
+  if (x.numel() == 0) return out;  // nothing to copy (and no data pointer to copy from)
   const float* src = x.data();
   float* dst = out.data();
   for (int64_t p = 0; p < s[0] * s[1]; ++p) {
