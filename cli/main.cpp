@@ -7,6 +7,7 @@
 
 #include "args.hpp"
 #include "commands.hpp"
+#include "tinytorch/distributed.hpp"
 #include "tinytorch/version.hpp"
 
 namespace {
@@ -25,6 +26,19 @@ const char* kUsage =
     "  inspect    an ONNX model's graph after the passes: shapes, FLOPs, parameters, algorithm, memory plan\n"
     "\n"
     "Run 'tinytorch <command> --help' for a command's options.\n";
+
+// Prints the error and returns the exit code. In a job of several processes the message names
+// this one, and the whole job ends: the others are waiting for it in a collective.
+int fail(int code, const std::string& message) {
+  namespace dist = tinytorch::distributed;
+  const bool team = dist::initialized() && dist::world_size() > 1;
+  std::cerr << "error: "
+            << (team ? "process " + std::to_string(dist::rank()) + " of " + std::to_string(dist::world_size()) + ": "
+                     : "")
+            << message << std::endl;
+  if (team) dist::abort_job(code);
+  return code;
+}
 
 }  // namespace
 
@@ -52,16 +66,12 @@ int main(int argc, char** argv) {
               << kUsage;
     return 2;
   } catch (const cli::UsageError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return fail(2, e.what());
   } catch (const std::invalid_argument& e) {  // bad input: shapes, values, unreadable data files
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return fail(2, e.what());
   } catch (const std::bad_alloc&) {
-    std::cerr << "error: out of memory\n";
-    return 1;
+    return fail(1, "out of memory");
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return fail(1, e.what());
   }
 }

@@ -39,6 +39,10 @@ bool initialized();
 int rank();        // 0 when not initialized
 int world_size();  // 1 when not initialized
 int local_size();  // processes on this machine (1 when not initialized)
+// After an error in this process: ends every process of the job (MPI_Abort with `code`), so the
+// others, waiting in a collective for this one, stop instead of hanging. The caller prints the
+// error first. Nothing when not initialized or alone.
+void abort_job(int code);
 
 enum class ReduceOp { Sum, Average, Max, Min };
 // In place, over every process: float32 or int64 tensors (contiguous).

@@ -34,6 +34,8 @@ void bind_distributed(py::module_& m) {
   m.def("distributed_rank", &td::rank);
   m.def("distributed_world_size", &td::world_size);
   m.def("distributed_local_size", &td::local_size);
+  m.def("distributed_abort", &td::abort_job, "code"_a,
+        "Ends every process of the job (MPI_Abort) after an error in this one; nothing when alone.");
   m.def(
       "distributed_all_reduce", [](tt::Tensor& t, const std::string& op) { td::all_reduce(t, reduce_op(op)); },
       "tensor"_a, "op"_a = "sum", "In place over every process: a contiguous float32 or int64 Tensor.");

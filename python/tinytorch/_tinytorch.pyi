@@ -1018,6 +1018,10 @@ def cross_entropy(logits: Tensor, targets: typing.Any) -> Tensor:
     """
     Mean cross-entropy of logits (N, K) against class indices (N,): an int64 Tensor, a numpy array or a list.
     """
+def distributed_abort(code: builtins.int) -> None:
+    """
+    Ends every process of the job (MPI_Abort) after an error in this one; nothing when alone.
+    """
 def distributed_all_reduce(tensor: Tensor, op: builtins.str = 'sum') -> None:
     """
     In place over every process: a contiguous float32 or int64 Tensor.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Iterator, List, Optional
 
 import numpy as np
@@ -56,6 +57,20 @@ def init() -> None:
     _C.distributed_init()
     if first and world_size() > 1:
         _C.set_num_threads(max(1, (os.cpu_count() or 1) // _C.distributed_local_size()))
+        sys.excepthook = _abort_on_uncaught(sys.excepthook)
+
+
+def _abort_on_uncaught(previous):
+    """An exception that ends this process's script ends the job: the traceback is printed, naming
+    this process, then every process stops (MPI_Abort). Without it, the others would wait for this
+    one in their next collective forever, as mpi4py's `python -m mpi4py` also prevents."""
+    def hook(kind, value, traceback):
+        print(f"error: process {rank()} of {world_size()} stopped the job:", file=sys.stderr)
+        previous(kind, value, traceback)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        _C.distributed_abort(1)
+    return hook
 
 
 def init_process_group(backend: str = "mpi", **_ignored) -> None:

@@ -1,6 +1,8 @@
 // Tensor: storage, factories, views and printing. See tensor.hpp for the model.
 #include "tinytorch/tensor.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -79,6 +81,22 @@ size_t element_size(DType dtype) {
 namespace {
 
 constexpr size_t kAlignment = 64;
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// A fresh block from the system. Blocks of 2 MiB and more start on a 2 MiB boundary and ask the
+// kernel for transparent huge pages (Linux's default THP mode, "madvise", gives them only when
+// asked): their first touch then faults once per 2 MiB instead of once per 4 KiB page. A block
+// too large for the cache below is fresh on every call, and its page faults cost more than the
+// layer that fills it: 8x463x134x134 -> 1852 depthwise 1x1 (a 1 GiB output) took 537 ms, ONNX
+// Runtime 64 (see docs/PERFORMANCE.md).
+void* system_block(size_t bytes) {
+  if (bytes < kHugePage) return std::aligned_alloc(kAlignment, bytes);
+  void* p = std::aligned_alloc(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+#ifdef MADV_HUGEPAGE
+  if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+#endif
+  return p;
+}
 
 // Large blocks are kept for reuse when their tensors die: training allocates the same activation
 // and gradient sizes every step, and fresh pages from the kernel (a page fault each) cost more
@@ -98,10 +116,10 @@ class BlockCache {
         return p;
       }
     }
-    void* p = std::aligned_alloc(kAlignment, bytes);
+    void* p = system_block(bytes);
     if (!p) {
       release_all();  // out of memory: give the cache back and try once more
-      p = std::aligned_alloc(kAlignment, bytes);
+      p = system_block(bytes);
       if (!p) throw std::bad_alloc();
     }
     return p;

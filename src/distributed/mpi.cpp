@@ -92,6 +92,13 @@ int rank() { return my_rank; }
 int world_size() { return my_size; }
 int local_size() { return my_local_size; }
 
+void abort_job(int code) {
+  if (!joined || my_size == 1) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 void all_reduce(Tensor& tensor, ReduceOp op) {
   require_init("all_reduce");
   const MPI_Datatype type = mpi_type(tensor, "all_reduce");

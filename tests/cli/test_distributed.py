@@ -108,6 +108,19 @@ def test_a_batch_that_does_not_divide_is_an_error(tmp_path):
     assert "--batch 63 (the global batch) does not divide among 2 processes" in r.stderr
 
 
+def test_bad_input_on_one_process_stops_the_job(tmp_path):
+    # Two programs in one job (MPI's MPMD form): process 1 reads a data folder without the files,
+    # as if its machine's copy were missing, while process 0 goes on to the first allreduce.
+    (tmp_path / "empty").mkdir()
+    args = ["train", "--epochs", "1", "--limit", "640", "--batch", "64", "--plot", str(tmp_path / "curve")]
+    started = time.time()
+    r = subprocess.run([MPIRUN, "-np", "1", CLI, *args, ":", "-np", "1", CLI, *args, "--data", str(tmp_path / "empty")],
+                       capture_output=True, text=True, timeout=120, env=ENV)
+    assert time.time() - started < 60
+    assert r.returncode != 0
+    assert "error: process 1 of 2: " in r.stderr and str(tmp_path / "empty") in r.stderr, r.stderr
+
+
 def test_a_killed_process_stops_the_job_and_the_run_resumes(tmp_path):
     ckpt = tmp_path / "ckpt"
     args = ["train", "--epochs", "2", "--limit", "6400", "--batch", "64", "--checkpoint", str(ckpt),
@@ -138,3 +151,67 @@ def test_a_killed_process_stops_the_job_and_the_run_resumes(tmp_path):
     r = run(0, args + ["--resume"])
     assert r.returncode == 0, r.stderr
     assert "resumed from" in r.stderr and "epoch 2:" in r.stdout
+
+
+def namespaces_available():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    probe = f"ttprobe{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return False
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return True
+
+
+@pytest.fixture
+def two_hosts(tmp_path):
+    """Two network namespaces joined by a veth pair: "hosts" 10.231.0.1 and 10.231.0.2, each with its
+    own interfaces, addresses and host name. The launcher agent stands in for ssh: it runs Open MPI's
+    daemon inside the namespace of the address it is given."""
+    if not namespaces_available():
+        pytest.skip("network namespaces need root and iproute2 (ip netns)")
+    tag = str(os.getpid() % 100000)
+    hosts = {"10.231.0.1": f"tthostA{tag}", "10.231.0.2": f"tthostB{tag}"}
+    ends = [f"ttva{tag}", f"ttvb{tag}"]
+
+    def ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    try:
+        for ns in hosts.values():
+            ip("netns", "add", ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("link", "add", ends[0], "type", "veth", "peer", "name", ends[1])
+        for (address, ns), end in zip(hosts.items(), ends):
+            ip("link", "set", end, "netns", ns)
+            ip("-n", ns, "addr", "add", f"{address}/24", "dev", end)
+            ip("-n", ns, "link", "set", end, "up")
+        agent = tmp_path / "netns-agent"
+        # Called as `agent HOST COMMAND...`, as ssh would be; the command is a shell line.
+        cases = "".join(f'  {address}) ns={ns} ;;\n' for address, ns in hosts.items())
+        agent.write_text("#!/bin/sh\nhost=$1; shift\ncase $host in\n" + cases +
+                         '  *) echo "netns-agent: unknown host $host" >&2; exit 1 ;;\nesac\n'
+                         'exec ip netns exec "$ns" unshare --uts sh -c "hostname $ns; $*"\n')
+        agent.chmod(0o755)
+        yield list(hosts.items()), agent
+    finally:
+        for ns in hosts.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_a_job_across_two_network_namespaces(tmp_path, two_hosts):
+    # mpirun starts in the first namespace; the agent starts the second host's daemon in the other.
+    # Only the veth subnet carries MPI's traffic, so every byte crosses between the "hosts".
+    (first, first_ns), (second, _), agent = *two_hosts[0], two_hosts[1]
+    env = dict(ENV, OMPI_MCA_btl_tcp_if_include="10.231.0.0/24", OMPI_MCA_oob_tcp_if_include="10.231.0.0/24",
+               OMPI_MCA_plm_rsh_agent=str(agent))
+    args = TRAIN + ["--limit", "640", "--batch", "64", "--checkpoint", str(tmp_path / "ckpt"), "--plot",
+                    str(tmp_path / "curve")]
+    r = subprocess.run(["ip", "netns", "exec", first_ns, "unshare", "--uts", "sh", "-c",
+                        f'hostname {first_ns}; exec "$@"', "sh", MPIRUN, "-np", "2", "--host", f"{first}:1,{second}:1",
+                        CLI, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "data parallel: 2 processes" in r.stdout
+    # The same weights as one process's, as over loopback.
+    _, want = train(0, 10, 64, tmp_path / "one")
+    assert largest_difference(tensors(tmp_path / "ckpt"), want)[0] <= 2e-3

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -366,10 +367,11 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  // 1x1: direct (reading the input in place when the pixels fill whole tiles, 2 x 64 here); on
-  // images of fewer than 4 tiles of pixels, batched.
-  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 12, 12}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  // 1x1: direct on images of at least 4 tiles of pixels (the micro-kernel's tile is 16 pixels
+  // wide with AVX2, 32 with AVX-512: 8x8 and 12x12 images); on smaller ones, batched.
+  const int64_t side = tinytorch::kernels::packed_gemm_tile().nr > 16 ? 12 : 8;
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, side, side}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, side, side}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}, {.padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Direct);
