@@ -389,6 +389,7 @@ def main():
     ap.add_argument("--backward", type=int, default=0, help="also time the gradients on this many shapes")
     ap.add_argument("--family", default=None, help="only this family (for a quick look)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N shapes (for a quick look)")
+    ap.add_argument("--source", default=None, help="only the layers of this model, e.g. mobilenet_v2, or 'random'")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
 
@@ -396,6 +397,8 @@ def main():
     tinytorch.set_num_threads(args.threads)
     shapes = model_shapes([int(b) for b in args.batches.split(",")]) + random_shapes(args.random, args.seed,
                                                                                      args.max_gflop)
+    if args.source:  # before the merging below, which names a shared layer after its first model
+        shapes = [s for s in shapes if s["source"] == args.source]
     unique = {}
     for s in shapes:  # a layer several models share is timed once (its first model names it)
         unique.setdefault(s["name"], s)

@@ -523,6 +523,12 @@ TEST(ConvAlgorithms, BatchedWholeWindowGroupsAndRowBlocks) {
       {{5, 12, 3, 2}, {6, 4, 3, 2}, {.groups = 3}},                               // a whole 3x2 window, groups
       {{70, 256, 2, 2}, {16, 128, 2, 2}, {.groups = 2}},                          // whole 2x2 windows
       {{9, 12, 3, 2}, {6, 4, 3, 2}, {.padding = tt::Padding2d(1), .groups = 3}},  // patches
+      // One row in all: a matrix-vector product (in place, or from the patches); a few: sgemm.
+      {{1, 1024, 1, 1}, {40, 1024, 1, 1}, {}},
+      {{1, 64, 2, 2}, {20, 32, 2, 2}, {.groups = 2}},
+      {{1, 6, 3, 3}, {5, 6, 3, 3}, {.stride = tt::Size2(3), .padding = tt::Padding2d(1)}},  // one padded pixel
+      {{1, 12, 3, 2}, {6, 4, 3, 2}, {.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 3}},  // 2x2 pixels
+      {{3, 64, 2, 2}, {20, 32, 2, 2}, {.groups = 2}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(tt::shape_to_string(c.x) + " * " + tt::shape_to_string(c.w));
