@@ -24,10 +24,11 @@ enum class Conv2dAlgorithm {
   Depthwise,   // groups == in_channels > 1 (out_channels a multiple): vectors across output channels
   Direct,      // the micro-kernel reads the padded (phase-split) input in place, no im2col
   Batched,     // every image's patches as rows of one OpenBLAS GEMM per group: images with few pixels
+  Ocblock,     // vectors across output channels, each tap an input value broadcast: images with few pixels
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);
-// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct", "batched";
+// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct", "batched", "ocblock";
 // ArgumentError
 // otherwise. The names and everything else an algorithm is live in one table (src/ops/conv2d_table.cpp).
 Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);

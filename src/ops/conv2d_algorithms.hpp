@@ -47,6 +47,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
@@ -58,6 +59,7 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);     // per threa
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed weights, padded input
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
 int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
+int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // per thread: padded window, tap offsets
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);

@@ -98,6 +98,11 @@ Conv2dAlgorithm algorithm_from_environment() {
 // - 3x3, stride 2, at least 16 channels in and out and 4 panels of tiles: Winograd's stride-2
 //   scheme (25 multiplies for 36: it saves less than F(4x4, 3x3), so it needs more tiles to repay
 //   its transforms);
+// - images of fewer output pixels than the micro-kernel's tile is wide, but more than one, and a
+//   kernel of several taps: ocblock, vectors across output channels reading a padded window (the
+//   batched algorithm's im2col gather there is a strided copy per tap and pixel, which costs more
+//   than the multiply-adds when the output channels are few; with one pixel per image ocblock's
+//   register block holds one pixel, and batched's GEMM over the images wins);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
@@ -120,6 +125,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
              tiles >= (g.stride_h == 1 ? 1 : 4) * tile.nr) {
     choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, enough panels of tiles";
+  } else if (g.OH * g.OW < tile.nr && g.KH * g.KW > 1 && g.OH * g.OW > 1) {
+    choice = Conv2dAlgorithm::Ocblock,
+    why = "fewer output pixels per image than a tile, several taps: vectors across output channels, no gather";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.OH * g.OW < 4 * tile.nr) {

@@ -377,7 +377,11 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             tt::Conv2dAlgorithm::Direct);
   // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
+  // Several pixels and several taps: vectors across output channels (no im2col gather).
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}),
+            tt::Conv2dAlgorithm::Ocblock);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1.
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
@@ -752,7 +756,7 @@ TEST(ConvAlgorithms, PreparedWeightsFromManyThreads) {
 // without a row).
 TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
   const auto& table = tt::ops::conv2d_algorithm_table();
-  const int last = static_cast<int>(tt::Conv2dAlgorithm::Batched);
+  const int last = static_cast<int>(tt::Conv2dAlgorithm::Ocblock);
   ASSERT_EQ(table.size(), static_cast<size_t>(last));
   std::set<std::string> names{"auto"};
   for (int v = 1; v <= last; ++v) {
