@@ -39,6 +39,7 @@ struct Plan {
   int64_t CG, OCG, K, pairs;  // channels, outputs and taps per group; 16-channel pairs per group
   int64_t Hp, Wp;             // the window all outputs read (padding included)
   int64_t chunk, chunks;      // output pixels per work item, and items per image and group
+  int64_t window_floats;      // the window's floats, rounded up to 16 (the tap offsets follow, aligned)
   int64_t packed_floats;
 };
 
@@ -54,6 +55,7 @@ Plan plan(const Conv2dGeometry& g) {
   const int64_t P = g.OH * g.OW, want = std::max<int64_t>(1, (8 + g.N * g.groups - 1) / (g.N * g.groups));
   p.chunk = std::max<int64_t>(kPixels, ((P + want - 1) / want + kPixels - 1) / kPixels * kPixels);
   p.chunks = (P + p.chunk - 1) / p.chunk;
+  p.window_floats = (p.CG * p.Hp * p.Wp + 15) / 16 * 16;
   p.packed_floats = g.groups * p.pairs * p.K * kPair;
   return p;
 }
@@ -93,7 +95,7 @@ void block_of(int np, const float* window, const int64_t* base, const int64_t* o
 
 int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g) {
   const Plan p = plan(g);
-  return (p.CG * p.Hp * p.Wp + p.K * 2) * 4;  // the window, then the tap offsets (int64)
+  return (p.window_floats + p.K * 2) * 4;  // the window, then the tap offsets (int64)
 }
 
 void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -117,7 +119,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
         const int64_t n = item / (g.groups * p.chunks), grp = item / p.chunks % g.groups;
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(P, q0 + p.chunk);
         float* window = workspace(scratch);
-        auto* offset = reinterpret_cast<int64_t*>(window + p.CG * p.Hp * p.Wp);
+        auto* offset = reinterpret_cast<int64_t*>(window + p.window_floats);
         // The group's channels, zero-padded: window row r is input row r - pad_top, column q input
         // column q - pad_left.
         std::fill_n(window, p.CG * p.Hp * p.Wp, 0.0f);
