@@ -117,16 +117,6 @@ BatchedBlocks batched_blocks(const Conv2dGeometry& g) {
   return b;
 }
 
-// A block of one row (one pixel of one image: squeeze-excitation layers and classifiers written
-// as convolutions, at batch 1) runs as a matrix-vector product, which reads the weights once as
-// they lie; sgemm would first copy them into packed panels, each used for that one row. Measured
-// (2 threads, OpenBLAS 0.3.21, docs/PERFORMANCE.md): with OpenBLAS's AVX2 kernels, 1x240x1x1 ->
-// 960 took 78-90 us by sgemm and 19-22 us so; with its AVX-512 ones, which skip the packing for
-// small products, 15-19 against 18-21 us; 1x1280 -> 1000, 500 against 90 us and 76 against 80.
-// With 2 to 8 rows a product per row lost to the AVX-512 kernels' sgemm (by up to 2.5x at 4
-// rows): sgemm from 2 rows on.
-constexpr int64_t kGemvRows = 1;  // (the code below takes one row only)
-
 // out[r, oc] += bias[oc] for a [rows, cols] block of leading dimension ld.
 void add_bias_rows_t(float* out, const float* bias, int64_t rows, int64_t cols, int64_t ld) {
   for (int64_t r = 0; r < rows; ++r)
@@ -140,6 +130,14 @@ int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g) {
   return b.rows * (g.channels_per_group() * g.KH * g.KW + b.cols) * 4;
 }
 
+// one_row_gemv: a block of one row (one pixel of one image: squeeze-excitation layers and classifiers written
+// as convolutions, at batch 1) runs as a matrix-vector product, which reads the weights once as
+// they lie; sgemm would first copy them into packed panels, each used for that one row. Measured
+// (2 threads, OpenBLAS 0.3.21, docs/PERFORMANCE.md): with OpenBLAS's AVX2 kernels, 1x240x1x1 ->
+// 960 took 78-90 us by sgemm and 19-22 us so; with its AVX-512 ones, which skip the packing for
+// small products, 15-19 against 18-21 us; 1x1280 -> 1000, 500 against 90 us and 76 against 80.
+// With 2 to 8 rows a product per row lost to the AVX-512 kernels' sgemm (by up to 2.5x at 4
+// rows): sgemm from 2 rows on.
 void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group(), K = CG * g.KH * g.KW;
   const int64_t P = g.OH * g.OW, R = g.N * P;
@@ -162,7 +160,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
         if (whole) {
           float* dst = out + r0 * g.OC + oc0;  // rows are images
           const float* x = in + (r0 * g.C + grp * CG) * g.H * g.W;
-          if (rows <= kGemvRows) {
+          if (rows == 1) {  // a matrix-vector product (one_row_gemv)
             kernels::sgemv(cols, K, w, K, x, dst);
           } else {
             kernels::sgemm(false, true, rows, cols, K, 1.0f, x, g.C * g.H * g.W, w, K, 0.0f, dst, g.OC);
@@ -198,7 +196,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
           }
           r += count;
         }
-        if (rows <= kGemvRows) {
+        if (rows == 1) {  // (one_row_gemv)
           kernels::sgemv(cols, K, w, K, patches, result);
         } else {
           kernels::sgemm(true, true, rows, cols, K, 1.0f, patches, rows, w, K, 0.0f, result, cols);

@@ -127,7 +127,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
         const int64_t c0 = std::min(p.Wp, g.pad_left), c1 = std::clamp<int64_t>(g.W + g.pad_left, c0, p.Wp);
         for (int64_t c = 0; c < p.CG; ++c) {
           const float* plane = in + ((n * g.C) + grp * p.CG + c) * g.H * g.W;
-          for (int64_t r = r0; r < r1; ++r) {
+          for (int64_t r = r0; r < r1 && c1 > c0; ++r) {
             std::copy(plane + (r - g.pad_top) * g.W + c0 - g.pad_left, plane + (r - g.pad_top) * g.W + c1 - g.pad_left,
                       window + (c * p.Hp + r) * p.Wp + c0);
           }
