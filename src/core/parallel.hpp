@@ -26,9 +26,26 @@ int omp_thread_index();  // this thread's index inside a parallel region (0 outs
 constexpr int64_t kSerialWorkActive = int64_t{1} << 20;
 constexpr int64_t kSerialWork = int64_t{4} << 20;
 constexpr int64_t kSerialWorkPassive = int64_t{8} << 20;
+// The work of reading one float a loop does not reuse (from L3 or memory), in FLOPs: a core
+// streams 2-4 floats a cycle where it multiplies and adds 32-64 FLOPs. Loops bound by their loads
+// (a matrix-vector product) add it per float to their estimate.
+constexpr int64_t kStreamedFloatWork = 16;
 // By OMP_WAIT_POLICY: kSerialWorkActive, kSerialWork (unset), kSerialWorkPassive; or the FLOPs in
 // TINYTORCH_SERIAL_WORK (a non-negative integer; 0 threads every loop, as the tests do).
+// Inside a WarmTeam scope, unless the policy is PASSIVE or the variable is set: kSerialWorkActive.
 int64_t serial_work();
+
+// A run of parallel regions back to back on this thread (a graph's nodes, src/onnx/model.cpp):
+// libgomp's workers spin for a while after each region before they sleep, so the next region
+// finds them awake and costs what it costs under ACTIVE, and loops from kSerialWorkActive FLOPs
+// on are worth threading (docs/PERFORMANCE.md, "Serial-work thresholds"). Nests.
+class WarmTeam {
+ public:
+  WarmTeam();
+  ~WarmTeam();
+  WarmTeam(const WarmTeam&) = delete;
+  WarmTeam& operator=(const WarmTeam&) = delete;
+};
 
 // A function the calling thread runs between the items it computes itself, at most every 50 us,
 // while it is set on that thread: data parallelism keeps MPI's collectives moving during the

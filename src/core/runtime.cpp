@@ -54,17 +54,36 @@ void run_progress_hook() {
   progress_hook.fn(progress_hook.arg);
 }
 
-int64_t serial_work() {
-  // Read once, as libgomp reads its variables when it starts.
-  static const int64_t work = [] {
-    if (const auto flops = env_count("TINYTORCH_SERIAL_WORK")) return *flops;
+namespace {
+
+thread_local int warm_team_depth = 0;
+
+struct SerialWork {
+  int64_t cold, warm;
+};
+
+// Read once, as libgomp reads its variables when it starts.
+const SerialWork& serial_work_setting() {
+  static const SerialWork work = [] {
+    if (const auto flops = env_count("TINYTORCH_SERIAL_WORK")) return SerialWork{*flops, *flops};
     const char* policy = std::getenv("OMP_WAIT_POLICY");
     std::string p = policy ? policy : "";
     for (char& ch : p) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return p == "passive" ? kSerialWorkPassive : p == "active" ? kSerialWorkActive : kSerialWork;
+    if (p == "passive") return SerialWork{kSerialWorkPassive, kSerialWorkPassive};  // workers sleep at once
+    return SerialWork{p == "active" ? kSerialWorkActive : kSerialWork, kSerialWorkActive};
   }();
   return work;
 }
+
+}  // namespace
+
+int64_t serial_work() {
+  const SerialWork& work = serial_work_setting();
+  return warm_team_depth > 0 ? work.warm : work.cold;
+}
+
+WarmTeam::WarmTeam() { ++warm_team_depth; }
+WarmTeam::~WarmTeam() { --warm_team_depth; }
 
 namespace {
 

@@ -31,6 +31,20 @@ std::string to_string(const Epilogue& e);  // "relu", "clip(0, 6)", "swish", ...
 // NaN. Sigmoid and Swish use a polynomial exp within 2 ulp of the true one.
 void apply_epilogue(float* out, const float* residual, int64_t n, const Epilogue& e);
 
+// A convolution's fused output stage: out = activation(out + residual), residual laid out as the
+// output (or nullptr). Each convolution algorithm applies it to the outputs a work item has just
+// finished (after the bias), while they are still in that thread's cache.
+struct OutputStage {
+  Epilogue epilogue;
+  const float* residual = nullptr;
+
+  bool empty() const { return epilogue.activation == Activation::None && residual == nullptr; }
+  // Outputs [offset, offset + n) of out (and of the residual).
+  void apply(float* out, int64_t offset, int64_t n) const {
+    if (!empty()) apply_epilogue(out + offset, residual ? residual + offset : nullptr, n, epilogue);
+  }
+};
+
 // The reference for one value, in double.
 double activation_reference(double x, const Epilogue& e);
 

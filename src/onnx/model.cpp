@@ -5,6 +5,7 @@
 #include <new>
 #include <optional>
 
+#include "core/parallel.hpp"
 #include "onnx/graph.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/errors.hpp"
@@ -93,6 +94,7 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     }
   }
   std::vector<Tensor> args;
+  const WarmTeam warm;  // the nodes' parallel regions follow each other
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const detail::Node& node = g.nodes[i];
     args.clear();

@@ -13,6 +13,7 @@
 #include "kernels/activation.hpp"
 #include "kernels/pool2d.hpp"
 #include "onnx/graph.hpp"
+#include "ops/conv2d.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
@@ -137,19 +138,19 @@ Tensors conv(const Node& n, const Tensors& x) {
   Conv2dOptions o;
   o.stride = w.stride, o.dilation = w.dilation, o.groups = n.attr_int("group", 1);
   o.padding = Padding2d(w.pads[0], w.pads[1]);
-  Tensor out = conv2d(input, weight, given(x, 2) ? x[2] : Tensor(), o);
-  if (!given(x, 3) && n.epilogue.activation == kernels::Activation::None) return {out};
-  // The fused nodes (optimize.cpp): out = activation(out + residual), in place on the fresh output.
-  Tensor residual = given(x, 3) ? x[3] : Tensor();
-  if (residual.defined() && (residual.shape() != out.shape() || residual.dtype() != DType::Float32)) {
-    out = add(out, residual);  // a broadcasting Add: as the graph wrote it
-    residual = Tensor();
+  const Tensor bias = given(x, 2) ? x[2] : Tensor();
+  if (!given(x, 3) && n.epilogue.activation == kernels::Activation::None) return {conv2d(input, weight, bias, o)};
+  // The fused nodes (optimize.cpp): out = activation(out + residual), applied by the convolution's
+  // work items to the outputs they finish.
+  const Tensor residual = given(x, 3) ? x[3] : Tensor();
+  const kernels::Conv2dGeometry g = ops::conv2d_geometry(input.shape(), weight.shape(), bias, o);
+  if (!residual.defined() || (residual.shape() == Shape{g.N, g.OC, g.OH, g.OW} && residual.dtype() == DType::Float32)) {
+    return {ops::conv2d_fused(input, weight, bias, o, n.epilogue, residual)};
   }
-  const Tensor r = residual.defined() ? residual.contiguous() : Tensor();
+  Tensor out = add(conv2d(input, weight, bias, o), residual);  // a broadcasting Add: as the graph wrote it
   float* dst = out.data();
-  const float* add_in = r.defined() ? r.data() : nullptr;
   parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
-    kernels::apply_epilogue(dst + begin, add_in ? add_in + begin : nullptr, end - begin, n.epilogue);
+    kernels::apply_epilogue(dst + begin, nullptr, end - begin, n.epilogue);
   });
   return {out};
 }

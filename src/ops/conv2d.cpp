@@ -139,17 +139,9 @@ struct Conv2dBackward : autograd::Node {
   }
 };
 
-}  // namespace
-
-Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg,
-                   const Conv2dOptions& options) {
-  trace::Op op;
-  const Tensor input = ops::dense_float(input_arg);
-  const Tensor weight = ops::dense_float(weight_arg);
-  const Tensor bias = ops::optional_dense_float(bias_arg);
-  ops::check_image_input(input);
-  const Tensor x = ops::as_batch(input);
-  const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
+// The output [N, OC, OH, OW] of a validated call, by `algorithm` (Auto: the selection's choice).
+Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                     const kernels::Conv2dGeometry& g, const kernels::OutputStage& stage) {
   const bool automatic = algorithm == Conv2dAlgorithm::Auto;
   if (automatic) algorithm = ops::choose_conv2d_algorithm(g);
   if (!ops::conv2d_algorithm_row(algorithm).supports(g)) {
@@ -163,8 +155,23 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Ten
   if (y.numel() > 0) {
     const ops::Conv2dCall call{y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr};
     if (automatic) algorithm = ops::choose_conv2d_algorithm(g, &call);  // with autotuning on, a new shape is timed here
-    ops::conv2d_algorithm_row(algorithm).run(call.out, call.in, call.w, call.b, g);
+    ops::conv2d_algorithm_row(algorithm).run(call.out, call.in, call.w, call.b, g, stage);
   }
+  return y;
+}
+
+}  // namespace
+
+Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Tensor& weight_arg, const Tensor& bias_arg,
+                   const Conv2dOptions& options) {
+  trace::Op op;
+  const Tensor input = ops::dense_float(input_arg);
+  const Tensor weight = ops::dense_float(weight_arg);
+  const Tensor bias = ops::optional_dense_float(bias_arg);
+  ops::check_image_input(input);
+  const Tensor x = ops::as_batch(input);
+  const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
+  const Tensor y = conv2d_output(algorithm, x, weight, bias, g, kernels::OutputStage{});
   Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<Conv2dBackward>();
@@ -194,5 +201,30 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Ten
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
   return conv2d_with(Conv2dAlgorithm::Auto, input, weight, bias, options);
 }
+
+namespace ops {
+
+Tensor conv2d_fused(const Tensor& input, const Tensor& weight_arg, const Tensor& bias_arg, const Conv2dOptions& options,
+                    const kernels::Epilogue& epilogue, const Tensor& residual) {
+  const Tensor x = dense_float(input);
+  const Tensor weight = dense_float(weight_arg);
+  const Tensor bias = optional_dense_float(bias_arg);
+  if (x.dim() != 4) throw ShapeError("conv2d_fused: expected an input (N, C, H, W), got " + shape_to_string(x.shape()));
+  const kernels::Conv2dGeometry g = conv2d_geometry(x.shape(), weight.shape(), bias, options);
+  kernels::OutputStage stage{epilogue, nullptr};
+  Tensor r;
+  if (residual.defined()) {
+    const Shape out_shape{g.N, g.OC, g.OH, g.OW};
+    if (residual.shape() != out_shape) {
+      throw ShapeError("conv2d_fused: expected a residual of the output's shape " + shape_to_string(out_shape) +
+                       ", got " + shape_to_string(residual.shape()));
+    }
+    r = dense_float(residual);
+    stage.residual = r.data();
+  }
+  return conv2d_output(Conv2dAlgorithm::Auto, x, weight, bias, g, stage);
+}
+
+}  // namespace ops
 
 }  // namespace tinytorch

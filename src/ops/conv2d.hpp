@@ -1,6 +1,7 @@
 // conv2d op internals shared with the kernels' tests and (later) autograd and algorithm choice.
 #pragma once
 
+#include "kernels/activation.hpp"
 #include "kernels/conv2d.hpp"
 #include "tinytorch/functional.hpp"
 
@@ -10,6 +11,12 @@ namespace tinytorch::ops {
 // and returns the call's geometry. Throws ShapeError with the seed's wording where it has one.
 kernels::Conv2dGeometry conv2d_geometry(const Shape& input, const Shape& weight, const Tensor& bias,
                                         const Conv2dOptions& options);
+
+// conv2d for inference (no autograd node) with a fused output stage: out = epilogue(conv + bias +
+// residual), applied by each work item to the outputs it finished. input [N, C, H, W]; residual
+// undefined or of the output's shape (any dtype and strides: taken dense float32).
+Tensor conv2d_fused(const Tensor& input, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options,
+                    const kernels::Epilogue& epilogue, const Tensor& residual);
 
 // Runs the forward convolution on a validated geometry with the algorithm conv2d would choose.
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,

@@ -1,6 +1,8 @@
 // The convolution algorithms behind conv2d: each splits its work over threads (parallel_for),
 // takes scratch from the per-thread workspace and calls pure kernels. All share one signature:
-// out [N, OC, OH, OW]; in [N, C, H, W]; weight [OC, C/groups, KH, KW]; bias [OC] or nullptr.
+// out [N, OC, OH, OW]; in [N, C, H, W]; weight [OC, C/groups, KH, KW]; bias [OC] or nullptr;
+// stage: what the output store also does (kernels::OutputStage; empty outside the graph runtime),
+// applied by each work item to the outputs it finished.
 //
 // Each algorithm is one row of the table in conv2d_table.cpp: its name, which shapes it supports,
 // how it runs, the workspace it needs and whether autotuning may try it. The op (conv2d.cpp), the
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "kernels/conv2d.hpp"
 #include "tinytorch/backends.hpp"
 
@@ -17,8 +20,10 @@ namespace tinytorch::ops {
 
 using kernels::Conv2dGeometry;
 
-using Conv2dRun = void (*)(float* out, const float* in, const float* weight, const float* bias,
-                           const Conv2dGeometry& g);
+using kernels::OutputStage;
+
+using Conv2dRun = void (*)(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                           const OutputStage& stage);
 
 struct Conv2dAlgorithmRow {
   Conv2dAlgorithm id;
@@ -40,14 +45,22 @@ bool conv2d_depthwise_supports(const Conv2dGeometry& g);  // groups == C > 1
 bool conv2d_winograd_supports(const Conv2dGeometry& g);   // 3x3, dilation 1, groups 1 (see winograd.hpp)
 bool conv2d_direct_supports(const Conv2dGeometry& g);     // any shape
 
-void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
-void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g);
+void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                        const OutputStage& stage);
+void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage);
+void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                   const OutputStage& stage);
+void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                     const OutputStage& stage);
+void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                      const OutputStage& stage);
+void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                   const OutputStage& stage);
+void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage);
+void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage);
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
@@ -68,6 +81,13 @@ bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and
 // non-temporal stores skip reading every line before writing it (measured: docs/PERFORMANCE.md).
 inline bool stream_output(const Conv2dGeometry& g) { return g.N * g.OC * g.OH * g.OW * 4 >= (int64_t{16} << 20); }
+
+// Applies the stage to output channels [oc0, oc1) of the pixels [f0, f1) of all images, numbered
+// image by image (pixel p of image n is n * OH * OW + p).
+void apply_stage(float* out, const OutputStage& stage, const Conv2dGeometry& g, int64_t oc0, int64_t oc1, int64_t f0,
+                 int64_t f1);
+// Applies it to the whole output, over threads (the reference, and a stream-stored output).
+void apply_stage_all(float* out, const OutputStage& stage, const Conv2dGeometry& g);
 
 // Adds bias[oc] to each of the `count` values of rows [oc0, oc0 + rows) of a [OC, ld] block.
 void add_bias_rows(float* out, const float* bias, int64_t rows, int64_t count, int64_t ld);

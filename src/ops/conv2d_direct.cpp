@@ -182,11 +182,13 @@ namespace {
 // work (bands of large images, or blocks of pixel tiles times groups of weight panels).
 class Direct {
  public:
-  Direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g)
+  Direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+         const OutputStage& stage)
       : out_(out),
         in_(in),
         bias_(bias),
         g_(g),
+        stage_(stage),
         MR_(kernels::packed_gemm_tile().mr),
         NR_(kernels::packed_gemm_tile().nr),
         l_(layout(g, kernels::packed_gemm_tile())),
@@ -203,6 +205,9 @@ class Direct {
     const int64_t k_blocks = (l_.K + kTapBlock - 1) / kTapBlock;
     KC_ = (l_.K + k_blocks - 1) / k_blocks;
     // Stream the output when it is large and written in one K block (later blocks read it back).
+    // Then the output stage is a pass of its own after all items: read back right after the
+    // stream stores, the lines went to memory and came back (an item's pass cost 50% more than
+    // streaming and one pass, a 38 MB output, docs/PERFORMANCE.md).
     first_ = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
     // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every
     // pixel tile of an item meets a block before the next block is read, so the weights stream
@@ -213,9 +218,13 @@ class Direct {
 
   void run() {
     fill_offsets();
-    if (l_.band) return run_bands();
-    if (!in_place_) copy_planes();
-    run_blocks();
+    if (l_.band) {
+      run_bands();
+    } else {
+      if (!in_place_) copy_planes();
+      run_blocks();
+    }
+    if (first_ == kernels::Store::Stream) apply_stage_all(out_, stage_, g_);
   }
 
  private:
@@ -301,7 +310,8 @@ class Direct {
               }
             }
           }
-          if (first_ == kernels::Store::Stream) kernels::stream_fence();
+          if (first_ == kernels::Store::Stream) return kernels::stream_fence();
+          apply_stage(out_, stage_, g_, 0, g_.OC, n * P_ + oh0 * g_.OW, n * P_ + oh0 * g_.OW + pixels);
         },
         g_.flops());
   }
@@ -368,7 +378,9 @@ class Direct {
                 run_tile(seq + f / P_, f % P_, std::min(NR_, f1 - f), k0, kc, pb0, pb1);
             }
           }
-          if (first_ == kernels::Store::Stream) kernels::stream_fence();
+          if (first_ == kernels::Store::Stream) return kernels::stream_fence();
+          const int64_t last = ap1 - 1;  // panels [ap0, ap1) hold channels [oc0(ap0), oc0(last) + rows(last))
+          apply_stage(out_, stage_, g_, oc0(ap0), oc0(last) + rows(last), seq * P_ + f0, seq * P_ + f1);
         },
         g_.flops());
   }
@@ -391,6 +403,7 @@ class Direct {
   const float* in_;
   const float* bias_;
   const Conv2dGeometry& g_;
+  const OutputStage& stage_;
   const int64_t MR_, NR_;
   const Layout l_;
   const bool in_place_;
@@ -407,8 +420,9 @@ class Direct {
 
 }  // namespace
 
-void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  Direct(out, in, weight, bias, g).run();
+void conv2d_direct(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                   const OutputStage& stage) {
+  Direct(out, in, weight, bias, g, stage).run();
 }
 
 }  // namespace tinytorch::ops

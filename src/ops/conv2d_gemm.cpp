@@ -43,7 +43,8 @@ int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g) {
   return K * pixel_block(g, K) * 4;
 }
 
-void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                        const OutputStage& stage) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const int64_t pb = pixel_block(g, K), blocks = (P + pb - 1) / pb;
@@ -58,6 +59,7 @@ void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const 
         float* dst = out + (n * g.OC + grp * OCG) * P + p0;  // [OCG, np] inside [OC, P]
         kernels::sgemm(false, false, OCG, np, K, 1.0f, weight + grp * OCG * K, K, col, np, 0.0f, dst, P);
         add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
+        apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
       g.flops());
 }
@@ -67,7 +69,8 @@ bool conv2d_gemm1x1_supports(const Conv2dGeometry& g) {
          g.OH == g.H && g.OW == g.W;
 }
 
-void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_gemm1x1(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage) {
   // 1x1, stride 1, no padding: the input image [CG, H*W] already is the column matrix.
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t P = g.OH * g.OW;
@@ -81,6 +84,7 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
         float* dst = out + (n * g.OC + grp * OCG) * P + p0;     // [OCG, np] inside [OC, P]
         kernels::sgemm(false, false, OCG, np, CG, 1.0f, weight + grp * OCG * CG, CG, src, P, 0.0f, dst, P);
         add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
+        apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
       g.flops());
 }
@@ -138,7 +142,8 @@ int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g) {
 // small products, 15-19 against 18-21 us; 1x1280 -> 1000, 500 against 90 us and 76 against 80.
 // With 2 to 8 rows a product per row lost to the AVX-512 kernels' sgemm (by up to 2.5x at 4
 // rows): sgemm from 2 rows on.
-void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group(), K = CG * g.KH * g.KW;
   const int64_t P = g.OH * g.OW, R = g.N * P;
   const BatchedBlocks b = batched_blocks(g);
@@ -166,6 +171,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
             kernels::sgemm(false, true, rows, cols, K, 1.0f, x, g.C * g.H * g.W, w, K, 0.0f, dst, g.OC);
           }
           if (bias) add_bias_rows_t(dst, bias + oc0, rows, cols, g.OC);
+          for (int64_t r = 0; r < rows; ++r) stage.apply(out, (r0 + r) * g.OC + oc0, cols);  // rows are images
           return;
         }
         float* patches = workspace(scratch);   // [K, rows]: tap k of every row's pixel, then the result
@@ -207,6 +213,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
           const float* src = result + r * cols;
           for (int64_t oc = 0; oc < cols; ++oc) dst[oc * P] = src[oc] + (bias ? bias[oc0 + oc] : 0.0f);
         }
+        apply_stage(out, stage, g, oc0, oc0 + cols, r0, r0 + rows);
       },
       g.flops());
 }
@@ -241,7 +248,8 @@ int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
   return kernels::depthwise_block_scratch_floats(g, depthwise_band_rows(g)) * 4;
 }
 
-void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                      const OutputStage& stage) {
   const int64_t P = g.OH * g.OW, work = 2 * g.N * g.OC * P * g.KH * g.KW;
   const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
   // Items (n, block of lanes output channels, band of output rows).
@@ -251,8 +259,10 @@ void conv2d_depthwise(float* out, const float* in, const float* weight, const fl
       g.N * blocks * bands,
       [&](int64_t item, int) {
         const int64_t n = item / (blocks * bands), block = item / bands % blocks, oh0 = item % bands * band;
-        kernels::conv2d_depthwise_block(out + n * g.OC * P, in + n * g.C * g.H * g.W, weight, bias, block * L, oh0,
-                                        std::min(g.OH, oh0 + band), workspace(scratch), g);
+        const int64_t oh1 = std::min(g.OH, oh0 + band);
+        kernels::conv2d_depthwise_block(out + n * g.OC * P, in + n * g.C * g.H * g.W, weight, bias, block * L, oh0, oh1,
+                                        workspace(scratch), g);
+        apply_stage(out, stage, g, block * L, std::min(g.OC, (block + 1) * L), n * P + oh0 * g.OW, n * P + oh1 * g.OW);
       },
       work);
 }

@@ -98,7 +98,8 @@ int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g) {
   return (p.window_floats + p.K * 2) * 4;  // the window, then the tap offsets (int64)
 }
 
-void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    const OutputStage& stage) {
   const Plan p = plan(g);
   const int64_t P = g.OH * g.OW, K = p.K;
   // Weights [group][pair][tap][16]: output channel pair * 16 + l of the group at lane l, zeros past
@@ -155,6 +156,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
             }
           }
         }
+        apply_stage(out, stage, g, grp * p.OCG, (grp + 1) * p.OCG, n * P + q0, n * P + q1);
       },
       g.flops());
 }

@@ -37,7 +37,8 @@ int64_t conv2d_packed_shared_bytes(const Conv2dGeometry& g) {
   return g.groups * ((g.out_channels_per_group() + t.mr - 1) / t.mr) * t.mr * K * 4;
 }
 
-void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_packed(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                   const OutputStage& stage) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   const int64_t MR = tile.mr, NR = tile.nr;
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
@@ -57,7 +58,8 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
       g.OC * K * 4);
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
-  // Stream the output when it is large and written in one K block (later blocks read it back).
+  // Stream the output when it is large and written in one K block (later blocks read it back);
+  // then the output stage is a pass of its own (as in conv2d_direct.cpp).
   const kernels::Store first = KC == K && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
   parallel_for(
@@ -80,9 +82,11 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
                                        k0 > 0 ? kernels::Store::Accumulate : first, group_bias);
           }
         }
-        if (first == kernels::Store::Stream) kernels::stream_fence();
+        if (first == kernels::Store::Stream) return kernels::stream_fence();
+        apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
       g.flops());
+  if (first == kernels::Store::Stream) apply_stage_all(out, stage, g);
 }
 
 }  // namespace tinytorch::ops

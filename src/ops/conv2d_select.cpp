@@ -62,11 +62,11 @@ Conv2dAlgorithm tune(const Conv2dGeometry& g, const Conv2dCall& d) {
   double best_seconds = std::numeric_limits<double>::infinity();
   for (const Conv2dAlgorithmRow& row : conv2d_algorithm_table()) {
     if (!row.autotune || !row.supports(g)) continue;
-    row.run(d.out, d.in, d.w, d.b, g);
+    row.run(d.out, d.in, d.w, d.b, g, OutputStage{});
     double seconds = std::numeric_limits<double>::infinity();
     for (int rep = 0; rep < 3; ++rep) {
       const auto start = std::chrono::steady_clock::now();
-      row.run(d.out, d.in, d.w, d.b, g);
+      row.run(d.out, d.in, d.w, d.b, g, OutputStage{});
       seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     if (seconds < best_seconds) best = row.id, best_seconds = seconds;
@@ -229,7 +229,7 @@ int64_t conv2d_tuned_shapes() {
 
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
   const Conv2dCall call{out, in, weight, bias};
-  conv2d_algorithm_row(choose_conv2d_algorithm(g, &call)).run(out, in, weight, bias, g);
+  conv2d_algorithm_row(choose_conv2d_algorithm(g, &call)).run(out, in, weight, bias, g, OutputStage{});
 }
 
 }  // namespace tinytorch::ops

@@ -1,7 +1,10 @@
 // The convolution algorithms, one row each. Adding an algorithm: write its file (run, supports,
 // workspace), add its value to Conv2dAlgorithm (backends.hpp) and its row here; the heuristic
 // (conv2d_select.cpp) decides where it is the default. See docs/ARCHITECTURE.md.
+#include <algorithm>
+
 #include "core/contract.hpp"
+#include "core/parallel.hpp"
 #include "ops/conv2d_algorithms.hpp"
 
 namespace tinytorch::ops {
@@ -10,12 +13,34 @@ namespace {
 bool any_shape(const Conv2dGeometry&) { return true; }
 int64_t no_workspace(const Conv2dGeometry&) { return 0; }
 
+void conv2d_reference(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                      const OutputStage& stage) {
+  kernels::conv2d_forward_reference(out, in, weight, bias, g);
+  apply_stage_all(out, stage, g);
+}
+
 }  // namespace
+
+void apply_stage(float* out, const OutputStage& stage, const Conv2dGeometry& g, int64_t oc0, int64_t oc1, int64_t f0,
+                 int64_t f1) {
+  if (stage.empty()) return;
+  const int64_t P = g.OH * g.OW;
+  for (int64_t f = f0; f < f1;) {  // image by image
+    const int64_t n = f / P, p = f % P, count = std::min(f1 - f, P - p);
+    for (int64_t oc = oc0; oc < oc1; ++oc) stage.apply(out, (n * g.OC + oc) * P + p, count);
+    f += count;
+  }
+}
+
+void apply_stage_all(float* out, const OutputStage& stage, const Conv2dGeometry& g) {
+  if (stage.empty()) return;
+  parallel_chunks(g.N * g.OC * g.OH * g.OW, [&](int64_t begin, int64_t end) { stage.apply(out, begin, end - begin); });
+}
 
 const std::vector<Conv2dAlgorithmRow>& conv2d_algorithm_table() {
   // The reference is the oracle, never a choice for speed: autotuning does not time it.
   static const std::vector<Conv2dAlgorithmRow> table = {
-      {Conv2dAlgorithm::Reference, "reference", any_shape, kernels::conv2d_forward_reference, no_workspace, false},
+      {Conv2dAlgorithm::Reference, "reference", any_shape, conv2d_reference, no_workspace, false},
       {Conv2dAlgorithm::Im2colGemm, "im2col", any_shape, conv2d_im2col_gemm, conv2d_im2col_workspace_bytes, true},
       {Conv2dAlgorithm::Gemm1x1, "gemm1x1", conv2d_gemm1x1_supports, conv2d_gemm1x1, no_workspace, true},
       {Conv2dAlgorithm::Packed, "packed", any_shape, conv2d_packed,

@@ -45,6 +45,25 @@ int64_t packed_u_floats(const Conv2dGeometry& g, const Scheme& s, int mr) {
   return s.matrices * ((g.OC + mr - 1) / mr) * mr * g.C;
 }
 
+// The stage on output channels [oc0, oc1) of tiles [t0, t0 + count) of the N x TH x TW grid of
+// side x side output tiles, run by run of tiles along a tile row.
+void apply_stage_tiles(float* out, const OutputStage& stage, const Conv2dGeometry& g, int64_t side, int64_t oc0,
+                       int64_t oc1, int64_t t0, int64_t count) {
+  if (stage.empty()) return;
+  const int64_t TH = (g.OH + side - 1) / side, TW = (g.OW + side - 1) / side, P = g.OH * g.OW;
+  const int64_t t1 = std::min(t0 + count, g.N * TH * TW);
+  for (int64_t t = t0; t < t1;) {
+    const int64_t n = t / (TH * TW), th = t / TW % TH, tw = t % TW, run = std::min(t1 - t, TW - tw);
+    const int64_t col0 = tw * side, cols = std::min(g.OW, (tw + run) * side) - col0;
+    for (int64_t oc = oc0; oc < oc1; ++oc) {
+      for (int64_t oh = th * side; oh < std::min(g.OH, (th + 1) * side); ++oh) {
+        stage.apply(out, (n * g.OC + oc) * P + oh * g.OW + col0, cols);
+      }
+    }
+    t += run;
+  }
+}
+
 }  // namespace
 
 bool conv2d_winograd_supports(const Conv2dGeometry& g) {
@@ -63,7 +82,8 @@ int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g) {
   return packed_u_floats(g, Scheme(g), t.mr) * 4;
 }
 
-void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void conv2d_winograd(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                     const OutputStage& stage) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   const int MR = tile.mr, NR = tile.nr;
   const Scheme scheme(g);
@@ -117,6 +137,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
         for (int64_t ap = ap0; ap < ap1; ++ap) {
           scheme.output_transform(out, m + ap * MR * NR, ocp * NR, bias, g, ap * MR, rows(ap), t0, NR);
         }
+        apply_stage_tiles(out, stage, g, P == 36 ? 4 : 2, ap0 * MR, std::min(g.OC, ap1 * MR), t0, NR);
       },
       g.flops() / 4, Schedule::Dynamic);
 }

@@ -108,7 +108,7 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
                      for (int64_t j = 0; j < cols; ++j) out[n * OUT + o0 + j] += b[o0 + j];
                  }
                },
-               2 * N * IN * OUT);
+               2 * N * IN * OUT + kStreamedFloatWork * IN * OUT);  // one row: bound by reading W
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<LinearBackward>();
     node->input2d = input.detach().reshape({N, IN});

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm/gemm_packed.hpp"
+#include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/tinytorch.hpp"
@@ -510,6 +511,76 @@ TEST(ConvAlgorithms, LargeOutputsStreamedCorrectly) {
       EXPECT_EQ(bad, 0) << tt::to_string(a) << " " << tt::shape_to_string(c.input);
     }
   }
+}
+
+// The fused output stage (out = activation(conv + bias + residual), the graph runtime's fused
+// nodes) as every algorithm applies it to the outputs its work items finish, against the
+// reference convolution followed by the reference activation: on random shapes (several images,
+// groups, strides, tiles straddling images, tails of panels), and on outputs large enough to be
+// streamed, where the stage is a pass of its own.
+TEST(ConvAlgorithms, OutputStageInEveryAlgorithm) {
+  namespace k = tt::kernels;
+  std::mt19937 rng(77);
+  tt::Generator gen(78);
+  const k::Epilogue epilogues[] = {{k::Activation::None, 0, 0},
+                                   {k::Activation::Relu, 0, 0},
+                                   {k::Activation::Clip, -0.5f, 0.7f},
+                                   {k::Activation::LeakyRelu, 0.1f, 0},
+                                   {k::Activation::HardSwish, 1.0f / 6, 0.5f},
+                                   {k::Activation::Swish, 0, 0}};
+  auto check = [&](const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& options,
+                   const std::vector<tt::Conv2dAlgorithm>& algorithms, int which) -> int {
+    const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+    const tt::Tensor b = tt::Tensor::randn({weight[0]}, gen);
+    const tt::Tensor conv = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+    const k::Epilogue e = epilogues[which % 6];
+    const bool with_residual = which % 2 == 0 || e.activation == k::Activation::None;
+    const tt::Tensor residual = with_residual ? tt::Tensor::randn(conv.shape(), gen) : tt::Tensor();
+    const k::OutputStage stage{e, with_residual ? residual.data() : nullptr};
+    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, b, options);
+    const double K = static_cast<double>(weight[1] * weight[2] * weight[3]);
+    int checked = 0;
+    for (tt::Conv2dAlgorithm a : algorithms) {
+      const auto& row = tt::ops::conv2d_algorithm_row(a);
+      if (!row.supports(g)) continue;
+      tt::Tensor got = tt::Tensor::empty(conv.shape());
+      row.run(got.data(), x.data(), w.data(), b.data(), g, stage);
+      // The convolution's bound (MatchReferenceOnRandomShapes; Winograd's wider), the residual's
+      // addition, then the activation, whose slope is at most 1.1 (HardSwish) and whose own
+      // rounding is a few ulp.
+      const double slack = a == tt::Conv2dAlgorithm::Winograd ? 128.0 : 1.0;
+      for (int64_t i = 0; i < got.numel(); ++i) {
+        const double sum = conv.data()[i] + (with_residual ? residual.data()[i] : 0.0f);
+        const double want = k::activation_reference(sum, e);
+        const double bound = 1.1 * (slack * (K + 12) * 0x1p-24 * magnitude.data()[i] + 0x1p-23 * std::fabs(sum)) +
+                             8 * 0x1p-24 * std::fabs(want) + 1e-30;
+        if (std::fabs(got.data()[i] - want) > bound) {
+          ADD_FAILURE() << tt::to_string(a) << " (" << tt::peak_isa() << ") with " << k::to_string(e)
+                        << (with_residual ? " + residual" : "") << " on input " << tt::shape_to_string(input)
+                        << " weight " << tt::shape_to_string(weight) << ": output " << i << " is " << got.data()[i]
+                        << ", want " << want;
+          return -1;
+        }
+      }
+      ++checked;
+    }
+    return checked;
+  };
+  std::map<tt::Conv2dAlgorithm, int> per_algorithm;
+  for (int trial = 0; trial < 120; ++trial) {
+    const ConvCase c = random_case(rng);
+    for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms())
+      per_algorithm[a] += check(c.input, c.weight, c.options, {a}, trial);
+  }
+  for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
+    EXPECT_GE(per_algorithm[a], a == tt::Conv2dAlgorithm::Reference ? 100 : 10) << tt::to_string(a);
+  }
+  // Streamed outputs (16 MiB and more): the stage after all items.
+  const std::vector<tt::Conv2dAlgorithm> streaming = {tt::Conv2dAlgorithm::Packed, tt::Conv2dAlgorithm::Direct};
+  EXPECT_EQ(check({2, 4, 257, 256}, {32, 4, 3, 3}, {.padding = tt::Padding2d(1)}, streaming, 2), 2);
+  EXPECT_EQ(check({2, 3, 255, 259}, {33, 3, 1, 1}, {}, streaming, 3), 2);
 }
 
 // The batched algorithm's in-place form (a window that is the whole input: the GEMM reads the

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "core/parallel.hpp"
 #include "kernels/batch_norm.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/loss.hpp"
@@ -261,4 +264,25 @@ TEST(PoolFast, PlaneMeanMatchesTheDoubleMean) {  // a global average pool's plan
     exact /= static_cast<double>(n), magnitude /= static_cast<double>(n);
     ASSERT_NEAR(tt::kernels::plane_mean(x.data(), n), exact, 40 * 0x1p-24 * magnitude) << "n " << n;
   }
+}
+
+// Inside a WarmTeam (a graph's nodes back to back) loops are threaded from the spinning workers'
+// threshold on, unless the policy puts workers to sleep at once or TINYTORCH_SERIAL_WORK fixes it.
+TEST(Parallel, WarmTeamLowersTheSerialThreshold) {
+  const char* fixed = std::getenv("TINYTORCH_SERIAL_WORK");
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const bool passive = policy && (std::string(policy) == "passive" || std::string(policy) == "PASSIVE");
+  const int64_t cold = tt::serial_work();
+  {
+    const tt::WarmTeam warm;
+    if ((fixed && *fixed) || passive) {
+      EXPECT_EQ(tt::serial_work(), cold);
+    } else {
+      EXPECT_EQ(tt::serial_work(), tt::kSerialWorkActive);
+      EXPECT_LE(tt::kSerialWorkActive, cold);
+    }
+    const tt::WarmTeam nested;
+    EXPECT_LE(tt::serial_work(), cold);
+  }
+  EXPECT_EQ(tt::serial_work(), cold);  // restored when the scope ends
 }
