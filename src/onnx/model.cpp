@@ -7,6 +7,7 @@
 
 #include "core/parallel.hpp"
 #include "onnx/graph.hpp"
+#include "ops/conv2d_select.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/onnx.hpp"
@@ -94,7 +95,8 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     }
   }
   std::vector<Tensor> args;
-  const WarmTeam warm;  // the nodes' parallel regions follow each other
+  const WarmTeam warm;                  // the nodes' parallel regions follow each other
+  const ops::Conv2dTuningScope tuning;  // a model runs its shapes many times: time the candidates once
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const detail::Node& node = g.nodes[i];
     args.clear();

@@ -1,6 +1,7 @@
 // Algorithm selection for conv2d: the heuristic, autotuning and its cache.
 #include "ops/conv2d_select.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "core/verbose.hpp"
 #include "kernels/cpu.hpp"
@@ -55,26 +57,57 @@ bool tuned(const Conv2dGeometry& g, Conv2dAlgorithm& algorithm) {
   return true;
 }
 
-// Times each candidate on the call's own tensors (one warm-up run, then the best of three) and
-// remembers the fastest. `out` is overwritten; the caller runs the winner on it afterwards.
-Conv2dAlgorithm tune(const Conv2dGeometry& g, const Conv2dCall& d) {
-  Conv2dAlgorithm best = conv2d_heuristic(g);
-  double best_seconds = std::numeric_limits<double>::infinity();
-  for (const Conv2dAlgorithmRow& row : conv2d_algorithm_table()) {
-    if (!row.autotune || !row.supports(g)) continue;
+// Times each candidate on the call's own tensors and remembers the fastest. `out` is overwritten;
+// the caller runs the winner on it afterwards. The heuristic's choice runs first; when that takes
+// longer than `limit` seconds it is kept untimed against the others (a large layer, where the
+// heuristic is surest and timing costs most: the graph runtime's default). Every other candidate
+// runs once (preparing its weights, warming the caches); one that took over kAbandon times the
+// fastest first run is not timed again. The rest take turns for three rounds and keep their best,
+// so that a burst of another tenant's work on this machine lands on all of them rather than one.
+Conv2dAlgorithm tune(const Conv2dGeometry& g, const Conv2dCall& d, double limit) {
+  constexpr double kAbandon = 5.0;
+  auto time_run = [&](const Conv2dAlgorithmRow& row) {
+    const auto start = std::chrono::steady_clock::now();
     row.run(d.out, d.in, d.w, d.b, g, OutputStage{});
-    double seconds = std::numeric_limits<double>::infinity();
-    for (int rep = 0; rep < 3; ++rep) {
-      const auto start = std::chrono::steady_clock::now();
-      row.run(d.out, d.in, d.w, d.b, g, OutputStage{});
-      seconds = std::min(seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  const Conv2dAlgorithm heuristic = conv2d_heuristic(g);
+  std::vector<const Conv2dAlgorithmRow*> candidates{&conv2d_algorithm_row(heuristic)};
+  std::vector<double> first{time_run(*candidates[0])};
+  Conv2dAlgorithm choice = heuristic;
+  if (first[0] <= limit) {
+    for (const Conv2dAlgorithmRow& row : conv2d_algorithm_table()) {
+      if (!row.autotune || !row.supports(g) || row.id == heuristic) continue;
+      candidates.push_back(&row);
+      first.push_back(time_run(row));
     }
-    if (seconds < best_seconds) best = row.id, best_seconds = seconds;
+    const double fastest_first = *std::min_element(first.begin(), first.end());
+    std::vector<double> best(candidates.size(), std::numeric_limits<double>::infinity());
+    for (int round = 0; round < 3; ++round) {
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (first[i] <= kAbandon * fastest_first) best[i] = std::min(best[i], time_run(*candidates[i]));
+      }
+    }
+    choice = candidates[static_cast<size_t>(std::min_element(best.begin(), best.end()) - best.begin())]->id;
   }
   TuneCache& cache = tune_cache();
   const std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.best[tune_key(g)] = best;
-  return best;
+  cache.best[tune_key(g)] = choice;
+  return choice;
+}
+
+// The longest first run of the heuristic's choice for which a Conv2dTuningScope times the others.
+constexpr double kScopeTuneLimit = 2e-3;
+
+thread_local int tuning_scope_depth = 0;
+
+// TINYTORCH_CONV_AUTOTUNE=0: no autotuning at all, not even in a Conv2dTuningScope.
+bool autotune_refused() {
+  static const bool refused = [] {
+    const char* env = std::getenv("TINYTORCH_CONV_AUTOTUNE");
+    return env && std::string(env) == "0";
+  }();
+  return refused;
 }
 
 Conv2dAlgorithm algorithm_from_environment() {
@@ -171,15 +204,16 @@ Conv2dAlgorithm choose(const Conv2dGeometry& g, const Conv2dCall* call, std::str
     if (why) *why = "forced (set_conv2d_algorithm, --conv-algo or TINYTORCH_CONV_ALGO)";
     return forced;
   }
-  if (conv2d_autotune_enabled().load()) {
+  const bool everywhere = conv2d_autotune_enabled().load();
+  if (everywhere || (tuning_scope_depth > 0 && !autotune_refused())) {
     Conv2dAlgorithm a;
     if (tuned(g, a)) {
       if (why) *why = "autotuned: the fastest when this shape was timed";
       return a;
     }
     if (call) {
-      if (why) *why = "autotuned: timed every candidate on this call";
-      return tune(g, *call);
+      if (why) *why = "autotuned: timed the candidates on this call";
+      return tune(g, *call, everywhere ? std::numeric_limits<double>::infinity() : kScopeTuneLimit);
     }
   }
   const char* reason = nullptr;
@@ -214,6 +248,9 @@ std::atomic<bool>& conv2d_autotune_enabled() {
   }()};
   return setting;
 }
+
+Conv2dTuningScope::Conv2dTuningScope() { ++tuning_scope_depth; }
+Conv2dTuningScope::~Conv2dTuningScope() { --tuning_scope_depth; }
 
 void clear_conv2d_tuning() {
   TuneCache& cache = tune_cache();

@@ -26,6 +26,17 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason = 
 std::atomic<Conv2dAlgorithm>& forced_conv2d_algorithm();  // Auto: none; TINYTORCH_CONV_ALGO at start-up
 std::atomic<bool>& conv2d_autotune_enabled();             // TINYTORCH_CONV_AUTOTUNE=1 at start-up
 void clear_conv2d_tuning();
+
+// Inside a scope, on this thread, a shape met for the first time is autotuned even while
+// autotuning is off: the graph runtime (src/onnx/model.cpp) opens one around a model's nodes, as a
+// model runs its shapes many times. TINYTORCH_CONV_AUTOTUNE=0 turns this off too. Nests.
+class Conv2dTuningScope {
+ public:
+  Conv2dTuningScope();
+  ~Conv2dTuningScope();
+  Conv2dTuningScope(const Conv2dTuningScope&) = delete;
+  Conv2dTuningScope& operator=(const Conv2dTuningScope&) = delete;
+};
 int64_t conv2d_tuned_shapes();
 
 }  // namespace tinytorch::ops

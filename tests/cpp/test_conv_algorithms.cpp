@@ -17,6 +17,7 @@
 #include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
+#include "ops/conv2d_select.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/tinytorch.hpp"
 
@@ -332,6 +333,39 @@ TEST(ConvAlgorithms, AutotuneTimesOncePerShapeAndStaysCorrect) {
   tt::conv2d(x, w, tt::Tensor(), layers[0].options);
   EXPECT_EQ(tt::conv2d_autotune_cache_size(), 0);
   tt::set_num_threads(saved);
+}
+
+// With autotuning off, a Conv2dTuningScope (the graph runtime's) still times a shape met for the
+// first time once, small layers only: a large one keeps the heuristic's choice untimed against the
+// others; both are remembered. Outside the scope the cache answers for the shapes it has.
+TEST(ConvAlgorithms, TuningScopeTimesSmallNewShapesOnce) {
+  const char* env = std::getenv("TINYTORCH_CONV_AUTOTUNE");
+  if (env && std::string(env) == "0") GTEST_SKIP() << "TINYTORCH_CONV_AUTOTUNE=0 turns the scope's tuning off";
+  tt::Generator gen(41);
+  tt::set_conv2d_autotune(false);
+  tt::clear_conv2d_autotune_cache();
+  const tt::Conv2dOptions o{.padding = tt::Padding2d(1)};
+  const tt::Tensor x = tt::Tensor::randn({1, 16, 9, 9}, gen), w = tt::Tensor::randn({24, 16, 3, 3}, gen);
+  const tt::Tensor outside = tt::conv2d(x, w, tt::Tensor(), o);
+  EXPECT_EQ(tt::conv2d_autotune_cache_size(), 0);
+  {
+    const tt::ops::Conv2dTuningScope scope;
+    const tt::Tensor first = tt::conv2d(x, w, tt::Tensor(), o);
+    EXPECT_EQ(tt::conv2d_autotune_cache_size(), 1);
+    const tt::Tensor second = tt::conv2d(x, w, tt::Tensor(), o);
+    EXPECT_EQ(tt::conv2d_autotune_cache_size(), 1);
+    EXPECT_TRUE(first.equal(second));
+    EXPECT_TRUE(first.allclose(outside, 1e-4, 1e-4));
+    // A layer whose heuristic choice takes far longer than the scope's limit (2 ms): remembered,
+    // not timed against the others, so it stays the heuristic's.
+    const tt::Shape big_in{2, 64, 112, 112}, big_w{64, 64, 3, 3};
+    const tt::Tensor bx = tt::Tensor::randn(big_in, gen), bw = tt::Tensor::randn(big_w, gen);
+    tt::conv2d(bx, bw, tt::Tensor(), o);
+    EXPECT_EQ(tt::conv2d_autotune_cache_size(), 2);
+    EXPECT_EQ(tt::select_conv2d_algorithm(big_in, big_w, o),
+              tt::ops::conv2d_heuristic(tt::ops::conv2d_geometry(big_in, big_w, tt::Tensor(), o)));
+  }
+  tt::clear_conv2d_autotune_cache();
 }
 
 // Winograd splits the last tile panels by output channels when the panels do not divide evenly
