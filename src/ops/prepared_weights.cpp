@@ -139,6 +139,21 @@ void clear_prepared_weights() {
   spare().reset();  // (the calling thread's)
 }
 
+void drop_prepared_weights(const float* weight, std::initializer_list<int64_t> keep) {
+  Cache& c = cache();
+  const uint64_t owner = frozen_owner();
+  const std::lock_guard<std::mutex> lock(c.mutex);
+  for (auto it = c.entries.begin(); it != c.entries.end();) {
+    const PreparedWeight& e = **it;
+    if (e.address == weight && e.owner == owner && std::find(keep.begin(), keep.end(), e.tag[0]) == keep.end()) {
+      c.bytes -= bytes_of(e);
+      it = c.entries.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 uint64_t new_frozen_owner() {
   static std::atomic<uint64_t> next{1};
   return next++;

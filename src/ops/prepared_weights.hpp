@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -63,6 +64,11 @@ std::shared_ptr<const PreparedWeight> prepared_weight(const PreparedTag& tag, co
 // them twice. An owner takes a fresh id (new_frozen_owner) and drops its entries when it goes
 // (release_frozen_weights), so a later owner's weights at the same addresses are never confused
 // with its.
+// Drops the entries prepared from the weight at `weight` under the calling thread's owner (a
+// FrozenWeights scope's, or none) whose kind is not one of `keep`: what autotuning prepared for
+// the algorithms that lost (conv2d_select.cpp).
+void drop_prepared_weights(const float* weight, std::initializer_list<int64_t> keep);
+
 uint64_t new_frozen_owner();
 void release_frozen_weights(uint64_t owner);
 class FrozenWeights {

@@ -788,6 +788,34 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
 }
 
 // The budget evicts least recently used entries; calls stay right whatever it holds.
+// What autotuning prepared for the algorithms that lost goes: drop_prepared_weights keeps only
+// the kinds it is told for that weight, and other weights' entries.
+TEST(ConvAlgorithms, DropPreparedWeightsKeepsTheWinnersKind) {
+  namespace ops = tt::ops;
+  tt::Generator gen(33);
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::set_prepared_weight_budget(int64_t{64} << 20);
+  ops::clear_prepared_weights();
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  const tt::Tensor x = tt::Tensor::randn({1, 16, 10, 10}, gen);
+  const tt::Tensor w = tt::Tensor::randn({16, 16, 3, 3}, gen), other = tt::Tensor::randn({16, 16, 3, 3}, gen);
+  for (tt::Conv2dAlgorithm a :
+       {tt::Conv2dAlgorithm::Winograd, tt::Conv2dAlgorithm::Direct, tt::Conv2dAlgorithm::Ocblock})
+    tt::conv2d_with(a, x, w, tt::Tensor(), same);
+  tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, other, tt::Tensor(), same);
+  ASSERT_EQ(ops::prepared_weight_stats().entries, 4);
+  ops::drop_prepared_weights(w.data(), {ops::kDirectPacked});
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 2);  // w's direct packing and other's Winograd U
+  const int64_t hits = ops::prepared_weight_stats().hits;
+  tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+  tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, other, tt::Tensor(), same);
+  EXPECT_EQ(ops::prepared_weight_stats().hits, hits + 2);
+  ops::drop_prepared_weights(w.data(), {});
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 1);
+  ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}
+
 TEST(ConvAlgorithms, PreparedWeightsBudget) {
   namespace ops = tt::ops;
   tt::Generator gen(32);
