@@ -45,7 +45,10 @@ TEST(OnnxExport, TracedFunctionRoundTripsAtAnotherBatchSize) {
   ASSERT_EQ(model.inputs().size(), 1u);
   EXPECT_EQ(model.inputs()[0].dims, (tt::Shape{-1, 3, 8, 8}));
   const tt::Tensor x = random({5, 3, 8, 8}, 5);
-  EXPECT_LE(max_difference(model(x), net({x})[0]), 1e-5);
+  // Within 1e-5 of the output's largest magnitude: the runtime times the convolution's algorithms
+  // on its first call and may run another than eager conv2d's heuristic, with other rounding.
+  const tt::Tensor want = net({x})[0];
+  EXPECT_LE(max_difference(model(x), want), 1e-5 * max_difference(want, tt::Tensor::zeros(want.shape())));
 }
 
 TEST(OnnxExport, AValueFromAnUnrecordedOpIsRefusedByName) {
