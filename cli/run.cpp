@@ -90,7 +90,9 @@ Json report_json(const std::string& path, const onnx::Report& r) {
           {"memory",
            {{"intermediate_bytes", r.memory.intermediate_bytes},
             {"peak_live_bytes", r.memory.peak_live_bytes},
-            {"arena_bytes", r.memory.arena_bytes}}},
+            {"arena_bytes", r.memory.arena_bytes},
+            {"runtime_block_bytes", r.memory.runtime_block_bytes},
+            {"runtime_tensors", r.memory.runtime_tensors}}},
           {"nodes", nodes}};
 }
 
@@ -142,9 +144,11 @@ int run_inspect(const std::vector<std::string>& argv) {
   if (runs > 0) std::printf(", %.3f ms per run (sum of the node medians over %d runs)", total_ms, runs);
   std::printf(
       "\nmemory plan: intermediate tensors %s in all; at most %s alive at once (freed after the last\n"
-      "reader); one static arena by lifetime: %s\n",
+      "reader); one static arena by lifetime: %s. The runtime's block, planned from a recorded run\n"
+      "over every tensor it allocates (node outputs and the operators' temporaries): %s for %lld tensors\n",
       mib(r.memory.intermediate_bytes).c_str(), mib(r.memory.peak_live_bytes).c_str(),
-      mib(r.memory.arena_bytes).c_str());
+      mib(r.memory.arena_bytes).c_str(), mib(r.memory.runtime_block_bytes).c_str(),
+      static_cast<long long>(r.memory.runtime_tensors));
   if (!args.get("json").empty()) {
     write_file_atomic(args.get("json"), json_text(report_json(path, r), 1) + "\n");
     std::printf("wrote %s\n", args.get("json").c_str());

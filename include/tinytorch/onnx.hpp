@@ -53,8 +53,12 @@ struct NodeReport {
 // none were ever freed. peak_live_bytes: the most alive at once as the runner frees each after its
 // last reader. arena_bytes: one static arena holding them all, each tensor at an offset chosen
 // greedily (largest first, lowest offset not overlapping a tensor alive at the same time).
+// runtime_block_bytes: the block the runtime serves its runs from, planned the same way from a
+// recorded run over every tensor it allocates (the nodes' outputs and the operators' own
+// temporaries); runtime_tensors of them are placed in it.
 struct MemoryPlan {
   int64_t intermediate_bytes = 0, peak_live_bytes = 0, arena_bytes = 0;
+  int64_t runtime_block_bytes = 0, runtime_tensors = 0;
 };
 
 struct Report {

@@ -101,14 +101,17 @@ session.run does.)doc")
                                     "output_bytes"_a = n.output_bytes, "ms"_a = n.milliseconds));
             }
             py::dict memory("intermediate_bytes"_a = r.memory.intermediate_bytes,
-                            "peak_live_bytes"_a = r.memory.peak_live_bytes, "arena_bytes"_a = r.memory.arena_bytes);
+                            "peak_live_bytes"_a = r.memory.peak_live_bytes, "arena_bytes"_a = r.memory.arena_bytes,
+                            "runtime_block_bytes"_a = r.memory.runtime_block_bytes,
+                            "runtime_tensors"_a = r.memory.runtime_tensors);
             return py::dict("input"_a = shape_tuple(r.input), "nodes"_a = nodes, "memory"_a = memory,
                             "flops"_a = r.flops, "params"_a = r.params, "timed_runs"_a = r.timed_runs);
           },
           "input"_a, "timed_runs"_a = 0,
           "One run on `input`, node by node after the graph passes: {'nodes': [{op, name, fused, output_shapes, "
           "flops, params, algorithm, output_bytes, ms}], 'memory': {intermediate_bytes, peak_live_bytes, "
-          "arena_bytes}, 'flops', 'params', ...}; with timed_runs > 0 each node's median time ('ms') over that many "
+          "arena_bytes, runtime_block_bytes, runtime_tensors}, 'flops', 'params', ...}; with timed_runs > 0 each "
+          "node's median time ('ms') over that many "
           "more runs (tinytorch inspect on the command line).")
       .def("describe_nodes", &Model::describe_nodes,
            "each node as the runtime runs it, with what the graph passes fused into it")

@@ -420,7 +420,7 @@ class OnnxModel:
         """
     def inspect(self, input: typing.Any, timed_runs: builtins.int = 0) -> dict:
         """
-        One run on `input`, node by node after the graph passes: {'nodes': [{op, name, fused, output_shapes, flops, params, algorithm, output_bytes, ms}], 'memory': {intermediate_bytes, peak_live_bytes, arena_bytes}, 'flops', 'params', ...}; with timed_runs > 0 each node's median time ('ms') over that many more runs (tinytorch inspect on the command line).
+        One run on `input`, node by node after the graph passes: {'nodes': [{op, name, fused, output_shapes, flops, params, algorithm, output_bytes, ms}], 'memory': {intermediate_bytes, peak_live_bytes, arena_bytes, runtime_block_bytes, runtime_tensors}, 'flops', 'params', ...}; with timed_runs > 0 each node's median time ('ms') over that many more runs (tinytorch inspect on the command line).
         """
     def run(self, output_names: typing.Any = None, input_feed: typing.Any = None) -> list:
         """

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
@@ -18,6 +19,7 @@
 #include "core/autograd_internal.hpp"
 #include "core/broadcast.hpp"
 #include "core/dtype_dispatch.hpp"
+#include "core/memory_plan.hpp"
 #include "kernels/strided.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/errors.hpp"
@@ -90,12 +92,29 @@ constexpr size_t kHugePage = size_t{2} << 20;
 // layer that fills it: 8x463x134x134 -> 1852 depthwise 1x1 (a 1 GiB output) took 537 ms, ONNX
 // Runtime 64 (see docs/PERFORMANCE.md).
 void* system_block(size_t bytes) {
-  if (bytes < kHugePage) return std::aligned_alloc(kAlignment, bytes);
-  void* p = std::aligned_alloc(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+  if (bytes < kHugePage || kAddressSanitizer) return std::aligned_alloc(kAlignment, bytes);
+  // Mapped directly, so that freeing returns the pages at once: from the heap, a freed block of
+  // this size stays in the process (glibc raises its mmap threshold after the first such free).
+  const size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* raw = mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<uintptr_t>(raw);
+  const size_t head = (kHugePage - start % kHugePage) % kHugePage;  // bytes before the boundary
+  char* p = static_cast<char*>(raw) + head;
+  if (head > 0) munmap(raw, head);
+  munmap(p + size, kHugePage - head);  // and the rest after the block
 #ifdef MADV_HUGEPAGE
-  if (p) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
+  madvise(p, size, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
 #endif
   return p;
+}
+
+void system_free(void* p, size_t bytes) {
+  if (bytes < kHugePage || kAddressSanitizer) {
+    std::free(p);
+  } else {
+    munmap(p, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+  }
 }
 
 // Large blocks are kept for reuse when their tensors die: training allocates the same activation
@@ -134,14 +153,14 @@ class BlockCache {
         return;
       }
     }
-    std::free(p);
+    system_free(p, bytes);
   }
 
  private:
   void release_all() {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [bytes, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) system_free(p, bytes);
     free_.clear();
     cached_ = 0;
   }
@@ -165,6 +184,19 @@ BlockCache& block_cache() {
   return *cache;
 }
 
+// A block from the heap (the cache, else the system); freeing it puts it back in the cache, or
+// returns it to the system at once when `cache_on_free` is false.
+HeapBlock heap_block(size_t bytes, bool cache_on_free) {
+  void* p = block_cache().get(bytes);
+  return {p, std::shared_ptr<void>(p, [bytes, cache_on_free](void* q) {
+            if (cache_on_free) {
+              block_cache().put(q, bytes);
+            } else {
+              system_free(q, bytes);
+            }
+          })};
+}
+
 std::shared_ptr<Storage> allocate(int64_t numel, DType dtype) {
   auto storage = std::make_shared<Storage>();
   if (numel == 0) return storage;
@@ -174,12 +206,12 @@ std::shared_ptr<Storage> allocate(int64_t numel, DType dtype) {
   size_t bytes = static_cast<size_t>(numel) * item;
   storage->bytes = static_cast<int64_t>(bytes);
   bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = block_cache().get(bytes);
+  HeapBlock block = memory_plan_detail::allocate(bytes, &heap_block);  // a memory plan's run, or the heap
   count_allocation(static_cast<int64_t>(bytes));
-  storage->data = p;
-  storage->owner = std::shared_ptr<void>(p, [bytes](void* q) {
+  storage->data = block.data;
+  storage->owner = std::shared_ptr<void>(block.data, [inner = std::move(block.owner), bytes](void*) mutable {
     live_bytes.fetch_sub(static_cast<int64_t>(bytes));
-    block_cache().put(q, bytes);
+    inner.reset();
   });
   return storage;
 }

@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/memory_plan.hpp"
 #include "kernels/activation.hpp"
 #include "tinytorch/onnx.hpp"
 #include "tinytorch/tensor.hpp"
@@ -83,6 +85,9 @@ struct Graph {
   int64_t opset = 0;
   std::string producer;
   WeightsOwner weights;
+  // Where a run's tensors go: recorded on one run, then one block for the runs after
+  // (core/memory_plan.hpp). Shared by the copies of a Model.
+  std::shared_ptr<tinytorch::MemoryPlan> memory = std::make_shared<tinytorch::MemoryPlan>();
 };
 
 // The graph passes (optimize.cpp), in place; then plan_lifetimes, which every graph needs.

@@ -4,6 +4,7 @@
 // layer) for a whole imported network.
 #include <algorithm>
 
+#include "core/memory_plan.hpp"
 #include "onnx/graph.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/onnx.hpp"
@@ -25,38 +26,6 @@ int64_t flops_of(const detail::Node& n, const std::vector<Tensor>& in, const std
   }
   if (n.op == "MatMul" && in[0].dim() >= 1) return 2 * out[0].numel() * in[0].shape().back();
   return 0;
-}
-
-struct Interval {
-  int64_t bytes;
-  size_t first, last;  // the node that writes it, the last node that reads it (inclusive)
-};
-
-// Greedy by size: each tensor, largest first, at the lowest offset where it overlaps no placed
-// tensor whose lifetime meets its own.
-int64_t plan_arena(std::vector<Interval> tensors) {
-  std::sort(tensors.begin(), tensors.end(), [](const Interval& a, const Interval& b) { return a.bytes > b.bytes; });
-  struct Placed {
-    int64_t offset, bytes;
-    size_t first, last;
-  };
-  std::vector<Placed> placed;
-  int64_t arena = 0;
-  for (const Interval& t : tensors) {
-    std::vector<std::pair<int64_t, int64_t>> busy;  // [offset, end) of tensors alive with t
-    for (const Placed& p : placed) {
-      if (p.first <= t.last && t.first <= p.last) busy.emplace_back(p.offset, p.offset + p.bytes);
-    }
-    std::sort(busy.begin(), busy.end());
-    int64_t offset = 0;
-    for (const auto& [begin, end] : busy) {
-      if (offset + t.bytes <= begin) break;
-      offset = std::max(offset, end);
-    }
-    placed.push_back({offset, t.bytes, t.first, t.last});
-    arena = std::max(arena, offset + t.bytes);
-  }
-  return arena;
 }
 
 }  // namespace
@@ -104,6 +73,9 @@ Report Model::inspect(const Tensor& input, int timed_runs) const {
   watch.bytes.assign(g.values.size(), 0);
   const std::map<std::string, Tensor> feed{{g.input_info[0].name, input}};
   execute(feed, &watch);
+  const tinytorch::MemoryPlan::Stats planned = g.memory->stats();  // recorded by that run, or replayed
+  report.memory.runtime_block_bytes = planned.block_bytes;
+  report.memory.runtime_tensors = planned.planned_tensors;
   watch.first = false;
   for (auto& t : watch.times) t.clear();  // the first run pays for preparing weights
   for (int r = 0; r < timed_runs; ++r) execute(feed, &watch);
@@ -125,7 +97,7 @@ Report Model::inspect(const Tensor& input, int timed_runs) const {
 
   // The memory plan: every value a node writes, alive from that node to its last reader (graph
   // outputs to the end).
-  std::vector<Interval> tensors;
+  std::vector<Lifetime> tensors;
   std::vector<int64_t> live_delta(g.nodes.size() + 1, 0);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     for (int v : g.nodes[i].outputs) {
@@ -133,7 +105,7 @@ Report Model::inspect(const Tensor& input, int timed_runs) const {
       const int64_t b = watch.bytes[static_cast<size_t>(v)];
       const int last_use = g.last_use[static_cast<size_t>(v)];
       const size_t last = last_use < 0 ? i : std::min(static_cast<size_t>(last_use), g.nodes.size() - 1);
-      tensors.push_back({b, i, last});
+      tensors.push_back({b, static_cast<int64_t>(i), static_cast<int64_t>(last)});
       report.memory.intermediate_bytes += b;
       live_delta[i] += b;
       live_delta[last + 1] -= b;
@@ -144,7 +116,7 @@ Report Model::inspect(const Tensor& input, int timed_runs) const {
     live += live_delta[i];
     report.memory.peak_live_bytes = std::max(report.memory.peak_live_bytes, live);
   }
-  report.memory.arena_bytes = plan_arena(std::move(tensors));
+  report.memory.arena_bytes = place_by_lifetime(tensors).total;
   return report;
 }
 

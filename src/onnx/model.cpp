@@ -77,6 +77,11 @@ std::map<std::string, Tensor> Model::run(const std::map<std::string, Tensor>& in
 
 std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>& inputs, Observer* observer) const {
   const detail::Graph& g = *graph_;
+  std::vector<Shape> key;
+  key.reserve(inputs.size());
+  for (const auto& [name, t] : inputs) key.push_back(t.shape());
+  // Declared first, so it ends last: every intermediate tensor is freed inside the run.
+  const tinytorch::MemoryPlan::Run planned(*g.memory, std::move(key));
   std::vector<Tensor> slot(g.values.size());
   for (size_t v = 0; v < g.values.size(); ++v) slot[v] = g.values[v].constant;
   for (size_t i = 0; i < g.inputs.size(); ++i) {

@@ -221,6 +221,11 @@ def test_broken_files_are_clear_errors(tmp_path):
     for cut in (1, len(data) // 2, len(data) - 1):
         with pytest.raises(DataError):
             tinytorch.onnx.load_from_bytes(data[:cut])
+    junk = tmp_path / "junk.onnx"
+    for content in (b"\x08\x07garbage that is not a protobuf \xff\xff\xff", b""):
+        junk.write_bytes(content)
+        with pytest.raises(DataError, match="junk.onnx' is not an ONNX model"):
+            tinytorch.onnx.load(junk)
     with pytest.raises(DataError, match="cannot open .*missing.onnx"):
         tinytorch.onnx.load(tmp_path / "missing.onnx")
     with pytest.raises(DataError, match="not a regular file"):

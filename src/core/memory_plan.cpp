@@ -1,0 +1,280 @@
+// The static memory plan (memory_plan.hpp): recording a run's allocations, placing them by
+// lifetime, and serving the next runs from one block.
+#include "core/memory_plan.hpp"
+
+#include <omp.h>
+#include <sanitizer/asan_interface.h>  // no-op macros without AddressSanitizer
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <map>
+#include <new>
+
+#include "core/env.hpp"
+
+namespace tinytorch {
+
+Placement place_by_lifetime(const std::vector<Lifetime>& items) {
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return items[a].bytes > items[b].bytes; });
+  Placement out;
+  out.offsets.assign(items.size(), 0);
+  std::vector<size_t> placed;
+  std::vector<std::pair<int64_t, int64_t>> busy;  // [offset, end) of placed items alive with this one
+  for (size_t i : order) {
+    const Lifetime& t = items[i];
+    busy.clear();
+    for (size_t p : placed) {
+      if (items[p].first <= t.last && t.first <= items[p].last) {
+        busy.emplace_back(out.offsets[p], out.offsets[p] + items[p].bytes);
+      }
+    }
+    std::sort(busy.begin(), busy.end());
+    int64_t offset = 0;
+    for (const auto& [begin, end] : busy) {
+      if (offset + t.bytes <= begin) break;
+      offset = std::max(offset, end);
+    }
+    out.offsets[i] = offset;
+    out.total = std::max(out.total, offset + t.bytes);
+    placed.push_back(i);
+  }
+  return out;
+}
+
+namespace {
+
+// The recording run's tensors. Shared with the owners of the recorded blocks, whose frees may
+// come from any thread and after the run.
+struct Recorder {
+  struct Item {
+    int64_t bytes, first, last;  // last: -1 while alive
+  };
+  std::mutex mutex;
+  bool open = true;
+  int64_t clock = 0;  // one tick per allocation and per free
+  std::vector<Item> items;
+
+  size_t allocated(size_t bytes) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    items.push_back({static_cast<int64_t>(bytes), clock++, -1});
+    return items.size() - 1;
+  }
+  void freed(size_t i) {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (open) items[i].last = clock++;
+  }
+};
+
+// The plan's block and which of its tensors are alive.
+struct Arena {
+  void* base = nullptr;
+  size_t bytes = 0;
+  std::unique_ptr<std::atomic<bool>[]> alive;
+  std::atomic<int64_t> live{0};
+
+  Arena(size_t size, size_t tensors) : bytes(size), alive(new std::atomic<bool>[tensors]) {
+    for (size_t i = 0; i < tensors; ++i) alive[i].store(false, std::memory_order_relaxed);
+    if (bytes == 0) return;
+    base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    madvise(base, bytes, MADV_HUGEPAGE);  // advice only
+#endif
+    ASAN_POISON_MEMORY_REGION(base, bytes);  // unpoisoned tensor by tensor while they live
+  }
+  ~Arena() {
+    if (!base) return;
+    ASAN_UNPOISON_MEMORY_REGION(base, bytes);  // the next mapping of these pages starts clean
+    munmap(base, bytes);
+  }
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+};
+
+struct Entry {
+  int64_t bytes = 0;
+  int64_t offset = -1;         // -1: from the heap (it outlived the recording run)
+  std::vector<int32_t> preds;  // earlier planned tensors last to hold any of its bytes
+};
+
+bool plan_enabled() {
+  static const bool on = env_count("TINYTORCH_MEMORY_PLAN", 1).value_or(1) != 0;
+  return on;
+}
+
+}  // namespace
+
+struct MemoryPlan::State {
+  std::mutex busy;  // held by the run using the plan
+  std::vector<Shape> key;
+  bool has_plan = false;
+  std::vector<Entry> entries;
+  int64_t block_bytes = 0;
+  std::shared_ptr<Arena> arena;
+  Stats stats;
+  // The run in progress.
+  std::shared_ptr<Recorder> recorder;  // set while recording
+  size_t next = 0;
+  bool diverged = false;
+  int uncaught = 0;
+
+  void drop_plan() {
+    has_plan = false;
+    entries.clear();
+    block_bytes = 0;
+    arena.reset();  // freed now, or by the last tensor still in it
+    stats.block_bytes = stats.planned_tensors = stats.heap_tensors = 0;
+  }
+
+  void build(Recorder& rec) {
+    std::vector<Recorder::Item> items;
+    {
+      const std::lock_guard<std::mutex> lock(rec.mutex);
+      rec.open = false;
+      items = rec.items;
+    }
+    std::vector<Lifetime> lifetimes;
+    std::vector<size_t> planned;  // item index of each lifetime
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].last >= 0) {
+        lifetimes.push_back({items[i].bytes, items[i].first, items[i].last});
+        planned.push_back(i);
+      }
+    }
+    const Placement placement = place_by_lifetime(lifetimes);
+    entries.assign(items.size(), Entry{});
+    for (size_t i = 0; i < items.size(); ++i) entries[i].bytes = items[i].bytes;
+    for (size_t j = 0; j < planned.size(); ++j) entries[planned[j]].offset = placement.offsets[j];
+    // Each tensor's predecessors: for every byte it covers, the last earlier tensor placed there.
+    // A run checks they are dead before it hands the bytes on; earlier holders were checked dead
+    // when their own successors came, so they need no check.
+    std::map<int64_t, std::pair<int64_t, int32_t>> owner;  // begin -> (end, tensor)
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Entry& e = entries[i];
+      if (e.offset < 0) continue;
+      const int64_t begin = e.offset, end = e.offset + e.bytes;
+      auto it = owner.upper_bound(begin);
+      if (it != owner.begin() && std::prev(it)->second.first > begin) --it;
+      std::vector<std::pair<int64_t, std::pair<int64_t, int32_t>>> keep;  // remainders outside [begin, end)
+      while (it != owner.end() && it->first < end) {
+        const int32_t who = it->second.second;
+        if (std::find(e.preds.begin(), e.preds.end(), who) == e.preds.end()) e.preds.push_back(who);
+        if (it->first < begin) keep.push_back({it->first, {begin, who}});
+        if (it->second.first > end) keep.push_back({end, {it->second.first, who}});
+        it = owner.erase(it);
+      }
+      for (const auto& k : keep) owner.insert(k);
+      owner[begin] = {end, static_cast<int32_t>(i)};
+    }
+    block_bytes = placement.total;
+    has_plan = true;
+    stats.block_bytes = block_bytes;
+    stats.planned_tensors = static_cast<int64_t>(planned.size());
+    stats.heap_tensors = static_cast<int64_t>(items.size() - planned.size());
+  }
+};
+
+namespace {
+thread_local MemoryPlan::State* active_run = nullptr;
+}
+
+MemoryPlan::MemoryPlan() : s_(std::make_unique<State>()) {}
+MemoryPlan::~MemoryPlan() = default;
+
+MemoryPlan::Stats MemoryPlan::stats() const {
+  const std::lock_guard<std::mutex> lock(s_->busy);
+  return s_->stats;
+}
+
+MemoryPlan::Run::Run(MemoryPlan& plan, std::vector<Shape> key) : plan_(plan) {
+  if (!plan_enabled()) return;
+  lock_ = std::unique_lock<std::mutex>(plan.s_->busy, std::try_to_lock);
+  if (!lock_.owns_lock()) return;  // another thread runs this model: it keeps the plan
+  State& s = *plan.s_;
+  if (!s.has_plan || s.key != key) {
+    s.drop_plan();
+    s.key = std::move(key);
+    s.recorder = std::make_shared<Recorder>();
+  } else {
+    s.next = 0;
+    s.diverged = false;
+    if (!s.arena || s.arena->live.load() != 0) {  // tensors of an earlier run still in it: a new block
+      s.arena = std::make_shared<Arena>(static_cast<size_t>(s.block_bytes), s.entries.size());
+    }
+  }
+  s.uncaught = std::uncaught_exceptions();
+  previous_ = active_run;
+  active_run = &s;
+}
+
+MemoryPlan::Run::~Run() {
+  if (!lock_.owns_lock()) return;
+  active_run = static_cast<State*>(previous_);
+  State& s = *plan_.s_;
+  const bool failed = std::uncaught_exceptions() > s.uncaught;
+  if (s.recorder) {
+    if (failed) {
+      const std::lock_guard<std::mutex> lock(s.recorder->mutex);
+      s.recorder->open = false;
+    } else {
+      try {
+        s.build(*s.recorder);
+      } catch (const std::bad_alloc&) {  // no plan then; the next run records again
+        s.drop_plan();
+      }
+    }
+    s.recorder.reset();
+  } else if (s.diverged || failed) {
+    s.drop_plan();
+  } else {
+    ++s.stats.replays;
+  }
+}
+
+namespace memory_plan_detail {
+
+HeapBlock allocate(size_t bytes, HeapAllocator heap) {
+  MemoryPlan::State* s = active_run;
+  if (!s || omp_in_parallel()) return heap(bytes, true);
+  if (s->recorder) {  // recording: from the heap, returned to it when freed (the plan replaces it)
+    HeapBlock block = heap(bytes, false);
+    std::shared_ptr<Recorder> rec = s->recorder;
+    const size_t i = rec->allocated(bytes);
+    block.owner = std::shared_ptr<void>(block.data, [inner = std::move(block.owner), rec, i](void*) mutable {
+      rec->freed(i);
+      inner.reset();
+    });
+    return block;
+  }
+  if (s->diverged || s->next >= s->entries.size() || s->entries[s->next].bytes != static_cast<int64_t>(bytes)) {
+    s->diverged = true;
+    return heap(bytes, true);
+  }
+  const size_t k = s->next++;
+  const Entry& e = s->entries[k];
+  if (e.offset < 0) return heap(bytes, true);
+  Arena& arena = *s->arena;
+  for (int32_t p : e.preds) {
+    if (arena.alive[static_cast<size_t>(p)].load(std::memory_order_acquire)) {
+      s->diverged = true;  // a tensor the plan expected dead still holds these bytes
+      return heap(bytes, true);
+    }
+  }
+  arena.alive[k].store(true, std::memory_order_relaxed);
+  arena.live.fetch_add(1, std::memory_order_relaxed);
+  void* data = static_cast<char*>(arena.base) + e.offset;
+  ASAN_UNPOISON_MEMORY_REGION(data, bytes);
+  return {data, std::shared_ptr<void>(data, [keep = s->arena, k, bytes](void* p) {
+            ASAN_POISON_MEMORY_REGION(p, bytes);
+            keep->alive[k].store(false, std::memory_order_release);
+            keep->live.fetch_sub(1, std::memory_order_acq_rel);
+          })};
+}
+
+}  // namespace memory_plan_detail
+
+}  // namespace tinytorch
