@@ -72,7 +72,7 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);     // per threa
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed weights, padded input
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
 int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
-int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // per thread: padded window, tap offsets
+int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // padded windows, tap offsets, accumulators
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);

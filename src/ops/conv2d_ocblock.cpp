@@ -8,11 +8,15 @@
 // Here a vector holds 8 consecutive output channels of one pixel (zero weights past the group's
 // last), and each tap of each output pixel is one input value broadcast against the tap's weight
 // vectors: no gather, and any pixel count fills the vectors. A register block is 6 pixels x 16
-// output channels (12 accumulators); the weights, packed [group][16-channel pair][tap][16] once
-// and kept between calls (prepared_weights.hpp), stream from L2 once per 6 pixels.
-// The input window every output reads (padding included) is copied zero-padded per work item, so
-// no tap checks bounds: tap (c, kh, kw) of output (oh, ow) is window[c][oh*sh + kh*dh][ow*sw +
-// kw*dw], one offset per tap plus one per pixel.
+// output channels (12 accumulators); the weights are packed [group][16-channel pair][tap][16] once
+// and kept between calls (prepared_weights.hpp).
+// Work items are blocks of pairs times chunks of up to 240 pixels: an item reads its pairs'
+// weights once, a K block of 256 taps (16 KiB per pair) at a time that stays in L1 while every
+// pixel of the chunk meets it, so a layer of many channels and few pixels (512 -> 512, 3x3 at 7x7:
+// 9 MiB of weights for 49 pixels) streams its weights from memory once, not once per 6 pixels.
+// The input window every output reads (padding included) is copied zero-padded once per image
+// and group before the items, so no tap checks bounds: tap (c, kh, kw) of output (oh, ow) is
+// window[c][oh*sh + kh*dh][ow*sw + kw*dw], one offset per tap plus one per pixel.
 // Plain GCC vectors of 8 floats: AVX2 instructions on both ISAs (the library's baseline).
 #include <algorithm>
 
@@ -36,12 +40,17 @@ inline v8 load8(const float* p) {
 }
 
 struct Plan {
-  int64_t CG, OCG, K, pairs;  // channels, outputs and taps per group; 16-channel pairs per group
-  int64_t Hp, Wp;             // the window all outputs read (padding included)
-  int64_t chunk, chunks;      // output pixels per work item, and items per image and group
-  int64_t window_floats;      // the window's floats, rounded up to 16 (the tap offsets follow, aligned)
+  int64_t CG, OCG, K, pairs;   // channels, outputs and taps per group; 16-channel pairs per group
+  int64_t Hp, Wp;              // the window all outputs read (padding included)
+  int64_t chunk, chunks;       // output pixels per work item, and chunks per image
+  int64_t pair_block, blocks;  // pairs per work item, and blocks of them per group
+  int64_t KC;                  // taps per K block
+  int64_t window_floats;       // one window's floats, rounded up to 16
   int64_t packed_floats;
 };
+
+constexpr int64_t kChunk = 240;     // output pixels per work item at most (a multiple of kPixels)
+constexpr int64_t kTapBlock = 256;  // taps per K block: a pair's slice of them is 16 KiB, half of L1
 
 Plan plan(const Conv2dGeometry& g) {
   Plan p{};
@@ -51,43 +60,72 @@ Plan plan(const Conv2dGeometry& g) {
   p.pairs = (p.OCG + kPair - 1) / kPair;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
-  // At least 8 items in all where the pixels allow (each copies its group's window: small images).
-  const int64_t P = g.OH * g.OW, want = std::max<int64_t>(1, (8 + g.N * g.groups - 1) / (g.N * g.groups));
-  p.chunk = std::max<int64_t>(kPixels, ((P + want - 1) / want + kPixels - 1) / kPixels * kPixels);
+  const int64_t P = g.OH * g.OW;
+  p.chunk = std::min(P, kChunk);
   p.chunks = (P + p.chunk - 1) / p.chunk;
+  // At least 8 items in all where the pairs allow: the output channels are split before the
+  // pixels, since every item reads its pairs' weights once for all its pixels.
+  const int64_t per_group = std::max<int64_t>(1, (8 + g.N * g.groups * p.chunks - 1) / (g.N * g.groups * p.chunks));
+  p.pair_block = (p.pairs + std::min(per_group, p.pairs) - 1) / std::min(per_group, p.pairs);
+  p.blocks = (p.pairs + p.pair_block - 1) / p.pair_block;
+  const int64_t k_blocks = (p.K + kTapBlock - 1) / kTapBlock;
+  p.KC = (p.K + k_blocks - 1) / k_blocks;
   p.window_floats = (p.CG * p.Hp * p.Wp + 15) / 16 * 16;
   p.packed_floats = g.groups * p.pairs * p.K * kPair;
   return p;
 }
 
 // NP (1..6) pixels whose window offsets are base[0..NP), taps [0, K) of one 16-channel pair:
-// out[j][l] = sum over taps of window[base[j] + offset[k]] * w[k][l].
+// acc[j][l] (+)= sum over taps of window[base[j] + offset[k]] * w[k][l]; `first` starts from 0.
 template <int NP>
 void block(const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
-           float (*out)[kPair]) {
+           float (*acc_io)[kPair], bool first) {
   v8 acc[NP][2] = {};
+  if (!first) {
+    for (int j = 0; j < NP; ++j) {
+      acc[j][0] = load8(acc_io[j]);
+      acc[j][1] = load8(acc_io[j] + 8);
+    }
+  }
+  const float* px[NP];  // each pixel's tap 0: a tap is then one broadcast at px[j] + offset, no address sums
+  for (int j = 0; j < NP; ++j) px[j] = window + base[j];
   for (int64_t k = 0; k < K; ++k) {
     const v8 w0 = load8(w + k * kPair), w1 = load8(w + k * kPair + 8);
-    const float* src = window + offset[k];
+    const int64_t o = offset[k];
 #pragma GCC unroll 6
     for (int j = 0; j < NP; ++j) {
-      const float x = src[base[j]];
+      const float x = px[j][o];
       acc[j][0] += x * w0;
       acc[j][1] += x * w1;
     }
   }
   for (int j = 0; j < NP; ++j) {
-    __builtin_memcpy(out[j], &acc[j][0], sizeof(v8));
-    __builtin_memcpy(out[j] + 8, &acc[j][1], sizeof(v8));
+    __builtin_memcpy(acc_io[j], &acc[j][0], sizeof(v8));
+    __builtin_memcpy(acc_io[j] + 8, &acc[j][1], sizeof(v8));
   }
 }
 
 template <int NP = kPixels>
 void block_of(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
-              float (*out)[kPair]) {
+              float (*acc)[kPair], bool first) {
   if constexpr (NP > 0) {
-    if (np == NP) return block<NP>(window, base, offset, K, w, out);
-    block_of<NP - 1>(np, window, base, offset, K, w, out);
+    if (np == NP) return block<NP>(window, base, offset, K, w, acc, first);
+    block_of<NP - 1>(np, window, base, offset, K, w, acc, first);
+  }
+}
+
+// Image n's group grp, zero-padded: window row r is input row r - pad_top, column q input column
+// q - pad_left.
+void copy_window(float* window, const float* in, const Conv2dGeometry& g, const Plan& p, int64_t n, int64_t grp) {
+  std::fill_n(window, p.window_floats, 0.0f);
+  const int64_t r0 = std::min(p.Hp, g.pad_top), r1 = std::clamp<int64_t>(g.H + g.pad_top, r0, p.Hp);
+  const int64_t c0 = std::min(p.Wp, g.pad_left), c1 = std::clamp<int64_t>(g.W + g.pad_left, c0, p.Wp);
+  for (int64_t c = 0; c < p.CG; ++c) {
+    const float* plane = in + ((n * g.C) + grp * p.CG + c) * g.H * g.W;
+    for (int64_t r = r0; r < r1 && c1 > c0; ++r) {
+      std::copy(plane + (r - g.pad_top) * g.W + c0 - g.pad_left, plane + (r - g.pad_top) * g.W + c1 - g.pad_left,
+                window + (c * p.Hp + r) * p.Wp + c0);
+    }
   }
 }
 
@@ -95,7 +133,9 @@ void block_of(int np, const float* window, const int64_t* base, const int64_t* o
 
 int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g) {
   const Plan p = plan(g);
-  return (p.window_floats + p.K * 2) * 4;  // the window, then the tap offsets (int64)
+  // shared: every image's and group's window, then the tap offsets (int64); per thread: the
+  // item's accumulators
+  return (g.N * g.groups * p.window_floats + p.K * 2) * 4 + p.chunk * kPair * 4;
 }
 
 void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
@@ -113,50 +153,54 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
               a[((grp * p.pairs + oc / kPair) * K + k) * kPair + oc % kPair] = weight[(grp * p.OCG + oc) * K + k];
       });
   const float* w_all = packed->prepared.data();
-  const size_t scratch = static_cast<size_t>(conv2d_ocblock_workspace_bytes(g));
+  // The windows, copied once before the items (every item of an image and group reads the same).
+  const int64_t windows = g.N * g.groups;
+  float* window_all = workspace(static_cast<size_t>(windows * p.window_floats + K * 2) * 4, WorkspaceSlot::Shared);
+  auto* offset = reinterpret_cast<int64_t*>(window_all + windows * p.window_floats);
+  int64_t k = 0;
+  for (int64_t c = 0; c < p.CG; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = (c * p.Hp + kh * g.dilation_h) * p.Wp + kw * g.dilation_w;
   parallel_for(
-      g.N * g.groups * p.chunks,
+      windows,
       [&](int64_t item, int) {
-        const int64_t n = item / (g.groups * p.chunks), grp = item / p.chunks % g.groups;
+        copy_window(window_all + item * p.window_floats, in, g, p, item / g.groups, item % g.groups);
+      },
+      windows * p.window_floats);
+  parallel_for(
+      windows * p.blocks * p.chunks,
+      [&](int64_t item, int) {
+        const int64_t image = item / (p.blocks * p.chunks), n = image / g.groups, grp = image % g.groups;
+        const int64_t pair0 = item / p.chunks % p.blocks * p.pair_block,
+                      pair1 = std::min(p.pairs, pair0 + p.pair_block);
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(P, q0 + p.chunk);
-        float* window = workspace(scratch);
-        auto* offset = reinterpret_cast<int64_t*>(window + p.window_floats);
-        // The group's channels, zero-padded: window row r is input row r - pad_top, column q input
-        // column q - pad_left.
-        std::fill_n(window, p.CG * p.Hp * p.Wp, 0.0f);
-        const int64_t r0 = std::min(p.Hp, g.pad_top), r1 = std::clamp<int64_t>(g.H + g.pad_top, r0, p.Hp);
-        const int64_t c0 = std::min(p.Wp, g.pad_left), c1 = std::clamp<int64_t>(g.W + g.pad_left, c0, p.Wp);
-        for (int64_t c = 0; c < p.CG; ++c) {
-          const float* plane = in + ((n * g.C) + grp * p.CG + c) * g.H * g.W;
-          for (int64_t r = r0; r < r1 && c1 > c0; ++r) {
-            std::copy(plane + (r - g.pad_top) * g.W + c0 - g.pad_left, plane + (r - g.pad_top) * g.W + c1 - g.pad_left,
-                      window + (c * p.Hp + r) * p.Wp + c0);
-          }
-        }
-        int64_t k = 0;
-        for (int64_t c = 0; c < p.CG; ++c)
-          for (int64_t kh = 0; kh < g.KH; ++kh)
-            for (int64_t kw = 0; kw < g.KW; ++kw)
-              offset[k++] = (c * p.Hp + kh * g.dilation_h) * p.Wp + kw * g.dilation_w;
-        for (int64_t pair = 0; pair < p.pairs; ++pair) {
+        const float* window = window_all + image * p.window_floats;
+        auto* acc = reinterpret_cast<float(*)[kPair]>(workspace(static_cast<size_t>(p.chunk * kPair) * 4));
+        int64_t base[kChunk];
+        for (int64_t q = q0; q < q1; ++q) base[q - q0] = q / g.OW * g.stride_h * p.Wp + q % g.OW * g.stride_w;
+        for (int64_t pair = pair0; pair < pair1; ++pair) {
           const float* w = w_all + (grp * p.pairs + pair) * K * kPair;
-          const int64_t lanes = std::min(kPair, p.OCG - pair * kPair), oc0 = grp * p.OCG + pair * kPair;
-          for (int64_t q = q0; q < q1; q += kPixels) {
-            const int np = static_cast<int>(std::min<int64_t>(kPixels, q1 - q));
-            int64_t base[kPixels];
-            for (int j = 0; j < np; ++j) {
-              const int64_t oh = (q + j) / g.OW, ow = (q + j) % g.OW;
-              base[j] = oh * g.stride_h * p.Wp + ow * g.stride_w;
-            }
-            float result[kPixels][kPair];
-            block_of(np, window, base, offset, K, w, result);
-            for (int j = 0; j < np; ++j) {
-              float* dst = out + (n * g.OC + oc0) * P + q + j;
-              for (int64_t l = 0; l < lanes; ++l) dst[l * P] = result[j][l] + (bias ? bias[oc0 + l] : 0.0f);
+          // A K block of the pair's weights (16 KiB) stays in L1 while every pixel of the chunk meets it.
+          for (int64_t k0 = 0; k0 < K; k0 += p.KC) {
+            const int64_t kc = std::min(p.KC, K - k0);
+            // Blocks of 5 or 6 pixels (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1: a lone pixel's block
+            // does 2 multiply-adds per 3 loads).
+            const int64_t n_blocks = (q1 - q0 + kPixels - 1) / kPixels;
+            for (int64_t b = 0, q = q0; b < n_blocks; ++b) {
+              const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
+              block_of(np, window, base + (q - q0), offset + k0, kc, w + k0 * kPair, acc + (q - q0), k0 == 0);
+              q += np;
             }
           }
+          const int64_t lanes = std::min(kPair, p.OCG - pair * kPair), oc0 = grp * p.OCG + pair * kPair;
+          for (int64_t l = 0; l < lanes; ++l) {
+            float* dst = out + (n * g.OC + oc0 + l) * P;
+            const float b = bias ? bias[oc0 + l] : 0.0f;
+            for (int64_t q = q0; q < q1; ++q) dst[q] = acc[q - q0][l] + b;
+          }
         }
-        apply_stage(out, stage, g, grp * p.OCG, (grp + 1) * p.OCG, n * P + q0, n * P + q1);
+        apply_stage(out, stage, g, grp * p.OCG + pair0 * kPair, grp * p.OCG + std::min(p.OCG, pair1 * kPair),
+                    n * P + q0, n * P + q1);
       },
       g.flops());
 }

@@ -148,6 +148,12 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   batched algorithm's im2col gather there is a strided copy per tap and pixel, which costs more
 //   than the multiply-adds when the output channels are few; with one pixel per image ocblock's
 //   register block holds one pixel, and batched's GEMM over the images wins);
+// - fewer than 16 pixel tiles in all images, a window of at least 3x3 and at least 8 output
+//   channels per group: ocblock too. The direct kernel re-reads each weight panel once per pixel
+//   tile, so with few tiles its weights come from L2 and beyond for little work each, while ocblock
+//   keeps a K block of weights in L1 for all the pixels (512 -> 512 3x3 at 7x7, 14x14 at batch 1:
+//   1.1-1.3x direct). With fewer taps (2x2 windows) or output channels (a group's channels fill
+//   the 16 lanes) it loses; measured on 40 random shapes outside the benchmark's (PERFORMANCE.md);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
@@ -173,6 +179,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (g.OH * g.OW < tile.nr && g.KH * g.KW > 1 && g.OH * g.OW > 1) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer output pixels per image than a tile, several taps: vectors across output channels, no gather";
+  } else if (g.N * g.OH * g.OW < 16 * tile.nr && g.KH * g.KW >= 9 && g.out_channels_per_group() >= 8) {
+    choice = Conv2dAlgorithm::Ocblock,
+    why = "fewer than 16 pixel tiles in all, a window of 9 taps or more: vectors across output channels";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.OH * g.OW < 4 * tile.nr) {

@@ -418,10 +418,15 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Ocblock);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1.
-  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);  // few tiles
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Direct);
+  // Fewer than 16 pixel tiles in all and a 3x3 window: ocblock (121 and 36 pixels here); with
+  // more tiles, direct.
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 80, 80}, {32, 16, 3, 3}, {.stride = tt::Size2(3)}),
+            tt::Conv2dAlgorithm::Direct);
   // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
   EXPECT_TRUE(
       tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Winograd, x, {16, 16, 3, 3}, {.padding = tt::Padding2d(1)}));
@@ -436,7 +441,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
                                         {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Winograd);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}),
-            tt::Conv2dAlgorithm::Direct);
+            tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
   EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ArgumentError);
