@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <list>
 #include <map>
 #include <new>
 
@@ -106,76 +107,78 @@ bool plan_enabled() {
   return on;
 }
 
+// The plan for one key: where each recorded tensor goes, and the block.
+struct KeyPlan {
+  std::vector<Shape> key;
+  std::vector<Entry> entries;
+  int64_t block_bytes = 0, planned_tensors = 0;
+  std::shared_ptr<Arena> arena;
+};
+
+// Plans kept per model: a model served at a few batch sizes replays each (their blocks stay
+// allocated); the least recently used goes beyond this.
+constexpr size_t kPlans = 4;
+
+KeyPlan build_plan(Recorder& rec, std::vector<Shape> key) {
+  std::vector<Recorder::Item> items;
+  {
+    const std::lock_guard<std::mutex> lock(rec.mutex);
+    rec.open = false;
+    items = rec.items;
+  }
+  std::vector<Lifetime> lifetimes;
+  std::vector<size_t> planned;  // item index of each lifetime
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (items[i].last >= 0) {
+      lifetimes.push_back({items[i].bytes, items[i].first, items[i].last});
+      planned.push_back(i);
+    }
+  }
+  const Placement placement = place_by_lifetime(lifetimes);
+  KeyPlan plan;
+  plan.key = std::move(key);
+  plan.entries.assign(items.size(), Entry{});
+  for (size_t i = 0; i < items.size(); ++i) plan.entries[i].bytes = items[i].bytes;
+  for (size_t j = 0; j < planned.size(); ++j) plan.entries[planned[j]].offset = placement.offsets[j];
+  // Each tensor's predecessors: for every byte it covers, the last earlier tensor placed there.
+  // A run checks they are dead before it hands the bytes on; earlier holders were checked dead
+  // when their own successors came, so they need no check.
+  std::map<int64_t, std::pair<int64_t, int32_t>> owner;  // begin -> (end, tensor)
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    Entry& e = plan.entries[i];
+    if (e.offset < 0) continue;
+    const int64_t begin = e.offset, end = e.offset + e.bytes;
+    auto it = owner.upper_bound(begin);
+    if (it != owner.begin() && std::prev(it)->second.first > begin) --it;
+    std::vector<std::pair<int64_t, std::pair<int64_t, int32_t>>> keep;  // remainders outside [begin, end)
+    while (it != owner.end() && it->first < end) {
+      const int32_t who = it->second.second;
+      if (std::find(e.preds.begin(), e.preds.end(), who) == e.preds.end()) e.preds.push_back(who);
+      if (it->first < begin) keep.push_back({it->first, {begin, who}});
+      if (it->second.first > end) keep.push_back({end, {it->second.first, who}});
+      it = owner.erase(it);
+    }
+    for (const auto& k : keep) owner.insert(k);
+    owner[begin] = {end, static_cast<int32_t>(i)};
+  }
+  plan.block_bytes = placement.total;
+  plan.planned_tensors = static_cast<int64_t>(planned.size());
+  return plan;
+}
+
 }  // namespace
 
 struct MemoryPlan::State {
-  std::mutex busy;  // held by the run using the plan
-  std::vector<Shape> key;
-  bool has_plan = false;
-  std::vector<Entry> entries;
-  int64_t block_bytes = 0;
-  std::shared_ptr<Arena> arena;
-  Stats stats;
-  // The run in progress.
-  std::shared_ptr<Recorder> recorder;  // set while recording
+  std::mutex busy;           // held by the run using the plans
+  std::list<KeyPlan> plans;  // most recently used first
+  int64_t replays = 0;
+  // The run in progress: replaying `current`, or recording for `recording_key`.
+  KeyPlan* current = nullptr;
+  std::shared_ptr<Recorder> recorder;
+  std::vector<Shape> recording_key;
   size_t next = 0;
   bool diverged = false;
   int uncaught = 0;
-
-  void drop_plan() {
-    has_plan = false;
-    entries.clear();
-    block_bytes = 0;
-    arena.reset();  // freed now, or by the last tensor still in it
-    stats.block_bytes = stats.planned_tensors = stats.heap_tensors = 0;
-  }
-
-  void build(Recorder& rec) {
-    std::vector<Recorder::Item> items;
-    {
-      const std::lock_guard<std::mutex> lock(rec.mutex);
-      rec.open = false;
-      items = rec.items;
-    }
-    std::vector<Lifetime> lifetimes;
-    std::vector<size_t> planned;  // item index of each lifetime
-    for (size_t i = 0; i < items.size(); ++i) {
-      if (items[i].last >= 0) {
-        lifetimes.push_back({items[i].bytes, items[i].first, items[i].last});
-        planned.push_back(i);
-      }
-    }
-    const Placement placement = place_by_lifetime(lifetimes);
-    entries.assign(items.size(), Entry{});
-    for (size_t i = 0; i < items.size(); ++i) entries[i].bytes = items[i].bytes;
-    for (size_t j = 0; j < planned.size(); ++j) entries[planned[j]].offset = placement.offsets[j];
-    // Each tensor's predecessors: for every byte it covers, the last earlier tensor placed there.
-    // A run checks they are dead before it hands the bytes on; earlier holders were checked dead
-    // when their own successors came, so they need no check.
-    std::map<int64_t, std::pair<int64_t, int32_t>> owner;  // begin -> (end, tensor)
-    for (size_t i = 0; i < entries.size(); ++i) {
-      Entry& e = entries[i];
-      if (e.offset < 0) continue;
-      const int64_t begin = e.offset, end = e.offset + e.bytes;
-      auto it = owner.upper_bound(begin);
-      if (it != owner.begin() && std::prev(it)->second.first > begin) --it;
-      std::vector<std::pair<int64_t, std::pair<int64_t, int32_t>>> keep;  // remainders outside [begin, end)
-      while (it != owner.end() && it->first < end) {
-        const int32_t who = it->second.second;
-        if (std::find(e.preds.begin(), e.preds.end(), who) == e.preds.end()) e.preds.push_back(who);
-        if (it->first < begin) keep.push_back({it->first, {begin, who}});
-        if (it->second.first > end) keep.push_back({end, {it->second.first, who}});
-        it = owner.erase(it);
-      }
-      for (const auto& k : keep) owner.insert(k);
-      owner[begin] = {end, static_cast<int32_t>(i)};
-    }
-    block_bytes = placement.total;
-    has_plan = true;
-    stats.block_bytes = block_bytes;
-    stats.planned_tensors = static_cast<int64_t>(planned.size());
-    stats.heap_tensors = static_cast<int64_t>(items.size() - planned.size());
-  }
 };
 
 namespace {
@@ -187,24 +190,36 @@ MemoryPlan::~MemoryPlan() = default;
 
 MemoryPlan::Stats MemoryPlan::stats() const {
   const std::lock_guard<std::mutex> lock(s_->busy);
-  return s_->stats;
+  Stats out;
+  out.replays = s_->replays;
+  if (!s_->plans.empty()) {
+    const KeyPlan& p = s_->plans.front();
+    out.block_bytes = p.block_bytes;
+    out.planned_tensors = p.planned_tensors;
+    out.heap_tensors = static_cast<int64_t>(p.entries.size()) - p.planned_tensors;
+  }
+  return out;
 }
 
 MemoryPlan::Run::Run(MemoryPlan& plan, std::vector<Shape> key) : plan_(plan) {
   if (!plan_enabled()) return;
   lock_ = std::unique_lock<std::mutex>(plan.s_->busy, std::try_to_lock);
-  if (!lock_.owns_lock()) return;  // another thread runs this model: it keeps the plan
+  if (!lock_.owns_lock()) return;  // another thread runs this model: it keeps the plans
   State& s = *plan.s_;
-  if (!s.has_plan || s.key != key) {
-    s.drop_plan();
-    s.key = std::move(key);
+  const auto found = std::find_if(s.plans.begin(), s.plans.end(), [&](const KeyPlan& p) { return p.key == key; });
+  s.current = nullptr;
+  if (found == s.plans.end()) {
     s.recorder = std::make_shared<Recorder>();
+    s.recording_key = std::move(key);
   } else {
+    s.plans.splice(s.plans.begin(), s.plans, found);  // most recently used first
+    KeyPlan& p = s.plans.front();
+    if (!p.arena || p.arena->live.load() != 0) {  // tensors of an earlier run still in it: a new block
+      p.arena = std::make_shared<Arena>(static_cast<size_t>(p.block_bytes), p.entries.size());
+    }
+    s.current = &p;
     s.next = 0;
     s.diverged = false;
-    if (!s.arena || s.arena->live.load() != 0) {  // tensors of an earlier run still in it: a new block
-      s.arena = std::make_shared<Arena>(static_cast<size_t>(s.block_bytes), s.entries.size());
-    }
   }
   s.uncaught = std::uncaught_exceptions();
   previous_ = active_run;
@@ -222,17 +237,18 @@ MemoryPlan::Run::~Run() {
       s.recorder->open = false;
     } else {
       try {
-        s.build(*s.recorder);
-      } catch (const std::bad_alloc&) {  // no plan then; the next run records again
-        s.drop_plan();
+        s.plans.push_front(build_plan(*s.recorder, std::move(s.recording_key)));
+        if (s.plans.size() > kPlans) s.plans.pop_back();  // its block goes with its last tensor
+      } catch (const std::bad_alloc&) {                   // no plan then; the next run records again
       }
     }
     s.recorder.reset();
   } else if (s.diverged || failed) {
-    s.drop_plan();
+    s.plans.pop_front();  // the current plan: recorded again on the next run with its key
   } else {
-    ++s.stats.replays;
+    ++s.replays;
   }
+  s.current = nullptr;
 }
 
 namespace memory_plan_detail {
@@ -250,14 +266,15 @@ HeapBlock allocate(size_t bytes, HeapAllocator heap) {
     });
     return block;
   }
-  if (s->diverged || s->next >= s->entries.size() || s->entries[s->next].bytes != static_cast<int64_t>(bytes)) {
+  KeyPlan& plan = *s->current;
+  if (s->diverged || s->next >= plan.entries.size() || plan.entries[s->next].bytes != static_cast<int64_t>(bytes)) {
     s->diverged = true;
     return heap(bytes, true);
   }
   const size_t k = s->next++;
-  const Entry& e = s->entries[k];
+  const Entry& e = plan.entries[k];
   if (e.offset < 0) return heap(bytes, true);
-  Arena& arena = *s->arena;
+  Arena& arena = *plan.arena;
   for (int32_t p : e.preds) {
     if (arena.alive[static_cast<size_t>(p)].load(std::memory_order_acquire)) {
       s->diverged = true;  // a tensor the plan expected dead still holds these bytes
@@ -268,7 +285,7 @@ HeapBlock allocate(size_t bytes, HeapAllocator heap) {
   arena.live.fetch_add(1, std::memory_order_relaxed);
   void* data = static_cast<char*>(arena.base) + e.offset;
   ASAN_UNPOISON_MEMORY_REGION(data, bytes);
-  return {data, std::shared_ptr<void>(data, [keep = s->arena, k, bytes](void* p) {
+  return {data, std::shared_ptr<void>(data, [keep = plan.arena, k, bytes](void* p) {
             ASAN_POISON_MEMORY_REGION(p, bytes);
             keep->alive[k].store(false, std::memory_order_release);
             keep->live.fetch_sub(1, std::memory_order_acq_rel);

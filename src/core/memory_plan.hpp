@@ -2,7 +2,9 @@
 // and the lifetime of every tensor the calling thread allocates; the plan places them in one block
 // by lifetime (tensors alive at the same time never share bytes, the others may); the runs after
 // take their tensors, in the same order, from that block. A run then allocates nothing, and the
-// memory held between runs is the plan's block, not every size the heap ever handed out.
+// memory held between runs is the plan's block, not every size the heap ever handed out. Plans
+// are kept for the four most recently used keys (input shapes), so a model served at a few batch
+// sizes replays each.
 //
 // Safe whatever a run does:
 // - a tensor that outlives its recording run (a graph's output, anything kept) is left out of the
@@ -67,7 +69,7 @@ class MemoryPlan {
   MemoryPlan& operator=(const MemoryPlan&) = delete;
 
   // While a Run lives, tensors the constructing thread allocates follow the plan recorded for
-  // `key` (a description of the run's inputs: their shapes), or are recorded to make it. A Run on
+  // `key` (a description of the run's inputs: their shapes), or are recorded to make one. A Run on
   // a plan another thread is using, or with TINYTORCH_MEMORY_PLAN=0, does nothing.
   class Run {
    public:
@@ -83,10 +85,10 @@ class MemoryPlan {
   };
 
   struct Stats {
-    int64_t block_bytes = 0;      // the plan's block (0 before a plan exists)
+    int64_t block_bytes = 0;      // the most recently used plan's block (0 before a plan exists)
     int64_t planned_tensors = 0;  // tensors placed in it
     int64_t heap_tensors = 0;     // recorded tensors left to the heap (they outlived the run)
-    int64_t replays = 0;          // runs served by the block from start to end
+    int64_t replays = 0;          // runs served by a block from start to end, over all keys
   };
   Stats stats() const;
 

@@ -189,3 +189,32 @@ TEST(MemoryPlan, AnImportedModelsOutputsSurviveItsNextRuns) {
     EXPECT_TRUE(model(inputs[static_cast<size_t>(r)]).equal(copies[static_cast<size_t>(r)])) << "run " << r;
   }
 }
+
+TEST(MemoryPlan, EachOfAFewInputShapesKeepsItsPlan) {
+  tt::MemoryPlan plan;
+  std::vector<float> want, got;
+  for (int64_t base : {512, 2048, 1024}) chain_run(6, base, &want);
+  for (int round = 0; round < 3; ++round) {
+    for (int64_t base : {512, 2048, 1024}) {
+      const tt::MemoryPlan::Run run(plan, {{base}});
+      chain_run(6, base, &got);
+    }
+  }
+  EXPECT_EQ(plan.stats().replays, 6);  // each shape recorded once, then replayed
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i % 3]) << i;
+  // A fifth shape beyond the four kept: the least recently used (512) is recorded again.
+  for (int64_t base : {640, 768}) {
+    const tt::MemoryPlan::Run run(plan, {{base}});
+    chain_run(6, base);
+  }
+  {
+    const tt::MemoryPlan::Run run(plan, {{int64_t{512}}});
+    chain_run(6, 512);
+  }
+  EXPECT_EQ(plan.stats().replays, 6);
+  {  // kept: 512, 768, 640 and 1024 are the four most recent
+    const tt::MemoryPlan::Run run(plan, {{int64_t{1024}}});
+    chain_run(6, 1024);
+  }
+  EXPECT_EQ(plan.stats().replays, 7);
+}
