@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <list>
 #include <mutex>
 #include <new>
 #include <ostream>
@@ -119,7 +120,8 @@ void system_free(void* p, size_t bytes) {
 
 // Large blocks are kept for reuse when their tensors die: training allocates the same activation
 // and gradient sizes every step, and fresh pages from the kernel (a page fault each) cost more
-// than the work on small layers. Bounded; small blocks go straight back to malloc.
+// than the work on small layers. Bounded (least recently freed out first); small blocks go
+// straight back to malloc.
 class BlockCache {
  public:
   static constexpr size_t kMinBytes = size_t{64} << 10, kMaxCached = size_t{256} << 20;
@@ -127,10 +129,12 @@ class BlockCache {
   void* get(size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = free_.find(bytes);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
+      auto it = by_size_.find(bytes);
+      if (it != by_size_.end() && !it->second.empty()) {
+        const auto block = it->second.back();  // the most recently freed of this size
         it->second.pop_back();
+        void* p = block->second;
+        lru_.erase(block);
         cached_ -= bytes;
         return p;
       }
@@ -144,29 +148,42 @@ class BlockCache {
     return p;
   }
 
+  // Keeps the block; when the cache is full, the least recently freed blocks go back to the
+  // system to make room, so that the sizes a loop frees and takes again stay cached whatever it
+  // did before (a full cache that refused new blocks mapped and faulted them in on every call).
   void put(void* p, size_t bytes) {
-    if (bytes >= kMinBytes) {
+    if (bytes < kMinBytes || bytes > kMaxCached) return system_free(p, bytes);
+    std::vector<std::pair<size_t, void*>> evicted;
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + bytes <= kMaxCached) {
-        free_[bytes].push_back(p);
-        cached_ += bytes;
-        return;
+      lru_.emplace_front(bytes, p);
+      by_size_[bytes].push_back(lru_.begin());
+      cached_ += bytes;
+      while (cached_ > kMaxCached) {
+        const auto oldest = std::prev(lru_.end());
+        auto& same = by_size_[oldest->first];
+        same.erase(std::find(same.begin(), same.end(), oldest));  // the oldest of its size: near the front
+        cached_ -= oldest->first;
+        evicted.push_back(*oldest);
+        lru_.erase(oldest);
       }
     }
-    system_free(p, bytes);
+    for (const auto& [size, block] : evicted) system_free(block, size);
   }
 
  private:
   void release_all() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [bytes, blocks] : free_)
-      for (void* p : blocks) system_free(p, bytes);
-    free_.clear();
+    for (const auto& [bytes, p] : lru_) system_free(p, bytes);
+    lru_.clear();
+    by_size_.clear();
     cached_ = 0;
   }
 
+  using Blocks = std::list<std::pair<size_t, void*>>;  // (bytes, block), most recently freed first
   std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  Blocks lru_;
+  std::unordered_map<size_t, std::vector<Blocks::iterator>> by_size_;  // oldest first
   size_t cached_ = 0;
 };
 
