@@ -4,7 +4,6 @@
 // unsupported operators are DataErrors that say where.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
-
 #include <unistd.h>
 
 #include <bit>
