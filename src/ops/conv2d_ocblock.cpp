@@ -153,7 +153,8 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
               a[((grp * p.pairs + oc / kPair) * K + k) * kPair + oc % kPair] = weight[(grp * p.OCG + oc) * K + k];
       });
   const float* w_all = packed->prepared.data();
-  // The windows, copied once before the items (every item of an image and group reads the same).
+  // The windows, copied once before the items (every item of an image and group reads the same):
+  // [N * groups][CG, Hp, Wp] (each rounded up to window_floats), then the [K] tap offsets (int64).
   const int64_t windows = g.N * g.groups;
   float* window_all = workspace(static_cast<size_t>(windows * p.window_floats + K * 2) * 4, WorkspaceSlot::Shared);
   auto* offset = reinterpret_cast<int64_t*>(window_all + windows * p.window_floats);
@@ -175,6 +176,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
                       pair1 = std::min(p.pairs, pair0 + p.pair_block);
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(P, q0 + p.chunk);
         const float* window = window_all + image * p.window_floats;
+        // [chunk pixels][16 channels] of one pair, written back transposed into [OC, P]
         auto* acc = reinterpret_cast<float(*)[kPair]>(workspace(static_cast<size_t>(p.chunk * kPair) * 4));
         int64_t base[kChunk];
         for (int64_t q = q0; q < q1; ++q) base[q - q0] = q / g.OW * g.stride_h * p.Wp + q % g.OW * g.stride_w;
