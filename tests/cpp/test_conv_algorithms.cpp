@@ -212,23 +212,41 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
 // 1x1 stride-1 layers read in place by the direct kernel (ops/conv2d_direct.cpp): pixel counts
 // that are and are not multiples of the tile width (tiles straddling images read the next image in
 // place), odd channel counts, and layers just outside the in-place condition (planes as usual).
+// Pointwise layers read their input in place, each work item packing its tiles' rows: tiles cut
+// short at the layer's end, tiles straddling two images (P not a multiple of the tile width),
+// images smaller than a tile, several K blocks (more than 256 channels per group, the later blocks
+// accumulating, straddling tiles among them), groups, 1 and 2 threads.
 TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   tt::Generator gen(47);
-  const tt::Shape inputs[] = {{2, 16, 8, 8},   {1, 7, 8, 8},  {2, 3, 6, 8}, {4, 5, 4, 12}, {3, 9, 4, 16},
-                              {2, 33, 16, 16}, {1, 4, 32, 3}, {3, 5, 5, 5}, {2, 6, 7, 9},  {1, 2, 4, 4}};
+  const tt::Shape inputs[] = {{2, 16, 8, 8},   {1, 7, 8, 8},   {2, 3, 6, 8},   {4, 5, 4, 12},  {3, 9, 4, 16},
+                              {2, 33, 16, 16}, {1, 4, 32, 3},  {3, 5, 5, 5},   {2, 6, 7, 9},   {1, 2, 4, 4},
+                              {3, 300, 5, 7},  {2, 520, 3, 3}, {5, 270, 7, 7}, {1, 600, 9, 9}, {4, 64, 6, 6}};
+  const int saved = tt::get_num_threads();
   for (const tt::Shape& input : inputs) {
-    for (int64_t OC : {1, 13, 30}) {
-      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
-      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 1, 1}, gen);
-      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
-      const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b);
-      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b);
-      const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b));
-      for (int64_t i = 0; i < want.numel(); ++i) {
-        ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), (input[1] + 2) * 0x1p-24 * magnitude.data()[i]) << i;
+    for (int64_t groups : {1, 2}) {
+      for (int64_t OC : {1, 13, 30}) {
+        if (input[1] % groups != 0 || OC % groups != 0) continue;
+        SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC) + ", groups " + std::to_string(groups));
+        const tt::Tensor x = tt::Tensor::randn(input, gen);
+        const tt::Tensor w = tt::Tensor::randn({OC, input[1] / groups, 1, 1}, gen), b = tt::Tensor::randn({OC}, gen);
+        tt::Conv2dOptions options;
+        options.groups = groups;
+        const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
+        const tt::Tensor magnitude =
+            tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+        tt::set_num_threads(1);
+        const tt::Tensor one = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, options);
+        tt::set_num_threads(2);
+        const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, options);
+        for (int64_t i = 0; i < want.numel(); ++i) {
+          ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), (input[1] / groups + 2) * 0x1p-24 * magnitude.data()[i])
+              << i;
+          ASSERT_EQ(got.data()[i], one.data()[i]) << i;
+        }
       }
     }
   }
+  tt::set_num_threads(saved);
 }
 
 // Images whose column planes outgrow L2 run the direct kernel in bands of output rows, each band's
