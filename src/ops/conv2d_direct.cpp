@@ -461,16 +461,15 @@ class Direct {
   }
 
   // Panels [pb0, pb1) against the packed tile b (taps [k0, k0 + kc)) of `cols` pixels from pixel q
-  // of image n. A tile straddling images n and n + 1 goes through a buffer: lanes [0, P - q) to
-  // image n, the rest to the first pixels of n + 1.
+  // of image n, all panels in one call (a call per panel cost up to 1.5x with few taps: 8 x 16 -> 64
+  // at 54x54, AVX2). A tile straddling images n and n + 1 goes through a buffer: lanes [0, P - q)
+  // to image n, the rest to the first pixels of n + 1.
   void packed_tile(const float* b, int64_t kc, int64_t k0, int64_t pb0, int64_t pb1, int64_t n, int64_t q,
                    int64_t cols) const {
-    if (q + cols <= P_) {
-      float* dst = out_ + n * g_.OC * P_ + q;
-      for (int64_t gp = pb0; gp < pb1; ++gp) {
-        kernels::gemm_micro(kc, panel(gp, k0), b, dst + oc0(gp) * P_, P_, rows(gp), static_cast<int>(cols), store(k0),
-                            bias(gp));
-      }
+    if (q + cols <= P_) {  // panels [pb0, pb1) lie in one group: rows oc0(pb0) .. of the output, in one call
+      const int64_t last = pb1 - 1, m = oc0(last) + rows(last) - oc0(pb0);
+      kernels::gemm_micro_panels(kc, panel(pb0, k0), MR_ * l_.K, m, b, out_ + (n * g_.OC + oc0(pb0)) * P_ + q, P_,
+                                 static_cast<int>(cols), store(k0), bias(pb0));
       return;
     }
     const int64_t split = P_ - q;
