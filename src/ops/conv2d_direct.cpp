@@ -290,9 +290,11 @@ class Direct {
   // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
   // whose output (cols pixels) starts at dst, in output channel 0. A group's taps read its channels.
   void tile_panels(int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) const {
-    for (int64_t gp = ap0; gp < ap1; ++gp) {
-      kernels::direct_micro(kc, panel(gp, k0), src, taps(gp, k0), dst + oc0(gp) * P_, P_, rows(gp), cols, store(k0),
-                            bias(gp));
+    for (int64_t gp0 = ap0; gp0 < ap1;) {  // a group's panels in one call (its taps read its channels)
+      const int64_t gp1 = std::min(ap1, (gp0 / l_.panels + 1) * l_.panels), m = oc0(gp1 - 1) + rows(gp1 - 1) - oc0(gp0);
+      kernels::direct_micro_panels(kc, panel(gp0, k0), MR_ * l_.K, m, src, taps(gp0, k0), dst + oc0(gp0) * P_, P_, cols,
+                                   store(k0), bias(gp0));
+      gp0 = gp1;
     }
   }
 

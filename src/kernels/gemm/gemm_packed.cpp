@@ -70,6 +70,13 @@ void direct_micro(int64_t kc, const float* a_panel, const float* base, const int
   choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, store, bias);
 }
 
+void direct_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* base,
+                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias) {
+  TT_EXPECTS(kc >= 0 && m >= 0 && cols >= 1 && cols <= packed_gemm_tile().nr);
+  TT_EXPECTS(a_stride >= kc * packed_gemm_tile().mr && ldc >= cols && (kc == 0 || offset != nullptr));
+  choice().direct_panels(kc, a_panels, a_stride, m, base, offset, c, ldc, cols, store, bias);
+}
+
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                         const float* bias) {

@@ -48,6 +48,12 @@ void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int6
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
                   int rows, int cols, Store store, const float* bias);
 
+// direct_micro over every A panel of a group: c[m, cols] (ldc) = A x B, A's panels a_stride floats
+// apart (panel p holds rows p * MR ..), B read as direct_micro reads it, bias[0 .. m) and store as
+// direct_micro. One call per pixel tile.
+void direct_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* base,
+                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias);
+
 // The same for a tile whose NR pixels straddle two images: lanes [0, split) read B rows at
 // base0 + offset[k] and go to c0, lanes [split, cols) read base1 + offset[k] (pixel lane - split of
 // the second image) and go to c1. 0 < split < cols <= NR. Neither image is read past its slack.

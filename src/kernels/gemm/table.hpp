@@ -17,6 +17,8 @@ struct GemmKernels {
                  int cols, Store store, const float* bias);
   void (*direct)(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
                  int cols, Store store, const float* bias);
+  void (*direct_panels)(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* base,
+                        const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias);
   void (*direct_split)(int64_t kc, const float* a, const float* base0, const float* base1, int split,
                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                        const float* bias);

@@ -1,6 +1,7 @@
 // The packed GEMM's register tile, written once for any vector type V (simd/avx2.hpp,
 // simd/avx512.hpp): V::mr rows x 2 vectors of accumulators (AVX-512 12x32, AVX2 6x16), and the
-// four micro-kernels built on it (packed B, every A panel, direct, direct across two images).
+// five micro-kernels built on it (packed B, every A panel, direct, every A panel direct, direct
+// across two images).
 // Included only by the ISA files gemm/avx2.cpp and gemm/avx512.cpp; internal linkage throughout.
 #pragma once
 
@@ -131,6 +132,21 @@ void direct(int64_t kc, const float* a, const float* base, const int64_t* offset
       rows, [&](auto m) { direct_rows<V, decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
 }
 
+// All the A panels of a group against one direct tile: rows [0, m) of C, panel by panel.
+template <class V>
+void direct_panels(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* base, const int64_t* offset,
+                   float* c, int64_t ldc, int cols, Store store, const float* bias) {
+  constexpr int MR = V::mr;
+  int64_t r0 = 0;
+  for (; r0 + MR <= m; r0 += MR, a += a_stride) {
+    direct_rows<V, MR>(kc, a, base, offset, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
+  }
+  if (r0 < m) {
+    direct<V>(kc, a, base, offset, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store,
+              bias ? bias + r0 : nullptr);
+  }
+}
+
 // A tile whose pixels straddle two images: lanes [0, split) are pixels of the first (B rows at
 // base0 + offset[k], output at c0), lanes [split, cols) the first pixels of the next (B rows at
 // base1 + offset[k], output at c1). Masked loads: no lane reads the other image.
@@ -175,7 +191,8 @@ void direct_split(int64_t kc, const float* a, const float* base0, const float* b
 // The table of one ISA's micro-kernels.
 template <class V>
 const GemmKernels& gemm_kernels_of() {
-  static const GemmKernels table{{V::mr, 2 * V::width, V::name}, &micro<V>, &panels<V>, &direct<V>, &direct_split<V>};
+  static const GemmKernels table{
+      {V::mr, 2 * V::width, V::name}, &micro<V>, &panels<V>, &direct<V>, &direct_panels<V>, &direct_split<V>};
   return table;
 }
 
