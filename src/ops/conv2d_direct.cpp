@@ -53,6 +53,12 @@ bool reads_in_place(const Conv2dGeometry& g) {
          g.OH == g.H && g.OW == g.W;
 }
 
+// Taps per K block: the fewest equal blocks of at most kTapBlock.
+int64_t tap_block(int64_t K) {
+  const int64_t k_blocks = (K + kTapBlock - 1) / kTapBlock;
+  return (K + k_blocks - 1) / k_blocks;
+}
+
 // A band's column planes should stay in L2 (1 MiB here, shared with the weights and the tiles);
 // the size measured best on the stem (docs/PERFORMANCE.md, "Band buffer").
 constexpr int64_t kBandBytes = 512 << 10;
@@ -159,12 +165,6 @@ void zero_slack(float* image, const Conv2dGeometry& g, const Layout& l) {
 }
 
 }  // namespace
-
-// Taps per K block: the fewest equal blocks of at most kTapBlock.
-int64_t tap_block(int64_t K) {
-  const int64_t k_blocks = (K + kTapBlock - 1) / kTapBlock;
-  return (K + k_blocks - 1) / k_blocks;
-}
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
