@@ -381,13 +381,16 @@ class Direct {
           const int64_t seq = item / (c.blocks * c.groups), f0 = item / c.groups % c.blocks * c.block;
           const int64_t f1 = std::min(c.length, f0 + c.block);
           const int64_t ap0 = item % c.groups * c.group, ap1 = std::min(panels_, ap0 + c.group);
-          if (in_place_) run_packed(seq, f0, f1, ap0, ap1);
-          for (int64_t k0 = 0; !in_place_ && k0 < l_.K; k0 += KC_) {
-            const int64_t kc = std::min(KC_, l_.K - k0);
-            for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block_) {
-              const int64_t pb1 = std::min(ap1, pb0 + panel_block_);
-              for (int64_t f = f0; f < f1; f += NR_)
-                run_tile(seq + f / P_, f % P_, std::min(NR_, f1 - f), k0, kc, pb0, pb1);
+          if (in_place_) {
+            run_packed(seq, f0, f1, ap0, ap1);
+          } else {
+            for (int64_t k0 = 0; k0 < l_.K; k0 += KC_) {
+              const int64_t kc = std::min(KC_, l_.K - k0);
+              for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block_) {
+                const int64_t pb1 = std::min(ap1, pb0 + panel_block_);
+                for (int64_t f = f0; f < f1; f += NR_)
+                  run_tile(seq + f / P_, f % P_, std::min(NR_, f1 - f), k0, kc, pb0, pb1);
+              }
             }
           }
           if (first_ == kernels::Store::Stream) return kernels::stream_fence();
