@@ -156,13 +156,20 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   the 16 lanes) it loses; measured on 40 random shapes outside the benchmark's (PERFORMANCE.md);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
-//   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) on images of
-//   fewer than 4 tiles, where the direct kernel's tiles straddle images or run short;
+//   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) of fewer
+//   than 128 pixels in all images. The direct kernel's tiles run through all images (a tile may
+//   straddle two), so its per-call cost of the weights (the comparison with its packed copy's
+//   source, a read of all weights) is shared among the pixels of the whole batch; below 128 of
+//   them OpenBLAS's GEMM, with its narrow edge kernels, does better (1 x 1024 -> 256 at 7x7:
+//   1.3x; 2 x 2048 -> 512 at 7x7: 1.2x), from 3 images of 7x7 on the direct kernel (8 x 1024 ->
+//   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x);
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (kept from the fit on
 //   the benchmark shapes; the sweep does not confirm it, see docs/PERFORMANCE.md);
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
 //   calls and skips the im2col copy.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
+constexpr int64_t kPointwiseDirectPixels = 128;
+
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   const char* why = "few taps per group at batch > 1: packed panels";
@@ -184,9 +191,8 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     why = "fewer than 16 pixel tiles in all, a window of 9 taps or more: vectors across output channels";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
-  } else if (pointwise && g.OH * g.OW < 4 * tile.nr) {
-    choice = Conv2dAlgorithm::Batched,
-    why = "pointwise on fewer than 4 tiles of pixels per image: all images in one GEMM";
+  } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels) {
+    choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";
   } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
   } else if (taps >= 32 || g.N == 1) {

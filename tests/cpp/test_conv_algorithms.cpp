@@ -14,7 +14,6 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/conv2d_select.hpp"
@@ -420,11 +419,12 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  // 1x1: direct on images of at least 4 tiles of pixels (the micro-kernel's tile is 16 pixels
-  // wide with AVX2, 32 with AVX-512: 8x8 and 12x12 images); on smaller ones, batched.
-  const int64_t side = tinytorch::kernels::packed_gemm_tile().nr > 16 ? 12 : 8;
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, side, side}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, side, side}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  // 1x1: direct on at least 128 pixels in all images (its tiles run through the batch, with
+  // images of at least a tile's width: 16 pixels with AVX2, 32 with AVX-512); below, batched.
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 12, 12}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({3, 16, 7, 7}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 7, 7}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 10, 10}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}, {.padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Direct);
