@@ -806,6 +806,21 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
     EXPECT_EQ(ops::prepared_weight_stats().entries, entries);  // w's entry refilled, not a second one
     EXPECT_TRUE(stepped.equal(cold()));
   }
+  {
+    // A weight of several comparison chunks (65536 floats each, compared across threads): a change
+    // inside a middle chunk is seen too.
+    const tt::Tensor x = tt::Tensor::randn({1, 128, 6, 6}, gen);
+    tt::Tensor w = tt::Tensor::randn({160, 128, 3, 3}, gen);
+    const tt::Tensor first = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+    const int64_t misses = ops::prepared_weight_stats().misses;
+    EXPECT_TRUE(tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same).equal(first));
+    EXPECT_EQ(ops::prepared_weight_stats().misses, misses);
+    w.data()[70000] += 0.5f;
+    const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+    EXPECT_EQ(ops::prepared_weight_stats().misses, misses + 1);
+    EXPECT_TRUE(changed.equal(tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w.clone(), tt::Tensor(), same)));
+    EXPECT_FALSE(changed.equal(first));
+  }
   ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
 }
