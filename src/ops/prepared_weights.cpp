@@ -22,15 +22,14 @@ int64_t default_budget() { return env_count("TINYTORCH_WEIGHT_CACHE_MB", int64_t
 bool same_floats(const float* a, const float* b, int64_t n) {
   constexpr int64_t kChunk = int64_t{1} << 16;
   std::atomic<bool> differ{false};
-  parallel_for(
-      (n + kChunk - 1) / kChunk,
-      [&](int64_t c, int) {
-        if (differ.load(std::memory_order_relaxed)) return;
-        const int64_t begin = c * kChunk, count = std::min(kChunk, n - begin);
-        if (std::memcmp(a + begin, b + begin, static_cast<size_t>(count) * sizeof(float)) != 0)
-          differ.store(true, std::memory_order_relaxed);
-      },
-      2 * n * kStreamedFloatWork);
+  parallel_for((n + kChunk - 1) / kChunk,
+               [&](int64_t c, int) {
+                 if (differ.load(std::memory_order_relaxed)) return;
+                 const int64_t begin = c * kChunk, count = std::min(kChunk, n - begin);
+                 if (std::memcmp(a + begin, b + begin, static_cast<size_t>(count) * sizeof(float)) != 0)
+                   differ.store(true, std::memory_order_relaxed);
+               },
+               2 * n * kStreamedFloatWork);
   return !differ.load();
 }
 
