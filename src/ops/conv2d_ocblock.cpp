@@ -9,7 +9,9 @@
 // last), and each tap of each output pixel is one input value broadcast against the tap's weight
 // vectors: no gather, and any pixel count fills the vectors. A register block is 6 pixels x 16
 // output channels (12 accumulators); the weights are packed [group][16-channel pair][tap][16] once
-// and kept between calls (prepared_weights.hpp).
+// and kept between calls (prepared_weights.hpp). Groups of 8 output channels (RegNet's, ResNeXt's
+// third stage), or of 16k + 1 .. 16k + 8, would leave half a pair's lanes empty: there a block is
+// 12 pixels x 8 channels, one vector each (lanes_of).
 // Work items are blocks of pairs times chunks of up to 240 pixels: an item reads its pairs'
 // weights once, a K block of 256 taps (16 KiB per pair) at a time that stays in L1 while every
 // pixel of the chunk meets it, so a layer of many channels and few pixels (512 -> 512, 3x3 at 7x7:
@@ -30,8 +32,15 @@ namespace {
 
 typedef float v8 __attribute__((vector_size(32)));  // 8 floats: one ymm
 
-constexpr int64_t kPair = 16;  // output channels per register block (two vectors)
-constexpr int kPixels = 6;     // pixels per register block
+constexpr int64_t kPair = 16;  // output channels per register block: two vectors, or one (kSingle)
+constexpr int64_t kSingle = 8;
+constexpr int kPixels = 6;  // pixels per register block of kPair channels; 12 with kSingle
+
+// Output channels per register block for groups of OCG: one vector where that computes fewer
+// lanes in all (OCG % 16 in 1 .. 8), else two (which load the input once for both).
+int64_t lanes_of(int64_t OCG) {
+  return (OCG + kSingle - 1) / kSingle * kSingle < (OCG + kPair - 1) / kPair * kPair ? kSingle : kPair;
+}
 
 inline v8 load8(const float* p) {
   v8 v;
@@ -40,7 +49,8 @@ inline v8 load8(const float* p) {
 }
 
 struct Plan {
-  int64_t CG, OCG, K, pairs;   // channels, outputs and taps per group; 16-channel pairs per group
+  int64_t CG, OCG, K, pairs;   // channels, outputs and taps per group; lane blocks ("pairs") per group
+  int64_t L, pixels;           // lanes (output channels) and pixels per register block
   int64_t Hp, Wp;              // the window all outputs read (padding included)
   int64_t chunk, chunks;       // output pixels per work item, and chunks per image
   int64_t pair_block, blocks;  // pairs per work item, and blocks of them per group
@@ -49,7 +59,7 @@ struct Plan {
   int64_t packed_floats;
 };
 
-constexpr int64_t kChunk = 240;     // output pixels per work item at most (a multiple of kPixels)
+constexpr int64_t kChunk = 240;     // output pixels per work item at most (a multiple of 12)
 constexpr int64_t kTapBlock = 256;  // taps per K block: a pair's slice of them is 16 KiB, half of L1
 
 Plan plan(const Conv2dGeometry& g) {
@@ -57,7 +67,9 @@ Plan plan(const Conv2dGeometry& g) {
   p.CG = g.channels_per_group();
   p.OCG = g.out_channels_per_group();
   p.K = p.CG * g.KH * g.KW;
-  p.pairs = (p.OCG + kPair - 1) / kPair;
+  p.L = lanes_of(p.OCG);
+  p.pixels = p.L == kPair ? kPixels : 2 * kPixels;
+  p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
   const int64_t P = g.OH * g.OW;
@@ -71,46 +83,45 @@ Plan plan(const Conv2dGeometry& g) {
   const int64_t k_blocks = (p.K + kTapBlock - 1) / kTapBlock;
   p.KC = (p.K + k_blocks - 1) / k_blocks;
   p.window_floats = (p.CG * p.Hp * p.Wp + 15) / 16 * 16;
-  p.packed_floats = g.groups * p.pairs * p.K * kPair;
+  p.packed_floats = g.groups * p.pairs * p.K * p.L;
   return p;
 }
 
-// NP (1..6) pixels whose window offsets are base[0..NP), taps [0, K) of one 16-channel pair:
-// acc[j][l] (+)= sum over taps of window[base[j] + offset[k]] * w[k][l]; `first` starts from 0.
-template <int NP>
-void block(const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
-           float (*acc_io)[kPair], bool first) {
-  v8 acc[NP][2] = {};
+// NP pixels whose window offsets are base[0..NP), taps [0, K) of one block of L = 8 V output
+// channels: acc[j * L + l] (+)= sum over taps of window[base[j] + offset[k]] * w[k * L + l];
+// `first` starts from 0.
+template <int NP, int V>
+void block(const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w, float* acc_io,
+           bool first) {
+  constexpr int L = 8 * V;
+  v8 acc[NP][V] = {};
   if (!first) {
-    for (int j = 0; j < NP; ++j) {
-      acc[j][0] = load8(acc_io[j]);
-      acc[j][1] = load8(acc_io[j] + 8);
-    }
+    for (int j = 0; j < NP; ++j)
+      for (int v = 0; v < V; ++v) acc[j][v] = load8(acc_io + j * L + v * 8);
   }
   const float* px[NP];  // each pixel's tap 0: a tap is then one broadcast at px[j] + offset, no address sums
   for (int j = 0; j < NP; ++j) px[j] = window + base[j];
   for (int64_t k = 0; k < K; ++k) {
-    const v8 w0 = load8(w + k * kPair), w1 = load8(w + k * kPair + 8);
+    v8 wv[V];
+    for (int v = 0; v < V; ++v) wv[v] = load8(w + k * L + v * 8);
     const int64_t o = offset[k];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int j = 0; j < NP; ++j) {
       const float x = px[j][o];
-      acc[j][0] += x * w0;
-      acc[j][1] += x * w1;
+      for (int v = 0; v < V; ++v) acc[j][v] += x * wv[v];
     }
   }
-  for (int j = 0; j < NP; ++j) {
-    __builtin_memcpy(acc_io[j], &acc[j][0], sizeof(v8));
-    __builtin_memcpy(acc_io[j] + 8, &acc[j][1], sizeof(v8));
-  }
+  for (int j = 0; j < NP; ++j)
+    for (int v = 0; v < V; ++v) __builtin_memcpy(acc_io + j * L + v * 8, &acc[j][v], sizeof(v8));
 }
 
-template <int NP = kPixels>
+// block<np, V> for np in 1 .. NP.
+template <int V, int NP = 12 / V>
 void block_of(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
-              float (*acc)[kPair], bool first) {
+              float* acc, bool first) {
   if constexpr (NP > 0) {
-    if (np == NP) return block<NP>(window, base, offset, K, w, acc, first);
-    block_of<NP - 1>(np, window, base, offset, K, w, acc, first);
+    if (np == NP) return block<NP, V>(window, base, offset, K, w, acc, first);
+    block_of<V, NP - 1>(np, window, base, offset, K, w, acc, first);
   }
 }
 
@@ -142,15 +153,16 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
                     const OutputStage& stage) {
   const Plan p = plan(g);
   const int64_t P = g.OH * g.OW, K = p.K;
-  // Weights [group][pair][tap][16]: output channel pair * 16 + l of the group at lane l, zeros past
+  // Weights [group][pair][tap][L]: output channel pair * L + l of the group at lane l, zeros past
   // the group's last.
+  const int64_t L = p.L;
   const auto packed = prepared_weight(
-      PreparedTag{kOcBlockPacked, kPair, g.OC, K, g.groups}, weight, g.OC * K, p.packed_floats, [&](float* a) {
+      PreparedTag{kOcBlockPacked, L, g.OC, K, g.groups}, weight, g.OC * K, p.packed_floats, [&](float* a) {
         std::fill_n(a, p.packed_floats, 0.0f);
         for (int64_t grp = 0; grp < g.groups; ++grp)
           for (int64_t oc = 0; oc < p.OCG; ++oc)
             for (int64_t k = 0; k < K; ++k)
-              a[((grp * p.pairs + oc / kPair) * K + k) * kPair + oc % kPair] = weight[(grp * p.OCG + oc) * K + k];
+              a[((grp * p.pairs + oc / L) * K + k) * L + oc % L] = weight[(grp * p.OCG + oc) * K + k];
       });
   const float* w_all = packed->prepared.data();
   // The windows, copied once before the items (every item of an image and group reads the same):
@@ -176,33 +188,38 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
                       pair1 = std::min(p.pairs, pair0 + p.pair_block);
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(P, q0 + p.chunk);
         const float* window = window_all + image * p.window_floats;
-        // [chunk pixels][16 channels] of one pair, written back transposed into [OC, P]
-        auto* acc = reinterpret_cast<float(*)[kPair]>(workspace(static_cast<size_t>(p.chunk * kPair) * 4));
+        // [chunk pixels][L channels] of one pair, written back transposed into [OC, P]
+        float* acc = workspace(static_cast<size_t>(p.chunk * kPair) * 4);
         int64_t base[kChunk];
         for (int64_t q = q0; q < q1; ++q) base[q - q0] = q / g.OW * g.stride_h * p.Wp + q % g.OW * g.stride_w;
         for (int64_t pair = pair0; pair < pair1; ++pair) {
-          const float* w = w_all + (grp * p.pairs + pair) * K * kPair;
+          const float* w = w_all + (grp * p.pairs + pair) * K * L;
           // A K block of the pair's weights (16 KiB) stays in L1 while every pixel of the chunk meets it.
           for (int64_t k0 = 0; k0 < K; k0 += p.KC) {
             const int64_t kc = std::min(p.KC, K - k0);
             // Blocks of 5 or 6 pixels (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1: a lone pixel's block
-            // does 2 multiply-adds per 3 loads).
-            const int64_t n_blocks = (q1 - q0 + kPixels - 1) / kPixels;
+            // does 2 multiply-adds per 3 loads); of 11 or 12 with one vector.
+            const int64_t n_blocks = (q1 - q0 + p.pixels - 1) / p.pixels;
             for (int64_t b = 0, q = q0; b < n_blocks; ++b) {
               const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
-              block_of(np, window, base + (q - q0), offset + k0, kc, w + k0 * kPair, acc + (q - q0), k0 == 0);
+              const int64_t* at = base + (q - q0);
+              if (L == kPair) {
+                block_of<2>(np, window, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              } else {
+                block_of<1>(np, window, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              }
               q += np;
             }
           }
-          const int64_t lanes = std::min(kPair, p.OCG - pair * kPair), oc0 = grp * p.OCG + pair * kPair;
+          const int64_t lanes = std::min(L, p.OCG - pair * L), oc0 = grp * p.OCG + pair * L;
           for (int64_t l = 0; l < lanes; ++l) {
             float* dst = out + (n * g.OC + oc0 + l) * P;
             const float b = bias ? bias[oc0 + l] : 0.0f;
-            for (int64_t q = q0; q < q1; ++q) dst[q] = acc[q - q0][l] + b;
+            for (int64_t q = q0; q < q1; ++q) dst[q] = acc[(q - q0) * L + l] + b;
           }
         }
-        apply_stage(out, stage, g, grp * p.OCG + pair0 * kPair, grp * p.OCG + std::min(p.OCG, pair1 * kPair),
-                    n * P + q0, n * P + q1);
+        apply_stage(out, stage, g, grp * p.OCG + pair0 * L, grp * p.OCG + std::min(p.OCG, pair1 * L), n * P + q0,
+                    n * P + q1);
       },
       g.flops());
 }

@@ -163,12 +163,30 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   them OpenBLAS's GEMM, with its narrow edge kernels, does better (1 x 1024 -> 256 at 7x7:
 //   1.3x; 2 x 2048 -> 512 at 7x7: 1.2x), from 3 images of 7x7 on the direct kernel (8 x 1024 ->
 //   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x);
+// - grouped layers (not depthwise) of 9 taps or more per channel whose groups fill the ocblock
+//   kernel's register blocks: 8 or more output channels per group on images of fewer than 128
+//   output pixels, 16 or more on images of up to 256, and at batch 1 on any image when the
+//   group's channels fill 16-lane blocks. The direct kernel meets each pixel tile's input rows
+//   with a group's one or two 6-row weight panels only; ocblock broadcasts each input once against
+//   a group's 8 or 16 channels. On large images its windows (all images' copies, made before the
+//   items) outgrow the caches at batch > 1, and its 8-lane blocks (one broadcast per multiply-add)
+//   fall behind. Measured on 56 seeded random grouped shapes and the sweep's 41 grouped ones,
+//   checked on 40 more (AVX2, docs/PERFORMANCE.md). With AVX-512 the direct kernel's vectors are
+//   twice as wide and ocblock's are not: there the rule waits for a measurement;
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (kept from the fit on
 //   the benchmark shapes; the sweep does not confirm it, see docs/PERFORMANCE.md);
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
 //   calls and skips the im2col copy.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 constexpr int64_t kPointwiseDirectPixels = 128;
+
+// The grouped-layer rule above (measured with AVX2's 16-pixel tiles only).
+bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
+  if (g.groups == 1 || tile.nr != 16 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) return false;
+  const int64_t ocg = g.out_channels_per_group(), pixels = g.OH * g.OW;
+  const bool pairs = ocg >= 16 && (ocg % 16 == 0 || ocg % 16 > 8);  // the channels fill 16-lane blocks
+  return (ocg >= 8 && pixels < 128) || (ocg >= 16 && pixels <= 256) || (g.N == 1 && pairs);
+}
 
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
@@ -189,6 +207,8 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (g.N * g.OH * g.OW < 16 * tile.nr && g.KH * g.KW >= 9 && g.out_channels_per_group() >= 8) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer than 16 pixel tiles in all, a window of 9 taps or more: vectors across output channels";
+  } else if (grouped_fills_ocblock(g, tile)) {
+    choice = Conv2dAlgorithm::Ocblock, why = "grouped, groups of 8 or 16 output channels or more on small images";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/conv2d_select.hpp"
@@ -248,6 +249,49 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   tt::set_num_threads(saved);
 }
 
+// The ocblock kernel's register blocks are 16 output channels of up to 6 pixels, or 8 of up to
+// 12 where a group's output channels leave half of a 16-lane block empty (OCG % 16 in 1 .. 8):
+// group widths on both sides of the line, several blocks per group, K blocks (over 256 taps),
+// chunks of pixels (over 240) and short last blocks, against the reference and bit-identical on
+// 1 and 2 threads.
+TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
+  tt::Generator gen(53);
+  struct Case {
+    tt::Shape x;
+    int64_t OC, groups, k, stride;
+  };
+  const Case cases[] = {
+      {{2, 16, 7, 7}, 16, 2, 3, 1},   {{1, 24, 5, 6}, 24, 3, 3, 1}, {{2, 40, 9, 9}, 40, 1, 3, 2},
+      {{1, 12, 16, 17}, 36, 3, 3, 1}, {{3, 64, 6, 5}, 48, 2, 3, 1}, {{1, 30, 4, 4}, 24, 1, 3, 1},
+      {{2, 96, 5, 5}, 32, 4, 3, 1},   {{1, 300, 3, 4}, 8, 1, 1, 1}, {{1, 64, 14, 14}, 64, 8, 3, 2},
+      {{2, 600, 2, 3}, 20, 1, 3, 1},  {{1, 8, 21, 23}, 8, 1, 3, 1}, {{4, 6, 3, 3}, 10, 2, 2, 1},
+  };
+  const int saved = tt::get_num_threads();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
+                 ", " + std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride));
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen);
+    const tt::Tensor w = tt::Tensor::randn({c.OC, c.x[1] / c.groups, c.k, c.k}, gen),
+                     b = tt::Tensor::randn({c.OC}, gen);
+    const tt::Conv2dOptions options{
+        .stride = tt::Size2(c.stride), .padding = tt::Padding2d(c.k / 2), .groups = c.groups};
+    ASSERT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Ocblock, c.x, w.shape(), options));
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
+    const tt::Tensor magnitude =
+        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+    tt::set_num_threads(1);
+    const tt::Tensor one = tt::conv2d_with(tt::Conv2dAlgorithm::Ocblock, x, w, b, options);
+    tt::set_num_threads(2);
+    const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Ocblock, x, w, b, options);
+    const double terms = static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2);
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), terms * 0x1p-24 * magnitude.data()[i]) << i;
+      ASSERT_EQ(got.data()[i], one.data()[i]) << i;
+    }
+  }
+  tt::set_num_threads(saved);
+}
+
 // Images whose column planes outgrow L2 run the direct kernel in bands of output rows, each band's
 // planes copied into a thread's own buffer (ops/conv2d_direct.cpp): band heights that do and do
 // not divide the output, a last tile cut short, batch 1 (more, thinner bands), strides, dilation,
@@ -439,6 +483,19 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);  // few tiles
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
+  // Groups that fill ocblock's 8- or 16-channel blocks, on small images (the rule is measured with
+  // AVX2's micro-kernel only; with AVX-512 these stay direct).
+  const bool avx2_tile = tinytorch::kernels::packed_gemm_tile().nr == 16;
+  const tt::Conv2dAlgorithm small_grouped = avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct;
+  const tt::Conv2dOptions g32{.padding = tt::Padding2d(1), .groups = 32};
+  const tt::Conv2dOptions g32_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 32};
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 1024, 7, 7}, {1024, 32, 3, 3}, g32), small_grouped);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 28, 28}, {512, 16, 3, 3}, g32_s2), small_grouped);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 10, 10}, {256, 8, 3, 3}, g32), small_grouped);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 1024, 28, 28}, {1024, 32, 3, 3}, g32), small_grouped);  // batch 1
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 1024, 28, 28}, {1024, 32, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 14, 14}, {128, 4, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   // Fewer than 16 pixel tiles in all and a 3x3 window: ocblock (121 and 36 pixels here); with
   // more tiles, direct.
