@@ -2,8 +2,9 @@
 // they use it (Winograd's transformed matrices U: 4x the weight's floats at stride 1), and
 // inference calls a layer with the same weight again and again. This cache keeps the prepared
 // form next to a copy of the weight it came from and reuses it when a call brings the same bytes
-// again: compared in full (memcmp, in chunks across the threads for large weights), so a weight changed in place - by an optimizer step, by numpy
-// through a view, through Tensor::data() - is always seen, whatever its address.
+// again: compared in full (memcmp, in chunks across the threads for large weights), so a weight
+// changed in place - by an optimizer step, by numpy through a view, through Tensor::data() - is
+// always seen, whatever its address.
 //
 // Entries are keyed by the weight's address and a tag (what was prepared, for which shape and
 // micro-kernel). Least recently used entries go when the total passes a budget (256 MiB, or
