@@ -163,15 +163,13 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   them OpenBLAS's GEMM, with its narrow edge kernels, does better (1 x 1024 -> 256 at 7x7:
 //   1.3x; 2 x 2048 -> 512 at 7x7: 1.2x), from 3 images of 7x7 on the direct kernel (8 x 1024 ->
 //   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x);
-// - grouped layers (not depthwise) of 9 taps or more per channel whose groups fill the ocblock
-//   kernel's register blocks: 8 or more output channels per group on images of fewer than 128
-//   output pixels, 16 or more on images of up to 256, and at batch 1 on any image when the
-//   group's channels fill 16-lane blocks. The direct kernel meets each pixel tile's input rows
-//   with a group's one or two 6-row weight panels only; ocblock broadcasts each input once against
-//   a group's 8 or 16 channels. On large images its windows (all images' copies, made before the
-//   items) outgrow the caches at batch > 1, and its 8-lane blocks (one broadcast per multiply-add)
-//   fall behind. Measured on 56 seeded random grouped shapes and the sweep's 41 grouped ones,
-//   checked on 40 more (AVX2, docs/PERFORMANCE.md). With AVX-512 the direct kernel's vectors are
+// - grouped layers (not depthwise) of 9 taps or more per channel with 8 or more output channels
+//   per group (a group fills a vector of ocblock's): ocblock. The direct kernel meets each pixel
+//   tile's input rows with a group's one or two 6-row weight panels only; ocblock broadcasts each
+//   input once against all of a group's 8 or 16 channels, from a window in the thread's cache.
+//   Measured on 96 seeded random grouped shapes (groups 2-64, 4-96 channels per group, windows 3x3
+//   to 7x7, 5x5 to 56x56 outputs, batch 1, 2, 8; AVX2, docs/PERFORMANCE.md): 84 picked, geomean
+//   1.44x direct's, 6 below 0.95x (down to 0.71x). With AVX-512 the direct kernel's vectors are
 //   twice as wide and ocblock's are not: there the rule waits for a measurement;
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (kept from the fit on
 //   the benchmark shapes; the sweep does not confirm it, see docs/PERFORMANCE.md);
@@ -182,10 +180,8 @@ constexpr int64_t kPointwiseDirectPixels = 128;
 
 // The grouped-layer rule above (measured with AVX2's 16-pixel tiles only).
 bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
-  if (g.groups == 1 || tile.nr != 16 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) return false;
-  const int64_t ocg = g.out_channels_per_group(), pixels = g.OH * g.OW;
-  const bool pairs = ocg >= 16 && (ocg % 16 == 0 || ocg % 16 > 8);  // the channels fill 16-lane blocks
-  return (ocg >= 8 && pixels < 128) || (ocg >= 16 && pixels <= 256) || (g.N == 1 && pairs);
+  return g.groups > 1 && tile.nr == 16 && g.KH * g.KW >= 9 && g.out_channels_per_group() >= 8 &&
+         supports(Conv2dAlgorithm::Ocblock, g);
 }
 
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
@@ -208,7 +204,8 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer than 16 pixel tiles in all, a window of 9 taps or more: vectors across output channels";
   } else if (grouped_fills_ocblock(g, tile)) {
-    choice = Conv2dAlgorithm::Ocblock, why = "grouped, groups of 8 or 16 output channels or more on small images";
+    choice = Conv2dAlgorithm::Ocblock,
+    why = "grouped, 8 or more output channels per group: vectors across a group's channels";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels) {
