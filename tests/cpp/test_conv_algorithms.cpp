@@ -93,6 +93,25 @@ tt::Tensor abs_of(const tt::Tensor& t) {
   return a;
 }
 
+// Algorithm a on 1 and on 2 threads: within terms x 2^-24 of the reference, relative to the
+// output computed from the magnitudes, and bit-identical between the two.
+void expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm a, const tt::Tensor& x, const tt::Tensor& w,
+                                             const tt::Tensor& b, const tt::Conv2dOptions& options, double terms) {
+  const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
+  const tt::Tensor magnitude =
+      tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+  const int saved = tt::get_num_threads();
+  tt::set_num_threads(1);
+  const tt::Tensor one = tt::conv2d_with(a, x, w, b, options);
+  tt::set_num_threads(2);
+  const tt::Tensor got = tt::conv2d_with(a, x, w, b, options);
+  tt::set_num_threads(saved);
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), terms * 0x1p-24 * magnitude.data()[i]) << i;
+    ASSERT_EQ(got.data()[i], one.data()[i]) << i;
+  }
+}
+
 }  // namespace
 
 TEST(ConvAlgorithms, MatchReferenceOnRandomShapes) {
@@ -221,7 +240,6 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   const tt::Shape inputs[] = {{2, 16, 8, 8},   {1, 7, 8, 8},   {2, 3, 6, 8},   {4, 5, 4, 12},  {3, 9, 4, 16},
                               {2, 33, 16, 16}, {1, 4, 32, 3},  {3, 5, 5, 5},   {2, 6, 7, 9},   {1, 2, 4, 4},
                               {3, 300, 5, 7},  {2, 520, 3, 3}, {5, 270, 7, 7}, {1, 600, 9, 9}, {4, 64, 6, 6}};
-  const int saved = tt::get_num_threads();
   for (const tt::Shape& input : inputs) {
     for (int64_t groups : {1, 2}) {
       for (int64_t OC : {1, 13, 30}) {
@@ -231,22 +249,11 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
         const tt::Tensor w = tt::Tensor::randn({OC, input[1] / groups, 1, 1}, gen), b = tt::Tensor::randn({OC}, gen);
         tt::Conv2dOptions options;
         options.groups = groups;
-        const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
-        const tt::Tensor magnitude =
-            tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
-        tt::set_num_threads(1);
-        const tt::Tensor one = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, options);
-        tt::set_num_threads(2);
-        const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, options);
-        for (int64_t i = 0; i < want.numel(); ++i) {
-          ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), (input[1] / groups + 2) * 0x1p-24 * magnitude.data()[i])
-              << i;
-          ASSERT_EQ(got.data()[i], one.data()[i]) << i;
-        }
+        expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Direct, x, w, b, options,
+                                                static_cast<double>(input[1] / groups + 2));
       }
     }
   }
-  tt::set_num_threads(saved);
 }
 
 // The ocblock kernel's register blocks are 16 output channels of up to 6 pixels, or 8 of up to
@@ -266,7 +273,6 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
       {{2, 96, 5, 5}, 32, 4, 3, 1},   {{1, 300, 3, 4}, 8, 1, 1, 1}, {{1, 64, 14, 14}, 64, 8, 3, 2},
       {{2, 600, 2, 3}, 20, 1, 3, 1},  {{1, 8, 21, 23}, 8, 1, 3, 1}, {{4, 6, 3, 3}, 10, 2, 2, 1},
   };
-  const int saved = tt::get_num_threads();
   for (const Case& c : cases) {
     SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
                  ", " + std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride));
@@ -276,20 +282,9 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
     const tt::Conv2dOptions options{
         .stride = tt::Size2(c.stride), .padding = tt::Padding2d(c.k / 2), .groups = c.groups};
     ASSERT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Ocblock, c.x, w.shape(), options));
-    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
-    const tt::Tensor magnitude =
-        tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
-    tt::set_num_threads(1);
-    const tt::Tensor one = tt::conv2d_with(tt::Conv2dAlgorithm::Ocblock, x, w, b, options);
-    tt::set_num_threads(2);
-    const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Ocblock, x, w, b, options);
-    const double terms = static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2);
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      ASSERT_LE(std::fabs(got.data()[i] - want.data()[i]), terms * 0x1p-24 * magnitude.data()[i]) << i;
-      ASSERT_EQ(got.data()[i], one.data()[i]) << i;
-    }
+    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Ocblock, x, w, b, options,
+                                            static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2));
   }
-  tt::set_num_threads(saved);
 }
 
 // Images whose column planes outgrow L2 run the direct kernel in bands of output rows, each band's
