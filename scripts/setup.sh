@@ -45,7 +45,9 @@ echo "setup: built in ./build and installed into /usr/local (tinytorch, the C++ 
 # venv): pip builds the same sources through pyproject.toml, so `import tinytorch` works there.
 py=$(command -v python3 || true)
 if [ -n "$py" ] && [ "$(readlink -f "$py")" != "$(readlink -f /usr/bin/python3)" ]; then
-  # The wheel is kept in build/dist: CI installs the same file into a fresh venv.
+  # The wheel is kept in build/dist: CI installs the same file into a fresh venv. Installed in two
+  # steps: a rebuilt wheel of the same version replaces the installed one (--force-reinstall), but
+  # its dependencies (numpy, tqdm) are only installed where missing, never reinstalled.
   rm -rf build/dist
   "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps -w build/dist . 2>&1 | grep -v "^WARNING: Location" || true
   "$py" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps build/dist/tinytorch-*.whl 2>&1 | grep -v "^WARNING: Location" || true

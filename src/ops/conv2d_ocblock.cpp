@@ -8,10 +8,11 @@
 // Here a vector holds 8 consecutive output channels of one pixel (zero weights past the group's
 // last), and each tap of each output pixel is one input value broadcast against the tap's weight
 // vectors: no gather, and any pixel count fills the vectors. A register block is 6 pixels x 16
-// output channels (12 accumulators); the weights are packed [group][16-channel pair][tap][16] once
-// and kept between calls (prepared_weights.hpp). Groups of 8 output channels (RegNet's, ResNeXt's
-// third stage), or of 16k + 1 .. 16k + 8, would leave half a pair's lanes empty: there a block is
-// 12 pixels x 8 channels, one vector each (lanes_of).
+// output channels (a "pair" of vectors, 12 accumulators). Groups of 8 output channels (RegNet's,
+// ResNeXt's third stage), or of 16k + 1 .. 16k + 8, would leave half a pair's lanes empty: there a
+// block is 12 pixels x 8 channels, one vector each (lanes_of), and a "pair" is that one vector.
+// The weights are packed [group][pair][tap][L lanes] (L = 16 or 8) once and kept between calls
+// (prepared_weights.hpp).
 // Work items are blocks of pairs times chunks of up to 240 pixels: an item reads its pairs'
 // weights once, a K block of 256 taps (16 KiB per pair) at a time that stays in L1 while every
 // pixel of the chunk meets it, so a layer of many channels and few pixels (512 -> 512, 3x3 at 7x7:
@@ -73,7 +74,7 @@ Plan plan(const Conv2dGeometry& g) {
   p.OCG = g.out_channels_per_group();
   p.K = p.CG * g.KH * g.KW;
   p.L = lanes_of(p.OCG);
-  p.pixels = p.L == kPair ? kPixels : 2 * kPixels;
+  p.pixels = kPixels * kPair / p.L;  // 12 accumulators either way
   p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
