@@ -80,7 +80,12 @@ bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
 // Whether a kernel writing the whole output in one pass should stream it (kernels::Store::Stream):
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and
 // non-temporal stores skip reading every line before writing it (measured: docs/PERFORMANCE.md).
-inline bool stream_output(const Conv2dGeometry& g) { return g.N * g.OC * g.OH * g.OW * 4 >= (int64_t{16} << 20); }
+// Not with an output stage to apply: its pass would read every streamed line back from memory,
+// where written through the cache the work item applies it to lines still in it (MobileNetV2's
+// 38 MB 16 -> 96 layer with its clip at batch 8: 3.9 ms written, 6.2 ms streamed then a pass).
+inline bool stream_output(const Conv2dGeometry& g, const OutputStage& stage) {
+  return stage.empty() && g.N * g.OC * g.OH * g.OW * 4 >= (int64_t{16} << 20);
+}
 
 // Applies the stage to output channels [oc0, oc1) of the pixels [f0, f1) of all images, numbered
 // image by image (pixel p of image n is n * OH * OW + p).

@@ -213,11 +213,9 @@ class Direct {
     pack_weights(weight);
     KC_ = tap_block(l_.K);
     const int64_t k_blocks = (l_.K + KC_ - 1) / KC_;
-    // Stream the output when it is large and written in one K block (later blocks read it back).
-    // Then the output stage is a pass of its own after all items: read back right after the
-    // stream stores, the lines went to memory and came back (an item's pass cost 50% more than
-    // streaming and one pass, a 38 MB output, docs/PERFORMANCE.md).
-    first_ = k_blocks == 1 && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
+    // Stream the output when it is large, written in one K block (later blocks read it back) and
+    // has no stage to apply (stream_output).
+    first_ = k_blocks == 1 && stream_output(g, stage) ? kernels::Store::Stream : kernels::Store::Write;
     // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every
     // pixel tile of an item meets a block before the next block is read, so the weights stream
     // from L3 once per item instead of once per tile (a 2048-channel layer has 2 MiB of them per K
@@ -233,7 +231,6 @@ class Direct {
       if (!in_place_) copy_planes();
       run_blocks();
     }
-    if (first_ == kernels::Store::Stream) apply_stage_all(out_, stage_, g_);
   }
 
  private:

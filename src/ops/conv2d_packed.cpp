@@ -58,9 +58,9 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
       g.OC * K * 4);
 
   const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
-  // Stream the output when it is large and written in one K block (later blocks read it back);
-  // then the output stage is a pass of its own (as in conv2d_direct.cpp).
-  const kernels::Store first = KC == K && stream_output(g) ? kernels::Store::Stream : kernels::Store::Write;
+  // Stream the output when it is large, written in one K block (later blocks read it back) and
+  // has no stage to apply (stream_output).
+  const kernels::Store first = KC == K && stream_output(g, stage) ? kernels::Store::Stream : kernels::Store::Write;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
   parallel_for(
       g.N * g.groups * blocks,
@@ -86,7 +86,6 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
         apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
       g.flops());
-  if (first == kernels::Store::Stream) apply_stage_all(out, stage, g);
 }
 
 }  // namespace tinytorch::ops

@@ -30,6 +30,9 @@ struct Avx2 {
   static void store(float* p, reg v) { _mm256_storeu_ps(p, v); }
   static void stream(float* p, reg v) { _mm256_stream_ps(p, v); }  // p aligned to sizeof(reg)
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  // max(a, b) and min(a, b), b where either is NaN (so max(lo, x) and min(hi, x) keep a NaN x).
+  static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
 
   // Lanes [0, n) set (0 <= n <= width).

@@ -30,6 +30,10 @@ struct Avx512 {
   static void store(float* p, reg v) { _mm512_storeu_ps(p, v); }
   static void stream(float* p, reg v) { _mm512_stream_ps(p, v); }  // p aligned to sizeof(reg)
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+  // max(a, b) and min(a, b), b where either is NaN (so max(lo, x) and min(hi, x) keep a NaN x).
+  // (The masked forms: GCC 12's unmasked ones pass an undefined vector it then warns about.)
+  static reg max(reg a, reg b) { return _mm512_mask_max_ps(b, 0xFFFF, a, b); }
+  static reg min(reg a, reg b) { return _mm512_mask_min_ps(b, 0xFFFF, a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
 
   struct Mask {
