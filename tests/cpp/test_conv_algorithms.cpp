@@ -484,7 +484,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Conv2dAlgorithm grouped = avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct;
   const tt::Conv2dOptions g32{.padding = tt::Padding2d(1), .groups = 32};
   const tt::Conv2dOptions g32_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 32};
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 1024, 7, 7}, {1024, 32, 3, 3}, g32), grouped);
+  EXPECT_EQ(tt::select_conv2d_algorithm({16, 1024, 7, 7}, {1024, 32, 3, 3}, g32), grouped);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 28, 28}, {512, 16, 3, 3}, g32_s2), grouped);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 3, 3}, g32), grouped);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 1024, 56, 56}, {1024, 32, 3, 3}, g32), grouped);
