@@ -25,7 +25,13 @@ namespace tinytorch::ops {
 // What was prepared (a PreparedKind) and for which shape and micro-kernel (numbers the caller
 // chooses); a fixed array, so that looking it up allocates nothing.
 using PreparedTag = std::array<int64_t, 5>;
-enum PreparedKind : int64_t { kWinogradF43 = 1, kWinogradStride2 = 2, kDirectPacked = 3, kOcBlockPacked = 4 };
+enum PreparedKind : int64_t {
+  kWinogradF43 = 1,
+  kWinogradStride2 = 2,
+  kDirectPacked = 3,
+  kOcBlockPacked = 4,
+  kBlockedPacked = 5
+};
 
 struct PreparedWeight {
   PreparedTag tag{};

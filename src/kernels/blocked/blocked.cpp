@@ -1,0 +1,124 @@
+// The blocked layout's entry points (blocked.hpp): the weight and bias packing, the scratch size,
+// the layout changes, and the work item of the ISA this process runs (blocked/avx2.cpp or
+// avx512.cpp), chosen once.
+#include "kernels/blocked/blocked.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/contract.hpp"
+#include "kernels/blocked/table.hpp"
+#include "kernels/cpu.hpp"
+
+namespace tinytorch::kernels {
+namespace {
+
+const BlockedKernels& table() {
+  static const BlockedKernels& kernels = isa_table("blocked", &avx2::blocked_kernels, &avx512::blocked_kernels);
+  return kernels;
+}
+
+// Floats per pixel of an input block: B for a blocked input, all C channels for a plain one.
+int64_t pixel_floats(const BlockedConv& g, int64_t lanes) { return g.in_blocked ? lanes : g.C; }
+
+// The item's contract (blocked.hpp, blocked_conv); checked in builds with contracts on.
+[[maybe_unused]] bool valid_item(const BlockedConv& g, int64_t lanes, int64_t n, int64_t ob0, int64_t ob1, int64_t oh0,
+                                 int64_t oh1) {
+  const int64_t OB = blocked_blocks(g.OC, lanes);
+  bool starts = g.depthwise, ends = g.depthwise;  // a dense item's blocks begin and end at panels'
+  for (int64_t i = 0; !g.depthwise && i < blocked_panels(OB, lanes); ++i) {
+    starts = starts || blocked_panel_start(i, lanes) == ob0;
+    ends = ends || blocked_panel_end(i, OB, lanes) == ob1;
+  }
+  return 0 <= n && n < g.N && 0 <= ob0 && ob0 < ob1 && ob1 <= OB && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH &&
+         (!g.depthwise || (g.in_blocked && g.C == g.OC)) && starts && ends;
+}
+
+}  // namespace
+
+int64_t blocked_lanes() { return table().lanes; }
+
+int64_t blocked_weight_floats(const BlockedConv& g, int64_t lanes) {
+  const int64_t taps = g.KH * g.KW;
+  if (g.depthwise) return blocked_blocks(g.C, lanes) * taps * lanes;
+  return blocked_blocks(g.OC, lanes) * lanes * blocked_input_blocks(g, lanes) * taps * pixel_floats(g, lanes);
+}
+
+void pack_blocked_weight(float* dst, const float* weight, const BlockedConv& g, int64_t lanes) {
+  const int64_t B = lanes, T = g.KH * g.KW;
+  std::memset(dst, 0, static_cast<size_t>(blocked_weight_floats(g, lanes)) * sizeof(float));
+  if (g.depthwise) {  // [cb][tap][lane] from [C, 1, KH, KW]
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t t = 0; t < T; ++t) dst[(c / B * T + t) * B + c % B] = weight[c * T + t];
+    return;
+  }
+  // [panel][cb][tap][ci][block of the panel][lane] from [OC, C, KH, KW] (blocked_panels).
+  const int64_t OB = blocked_blocks(g.OC, B), IB = pixel_floats(g, B);
+  const int64_t K = blocked_input_blocks(g, B) * T * IB;
+  std::vector<int64_t> panel_of(static_cast<size_t>(OB));
+  for (int64_t i = 0; i < blocked_panels(OB, B); ++i)
+    for (int64_t ob = blocked_panel_start(i, B); ob < blocked_panel_end(i, OB, B); ++ob)
+      panel_of[static_cast<size_t>(ob)] = i;
+  for (int64_t oc = 0; oc < g.OC; ++oc) {
+    const int64_t ob = oc / B, i = panel_of[static_cast<size_t>(ob)], panel0 = blocked_panel_start(i, B);
+    const int64_t m = blocked_panel_end(i, OB, B) - panel0, j = ob - panel0;
+    float* panel = dst + panel0 * K * B;
+    for (int64_t c = 0; c < g.C; ++c) {
+      const int64_t cb = g.in_blocked ? c / B : 0, ci = g.in_blocked ? c % B : c;
+      for (int64_t t = 0; t < T; ++t) {
+        panel[(((cb * T + t) * IB + ci) * m + j) * B + oc % B] = weight[(oc * g.C + c) * T + t];
+      }
+    }
+  }
+}
+
+void pack_blocked_bias(float* dst, const float* bias, const BlockedConv& g, int64_t lanes) {
+  const int64_t n = blocked_blocks(g.OC, lanes) * lanes;
+  std::fill(dst, dst + n, 0.0f);
+  if (bias) std::copy(bias, bias + g.OC, dst);
+}
+
+int64_t blocked_scratch_floats(const BlockedConv& g, int64_t rows, int64_t lanes) {
+  const int64_t taps = blocked_taps_floats(g), band = blocked_band_rows(g, rows) * blocked_band_cols(g);
+  if (g.depthwise && !depthwise_copies(g, lanes)) return taps;  // read in place
+  if (g.depthwise) return taps + band * lanes;                  // one block's band
+  return taps + blocked_input_blocks(g, lanes) * band * pixel_floats(g, lanes);
+}
+
+void blocked_conv(float* out, const float* in, const float* packed_weight, const float* packed_bias,
+                  const BlockedConv& g, int64_t n, int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1, float* scratch,
+                  const OutputStage& stage) {
+  TT_EXPECTS(valid_item(g, table().lanes, n, ob0, ob1, oh0, oh1));
+  table().item(out, in, packed_weight, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
+}
+
+void blocked_conv_wide_on_avx2(float* out, const float* in, const float* packed_weight, const float* packed_bias,
+                               const BlockedConv& g, int64_t n, int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1,
+                               float* scratch, const OutputStage& stage) {
+  TT_EXPECTS(valid_item(g, 16, n, ob0, ob1, oh0, oh1));
+  avx2::blocked_kernels_wide().item(out, in, packed_weight, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
+}
+
+void to_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
+  const int64_t CB = blocked_blocks(C, lanes);
+  for (int64_t cb = 0; cb < CB; ++cb) {
+    float* d = dst + cb * P * lanes;
+    const int64_t valid = std::min(lanes, C - cb * lanes);
+    if (valid < lanes) std::memset(d, 0, static_cast<size_t>(P * lanes) * sizeof(float));
+    for (int64_t l = 0; l < valid; ++l) {
+      const float* s = src + (cb * lanes + l) * P;
+      for (int64_t p = 0; p < P; ++p) d[p * lanes + l] = s[p];
+    }
+  }
+}
+
+void from_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
+  for (int64_t c = 0; c < C; ++c) {
+    const float* s = src + (c / lanes) * P * lanes + c % lanes;
+    float* d = dst + c * P;
+    for (int64_t p = 0; p < P; ++p) d[p] = s[p * lanes];
+  }
+}
+
+}  // namespace tinytorch::kernels

@@ -1,0 +1,448 @@
+// The blocked layout's convolution kernels (blocked.hpp), written once for any vector type V of the
+// simd headers (V::reg of V::width = B lanes: Avx2's 8, Avx512's 16, or blocked/avx2.cpp's pair of
+// AVX2 registers that lets the tests run 16 lanes on any machine). Included only by the ISA files
+// blocked/avx2.cpp and avx512.cpp; internal linkage throughout.
+//
+// A work item covers output rows [oh0, oh1) of one image and a range of output blocks.
+//
+// Dense: the input rows the item reads are its band, read in place when the window never leaves
+// the image (no padding), else copied zero-padded into scratch as [block][row][column][IB], IB = B
+// floats per pixel of a blocked input's block, or all C channels of a pixel of a plain input (the
+// network's first layer), which the copy interleaves. Output pixel q of the item (row q / OW,
+// column q % OW) reads tap t of block cb at base + cb * block_stride + pixel(q) + tap[t] + ci. A
+// register tile is P pixels (consecutive q; across rows where the windows are evenly spaced
+// across rows, a pointwise layer read in place) times the M output blocks of a weight panel; per
+// input channel one weight vector per block and one broadcast input value per pixel.
+// Depthwise: read in place (the columns whose windows reach the padding pixel by pixel), or, on
+// small padded images, from a zero-padded copy of the band; P pixels of one output row per tile,
+// a vector multiply-add per pixel and tap.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/blocked/blocked.hpp"
+#include "kernels/simd/scalar.hpp"
+
+namespace tinytorch::kernels {
+namespace {
+
+template <class V>
+constexpr int lanes_of() {
+  return V::width;
+}
+
+// Where an item's taps read: the band (in place or copied) and its strides, in floats.
+struct Band {
+  const float* base;     // block 0, band row 0, column 0
+  int64_t block_stride;  // from one input block to the next
+  int64_t row;           // from one band row to the next
+  int64_t ib;            // floats per pixel of a block
+};
+
+// The output stage as the tiles apply it while they store: activation(x + residual) for the
+// activations that are a clamp (none, relu, clip); the others (fused false) as a pass of
+// OutputStage::apply over what the item wrote.
+struct StoreStage {
+  bool fused;
+  float lo, hi;
+  const float* residual;  // at dst - out from a tile's dst: the residual is laid out as the output
+  const float* out;
+};
+
+inline StoreStage store_stage(const OutputStage& s, const float* out) {
+  constexpr float inf = __builtin_inff();
+  switch (s.epilogue.activation) {
+    case Activation::None:
+      return {true, -inf, inf, s.residual, out};
+    case Activation::Relu:
+      return {true, 0.0f, inf, s.residual, out};
+    case Activation::Clip:
+      return {true, s.epilogue.a, s.epilogue.b, s.residual, out};
+    default:
+      return {false, 0.0f, 0.0f, nullptr, out};
+  }
+}
+
+// v with the stage applied, for the output at dst. max(lo, v) and min(hi, v) keep a NaN v.
+template <class V>
+__attribute__((always_inline)) inline typename V::reg finish(typename V::reg v, const StoreStage& st,
+                                                             const float* dst) {
+  if (st.residual) v = V::add(v, V::load(st.residual + (dst - st.out)));
+  return V::min(V::set1(st.hi), V::max(V::set1(st.lo), v));
+}
+
+inline bool reads_in_place(const BlockedConv& g) {
+  return g.in_blocked && g.pad_top == 0 && g.pad_left == 0 &&
+         (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1 <= g.H &&
+         (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1 <= g.W;
+}
+
+// The band of output rows [oh0, oh1) of image n, input blocks [cb0, cb1) (a plain input has one);
+// copied into buf when it cannot be read in place.
+template <int B>
+Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, int64_t cb1, int64_t oh0, int64_t oh1,
+               float* buf) {
+  const int64_t HW = g.H * g.W;
+  if (reads_in_place(g)) {
+    const int64_t CB = blocked_input_blocks(g, B);
+    return Band{in + ((n * CB + cb0) * HW + oh0 * g.stride_h * g.W) * B, HW * B, g.W * B, B};
+  }
+  const int64_t R = blocked_band_rows(g, oh1 - oh0), Wp = blocked_band_cols(g), ih0 = oh0 * g.stride_h - g.pad_top;
+  const int64_t c0 = lesser(Wp, greater(0, g.pad_left));         // first column inside the image
+  const int64_t c1 = greater(c0, lesser(Wp, g.pad_left + g.W));  // one past the last
+  if (g.in_blocked) {
+    const int64_t CB = blocked_input_blocks(g, B);
+    for (int64_t cb = cb0; cb < cb1; ++cb) {
+      for (int64_t r = 0; r < R; ++r) {
+        float* dst = buf + ((cb - cb0) * R + r) * Wp * B;
+        const int64_t ih = ih0 + r;
+        if (ih < 0 || ih >= g.H) {
+          zero_floats(dst, Wp * B);
+          continue;
+        }
+        zero_floats(dst, c0 * B);
+        __builtin_memcpy(dst + c0 * B, in + ((n * CB + cb) * HW + ih * g.W + (c0 - g.pad_left)) * B,
+                         static_cast<size_t>((c1 - c0) * B) * sizeof(float));
+        zero_floats(dst + c1 * B, (Wp - c1) * B);
+      }
+    }
+    return Band{buf, R * Wp * B, Wp * B, B};
+  }
+  const int64_t C = g.C;  // a plain input: all channels of a pixel side by side
+  for (int64_t r = 0; r < R; ++r) {
+    float* dst = buf + r * Wp * C;
+    const int64_t ih = ih0 + r;
+    if (ih < 0 || ih >= g.H) {
+      zero_floats(dst, Wp * C);
+      continue;
+    }
+    zero_floats(dst, c0 * C);
+    zero_floats(dst + c1 * C, (Wp - c1) * C);
+    for (int64_t c = 0; c < C; ++c) {
+      const float* src = in + ((n * C + c) * g.H + ih) * g.W + (c0 - g.pad_left);
+      for (int64_t col = c0; col < c1; ++col) dst[col * C + c] = src[col - c0];
+    }
+  }
+  return Band{buf, R * Wp * C, Wp * C, C};
+}
+
+inline void fill_taps(int64_t* taps, const BlockedConv& g, const Band& b) {
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) taps[kh * g.KW + kw] = kh * g.dilation_h * b.row + kw * g.dilation_w * b.ib;
+}
+
+// Output pixel q of the item: where its window starts in the band.
+inline int64_t pixel_offset(const BlockedConv& g, const Band& b, int64_t q) {
+  return q / g.OW * g.stride_h * b.row + q % g.OW * g.stride_w * b.ib;
+}
+
+// Packed weight floats of a panel's input-block range that stay in L1 while every tile of the item
+// meets them (16 KiB).
+constexpr int64_t kChunkFloats = 4096;
+
+// A dense tile: pixels at offsets px[0..P) of the band (PS = 0), or at px[0] + p * PS floats (PS >
+// 0: the addresses are one register plus constants), input blocks [cb0, cb1), output blocks
+// [0, M) of the panel at w (packed [cb][tap][ci][M][B]), into acc. IBC: the floats per pixel of a
+// block when known at compile time (B, a blocked input), else 0 (b.ib). The loop is the packed
+// GEMM's tile (gemm/tile.hpp) with the pixels' input values as the broadcast operand.
+template <class V, int M, int P, int IBC, int PS>
+__attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps,
+                                                      int64_t T, const int64_t* px, const float* w,
+                                                      typename V::reg (&acc)[M][P]) {
+  constexpr int B = lanes_of<V>();
+  const int64_t ib = IBC ? IBC : b.ib;
+#pragma GCC unroll 4
+  for (int j = 0; j < M; ++j) {
+#pragma GCC unroll 12
+    for (int p = 0; p < P; ++p) acc[j][p] = V::zero();
+  }
+  for (int64_t cb = cb0; cb < cb1; ++cb) {
+    for (int64_t t = 0; t < T; ++t) {
+      const float* src = b.base + cb * b.block_stride + taps[t];
+      const float* s[P];
+#pragma GCC unroll 12
+      for (int p = 0; p < P; ++p) s[p] = PS ? src + px[0] + p * PS : src + px[p];
+      const float* wt = w + (cb * T + t) * ib * M * B;
+      // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
+#pragma GCC unroll 1
+      for (int64_t ci = 0; ci < ib; ++ci) {
+        typename V::reg wv[M];
+#pragma GCC unroll 4
+        for (int j = 0; j < M; ++j) wv[j] = V::load(wt + (ci * M + j) * B);
+#pragma GCC unroll 12
+        for (int p = 0; p < P; ++p) {
+          const typename V::reg x = V::broadcast(s[p] + ci);
+#pragma GCC unroll 4
+          for (int j = 0; j < M; ++j) acc[j][p] = V::fmadd(x, wv[j], acc[j][p]);
+        }
+      }
+    }
+  }
+}
+
+// Output pixels [q0, q0 + np) of the panel: their tile, stored plus the bias (first chunk) or the
+// earlier chunks' sums.
+template <class V, int M, int P, int IBC, int PS>
+__attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t plane, const Band& b, int64_t cb0,
+                                                            int64_t cb1, const int64_t* taps, int64_t T,
+                                                            const int64_t* px, const float* w, const float* bias,
+                                                            int64_t q0, int np, const StoreStage* st) {
+  constexpr int B = lanes_of<V>();
+  typename V::reg acc[M][P];
+  dense_tile<V, M, P, IBC, PS>(b, cb0, cb1, taps, T, px, w, acc);
+#pragma GCC unroll 4
+  for (int j = 0; j < M; ++j) {
+    float* dst = out + j * plane + q0 * B;
+    const typename V::reg v = V::load(bias + j * B);
+#pragma GCC unroll 12
+    for (int p = 0; p < P; ++p) {
+      if (p >= np) continue;
+      typename V::reg y = V::add(acc[j][p], cb0 == 0 ? v : V::load(dst + p * B));
+      if (st) y = finish<V>(y, *st, dst + p * B);
+      V::store(dst + p * B, y);
+    }
+  }
+}
+
+// Output pixels [q0, q1) of one run (a row, or all pixels when evenly spaced across rows) in tiles
+// of P, then of 6, then one of exactly the rest. Where the run's windows are evenly spaced
+// (a blocked input, stride 1 or 2: SW) a tile's addresses are one register plus constants;
+// otherwise (SW 0) each pixel's offset is its own, and a short tile repeats its last pixel.
+template <class V, int M, int P, int IBC, int SW>
+void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
+               const BlockedConv& g, int64_t q0, int64_t q1, const float* w, const float* bias, const StoreStage* st) {
+  constexpr int PS = SW * IBC;
+  int64_t q = q0;
+  for (; q + P <= q1; q += P) {
+    int64_t px[P];
+#pragma GCC unroll 12
+    for (int p = 0; p < P; ++p) px[p] = PS ? 0 : pixel_offset(g, b, q + p);
+    px[0] = pixel_offset(g, b, q);
+    dense_store_tile<V, M, P, IBC, PS>(out, plane, b, cb0, cb1, taps, T, px, w, bias, q, P, st);
+  }
+  const int rest = static_cast<int>(q1 - q);
+  if (rest == 0) return;
+  if constexpr (P > 6) {
+    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, bias, st);
+  } else if constexpr (PS > 0) {
+    const int64_t first = pixel_offset(g, b, q);
+    switch (rest) {
+      case 5:
+        return dense_store_tile<V, M, 5, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 5, st);
+      case 4:
+        return dense_store_tile<V, M, 4, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 4, st);
+      case 3:
+        return dense_store_tile<V, M, 3, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 3, st);
+      case 2:
+        return dense_store_tile<V, M, 2, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 2, st);
+      default:
+        return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 1, st);
+    }
+  } else {
+    int64_t px[P];
+    for (int p = 0; p < P; ++p) px[p] = pixel_offset(g, b, q + lesser(p, rest - 1));
+    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, px, w, bias, q, rest, st);
+  }
+}
+
+// A dense item's panel of M output blocks: every output pixel [0, Q) of the band, input blocks in
+// chunks whose weights fit kChunkFloats (a tile's partial sums go through the output). Pixels run
+// across rows where their windows are evenly spaced across rows too (stride 1, band rows as wide
+// as the output: a pointwise layer read in place), else row by row.
+template <class V, int M, int P, int IBC>
+void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
+                 const BlockedConv& g, int64_t Q, const float* w, const float* bias, const StoreStage& stage) {
+  constexpr int B = lanes_of<V>();
+  const int64_t chunk = greater(1, kChunkFloats / (T * b.ib * M * B));
+  const bool flat = g.stride_h == 1 && g.stride_w == 1 && b.row == g.OW * b.ib;
+  const int64_t run = flat ? Q : g.OW;
+  for (int64_t cb0 = 0; cb0 < blocks; cb0 += chunk) {
+    const int64_t cb1 = lesser(blocks, cb0 + chunk);
+    const StoreStage* st = cb1 == blocks && stage.fused ? &stage : nullptr;  // the last chunk's stores
+    for (int64_t r0 = 0; r0 < Q; r0 += run) {
+      if (IBC && g.stride_w == 1) {
+        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+      } else if (IBC && g.stride_w == 2) {
+        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+      } else {
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+      }
+    }
+  }
+}
+
+template <class V, int M, int P>
+void dense_panel_any(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
+                     const BlockedConv& g, int64_t Q, const float* w, const float* bias, const StoreStage& st) {
+  if (b.ib == lanes_of<V>())
+    return dense_panel<V, M, P, lanes_of<V>()>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);
+  if (b.ib == 3) return dense_panel<V, M, P, 3>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);  // an RGB image
+  dense_panel<V, M, P, 0>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);
+}
+
+// Depthwise: P pixels of one output row from column ow0, block at src (the band's block, row of
+// the output row), weights w [tap][B]. SW: the stride along the row when known (1, 2), else 0.
+template <class V, int P, int SW, bool FULL>
+__attribute__((always_inline)) inline void depthwise_tile_at(const float* src, int64_t sw, const int64_t* taps,
+                                                             int64_t T, const float* w, const float* bias, float* dst,
+                                                             int np, const StoreStage& st) {
+  constexpr int B = lanes_of<V>();
+  const int64_t step = (SW ? SW : sw) * B;
+  typename V::reg acc[P];
+  const typename V::reg bv = V::load(bias);
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) acc[p] = bv;
+  for (int64_t t = 0; t < T; ++t) {
+    const typename V::reg wv = V::load(w + t * B);
+    const float* s = src + taps[t];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc[p] = V::fmadd(V::load(s + (FULL ? p : lesser(p, np - 1)) * step), wv, acc[p]);
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+    if (p < np) V::store(dst + p * B, st.fused ? finish<V>(acc[p], st, dst + p * B) : acc[p]);
+  }
+}
+
+// A full tile (np == P) with SW known reads at constant offsets from one register.
+template <class V, int P, int SW>
+__attribute__((always_inline)) inline void depthwise_tile(const float* src, int64_t sw, const int64_t* taps, int64_t T,
+                                                          const float* w, const float* bias, float* dst, int np,
+                                                          const StoreStage& st) {
+  if (SW && np == P) return depthwise_tile_at<V, P, SW, true>(src, sw, taps, T, w, bias, dst, np, st);
+  depthwise_tile_at<V, P, SW, false>(src, sw, taps, T, w, bias, dst, np, st);
+}
+
+// A row's last `rest` < P pixels as one tile of exactly that size (a 7-pixel row is one tile of 7,
+// not 4 + 2 + 1 passes over the taps).
+template <class V, int SW, int R>
+void depthwise_tail(int rest, const float* src, int64_t sw, const int64_t* taps, int64_t T, const float* w,
+                    const float* bias, float* dst, const StoreStage& st) {
+  if constexpr (R > 0) {
+    if (rest == R) return depthwise_tile<V, R, SW>(src, sw, taps, T, w, bias, dst, R, st);
+    depthwise_tail<V, SW, R - 1>(rest, src, sw, taps, T, w, bias, dst, st);
+  }
+}
+
+// Depthwise output rows [oh0, oh1) of one block, read in place from the block's input plane: per
+// row only the kernel rows inside the image; the columns whose window lies inside the image in
+// tiles of P, the others (the padding's) pixel by pixel. taps: KH * KW scratch offsets.
+template <class V, int SW>
+void depthwise_rows(float* out, const float* plane, int64_t* taps, const BlockedConv& g, int64_t oh0, int64_t oh1,
+                    const float* w, const float* bias, const StoreStage& st) {
+  constexpr int B = lanes_of<V>(), P = B == 8 ? 8 : 12;
+  const int64_t sw = g.stride_w, dh = g.dilation_h, dw = g.dilation_w;
+  // Columns [lo, hi) read no padding.
+  const int64_t lo = lesser(g.OW, (g.pad_left + sw - 1) / sw);
+  const int64_t last = g.W - 1 + g.pad_left - (g.KW - 1) * dw;  // ow * sw may be at most this
+  const int64_t hi = greater(lo, last < 0 ? 0 : lesser(g.OW, last / sw + 1));
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    float* dst = out + (oh - oh0) * g.OW * B;
+    const int64_t ih0 = oh * g.stride_h - g.pad_top;
+    const int64_t kh0 = ih0 >= 0 ? 0 : (-ih0 + dh - 1) / dh;
+    const int64_t kh1 = lesser(g.KH, ih0 >= g.H ? 0 : (g.H - 1 - ih0) / dh + 1);
+    const int64_t T = greater(0, kh1 - kh0) * g.KW;
+    for (int64_t t = 0; t < T; ++t) {  // from column 0 of the tile's first pixel's window
+      const int64_t kh = kh0 + t / g.KW, kw = t % g.KW;
+      taps[t] = ((ih0 + kh * dh) * g.W + kw * dw - g.pad_left) * B;
+    }
+    const float* wt = w + kh0 * g.KW * B;
+    int64_t ow = lo;
+    for (; ow + P <= hi; ow += P)
+      depthwise_tile<V, P, SW>(plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, P, st);
+    if (SW == 0 && ow < hi) {  // stride 3 and more: one tile, offsets per pixel
+      depthwise_tile<V, P, SW>(plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, static_cast<int>(hi - ow), st);
+    } else if (ow < hi) {  // the rest in one tile of exactly that many, at constant offsets
+      depthwise_tail<V, SW, P - 1>(static_cast<int>(hi - ow), plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B,
+                                   st);
+    }
+    for (int64_t ow = 0; ow < g.OW; ++ow) {  // the padding's columns
+      if (ow == lo && hi > lo) {
+        ow = hi - 1;
+        continue;
+      }
+      typename V::reg acc = V::load(bias);
+      for (int64_t kh = kh0; kh < kh1; ++kh) {
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const int64_t iw = ow * sw - g.pad_left + kw * dw;
+          if (iw < 0 || iw >= g.W) continue;
+          acc = V::fmadd(V::load(plane + ((ih0 + kh * dh) * g.W + iw) * B), V::load(w + (kh * g.KW + kw) * B), acc);
+        }
+      }
+      V::store(dst + ow * B, st.fused ? finish<V>(acc, st, dst + ow * B) : acc);
+    }
+  }
+}
+
+// One work item (blocked.hpp, blocked_conv). A dense item's block range is whole panels.
+template <class V>
+void blocked_item(float* out, const float* in, const float* weight, const float* bias, const BlockedConv& g, int64_t n,
+                  int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1, float* scratch, const OutputStage& stage) {
+  constexpr int B = lanes_of<V>();
+  const int64_t OB = blocked_blocks(g.OC, B), plane = g.OH * g.OW * B, T = g.KH * g.KW, rows = oh1 - oh0;
+  auto* taps = reinterpret_cast<int64_t*>(scratch);
+  const StoreStage st = store_stage(stage, out);
+  float* out0 = out + (n * OB) * plane + oh0 * g.OW * B;  // block 0, the item's first row
+  if (g.depthwise) {
+    // Small padded images: each block's band copied zero-padded, then read as an unpadded image
+    // of the band's rows (every column a tile's).
+    const bool copy = depthwise_copies(g, B);
+    BlockedConv padded = g;
+    if (copy) {
+      padded.H = blocked_band_rows(g, rows), padded.W = blocked_band_cols(g), padded.pad_top = padded.pad_left = 0;
+    }
+    for (int64_t ob = ob0; ob < ob1; ++ob) {
+      const float* src = in + (n * OB + ob) * g.H * g.W * B;  // the block's input plane
+      float* dst = out0 + ob * plane;
+      const float *w = weight + ob * T * B, *bs = bias + ob * B;
+      const BlockedConv& at = copy ? padded : g;
+      int64_t r0 = oh0, r1 = oh1;
+      if (copy) {
+        BlockedConv one = g;
+        one.C = B, one.depthwise = false, one.N = 1;  // the block's plane as a one-block image
+        src = make_band<B>(src, one, 0, 0, 1, oh0, oh1, scratch + blocked_taps_floats(g)).base;
+        r0 = 0, r1 = rows;
+      }
+      if (g.stride_w == 1) {
+        depthwise_rows<V, 1>(dst, src, taps, at, r0, r1, w, bs, st);
+      } else if (g.stride_w == 2) {
+        depthwise_rows<V, 2>(dst, src, taps, at, r0, r1, w, bs, st);
+      } else {
+        depthwise_rows<V, 0>(dst, src, taps, at, r0, r1, w, bs, st);
+      }
+    }
+  } else {
+    const int64_t CB = blocked_input_blocks(g, B);
+    const Band b = make_band<B>(in, g, n, 0, CB, oh0, oh1, scratch + blocked_taps_floats(g));
+    fill_taps(taps, g, b);
+    const int64_t Q = rows * g.OW, K = CB * T * b.ib;  // K: packed weight floats per output lane
+    for (int64_t i = 0, panels = blocked_panels(OB, B); i < panels; ++i) {
+      const int64_t ob = blocked_panel_start(i, B);
+      if (ob < ob0 || ob >= ob1) continue;
+      const int m = static_cast<int>(blocked_panel_end(i, OB, B) - ob);
+      const float* w = weight + ob * K * B;  // the panels before it hold ob blocks in all
+      float* dst = out0 + ob * plane;
+      const float* bs = bias + ob * B;
+      // Tiles of 12 accumulators (AVX2) or 24 (AVX-512): M blocks x P pixels (blocked.hpp).
+      switch (m) {
+        case 1:
+          dense_panel_any<V, 1, 12>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          break;
+        case 2:
+          dense_panel_any<V, 2, B == 8 ? 6 : 12>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          break;
+        case 3:
+          dense_panel_any<V, 3, B == 8 ? 4 : 8>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          break;
+        default:
+          dense_panel_any<V, B == 8 ? 1 : 4, 6>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          break;
+      }
+    }
+  }
+  if (stage.empty() || st.fused) return;
+  for (int64_t ob = ob0; ob < ob1; ++ob) stage.apply(out, ((n * OB + ob) * g.OH + oh0) * g.OW * B, rows * g.OW * B);
+}
+
+}  // namespace
+}  // namespace tinytorch::kernels

@@ -1,0 +1,254 @@
+// The blocked layout's ops (conv2d_blocked.hpp): validation, the packed weight kept between calls,
+// the cut into work items, and the layout changes over threads.
+#include "ops/conv2d_blocked.hpp"
+
+#include <algorithm>
+
+#include "core/parallel.hpp"
+#include "core/workspace.hpp"
+#include "kernels/blocked/blocked.hpp"
+#include "ops/prepared_weights.hpp"
+#include "tinytorch/errors.hpp"
+
+namespace tinytorch::ops {
+namespace {
+
+// Scratch of at most this many floats per work item where the band is copied (L2).
+constexpr int64_t kBandFloats = 64 * 1024;
+
+[[noreturn]] void fail(const std::string& what) { throw ShapeError("conv2d_blocked: " + what); }
+
+kernels::BlockedConv geometry(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
+                              const BlockedConvOptions& o, int64_t B) {
+  const bool blocked = input.dim() == 5;
+  if (!blocked && input.dim() != 4)
+    fail("expected a 4-D plain or 5-D blocked input, got " + shape_to_string(input.shape()));
+  if (weight.dim() != 4) fail("expected a 4-D weight, got " + shape_to_string(weight.shape()));
+  if (input.dtype() != DType::Float32 || weight.dtype() != DType::Float32) fail("expected float32 tensors");
+  const Shape& s = input.shape();
+  kernels::BlockedConv g{};
+  g.N = s[0], g.C = blocked ? channels : s[1], g.H = s[2], g.W = s[3];
+  if (blocked && (s[4] != B || s[1] != kernels::blocked_blocks(channels, B))) {
+    fail("a blocked input of " + std::to_string(channels) + " channels is [N, " +
+         std::to_string(kernels::blocked_blocks(channels, B)) + ", H, W, " + std::to_string(B) + "], got " +
+         shape_to_string(s));
+  }
+  g.OC = weight.shape()[0], g.KH = weight.shape()[2], g.KW = weight.shape()[3];
+  g.in_blocked = blocked, g.depthwise = o.depthwise;
+  const int64_t per_group = o.depthwise ? 1 : g.C;
+  if (weight.shape()[1] != per_group || (o.depthwise && (g.OC != g.C || !blocked))) {
+    fail("weight " + shape_to_string(weight.shape()) + " does not fit an input of " + std::to_string(g.C) +
+         " channels" + (o.depthwise ? " (depthwise: [C, 1, KH, KW] on a blocked input)" : ""));
+  }
+  if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != g.OC))
+    fail("expected a bias of " + std::to_string(g.OC));
+  g.stride_h = o.stride[0], g.stride_w = o.stride[1], g.dilation_h = o.dilation[0], g.dilation_w = o.dilation[1];
+  g.pad_top = o.pads[0], g.pad_left = o.pads[1];
+  if (g.stride_h < 1 || g.stride_w < 1 || g.dilation_h < 1 || g.dilation_w < 1 || g.KH < 1 || g.KW < 1 ||
+      *std::min_element(o.pads.begin(), o.pads.end()) < 0) {
+    fail("strides, dilations and the kernel must be positive, pads not negative");
+  }
+  const int64_t eh = g.dilation_h * (g.KH - 1) + 1, ew = g.dilation_w * (g.KW - 1) + 1;
+  const int64_t ph = g.H + o.pads[0] + o.pads[2], pw = g.W + o.pads[1] + o.pads[3];
+  if (ph < eh || pw < ew || g.N < 1 || g.C < 1 || g.OC < 1) {
+    fail("the window (" + std::to_string(eh) + "x" + std::to_string(ew) + ") does not fit the padded input " +
+         std::to_string(ph) + "x" + std::to_string(pw));
+  }
+  g.OH = (ph - eh) / g.stride_h + 1, g.OW = (pw - ew) / g.stride_w + 1;
+  return g;
+}
+
+struct Cut {
+  int64_t rows, bands, groups;  // output rows per band, bands per image, ranges of output blocks
+};
+
+// How the work is cut: a band's input (what every panel of an item reads again) at most
+// kBandFloats, whether copied or read in place; of the cuts with at least `want` items (or the most
+// there are), the one that reads the fewest bytes: every (image, band) reads all the weights once,
+// every block range all the input once. A late layer with many weights and few pixels is cut by
+// output blocks, an early one by rows. Depthwise: one block per item.
+Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
+  if (g.depthwise) {  // reads in place; a block's rows are one item, cut further while too few
+    const int64_t rows = std::max<int64_t>(1, std::min(g.OH, g.OH * g.N * units / want));
+    return {rows, (g.OH + rows - 1) / rows, units};
+  }
+  int64_t most = g.OH;  // rows whose band fits
+  while (most > 1 && kernels::blocked_scratch_floats(g, most, B) > kBandFloats) most = (most + 1) / 2;
+  const int64_t pixel = g.in_blocked ? B : g.C;
+  const double input = static_cast<double>(g.N) * g.H * g.W * kernels::blocked_input_blocks(g, B) * pixel;
+  const double weights = static_cast<double>(g.OC) * g.C * g.KH * g.KW;
+  Cut best{};
+  double best_cost = 0;
+  for (int64_t bands = (g.OH + most - 1) / most; bands <= g.OH; ++bands) {
+    const int64_t rows = (g.OH + bands - 1) / bands;
+    if ((g.OH + rows - 1) / rows != bands) continue;  // the same cut as a smaller count
+    for (int64_t groups = 1; groups <= units; ++groups) {
+      const int64_t items = g.N * bands * groups;
+      if (items < want && groups < units && bands < g.OH) continue;
+      const double cost = static_cast<double>(g.N * bands) * weights + static_cast<double>(groups) * input;
+      if (best.rows == 0 || cost < best_cost) best = {rows, bands, groups}, best_cost = cost;
+      break;  // more groups only read more
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+int64_t blocked_lanes() { return kernels::blocked_lanes(); }
+
+Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& weight,
+                           const BlockedConvOptions& options) {
+  const int64_t B = kernels::blocked_lanes();
+  const kernels::BlockedConv g = geometry(input, channels, weight, Tensor(), options, B);
+  return {g.N, kernels::blocked_blocks(g.OC, B), g.OH, g.OW, B};
+}
+
+Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
+                      const BlockedConvOptions& options, const kernels::Epilogue& epilogue, const Tensor& residual) {
+  const int64_t B = kernels::blocked_lanes();
+  const kernels::BlockedConv g = geometry(input, channels, weight, bias, options, B);
+  const int64_t OB = kernels::blocked_blocks(g.OC, B);
+  const Shape out_shape{g.N, OB, g.OH, g.OW, B};
+  Tensor res;
+  if (residual.defined()) {
+    if (residual.shape() != out_shape) {
+      fail("the residual " + shape_to_string(residual.shape()) + " is not of the output's shape " +
+           shape_to_string(out_shape));
+    }
+    res = residual.to(DType::Float32).contiguous();
+  }
+  const Tensor x = input.contiguous(), w = weight.contiguous();
+  const float* wdata = w.data();
+  // The packed weight, kept between calls while the weight stays the same (prepared_weights.hpp).
+  const PreparedTag tag{kBlockedPacked, B, g.OC, g.C, g.KH * g.KW * 4 + (g.in_blocked ? 1 : 0) + (g.depthwise ? 2 : 0)};
+  const auto packed = prepared_weight(tag, wdata, w.numel(), kernels::blocked_weight_floats(g, B),
+                                      [&](float* dst) { kernels::pack_blocked_weight(dst, wdata, g, B); });
+  float* packed_bias = workspace(static_cast<size_t>(OB * B) * sizeof(float), WorkspaceSlot::Shared);
+  const Tensor b = bias.defined() ? bias.to(DType::Float32).contiguous() : Tensor();
+  kernels::pack_blocked_bias(packed_bias, b.defined() ? b.data() : nullptr, g, B);
+
+  // Work items: images x bands of output rows x ranges of output blocks (cut()).
+  // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
+  const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
+  auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
+  const Cut c = cut(g, B, units, 4 * std::max(2, get_num_threads()));
+  const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
+  const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
+
+  Tensor out = Tensor::empty(out_shape);
+  float* dst = out.data();
+  const float* src = x.data();
+  const float* wp = packed->prepared.data();
+  const kernels::OutputStage stage{epilogue, res.defined() ? res.data() : nullptr};
+  parallel_for(
+      g.N * bands * groups,
+      [&](int64_t item, int) {
+        const int64_t n = item / (bands * groups), band = item / groups % bands, grp = item % groups;
+        const int64_t u0 = grp * per_group, u1 = std::min(units, u0 + per_group);
+        if (u0 >= u1) return;
+        const int64_t ob0 = first_block(u0), ob1 = u1 == units ? OB : first_block(u1);
+        const int64_t oh0 = band * rows, oh1 = std::min(g.OH, oh0 + rows);
+        float* scratch = workspace(static_cast<size_t>(scratch_floats) * sizeof(float));
+        kernels::blocked_conv(dst, src, wp, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
+      },
+      g.flops());
+  return out;
+}
+
+Tensor to_blocked(const Tensor& x_arg) {
+  if (x_arg.dim() < 2) throw ShapeError("to_blocked: expected [N, C, ...], got " + shape_to_string(x_arg.shape()));
+  const int64_t B = kernels::blocked_lanes();
+  const Tensor x = x_arg.to(DType::Float32).contiguous();
+  Shape shape = x.shape();
+  const int64_t N = shape[0], C = shape[1], P = x.numel() / std::max<int64_t>(1, N * C);
+  shape[1] = kernels::blocked_blocks(C, B);
+  shape.push_back(B);
+  Tensor out = Tensor::empty(shape);
+  const float* s = x.data();
+  float* d = out.data();
+  parallel_for(
+      N, [&](int64_t n, int) { kernels::to_blocked(d + n * shape[1] * P * B, s + n * C * P, C, P, B); }, x.numel());
+  return out;
+}
+
+Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
+  const int64_t B = kernels::blocked_lanes();
+  const Shape& s = x_arg.shape();
+  if (x_arg.dim() < 3 || s.back() != B || s[1] != kernels::blocked_blocks(channels, B)) {
+    throw ShapeError("from_blocked: expected a blocked tensor of " + std::to_string(channels) + " channels ([N, " +
+                     std::to_string(kernels::blocked_blocks(channels, B)) + ", ..., " + std::to_string(B) + "]), got " +
+                     shape_to_string(s));
+  }
+  const Tensor x = x_arg.contiguous();
+  Shape shape(s.begin(), s.end() - 1);
+  shape[1] = channels;
+  const int64_t N = s[0], P = x.numel() / std::max<int64_t>(1, N * s[1] * B);
+  Tensor out = Tensor::empty(shape);
+  const float* src = x.data();
+  float* d = out.data();
+  parallel_for(
+      N, [&](int64_t n, int) { kernels::from_blocked(d + n * channels * P, src + n * s[1] * P * B, channels, P, B); },
+      out.numel());
+  return out;
+}
+
+namespace {
+
+// The mean of each of B lanes over P pixels of one block, in double (as accurate as the plain
+// pool's plane_mean); B a constant, so the lanes' sums stay in registers.
+template <int B>
+void block_means(float* dst, const float* src, int64_t P) {
+  double sum[B] = {};
+  for (int64_t q = 0; q < P; ++q)
+    for (int l = 0; l < B; ++l) sum[l] += src[q * B + l];
+  for (int l = 0; l < B; ++l) dst[l] = static_cast<float>(sum[l] / static_cast<double>(std::max<int64_t>(1, P)));
+}
+
+}  // namespace
+
+Tensor global_average_pool_blocked(const Tensor& x_arg) {
+  const int64_t B = kernels::blocked_lanes();
+  if (x_arg.dim() != 5 || x_arg.shape()[4] != B || x_arg.dtype() != DType::Float32) {
+    throw ShapeError("global_average_pool_blocked: expected float32 [N, CB, H, W, " + std::to_string(B) + "], got " +
+                     shape_to_string(x_arg.shape()));
+  }
+  const Tensor x = x_arg.contiguous();
+  const Shape& s = x.shape();
+  const int64_t planes = s[0] * s[1], P = s[2] * s[3];
+  Tensor out = Tensor::empty({s[0], s[1], 1, 1, B});
+  const float* src = x.data();
+  float* d = out.data();
+  parallel_for(
+      planes,
+      [&](int64_t i, int) {
+        if (B == 8) return block_means<8>(d + i * B, src + i * P * B, P);
+        block_means<16>(d + i * B, src + i * P * B, P);
+      },
+      x.numel());
+  return out;
+}
+
+Tensor scale_blocked(const Tensor& x_arg, const Tensor& scale_arg) {
+  const Shape &xs = x_arg.shape(), &ss = scale_arg.shape();
+  const bool fits = x_arg.dim() == 5 && scale_arg.dim() == 5 && x_arg.dtype() == DType::Float32 &&
+                    scale_arg.dtype() == DType::Float32 && ss[0] == xs[0] && ss[1] == xs[1] && ss[2] == 1 &&
+                    ss[3] == 1 && ss[4] == xs[4] && xs[4] == kernels::blocked_lanes();
+  if (!fits) return Tensor();
+  const Tensor x = x_arg.contiguous(), scale = scale_arg.contiguous();
+  const int64_t B = xs[4], P = xs[2] * xs[3];
+  Tensor out = Tensor::empty(xs);
+  const float *src = x.data(), *sc = scale.data();
+  float* d = out.data();
+  parallel_for(
+      xs[0] * xs[1],
+      [&](int64_t i, int) {
+        const float* k = sc + i * B;
+        for (int64_t q = i * P; q < (i + 1) * P; ++q)
+          for (int64_t l = 0; l < B; ++l) d[q * B + l] = src[q * B + l] * k[l];
+      },
+      x.numel());
+  return out;
+}
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,45 @@
+// Convolution and the layout changes in the channel-blocked layout (kernels/blocked/blocked.hpp):
+// tensors [N, ceil(C/B), H, W, B], B = blocked_lanes(). Inference only (no autograd node); the
+// graph runtime's blocked nodes call these (src/onnx/optimize.cpp, "blocked layout").
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "kernels/activation.hpp"
+#include "tinytorch/tensor.hpp"
+
+namespace tinytorch::ops {
+
+struct BlockedConvOptions {
+  std::array<int64_t, 2> stride{1, 1}, dilation{1, 1};
+  std::array<int64_t, 4> pads{0, 0, 0, 0};  // top, left, bottom, right
+  bool depthwise = false;                   // groups == C == OC (the weight [C, 1, KH, KW])
+};
+
+// out = epilogue(conv(input, weight) + bias + residual), blocked [N, ceil(OC/B), OH, OW, B].
+// input: blocked (5-D, its channel count `channels`) or plain [N, C, H, W] (4-D; a dense layer
+// only). weight [OC, C, KH, KW] (depthwise [C, 1, KH, KW]); bias [OC] or undefined; residual
+// undefined or of the output's shape. Throws ShapeError on shapes that do not fit.
+Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
+                      const BlockedConvOptions& options, const kernels::Epilogue& epilogue, const Tensor& residual);
+
+// The output shape conv2d_blocked gives (the same checks).
+Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& weight,
+                           const BlockedConvOptions& options);
+
+// Plain [N, C, spatial...] -> blocked [N, ceil(C/B), spatial..., B] (padding lanes zero); and the
+// blocked form of C channels back to plain.
+Tensor to_blocked(const Tensor& x);
+Tensor from_blocked(const Tensor& x, int64_t channels);
+
+// The mean over each block's pixels: blocked [N, CB, H, W, B] -> [N, CB, 1, 1, B].
+Tensor global_average_pool_blocked(const Tensor& x);
+
+// x [N, CB, H, W, B] times scale [N, CB, 1, 1, B] (a squeeze-excitation gate), both blocked float32;
+// undefined when the shapes are not these (the caller then multiplies with broadcasting).
+Tensor scale_blocked(const Tensor& x, const Tensor& scale);
+
+int64_t blocked_lanes();
+
+}  // namespace tinytorch::ops

@@ -1,0 +1,223 @@
+// The channel-blocked layout's convolution (kernels/blocked/, ops/conv2d_blocked.hpp) against the
+// plain reference on randomized shapes: dense layers on blocked and plain inputs, depthwise layers,
+// channel counts that leave padding lanes, kernels 1-5 (odd and even), strides 1-3, dilations 1-3,
+// asymmetric padding, any cut into work items; at this process's width and at 16 lanes compiled
+// for AVX2 (AVX-512's layout, run on any machine), with the fused stage (residual and activation).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/blocked/blocked.hpp"
+#include "kernels/conv2d.hpp"
+#include "ops/conv2d_blocked.hpp"
+#include "tinytorch/tinytorch.hpp"
+
+namespace tt = tinytorch;
+namespace k = tinytorch::kernels;
+
+namespace {
+
+struct Case {
+  k::BlockedConv g;
+  int64_t pad_bottom, pad_right;
+};
+
+Case random_case(std::mt19937& rng, bool depthwise, bool plain_input) {
+  auto pick = [&](int lo, int hi) { return static_cast<int64_t>(std::uniform_int_distribution<int>(lo, hi)(rng)); };
+  while (true) {
+    Case c{};
+    k::BlockedConv& g = c.g;
+    g.N = pick(1, 3), g.H = pick(1, 13), g.W = pick(1, 13);
+    if (depthwise && pick(0, 3) == 0) g.N = 1, g.H = pick(50, 70), g.W = pick(50, 70);  // read in place
+    g.C = plain_input ? pick(1, 5) : pick(1, 40);
+    g.OC = depthwise ? g.C : pick(1, 40);
+    g.KH = pick(1, 5), g.KW = pick(1, 5);
+    g.stride_h = pick(1, 3), g.stride_w = pick(1, 3);
+    g.dilation_h = pick(0, 3) == 0 ? pick(2, 3) : 1, g.dilation_w = pick(0, 3) == 0 ? pick(2, 3) : 1;
+    g.pad_top = pick(0, 2), g.pad_left = pick(0, 2), c.pad_bottom = pick(0, 2), c.pad_right = pick(0, 2);
+    if (pick(0, 3) == 0) g.pad_top = g.pad_left = c.pad_bottom = c.pad_right = 0;  // read in place
+    g.in_blocked = !plain_input, g.depthwise = depthwise;
+    const int64_t eh = g.dilation_h * (g.KH - 1) + 1, ew = g.dilation_w * (g.KW - 1) + 1;
+    const int64_t ph = g.H + g.pad_top + c.pad_bottom, pw = g.W + g.pad_left + c.pad_right;
+    if (ph < eh || pw < ew) continue;
+    g.OH = (ph - eh) / g.stride_h + 1, g.OW = (pw - ew) / g.stride_w + 1;
+    return c;
+  }
+}
+
+std::vector<float> random_floats(std::mt19937& rng, int64_t n) {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// Plain [N, C, P] -> blocked, the padding lanes set to `pad` (finite: the kernels must ignore them).
+std::vector<float> blocked_of(const std::vector<float>& plain, int64_t N, int64_t C, int64_t P, int64_t lanes,
+                              float pad) {
+  std::vector<float> out(static_cast<size_t>(N * k::blocked_blocks(C, lanes) * P * lanes), pad);
+  for (int64_t n = 0; n < N; ++n) {
+    std::vector<float> one(static_cast<size_t>(k::blocked_blocks(C, lanes) * P * lanes));
+    k::to_blocked(one.data(), plain.data() + n * C * P, C, P, lanes);
+    for (int64_t cb = 0; cb < k::blocked_blocks(C, lanes); ++cb)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t l = 0; l < lanes && cb * lanes + l < C; ++l) {
+          const size_t at = static_cast<size_t>(((n * k::blocked_blocks(C, lanes) + cb) * P + p) * lanes + l);
+          out[at] = one[static_cast<size_t>((cb * P + p) * lanes + l)];
+        }
+  }
+  return out;
+}
+
+k::Conv2dGeometry plain_geometry(const k::BlockedConv& g) {
+  k::Conv2dGeometry p{};
+  p.N = g.N, p.C = g.C, p.H = g.H, p.W = g.W, p.OC = g.OC, p.KH = g.KH, p.KW = g.KW, p.OH = g.OH, p.OW = g.OW;
+  p.stride_h = g.stride_h, p.stride_w = g.stride_w, p.pad_top = g.pad_top, p.pad_left = g.pad_left;
+  p.dilation_h = g.dilation_h, p.dilation_w = g.dilation_w, p.groups = g.depthwise ? g.C : 1;
+  return p;
+}
+
+using Item = void (*)(float*, const float*, const float*, const float*, const k::BlockedConv&, int64_t, int64_t,
+                      int64_t, int64_t, int64_t, float*, const k::OutputStage&);
+
+// One case at `lanes` through `item`, cut into random work items, against the reference; with a
+// residual and a clip when `staged`.
+void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, bool staged) {
+  const k::BlockedConv& g = c.g;
+  SCOPED_TRACE(::testing::Message() << "lanes " << lanes << (g.depthwise ? " depthwise" : "")
+                                    << (g.in_blocked ? "" : " plain input") << " N" << g.N << " C" << g.C << " " << g.H
+                                    << "x" << g.W << " OC" << g.OC << " k" << g.KH << "x" << g.KW << " s" << g.stride_h
+                                    << "," << g.stride_w << " d" << g.dilation_h << "," << g.dilation_w << " pads "
+                                    << g.pad_top << "," << g.pad_left << "," << c.pad_bottom << "," << c.pad_right);
+  const int64_t P = g.H * g.W, OP = g.OH * g.OW, OB = k::blocked_blocks(g.OC, lanes);
+  const std::vector<float> x = random_floats(rng, g.N * g.C * P);
+  const std::vector<float> w = random_floats(rng, g.OC * (g.depthwise ? 1 : g.C) * g.KH * g.KW);
+  const std::vector<float> bias = random_floats(rng, g.OC);
+  std::vector<float> want(static_cast<size_t>(g.N * g.OC * OP)), bound(want.size());
+  k::conv2d_forward_reference(want.data(), x.data(), w.data(), bias.data(), plain_geometry(g));
+  std::vector<float> ax(x.size()), aw(w.size()), ab(bias.size());
+  std::transform(x.begin(), x.end(), ax.begin(), [](float v) { return std::fabs(v); });
+  std::transform(w.begin(), w.end(), aw.begin(), [](float v) { return std::fabs(v); });
+  std::transform(bias.begin(), bias.end(), ab.begin(), [](float v) { return std::fabs(v); });
+  k::conv2d_forward_reference(bound.data(), ax.data(), aw.data(), ab.data(), plain_geometry(g));
+
+  const std::vector<float> in = g.in_blocked ? blocked_of(x, g.N, g.C, P, lanes, 7.0f) : x;
+  std::vector<float> packed(static_cast<size_t>(k::blocked_weight_floats(g, lanes)));
+  k::pack_blocked_weight(packed.data(), w.data(), g, lanes);
+  std::vector<float> packed_bias(static_cast<size_t>(OB * lanes));
+  k::pack_blocked_bias(packed_bias.data(), bias.data(), g, lanes);
+  const std::vector<float> residual = random_floats(rng, g.N * OB * OP * lanes);
+  k::OutputStage stage;
+  if (staged) stage = {{k::Activation::Clip, -0.5f, 0.75f}, residual.data()};
+
+  std::vector<float> out(static_cast<size_t>(g.N * OB * OP * lanes), NAN);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  const int64_t units = g.depthwise ? OB : k::blocked_panels(OB, lanes);  // an item's blocks: whole panels
+  auto first_block = [&](int64_t u) { return u == units ? OB : g.depthwise ? u : k::blocked_panel_start(u, lanes); };
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t oh0 = 0; oh0 < g.OH;) {
+      const int64_t oh1 = std::min(g.OH, oh0 + pick(1, 4));
+      for (int64_t u0 = 0; u0 < units;) {
+        const int64_t u1 = std::min(units, u0 + pick(1, 2)), ob0 = first_block(u0), ob1 = first_block(u1);
+        std::vector<float> scratch(static_cast<size_t>(k::blocked_scratch_floats(g, oh1 - oh0, lanes)) + 16, NAN);
+        item(out.data(), in.data(), packed.data(), packed_bias.data(), g, n, ob0, ob1, oh0, oh1, scratch.data(), stage);
+        u0 = u1;
+      }
+      oh0 = oh1;
+    }
+  }
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t oc = 0; oc < g.OC; ++oc)
+      for (int64_t p = 0; p < OP; ++p) {
+        const size_t at = static_cast<size_t>(((n * OB + oc / lanes) * OP + p) * lanes + oc % lanes);
+        double expect = want[static_cast<size_t>((n * g.OC + oc) * OP + p)];
+        if (staged) expect = std::fmin(std::fmax(expect + residual[at], -0.5), 0.75);
+        // The bound a float32 sum of K products can reach (README, "Numerics"), with the residual's add.
+        const double K = static_cast<double>((g.depthwise ? 1 : g.C) * g.KH * g.KW), u = std::ldexp(1.0, -24);
+        const double tol =
+            (K + 3) * u * (bound[static_cast<size_t>((n * g.OC + oc) * OP + p)] + std::fabs(residual[at])) + 1e-30;
+        ASSERT_NEAR(out[at], expect, tol) << "image " << n << " channel " << oc << " pixel " << p;
+      }
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_TRUE(std::isfinite(out[i])) << "output float " << i << " not written";
+}
+
+void sweep(int seed, bool depthwise, bool plain_input) {
+  std::mt19937 rng(static_cast<unsigned>(seed));
+  for (int i = 0; i < 60; ++i) {
+    const Case c = random_case(rng, depthwise, plain_input);
+    check(rng, c, k::blocked_lanes(), &k::blocked_conv, i % 3 == 0);
+    if (::testing::Test::HasFatalFailure()) return;
+    check(rng, c, 16, &k::blocked_conv_wide_on_avx2, i % 3 == 1);  // every machine here has AVX2
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+}
+
+}  // namespace
+
+TEST(BlockedLayout, DenseOnBlockedInputsMatchesTheReference) { sweep(1, false, false); }
+TEST(BlockedLayout, DenseOnPlainInputsMatchesTheReference) { sweep(2, false, true); }
+TEST(BlockedLayout, DepthwiseMatchesTheReference) { sweep(3, true, false); }
+
+// The op layer: blocked in, blocked out, the same as the plain convolution with the stage, on 1
+// and 2 threads; and the layout changes round-trip.
+TEST(BlockedLayout, OpsMatchThePlainConvolutionOnOneAndTwoThreads) {
+  const int threads_before = tt::get_num_threads();
+  for (int i = 0; i < 12; ++i) {
+    const bool depthwise = i % 3 == 2;
+    const int64_t N = 1 + i % 2, C = depthwise ? 24 : 5 + 7 * i, OC = depthwise ? C : 8 + 5 * i, H = 9 + i, W = 17 - i;
+    const int64_t K = 1 + 2 * (i % 3), s = 1 + i % 2, p = K / 2;
+    const tt::Tensor x = tt::Tensor::randn({N, C, H, W});
+    const tt::Tensor w = tt::Tensor::randn({OC, depthwise ? 1 : C, K, K});
+    const tt::Tensor b = tt::Tensor::randn({OC});
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2{s, s}, o.padding = tt::Padding2d(p, p), o.groups = depthwise ? C : 1;
+    const tt::Tensor plain = tt::relu(tt::conv2d(x, w, b, o));
+    tt::ops::BlockedConvOptions bo;
+    bo.stride = {s, s}, bo.pads = {p, p, p, p}, bo.depthwise = depthwise;
+    const tt::kernels::Epilogue relu{tt::kernels::Activation::Relu};
+    const tt::Tensor bx = tt::ops::to_blocked(x);
+    for (int threads : {1, 2}) {
+      tt::set_num_threads(threads);
+      const tt::Tensor from_blocked = tt::ops::conv2d_blocked(bx, C, w, b, bo, relu, tt::Tensor());
+      const tt::Tensor from_plain =
+          depthwise ? from_blocked : tt::ops::conv2d_blocked(x, C, w, b, bo, relu, tt::Tensor());
+      for (const tt::Tensor& y : {from_blocked, from_plain}) {
+        const tt::Tensor back = tt::ops::from_blocked(y, OC);
+        ASSERT_EQ(back.shape(), plain.shape());
+        for (int64_t j = 0; j < back.numel(); ++j)
+          ASSERT_NEAR(back.data()[j], plain.data()[j], 1e-5 * (1 + std::fabs(plain.data()[j])) * C) << "case " << i;
+      }
+    }
+  }
+  tt::set_num_threads(threads_before);
+  const tt::Tensor x = tt::Tensor::randn({2, 13, 3, 5});
+  const tt::Tensor back = tt::ops::from_blocked(tt::ops::to_blocked(x), 13);
+  for (int64_t j = 0; j < x.numel(); ++j) EXPECT_EQ(back.data()[j], x.data()[j]);
+  const tt::Tensor pooled = tt::ops::from_blocked(tt::ops::global_average_pool_blocked(tt::ops::to_blocked(x)), 13);
+  const tt::Tensor want = tt::mean(x, {2, 3}, true);
+  ASSERT_EQ(pooled.shape(), want.shape());
+  for (int64_t j = 0; j < want.numel(); ++j) EXPECT_NEAR(pooled.data()[j], want.data()[j], 1e-6);
+  // A squeeze-excitation gate: x [2, 13, 3, 5] * s [2, 13, 1, 1], in the blocked layout.
+  const tt::Tensor gate = tt::Tensor::randn({2, 13, 1, 1});
+  const tt::Tensor scaled = tt::ops::scale_blocked(tt::ops::to_blocked(x), tt::ops::to_blocked(gate));
+  ASSERT_TRUE(scaled.defined());
+  const tt::Tensor gated = tt::ops::from_blocked(scaled, 13), gated_want = tt::mul(x, gate);
+  for (int64_t j = 0; j < x.numel(); ++j) EXPECT_EQ(gated.data()[j], gated_want.data()[j]);
+  EXPECT_FALSE(tt::ops::scale_blocked(tt::ops::to_blocked(x), tt::ops::to_blocked(x)).defined());  // not a gate
+}
+
+TEST(BlockedLayout, BadShapesAreShapeErrors) {
+  const tt::Tensor w = tt::Tensor::randn({16, 8, 3, 3});
+  EXPECT_THROW(tt::ops::conv2d_blocked(tt::Tensor::randn({1, 8, 4}), 8, w, {}, {}, {}, {}), tt::ShapeError);
+  EXPECT_THROW(tt::ops::conv2d_blocked(tt::Tensor::randn({1, 5, 4, 4}), 5, w, {}, {}, {}, {}), tt::ShapeError);
+  EXPECT_THROW(tt::ops::conv2d_blocked(tt::Tensor::randn({1, 8, 2, 2}), 8, w, {}, {}, {}, {}), tt::ShapeError);
+  tt::ops::BlockedConvOptions dw;
+  dw.depthwise = true;
+  EXPECT_THROW(
+      tt::ops::conv2d_blocked(tt::Tensor::randn({1, 8, 4, 4}), 8, tt::Tensor::randn({8, 1, 3, 3}), {}, dw, {}, {}),
+      tt::ShapeError);  // depthwise needs a blocked input
+  EXPECT_THROW(tt::ops::from_blocked(tt::Tensor::randn({1, 8, 4, 4}), 8), tt::ShapeError);
+}
