@@ -46,6 +46,9 @@ struct Node {
   kernels::Epilogue epilogue;
   std::vector<std::string> fused;
   bool frozen_weight = false;
+  // Set by the blocked-layout pass: the node reads and writes the channel-blocked layout
+  // (ops/conv2d_blocked.hpp) and `run` is its blocked_op.
+  bool blocked = false;
 
   // The node as error messages name it: "Conv node 'conv1' (opset 13)".
   std::string where() const;
@@ -106,6 +109,9 @@ std::string conv_algorithm(const Node& node, const std::vector<Tensor>& inputs);
 
 // The operator table (ops.cpp): nullptr for an operator tinytorch does not run.
 OpFn find_op(const std::string& op);
+// The blocked layout's forms (ops.cpp): Conv, GlobalAveragePool, Mul (a gate's broadcast), and the
+// layout changes ToBlocked and FromBlocked (attribute "channels"); nullptr for any other.
+OpFn blocked_op(const std::string& op);
 std::vector<std::string> op_names();
 
 }  // namespace tinytorch::onnx::detail

@@ -14,6 +14,7 @@
 #include "kernels/pool2d.hpp"
 #include "onnx/graph.hpp"
 #include "ops/conv2d.hpp"
+#include "ops/conv2d_blocked.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
 #include "tinytorch/functional.hpp"
@@ -92,8 +93,8 @@ struct Window {
 };
 
 // kernel_shape / strides / dilations / pads / auto_pad of a 2-D Conv or pool over input x.
-Window window_of(const Node& n, const Tensor& x, Size2 kernel) {
-  if (x.dim() != 4) fail(n, "tinytorch runs 2-D windows over (N, C, H, W) inputs, got " + shape_to_string(x.shape()));
+Window window_of(const Node& n, const Shape& x, Size2 kernel) {
+  if (x.size() != 4) fail(n, "tinytorch runs 2-D windows over (N, C, H, W) inputs, got " + shape_to_string(x));
   Window w;
   const auto k = n.attr_ints("kernel_shape", {kernel.h, kernel.w});
   const auto s = n.attr_ints("strides", {1, 1});
@@ -106,7 +107,7 @@ Window window_of(const Node& n, const Tensor& x, Size2 kernel) {
   const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
     for (size_t i = 0; i < 2; ++i) {  // SAME_UPPER: the odd unit of padding at the end
-      const int64_t in = x.shape()[2 + i], out = (in + s[i] - 1) / s[i];
+      const int64_t in = x[2 + i], out = (in + s[i] - 1) / s[i];
       const int64_t total = std::max<int64_t>(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in);
       const int64_t small = total / 2, large = total - small;
       p[i] = auto_pad == "SAME_UPPER" ? small : large;
@@ -124,7 +125,20 @@ Window window_of(const Node& n, const Tensor& x, Size2 kernel) {
   return w;
 }
 
+Window window_of(const Node& n, const Tensor& x, Size2 kernel) { return window_of(n, x.shape(), kernel); }
+
 bool symmetric(const Window& w) { return w.pads[0] == w.pads[2] && w.pads[1] == w.pads[3]; }
+
+// A fused Conv whose residual broadcasts (its shape is not the output's): the Add as the graph wrote
+// it, then the activation over the sum.
+Tensor add_then_epilogue(const Tensor& conv_out, const Tensor& residual, const kernels::Epilogue& epilogue) {
+  Tensor out = add(conv_out, residual);
+  float* dst = out.data();
+  parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
+    kernels::apply_epilogue(dst + begin, nullptr, end - begin, epilogue);
+  });
+  return out;
+}
 
 Tensors conv(const Node& n, const Tensors& x) {
   Tensor input = arg(n, x, 0);
@@ -147,17 +161,78 @@ Tensors conv(const Node& n, const Tensors& x) {
   if (!residual.defined() || (residual.shape() == Shape{g.N, g.OC, g.OH, g.OW} && residual.dtype() == DType::Float32)) {
     return {ops::conv2d_fused(input, weight, bias, o, n.epilogue, residual)};
   }
-  Tensor out = add(conv2d(input, weight, bias, o), residual);  // a broadcasting Add: as the graph wrote it
-  float* dst = out.data();
-  parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
-    kernels::apply_epilogue(dst + begin, nullptr, end - begin, n.epilogue);
-  });
+  return {add_then_epilogue(conv2d(input, weight, bias, o), residual, n.epilogue)};  // a broadcasting Add
+}
+
+// The blocked layout's nodes (optimize.cpp, "blocked layout"). A blocked Conv reads a blocked
+// input [N, ceil(C/B), H, W, B] or a plain one, and writes a blocked output; its residual is
+// blocked too.
+Tensors conv_blocked(const Node& n, const Tensors& x) {
+  const Tensor& input = arg(n, x, 0);
+  const Tensor& weight = arg(n, x, 1);
+  if (weight.dim() != 4) fail(n, "expected a 4-D weight, got " + shape_to_string(weight.shape()));
+  const int64_t group = n.attr_int("group", 1), C = weight.shape()[1] * group;
+  const Shape& s = input.shape();
+  const Shape plain = input.dim() == 5 ? Shape{s[0], C, s[2], s[3]} : s;
+  const Window w = window_of(n, plain, {weight.shape()[2], weight.shape()[3]});
+  ops::BlockedConvOptions o;
+  o.stride = {w.stride.h, w.stride.w}, o.dilation = {w.dilation.h, w.dilation.w};
+  o.pads = {w.pads[0], w.pads[1], w.pads[2], w.pads[3]};
+  o.depthwise = group > 1;
+  const Tensor bias = given(x, 2) ? x[2] : Tensor(), residual = given(x, 3) ? x[3] : Tensor();
+  try {
+    if (!residual.defined() || residual.shape() == ops::conv2d_blocked_shape(input, C, weight, o)) {
+      return {ops::conv2d_blocked(input, C, weight, bias, o, n.epilogue, residual)};
+    }
+    // A broadcasting residual ([N, CB, 1, 1, B], ...): as the graph's Add.
+    return {add_then_epilogue(ops::conv2d_blocked(input, C, weight, bias, o, kernels::Epilogue{}, Tensor()), residual,
+                              n.epilogue)};
+  } catch (const ShapeError& e) {
+    fail(n, e.what());
+  }
+}
+
+Tensors to_blocked_op(const Node& n, const Tensors& x) { return {ops::to_blocked(arg(n, x, 0))}; }
+
+Tensors from_blocked_op(const Node& n, const Tensors& x) {
+  try {
+    return {ops::from_blocked(arg(n, x, 0), n.attr_int("channels", 0))};
+  } catch (const ShapeError& e) {
+    fail(n, e.what());
+  }
+}
+
+Tensors global_average_pool_blocked(const Node& n, const Tensors& x) {
+  try {
+    return {ops::global_average_pool_blocked(arg(n, x, 0))};
+  } catch (const ShapeError& e) {
+    fail(n, e.what());
+  }
+}
+
+// A blocked Mul: the squeeze-excitation gate x [N, CB, H, W, B] * s [N, CB, 1, 1, B] (either
+// order) in one pass; any other shapes as Mul broadcasts.
+Tensors mul_blocked(const Node& n, const Tensors& x) {
+  const Tensor &a = arg(n, x, 0), &b = arg(n, x, 1);
+  Tensor out = ops::scale_blocked(a, b);
+  if (!out.defined()) out = ops::scale_blocked(b, a);
+  if (!out.defined()) out = mul(a, b);
   return {out};
 }
 
 }  // namespace
 
+OpFn blocked_op(const std::string& op) {
+  if (op == "Mul") return &mul_blocked;
+  if (op == "Conv") return &conv_blocked;
+  if (op == "GlobalAveragePool") return &global_average_pool_blocked;
+  if (op == "ToBlocked") return &to_blocked_op;
+  if (op == "FromBlocked") return &from_blocked_op;
+  return nullptr;
+}
+
 std::string conv_algorithm(const Node& n, const Tensors& x) {
+  if (n.blocked) return n.attr_int("group", 1) > 1 ? "blocked depthwise" : "blocked";
   const Tensor& weight = arg(n, x, 1);
   Tensor input = arg(n, x, 0);
   if (weight.dim() != 4) return "";

@@ -8,13 +8,19 @@
 //   4. An activation after a Conv: Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
 //      HardSwish, Sigmoid, and the pairs x * Sigmoid(x) (SiLU) and x * HardSigmoid(x).
 //   5. Every Conv with a constant weight is marked frozen: its prepared weight is made once.
+//   6. The blocked layout (BlockedLayout below): convolutions that gain from it, and the nodes
+//      between them that can, read and write channel-blocked tensors (ops/conv2d_blocked.hpp);
+//      FromBlocked nodes give the plain form to every other reader and to the graph's outputs.
 // A pass fuses only what no one else reads (a value with one reader that is not a graph output),
 // so no intermediate it removes is observable. Each is tested against the unoptimized graph on
 // small graphs (tests/python/test_onnx.py).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "core/env.hpp"
 #include "onnx/graph.hpp"
+#include "ops/conv2d_blocked.hpp"
 #include "ops/prepared_weights.hpp"
 
 namespace tinytorch::onnx::detail {
@@ -296,8 +302,181 @@ class Optimizer {
   std::vector<bool> is_output_;
 };
 
+// The blocked layout. A network of pointwise and depthwise layers (MobileNets, EfficientNets)
+// spends its time in them, and in the plain layout a depthwise layer transposes its input into
+// channel vectors and back, and a pointwise layer's register tile reads its pixels from as many
+// planes as it has channels. In the blocked layout both read whole vectors of B channels, and the
+// activations stay blocked from one such layer to the next. Rules, per node in order:
+//   - a Conv goes blocked when it is pointwise (1x1) or depthwise on a blocked input, or reads a
+//     plain input of at most 4 channels into at least a block of outputs (a network's first
+//     layer, which the kernel interleaves as it reads); other dense layers keep the plain layout, where Winograd and
+//     the direct kernel's selection serve them. A residual it adds is made blocked (ToBlocked) when it is not;
+//   - GlobalAveragePool of a blocked input stays blocked;
+//   - elementwise nodes that map finite values to finite ones (the padding lanes stay harmless)
+//     whose every non-constant input is blocked with the same channel count, and whose constant
+//     inputs are scalars, stay blocked;
+//   - every other reader of a blocked value, and the graph's outputs, get its plain form from one
+//     FromBlocked node per value.
+// TINYTORCH_BLOCKED_LAYOUT=0 turns the pass off.
+class BlockedLayout {
+ public:
+  explicit BlockedLayout(Graph& g) : g_(g), lanes_(ops::blocked_lanes()) {}
+
+  void run() {
+    channels_.assign(g_.values.size(), 0);
+    plain_of_.assign(g_.values.size(), -1);
+    std::vector<Node> nodes = std::move(g_.nodes);
+    g_.nodes.clear();
+    readers_of_ = &nodes;
+    for (Node& n : nodes) {
+      const int64_t c = blocked_conv_channels(n);
+      if (c > 0) {
+        if (n.inputs.size() > 3 && n.inputs[3] >= 0) n.inputs[3] = blocked(n.inputs[3], c);
+        mark(n, "Conv", c);
+      } else if (n.op == "GlobalAveragePool" && n.inputs.size() == 1 && channels(n.inputs[0]) > 0) {
+        mark(n, "GlobalAveragePool", channels(n.inputs[0]));
+      } else if (const int64_t e = elementwise_channels(n); e > 0) {
+        if (n.op == "Mul") n.run = blocked_op("Mul");  // the gate's broadcast in one pass
+        channels_[static_cast<size_t>(n.outputs[0])] = e;
+      } else {
+        for (int& in : n.inputs) in = plain(in);
+      }
+      g_.nodes.push_back(std::move(n));
+    }
+    for (int& out : g_.outputs) {  // a blocked output: its producer writes a new value, converted back
+      if (channels(out) == 0) continue;
+      const int b = new_value(g_.values[static_cast<size_t>(out)].name + " (blocked)", channels(out));
+      for (Node& n : g_.nodes) {
+        for (int& v : n.inputs) v = v == out ? b : v;
+        for (int& v : n.outputs) v = v == out ? b : v;
+      }
+      g_.nodes.push_back(layout_node("FromBlocked", b, out, channels(b)));
+      channels_[static_cast<size_t>(out)] = 0;
+    }
+  }
+
+ private:
+  int64_t channels(int v) const { return v >= 0 ? channels_[static_cast<size_t>(v)] : 0; }
+  const Tensor& constant(int v) const {
+    static const Tensor none;
+    return v >= 0 ? g_.values[static_cast<size_t>(v)].constant : none;
+  }
+
+  // The Conv's output channels when it goes blocked (the rules above), else 0.
+  int64_t blocked_conv_channels(const Node& n) const {
+    if (n.op != "Conv" || n.inputs.size() < 2 || n.outputs.empty() || n.outputs[0] < 0) return 0;
+    const Tensor& w = constant(n.inputs[1]);
+    if (!w.defined() || w.dim() != 4 || w.dtype() != DType::Float32) return 0;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0 && !constant(n.inputs[2]).defined()) return 0;
+    const int64_t OC = w.shape()[0], per_group = w.shape()[1], group = n.attr_int("group", 1);
+    const int64_t in = channels(n.inputs[0]);
+    if (group != 1) return per_group == 1 && group == OC && in == OC ? OC : 0;  // depthwise
+    const bool pointwise = w.shape()[2] == 1 && w.shape()[3] == 1;
+    if (in > 0) return pointwise && in == per_group ? OC : 0;
+    return per_group <= 4 && OC >= lanes_ && !constant(n.inputs[0]).defined() && feeds_blocked(n.outputs[0], OC) ? OC
+                                                                                                                 : 0;
+  }
+
+  // Whether a reader of v (c channels) is a Conv that would read it blocked: pointwise or
+  // depthwise. A first layer whose output goes elsewhere (a pool, a dense 3x3 layer: ResNet's)
+  // keeps the plain layout rather than be converted back at once.
+  bool feeds_blocked(int v, int64_t c) const {
+    for (const Node& r : *readers_of_) {  // the nodes not placed yet: v's readers follow it
+      if (r.op != "Conv" || r.inputs.empty() || r.inputs[0] != v || r.inputs.size() < 2) continue;
+      const Tensor& w = constant(r.inputs[1]);
+      if (!w.defined() || w.dim() != 4) continue;
+      const int64_t group = r.attr_int("group", 1);
+      const bool pointwise = group == 1 && w.shape()[1] == c && w.shape()[2] == 1 && w.shape()[3] == 1;
+      const bool depthwise = group == c && w.shape()[0] == c && w.shape()[1] == 1;
+      if (pointwise || depthwise) return true;
+    }
+    return false;
+  }
+
+  // The channels of an elementwise node that can stay blocked, else 0.
+  int64_t elementwise_channels(const Node& n) const {
+    static const char* const kOps[] = {"Relu",      "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
+                                       "LeakyRelu", "Tanh", "Neg",     "Abs",         "Add",
+                                       "Sub",       "Mul",  "Max",     "Min",         "Sum"};
+    if (std::find_if(std::begin(kOps), std::end(kOps), [&](const char* op) { return n.op == op; }) == std::end(kOps)) {
+      return 0;
+    }
+    if (n.outputs.size() != 1 || n.outputs[0] < 0) return 0;
+    int64_t c = 0;
+    for (int in : n.inputs) {
+      if (in < 0) continue;
+      const Tensor& k = constant(in);
+      if (k.defined()) {
+        if (k.numel() != 1) return 0;
+      } else if (channels(in) == 0 || (c != 0 && channels(in) != c)) {
+        return 0;
+      } else {
+        c = channels(in);
+      }
+    }
+    return c;
+  }
+
+  void mark(Node& n, const char* op, int64_t c) {
+    n.blocked = true;
+    n.run = blocked_op(op);
+    channels_[static_cast<size_t>(n.outputs[0])] = c;
+  }
+
+  int new_value(const std::string& name, int64_t c) {
+    g_.values.push_back(Value{name, Tensor()});
+    channels_.push_back(c);
+    plain_of_.push_back(-1);
+    return static_cast<int>(g_.values.size()) - 1;
+  }
+
+  Node layout_node(const char* op, int from, int to, int64_t c) const {
+    Node n;
+    n.op = op;
+    n.name = g_.values[static_cast<size_t>(to)].name;
+    n.inputs = {from};
+    n.outputs = {to};
+    n.run = blocked_op(op);
+    n.opset = g_.opset;
+    Attribute a;
+    a.kind = Attribute::Kind::Int, a.i = c;
+    n.attrs["channels"] = a;
+    return n;
+  }
+
+  // v's plain form: v itself, or the output of the one FromBlocked node reading it.
+  int plain(int v) {
+    if (channels(v) == 0) return v;
+    const auto at = static_cast<size_t>(v);
+    if (plain_of_[at] < 0) {
+      const int p = new_value(g_.values[at].name + " (plain)", 0);
+      g_.nodes.push_back(layout_node("FromBlocked", v, p, channels(v)));
+      plain_of_[at] = p;
+    }
+    return plain_of_[at];
+  }
+
+  // v blocked with c channels (a Conv's residual).
+  int blocked(int v, int64_t c) {
+    if (channels(v) == c) return v;
+    const int p = plain(v);
+    const int b = new_value(g_.values[static_cast<size_t>(p)].name + " (blocked)", c);
+    g_.nodes.push_back(layout_node("ToBlocked", p, b, c));
+    return b;
+  }
+
+  Graph& g_;
+  const int64_t lanes_;
+  const std::vector<Node>* readers_of_ = nullptr;  // the graph's nodes as the pass found them
+  std::vector<int64_t> channels_;                  // per value: its channels when it is blocked, else 0
+  std::vector<int> plain_of_;                      // per blocked value: its FromBlocked output, once made
+};
+
 }  // namespace
 
-void optimize(Graph& g) { Optimizer(g).run(); }
+void optimize(Graph& g) {
+  Optimizer(g).run();
+  if (env_count("TINYTORCH_BLOCKED_LAYOUT", 1).value_or(1) != 0) BlockedLayout(g).run();
+}
 
 }  // namespace tinytorch::onnx::detail

@@ -2,7 +2,9 @@
 graph against the same graph run as written (tinytorch.onnx.load_from_bytes(..., optimize=False)),
 and what was fused, from describe_nodes(). The cases where a pass must not fire are here too: a
 value someone else reads, a weight two Convs share, an operand computed after the Conv, bounds
-that are not constants, a broadcasting Add."""
+that are not constants, a broadcasting Add. The blocked layout's pass runs after them and adds its
+layout nodes (FromBlocked, ToBlocked); the fusion tests look at the other nodes (ops(), nodes()),
+and the layout's own tests at the end check where it goes and where not."""
 import numpy as np
 import pytest
 
@@ -47,6 +49,19 @@ def both(nodes, initializers, outputs=("y",), opset=13, x=None):
     return fast
 
 
+LAYOUT = ("FromBlocked", "ToBlocked")
+
+
+def ops(model):
+    """The model's operators without the blocked layout's conversions."""
+    return [t for t in model.op_types if t not in LAYOUT]
+
+
+def described(model):
+    """describe_nodes() without the blocked layout's conversions."""
+    return [d for d in model.describe_nodes() if d.split(" ")[0] not in LAYOUT]
+
+
 def conv(name, x, y, w="w", b=None, **attrs):
     return helper.make_node("Conv", [x, w] + ([b] if b else []), [y], name=name, pads=[1, 1, 1, 1], **attrs)
 
@@ -62,8 +77,8 @@ def test_batch_norm_folds_into_conv_then_relu_fuses():
     bn, inits = batch_norm("bn", "c", "n")
     model = both([conv("conv", "x", "c", b="b"), bn, helper.make_node("Relu", ["n"], ["y"], name="r")],
                  dict(w=arr(4, 4, 3, 3), b=arr(4), **inits))
-    assert model.op_types == ["Conv"]
-    assert model.describe_nodes() == ["Conv 'conv' + relu  (took in BatchNormalization 'bn', Relu 'r')"]
+    assert ops(model) == ["Conv"]
+    assert described(model) == ["Conv 'conv' + relu  (took in BatchNormalization 'bn', Relu 'r')"]
 
 
 def test_batch_norm_without_conv_bias_and_shared_weight_left_intact():
@@ -71,40 +86,40 @@ def test_batch_norm_without_conv_bias_and_shared_weight_left_intact():
     nodes = [conv("c1", "x", "c1"), bn, conv("c2", "x", "c2"), helper.make_node("Add", ["n", "c2"], ["y"], name="a")]
     model = both(nodes, dict(w=arr(4, 4, 3, 3), **inits))
     # The folded weight is a new constant: c2 still reads the original one (the outputs agree).
-    assert model.op_types == ["Conv", "Conv"]
-    assert "BatchNormalization 'bn'" in model.describe_nodes()[0]
-    assert "+ residual" in model.describe_nodes()[1]
+    assert ops(model) == ["Conv", "Conv"]
+    assert "BatchNormalization 'bn'" in described(model)[0]
+    assert "+ residual" in described(model)[1]
 
 
 def test_no_fusion_where_the_intermediate_is_read_elsewhere():
     bn, inits = batch_norm("bn", "c", "n")
     model = both([conv("conv", "x", "c"), bn, helper.make_node("Relu", ["n"], ["y"], name="r")],
                  dict(w=arr(4, 4, 3, 3), **inits), outputs=("y", "c"))
-    assert model.op_types == ["Conv", "BatchNormalization", "Relu"]
+    assert ops(model) == ["Conv", "BatchNormalization", "Relu"]
     model = both([conv("conv", "x", "c"), helper.make_node("Relu", ["c"], ["y"], name="r"),
                   helper.make_node("Sigmoid", ["c"], ["z"], name="s")], dict(w=arr(4, 4, 3, 3)), outputs=("y", "z"))
-    assert model.op_types == ["Conv", "Relu", "Sigmoid"]
+    assert ops(model) == ["Conv", "Relu", "Sigmoid"]
 
 
 def test_residual_goes_to_the_conv_computed_last():
     nodes = [conv("a", "x", "p", w="w1"), conv("b", "x", "q", w="w2", b="b2"),
              helper.make_node("Add", ["p", "q"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["y"], name="r")]
     model = both(nodes, dict(w1=arr(4, 4, 3, 3), w2=arr(4, 4, 3, 3), b2=arr(4)))
-    assert model.op_types == ["Conv", "Conv"]
-    assert model.describe_nodes()[1] == "Conv 'b' + residual + relu  (took in Add 'add', Relu 'r')"
+    assert ops(model) == ["Conv", "Conv"]
+    assert described(model)[1] == "Conv 'b' + residual + relu  (took in Add 'add', Relu 'r')"
 
 
 def test_residual_computed_after_the_conv_is_not_fused():
     nodes = [conv("a", "x", "p"), helper.make_node("Sigmoid", ["x"], ["q"], name="s"),
              helper.make_node("Add", ["p", "q"], ["y"], name="add")]
     model = both(nodes, dict(w=arr(4, 4, 3, 3)))
-    assert model.op_types == ["Conv", "Sigmoid", "Add"]
+    assert ops(model) == ["Conv", "Sigmoid", "Add"]
 
 
 def test_broadcasting_add_keeps_its_meaning():
     nodes = [conv("a", "x", "p"), helper.make_node("Add", ["p", "r"], ["y"], name="add")]
     model = both(nodes, dict(w=arr(4, 4, 3, 3), r=arr(1, 4, 1, 1)))
-    assert model.op_types == ["Conv"]  # fused; the runtime adds with broadcasting as Add would
+    assert ops(model) == ["Conv"]  # fused; the runtime adds with broadcasting as Add would
 
 
 @pytest.mark.parametrize("make, opset, fused", [
@@ -124,22 +139,22 @@ def test_broadcasting_add_keeps_its_meaning():
 def test_activation_fuses(make, opset, fused):
     inits = dict(w=arr(4, 4, 3, 3), b=arr(4), lo=np.array(0, np.float32), hi=np.array(6, np.float32))
     model = both([conv("conv", "x", "c", b="b")] + make(), inits, opset=opset)
-    assert model.op_types == ["Conv"]
-    assert f"+ {fused}" in model.describe_nodes()[0]
+    assert ops(model) == ["Conv"]
+    assert f"+ {fused}" in described(model)[0]
 
 
 def test_clip_with_bounds_from_the_graph_is_not_fused():
     nodes = [conv("conv", "x", "c"), helper.make_node("ReduceMean", ["x"], ["lo"], keepdims=0),
              helper.make_node("Clip", ["c", "lo"], ["y"], name="f")]
     model = both(nodes, dict(w=arr(4, 4, 3, 3)))
-    assert model.op_types[-1] == "Clip"
+    assert ops(model)[-1] == "Clip"
 
 
 def test_identity_and_inference_dropout_go():
     nodes = [helper.make_node("Identity", ["x"], ["i"]), conv("conv", "i", "c"),
              helper.make_node("Dropout", ["c"], ["d"], name="drop"), helper.make_node("Relu", ["d"], ["y"], name="r")]
     model = both(nodes, dict(w=arr(4, 4, 3, 3)))
-    assert model.op_types == ["Conv"]
+    assert ops(model) == ["Conv"]
 
 
 def test_fused_model_propagates_nan_and_runs_twice_the_same():
@@ -196,3 +211,86 @@ def test_inspect_counts_flops_params_and_plans_memory():
     # run and comes from the heap), each rounded up to 64 bytes.
     assert planned["runtime_tensors"] >= 2 and planned["runtime_block_bytes"] >= 2 * 1024
     assert report["input"] == (1, 4, 9, 7)
+
+
+# The blocked layout (optimize.cpp, BlockedLayout).
+
+def mobile_block(c_in, c_mid, prefix):
+    """1x1 expand + clip, 3x3 depthwise + clip, 1x1 project, + the block's input: MobileNetV2's."""
+    n = [helper.make_node("Conv", [f"{prefix}in", f"{prefix}w1", f"{prefix}b1"], [f"{prefix}e"], name=f"{prefix}expand"),
+         helper.make_node("Clip", [f"{prefix}e", "lo", "hi"], [f"{prefix}ec"]),
+         helper.make_node("Conv", [f"{prefix}ec", f"{prefix}w2"], [f"{prefix}d"], name=f"{prefix}dw", group=c_mid,
+                          pads=[1, 1, 1, 1], strides=[1, 1]),
+         helper.make_node("Clip", [f"{prefix}d", "lo", "hi"], [f"{prefix}dc"]),
+         helper.make_node("Conv", [f"{prefix}dc", f"{prefix}w3"], [f"{prefix}p"], name=f"{prefix}project"),
+         helper.make_node("Add", [f"{prefix}p", f"{prefix}in"], [f"{prefix}out"])]
+    inits = {f"{prefix}w1": arr(c_mid, c_in, 1, 1, scale=0.3), f"{prefix}b1": arr(c_mid),
+             f"{prefix}w2": arr(c_mid, 1, 3, 3, scale=0.3), f"{prefix}w3": arr(c_in, c_mid, 1, 1, scale=0.3)}
+    return n, inits
+
+
+@pytest.mark.parametrize("c, mid", [(16, 48), (20, 36), (24, 40)])
+def test_blocked_layout_runs_a_mobile_network_and_converts_once(c, mid):
+    # stem (3 -> c, stride 2) -> two MobileNetV2 blocks -> an SE-like gate -> GAP -> Flatten -> Gemm.
+    # The stem fills a block of 8 (AVX2) or 16 (AVX-512) channels, the rule for a first layer; 20 and
+    # 36 channels leave padding lanes in blocks of either width, 24 and 40 in blocks of 16.
+    stem = helper.make_node("Conv", ["x", "ws"], ["s0"], name="stem", pads=[1, 1, 1, 1], strides=[2, 2])
+    relu = helper.make_node("Relu", ["s0"], ["b0in"])
+    n1, i1 = mobile_block(c, mid, "b0")
+    n1[-1].output[0] = "b1in"
+    n2, i2 = mobile_block(c, mid, "b1")
+    gate = [helper.make_node("GlobalAveragePool", ["b1out"], ["g"]),
+            helper.make_node("Conv", ["g", "wg"], ["gs"], name="gate"),
+            helper.make_node("HardSigmoid", ["gs"], ["gh"]),
+            helper.make_node("Mul", ["b1out", "gh"], ["m"]),
+            helper.make_node("GlobalAveragePool", ["m"], ["pool"]),
+            helper.make_node("Flatten", ["pool"], ["f"]),
+            helper.make_node("Gemm", ["f", "wf"], ["y"], transB=1)]
+    inits = dict(ws=arr(c, 3, 3, 3, scale=0.3), wg=arr(c, c, 1, 1, scale=0.3), wf=arr(10, c),
+                 lo=np.array(0, np.float32), hi=np.array(6, np.float32), **i1, **i2)
+    graph = helper.make_graph([stem, relu] + n1 + n2 + gate, "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 17, 15])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+    fast = tinytorch.onnx.load_from_bytes(data)
+    plain = tinytorch.onnx.load_from_bytes(data, optimize=False)
+    x = arr(2, 3, 17, 15)
+    got, want = fast(x).numpy(), plain(x).numpy()
+    assert got.shape == want.shape == (2, 10)
+    assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+    # Every Conv, the activations, the Mul and the pools stay blocked: one conversion, before Flatten.
+    assert fast.op_types.count("FromBlocked") == 1 and "ToBlocked" not in fast.op_types
+    assert fast.op_types[fast.op_types.index("FromBlocked") + 1] == "Flatten"
+    algorithms = [n["algorithm"] for n in fast.inspect(x, timed_runs=1)["nodes"] if n["op"] == "Conv"]
+    assert algorithms == ["blocked"] + ["blocked", "blocked depthwise", "blocked"] * 2 + ["blocked"]
+
+
+def test_blocked_layout_leaves_dense_3x3_layers_plain_and_can_be_turned_off(monkeypatch):
+    # A 3x3 dense layer on 16 channels (Winograd's) stays plain: its blocked input is converted back.
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="pw1"),
+             helper.make_node("Conv", ["a", "w2"], ["b"], name="pw2"),
+             helper.make_node("Conv", ["b", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])]
+    data = build(nodes, dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1), w3=arr(16, 16, 3, 3)))
+    model = tinytorch.onnx.load_from_bytes(data)
+    assert model.op_types == ["Conv", "Conv", "FromBlocked", "Conv"]
+    x = arr(*X_SHAPE)
+    want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+    assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
+    # A first layer feeding only a dense 3x3 layer (or a pool: ResNet's stem) stays plain.
+    alone = build(nodes[:1] + [helper.make_node("Conv", ["a", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])],
+                  dict(w1=arr(16, 4, 1, 1), w3=arr(16, 16, 3, 3)))
+    assert tinytorch.onnx.load_from_bytes(alone).op_types == ["Conv", "Conv"]
+    monkeypatch.setenv("TINYTORCH_BLOCKED_LAYOUT", "0")
+    assert tinytorch.onnx.load_from_bytes(data).op_types == ["Conv", "Conv", "Conv"]
+
+
+def test_blocked_output_and_a_plain_residual_are_converted():
+    # The graph's output comes from a blocked Conv; a residual computed in the plain layout (a 3x3
+    # dense layer's) is made blocked for the pointwise Conv that adds it.
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="pw1"),
+             helper.make_node("Conv", ["a", "w0"], ["r"], name="dense", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "w2"], ["p"], name="pw2"),
+             helper.make_node("Add", ["p", "r"], ["y"])]
+    model = both(nodes, dict(w0=arr(16, 16, 3, 3), w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1)))
+    assert "ToBlocked" in model.op_types and model.op_types[-1] == "FromBlocked"
