@@ -302,16 +302,21 @@ class Optimizer {
   std::vector<bool> is_output_;
 };
 
-// The blocked layout. A network of pointwise and depthwise layers (MobileNets, EfficientNets)
-// spends its time in them, and in the plain layout a depthwise layer transposes its input into
-// channel vectors and back, and a pointwise layer's register tile reads its pixels from as many
-// planes as it has channels. In the blocked layout both read whole vectors of B channels, and the
-// activations stay blocked from one such layer to the next. Rules, per node in order:
-//   - a Conv goes blocked when it is pointwise (1x1) or depthwise on a blocked input, or reads a
-//     plain input of at most 4 channels into at least a block of outputs (a network's first
-//     layer, which the kernel interleaves as it reads); other dense layers keep the plain layout, where Winograd and
-//     the direct kernel's selection serve them. A residual it adds is made blocked (ToBlocked) when it is not;
-//   - GlobalAveragePool of a blocked input stays blocked;
+// The blocked layout. In the plain layout a depthwise layer transposes its input into channel
+// vectors and back, and a pointwise layer's register tile reads its pixels from as many planes as
+// it has channels; in the blocked layout both read whole vectors of B channels, and a dense layer's
+// tile reads one vector per pixel and tap. The activations stay blocked from layer to layer, as
+// ONNX Runtime's NCHWc keeps them. Rules, per node in order:
+//   - a Conv goes blocked when it is depthwise or dense (group 1) on a blocked input, or reads a
+//     plain input of at most 4 channels into at least a block of outputs (a network's first layer,
+//     which the kernel interleaves as it reads) that feeds a layer gaining from the layout
+//     (feeds_blocked: not only 3x3 stride-1 layers, which the plain layout's Winograd serves:
+//     VGG and ResNet-18 stay plain). A dense layer whose shape the plain selection gives to
+//     Winograd runs it between layout changes (ops.cpp, plain_winograd). A residual the Conv adds
+//     is made blocked (ToBlocked) when it is not. Grouped layers keep the plain layout;
+//   - GlobalAveragePool, MaxPool and AveragePool of a blocked input, BatchNormalization (with the
+//     Relu that alone reads it folded in), a Pad of zeros, and a Concat along the channels of
+//     blocked inputs all but the last of which fill their blocks, stay blocked;
 //   - elementwise nodes that map finite values to finite ones (the padding lanes stay harmless)
 //     whose every non-constant input is blocked with the same channel count, and whose constant
 //     inputs are scalars, stay blocked;
@@ -329,12 +334,28 @@ class BlockedLayout {
     g_.nodes.clear();
     readers_of_ = &nodes;
     for (Node& n : nodes) {
+      if (n.op.empty()) continue;  // a Relu folded into the BatchNormalization before it
       const int64_t c = blocked_conv_channels(n);
       if (c > 0) {
         if (n.inputs.size() > 3 && n.inputs[3] >= 0) n.inputs[3] = blocked(n.inputs[3], c);
         mark(n, "Conv", c);
       } else if (n.op == "GlobalAveragePool" && n.inputs.size() == 1 && channels(n.inputs[0]) > 0) {
         mark(n, "GlobalAveragePool", channels(n.inputs[0]));
+      } else if (const int64_t b = batch_norm_channels(n); b > 0) {
+        Attribute a;
+        a.kind = Attribute::Kind::Int, a.i = b;
+        n.attrs["channels"] = a;
+        a.i = fold_relu(n) ? 1 : 0;
+        n.attrs["relu"] = a;
+        mark(n, "BatchNormalization", b);
+      } else if (n.op == "Pad" && zero_pad(n) && channels(n.inputs[0]) > 0) {
+        mark(n, "Pad", channels(n.inputs[0]));
+      } else if (const int64_t p = pool_or_concat_channels(n); p > 0) {
+        Attribute a;  // the input's channels (a pool), or each input's (Concat)
+        a.kind = n.op == "Concat" ? Attribute::Kind::Ints : Attribute::Kind::Int, a.i = p;
+        for (int in : n.inputs) a.ints.push_back(channels(in));
+        n.attrs["channels"] = a;
+        mark(n, n.op.c_str(), p);
       } else if (const int64_t e = elementwise_channels(n); e > 0) {
         if (n.op == "Mul") n.run = blocked_op("Mul");  // the gate's broadcast in one pass
         channels_[static_cast<size_t>(n.outputs[0])] = e;
@@ -371,26 +392,98 @@ class BlockedLayout {
     const int64_t OC = w.shape()[0], per_group = w.shape()[1], group = n.attr_int("group", 1);
     const int64_t in = channels(n.inputs[0]);
     if (group != 1) return per_group == 1 && group == OC && in == OC ? OC : 0;  // depthwise
-    const bool pointwise = w.shape()[2] == 1 && w.shape()[3] == 1;
-    if (in > 0) return pointwise && in == per_group ? OC : 0;
-    return per_group <= 4 && OC >= lanes_ && !constant(n.inputs[0]).defined() && feeds_blocked(n.outputs[0], OC) ? OC
-                                                                                                                 : 0;
+    if (in > 0) return in == per_group ? OC : 0;
+    return per_group <= 4 && OC >= lanes_ && !constant(n.inputs[0]).defined() && feeds_blocked(n.outputs[0], OC, 4)
+               ? OC
+               : 0;
   }
 
-  // Whether a reader of v (c channels) is a Conv that would read it blocked: pointwise or
-  // depthwise. A first layer whose output goes elsewhere (a pool, a dense 3x3 layer: ResNet's)
-  // keeps the plain layout rather than be converted back at once.
-  bool feeds_blocked(int v, int64_t c) const {
+  // Whether v (c channels) has a reader that would go blocked and gain from it: a pointwise,
+  // depthwise or other dense Conv that is not Winograd's kind (3x3, stride 1, 16 channels in and
+  // out or more: the plain layout runs those), or, up to `depth` nodes deep, a pool, Concat,
+  // BatchNormalization or Relu whose output has one (DenseNet's stem reaches its first 1x1 layer
+  // through a pool, a Concat of one input, a BatchNormalization and a Relu).
+  // A first layer that feeds none of them (VGG's, ResNet-18's through its pool) keeps the plain
+  // layout rather than be converted back at once.
+  bool feeds_blocked(int v, int64_t c, int depth) const {
     for (const Node& r : *readers_of_) {  // the nodes not placed yet: v's readers follow it
-      if (r.op != "Conv" || r.inputs.empty() || r.inputs[0] != v || r.inputs.size() < 2) continue;
+      if (r.inputs.empty() || r.inputs[0] != v || r.outputs.empty()) continue;
+      const bool passes = r.op == "MaxPool" || r.op == "AveragePool" || r.op == "Relu" || r.op == "Concat" ||
+                          r.op == "BatchNormalization";
+      if (passes && depth > 0 &&
+          feeds_blocked(r.outputs[0], c, depth - 1)) {
+        return true;
+      }
+      if (r.op != "Conv" || r.inputs.size() < 2) continue;
       const Tensor& w = constant(r.inputs[1]);
       if (!w.defined() || w.dim() != 4) continue;
       const int64_t group = r.attr_int("group", 1);
-      const bool pointwise = group == 1 && w.shape()[1] == c && w.shape()[2] == 1 && w.shape()[3] == 1;
       const bool depthwise = group == c && w.shape()[0] == c && w.shape()[1] == 1;
-      if (pointwise || depthwise) return true;
+      const auto s = r.attr_ints("strides", {1, 1});
+      const auto d = r.attr_ints("dilations", {1, 1});
+      const bool winograd = w.shape()[2] == 3 && w.shape()[3] == 3 && s == std::vector<int64_t>{1, 1} &&
+                            d == std::vector<int64_t>{1, 1} && c >= 16 && w.shape()[0] >= 16;
+      if (depthwise || (group == 1 && w.shape()[1] == c && !winograd)) return true;
     }
     return false;
+  }
+
+  // The channels of an inference BatchNormalization of a blocked input with constant parameters,
+  // else 0.
+  int64_t batch_norm_channels(const Node& n) const {
+    if (n.op != "BatchNormalization" || n.inputs.size() != 5 || n.outputs.empty() || n.outputs[0] < 0) return 0;
+    for (size_t i = 1; i < n.outputs.size(); ++i) {
+      if (n.outputs[i] >= 0) return 0;  // training mode's running statistics
+    }
+    for (size_t i = 1; i < 5; ++i) {
+      if (!constant(n.inputs[i]).defined()) return 0;
+    }
+    return channels(n.inputs[0]);
+  }
+
+  // Folds a Relu that is the only reader of n's output into n: n writes the Relu's output, and the
+  // Relu is left out (its op emptied). Not when n's output is a graph output.
+  bool fold_relu(Node& n) {
+    const int v = n.outputs[0];
+    if (std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end()) return false;
+    Node* only = nullptr;
+    for (Node& r : *readers_of_) {
+      if (std::count(r.inputs.begin(), r.inputs.end(), v) == 0) continue;
+      if (only != nullptr) return false;
+      only = &r;
+    }
+    if (only == nullptr || only->op != "Relu" || only->inputs.size() != 1 || only->outputs.size() != 1) return false;
+    n.outputs[0] = only->outputs[0];
+    only->op.clear();
+    return true;
+  }
+
+  // A constant-mode Pad whose pads are all zero (an exporter's no-op before a pool).
+  bool zero_pad(const Node& n) const {
+    if (n.inputs.empty() || n.outputs.size() != 1 || n.attr_string("mode", "constant") != "constant") return false;
+    std::vector<int64_t> pads = n.attr_ints("pads");
+    if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+      const Tensor& p = constant(n.inputs[1]);
+      if (!p.defined() || p.dtype() != DType::Int64) return false;
+      const Tensor c = p.contiguous();
+      pads.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    }
+    return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+  }
+
+  // The channels of a pool or Concat that stays blocked (its input's, or the sum of its inputs'),
+  // else 0. Concat: along the channels, every input blocked, all but the last filling their blocks.
+  int64_t pool_or_concat_channels(const Node& n) const {
+    if (n.outputs.size() != 1 || n.outputs[0] < 0 || n.inputs.empty()) return 0;
+    if (n.op == "MaxPool" || n.op == "AveragePool") return n.inputs.size() == 1 ? channels(n.inputs[0]) : 0;
+    if (n.op != "Concat" || (n.attr_int("axis", 0) != 1 && n.attr_int("axis", 0) != -3)) return 0;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const int64_t c = channels(n.inputs[i]);
+      if (c == 0 || (i + 1 < n.inputs.size() && c % lanes_ != 0)) return 0;
+      sum += c;
+    }
+    return sum;
   }
 
   // The channels of an elementwise node that can stay blocked, else 0.
@@ -467,7 +560,7 @@ class BlockedLayout {
 
   Graph& g_;
   const int64_t lanes_;
-  const std::vector<Node>* readers_of_ = nullptr;  // the graph's nodes as the pass found them
+  std::vector<Node>* readers_of_ = nullptr;  // the graph's nodes as the pass found them
   std::vector<int64_t> channels_;                  // per value: its channels when it is blocked, else 0
   std::vector<int> plain_of_;                      // per blocked value: its FromBlocked output, once made
 };

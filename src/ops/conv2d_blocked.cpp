@@ -167,8 +167,11 @@ Tensor to_blocked(const Tensor& x_arg) {
   Tensor out = Tensor::empty(shape);
   const float* s = x.data();
   float* d = out.data();
+  const int64_t CB = shape[1];
   parallel_for(
-      N, [&](int64_t n, int) { kernels::to_blocked(d + n * shape[1] * P * B, s + n * C * P, C, P, B); }, x.numel());
+      N * CB,
+      [&](int64_t i, int) { kernels::to_blocked_block(d + i / CB * CB * P * B, s + i / CB * C * P, C, P, B, i % CB); },
+      x.numel());
   return out;
 }
 
@@ -187,8 +190,12 @@ Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
   Tensor out = Tensor::empty(shape);
   const float* src = x.data();
   float* d = out.data();
+  const int64_t CB = s[1];
   parallel_for(
-      N, [&](int64_t n, int) { kernels::from_blocked(d + n * channels * P, src + n * s[1] * P * B, channels, P, B); },
+      N * CB,
+      [&](int64_t i, int) {
+        kernels::from_blocked_block(d + i / CB * channels * P, src + i / CB * CB * P * B, channels, P, B, i % CB);
+      },
       out.numel());
   return out;
 }

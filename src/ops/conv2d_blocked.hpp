@@ -5,8 +5,10 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/activation.hpp"
+#include "tinytorch/functional.hpp"
 #include "tinytorch/tensor.hpp"
 
 namespace tinytorch::ops {
@@ -39,6 +41,21 @@ Tensor global_average_pool_blocked(const Tensor& x);
 // x [N, CB, H, W, B] times scale [N, CB, 1, 1, B] (a squeeze-excitation gate), both blocked float32;
 // undefined when the shapes are not these (the caller then multiplies with broadcasting).
 Tensor scale_blocked(const Tensor& x, const Tensor& scale);
+
+// Max and average pooling of a blocked tensor of `channels` channels (max_pool2d's and
+// avg_pool2d's options, output sizes and rules), blocked in and out. Any B of 8 or 16 (the last
+// dimension), so the tests run both widths on any machine (blocked_ops.cpp).
+Tensor max_pool_blocked(const Tensor& x, int64_t channels, const MaxPool2dOptions& options);
+Tensor avg_pool_blocked(const Tensor& x, int64_t channels, const AvgPool2dOptions& options);
+
+// Blocked tensors of channels[i] channels joined along the channels: every input but the last must
+// fill its blocks (channels a multiple of B), the last's padding lanes become the output's.
+Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels);
+
+// x * scale[c] + shift[c] per channel c (an inference BatchNormalization), then max(0, .) when
+// `relu`; blocked in and out.
+Tensor channel_affine_blocked(const Tensor& x, int64_t channels, const std::vector<float>& scale,
+                              const std::vector<float>& shift, bool relu);
 
 int64_t blocked_lanes();
 

@@ -6,6 +6,7 @@
 #include "core/parallel.hpp"
 #include "core/trace.hpp"
 #include "ops/checks.hpp"
+#include "ops/pool2d.hpp"
 #include "tinytorch/autograd.hpp"
 
 namespace tinytorch {
@@ -19,6 +20,11 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bo
   if (ceil_mode && (out - 1) * s >= in + pad) --out;
   return out;
 }
+
+
+}  // namespace
+
+namespace ops {
 
 kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size2 kernel,
                                         std::optional<Size2> stride_opt, Size2 padding, Size2 dilation,
@@ -47,7 +53,7 @@ kernels::Pool2dGeometry pool2d_geometry(const char* op, const Shape& input, Size
   return g;
 }
 
-}  // namespace
+}  // namespace ops
 
 namespace {
 
@@ -98,7 +104,7 @@ Tensor max_pool2d(const Tensor& input_arg, const MaxPool2dOptions& o) {
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Pool2dGeometry g =
-      pool2d_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
+      ops::pool2d_geometry("max_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
   // One plane per item: [N*C, H, W] -> [N*C, OH, OW]; with the winners' indices when recording.
   const bool record = autograd::needs_grad({&input});
@@ -137,7 +143,7 @@ Tensor avg_pool2d(const Tensor& input_arg, const AvgPool2dOptions& o) {
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Pool2dGeometry g =
-      pool2d_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
+      ops::pool2d_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
   const float* in = x.data();
   float* out = y.data();

@@ -221,3 +221,108 @@ TEST(BlockedLayout, BadShapesAreShapeErrors) {
       tt::ShapeError);  // depthwise needs a blocked input
   EXPECT_THROW(tt::ops::from_blocked(tt::Tensor::randn({1, 8, 4, 4}), 8), tt::ShapeError);
 }
+
+namespace {
+
+// x [N, C, H, W] in the blocked layout of `lanes` lanes (any width, on any machine), the padding
+// lanes set to `pad`; and a blocked tensor's C channels back in the plain layout.
+tt::Tensor blocked_tensor(const tt::Tensor& x, int64_t lanes, float pad) {
+  const tt::Shape& s = x.shape();
+  const int64_t CB = k::blocked_blocks(s[1], lanes), P = s[2] * s[3];
+  const std::vector<float> plain(x.data(), x.data() + x.numel());
+  const std::vector<float> b = blocked_of(plain, s[0], s[1], P, lanes, pad);
+  tt::Tensor out = tt::Tensor::empty({s[0], CB, s[2], s[3], lanes});
+  std::copy(b.begin(), b.end(), out.data());
+  return out;
+}
+
+tt::Tensor plain_tensor(const tt::Tensor& b, int64_t C) {
+  const tt::Shape& s = b.shape();
+  const int64_t lanes = s[4], P = s[2] * s[3];
+  tt::Tensor out = tt::Tensor::empty({s[0], C, s[2], s[3]});
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < P; ++p)
+        out.data()[(n * C + c) * P + p] = b.data()[((n * s[1] + c / lanes) * P + p) * lanes + c % lanes];
+  return out;
+}
+
+}  // namespace
+
+// Max and average pooling in the blocked layout against max_pool2d and avg_pool2d (whose kernels
+// the pool tests hold to the reference), at 8 and 16 lanes: kernels 1-4, strides 1-3, padding up
+// to half the kernel, dilation (max), ceil_mode, count_include_pad, channel counts that leave
+// padding lanes (set to a finite value the pools must keep out of the real channels), a NaN that
+// must win its windows; on 1 and 2 threads.
+TEST(BlockedLayout, PoolsMatchThePlainPools) {
+  std::mt19937 rng(11);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  const int threads_before = tt::get_num_threads();
+  for (int i = 0; i < 200; ++i) {
+    const int64_t N = pick(1, 2), C = pick(1, 40), H = pick(1, 12), W = pick(1, 12), lanes = i % 2 ? 16 : 8;
+    const tt::Size2 kernel{pick(1, 4), pick(1, 4)}, stride{pick(1, 3), pick(1, 3)};
+    const tt::Size2 pad{pick(0, kernel.h / 2), pick(0, kernel.w / 2)};
+    const tt::Size2 dilation{pick(0, 3) == 0 ? 2 : 1, pick(0, 3) == 0 ? 2 : 1};
+    const bool ceil = pick(0, 1) == 1, include_pad = pick(0, 1) == 1;
+    if ((H + 2 * pad.h - dilation.h * (kernel.h - 1) - 1) < 0 || (W + 2 * pad.w - dilation.w * (kernel.w - 1) - 1) < 0)
+      continue;
+    tt::Tensor x = tt::Tensor::randn({N, C, H, W});
+    if (i % 5 == 0) x.data()[pick(0, x.numel() - 1)] = NAN;
+    SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " N" << N << " C" << C << " " << H << "x" << W << " k"
+                                      << kernel.h << "x" << kernel.w << " s" << stride.h << "," << stride.w << " p"
+                                      << pad.h << "," << pad.w << " d" << dilation.h << "," << dilation.w
+                                      << (ceil ? " ceil" : "") << (include_pad ? " include_pad" : ""));
+    const tt::Tensor bx = blocked_tensor(x, lanes, 7.0f);
+    tt::MaxPool2dOptions mo;
+    mo.kernel_size = kernel, mo.stride = stride, mo.padding = pad, mo.dilation = dilation, mo.ceil_mode = ceil;
+    tt::AvgPool2dOptions ao;
+    ao.kernel_size = kernel, ao.stride = stride, ao.padding = pad, ao.ceil_mode = ceil;
+    ao.count_include_pad = include_pad;
+    const tt::Tensor max_want = tt::max_pool2d(x, mo), avg_want = tt::avg_pool2d(x, ao);
+    for (int threads : {1, 2}) {
+      tt::set_num_threads(threads);
+      const tt::Tensor max_got = plain_tensor(tt::ops::max_pool_blocked(bx, C, mo), C);
+      ASSERT_EQ(max_got.shape(), max_want.shape());
+      for (int64_t j = 0; j < max_want.numel(); ++j) {
+        if (std::isnan(max_want.data()[j])) {
+          ASSERT_TRUE(std::isnan(max_got.data()[j])) << "max, output " << j;
+        } else {
+          ASSERT_EQ(max_got.data()[j], max_want.data()[j]) << "max, output " << j;
+        }
+      }
+      if (i % 5 == 0) continue;  // the NaN's average is NaN either way
+      const tt::Tensor avg_got = plain_tensor(tt::ops::avg_pool_blocked(bx, C, ao), C);
+      ASSERT_EQ(avg_got.shape(), avg_want.shape());
+      for (int64_t j = 0; j < avg_want.numel(); ++j)
+        ASSERT_NEAR(avg_got.data()[j], avg_want.data()[j], 1e-6 * (1 + std::fabs(avg_want.data()[j]))) << "avg " << j;
+    }
+  }
+  tt::set_num_threads(threads_before);
+  const tt::Tensor x = tt::Tensor::randn({1, 9, 4, 4});
+  EXPECT_THROW(tt::ops::max_pool_blocked(x, 9, {}), tt::ShapeError);                           // plain
+  EXPECT_THROW(tt::ops::max_pool_blocked(blocked_tensor(x, 8, 0), 17, {}), tt::ShapeError);    // channels
+  tt::AvgPool2dOptions too_big;
+  too_big.kernel_size = 5;
+  EXPECT_THROW(tt::ops::avg_pool_blocked(blocked_tensor(x, 8, 0), 9, too_big), tt::ShapeError);
+}
+
+// Concat of blocked inputs: all but the last fill their blocks, the last's padding lanes become the
+// output's; the result is the plain cat. Inputs that do not fit are ShapeErrors.
+TEST(BlockedLayout, ConcatJoinsBlocks) {
+  for (int64_t lanes : {8, 16}) {
+    const tt::Tensor a = tt::Tensor::randn({2, lanes, 3, 5}), b = tt::Tensor::randn({2, 2 * lanes, 3, 5});
+    const tt::Tensor c = tt::Tensor::randn({2, 5, 3, 5});
+    const tt::Tensor got = tt::ops::concat_blocked(
+        {blocked_tensor(a, lanes, 7), blocked_tensor(b, lanes, 7), blocked_tensor(c, lanes, 7)}, {lanes, 2 * lanes, 5});
+    const tt::Tensor want = tt::cat({a, b, c}, 1);
+    const tt::Tensor back = plain_tensor(got, 3 * lanes + 5);
+    ASSERT_EQ(back.shape(), want.shape());
+    for (int64_t j = 0; j < want.numel(); ++j) ASSERT_EQ(back.data()[j], want.data()[j]);
+    EXPECT_THROW(tt::ops::concat_blocked({blocked_tensor(c, lanes, 0), blocked_tensor(a, lanes, 0)}, {5, lanes}),
+                 tt::ShapeError);  // the first does not fill its block
+    EXPECT_THROW(tt::ops::concat_blocked({blocked_tensor(a, lanes, 0), blocked_tensor(tt::Tensor::randn({2, 5, 3, 4}),
+                                                                                       lanes, 0)},
+                                         {lanes, 5}),
+                 tt::ShapeError);  // sizes differ
+  }
+}

@@ -100,25 +100,41 @@ void blocked_conv_wide_on_avx2(float* out, const float* in, const float* packed_
   avx2::blocked_kernels_wide().item(out, in, packed_weight, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
 }
 
-void to_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
-  const int64_t CB = blocked_blocks(C, lanes);
-  for (int64_t cb = 0; cb < CB; ++cb) {
-    float* d = dst + cb * P * lanes;
-    const int64_t valid = std::min(lanes, C - cb * lanes);
-    if (valid < lanes) std::memset(d, 0, static_cast<size_t>(P * lanes) * sizeof(float));
+// Pixels per tile of the layout changes: a tile's B lanes (4 KiB at 16) stay in L1 while its
+// channels' runs are read or written one after another.
+constexpr int64_t kLayoutTile = 64;
+
+void to_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb) {
+  float* d = dst + cb * P * lanes;
+  const int64_t valid = std::min(lanes, C - cb * lanes);
+  if (valid < lanes) std::memset(d, 0, static_cast<size_t>(P * lanes) * sizeof(float));
+  for (int64_t p0 = 0; p0 < P; p0 += kLayoutTile) {
+    const int64_t p1 = std::min(P, p0 + kLayoutTile);
     for (int64_t l = 0; l < valid; ++l) {
       const float* s = src + (cb * lanes + l) * P;
-      for (int64_t p = 0; p < P; ++p) d[p * lanes + l] = s[p];
+      for (int64_t p = p0; p < p1; ++p) d[p * lanes + l] = s[p];
     }
   }
 }
 
-void from_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
-  for (int64_t c = 0; c < C; ++c) {
-    const float* s = src + (c / lanes) * P * lanes + c % lanes;
-    float* d = dst + c * P;
-    for (int64_t p = 0; p < P; ++p) d[p] = s[p * lanes];
+void from_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb) {
+  const float* s = src + cb * P * lanes;
+  const int64_t valid = std::min(lanes, C - cb * lanes);
+  for (int64_t p0 = 0; p0 < P; p0 += kLayoutTile) {
+    const int64_t p1 = std::min(P, p0 + kLayoutTile);
+    for (int64_t l = 0; l < valid; ++l) {
+      float* d = dst + (cb * lanes + l) * P;
+      for (int64_t p = p0; p < p1; ++p) d[p] = s[p * lanes + l];
+    }
   }
+}
+
+void to_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
+  for (int64_t cb = 0; cb < blocked_blocks(C, lanes); ++cb) to_blocked_block(dst, src, C, P, lanes, cb);
+}
+
+void from_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes) {
+  for (int64_t cb = 0; cb < blocked_blocks(C, lanes); ++cb) from_blocked_block(dst, src, C, P, lanes, cb);
 }
 
 }  // namespace tinytorch::kernels

@@ -105,5 +105,8 @@ void blocked_conv_wide_on_avx2(float* out, const float* in, const float* packed_
 // Plain [C, P] (one image, P pixels) -> blocked [ceil(C/B), P, B], padding lanes zero; and back.
 void to_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes);
 void from_blocked(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes);
+// The same for block cb of one image only (dst, src: the image's), so that threads share an image.
+void to_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb);
+void from_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb);
 
 }  // namespace tinytorch::kernels

@@ -1,0 +1,209 @@
+// Pooling, concatenation and the per-channel affine in the channel-blocked layout
+// (conv2d_blocked.hpp): every step reads and writes pixels of B channels, vectors of B lanes. The
+// pools follow PyTorch's output sizes and rules, as max_pool2d and avg_pool2d (the padding lanes
+// are pooled too, and stay ignored).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/parallel.hpp"
+#include "ops/conv2d_blocked.hpp"
+#include "ops/pool2d.hpp"
+#include "tinytorch/errors.hpp"
+
+namespace tinytorch::ops {
+namespace {
+
+// x blocked [N, ceil(channels / B), H, W, B] float32 (B its last dimension: 8 or 16); the plain
+// shape it stands for.
+Shape plain_shape(const char* op, const Tensor& x, int64_t channels) {
+  const Shape& s = x.shape();
+  if (x.dtype() != DType::Float32 || x.dim() != 5 || (s[4] != 8 && s[4] != 16) || channels < 1 ||
+      s[1] != (channels + s[4] - 1) / s[4]) {
+    throw ShapeError(std::string(op) + ": expected float32 [N, ceil(C/B), H, W, B] (B 8 or 16) of C = " +
+                     std::to_string(channels) + " channels, got " + shape_to_string(s) + " " +
+                     dtype_name(x.dtype()));
+  }
+  return {s[0], channels, s[2], s[3]};
+}
+
+// Eight lanes as one vector (GCC's vector extension: AVX2 registers in this build); a block of B
+// lanes is B / 8 of them.
+using Lanes8 = float __attribute__((vector_size(32)));
+
+inline Lanes8 load8(const float* p) {
+  Lanes8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, Lanes8 v) { std::memcpy(p, &v, sizeof v); }
+
+// The taps [k0, k1) of a window starting at `first` (stride between taps `d`) that land in [0, n).
+inline void inside(int64_t first, int64_t d, int64_t k, int64_t n, int64_t& k0, int64_t& k1) {
+  k0 = first >= 0 ? 0 : (-first + d - 1) / d;
+  k1 = first >= n ? 0 : std::min(k, (n - 1 - first) / d + 1);
+}
+
+// Output row oh of one block's plane: the max over each window, padding as -inf; the first value
+// seeds it, after that a larger value or any NaN wins (PyTorch's rule, max_pool2d's, in its
+// order: rows, then columns).
+template <int B>
+void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t oh) {
+  constexpr int V = B / 8;
+  int64_t kh0 = 0, kh1 = 0;
+  const int64_t ih0 = oh * g.stride_h - g.pad_h;
+  inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
+  for (int64_t ow = 0; ow < g.OW; ++ow, dst += B) {
+    int64_t kw0 = 0, kw1 = 0;
+    const int64_t iw0 = ow * g.stride_w - g.pad_w;
+    inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
+    if (kh0 >= kh1 || kw0 >= kw1) {
+      std::fill(dst, dst + B, -std::numeric_limits<float>::infinity());
+      continue;
+    }
+    Lanes8 best[V];
+    const float* seed = src + ((ih0 + kh0 * g.dilation_h) * g.W + iw0 + kw0 * g.dilation_w) * B;
+    for (int v = 0; v < V; ++v) best[v] = load8(seed + 8 * v);
+    for (int64_t kh = kh0; kh < kh1; ++kh) {
+      const float* row = src + (ih0 + kh * g.dilation_h) * g.W * B;
+      for (int64_t kw = kh == kh0 ? kw0 + 1 : kw0; kw < kw1; ++kw) {
+        const float* at = row + (iw0 + kw * g.dilation_w) * B;
+        for (int v = 0; v < V; ++v) {
+          const Lanes8 x = load8(at + 8 * v);
+          best[v] = (x > best[v]) | (x != x) ? x : best[v];
+        }
+      }
+    }
+    for (int v = 0; v < V; ++v) store8(dst + 8 * v, best[v]);
+  }
+}
+
+// Output row oh of one block's plane: the mean over each window clipped to the padded input,
+// the divisor counting the padding or not (avg_window).
+template <int B>
+void avg_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t oh, bool count_include_pad) {
+  constexpr int V = B / 8;
+  for (int64_t ow = 0; ow < g.OW; ++ow, dst += B) {
+    const kernels::AvgWindow w = kernels::avg_window(g, oh, ow, count_include_pad);
+    Lanes8 sum[V] = {};
+    for (int64_t ih = w.h0; ih < w.h1; ++ih)
+      for (int64_t iw = w.w0; iw < w.w1; ++iw) {
+        const float* at = src + (ih * g.W + iw) * B;
+        for (int v = 0; v < V; ++v) sum[v] += load8(at + 8 * v);
+      }
+    const float scale = w.divisor > 0 ? 1.0f / static_cast<float>(w.divisor) : 0.0f;
+    for (int v = 0; v < V; ++v) store8(dst + 8 * v, sum[v] * scale);
+  }
+}
+
+// Every output row of every (image, block) plane over the threads; `row` fills one.
+template <class Row>
+Tensor pool_rows(const Tensor& x_arg, const kernels::Pool2dGeometry& g, int64_t window, Row row) {
+  const Tensor x = x_arg.contiguous();
+  const Shape& s = x.shape();
+  const int64_t B = s[4], planes = s[0] * s[1];
+  Tensor out = Tensor::empty({s[0], s[1], g.OH, g.OW, B});
+  const float* in = x.data();
+  float* o = out.data();
+  parallel_for(
+      planes * g.OH,
+      [&](int64_t i, int) {
+        const int64_t p = i / g.OH, oh = i % g.OH;
+        row(o + (p * g.OH + oh) * g.OW * B, in + p * g.H * g.W * B, oh);
+      },
+      planes * g.OH * g.OW * B * window);
+  return out;
+}
+
+}  // namespace
+
+Tensor max_pool_blocked(const Tensor& x, int64_t channels, const MaxPool2dOptions& o) {
+  const kernels::Pool2dGeometry g = pool2d_geometry("max_pool_blocked", plain_shape("max_pool_blocked", x, channels),
+                                                    o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
+  if (x.shape()[4] == 8)
+    return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { max_row<8>(d, s, g, oh); });
+  return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { max_row<16>(d, s, g, oh); });
+}
+
+Tensor avg_pool_blocked(const Tensor& x, int64_t channels, const AvgPool2dOptions& o) {
+  const kernels::Pool2dGeometry g = pool2d_geometry("avg_pool_blocked", plain_shape("avg_pool_blocked", x, channels),
+                                                    o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
+  const bool cip = o.count_include_pad;
+  if (x.shape()[4] == 8)
+    return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { avg_row<8>(d, s, g, oh, cip); });
+  return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { avg_row<16>(d, s, g, oh, cip); });
+}
+
+Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels) {
+  if (xs.empty() || xs.size() != channels.size()) throw ShapeError("concat_blocked: expected a channel count per input");
+  std::vector<Tensor> parts;
+  int64_t blocks = 0;
+  const Shape first = plain_shape("concat_blocked", xs[0], channels[0]);
+  const int64_t B = xs[0].shape()[4];
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Shape p = plain_shape("concat_blocked", xs[i], channels[i]);
+    if (xs[i].shape()[4] != B || p[0] != first[0] || p[2] != first[2] || p[3] != first[3]) {
+      throw ShapeError("concat_blocked: input " + std::to_string(i) + " " + shape_to_string(xs[i].shape()) +
+                       " does not match input 0 " + shape_to_string(xs[0].shape()) + " outside the channels");
+    }
+    if (i + 1 < xs.size() && channels[i] % B != 0) {
+      throw ShapeError("concat_blocked: every input but the last must fill its blocks of " + std::to_string(B) +
+                       " channels; input " + std::to_string(i) + " has " + std::to_string(channels[i]));
+    }
+    parts.push_back(xs[i].contiguous());
+    blocks += xs[i].shape()[1];
+  }
+  const int64_t N = first[0], plane = first[2] * first[3] * B;
+  Tensor out = Tensor::empty({N, blocks, first[2], first[3], B});
+  float* o = out.data();
+  parallel_for(
+      N * static_cast<int64_t>(parts.size()),
+      [&](int64_t item, int) {
+        const int64_t n = item / static_cast<int64_t>(parts.size());
+        const auto i = static_cast<size_t>(item % static_cast<int64_t>(parts.size()));
+        int64_t at = 0;
+        for (size_t j = 0; j < i; ++j) at += parts[j].shape()[1];
+        const int64_t cb = parts[i].shape()[1];
+        std::memcpy(o + (n * blocks + at) * plane, parts[i].data() + n * cb * plane,
+                    static_cast<size_t>(cb * plane) * sizeof(float));
+      },
+      N * blocks * plane);
+  return out;
+}
+
+Tensor channel_affine_blocked(const Tensor& x_arg, int64_t channels, const std::vector<float>& scale,
+                              const std::vector<float>& shift, bool relu) {
+  const Shape plain = plain_shape("channel_affine_blocked", x_arg, channels);
+  if (static_cast<int64_t>(scale.size()) != channels || static_cast<int64_t>(shift.size()) != channels) {
+    throw ShapeError("channel_affine_blocked: expected " + std::to_string(channels) + " scales and shifts, got " +
+                     std::to_string(scale.size()) + " and " + std::to_string(shift.size()));
+  }
+  const Tensor x = x_arg.contiguous();
+  const Shape& s = x.shape();
+  const int64_t B = s[4], CB = s[1], P = plain[2] * plain[3];
+  std::vector<float> a(static_cast<size_t>(CB * B), 0.0f), b(a.size(), 0.0f);  // padding lanes: 0
+  std::copy(scale.begin(), scale.end(), a.begin());
+  std::copy(shift.begin(), shift.end(), b.begin());
+  Tensor out = Tensor::empty(s);
+  const float* in = x.data();
+  float* o = out.data();
+  const float lo = relu ? 0.0f : -std::numeric_limits<float>::infinity();
+  parallel_for(
+      s[0] * CB,
+      [&](int64_t item, int) {
+        const float* sa = a.data() + item % CB * B;
+        const float* sb = b.data() + item % CB * B;
+        const float* src = in + item * P * B;
+        float* dst = o + item * P * B;
+        for (int64_t p = 0; p < P; ++p, src += B, dst += B) {
+          for (int64_t l = 0; l < B; ++l) {
+            const float v = src[l] * sa[l] + sb[l];
+            dst[l] = v < lo ? lo : v;  // keeps a NaN, as relu does
+          }
+        }
+      },
+      x.numel());
+  return out;
+}
+
+}  // namespace tinytorch::ops
