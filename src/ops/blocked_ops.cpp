@@ -21,8 +21,7 @@ Shape plain_shape(const char* op, const Tensor& x, int64_t channels) {
   if (x.dtype() != DType::Float32 || x.dim() != 5 || (s[4] != 8 && s[4] != 16) || channels < 1 ||
       s[1] != (channels + s[4] - 1) / s[4]) {
     throw ShapeError(std::string(op) + ": expected float32 [N, ceil(C/B), H, W, B] (B 8 or 16) of C = " +
-                     std::to_string(channels) + " channels, got " + shape_to_string(s) + " " +
-                     dtype_name(x.dtype()));
+                     std::to_string(channels) + " channels, got " + shape_to_string(s) + " " + dtype_name(x.dtype()));
   }
   return {s[0], channels, s[2], s[3]};
 }
@@ -135,7 +134,8 @@ Tensor avg_pool_blocked(const Tensor& x, int64_t channels, const AvgPool2dOption
 }
 
 Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels) {
-  if (xs.empty() || xs.size() != channels.size()) throw ShapeError("concat_blocked: expected a channel count per input");
+  if (xs.empty() || xs.size() != channels.size())
+    throw ShapeError("concat_blocked: expected a channel count per input");
   std::vector<Tensor> parts;
   int64_t blocks = 0;
   const Shape first = plain_shape("concat_blocked", xs[0], channels[0]);

@@ -21,7 +21,6 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d, bo
   return out;
 }
 
-
 }  // namespace
 
 namespace ops {

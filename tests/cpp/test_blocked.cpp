@@ -299,8 +299,8 @@ TEST(BlockedLayout, PoolsMatchThePlainPools) {
   }
   tt::set_num_threads(threads_before);
   const tt::Tensor x = tt::Tensor::randn({1, 9, 4, 4});
-  EXPECT_THROW(tt::ops::max_pool_blocked(x, 9, {}), tt::ShapeError);                           // plain
-  EXPECT_THROW(tt::ops::max_pool_blocked(blocked_tensor(x, 8, 0), 17, {}), tt::ShapeError);    // channels
+  EXPECT_THROW(tt::ops::max_pool_blocked(x, 9, {}), tt::ShapeError);                         // plain
+  EXPECT_THROW(tt::ops::max_pool_blocked(blocked_tensor(x, 8, 0), 17, {}), tt::ShapeError);  // channels
   tt::AvgPool2dOptions too_big;
   too_big.kernel_size = 5;
   EXPECT_THROW(tt::ops::avg_pool_blocked(blocked_tensor(x, 8, 0), 9, too_big), tt::ShapeError);
@@ -320,9 +320,35 @@ TEST(BlockedLayout, ConcatJoinsBlocks) {
     for (int64_t j = 0; j < want.numel(); ++j) ASSERT_EQ(back.data()[j], want.data()[j]);
     EXPECT_THROW(tt::ops::concat_blocked({blocked_tensor(c, lanes, 0), blocked_tensor(a, lanes, 0)}, {5, lanes}),
                  tt::ShapeError);  // the first does not fill its block
-    EXPECT_THROW(tt::ops::concat_blocked({blocked_tensor(a, lanes, 0), blocked_tensor(tt::Tensor::randn({2, 5, 3, 4}),
-                                                                                       lanes, 0)},
-                                         {lanes, 5}),
-                 tt::ShapeError);  // sizes differ
+    EXPECT_THROW(
+        tt::ops::concat_blocked(
+            {blocked_tensor(a, lanes, 0), blocked_tensor(tt::Tensor::randn({2, 5, 3, 4}), lanes, 0)}, {lanes, 5}),
+        tt::ShapeError);  // sizes differ
+  }
+}
+
+// The per-channel affine (an inference BatchNormalization) at 8 and 16 lanes, with and without the
+// Relu, against the plain arithmetic; the padding lanes stay out of the real channels.
+TEST(BlockedLayout, ChannelAffineMatchesThePlainArithmetic) {
+  for (int64_t lanes : {8, 16}) {
+    for (bool relu : {false, true}) {
+      const int64_t C = lanes + 3;
+      const tt::Tensor x = tt::Tensor::randn({2, C, 3, 4});
+      std::vector<float> scale(static_cast<size_t>(C)), shift(static_cast<size_t>(C));
+      for (int64_t c = 0; c < C; ++c)
+        scale[static_cast<size_t>(c)] = 0.5f - 0.1f * c, shift[static_cast<size_t>(c)] = 0.25f * c - 1;
+      const tt::Tensor got =
+          plain_tensor(tt::ops::channel_affine_blocked(blocked_tensor(x, lanes, 7), C, scale, shift, relu), C);
+      for (int64_t n = 0; n < 2; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = 0; p < 12; ++p) {
+            const int64_t at = (n * C + c) * 12 + p;
+            float want = x.data()[at] * scale[static_cast<size_t>(c)] + shift[static_cast<size_t>(c)];
+            if (relu) want = std::max(want, 0.0f);
+            ASSERT_NEAR(got.data()[at], want, 1e-6f * (1 + std::fabs(want))) << "lanes " << lanes << " channel " << c;
+          }
+      EXPECT_THROW(tt::ops::channel_affine_blocked(blocked_tensor(x, lanes, 7), C, {1.0f}, shift, relu),
+                   tt::ShapeError);
+    }
   }
 }

@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.skipif(not tinytorch.onnx.available(), reason="built w
 
 rng = np.random.default_rng(7)
 X_SHAPE = (2, 4, 9, 7)
+# The blocked layout takes dense layers other than pointwise ones with 16-lane blocks (AVX-512) only.
+ALL_DENSE_BLOCKED = tinytorch.backends.peak_isa() == "avx512"
 
 
 def arr(*shape, scale=1.0):
@@ -267,28 +269,23 @@ def test_blocked_layout_runs_a_mobile_network_and_converts_once(c, mid):
 
 
 def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_turned_off(monkeypatch):
-    # A dense 3x3 layer on a blocked input stays blocked: where the plain selection picks Winograd
-    # for its shape, the node converts its input to the plain layout and its output back.
+    # With 16-lane blocks (AVX-512) a dense 3x3 layer on a blocked input stays blocked: where the
+    # plain selection picks Winograd for its shape, the node converts its input to the plain layout
+    # and its output back.
     nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="pw1"),
              helper.make_node("Conv", ["a", "w2"], ["b"], name="pw2"),
              helper.make_node("Conv", ["b", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])]
     inits = dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1), w3=arr(16, 16, 3, 3))
+    monkeypatch.setenv("TINYTORCH_BLOCKED_LAYOUT", "0")
+    assert tinytorch.onnx.load_from_bytes(build(nodes, inits)).op_types == ["Conv", "Conv", "Conv"]
+    monkeypatch.setenv("TINYTORCH_BLOCKED_LAYOUT", "1")
     data = build(nodes, inits, x_shape=(2, 4, 40, 36))
     model = tinytorch.onnx.load_from_bytes(data)
-    assert model.op_types == ["Conv", "Conv", "Conv", "FromBlocked"]
     x = arr(2, 4, 40, 36)
     want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
-    # Forced, so that the selection (which autotuning may move) is known: both ways of running it.
-    for forced, ran in [("winograd", "winograd (plain, between layout changes)"), ("direct", "blocked")]:
-        tinytorch.backends.set_conv2d_algorithm(forced)
-        try:
-            assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
-            dense = [n["algorithm"] for n in model.inspect(x, timed_runs=1)["nodes"] if n["name"] == "dense"]
-        finally:
-            tinytorch.backends.set_conv2d_algorithm("auto")
-        assert dense == [ran]
     # A first layer feeding only a 3x3 layer of Winograd's kind (directly or through a pool: ResNet-18's
-    # stem) stays plain; one feeding a pool then a pointwise layer (ResNet-50's) goes blocked.
+    # stem) stays plain; one feeding a pool then a pointwise layer (ResNet-50's) goes blocked with
+    # 16-lane blocks (with 8 the first layer must feed such a layer itself).
     alone = build(nodes[:1] + [helper.make_node("Conv", ["a", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])],
                   dict(w1=arr(16, 4, 1, 1), w3=arr(16, 16, 3, 3)))
     assert tinytorch.onnx.load_from_bytes(alone).op_types == ["Conv", "Conv"]
@@ -298,22 +295,36 @@ def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_
     assert tinytorch.onnx.load_from_bytes(through).op_types == ["Conv", "MaxPool", "Conv"]
     into_pointwise = build([nodes[0], pool, helper.make_node("Conv", ["m", "w2"], ["y"], name="pw")],
                            dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1)))
-    assert tinytorch.onnx.load_from_bytes(into_pointwise).op_types == ["Conv", "MaxPool", "Conv", "FromBlocked"]
-    monkeypatch.setenv("TINYTORCH_BLOCKED_LAYOUT", "0")
-    assert tinytorch.onnx.load_from_bytes(build(nodes, inits)).op_types == ["Conv", "Conv", "Conv"]
+    assert tinytorch.onnx.load_from_bytes(into_pointwise).op_types == (
+        ["Conv", "MaxPool", "Conv", "FromBlocked"] if ALL_DENSE_BLOCKED else ["Conv", "MaxPool", "Conv"])
+    if not ALL_DENSE_BLOCKED:  # 8-lane blocks: a dense 3x3 layer keeps the plain layout
+        assert model.op_types == ["Conv", "Conv", "FromBlocked", "Conv"]
+        assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
+        return
+    assert model.op_types == ["Conv", "Conv", "Conv", "FromBlocked"]
+    # Forced, so that the selection (which autotuning may move) is known: both ways of running it.
+    for forced, ran in [("winograd", "winograd (plain, between layout changes)"), ("direct", "blocked")]:
+        tinytorch.backends.set_conv2d_algorithm(forced)
+        try:
+            assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
+            dense = [n["algorithm"] for n in model.inspect(x, timed_runs=1)["nodes"] if n["name"] == "dense"]
+        finally:
+            tinytorch.backends.set_conv2d_algorithm("auto")
+        assert dense == [ran]
 
 
 def test_blocked_layout_runs_pools_and_concat_of_an_inception_network():
-    # stem 7x7 / 2 -> MaxPool -> [1x1 | 3x3 | MaxPool -> 1x1 (the last: padding lanes)] -> Concat ->
-    # BatchNormalization -> Relu -> a Pad of zeros -> AveragePool (ceil_mode) -> 3x3 / 2 ->
-    # GlobalAveragePool: one conversion, at the end, the Relu folded into the BatchNormalization;
-    # the same values as the graph as written.
+    # stem 7x7 / 2 -> 1x1 -> MaxPool (ceil_mode) -> [1x1 | depthwise 3x3 | MaxPool -> 1x1 (the
+    # last: padding lanes)] -> Concat -> BatchNormalization -> Relu -> a Pad of zeros ->
+    # AveragePool (ceil_mode, padded) -> 1x1 -> GlobalAveragePool: one conversion, at the end, the
+    # Relu folded into the BatchNormalization; the same values as the graph as written.
     for c in (16, 32):
         nodes = [helper.make_node("Conv", ["x", "ws"], ["s"], name="stem", pads=[3, 3, 3, 3], strides=[2, 2]),
                  helper.make_node("Relu", ["s"], ["sr"]),
-                 helper.make_node("MaxPool", ["sr"], ["m"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+                 helper.make_node("Conv", ["sr", "wp"], ["pre"], name="pre"),
+                 helper.make_node("MaxPool", ["pre"], ["m"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
                  helper.make_node("Conv", ["m", "wa"], ["a"], name="branch1x1"),
-                 helper.make_node("Conv", ["m", "wb"], ["b"], name="branch3x3", pads=[1, 1, 1, 1]),
+                 helper.make_node("Conv", ["m", "wb"], ["b"], name="branch_dw", pads=[1, 1, 1, 1], group=c),
                  helper.make_node("MaxPool", ["m"], ["mp"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1]),
                  helper.make_node("Conv", ["mp", "wc"], ["cc"], name="pool_proj"),
                  helper.make_node("Concat", ["a", "b", "cc"], ["cat"], axis=1),
@@ -322,10 +333,10 @@ def test_blocked_layout_runs_pools_and_concat_of_an_inception_network():
                  helper.make_node("Pad", ["br", "zeros"], ["bp"]),
                  helper.make_node("AveragePool", ["bp"], ["ap"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
                                   pads=[1, 1, 1, 1]),
-                 helper.make_node("Conv", ["ap", "wd"], ["d"], name="dense", pads=[1, 1, 1, 1], strides=[2, 2]),
+                 helper.make_node("Conv", ["ap", "wd"], ["d"], name="last"),
                  helper.make_node("GlobalAveragePool", ["d"], ["y"])]
-        inits = dict(ws=arr(c, 3, 7, 7, scale=0.2), wa=arr(c, c, 1, 1, scale=0.3), wb=arr(c, c, 3, 3, scale=0.2),
-                     wc=arr(12, c, 1, 1, scale=0.3), wd=arr(24, 2 * c + 12, 3, 3, scale=0.1),
+        inits = dict(ws=arr(c, 3, 7, 7, scale=0.2), wp=arr(c, c, 1, 1, scale=0.3), wa=arr(c, c, 1, 1, scale=0.3),
+                     wb=arr(c, 1, 3, 3, scale=0.3), wc=arr(12, c, 1, 1, scale=0.3), wd=arr(24, 2 * c + 12, 1, 1),
                      bs=arr(2 * c + 12), bb=arr(2 * c + 12), bm=arr(2 * c + 12),
                      bv=np.abs(arr(2 * c + 12)) + 0.5, zeros=np.zeros(8, np.int64))
         data = build(nodes, inits, x_shape=(2, 3, 45, 39))
