@@ -195,9 +195,10 @@ Tensors conv_blocked(const Node& n, const Tensors& x) {
   o.pads = {w.pads[0], w.pads[1], w.pads[2], w.pads[3]};
   o.depthwise = group > 1;
   const Tensor bias = given(x, 2) ? x[2] : Tensor(), residual = given(x, 3) ? x[3] : Tensor();
-  if (plain_winograd(n, input, weight)) {  // between layout changes, the stage after the second
-    const Tensor y = ops::to_blocked(conv(n, {ops::from_blocked(input, C), weight, bias})[0]);
-    return {residual.defined() ? add_then_epilogue(y, residual, n.epilogue) : y};
+  if (plain_winograd(n, input, weight)) {  // between layout changes, the residual's too
+    Tensors plain{ops::from_blocked(input, C), weight, bias};
+    if (residual.defined()) plain.push_back(ops::from_blocked(residual, weight.shape()[0]));
+    return {ops::to_blocked(conv(n, plain)[0])};
   }
   try {
     if (!residual.defined() || residual.shape() == ops::conv2d_blocked_shape(input, C, weight, o)) {

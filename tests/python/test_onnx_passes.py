@@ -274,7 +274,9 @@ def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_
     # and its output back.
     nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="pw1"),
              helper.make_node("Conv", ["a", "w2"], ["b"], name="pw2"),
-             helper.make_node("Conv", ["b", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])]
+             helper.make_node("Conv", ["b", "w3"], ["c"], name="dense", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["c", "a"], ["r"]),  # a residual the dense layer adds, then its Relu
+             helper.make_node("Relu", ["r"], ["y"])]
     inits = dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1), w3=arr(16, 16, 3, 3))
     monkeypatch.setenv("TINYTORCH_BLOCKED_LAYOUT", "0")
     assert tinytorch.onnx.load_from_bytes(build(nodes, inits)).op_types == ["Conv", "Conv", "Conv"]
