@@ -295,12 +295,17 @@ Tensors average_pool(const Node& n, const Tensors& x) {
 // The blocked layout's pools and Concat (attribute "channels": the input's channels, per input for
 // Concat, set by the pass). A window whose pads differ on its two sides runs as the plain op
 // between layout changes.
+// A blocked pool's window, from the plain shape its input stands for.
+Window blocked_pool_window(const Node& n, const Tensor& input, int64_t C) {
+  if (input.dim() != 5) fail(n, "expected a blocked input, got " + shape_to_string(input.shape()));
+  if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+  return window_of(n, Shape{input.shape()[0], C, input.shape()[2], input.shape()[3]}, 1);
+}
+
 Tensors max_pool_blocked(const Node& n, const Tensors& x) {
   const Tensor& input = arg(n, x, 0);
   const int64_t C = n.attr_int("channels", 0);
-  if (input.dim() != 5) fail(n, "expected a blocked input, got " + shape_to_string(input.shape()));
-  const Window w = window_of(n, Shape{input.shape()[0], C, input.shape()[2], input.shape()[3]}, 1);
-  if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+  const Window w = blocked_pool_window(n, input, C);
   if (!symmetric(w)) return {ops::to_blocked(max_pool(n, {ops::from_blocked(input, C)})[0])};
   MaxPool2dOptions o;
   o.kernel_size = w.kernel, o.stride = w.stride, o.dilation = w.dilation, o.padding = Size2(w.pads[0], w.pads[1]);
@@ -315,9 +320,7 @@ Tensors max_pool_blocked(const Node& n, const Tensors& x) {
 Tensors average_pool_blocked(const Node& n, const Tensors& x) {
   const Tensor& input = arg(n, x, 0);
   const int64_t C = n.attr_int("channels", 0);
-  if (input.dim() != 5) fail(n, "expected a blocked input, got " + shape_to_string(input.shape()));
-  const Window w = window_of(n, Shape{input.shape()[0], C, input.shape()[2], input.shape()[3]}, 1);
-  if (!n.has("kernel_shape")) fail(n, "kernel_shape is required");
+  const Window w = blocked_pool_window(n, input, C);
   if (!symmetric(w) || w.dilation.h != 1 || w.dilation.w != 1) {
     return {ops::to_blocked(average_pool(n, {ops::from_blocked(input, C)})[0])};
   }
