@@ -43,7 +43,14 @@ std::vector<int64_t> ints_of(const Node& n, const Tensor& t) {
   if (c.dtype() == DType::Int64) {
     std::copy_n(c.data_ptr<int64_t>(), out.size(), out.begin());
   } else if (c.dtype() == DType::Float32) {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<int64_t>(c.data()[i]);
+    for (size_t i = 0; i < out.size(); ++i) {
+      const float v = c.data()[i];
+      // An integer's range as floats: [-2^63, 2^63); NaN and anything outside has no int64.
+      if (!(v >= -9.2233720368547758e18f && v < 9.2233720368547758e18f)) {
+        fail(n, "expected integers, got " + std::to_string(v) + " in a float tensor");
+      }
+      out[i] = static_cast<int64_t>(v);
+    }
   } else {
     fail(n, "expected an integer tensor, got a bool one");
   }

@@ -198,6 +198,11 @@ def test_gemm_matmul_and_shapes():
     value = numpy_helper.from_array(np.array(7.0, np.float32), "v")
     y = run_one(helper.make_node("Pad", ["x", "pads", "v"], ["y"]), x, (2, 6, 5, 5), [pads, value])
     assert np.array_equal(y, np.pad(x, ((0, 0), (0, 0), (1, 3), (2, 0)), constant_values=7.0))
+    # Integers given as floats that no int64 holds (a fuzzed file's): a clear error, not a wild cast.
+    for bad in (np.nan, 1e30, -np.inf):
+        fpads = numpy_helper.from_array(np.array([0, 0, 1, bad, 0, 0, 3, 0], np.float32), "pads")
+        with pytest.raises(DataError, match=r"Pad node .*expected integers, got"):
+            run_one(helper.make_node("Pad", ["x", "pads"], ["y"]), x, (2, 6, 5, 5), [fpads])
 
 
 @needs_onnx
