@@ -17,7 +17,7 @@ void add_runtime_options(Args& args) {
   args.option("threads", std::to_string(get_num_threads()), "threads for the kernels");
   args.option("conv-algo", "auto",
               "force a conv2d algorithm where it applies: auto, reference, im2col, gemm1x1, packed, winograd, "
-              "depthwise, direct, batched, ocblock");
+              "depthwise, direct, batched, ocblock, blocked");
   args.flag("conv-autotune", "time the conv2d algorithms on each new shape and keep the fastest");
 }
 

@@ -25,10 +25,12 @@ enum class Conv2dAlgorithm {
   Direct,      // the micro-kernel reads the padded (phase-split) input in place, no im2col
   Batched,     // every image's patches as rows of one OpenBLAS GEMM per group: images with few pixels
   Ocblock,     // vectors across output channels, each tap an input value broadcast: images with few pixels
+  Blocked,     // groups 1: the input converted to blocks of 8/16 channels, the graph runtime's blocked kernels
 };
 
 std::string to_string(Conv2dAlgorithm algorithm);
-// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct", "batched", "ocblock";
+// "auto", "reference", "im2col", "gemm1x1", "packed", "winograd", "depthwise", "direct", "batched", "ocblock",
+// "blocked";
 // ArgumentError
 // otherwise. The names and everything else an algorithm is live in one table (src/ops/conv2d_table.cpp).
 Conv2dAlgorithm conv2d_algorithm_from_string(const std::string& name);

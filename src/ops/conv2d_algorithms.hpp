@@ -44,6 +44,7 @@ bool conv2d_gemm1x1_supports(const Conv2dGeometry& g);    // 1x1, stride 1, no p
 bool conv2d_depthwise_supports(const Conv2dGeometry& g);  // groups == C > 1
 bool conv2d_winograd_supports(const Conv2dGeometry& g);   // 3x3, dilation 1, groups 1 (see winograd.hpp)
 bool conv2d_direct_supports(const Conv2dGeometry& g);     // any shape
+bool conv2d_blocked_supports(const Conv2dGeometry& g);    // groups 1
 
 void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
                         const OutputStage& stage);
@@ -61,6 +62,8 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
                     const OutputStage& stage);
 void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
                     const OutputStage& stage);
+void conv2d_blocked_plain(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                          const OutputStage& stage);  // conv2d_blocked.cpp
 
 // Per-thread workspace bytes each algorithm asks for on this geometry.
 int64_t conv2d_im2col_workspace_bytes(const Conv2dGeometry& g);
@@ -73,6 +76,7 @@ int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed we
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
 int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
 int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // padded windows, tap offsets, accumulators
+int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g);    // packed weights, blocked input and output
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);

@@ -7,6 +7,7 @@
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
 #include "kernels/blocked/blocked.hpp"
+#include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/errors.hpp"
 
@@ -93,6 +94,39 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
   return best;
 }
 
+// The packed weight, kept between calls while the weight stays the same (prepared_weights.hpp).
+std::shared_ptr<const PreparedWeight> packed_weight(const float* weight, int64_t floats, const kernels::BlockedConv& g,
+                                                    int64_t B) {
+  const PreparedTag tag{kBlockedPacked, B, g.OC, g.C, g.KH * g.KW * 4 + (g.in_blocked ? 1 : 0) + (g.depthwise ? 2 : 0)};
+  return prepared_weight(tag, weight, floats, kernels::blocked_weight_floats(g, B),
+                         [&](float* dst) { kernels::pack_blocked_weight(dst, weight, g, B); });
+}
+
+// The work items of one convolution over threads: images x bands of output rows x ranges of
+// output blocks (cut()), each a call of the kernels.
+void run_items(float* dst, const float* src, const float* wp, const float* packed_bias, const kernels::BlockedConv& g,
+               int64_t B, const kernels::OutputStage& stage) {
+  const int64_t OB = kernels::blocked_blocks(g.OC, B);
+  // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
+  const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
+  auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
+  const Cut c = cut(g, B, units, 4 * std::max(2, get_num_threads()));
+  const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
+  const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
+  parallel_for(
+      g.N * bands * groups,
+      [&](int64_t item, int) {
+        const int64_t n = item / (bands * groups), band = item / groups % bands, grp = item % groups;
+        const int64_t u0 = grp * per_group, u1 = std::min(units, u0 + per_group);
+        if (u0 >= u1) return;
+        const int64_t ob0 = first_block(u0), ob1 = u1 == units ? OB : first_block(u1);
+        const int64_t oh0 = band * rows, oh1 = std::min(g.OH, oh0 + rows);
+        float* scratch = workspace(static_cast<size_t>(scratch_floats) * sizeof(float));
+        kernels::blocked_conv(dst, src, wp, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
+      },
+      g.flops());
+}
+
 }  // namespace
 
 int64_t blocked_lanes() { return kernels::blocked_lanes(); }
@@ -120,39 +154,14 @@ Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weigh
   }
   const Tensor x = input.contiguous(), w = weight.contiguous();
   const float* wdata = w.data();
-  // The packed weight, kept between calls while the weight stays the same (prepared_weights.hpp).
-  const PreparedTag tag{kBlockedPacked, B, g.OC, g.C, g.KH * g.KW * 4 + (g.in_blocked ? 1 : 0) + (g.depthwise ? 2 : 0)};
-  const auto packed = prepared_weight(tag, wdata, w.numel(), kernels::blocked_weight_floats(g, B),
-                                      [&](float* dst) { kernels::pack_blocked_weight(dst, wdata, g, B); });
+  const auto packed = packed_weight(wdata, w.numel(), g, B);
   float* packed_bias = workspace(static_cast<size_t>(OB * B) * sizeof(float), WorkspaceSlot::Shared);
   const Tensor b = bias.defined() ? bias.to(DType::Float32).contiguous() : Tensor();
   kernels::pack_blocked_bias(packed_bias, b.defined() ? b.data() : nullptr, g, B);
 
-  // Work items: images x bands of output rows x ranges of output blocks (cut()).
-  // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
-  const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
-  auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
-  const Cut c = cut(g, B, units, 4 * std::max(2, get_num_threads()));
-  const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
-  const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
-
   Tensor out = Tensor::empty(out_shape);
-  float* dst = out.data();
-  const float* src = x.data();
-  const float* wp = packed->prepared.data();
   const kernels::OutputStage stage{epilogue, res.defined() ? res.data() : nullptr};
-  parallel_for(
-      g.N * bands * groups,
-      [&](int64_t item, int) {
-        const int64_t n = item / (bands * groups), band = item / groups % bands, grp = item % groups;
-        const int64_t u0 = grp * per_group, u1 = std::min(units, u0 + per_group);
-        if (u0 >= u1) return;
-        const int64_t ob0 = first_block(u0), ob1 = u1 == units ? OB : first_block(u1);
-        const int64_t oh0 = band * rows, oh1 = std::min(g.OH, oh0 + rows);
-        float* scratch = workspace(static_cast<size_t>(scratch_floats) * sizeof(float));
-        kernels::blocked_conv(dst, src, wp, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
-      },
-      g.flops());
+  run_items(out.data(), x.data(), packed->prepared.data(), packed_bias, g, B, stage);
   return out;
 }
 
@@ -256,6 +265,81 @@ Tensor scale_blocked(const Tensor& x_arg, const Tensor& scale_arg) {
       },
       x.numel());
   return out;
+}
+
+// --- the plain-layout algorithm ("blocked" in the algorithm table) --------------------------------
+
+namespace {
+
+// Whether the plain algorithm reads the input as it is (all C channels of a pixel interleaved in
+// the band copy, as for a network's first layer) rather than converting it to blocks first: with
+// fewer channels than a block, whose lanes would mostly hold padding.
+bool reads_plain(const Conv2dGeometry& g, int64_t B) { return g.C < B; }
+
+kernels::BlockedConv blocked_geometry(const Conv2dGeometry& g, int64_t B) {
+  kernels::BlockedConv b{};
+  b.N = g.N, b.C = g.C, b.H = g.H, b.W = g.W, b.OC = g.OC, b.KH = g.KH, b.KW = g.KW, b.OH = g.OH, b.OW = g.OW;
+  b.stride_h = g.stride_h, b.stride_w = g.stride_w, b.dilation_h = g.dilation_h, b.dilation_w = g.dilation_w;
+  b.pad_top = g.pad_top, b.pad_left = g.pad_left;
+  b.in_blocked = !reads_plain(g, B);
+  return b;
+}
+
+}  // namespace
+
+bool conv2d_blocked_supports(const Conv2dGeometry& g) { return g.groups == 1; }
+
+int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g) {
+  const int64_t B = kernels::blocked_lanes();
+  const kernels::BlockedConv b = blocked_geometry(g, B);
+  const int64_t in = b.in_blocked ? g.N * kernels::blocked_blocks(g.C, B) * g.H * g.W * B : 0;
+  const int64_t out = g.N * kernels::blocked_blocks(g.OC, B) * g.OH * g.OW * B;
+  return (kernels::blocked_weight_floats(b, B) + kernels::blocked_blocks(g.OC, B) * B + in + out +
+          kernels::blocked_scratch_floats(b, g.OH, B)) *
+         4;
+}
+
+// A plain [N, C, H, W] convolution through the blocked kernels: the input converted to blocks
+// (or read as it is, reads_plain), the output computed blocked into a temporary and converted back
+// block by block, each block's planes finishing with the stage there (the residual is plain).
+// The layout changes read and write each activation once more, which pays where the blocked
+// kernels' register tile (4 blocks of 16 channels x 6 pixels with AVX-512, all 32 registers' worth)
+// beats the plain algorithms' (see conv2d_select.cpp).
+void conv2d_blocked_plain(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
+                          const OutputStage& stage) {
+  const int64_t B = kernels::blocked_lanes();
+  const kernels::BlockedConv b = blocked_geometry(g, B);
+  const int64_t CB = kernels::blocked_blocks(g.C, B), OB = kernels::blocked_blocks(g.OC, B);
+  const int64_t P = g.H * g.W, OP = g.OH * g.OW;
+  const auto packed = packed_weight(weight, g.OC * g.C * g.KH * g.KW, b, B);
+  // Shared by the threads: the bias, the blocked input and output (workspace, not tensors: a fresh
+  // allocation per call faulted its pages in again, 0.13 ms of a 0.4 ms 256 -> 1024 1x1 at 14x14).
+  const int64_t in_floats = b.in_blocked ? g.N * CB * P * B : 0;
+  float* packed_bias =
+      workspace(static_cast<size_t>(OB * B + in_floats + g.N * OB * OP * B) * sizeof(float), WorkspaceSlot::Shared);
+  kernels::pack_blocked_bias(packed_bias, bias, b, B);
+  float* blocked_in = packed_bias + OB * B;
+  float* y = blocked_in + in_floats;
+  if (b.in_blocked) {
+    parallel_for(
+        g.N * CB,
+        [&](int64_t i, int) {
+          kernels::to_blocked_block(blocked_in + i / CB * CB * P * B, in + i / CB * g.C * P, g.C, P, B, i % CB);
+        },
+        g.N * g.C * P);
+  }
+  // With no residual the kernels apply the stage as they store (it is then elementwise).
+  const bool fused = stage.residual == nullptr;
+  run_items(y, b.in_blocked ? blocked_in : in, packed->prepared.data(), packed_bias, b, B,
+            fused ? stage : OutputStage{});
+  parallel_for(
+      g.N * OB,
+      [&](int64_t i, int) {
+        const int64_t n = i / OB, ob = i % OB;
+        kernels::from_blocked_block(out + n * g.OC * OP, y + n * OB * OP * B, g.OC, OP, B, ob);
+        if (!fused) apply_stage(out, stage, g, ob * B, std::min(g.OC, (ob + 1) * B), n * OP, (n + 1) * OP);
+      },
+      g.N * g.OC * OP);
 }
 
 }  // namespace tinytorch::ops

@@ -98,6 +98,8 @@ Conv2dAlgorithm tune(const Conv2dGeometry& g, const Conv2dCall& d, double limit)
       drop_prepared_weights(d.w, {kDirectPacked});
     } else if (choice == Conv2dAlgorithm::Ocblock) {
       drop_prepared_weights(d.w, {kOcBlockPacked});
+    } else if (choice == Conv2dAlgorithm::Blocked) {
+      drop_prepared_weights(d.w, {kBlockedPacked});
     } else {
       drop_prepared_weights(d.w, {});
     }

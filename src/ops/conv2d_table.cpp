@@ -54,6 +54,8 @@ const std::vector<Conv2dAlgorithmRow>& conv2d_algorithm_table() {
        [](const Conv2dGeometry& g) { return conv2d_direct_workspace_bytes(g) + conv2d_direct_shared_bytes(g); }, true},
       {Conv2dAlgorithm::Batched, "batched", any_shape, conv2d_batched, conv2d_batched_workspace_bytes, true},
       {Conv2dAlgorithm::Ocblock, "ocblock", any_shape, conv2d_ocblock, conv2d_ocblock_workspace_bytes, true},
+      {Conv2dAlgorithm::Blocked, "blocked", conv2d_blocked_supports, conv2d_blocked_plain,
+       conv2d_blocked_workspace_bytes, true},
   };
   return table;
 }

@@ -979,7 +979,7 @@ TEST(ConvAlgorithms, PreparedWeightsFromManyThreads) {
 // without a row).
 TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
   const auto& table = tt::ops::conv2d_algorithm_table();
-  const int last = static_cast<int>(tt::Conv2dAlgorithm::Ocblock);
+  const int last = static_cast<int>(tt::Conv2dAlgorithm::Blocked);
   ASSERT_EQ(table.size(), static_cast<size_t>(last));
   std::set<std::string> names{"auto"};
   for (int v = 1; v <= last; ++v) {

@@ -89,7 +89,7 @@ def test_conv2d_matches_torch(seed):
     assert np.all(np.abs(ours - torch32) <= 2 * bound), cfg
 
 
-ALGORITHMS = ("im2col", "gemm1x1", "packed", "direct", "winograd", "depthwise", "batched", "ocblock")
+ALGORITHMS = ("im2col", "gemm1x1", "packed", "direct", "winograd", "depthwise", "batched", "ocblock", "blocked")
 
 
 @pytest.mark.parametrize("seed", range(120))

@@ -100,32 +100,70 @@ void blocked_conv_wide_on_avx2(float* out, const float* in, const float* packed_
   avx2::blocked_kernels_wide().item(out, in, packed_weight, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
 }
 
-// Pixels per tile of the layout changes: a tile's B lanes (4 KiB at 16) stay in L1 while its
-// channels' runs are read or written one after another.
-constexpr int64_t kLayoutTile = 64;
+namespace {
 
+typedef float v8 __attribute__((vector_size(32)));  // 8 floats (GCC vectors: AVX2 or whatever -march gives)
+
+inline v8 load8(const float* p) {
+  v8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// r[i][j] <- r[j][i]: the 8 x 8 transpose of unpack, 64-bit shuffles and 128-bit halves.
+inline void transpose8(v8 (&r)[8]) {
+  v8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
+}  // namespace
+
+// Both directions go 8 channels x 8 pixels at a time through one register transpose (lanes is 8
+// or 16: one or two such groups per block), the pixels past the last multiple of 8 one by one.
 void to_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb) {
   float* d = dst + cb * P * lanes;
-  const int64_t valid = std::min(lanes, C - cb * lanes);
-  if (valid < lanes) std::memset(d, 0, static_cast<size_t>(P * lanes) * sizeof(float));
-  for (int64_t p0 = 0; p0 < P; p0 += kLayoutTile) {
-    const int64_t p1 = std::min(P, p0 + kLayoutTile);
-    for (int64_t l = 0; l < valid; ++l) {
-      const float* s = src + (cb * lanes + l) * P;
-      for (int64_t p = p0; p < p1; ++p) d[p * lanes + l] = s[p];
+  const int64_t valid = std::min(lanes, C - cb * lanes), P8 = P / 8 * 8;
+  for (int64_t g = 0; g < lanes; g += 8) {
+    const int64_t rows = std::clamp<int64_t>(valid - g, 0, 8);  // channels of this group of 8
+    const float* s = src + (cb * lanes + g) * P;
+    for (int64_t p = 0; p < P8; p += 8) {
+      v8 r[8];
+      for (int64_t l = 0; l < 8; ++l) r[l] = l < rows ? load8(s + l * P + p) : v8{};
+      transpose8(r);
+      for (int64_t j = 0; j < 8; ++j) std::memcpy(d + (p + j) * lanes + g, &r[j], sizeof(v8));
     }
+    for (int64_t p = P8; p < P; ++p)
+      for (int64_t l = 0; l < 8; ++l) d[p * lanes + g + l] = l < rows ? s[l * P + p] : 0.0f;
   }
 }
 
 void from_blocked_block(float* dst, const float* src, int64_t C, int64_t P, int64_t lanes, int64_t cb) {
   const float* s = src + cb * P * lanes;
-  const int64_t valid = std::min(lanes, C - cb * lanes);
-  for (int64_t p0 = 0; p0 < P; p0 += kLayoutTile) {
-    const int64_t p1 = std::min(P, p0 + kLayoutTile);
-    for (int64_t l = 0; l < valid; ++l) {
-      float* d = dst + (cb * lanes + l) * P;
-      for (int64_t p = p0; p < p1; ++p) d[p] = s[p * lanes + l];
+  const int64_t valid = std::min(lanes, C - cb * lanes), P8 = P / 8 * 8;
+  for (int64_t g = 0; g < valid; g += 8) {
+    const int64_t rows = std::min<int64_t>(valid - g, 8);
+    float* d = dst + (cb * lanes + g) * P;
+    for (int64_t p = 0; p < P8; p += 8) {
+      v8 r[8];
+      for (int64_t j = 0; j < 8; ++j) r[j] = load8(s + (p + j) * lanes + g);
+      transpose8(r);
+      for (int64_t l = 0; l < rows; ++l) std::memcpy(d + l * P + p, &r[l], sizeof(v8));
     }
+    for (int64_t p = P8; p < P; ++p)
+      for (int64_t l = 0; l < rows; ++l) d[l * P + p] = s[p * lanes + g + l];
   }
 }
 

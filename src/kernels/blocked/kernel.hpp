@@ -255,12 +255,17 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
   constexpr int B = lanes_of<V>();
   const int64_t chunk = greater(1, kChunkFloats / (T * b.ib * M * B));
   const bool flat = g.stride_h == 1 && g.stride_w == 1 && b.row == g.OW * b.ib;
-  const int64_t run = flat ? Q : g.OW;
+  // Rows that P does not divide would end in a short tile each (7 = 6 + 1: a tile of 4 chains of
+  // FMAs, latency-bound); there the tiles run across rows, each pixel at its own offset.
+  const bool across = !flat && g.OW % P != 0 && Q > g.OW;
+  const int64_t run = flat || across ? Q : g.OW;
   for (int64_t cb0 = 0; cb0 < blocks; cb0 += chunk) {
     const int64_t cb1 = lesser(blocks, cb0 + chunk);
     const StoreStage* st = cb1 == blocks && stage.fused ? &stage : nullptr;  // the last chunk's stores
     for (int64_t r0 = 0; r0 < Q; r0 += run) {
-      if (IBC && g.stride_w == 1) {
+      if (across) {
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+      } else if (IBC && g.stride_w == 1) {
         dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
       } else if (IBC && g.stride_w == 2) {
         dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
