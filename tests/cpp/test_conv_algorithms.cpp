@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/blocked/blocked.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
@@ -470,9 +471,15 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
-  // Several pixels and several taps: vectors across output channels (no im2col gather).
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Ocblock);
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}),
+  // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
+  // or with 16 lanes (AVX-512) the blocked kernels for dense layers of stride <= 2 without dilation.
+  const tt::Conv2dAlgorithm few_pixels =
+      tinytorch::kernels::blocked_lanes() == 16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock;
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), few_pixels);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}), few_pixels);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.stride = tt::Size2(3)}),
+            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
             tt::Conv2dAlgorithm::Ocblock);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1.
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
@@ -494,7 +501,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   // Fewer than 16 pixel tiles in all and a 3x3 window: ocblock (121 and 36 pixels here); with
   // more tiles, direct.
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 80, 80}, {32, 16, 3, 3}, {.stride = tt::Size2(3)}),
             tt::Conv2dAlgorithm::Direct);
   // Winograd takes padding up to 1 only (its error follows the whole tile: see winograd.hpp).
@@ -510,8 +517,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 28, 28}, {256, 128, 3, 3},
                                         {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Winograd);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}),
-            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
   EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ArgumentError);
