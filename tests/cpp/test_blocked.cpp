@@ -83,9 +83,15 @@ k::Conv2dGeometry plain_geometry(const k::BlockedConv& g) {
 using Item = void (*)(float*, const float*, const float*, const float*, const k::BlockedConv&, int64_t, int64_t,
                       int64_t, int64_t, int64_t, float*, const k::OutputStage&);
 
+// The activations the stores fuse, clamps and smooth ones (simd/exp_poly.hpp).
+const k::Epilogue kEpilogues[] = {{k::Activation::Clip, -0.5f, 0.75f},        {k::Activation::Swish, 0, 0},
+                                  {k::Activation::HardSwish, 1.0f / 6, 0.5f}, {k::Activation::Sigmoid, 0, 0},
+                                  {k::Activation::LeakyRelu, 0.1f, 0},        {k::Activation::HardSigmoid, 0.2f, 0.5f}};
+
 // One case at `lanes` through `item`, cut into random work items, against the reference; with a
-// residual and a clip when `staged`.
-void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, bool staged) {
+// residual and the activation `epilogue` when given.
+void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, const k::Epilogue* epilogue) {
+  const bool staged = epilogue != nullptr;
   const k::BlockedConv& g = c.g;
   SCOPED_TRACE(::testing::Message() << "lanes " << lanes << (g.depthwise ? " depthwise" : "")
                                     << (g.in_blocked ? "" : " plain input") << " N" << g.N << " C" << g.C << " " << g.H
@@ -111,7 +117,7 @@ void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, bool stag
   k::pack_blocked_bias(packed_bias.data(), bias.data(), g, lanes);
   const std::vector<float> residual = random_floats(rng, g.N * OB * OP * lanes);
   k::OutputStage stage;
-  if (staged) stage = {{k::Activation::Clip, -0.5f, 0.75f}, residual.data()};
+  if (staged) stage = {*epilogue, residual.data()};
 
   std::vector<float> out(static_cast<size_t>(g.N * OB * OP * lanes), NAN);
   auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
@@ -133,12 +139,14 @@ void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, bool stag
     for (int64_t oc = 0; oc < g.OC; ++oc)
       for (int64_t p = 0; p < OP; ++p) {
         const size_t at = static_cast<size_t>(((n * OB + oc / lanes) * OP + p) * lanes + oc % lanes);
-        double expect = want[static_cast<size_t>((n * g.OC + oc) * OP + p)];
-        if (staged) expect = std::fmin(std::fmax(expect + residual[at], -0.5), 0.75);
-        // The bound a float32 sum of K products can reach (README, "Numerics"), with the residual's add.
+        const double sum = want[static_cast<size_t>((n * g.OC + oc) * OP + p)] + (staged ? residual[at] : 0.0f);
+        const double expect = staged ? k::activation_reference(sum, *epilogue) : sum;
+        // The bound a float32 sum of K products can reach (README, "Numerics"), with the residual's
+        // add; through an activation of slope at most 1.1 (HardSwish), plus its own few ulp.
         const double K = static_cast<double>((g.depthwise ? 1 : g.C) * g.KH * g.KW), u = std::ldexp(1.0, -24);
         const double tol =
-            (K + 3) * u * (bound[static_cast<size_t>((n * g.OC + oc) * OP + p)] + std::fabs(residual[at])) + 1e-30;
+            1.1 * (K + 3) * u * (bound[static_cast<size_t>((n * g.OC + oc) * OP + p)] + std::fabs(residual[at])) +
+            8 * u * std::fabs(expect) + 1e-30;
         ASSERT_NEAR(out[at], expect, tol) << "image " << n << " channel " << oc << " pixel " << p;
       }
   for (size_t i = 0; i < out.size(); ++i) ASSERT_TRUE(std::isfinite(out[i])) << "output float " << i << " not written";
@@ -148,9 +156,10 @@ void sweep(int seed, bool depthwise, bool plain_input) {
   std::mt19937 rng(static_cast<unsigned>(seed));
   for (int i = 0; i < 60; ++i) {
     const Case c = random_case(rng, depthwise, plain_input);
-    check(rng, c, k::blocked_lanes(), &k::blocked_conv, i % 3 == 0);
+    const k::Epilogue* e = &kEpilogues[i / 3 % 6];
+    check(rng, c, k::blocked_lanes(), &k::blocked_conv, i % 3 == 0 ? e : nullptr);
     if (::testing::Test::HasFatalFailure()) return;
-    check(rng, c, 16, &k::blocked_conv_wide_on_avx2, i % 3 == 1);  // every machine here has AVX2
+    check(rng, c, 16, &k::blocked_conv_wide_on_avx2, i % 3 == 1 ? e : nullptr);  // every machine here has AVX2
     if (::testing::Test::HasFatalFailure()) return;
   }
 }
