@@ -3,6 +3,7 @@
 #include "ops/conv2d_blocked.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
@@ -211,14 +212,42 @@ Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
 
 namespace {
 
-// The mean of each of B lanes over P pixels of one block, in double (as accurate as the plain
-// pool's plane_mean); B a constant, so the lanes' sums stay in registers.
+typedef float Lanes8 __attribute__((vector_size(32)));  // 8 floats (explicit: GCC left these loops scalar)
+
+inline Lanes8 load8(const float* p) {
+  Lanes8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// The mean of each of B lanes over P pixels of one block: runs of 32 pixels summed in float (B
+// lanes as B / 8 vectors), the runs' sums in double. Each run's error is at most 31 roundings of
+// its own magnitude, so the mean stays within a few ulp, as the plain pool's plane_mean, at a
+// fraction of an all-double sum's cost (a conversion per value).
 template <int B>
 void block_means(float* dst, const float* src, int64_t P) {
+  constexpr int64_t kRun = 32;
   double sum[B] = {};
-  for (int64_t q = 0; q < P; ++q)
-    for (int l = 0; l < B; ++l) sum[l] += src[q * B + l];
+  for (int64_t q0 = 0; q0 < P; q0 += kRun) {
+    Lanes8 run[B / 8] = {};
+    for (int64_t q = q0; q < std::min(P, q0 + kRun); ++q)
+      for (int h = 0; h < B / 8; ++h) run[h] += load8(src + q * B + h * 8);
+    for (int l = 0; l < B; ++l) sum[l] += run[l / 8][l % 8];
+  }
   for (int l = 0; l < B; ++l) dst[l] = static_cast<float>(sum[l] / static_cast<double>(std::max<int64_t>(1, P)));
+}
+
+// dst = src * k lane by lane over P pixels of one block.
+template <int B>
+void scale_block(float* dst, const float* src, const float* k, int64_t P) {
+  Lanes8 lanes[B / 8];
+  for (int h = 0; h < B / 8; ++h) lanes[h] = load8(k + h * 8);
+  for (int64_t q = 0; q < P; ++q) {
+    for (int h = 0; h < B / 8; ++h) {
+      const Lanes8 v = load8(src + q * B + h * 8) * lanes[h];
+      std::memcpy(dst + q * B + h * 8, &v, sizeof v);
+    }
+  }
 }
 
 }  // namespace
@@ -259,9 +288,8 @@ Tensor scale_blocked(const Tensor& x_arg, const Tensor& scale_arg) {
   parallel_for(
       xs[0] * xs[1],
       [&](int64_t i, int) {
-        const float* k = sc + i * B;
-        for (int64_t q = i * P; q < (i + 1) * P; ++q)
-          for (int64_t l = 0; l < B; ++l) d[q * B + l] = src[q * B + l] * k[l];
+        if (B == 8) return scale_block<8>(d + i * P * B, src + i * P * B, sc + i * B, P);
+        scale_block<16>(d + i * P * B, src + i * P * B, sc + i * B, P);
       },
       x.numel());
   return out;

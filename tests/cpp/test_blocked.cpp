@@ -209,6 +209,18 @@ TEST(BlockedLayout, OpsMatchThePlainConvolutionOnOneAndTwoThreads) {
   const tt::Tensor want = tt::mean(x, {2, 3}, true);
   ASSERT_EQ(pooled.shape(), want.shape());
   for (int64_t j = 0; j < want.numel(); ++j) EXPECT_NEAR(pooled.data()[j], want.data()[j], 1e-6);
+  // Planes of many runs of 32 pixels (float runs, double across them): within a few ulp of the
+  // double mean, relative to the mean magnitude (values offset by 3 so the mean is far from 0).
+  const tt::Tensor big = tt::Tensor::randn({2, 20, 37, 41}) + tt::Tensor::full({2, 20, 37, 41}, 3.0f);
+  const tt::Tensor big_pooled =
+      tt::ops::from_blocked(tt::ops::global_average_pool_blocked(tt::ops::to_blocked(big)), 20);
+  for (int64_t plane = 0; plane < 40; ++plane) {
+    double sum = 0, magnitude = 0;
+    for (int64_t q = 0; q < 37 * 41; ++q)
+      sum += big.data()[plane * 37 * 41 + q], magnitude += std::fabs(big.data()[plane * 37 * 41 + q]);
+    const double mean = sum / (37 * 41), scale = magnitude / (37 * 41);
+    EXPECT_NEAR(big_pooled.data()[plane], mean, 40 * std::ldexp(1.0, -24) * scale) << "plane " << plane;
+  }
   // A squeeze-excitation gate: x [2, 13, 3, 5] * s [2, 13, 1, 1], in the blocked layout.
   const tt::Tensor gate = tt::Tensor::randn({2, 13, 1, 1});
   const tt::Tensor scaled = tt::ops::scale_blocked(tt::ops::to_blocked(x), tt::ops::to_blocked(gate));

@@ -24,7 +24,7 @@ inline F exp_poly(F in) {
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const F t = x * 1.44269504088896341f + shifter;
   const F n = t - shifter;
-  F r = x - n * 0.693359375f;  // ln2, high part (exact in float)
+  F r = x - n * 0.693359375f;   // ln2, high part (exact in float)
   r = r - n * -2.12194440e-4f;  // ln2, low part
   F p = F{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
