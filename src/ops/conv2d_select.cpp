@@ -165,7 +165,11 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   source, a read of all weights) is shared among the pixels of the whole batch; below 128 of
 //   them OpenBLAS's GEMM, with its narrow edge kernels, does better (1 x 1024 -> 256 at 7x7:
 //   1.3x; 2 x 2048 -> 512 at 7x7: 1.2x), from 3 images of 7x7 on the direct kernel (8 x 1024 ->
-//   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x);
+//   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x).
+//   That pointwise line holds with AVX2's 16-pixel tiles only: with AVX-512's, on the 44 pointwise
+//   layers of 32-127 pixels among torchvision's dense layers and 200 random ones (every
+//   algorithm forced, weights frozen), direct ran 1.30x batched's geomean (the slowest 0.90x) and
+//   batched was the fastest of direct, blocked and batched on none, so there they stay direct;
 // - grouped layers (not depthwise) of 9 taps or more per channel with 8 or more output channels
 //   per group (a group fills a vector of ocblock's): ocblock. The direct kernel meets each pixel
 //   tile's input rows with a group's one or two 6-row weight panels only; ocblock broadcasts each
@@ -226,7 +230,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
   } else if (g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
-  } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels) {
+  } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
     choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";
   } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
