@@ -90,9 +90,11 @@ struct LaneVectors<8> {
 };
 
 // The activations that are not a clamp, on B lanes as one GCC vector: the arithmetic of
-// apply_epilogue (activation.cpp) at the kernels' width.
+// apply_epilogue (activation.cpp) at the kernels' width. Not inlined: a call per stored vector
+// costs little next to the polynomial, and inlined into every tile's store it multiplied the code
+// (the sanitizer build spent over 13 minutes on blocked/avx2.cpp alone).
 template <int B>
-__attribute__((always_inline)) inline void smooth_activation(float* lanes, const StoreStage& st) {
+__attribute__((noinline)) void smooth_activation(float* lanes, const StoreStage& st) {
   using F = typename LaneVectors<B>::F;
   using I = typename LaneVectors<B>::I;
   F x;
