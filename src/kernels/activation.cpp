@@ -24,6 +24,11 @@ void each(float* out, const float* residual, int64_t n, F f) {
   }
 }
 
+template <Activation A>
+void each_smooth(float* out, const float* residual, int64_t n, float a, float b) {
+  each(out, residual, n, [a, b](float x) { return smooth_activation_of<A, float, int32_t>(x, a, b); });
+}
+
 }  // namespace
 
 std::string to_string(const Epilogue& e) {
@@ -65,15 +70,15 @@ void apply_epilogue(float* out, const float* residual, int64_t n, const Epilogue
     case Activation::Clip:
       return each(out, residual, n, [a, b](float x) { return x < a ? a : (x > b ? b : x); });
     case Activation::LeakyRelu:
-      return each(out, residual, n, [a](float x) { return x < 0.0f ? a * x : x; });
+      return each_smooth<Activation::LeakyRelu>(out, residual, n, a, b);
     case Activation::HardSigmoid:
-      return each(out, residual, n, [a, b](float x) { return hard_sigmoid_of(x, a, b); });
+      return each_smooth<Activation::HardSigmoid>(out, residual, n, a, b);
     case Activation::Sigmoid:
-      return each(out, residual, n, [](float x) { return sigmoid_poly<float, int32_t>(x); });
+      return each_smooth<Activation::Sigmoid>(out, residual, n, a, b);
     case Activation::HardSwish:
-      return each(out, residual, n, [a, b](float x) { return x * hard_sigmoid_of(x, a, b); });
+      return each_smooth<Activation::HardSwish>(out, residual, n, a, b);
     case Activation::Swish:
-      return each(out, residual, n, [](float x) { return x * sigmoid_poly<float, int32_t>(x); });
+      return each_smooth<Activation::Swish>(out, residual, n, a, b);
   }
 }
 

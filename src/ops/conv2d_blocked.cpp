@@ -128,6 +128,32 @@ void run_items(float* dst, const float* src, const float* wp, const float* packe
       g.flops());
 }
 
+// Plain [N, C, P] -> blocked [N, ceil(C/B), P, B] (padding lanes zero), over threads by (image,
+// block).
+void to_blocked_all(float* dst, const float* src, int64_t N, int64_t C, int64_t P, int64_t B) {
+  const int64_t CB = kernels::blocked_blocks(C, B);
+  parallel_for(
+      N * CB,
+      [&](int64_t i, int) {
+        kernels::to_blocked_block(dst + i / CB * CB * P * B, src + i / CB * C * P, C, P, B, i % CB);
+      },
+      N * C * P);
+}
+
+// Blocked [N, ceil(C/B), P, B] -> plain [N, C, P], over threads by (image, block); each item then
+// calls after(image, block) while that block's planes are in its cache.
+template <class After>
+void from_blocked_all(float* dst, const float* src, int64_t N, int64_t C, int64_t P, int64_t B, After&& after) {
+  const int64_t CB = kernels::blocked_blocks(C, B);
+  parallel_for(
+      N * CB,
+      [&](int64_t i, int) {
+        kernels::from_blocked_block(dst + i / CB * C * P, src + i / CB * CB * P * B, C, P, B, i % CB);
+        after(i / CB, i % CB);
+      },
+      N * C * P);
+}
+
 }  // namespace
 
 int64_t blocked_lanes() { return kernels::blocked_lanes(); }
@@ -175,13 +201,7 @@ Tensor to_blocked(const Tensor& x_arg) {
   shape[1] = kernels::blocked_blocks(C, B);
   shape.push_back(B);
   Tensor out = Tensor::empty(shape);
-  const float* s = x.data();
-  float* d = out.data();
-  const int64_t CB = shape[1];
-  parallel_for(
-      N * CB,
-      [&](int64_t i, int) { kernels::to_blocked_block(d + i / CB * CB * P * B, s + i / CB * C * P, C, P, B, i % CB); },
-      x.numel());
+  to_blocked_all(out.data(), x.data(), N, C, P, B);
   return out;
 }
 
@@ -198,15 +218,7 @@ Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
   shape[1] = channels;
   const int64_t N = s[0], P = x.numel() / std::max<int64_t>(1, N * s[1] * B);
   Tensor out = Tensor::empty(shape);
-  const float* src = x.data();
-  float* d = out.data();
-  const int64_t CB = s[1];
-  parallel_for(
-      N * CB,
-      [&](int64_t i, int) {
-        kernels::from_blocked_block(d + i / CB * channels * P, src + i / CB * CB * P * B, channels, P, B, i % CB);
-      },
-      out.numel());
+  from_blocked_all(out.data(), x.data(), N, channels, P, B, [](int64_t, int64_t) {});
   return out;
 }
 
@@ -346,28 +358,16 @@ void conv2d_blocked_plain(float* out, const float* in, const float* weight, cons
   float* packed_bias =
       workspace(static_cast<size_t>(OB * B + in_floats + g.N * OB * OP * B) * sizeof(float), WorkspaceSlot::Shared);
   kernels::pack_blocked_bias(packed_bias, bias, b, B);
-  float* blocked_in = packed_bias + OB * B;
-  float* y = blocked_in + in_floats;
-  if (b.in_blocked) {
-    parallel_for(
-        g.N * CB,
-        [&](int64_t i, int) {
-          kernels::to_blocked_block(blocked_in + i / CB * CB * P * B, in + i / CB * g.C * P, g.C, P, B, i % CB);
-        },
-        g.N * g.C * P);
-  }
+  float* blocked_in = packed_bias + OB * B;  // [N, CB, H, W, B] (unused when reads_plain)
+  float* y = blocked_in + in_floats;         // [N, OB, OH, OW, B]
+  if (b.in_blocked) to_blocked_all(blocked_in, in, g.N, g.C, P, B);
   // With no residual the kernels apply the stage as they store (it is then elementwise).
   const bool fused = stage.residual == nullptr;
   run_items(y, b.in_blocked ? blocked_in : in, packed->prepared.data(), packed_bias, b, B,
             fused ? stage : OutputStage{});
-  parallel_for(
-      g.N * OB,
-      [&](int64_t i, int) {
-        const int64_t n = i / OB, ob = i % OB;
-        kernels::from_blocked_block(out + n * g.OC * OP, y + n * OB * OP * B, g.OC, OP, B, ob);
-        if (!fused) apply_stage(out, stage, g, ob * B, std::min(g.OC, (ob + 1) * B), n * OP, (n + 1) * OP);
-      },
-      g.N * g.OC * OP);
+  from_blocked_all(out, y, g.N, g.OC, OP, B, [&](int64_t n, int64_t ob) {
+    if (!fused) apply_stage(out, stage, g, ob * B, std::min(g.OC, (ob + 1) * B), n * OP, (n + 1) * OP);
+  });
 }
 
 }  // namespace tinytorch::ops

@@ -89,10 +89,10 @@ struct LaneVectors<8> {
   using I = Ints8;
 };
 
-// The activations that are not a clamp, on B lanes as one GCC vector: the arithmetic of
-// apply_epilogue (activation.cpp) at the kernels' width. Not inlined: a call per stored vector
-// costs little next to the polynomial, and inlined into every tile's store it multiplied the code
-// (the sanitizer build spent over 13 minutes on blocked/avx2.cpp alone).
+// The activations that are not a clamp, on B lanes as one GCC vector: apply_epilogue's definitions
+// (smooth_activation_of) at the kernels' width. Not inlined: a call per stored vector costs little
+// next to the polynomial, and inlined into every tile's store it multiplied the code (the
+// sanitizer build spent over 13 minutes on blocked/avx2.cpp alone).
 template <int B>
 __attribute__((noinline)) void smooth_activation(float* lanes, const StoreStage& st) {
   using F = typename LaneVectors<B>::F;
@@ -101,19 +101,19 @@ __attribute__((noinline)) void smooth_activation(float* lanes, const StoreStage&
   __builtin_memcpy(&x, lanes, sizeof x);
   switch (st.activation) {
     case Activation::LeakyRelu:
-      x = x < 0.0f ? st.a * x : x;
+      x = smooth_activation_of<Activation::LeakyRelu, F, I>(x, st.a, st.b);
       break;
     case Activation::HardSigmoid:
-      x = hard_sigmoid_of(x, st.a, st.b);
+      x = smooth_activation_of<Activation::HardSigmoid, F, I>(x, st.a, st.b);
       break;
     case Activation::Sigmoid:
-      x = sigmoid_poly<F, I>(x);
+      x = smooth_activation_of<Activation::Sigmoid, F, I>(x, st.a, st.b);
       break;
     case Activation::HardSwish:
-      x = x * hard_sigmoid_of(x, st.a, st.b);
+      x = smooth_activation_of<Activation::HardSwish, F, I>(x, st.a, st.b);
       break;
     case Activation::Swish:
-      x = x * sigmoid_poly<F, I>(x);
+      x = smooth_activation_of<Activation::Swish, F, I>(x, st.a, st.b);
       break;
     default:
       break;

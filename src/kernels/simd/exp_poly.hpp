@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "kernels/activation.hpp"
+
 namespace tinytorch::kernels {
 namespace {
 
@@ -56,6 +58,18 @@ template <class F>
 inline F hard_sigmoid_of(F x, float a, float b) {
   const F y = a * x + b, zero = F{}, one = F{} + 1.0f;
   return y < 0.0f ? zero : (y > 1.0f ? one : y);
+}
+
+// The smooth activations (not a clamp) of activation.hpp on x, with the epilogue's a and b: one
+// definition for the scalar epilogue and the blocked kernels' stores.
+template <Activation A, class F, class I>
+inline F smooth_activation_of(F x, float a, float b) {
+  if constexpr (A == Activation::LeakyRelu) return x < 0.0f ? a * x : x;
+  if constexpr (A == Activation::HardSigmoid) return hard_sigmoid_of(x, a, b);
+  if constexpr (A == Activation::Sigmoid) return sigmoid_poly<F, I>(x);
+  if constexpr (A == Activation::HardSwish) return x * hard_sigmoid_of(x, a, b);
+  if constexpr (A == Activation::Swish) return x * sigmoid_poly<F, I>(x);
+  return x;
 }
 
 }  // namespace
