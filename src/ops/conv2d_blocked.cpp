@@ -86,7 +86,8 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
     if ((g.OH + rows - 1) / rows != bands) continue;  // the same cut as a smaller count
     for (int64_t groups = 1; groups <= units; ++groups) {
       const int64_t items = g.N * bands * groups;
-      if (items < want && groups < units && bands < g.OH) continue;
+      // Too few items: more groups, else more bands (while there are more of either).
+      if (items < want && (groups < units || bands < g.OH)) continue;
       const double cost = static_cast<double>(g.N * bands) * weights + static_cast<double>(groups) * input;
       if (best.rows == 0 || cost < best_cost) best = {rows, bands, groups}, best_cost = cost;
       break;  // more groups only read more
