@@ -43,37 +43,65 @@ inline void inside(int64_t first, int64_t d, int64_t k, int64_t n, int64_t& k0, 
   k1 = first >= n ? 0 : std::min(k, (n - 1 - first) / d + 1);
 }
 
-// Output row oh of one block's plane: the max over each window, padding as -inf; the first value
-// seeds it, after that a larger value or any NaN wins (PyTorch's rule, max_pool2d's, in its
-// order: rows, then columns).
+// PyTorch's max_pool2d scans a window's taps in order (rows, then columns): the first seeds the
+// maximum, after that a larger value or any NaN replaces it. later_max(a, b) is that step for
+// partial maxima, b of taps after a's. The fold is associative, so a window split into runs of
+// taps, combined in order, gives the same bits (the last NaN, else the first largest value).
+inline Lanes8 later_max(Lanes8 a, Lanes8 b) { return (b > a) | (b != b) ? b : a; }
+
+// The max of B lanes over taps [kh0, kh1) x [kw0, kw1) of the window whose tap (0, 0) is at
+// plane + first (which may lie outside the plane; the taps given lie inside).
+template <int B>
+inline void max_window(float* dst, const float* plane, int64_t first, const kernels::Pool2dGeometry& g, int64_t kh0,
+                       int64_t kh1, int64_t kw0, int64_t kw1) {
+  constexpr int V = B / 8;
+  const int64_t row_step = g.dilation_h * g.W * B, col_step = g.dilation_w * B;
+  // One run per tap row, two rows at a time: independent chains, folded in order.
+  auto row_max = [&](int64_t kh, Lanes8 (&m)[V]) {
+    const float* at = plane + first + kh * row_step + kw0 * col_step;
+    for (int v = 0; v < V; ++v) m[v] = load8(at + 8 * v);
+    for (int64_t kw = kw0 + 1; kw < kw1; ++kw) {
+      at += col_step;
+      for (int v = 0; v < V; ++v) m[v] = later_max(m[v], load8(at + 8 * v));
+    }
+  };
+  Lanes8 best[V];
+  row_max(kh0, best);
+  int64_t kh = kh0 + 1;
+  for (; kh + 1 < kh1; kh += 2) {
+    Lanes8 r0[V], r1[V];
+    row_max(kh, r0);
+    row_max(kh + 1, r1);
+    for (int v = 0; v < V; ++v) best[v] = later_max(best[v], later_max(r0[v], r1[v]));
+  }
+  if (kh < kh1) {
+    Lanes8 r0[V];
+    row_max(kh, r0);
+    for (int v = 0; v < V; ++v) best[v] = later_max(best[v], r0[v]);
+  }
+  for (int v = 0; v < V; ++v) store8(dst + 8 * v, best[v]);
+}
+
+// Output row oh of one block's plane: the max over each window, padding as -inf (max_window).
+// The columns whose windows lie inside the row take every tap without working out which.
 template <int B>
 void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t oh) {
-  constexpr int V = B / 8;
   int64_t kh0 = 0, kh1 = 0;
   const int64_t ih0 = oh * g.stride_h - g.pad_h;
   inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
-  for (int64_t ow = 0; ow < g.OW; ++ow, dst += B) {
-    int64_t kw0 = 0, kw1 = 0;
+  // [ow0, ow1): the columns whose windows lie inside the row (iw0 >= 0, iw0 + span < W).
+  const int64_t last = g.W - 1 - (g.KW - 1) * g.dilation_w + g.pad_w;  // ow * stride_w at most
+  const int64_t ow0 = std::min(g.OW, (g.pad_w + g.stride_w - 1) / g.stride_w);
+  const int64_t ow1 = last < 0 ? ow0 : std::max(ow0, std::min(g.OW, last / g.stride_w + 1));
+  for (int64_t ow = 0; ow < g.OW; ++ow) {
     const int64_t iw0 = ow * g.stride_w - g.pad_w;
-    inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
+    int64_t kw0 = 0, kw1 = g.KW;
+    if (ow < ow0 || ow >= ow1) inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
     if (kh0 >= kh1 || kw0 >= kw1) {
-      std::fill(dst, dst + B, -std::numeric_limits<float>::infinity());
+      std::fill(dst + ow * B, dst + (ow + 1) * B, -std::numeric_limits<float>::infinity());
       continue;
     }
-    Lanes8 best[V];
-    const float* seed = src + ((ih0 + kh0 * g.dilation_h) * g.W + iw0 + kw0 * g.dilation_w) * B;
-    for (int v = 0; v < V; ++v) best[v] = load8(seed + 8 * v);
-    for (int64_t kh = kh0; kh < kh1; ++kh) {
-      const float* row = src + (ih0 + kh * g.dilation_h) * g.W * B;
-      for (int64_t kw = kh == kh0 ? kw0 + 1 : kw0; kw < kw1; ++kw) {
-        const float* at = row + (iw0 + kw * g.dilation_w) * B;
-        for (int v = 0; v < V; ++v) {
-          const Lanes8 x = load8(at + 8 * v);
-          best[v] = (x > best[v]) | (x != x) ? x : best[v];
-        }
-      }
-    }
-    for (int v = 0; v < V; ++v) store8(dst + 8 * v, best[v]);
+    max_window<B>(dst + ow * B, src, (ih0 * g.W + iw0) * B, g, kh0, kh1, kw0, kw1);
   }
 }
 
@@ -95,7 +123,8 @@ void avg_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int
   }
 }
 
-// Every output row of every (image, block) plane over the threads; `row` fills one.
+// Every output row of every (image, block) plane over the threads; `row` fills one, with `window`
+// operations per output lane (the work estimate).
 template <class Row>
 Tensor pool_rows(const Tensor& x_arg, const kernels::Pool2dGeometry& g, int64_t window, Row row) {
   const Tensor x = x_arg.contiguous();
@@ -119,9 +148,10 @@ Tensor pool_rows(const Tensor& x_arg, const kernels::Pool2dGeometry& g, int64_t 
 Tensor max_pool_blocked(const Tensor& x, int64_t channels, const MaxPool2dOptions& o) {
   const kernels::Pool2dGeometry g = pool2d_geometry("max_pool_blocked", plain_shape("max_pool_blocked", x, channels),
                                                     o.kernel_size, o.stride, o.padding, o.dilation, o.ceil_mode);
+  const int64_t window = 4 * g.KH * g.KW;  // a tap: two compares, an or and a select (max_window)
   if (x.shape()[4] == 8)
-    return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { max_row<8>(d, s, g, oh); });
-  return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { max_row<16>(d, s, g, oh); });
+    return pool_rows(x, g, window, [&](float* d, const float* s, int64_t oh) { max_row<8>(d, s, g, oh); });
+  return pool_rows(x, g, window, [&](float* d, const float* s, int64_t oh) { max_row<16>(d, s, g, oh); });
 }
 
 Tensor avg_pool_blocked(const Tensor& x, int64_t channels, const AvgPool2dOptions& o) {
