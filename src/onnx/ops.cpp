@@ -175,8 +175,8 @@ Tensors conv(const Node& n, const Tensors& x) {
 // input [N, ceil(C/B), H, W, B] or a plain one, and writes a blocked output; its residual is
 // blocked too.
 // Whether a dense Conv on a blocked input runs as the plain layout's Winograd instead: where the
-// plain selection picks it for the layer's shape (3x3, stride 1: it does 2.25x fewer multiplies
-// than the blocked tiles), its input is converted to the plain layout and its output back.
+// plain selection picks it for the layer's shape (3x3, stride 1: it does 4x fewer multiplies than
+// the blocked tiles), its input is converted to the plain layout and its output back.
 bool plain_winograd(const Node& n, const Tensor& input, const Tensor& weight) {
   if (input.dim() != 5 || n.attr_int("group", 1) != 1 || weight.dim() != 4) return false;
   const Shape& s = input.shape();
@@ -185,6 +185,12 @@ bool plain_winograd(const Node& n, const Tensor& input, const Tensor& weight) {
   if (!symmetric(w)) return false;
   Conv2dOptions o;
   o.stride = w.stride, o.dilation = w.dilation, o.padding = Padding2d(w.pads[0], w.pads[1]);
+  // Stride 1 and more than 16 input channels only: measured with both ways timed on 90 seeded
+  // random 3x3 layers (docs/PERFORMANCE.md, "Winograd between layout changes"), the layout
+  // changes and Winograd's stride-2 scheme (25 multiplies for 4 outputs, not 36) lost 5 of the 6
+  // stride-2 layers the plain selection gave to Winograd, and with 16 channels (each point's GEMM
+  // 16 deep) all 8.
+  if (w.stride.h != 1 || w.stride.w != 1 || plain[1] <= 16) return false;
   return conv2d_algorithm_supports(Conv2dAlgorithm::Winograd, plain, weight.shape(), o) &&
          select_conv2d_algorithm(plain, weight.shape(), o) == Conv2dAlgorithm::Winograd;
 }

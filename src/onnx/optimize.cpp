@@ -399,8 +399,8 @@ class BlockedLayout {
   }
 
   // Whether v (c channels) has a reader that would go blocked and gain from it: a pointwise,
-  // depthwise or other dense Conv that is not Winograd's kind (3x3, stride 1, 16 channels in and
-  // out or more: the plain layout runs those), or, up to `depth` nodes deep, a pool, Concat,
+  // depthwise or other dense Conv that is not Winograd's kind (3x3, stride 1, more than 16 channels
+  // in and 16 or more out: the plain layout runs those, ops.cpp's plain_winograd), or, up to `depth` nodes deep, a pool, Concat,
   // BatchNormalization or Relu whose output has one (DenseNet's stem reaches its first 1x1 layer
   // through a pool, a Concat of one input, a BatchNormalization and a Relu).
   // A first layer that feeds none of them (VGG's, ResNet-18's through its pool) keeps the plain
@@ -421,7 +421,7 @@ class BlockedLayout {
       const auto s = r.attr_ints("strides", {1, 1});
       const auto d = r.attr_ints("dilations", {1, 1});
       const bool winograd = w.shape()[2] == 3 && w.shape()[3] == 3 && s == std::vector<int64_t>{1, 1} &&
-                            d == std::vector<int64_t>{1, 1} && c >= 16 && w.shape()[0] >= 16;
+                            d == std::vector<int64_t>{1, 1} && c > 16 && w.shape()[0] >= 16;
       const bool pointwise = w.shape()[2] == 1 && w.shape()[3] == 1;
       if (depthwise || (group == 1 && w.shape()[1] == c && (pointwise || (all_dense_ && !winograd)))) return true;
     }
