@@ -96,6 +96,8 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
   return best;
 }
 
+int64_t wanted_items(int threads) { return 4 * std::max(2, threads); }
+
 // The packed weight, kept between calls while the weight stays the same (prepared_weights.hpp).
 std::shared_ptr<const PreparedWeight> packed_weight(const float* weight, int64_t floats, const kernels::BlockedConv& g,
                                                     int64_t B) {
@@ -112,7 +114,7 @@ void run_items(float* dst, const float* src, const float* wp, const float* packe
   // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
   const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
   auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
-  const Cut c = cut(g, B, units, 4 * std::max(2, get_num_threads()));
+  const Cut c = cut(g, B, units, wanted_items(get_num_threads()));
   const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
   const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
   parallel_for(
@@ -164,6 +166,15 @@ Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& 
   const int64_t B = kernels::blocked_lanes();
   const kernels::BlockedConv g = geometry(input, channels, weight, Tensor(), options, B);
   return {g.N, kernels::blocked_blocks(g.OC, B), g.OH, g.OW, B};
+}
+
+int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const Tensor& weight,
+                                  const BlockedConvOptions& options, int threads) {
+  const int64_t B = kernels::blocked_lanes();
+  const kernels::BlockedConv g = geometry(input, channels, weight, Tensor(), options, B);
+  const int64_t OB = kernels::blocked_blocks(g.OC, B);
+  const Cut c = cut(g, B, g.depthwise ? OB : kernels::blocked_panels(OB, B), wanted_items(threads));
+  return g.N * c.bands * c.groups;
 }
 
 Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,

@@ -30,6 +30,12 @@ Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weigh
 Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& weight,
                            const BlockedConvOptions& options);
 
+// The work items conv2d_blocked cuts this call into on `threads` threads: images x bands of output
+// rows x ranges of output panels, at least 4 per thread where the layer has that many rows and
+// panels (fewer would leave threads idle).
+int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const Tensor& weight,
+                                  const BlockedConvOptions& options, int threads);
+
 // Plain [N, C, spatial...] -> blocked [N, ceil(C/B), spatial..., B] (padding lanes zero); and the
 // blocked form of C channels back to plain.
 Tensor to_blocked(const Tensor& x);

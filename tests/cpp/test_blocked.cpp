@@ -230,6 +230,31 @@ TEST(BlockedLayout, OpsMatchThePlainConvolutionOnOneAndTwoThreads) {
   EXPECT_FALSE(tt::ops::scale_blocked(tt::ops::to_blocked(x), tt::ops::to_blocked(x)).defined());  // not a gate
 }
 
+// A call is cut into enough work items to keep the threads busy: at least 4 per thread, or one per
+// output row of each image where there are fewer. (A layer with one output panel whose rows fit
+// one band was once a single item: 16 -> 64 channels 3x3 at 55x55 ran on one thread of two.)
+TEST(BlockedLayout, CallsAreCutIntoEnoughWorkItems) {
+  std::mt19937 rng(5);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  for (int i = 0; i < 300; ++i) {
+    const bool depthwise = i % 3 == 0;
+    const int64_t N = pick(1, 3), C = i == 0 ? 16 : pick(1, 96), H = i == 0 ? 55 : pick(1, 60), K = pick(1, 3) * 2 - 1;
+    const int64_t OC = depthwise ? C : (i == 0 ? 64 : pick(1, 96)), pad = K / 2;
+    tt::ops::BlockedConvOptions o;
+    o.stride = {pick(1, 2), 1}, o.pads = {pad, pad, pad, pad}, o.depthwise = depthwise;
+    const int64_t B = tt::ops::blocked_lanes();
+    const tt::Tensor x = tt::Tensor::zeros({N, (C + B - 1) / B, H, H, B});
+    const tt::Tensor w = tt::Tensor::zeros({OC, depthwise ? 1 : C, K, K});
+    const int64_t OH = (H + 2 * pad - K) / o.stride[0] + 1;
+    for (int threads : {1, 2, 4}) {
+      const int64_t items = tt::ops::conv2d_blocked_work_items(x, C, w, o, threads);
+      EXPECT_GE(items, std::min<int64_t>(4 * std::max(2, threads), N * OH))
+          << "N" << N << " C" << C << " OC" << OC << " " << H << "x" << H << " k" << K << " s" << o.stride[0]
+          << (depthwise ? " depthwise" : "") << ", " << threads << " threads";
+    }
+  }
+}
+
 TEST(BlockedLayout, BadShapesAreShapeErrors) {
   const tt::Tensor w = tt::Tensor::randn({16, 8, 3, 3});
   EXPECT_THROW(tt::ops::conv2d_blocked(tt::Tensor::randn({1, 8, 4}), 8, w, {}, {}, {}, {}), tt::ShapeError);
