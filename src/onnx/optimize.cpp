@@ -399,10 +399,11 @@ class BlockedLayout {
   }
 
   // Whether v (c channels) has a reader that would go blocked and gain from it: a pointwise,
-  // depthwise or other dense Conv that is not Winograd's kind (3x3, stride 1, more than 16 channels
-  // in and 16 or more out: the plain layout runs those, ops.cpp's plain_winograd), or, up to `depth` nodes deep, a pool, Concat,
-  // BatchNormalization or Relu whose output has one (DenseNet's stem reaches its first 1x1 layer
-  // through a pool, a Concat of one input, a BatchNormalization and a Relu).
+  // depthwise or other dense Conv that is not Winograd's kind (3x3, stride 1, more than 16
+  // channels in and 16 or more out: the plain layout runs those, ops.cpp's plain_winograd), or,
+  // up to `depth` nodes deep, a pool, Concat, BatchNormalization or Relu whose output has one
+  // (DenseNet's stem reaches its first 1x1 layer through a pool, a Concat of one input, a
+  // BatchNormalization and a Relu).
   // A first layer that feeds none of them (VGG's, ResNet-18's through its pool) keeps the plain
   // layout rather than be converted back at once.
   bool feeds_blocked(int v, int64_t c, int depth) const {

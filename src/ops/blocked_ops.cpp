@@ -57,7 +57,7 @@ inline void max_window(float* dst, const float* plane, int64_t first, const kern
   constexpr int V = B / 8;
   const int64_t row_step = g.dilation_h * g.W * B, col_step = g.dilation_w * B;
   // One run per tap row, two rows at a time: independent chains, folded in order.
-  auto row_max = [&](int64_t kh, Lanes8 (&m)[V]) {
+  auto row_max = [&](int64_t kh, Lanes8(&m)[V]) {
     const float* at = plane + first + kh * row_step + kw0 * col_step;
     for (int v = 0; v < V; ++v) m[v] = load8(at + 8 * v);
     for (int64_t kw = kw0 + 1; kw < kw1; ++kw) {
