@@ -349,11 +349,14 @@ Tensors average_pool_blocked(const Node& n, const Tensors& x) {
 }
 
 // An inference BatchNormalization in the blocked layout: x * scale + shift per channel, with the
-// Relu the pass folded into it (attribute "relu").
+// Relu the pass folded into it (attribute "relu"); x the concatenation of its first inputs when the
+// pass took their Concat in (attribute "concat": their channels), its parameters after them.
 Tensors batch_normalization_blocked(const Node& n, const Tensors& x) {
   const int64_t C = n.attr_int("channels", 0);
+  const std::vector<int64_t> parts = n.attr_ints("concat");
+  const size_t first = parts.empty() ? 1 : parts.size();  // the first parameter's input
   std::vector<std::vector<float>> p;
-  for (size_t i = 1; i <= 4; ++i) {
+  for (size_t i = first; i < first + 4; ++i) {
     const Tensor& t = arg(n, x, i);
     if (t.dtype() != DType::Float32 || t.numel() != C)
       fail(n, "expected float32 parameters of " + std::to_string(C) + " channels, got " + shape_to_string(t.shape()));
@@ -366,8 +369,12 @@ Tensors batch_normalization_blocked(const Node& n, const Tensors& x) {
     const double a = p[0][c] / std::sqrt(static_cast<double>(p[3][c]) + eps);
     scale[c] = static_cast<float>(a), shift[c] = static_cast<float>(p[1][c] - p[2][c] * a);
   }
+  const bool relu = n.attr_int("relu", 0) != 0;
   try {
-    return {ops::channel_affine_blocked(arg(n, x, 0), C, scale, shift, n.attr_int("relu", 0) != 0)};
+    if (parts.empty()) return {ops::channel_affine_blocked(arg(n, x, 0), C, scale, shift, relu)};
+    Tensors xs;
+    for (size_t i = 0; i < first; ++i) xs.push_back(arg(n, x, i));
+    return {ops::concat_affine_blocked(xs, parts, scale, shift, relu)};
   } catch (const ShapeError& e) {
     fail(n, e.what());
   }

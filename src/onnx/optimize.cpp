@@ -347,6 +347,7 @@ class BlockedLayout {
         n.attrs["channels"] = a;
         a.i = fold_relu(n) ? 1 : 0;
         n.attrs["relu"] = a;
+        absorb_concat(n);
         mark(n, "BatchNormalization", b);
       } else if (n.op == "Pad" && zero_pad(n) && channels(n.inputs[0]) > 0) {
         mark(n, "Pad", channels(n.inputs[0]));
@@ -457,6 +458,29 @@ class BlockedLayout {
     n.outputs[0] = only->outputs[0];
     only->op.clear();
     return true;
+  }
+
+  // Takes into a blocked BatchNormalization n the blocked Concat whose output only n reads (not a
+  // graph output): n then reads the Concat's inputs (attribute "concat": each one's channels) and
+  // its parameters after them, and writes the affine of the concatenation in one pass, which is
+  // never written (DenseNet's Concat -> BatchNormalization -> Relu before every layer).
+  void absorb_concat(Node& n) {
+    const int v = n.inputs[0];
+    if (std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end()) return;
+    auto reads_v = [&](const Node& r) { return &r != &n && std::count(r.inputs.begin(), r.inputs.end(), v) > 0; };
+    if (std::any_of(readers_of_->begin(), readers_of_->end(), reads_v)) return;
+    auto concat = std::find_if(g_.nodes.begin(), g_.nodes.end(), [&](const Node& c) {
+      return c.op == "Concat" && c.blocked && c.outputs.size() == 1 && c.outputs[0] == v;
+    });
+    if (concat == g_.nodes.end() || std::any_of(concat + 1, g_.nodes.end(), reads_v)) return;
+    Attribute a;
+    a.kind = Attribute::Kind::Ints, a.ints = concat->attr_ints("channels");
+    n.attrs["concat"] = a;
+    std::vector<int> inputs = concat->inputs;
+    inputs.insert(inputs.end(), n.inputs.begin() + 1, n.inputs.end());
+    n.inputs = inputs;
+    n.fused.push_back("Concat '" + concat->name + "'");
+    g_.nodes.erase(concat);
   }
 
   // A constant-mode Pad whose pads are all zero (an exporter's no-op before a pool).

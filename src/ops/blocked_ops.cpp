@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/parallel.hpp"
 #include "ops/conv2d_blocked.hpp"
@@ -163,77 +164,102 @@ Tensor avg_pool_blocked(const Tensor& x, int64_t channels, const AvgPool2dOption
   return pool_rows(x, g, g.KH * g.KW, [&](float* d, const float* s, int64_t oh) { avg_row<16>(d, s, g, oh, cip); });
 }
 
-Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels) {
-  if (xs.empty() || xs.size() != channels.size())
-    throw ShapeError("concat_blocked: expected a channel count per input");
+namespace {
+
+// Blocked inputs joined along the channels (concat_blocked's rule: every input but the last fills
+// its blocks): the inputs made contiguous, the output's shape, and where each output block comes
+// from (input, block of that input).
+struct Joined {
   std::vector<Tensor> parts;
-  int64_t blocks = 0;
-  const Shape first = plain_shape("concat_blocked", xs[0], channels[0]);
+  Shape shape;  // [N, blocks, H, W, B]
+  std::vector<std::pair<size_t, int64_t>> source;
+  int64_t channels = 0;
+};
+
+Joined join(const char* op, const std::vector<Tensor>& xs, const std::vector<int64_t>& channels) {
+  if (xs.empty() || xs.size() != channels.size())
+    throw ShapeError(std::string(op) + ": expected a channel count per input");
+  Joined j;
+  const Shape first = plain_shape(op, xs[0], channels[0]);
   const int64_t B = xs[0].shape()[4];
   for (size_t i = 0; i < xs.size(); ++i) {
-    const Shape p = plain_shape("concat_blocked", xs[i], channels[i]);
+    const Shape p = plain_shape(op, xs[i], channels[i]);
     if (xs[i].shape()[4] != B || p[0] != first[0] || p[2] != first[2] || p[3] != first[3]) {
-      throw ShapeError("concat_blocked: input " + std::to_string(i) + " " + shape_to_string(xs[i].shape()) +
+      throw ShapeError(std::string(op) + ": input " + std::to_string(i) + " " + shape_to_string(xs[i].shape()) +
                        " does not match input 0 " + shape_to_string(xs[0].shape()) + " outside the channels");
     }
     if (i + 1 < xs.size() && channels[i] % B != 0) {
-      throw ShapeError("concat_blocked: every input but the last must fill its blocks of " + std::to_string(B) +
+      throw ShapeError(std::string(op) + ": every input but the last must fill its blocks of " + std::to_string(B) +
                        " channels; input " + std::to_string(i) + " has " + std::to_string(channels[i]));
     }
-    parts.push_back(xs[i].contiguous());
-    blocks += xs[i].shape()[1];
+    j.parts.push_back(xs[i].contiguous());
+    for (int64_t b = 0; b < xs[i].shape()[1]; ++b) j.source.emplace_back(i, b);
+    j.channels += channels[i];
   }
-  const int64_t N = first[0], plane = first[2] * first[3] * B;
-  Tensor out = Tensor::empty({N, blocks, first[2], first[3], B});
+  j.shape = {first[0], static_cast<int64_t>(j.source.size()), first[2], first[3], B};
+  return j;
+}
+
+// Every (image, output block) plane of a join over the threads: fill(dst, src, block) with the
+// plane's P * B floats at dst and its source's at src.
+template <class Fill>
+Tensor join_planes(const Joined& j, Fill&& fill) {
+  const int64_t N = j.shape[0], blocks = j.shape[1], plane = j.shape[2] * j.shape[3] * j.shape[4];
+  Tensor out = Tensor::empty(j.shape);
   float* o = out.data();
   parallel_for(
-      N * static_cast<int64_t>(parts.size()),
+      N * blocks,
       [&](int64_t item, int) {
-        const int64_t n = item / static_cast<int64_t>(parts.size());
-        const auto i = static_cast<size_t>(item % static_cast<int64_t>(parts.size()));
-        int64_t at = 0;
-        for (size_t j = 0; j < i; ++j) at += parts[j].shape()[1];
-        const int64_t cb = parts[i].shape()[1];
-        std::memcpy(o + (n * blocks + at) * plane, parts[i].data() + n * cb * plane,
-                    static_cast<size_t>(cb * plane) * sizeof(float));
+        const int64_t n = item / blocks, block = item % blocks;
+        const auto& [part, b] = j.source[static_cast<size_t>(block)];
+        const Tensor& x = j.parts[part];
+        fill(o + item * plane, x.data() + (n * x.shape()[1] + b) * plane, block);
       },
-      N * blocks * plane);
+      N * blocks * plane * kStreamedFloatWork);
   return out;
 }
 
-Tensor channel_affine_blocked(const Tensor& x_arg, int64_t channels, const std::vector<float>& scale,
-                              const std::vector<float>& shift, bool relu) {
-  const Shape plain = plain_shape("channel_affine_blocked", x_arg, channels);
-  if (static_cast<int64_t>(scale.size()) != channels || static_cast<int64_t>(shift.size()) != channels) {
-    throw ShapeError("channel_affine_blocked: expected " + std::to_string(channels) + " scales and shifts, got " +
+}  // namespace
+
+Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels) {
+  const Joined j = join("concat_blocked", xs, channels);
+  const auto bytes = static_cast<size_t>(j.shape[2] * j.shape[3] * j.shape[4]) * sizeof(float);
+  return join_planes(j, [&](float* dst, const float* src, int64_t) { std::memcpy(dst, src, bytes); });
+}
+
+Tensor concat_affine_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels,
+                             const std::vector<float>& scale, const std::vector<float>& shift, bool relu) {
+  const Joined j = join("concat_affine_blocked", xs, channels);
+  if (static_cast<int64_t>(scale.size()) != j.channels || static_cast<int64_t>(shift.size()) != j.channels) {
+    throw ShapeError("concat_affine_blocked: expected " + std::to_string(j.channels) + " scales and shifts, got " +
                      std::to_string(scale.size()) + " and " + std::to_string(shift.size()));
   }
-  const Tensor x = x_arg.contiguous();
-  const Shape& s = x.shape();
-  const int64_t B = s[4], CB = s[1], P = plain[2] * plain[3];
-  std::vector<float> a(static_cast<size_t>(CB * B), 0.0f), b(a.size(), 0.0f);  // padding lanes: 0
+  const int64_t B = j.shape[4], P = j.shape[2] * j.shape[3];
+  std::vector<float> a(static_cast<size_t>(j.shape[1] * B), 0.0f), b(a.size(), 0.0f);  // padding lanes: 0
   std::copy(scale.begin(), scale.end(), a.begin());
   std::copy(shift.begin(), shift.end(), b.begin());
-  Tensor out = Tensor::empty(s);
-  const float* in = x.data();
-  float* o = out.data();
   const float lo = relu ? 0.0f : -std::numeric_limits<float>::infinity();
-  parallel_for(
-      s[0] * CB,
-      [&](int64_t item, int) {
-        const float* sa = a.data() + item % CB * B;
-        const float* sb = b.data() + item % CB * B;
-        const float* src = in + item * P * B;
-        float* dst = o + item * P * B;
-        for (int64_t p = 0; p < P; ++p, src += B, dst += B) {
-          for (int64_t l = 0; l < B; ++l) {
-            const float v = src[l] * sa[l] + sb[l];
-            dst[l] = v < lo ? lo : v;  // keeps a NaN, as relu does
-          }
+  const Lanes8 low = {lo, lo, lo, lo, lo, lo, lo, lo};
+  auto affine = [&](auto lanes) {
+    constexpr int V = decltype(lanes)::value / 8;
+    return join_planes(j, [&](float* dst, const float* src, int64_t block) {
+      Lanes8 sa[V], sb[V];
+      for (int v = 0; v < V; ++v)
+        sa[v] = load8(a.data() + block * B + 8 * v), sb[v] = load8(b.data() + block * B + 8 * v);
+      for (int64_t p = 0; p < P; ++p) {
+        for (int v = 0; v < V; ++v) {
+          const Lanes8 y = load8(src + p * B + 8 * v) * sa[v] + sb[v];
+          store8(dst + p * B + 8 * v, y < low ? low : y);  // keeps a NaN, as relu does
         }
-      },
-      x.numel());
-  return out;
+      }
+    });
+  };
+  return B == 8 ? affine(std::integral_constant<int, 8>{}) : affine(std::integral_constant<int, 16>{});
+}
+
+Tensor channel_affine_blocked(const Tensor& x, int64_t channels, const std::vector<float>& scale,
+                              const std::vector<float>& shift, bool relu) {
+  return concat_affine_blocked({x}, {channels}, scale, shift, relu);
 }
 
 }  // namespace tinytorch::ops

@@ -62,6 +62,10 @@ Tensor concat_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>&
 // `relu`; blocked in and out.
 Tensor channel_affine_blocked(const Tensor& x, int64_t channels, const std::vector<float>& scale,
                               const std::vector<float>& shift, bool relu);
+// The same of concat_blocked(xs, channels), in one pass that never writes the concatenation
+// (DenseNet's Concat -> BatchNormalization -> Relu before each layer).
+Tensor concat_affine_blocked(const std::vector<Tensor>& xs, const std::vector<int64_t>& channels,
+                             const std::vector<float>& scale, const std::vector<float>& shift, bool relu);
 
 int64_t blocked_lanes();
 

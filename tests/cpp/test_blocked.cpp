@@ -395,6 +395,18 @@ TEST(BlockedLayout, ChannelAffineMatchesThePlainArithmetic) {
           }
       EXPECT_THROW(tt::ops::channel_affine_blocked(blocked_tensor(x, lanes, 7), C, {1.0f}, shift, relu),
                    tt::ShapeError);
+      // Of a concatenation, in one pass: the same bits as the affine of concat_blocked's output.
+      const tt::Tensor head = tt::Tensor::randn({2, 2 * lanes, 3, 4});
+      std::vector<float> scale2(static_cast<size_t>(3 * lanes + 3)), shift2(scale2.size());
+      for (size_t c = 0; c < scale2.size(); ++c) scale2[c] = 0.3f - 0.02f * c, shift2[c] = 0.1f * c - 1;
+      const std::vector<tt::Tensor> parts{blocked_tensor(head, lanes, 7), blocked_tensor(x, lanes, 7)};
+      const tt::Tensor joined = tt::ops::concat_affine_blocked(parts, {2 * lanes, C}, scale2, shift2, relu);
+      const tt::Tensor apart = tt::ops::channel_affine_blocked(tt::ops::concat_blocked(parts, {2 * lanes, C}),
+                                                               3 * lanes + 3, scale2, shift2, relu);
+      ASSERT_EQ(joined.shape(), apart.shape());
+      const tt::Tensor a = plain_tensor(joined, 3 * lanes + 3), b = plain_tensor(apart, 3 * lanes + 3);
+      for (int64_t j = 0; j < a.numel(); ++j) ASSERT_EQ(a.data()[j], b.data()[j]) << "lanes " << lanes << " at " << j;
+      EXPECT_THROW(tt::ops::concat_affine_blocked(parts, {2 * lanes, C}, scale, shift, relu), tt::ShapeError);
     }
   }
 }

@@ -356,6 +356,36 @@ def test_blocked_layout_runs_pools_and_concat_of_an_inception_network():
         assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
         assert model.op_types.count("FromBlocked") == 1 and "ToBlocked" not in model.op_types
         assert model.op_types[-1] == "FromBlocked" and "Relu" not in model.op_types
+        # The BatchNormalization took the Concat in: it reads the branches and writes the affine
+        # of their concatenation, which is never written.
+        assert "Concat" not in model.op_types
+        assert any(d.startswith("BatchNormalization") and "Concat" in d for d in model.describe_nodes())
+
+
+def test_blocked_batch_norm_takes_in_only_a_concat_nobody_else_reads():
+    # DenseNet's pattern, Concat -> BatchNormalization -> Relu -> Conv, twice: the first Concat is
+    # also read by the second (as DenseNet's blocks are not, to hold the rule), so it stays; the
+    # second is read by its BatchNormalization alone and goes into it. Padding lanes in the last
+    # input (12 channels). The same values as the graph as written, on both block widths' rules.
+    c = 16
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["f0"], name="stem"),
+             helper.make_node("Conv", ["f0", "w1"], ["f1"], name="grow1"),
+             helper.make_node("Concat", ["f0", "f1"], ["cat1"], axis=1),
+             helper.make_node("BatchNormalization", ["cat1", "s1", "b1", "m1", "v1"], ["n1"]),
+             helper.make_node("Relu", ["n1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["f2"], name="grow2"),
+             helper.make_node("Concat", ["cat1", "f2"], ["cat2"], axis=1),
+             helper.make_node("BatchNormalization", ["cat2", "s2", "b2", "m2", "v2"], ["n2"]),
+             helper.make_node("Relu", ["n2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w3"], ["y"], name="last")]
+    k1, k2 = 2 * c, 2 * c + 12
+    inits = dict(w0=arr(c, 4, 1, 1), w1=arr(c, c, 1, 1), w2=arr(12, k1, 1, 1), w3=arr(8, k2, 1, 1),
+                 s1=arr(k1), b1=arr(k1), m1=arr(k1), v1=np.abs(arr(k1)) + 0.5,
+                 s2=arr(k2), b2=arr(k2), m2=arr(k2), v2=np.abs(arr(k2)) + 0.5)
+    model = both(nodes, inits)
+    assert model.op_types.count("Concat") == 1  # the one the second also reads
+    took = [d for d in model.describe_nodes() if d.startswith("BatchNormalization") and "Concat" in d]
+    assert len(took) == 1
 
 
 def test_blocked_output_and_a_plain_residual_are_converted():
