@@ -15,8 +15,10 @@
 namespace tinytorch::ops {
 namespace {
 
-// Scratch of at most this many floats per work item where the band is copied (L2).
-constexpr int64_t kBandFloats = 64 * 1024;
+// Scratch of at most this many floats per work item where the band is copied: 1 MiB, half an L2
+// of 2 MiB. A quarter of it cut a 512 -> 512 3x3 stride-2 layer at 14x14 (a 0.9 MiB band) into 4
+// bands, each reading the 9 MiB of weights: 1.41 against 0.80 ms (docs/PERFORMANCE.md).
+constexpr int64_t kBandFloats = 256 * 1024;
 
 [[noreturn]] void fail(const std::string& what) { throw ShapeError("conv2d_blocked: " + what); }
 
@@ -64,12 +66,41 @@ struct Cut {
   int64_t rows, bands, groups;  // output rows per band, bands per image, ranges of output blocks
 };
 
-// How the work is cut: a band's input (what every panel of an item reads again) at most
-// kBandFloats, whether copied or read in place; of the cuts with at least `want` items (or the most
-// there are), the one that reads the fewest bytes: every (image, band) reads all the weights once,
-// every block range all the input once. A late layer with many weights and few pixels is cut by
-// output blocks, an early one by rows. Depthwise: one block per item.
-Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
+int64_t wanted_items(int threads) { return 4 * std::max(2, threads); }
+
+// The longest thread's share of the work over the mean when parallel_for's static schedule hands
+// `threads` threads contiguous runs of the items (image, band of `rows` rows, range of output
+// panels), an item's work its rows times its panels: 9 equal items on 2 threads take as long as
+// 10 (1.11), and a band or range shorter than the others leaves a thread idle. Runs of many items
+// balance: 1 beyond 64 per thread.
+double imbalance(int64_t N, int64_t OH, int64_t rows, int64_t bands, int64_t units, int64_t groups, int64_t threads) {
+  const int64_t items = N * bands * groups, per_group = (units + groups - 1) / groups;
+  if (items > 64 * threads) return 1.0;
+  auto work = [&](int64_t item) {
+    const int64_t band = item / groups % bands, grp = item % groups;
+    const int64_t r = std::min(OH, (band + 1) * rows) - band * rows;
+    const int64_t u = std::max<int64_t>(0, std::min(units, (grp + 1) * per_group) - grp * per_group);
+    return r * u;
+  };
+  int64_t longest = 0, total = 0, item = 0;
+  for (int64_t t = 0; t < threads; ++t) {  // OpenMP's static schedule: the first items % threads get one more
+    const int64_t count = items / threads + (t < items % threads ? 1 : 0);
+    int64_t share = 0;
+    for (int64_t k = 0; k < count; ++k) share += work(item++);
+    longest = std::max(longest, share), total += share;
+  }
+  return total > 0 ? static_cast<double>(longest * threads) / static_cast<double>(total) : 1.0;
+}
+
+// How the work is cut over `threads`: a band's input (what every panel of an item reads again)
+// at most kBandFloats, whether copied or read in place; of the cuts with at least wanted_items
+// (or the most there are), the one that reads the fewest bytes, times its imbalance: every
+// (image, band) reads all the weights once, every block range all the input once (what the
+// kernel reads of it: a strided layer's band split by phase holds only the phases its taps
+// read). A late layer with many weights and few pixels is cut by output blocks, an early one by
+// rows. Depthwise: one block per item.
+Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int threads) {
+  const int64_t want = wanted_items(threads);
   if (g.depthwise) {  // reads in place; a block's rows are one item, cut further while too few
     const int64_t rows = std::max<int64_t>(1, std::min(g.OH, g.OH * g.N * units / want));
     return {rows, (g.OH + rows - 1) / rows, units};
@@ -77,8 +108,10 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
   int64_t most = g.OH;  // rows whose band fits
   while (most > 1 && kernels::blocked_scratch_floats(g, most, B) > kBandFloats) most = (most + 1) / 2;
   const int64_t pixel = g.in_blocked ? B : g.C;
-  const double input = static_cast<double>(g.N) * g.H * g.W * kernels::blocked_input_blocks(g, B) * pixel;
+  const double read = kernels::blocked_input_share(g);  // the share of the input's pixels read
+  const double input = read * static_cast<double>(g.N) * g.H * g.W * kernels::blocked_input_blocks(g, B) * pixel;
   const double weights = static_cast<double>(g.OC) * g.C * g.KH * g.KW;
+  const int64_t T = std::max(1, threads);
   Cut best{};
   double best_cost = 0;
   for (int64_t bands = (g.OH + most - 1) / most; bands <= g.OH; ++bands) {
@@ -88,15 +121,17 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int64_t want) {
       const int64_t items = g.N * bands * groups;
       // Too few items: more groups, else more bands (while there are more of either).
       if (items < want && (groups < units || bands < g.OH)) continue;
-      const double cost = static_cast<double>(g.N * bands) * weights + static_cast<double>(groups) * input;
-      if (best.rows == 0 || cost < best_cost) best = {rows, bands, groups}, best_cost = cost;
-      break;  // more groups only read more
+      // The fewest groups that give enough items read the least; a few more may balance better.
+      for (int64_t more = groups; more <= std::min(units, groups + T - 1); ++more) {
+        const double balance = imbalance(g.N, g.OH, rows, bands, units, more, T);
+        const double cost = (static_cast<double>(g.N * bands) * weights + static_cast<double>(more) * input) * balance;
+        if (best.rows == 0 || cost < best_cost) best = {rows, bands, more}, best_cost = cost;
+      }
+      break;
     }
   }
   return best;
 }
-
-int64_t wanted_items(int threads) { return 4 * std::max(2, threads); }
 
 // The packed weight, kept between calls while the weight stays the same (prepared_weights.hpp).
 std::shared_ptr<const PreparedWeight> packed_weight(const float* weight, int64_t floats, const kernels::BlockedConv& g,
@@ -114,7 +149,7 @@ void run_items(float* dst, const float* src, const float* wp, const float* packe
   // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
   const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
   auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
-  const Cut c = cut(g, B, units, wanted_items(get_num_threads()));
+  const Cut c = cut(g, B, units, get_num_threads());
   const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
   const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
   parallel_for(
@@ -173,7 +208,7 @@ int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const T
   const int64_t B = kernels::blocked_lanes();
   const kernels::BlockedConv g = geometry(input, channels, weight, Tensor(), options, B);
   const int64_t OB = kernels::blocked_blocks(g.OC, B);
-  const Cut c = cut(g, B, g.depthwise ? OB : kernels::blocked_panels(OB, B), wanted_items(threads));
+  const Cut c = cut(g, B, g.depthwise ? OB : kernels::blocked_panels(OB, B), threads);
   return g.N * c.bands * c.groups;
 }
 

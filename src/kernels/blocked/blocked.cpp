@@ -83,6 +83,10 @@ int64_t blocked_scratch_floats(const BlockedConv& g, int64_t rows, int64_t lanes
   const int64_t taps = blocked_taps_floats(g), band = blocked_band_rows(g, rows) * blocked_band_cols(g);
   if (g.depthwise && !depthwise_copies(g, lanes)) return taps;  // read in place
   if (g.depthwise) return taps + band * lanes;                  // one block's band
+  if (g.in_blocked && (g.stride_h > 1 || g.stride_w > 1)) {     // split by phase, each rounded up
+    const int64_t split = blocked_split_phases(g) * blocked_split_rows(g, rows) * blocked_split_cols(g);
+    return taps + blocked_input_blocks(g, lanes) * split * lanes;
+  }
   return taps + blocked_input_blocks(g, lanes) * band * pixel_floats(g, lanes);
 }
 

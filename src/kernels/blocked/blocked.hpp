@@ -51,6 +51,38 @@ static constexpr int64_t blocked_band_cols(const BlockedConv& g) {
   return (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
 }
 static constexpr int64_t blocked_taps_floats(const BlockedConv& g) { return (g.KH * g.KW * 2 + 15) / 16 * 16; }
+// A band split by phase (a strided dense layer on a blocked input, kernel.hpp's make_band): each
+// phase's rows and columns; whether a window of k taps dilated by d at stride s reads phase p, and
+// the phase's slot among those it reads (only those are stored; slot(s) is their count).
+static constexpr int64_t blocked_split_rows(const BlockedConv& g, int64_t rows) {
+  return (blocked_band_rows(g, rows) + g.stride_h - 1) / g.stride_h;
+}
+static constexpr int64_t blocked_split_cols(const BlockedConv& g) {
+  return (blocked_band_cols(g) + g.stride_w - 1) / g.stride_w;
+}
+static constexpr bool blocked_phase_read(int64_t k, int64_t d, int64_t s, int64_t p) {
+  for (int64_t i = 0; i < k; ++i) {
+    if (i * d % s == p) return true;
+  }
+  return false;
+}
+static constexpr int64_t blocked_phase_slot(int64_t k, int64_t d, int64_t s, int64_t p) {
+  int64_t slot = 0;
+  for (int64_t q = 0; q < p; ++q) slot += blocked_phase_read(k, d, s, q) ? 1 : 0;
+  return slot;
+}
+// The share of a dense layer's input pixels its band holds: the phases stored of a strided one's.
+static constexpr double blocked_input_share(const BlockedConv& g) {
+  return g.in_blocked && !g.depthwise
+             ? static_cast<double>(blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, g.stride_h) *
+                                   blocked_phase_slot(g.KW, g.dilation_w, g.stride_w, g.stride_w)) /
+                   static_cast<double>(g.stride_h * g.stride_w)
+             : 1.0;
+}
+static constexpr int64_t blocked_split_phases(const BlockedConv& g) {
+  return blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, g.stride_h) *
+         blocked_phase_slot(g.KW, g.dilation_w, g.stride_w, g.stride_w);
+}
 
 // A dense convolution's output blocks go in weight panels, each computed by one register tile of
 // its blocks times some pixels (12 accumulators of AVX2's 16 registers, 24 of AVX-512's 32).

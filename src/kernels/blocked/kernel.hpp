@@ -38,6 +38,9 @@ struct Band {
   int64_t block_stride;  // from one input block to the next
   int64_t row;           // from one band row to the next
   int64_t ib;            // floats per pixel of a block
+  // Band rows and columns from one output pixel to the next: the stride, or 1 in a band split by
+  // phase (make_band), whose taps then carry the phase (phase: floats from one phase to the next).
+  int64_t step_h, step_w, phase = 0;
 };
 
 // The output stage as the tiles apply it while they store: activation(x + residual), every
@@ -134,6 +137,12 @@ __attribute__((always_inline)) inline typename V::reg finish(typename V::reg v, 
   return V::load(lanes);
 }
 
+// A strided dense layer on a blocked input: its band is copied split by phase (make_band). The
+// scratch size (blocked_scratch_floats) follows the same rule.
+inline bool splits_by_phase(const BlockedConv& g) {
+  return g.in_blocked && !g.depthwise && (g.stride_h > 1 || g.stride_w > 1);
+}
+
 inline bool reads_in_place(const BlockedConv& g) {
   return g.in_blocked && g.pad_top == 0 && g.pad_left == 0 &&
          (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1 <= g.H &&
@@ -141,18 +150,58 @@ inline bool reads_in_place(const BlockedConv& g) {
 }
 
 // The band of output rows [oh0, oh1) of image n, input blocks [cb0, cb1) (a plain input has one);
-// copied into buf when it cannot be read in place.
+// copied into buf when it cannot be read in place, or when `split` (a blocked input, a strided
+// dense layer: splits_by_phase) split by phase.
 template <int B>
 Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, int64_t cb1, int64_t oh0, int64_t oh1,
-               float* buf) {
+               float* buf, bool split = false) {
   const int64_t HW = g.H * g.W;
-  if (reads_in_place(g)) {
+  if (!split && reads_in_place(g)) {
     const int64_t CB = blocked_input_blocks(g, B);
-    return Band{in + ((n * CB + cb0) * HW + oh0 * g.stride_h * g.W) * B, HW * B, g.W * B, B};
+    return Band{in + ((n * CB + cb0) * HW + oh0 * g.stride_h * g.W) * B, HW * B, g.W * B, B, g.stride_h, g.stride_w};
   }
   const int64_t R = blocked_band_rows(g, oh1 - oh0), Wp = blocked_band_cols(g), ih0 = oh0 * g.stride_h - g.pad_top;
   const int64_t c0 = lesser(Wp, greater(0, g.pad_left));         // first column inside the image
   const int64_t c1 = greater(c0, lesser(Wp, g.pad_left + g.W));  // one past the last
+  if (split) {
+    // Each block's band as stride_h x stride_w sub-images of Rq x Cq pixels, phase (ph, pw)
+    // holding band pixel (rq * stride_h + ph, cq * stride_w + pw): an output pixel's tap reads
+    // one phase at stride 1, so a tile's pixels are adjacent, as at stride 1 (read at their
+    // stride in place, a 1024 -> 2048 1x1 layer at stride 2 ran at half the speed of the same
+    // layer on the subsampled image). Only the phases some tap reads are stored, in their slots
+    // (blocked_phase_slot): a 1x1 layer's band is its subsampled image.
+    const int64_t sh = g.stride_h, sw = g.stride_w, Rq = blocked_split_rows(g, oh1 - oh0), Cq = blocked_split_cols(g),
+                  phase = Rq * Cq * B, CB = blocked_input_blocks(g, B);
+    const int64_t phases = blocked_split_phases(g), uw = blocked_phase_slot(g.KW, g.dilation_w, sw, sw);
+    for (int64_t cb = cb0; cb < cb1; ++cb) {
+      for (int64_t ph = 0; ph < sh; ++ph) {
+        for (int64_t pw = 0; pw < sw; ++pw) {
+          if (!blocked_phase_read(g.KH, g.dilation_h, sh, ph) || !blocked_phase_read(g.KW, g.dilation_w, sw, pw))
+            continue;
+          const int64_t slot =
+              blocked_phase_slot(g.KH, g.dilation_h, sh, ph) * uw + blocked_phase_slot(g.KW, g.dilation_w, sw, pw);
+          float* dst = buf + ((cb - cb0) * phases + slot) * phase;
+          for (int64_t rq = 0; rq < Rq; ++rq, dst += Cq * B) {
+            const int64_t ih = ih0 + rq * sh + ph;
+            if (ih < 0 || ih >= g.H) {
+              zero_floats(dst, Cq * B);
+              continue;
+            }
+            const float* src = in + ((n * CB + cb) * HW + ih * g.W - g.pad_left) * B;  // band column 0
+            for (int64_t cq = 0; cq < Cq; ++cq) {
+              const int64_t c = cq * sw + pw;
+              if (c < c0 || c >= c1) {
+                zero_floats(dst + cq * B, B);
+              } else {
+                __builtin_memcpy(dst + cq * B, src + c * B, B * sizeof(float));
+              }
+            }
+          }
+        }
+      }
+    }
+    return Band{buf, phases * phase, Cq * B, B, 1, 1, phase};
+  }
   if (g.in_blocked) {
     const int64_t CB = blocked_input_blocks(g, B);
     for (int64_t cb = cb0; cb < cb1; ++cb) {
@@ -169,7 +218,7 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
         zero_floats(dst + c1 * B, (Wp - c1) * B);
       }
     }
-    return Band{buf, R * Wp * B, Wp * B, B};
+    return Band{buf, R * Wp * B, Wp * B, B, g.stride_h, g.stride_w};
   }
   const int64_t C = g.C;  // a plain input: all channels of a pixel side by side
   for (int64_t r = 0; r < R; ++r) {
@@ -186,17 +235,27 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
       for (int64_t col = c0; col < c1; ++col) dst[col * C + c] = src[col - c0];
     }
   }
-  return Band{buf, R * Wp * C, Wp * C, C};
+  return Band{buf, R * Wp * C, Wp * C, C, g.stride_h, g.stride_w};
 }
 
+// Where each tap of a window starting at band offset 0 reads: (row, column) = (kh * dilation_h,
+// kw * dilation_w), in a band split by phase that pixel's phase and place in it.
 inline void fill_taps(int64_t* taps, const BlockedConv& g, const Band& b) {
-  for (int64_t kh = 0; kh < g.KH; ++kh)
-    for (int64_t kw = 0; kw < g.KW; ++kw) taps[kh * g.KW + kw] = kh * g.dilation_h * b.row + kw * g.dilation_w * b.ib;
+  const int64_t sh = b.phase ? g.stride_h : 1, sw = b.phase ? g.stride_w : 1;
+  const int64_t uw = blocked_phase_slot(g.KW, g.dilation_w, sw, sw);  // column phases stored
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t r = kh * g.dilation_h, c = kw * g.dilation_w;
+      const int64_t slot =
+          blocked_phase_slot(g.KH, g.dilation_h, sh, r % sh) * uw + blocked_phase_slot(g.KW, g.dilation_w, sw, c % sw);
+      taps[kh * g.KW + kw] = slot * b.phase + r / sh * b.row + c / sw * b.ib;
+    }
+  }
 }
 
 // Output pixel q of the item: where its window starts in the band.
 inline int64_t pixel_offset(const BlockedConv& g, const Band& b, int64_t q) {
-  return q / g.OW * g.stride_h * b.row + q % g.OW * g.stride_w * b.ib;
+  return q / g.OW * b.step_h * b.row + q % g.OW * b.step_w * b.ib;
 }
 
 // Packed weight floats of a panel's input-block range that stay in L1 while every tile of the item
@@ -317,7 +376,7 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
                  const BlockedConv& g, int64_t Q, const float* w, const float* bias, const StoreStage& stage) {
   constexpr int B = lanes_of<V>();
   const int64_t chunk = greater(1, kChunkFloats / (T * b.ib * M * B));
-  const bool flat = g.stride_h == 1 && g.stride_w == 1 && b.row == g.OW * b.ib;
+  const bool flat = b.step_h == 1 && b.step_w == 1 && b.row == g.OW * b.ib;
   // Rows that P does not divide would end in a short tile each (7 = 6 + 1: a tile of 4 chains of
   // FMAs, latency-bound); there the tiles run across rows, each pixel at its own offset.
   const bool across = !flat && g.OW % P != 0 && Q > g.OW;
@@ -328,9 +387,9 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
     for (int64_t r0 = 0; r0 < Q; r0 += run) {
       if (across) {
         dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
-      } else if (IBC && g.stride_w == 1) {
+      } else if (IBC && b.step_w == 1) {
         dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
-      } else if (IBC && g.stride_w == 2) {
+      } else if (IBC && b.step_w == 2) {
         dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
       } else {
         dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
@@ -481,7 +540,7 @@ void blocked_item(float* out, const float* in, const float* weight, const float*
     }
   } else {
     const int64_t CB = blocked_input_blocks(g, B);
-    const Band b = make_band<B>(in, g, n, 0, CB, oh0, oh1, scratch + blocked_taps_floats(g));
+    const Band b = make_band<B>(in, g, n, 0, CB, oh0, oh1, scratch + blocked_taps_floats(g), splits_by_phase(g));
     fill_taps(taps, g, b);
     const int64_t Q = rows * g.OW, K = CB * T * b.ib;  // K: packed weight floats per output lane
     for (int64_t i = 0, panels = blocked_panels(OB, B); i < panels; ++i) {
