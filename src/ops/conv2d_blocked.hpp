@@ -31,8 +31,9 @@ Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& 
                            const BlockedConvOptions& options);
 
 // The work items conv2d_blocked cuts this call into on `threads` threads: images x bands of output
-// rows x ranges of output panels, at least 4 per thread where the layer has that many rows and
-// panels (fewer would leave threads idle).
+// rows x ranges of output panels, at least one per thread where the layer has that many rows and
+// panels (fewer would leave threads idle). (A call whose work parallel_for runs serially is cut
+// for one thread.)
 int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const Tensor& weight,
                                   const BlockedConvOptions& options, int threads);
 

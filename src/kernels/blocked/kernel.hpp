@@ -229,13 +229,13 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
               zero_floats(dst, Cq * B);
               continue;
             }
-            const float* src = in + ((n * CB + cb) * HW + ih * g.W - g.pad_left) * B;  // band column 0
+            const float* src = in + ((n * CB + cb) * HW + ih * g.W) * B;  // the image row
             for (int64_t cq = 0; cq < Cq; ++cq) {
-              const int64_t c = cq * sw + pw;
+              const int64_t c = cq * sw + pw;  // band column; image column c - pad_left
               if (c < c0 || c >= c1) {
                 zero_floats(dst + cq * B, B);
               } else {
-                __builtin_memcpy(dst + cq * B, src + c * B, B * sizeof(float));
+                __builtin_memcpy(dst + cq * B, src + (c - g.pad_left) * B, B * sizeof(float));
               }
             }
           }
