@@ -71,17 +71,15 @@ static constexpr int64_t blocked_phase_slot(int64_t k, int64_t d, int64_t s, int
   for (int64_t q = 0; q < p; ++q) slot += blocked_phase_read(k, d, s, q) ? 1 : 0;
   return slot;
 }
-// The share of a dense layer's input pixels its band holds: the phases stored of a strided one's.
-static constexpr double blocked_input_share(const BlockedConv& g) {
-  return g.in_blocked && !g.depthwise
-             ? static_cast<double>(blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, g.stride_h) *
-                                   blocked_phase_slot(g.KW, g.dilation_w, g.stride_w, g.stride_w)) /
-                   static_cast<double>(g.stride_h * g.stride_w)
-             : 1.0;
-}
 static constexpr int64_t blocked_split_phases(const BlockedConv& g) {
   return blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, g.stride_h) *
          blocked_phase_slot(g.KW, g.dilation_w, g.stride_w, g.stride_w);
+}
+// The share of a dense layer's input pixels its band holds: the phases stored of a strided one's.
+static constexpr double blocked_input_share(const BlockedConv& g) {
+  return g.in_blocked && !g.depthwise
+             ? static_cast<double>(blocked_split_phases(g)) / static_cast<double>(g.stride_h * g.stride_w)
+             : 1.0;
 }
 
 // A dense convolution's output blocks go in weight panels, each computed by one register tile of

@@ -92,40 +92,11 @@ struct LaneVectors<8> {
   using I = Ints8;
 };
 
-// The activations that are not a clamp, on B lanes as one GCC vector: apply_epilogue's definitions
-// (smooth_activation_of) at the kernels' width. Not inlined: a call per stored vector costs little
-// next to the polynomial, and inlined into every tile's store it multiplied the code (the
-// sanitizer build spent over 13 minutes on blocked/avx2.cpp alone).
-template <int B>
-__attribute__((noinline)) void smooth_activation(float* lanes, const StoreStage& st) {
-  using F = typename LaneVectors<B>::F;
-  using I = typename LaneVectors<B>::I;
-  F x;
-  __builtin_memcpy(&x, lanes, sizeof x);
-  switch (st.activation) {
-    case Activation::LeakyRelu:
-      x = smooth_activation_of<Activation::LeakyRelu, F, I>(x, st.a, st.b);
-      break;
-    case Activation::HardSigmoid:
-      x = smooth_activation_of<Activation::HardSigmoid, F, I>(x, st.a, st.b);
-      break;
-    case Activation::Sigmoid:
-      x = smooth_activation_of<Activation::Sigmoid, F, I>(x, st.a, st.b);
-      break;
-    case Activation::HardSwish:
-      x = smooth_activation_of<Activation::HardSwish, F, I>(x, st.a, st.b);
-      break;
-    case Activation::Swish:
-      x = smooth_activation_of<Activation::Swish, F, I>(x, st.a, st.b);
-      break;
-    default:
-      break;
-  }
-  __builtin_memcpy(lanes, &x, sizeof x);
-}
-
-// The same on `count` consecutive vectors of B lanes in place, one call for a tile's row of pixels
-// (a call per vector cost 10% of a 16 -> 96 1x1 layer with its swish).
+// The activations that are not a clamp, in place on `count` consecutive vectors of B lanes (each
+// one GCC vector): apply_epilogue's definitions (smooth_activation_of) at the kernels' width. One
+// call for a tile's row of stored pixels (a call per vector cost 10% of a 16 -> 96 1x1 layer with
+// its swish); not inlined: inlined into every tile's store it multiplied the code (the sanitizer
+// build spent over 13 minutes on blocked/avx2.cpp alone).
 template <int B, Activation A>
 void smooth_activation_each(float* lanes, int count, const StoreStage& st) {
   using F = typename LaneVectors<B>::F;
@@ -175,7 +146,7 @@ __attribute__((always_inline)) inline typename V::reg finish(typename V::reg v, 
   if (clamps(st)) return V::min(V::set1(st.hi), V::max(V::set1(st.lo), v));
   alignas(64) float lanes[lanes_of<V>()];
   V::store(lanes, v);
-  smooth_activation<lanes_of<V>()>(lanes, st);
+  smooth_activation_run<lanes_of<V>()>(lanes, 1, st);
   return V::load(lanes);
 }
 
