@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,11 @@ struct Node {
   // Set by the blocked-layout pass: the node reads and writes the channel-blocked layout
   // (ops/conv2d_blocked.hpp) and `run` is its blocked_op.
   bool blocked = false;
+  // Set by plan_lifetimes: computed from shapes alone (every input a constant, or the output of a
+  // Shape node or of another such node; no output a graph output), as an exporter's dynamic
+  // reshapes are: Shape -> Gather -> Unsqueeze -> Concat -> Reshape. Such a node's outputs are a
+  // function of its inputs' values, so a run takes them from ShapeMemo when the values match.
+  bool shape_only = false;
 
   // The node as error messages name it: "Conv node 'conv1' (opset 13)".
   std::string where() const;
@@ -79,6 +85,17 @@ class WeightsOwner {
   uint64_t id_;
 };
 
+// The outputs of the shape-only nodes on recent runs, with the input values they came from: per
+// node, the last few distinct inputs (a model served at a few batch sizes keeps each). Small
+// tensors only; filled and read under the mutex.
+struct ShapeMemo {
+  struct Entry {
+    std::vector<Tensor> inputs, outputs;  // copies, owned here
+  };
+  std::mutex mutex;
+  std::vector<std::vector<Entry>> nodes;  // by node index
+};
+
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;
@@ -91,6 +108,7 @@ struct Graph {
   // Where a run's tensors go: recorded on one run, then one block for the runs after
   // (core/memory_plan.hpp). Shared by the copies of a Model.
   std::shared_ptr<tinytorch::MemoryPlan> memory = std::make_shared<tinytorch::MemoryPlan>();
+  std::shared_ptr<ShapeMemo> shape_memo = std::make_shared<ShapeMemo>();
 };
 
 // The graph passes (optimize.cpp), in place; then plan_lifetimes, which every graph needs.

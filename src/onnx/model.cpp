@@ -1,7 +1,10 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
-// then each node in order; a tensor is dropped after the last node that reads it.
+// then each node in order; a tensor is dropped after the last node that reads it. A node computed
+// from shapes alone runs once per distinct input values (ShapeMemo).
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <mutex>
 #include <new>
 #include <optional>
 
@@ -53,6 +56,61 @@ std::vector<int64_t> Node::attr_ints(const std::string& key, std::vector<int64_t
 }  // namespace detail
 
 namespace {
+
+// ShapeMemo keeps tensors of at most this many elements (a shape has a handful), and this many
+// distinct inputs per node.
+constexpr int64_t kMemoElements = 64;
+constexpr size_t kMemoEntries = 4;
+
+bool memo_sized(const std::vector<Tensor>& ts) {
+  return std::all_of(ts.begin(), ts.end(), [](const Tensor& t) { return !t.defined() || t.numel() <= kMemoElements; });
+}
+
+bool same_values(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), static_cast<size_t>(a.numel()) * element_size(a.dtype())) == 0;
+}
+
+// A shape-only node's outputs from the memo when a recent run gave it the same input values; else
+// it runs, and what it computed is kept for the runs after. Nothing for other nodes.
+class ShapeOnly {
+ public:
+  ShapeOnly(const detail::Graph& g, size_t node, const std::vector<Tensor>& args)
+      : memo_(*g.shape_memo), node_(node), args_(args), kept_(g.nodes[node].shape_only && memo_sized(args)) {}
+
+  bool find(std::vector<Tensor>& outs) const {
+    if (!kept_) return false;
+    const std::lock_guard<std::mutex> lock(memo_.mutex);
+    for (const auto& e : memo_.nodes[node_]) {
+      bool same = e.inputs.size() == args_.size();
+      for (size_t k = 0; same && k < args_.size(); ++k) same = same_values(e.inputs[k], args_[k]);
+      if (same) {
+        outs = e.outputs;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void keep(const std::vector<Tensor>& outs) const {
+    if (!kept_ || !memo_sized(outs)) return;
+    detail::ShapeMemo::Entry e;
+    for (const Tensor& t : args_) e.inputs.push_back(t.defined() ? t.clone() : Tensor());
+    for (const Tensor& t : outs) e.outputs.push_back(t.defined() ? t.clone() : Tensor());
+    const std::lock_guard<std::mutex> lock(memo_.mutex);
+    auto& entries = memo_.nodes[node_];
+    if (entries.size() == kMemoEntries) entries.erase(entries.begin());
+    entries.push_back(std::move(e));
+  }
+
+ private:
+  detail::ShapeMemo& memo_;
+  size_t node_;
+  const std::vector<Tensor>& args_;
+  bool kept_;
+};
 
 void check_input(const ValueInfo& info, const Tensor& t) {
   if (info.dims.empty()) return;
@@ -110,11 +168,15 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     if (node.frozen_weight) frozen.emplace(g.weights.id());
     const auto start = observer ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> outs;
-    try {
-      outs = node.run(node, args);
-    } catch (const std::bad_alloc&) {  // shapes a file computes (Expand, ConstantOfShape) can be absurd
-      throw DataError("onnx: " + node.where() +
-                      ": out of memory for its output (the shapes it computes are too large)");
+    const ShapeOnly shapes(g, i, args);
+    if (!shapes.find(outs)) {
+      try {
+        outs = node.run(node, args);
+      } catch (const std::bad_alloc&) {  // shapes a file computes (Expand, ConstantOfShape) can be absurd
+        throw DataError("onnx: " + node.where() +
+                        ": out of memory for its output (the shapes it computes are too large)");
+      }
+      shapes.keep(outs);
     }
     if (observer) {
       observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

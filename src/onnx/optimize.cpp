@@ -38,6 +38,22 @@ void plan_lifetimes(Graph& g) {
     }
   }
   for (int out : g.outputs) g.last_use[static_cast<size_t>(out)] = std::numeric_limits<int>::max();
+  std::vector<char> from_shapes(g.values.size(), 0);  // a constant, or computed from shapes alone
+  for (size_t v = 0; v < g.values.size(); ++v) from_shapes[v] = g.values[v].constant.defined() ? 1 : 0;
+  for (Node& n : g.nodes) {
+    n.shape_only = n.op != "Shape" && !n.outputs.empty();
+    for (int in : n.inputs) n.shape_only = n.shape_only && (in < 0 || from_shapes[static_cast<size_t>(in)] != 0);
+    for (int out : n.outputs) {
+      n.shape_only =
+          n.shape_only && (out < 0 || g.last_use[static_cast<size_t>(out)] != std::numeric_limits<int>::max());
+    }
+    if (n.op != "Shape" && !n.shape_only) continue;
+    for (int out : n.outputs) {
+      if (out >= 0) from_shapes[static_cast<size_t>(out)] = 1;
+    }
+  }
+  g.shape_memo = std::make_shared<ShapeMemo>();
+  g.shape_memo->nodes.resize(g.nodes.size());
 }
 
 namespace {

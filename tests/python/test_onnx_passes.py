@@ -186,6 +186,32 @@ def test_models_loaded_one_after_another_keep_their_own_weights():
         del fast
 
 
+def test_shape_computations_follow_each_new_input_shape():
+    # An exporter's dynamic reshape, y = x.view(x.size(0), -1) * 2: Shape -> Gather -> Unsqueeze ->
+    # Concat -> Reshape. The nodes between Shape and Reshape run once per distinct input values and
+    # are then taken from the runs before (model.cpp, ShapeMemo, four per node): batches that come
+    # back, new ones, more than four, and a Reshape that reads the same shape at last.
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Gather", ["s", "zero"], ["n"], axis=0, name="gather"),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["n1"], name="unsqueeze"),
+             helper.make_node("Concat", ["n1", "minus_one"], ["to"], axis=0, name="concat"),
+             helper.make_node("Reshape", ["x", "to"], ["flat"], name="reshape"),
+             helper.make_node("Mul", ["flat", "two"], ["y"], name="mul")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 60])],
+                              [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+                               numpy_helper.from_array(np.array([0], np.int64), "axes"),
+                               numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+                               numpy_helper.from_array(np.array(2.0, np.float32), "two")])
+    model = tinytorch.onnx.load_from_bytes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    for n in [2, 3, 2, 5, 7, 9, 11, 2, 3, 1, 1]:
+        x = arr(n, 3, 4, 5)
+        y = model(x).numpy()
+        assert y.shape == (n, 60)
+        assert np.array_equal(y, x.reshape(n, 60) * 2)
+
+
 def test_inspect_counts_flops_params_and_plans_memory():
     # x -> conv a (+relu) -> conv b -> conv c: 4 -> 4 channels, 3x3, padding 1, over (1, 4, 9, 7).
     nodes = [conv("a", "x", "p", b="b"), helper.make_node("Relu", ["p"], ["q"], name="r"), conv("b", "q", "s"),
