@@ -72,27 +72,50 @@ struct Cut {
 // 0.032 ms; MobileNetV2, EfficientNet-B0 and ResNet-50 at batch 1 ran 3-5% faster with one.
 int64_t wanted_items(int threads) { return std::max(1, threads); }
 
-// The longest thread's share of the work over the mean when parallel_for's static schedule hands
-// `threads` threads contiguous runs of the items (image, band of `rows` rows, range of output
-// panels), an item's work its rows times its panels: 9 equal items on 2 threads take as long as
-// 10 (1.11), and a band or range shorter than the others leaves a thread idle. Runs of many items
-// balance: 1 beyond 64 per thread.
-double imbalance(int64_t N, int64_t OH, int64_t rows, int64_t bands, int64_t units, int64_t groups, int64_t threads) {
-  const int64_t items = N * bands * groups, per_group = (units + groups - 1) / groups;
-  const int64_t last_rows = OH - (bands - 1) * rows;  // the bands before it have `rows`
-  if (items > 64 * threads || (items % threads == 0 && last_rows == rows && units % groups == 0)) return 1.0;
-  int64_t longest = 0, total = 0, band = 0, grp = 0;  // items in order: image, band, group
+// A dense item's blocks [ob0, ob1) in units of a whole panel's block: its tiles cover the panels'
+// blocks in the range, and a piece of one block (a panel cut next to it) runs a tile that reads one
+// weight vector per 12 broadcasts, slower than the wider ones (the tile loop on data in L1: 79% of
+// 4 x 6's speed with 16 lanes, 91% of 2 x 6's with 8).
+double range_work(int64_t ob0, int64_t ob1, int64_t OB, int64_t B) {
+  if (ob1 <= ob0) return 0.0;
+  const double narrow = B == 8 ? 1.0 / 0.91 : 1.0 / 0.79;
+  const int64_t panels = kernels::blocked_panels(OB, B), per = kernels::blocked_panel_start(1, B);
+  double work = static_cast<double>(ob1 - ob0);
+  auto piece = [&](int64_t i) {  // the panels inside the range are whole; its ends may cut one
+    const int64_t start = kernels::blocked_panel_start(i, B), end = kernels::blocked_panel_end(i, OB, B);
+    if (std::min(end, ob1) - std::max(start, ob0) == 1 && end - start > 1) work += narrow - 1.0;
+  };
+  const int64_t first = std::min(ob0 / per, panels - 1), last = std::min((ob1 - 1) / per, panels - 1);
+  piece(first);
+  if (last != first) piece(last);
+  return work;
+}
+
+// The longest thread's work over the mean of the work uncut, when parallel_for's static schedule
+// hands `threads` threads contiguous runs of the items (image, band of `rows` rows, range of
+// output blocks), an item's work its rows times its blocks' (range_work for a dense layer): 9
+// equal items on 2 threads take as long as 10 (1.11), and a band or range shorter than the others
+// leaves a thread idle. Runs of many items balance: 1 beyond 64 per thread.
+double imbalance(const kernels::BlockedConv& g, int64_t B, int64_t rows, int64_t bands, int64_t OB, int64_t groups,
+                 int64_t threads) {
+  const int64_t items = g.N * bands * groups, per_group = (OB + groups - 1) / groups;
+  if (items > 64 * threads) return 1.0;
+  const int64_t last_rows = g.OH - (bands - 1) * rows;  // the bands before it have `rows`
+  double longest = 0;
+  int64_t band = 0, grp = 0;               // items in order: image, band, group
   for (int64_t t = 0; t < threads; ++t) {  // OpenMP's static schedule: the first items % threads get one more
     const int64_t count = items / threads + (t < items % threads ? 1 : 0);
-    int64_t share = 0;
+    double share = 0;
     for (int64_t k = 0; k < count; ++k) {
-      const int64_t panels = std::max<int64_t>(0, std::min(per_group, units - grp * per_group));
-      share += (band + 1 == bands ? last_rows : rows) * panels;
+      const int64_t ob0 = std::min(OB, grp * per_group), ob1 = std::min(OB, ob0 + per_group);
+      const double work = g.depthwise ? static_cast<double>(ob1 - ob0) : range_work(ob0, ob1, OB, B);
+      share += static_cast<double>(band + 1 == bands ? last_rows : rows) * work;
       if (++grp == groups) grp = 0, band = band + 1 == bands ? 0 : band + 1;
     }
-    longest = std::max(longest, share), total += share;
+    longest = std::max(longest, share);
   }
-  return total > 0 ? static_cast<double>(longest * threads) / static_cast<double>(total) : 1.0;
+  const double total = static_cast<double>(g.N * g.OH * OB);
+  return longest * static_cast<double>(threads) / total;
 }
 
 // How the work is cut over `threads`: a band's input (what every panel of an item reads again)
@@ -126,7 +149,7 @@ Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int threads) {
       if (items < want && (groups < units || bands < g.OH)) continue;
       // The fewest groups that give enough items read the least; a few more may balance better.
       for (int64_t more = groups; more <= std::min(units, groups + T - 1); ++more) {
-        const double balance = imbalance(g.N, g.OH, rows, bands, units, more, T);
+        const double balance = imbalance(g, B, rows, bands, units, more, T);
         const double cost = (static_cast<double>(g.N * bands) * weights + static_cast<double>(more) * input) * balance;
         if (best.rows == 0 || cost < best_cost) best = {rows, bands, more}, best_cost = cost;
       }
@@ -149,9 +172,9 @@ std::shared_ptr<const PreparedWeight> packed_weight(const float* weight, int64_t
 void run_items(float* dst, const float* src, const float* wp, const float* packed_bias, const kernels::BlockedConv& g,
                int64_t B, const kernels::OutputStage& stage) {
   const int64_t OB = kernels::blocked_blocks(g.OC, B);
-  // What an item's block range is cut in: a depthwise layer's blocks, a dense layer's panels.
-  const int64_t units = g.depthwise ? OB : kernels::blocked_panels(OB, B);
-  auto first_block = [&](int64_t u) { return g.depthwise ? u : kernels::blocked_panel_start(u, B); };
+  // An item's block range is any: a dense layer's tiles then compute parts of weight panels, so a
+  // layer of few panels (160 channels: 4 + 4 + 2 blocks) still splits evenly over the threads.
+  const int64_t units = OB;
   const Cut c = cut(g, B, units, g.flops() < serial_work() ? 1 : get_num_threads());  // as parallel_for decides
   const int64_t rows = c.rows, bands = c.bands, groups = c.groups, per_group = (units + groups - 1) / groups;
   const int64_t scratch_floats = kernels::blocked_scratch_floats(g, rows, B);
@@ -161,7 +184,7 @@ void run_items(float* dst, const float* src, const float* wp, const float* packe
         const int64_t n = item / (bands * groups), band = item / groups % bands, grp = item % groups;
         const int64_t u0 = grp * per_group, u1 = std::min(units, u0 + per_group);
         if (u0 >= u1) return;
-        const int64_t ob0 = first_block(u0), ob1 = u1 == units ? OB : first_block(u1);
+        const int64_t ob0 = u0, ob1 = u1;
         const int64_t oh0 = band * rows, oh1 = std::min(g.OH, oh0 + rows);
         float* scratch = workspace(static_cast<size_t>(scratch_floats) * sizeof(float));
         kernels::blocked_conv(dst, src, wp, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
@@ -211,7 +234,7 @@ int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const T
   const int64_t B = kernels::blocked_lanes();
   const kernels::BlockedConv g = geometry(input, channels, weight, Tensor(), options, B);
   const int64_t OB = kernels::blocked_blocks(g.OC, B);
-  const Cut c = cut(g, B, g.depthwise ? OB : kernels::blocked_panels(OB, B), threads);
+  const Cut c = cut(g, B, OB, threads);
   return g.N * c.bands * c.groups;
 }
 

@@ -33,7 +33,7 @@ Case random_case(std::mt19937& rng, bool depthwise, bool plain_input) {
     g.N = pick(1, 3), g.H = pick(1, 13), g.W = pick(1, 13);
     if (depthwise && pick(0, 3) == 0) g.N = 1, g.H = pick(50, 70), g.W = pick(50, 70);  // read in place
     g.C = plain_input ? pick(1, 5) : pick(1, 40);
-    g.OC = depthwise ? g.C : pick(1, 40);
+    g.OC = depthwise ? g.C : (pick(0, 3) == 0 ? pick(41, 100) : pick(1, 40));  // several weight panels
     g.KH = pick(1, 5), g.KW = pick(1, 5);
     g.stride_h = pick(1, 3), g.stride_w = pick(1, 3);
     g.dilation_h = pick(0, 3) == 0 ? pick(2, 3) : 1, g.dilation_w = pick(0, 3) == 0 ? pick(2, 3) : 1;
@@ -121,16 +121,15 @@ void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, const k::
 
   std::vector<float> out(static_cast<size_t>(g.N * OB * OP * lanes), NAN);
   auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
-  const int64_t units = g.depthwise ? OB : k::blocked_panels(OB, lanes);  // an item's blocks: whole panels
-  auto first_block = [&](int64_t u) { return u == units ? OB : g.depthwise ? u : k::blocked_panel_start(u, lanes); };
+  // Items of 1-6 blocks: a dense item's range starts and ends anywhere in the weight panels.
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t oh0 = 0; oh0 < g.OH;) {
       const int64_t oh1 = std::min(g.OH, oh0 + pick(1, 4));
-      for (int64_t u0 = 0; u0 < units;) {
-        const int64_t u1 = std::min(units, u0 + pick(1, 2)), ob0 = first_block(u0), ob1 = first_block(u1);
+      for (int64_t ob0 = 0; ob0 < OB;) {
+        const int64_t ob1 = std::min(OB, ob0 + pick(1, 6));
         std::vector<float> scratch(static_cast<size_t>(k::blocked_scratch_floats(g, oh1 - oh0, lanes)) + 16, NAN);
         item(out.data(), in.data(), packed.data(), packed_bias.data(), g, n, ob0, ob1, oh0, oh1, scratch.data(), stage);
-        u0 = u1;
+        ob0 = ob1;
       }
       oh0 = oh1;
     }

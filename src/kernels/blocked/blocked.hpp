@@ -118,10 +118,10 @@ static inline bool depthwise_copies(const BlockedConv& g, int64_t lanes) {
 // the tap offsets).
 int64_t blocked_scratch_floats(const BlockedConv& g, int64_t rows, int64_t lanes);
 
-// One work item: output rows [oh0, oh1) of image n, output blocks [ob0, ob1) (a dense layer's
-// items start at a panel's first block and end at one's end; a depthwise item is any block range),
-// from the packed weight and bias. Applies `stage` (residual laid out as the output) to what it
-// wrote. scratch: blocked_scratch_floats(g, oh1 - oh0) floats.
+// One work item: output rows [oh0, oh1) of image n, output blocks [ob0, ob1) (any range: a dense
+// layer's tiles then cover the panels' blocks in it), from the packed weight and bias. Applies
+// `stage` (residual laid out as the output) to what it wrote. scratch: blocked_scratch_floats(g,
+// oh1 - oh0) floats.
 void blocked_conv(float* out, const float* in, const float* packed_weight, const float* packed_bias,
                   const BlockedConv& g, int64_t n, int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1, float* scratch,
                   const OutputStage& stage);

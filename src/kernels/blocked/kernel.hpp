@@ -277,12 +277,13 @@ constexpr int64_t kChunkFloats = 4096;
 
 // A dense tile: pixels at offsets px[0..P) of the band (PS = 0), or at px[0] + p * PS floats (PS >
 // 0: the addresses are one register plus constants), input blocks [cb0, cb1), output blocks
-// [0, M) of the panel at w (packed [cb][tap][ci][M][B]), into acc. IBC: the floats per pixel of a
-// block when known at compile time (B, a blocked input), else 0 (b.ib). The loop is the packed
-// GEMM's tile (gemm/tile.hpp) with the pixels' input values as the broadcast operand.
+// [0, M) from w, in a panel of pm >= M blocks (packed [cb][tap][ci][pm][B]), into acc. IBC: the
+// floats per pixel of a block when known at compile time (B, a blocked input), else 0 (b.ib). The
+// loop is the packed GEMM's tile (gemm/tile.hpp) with the pixels' input values as the broadcast
+// operand.
 template <class V, int M, int P, int IBC, int PS>
 __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps,
-                                                      int64_t T, const int64_t* px, const float* w,
+                                                      int64_t T, const int64_t* px, const float* w, int64_t pm,
                                                       typename V::reg (&acc)[M][P]) {
   constexpr int B = lanes_of<V>();
   const int64_t ib = IBC ? IBC : b.ib;
@@ -291,19 +292,20 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) acc[j][p] = V::zero();
   }
+  const int64_t step = pm * B;  // from one input channel's weight vectors to the next's
+  const float* wt = w + cb0 * T * ib * step;
   for (int64_t cb = cb0; cb < cb1; ++cb) {
     for (int64_t t = 0; t < T; ++t) {
       const float* src = b.base + cb * b.block_stride + taps[t];
       const float* s[P];
 #pragma GCC unroll 12
       for (int p = 0; p < P; ++p) s[p] = PS ? src + px[0] + p * PS : src + px[p];
-      const float* wt = w + (cb * T + t) * ib * M * B;
-      // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
+        // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
 #pragma GCC unroll 1
-      for (int64_t ci = 0; ci < ib; ++ci) {
+      for (int64_t ci = 0; ci < ib; ++ci, wt += step) {
         typename V::reg wv[M];
 #pragma GCC unroll 4
-        for (int j = 0; j < M; ++j) wv[j] = V::load(wt + (ci * M + j) * B);
+        for (int j = 0; j < M; ++j) wv[j] = V::load(wt + j * B);
 #pragma GCC unroll 12
         for (int p = 0; p < P; ++p) {
           const typename V::reg x = V::broadcast(s[p] + ci);
@@ -320,11 +322,12 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
 template <class V, int M, int P, int IBC, int PS>
 __attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t plane, const Band& b, int64_t cb0,
                                                             int64_t cb1, const int64_t* taps, int64_t T,
-                                                            const int64_t* px, const float* w, const float* bias,
-                                                            int64_t q0, int np, const StoreStage* st) {
+                                                            const int64_t* px, const float* w, int64_t pm,
+                                                            const float* bias, int64_t q0, int np,
+                                                            const StoreStage* st) {
   constexpr int B = lanes_of<V>();
   typename V::reg acc[M][P];
-  dense_tile<V, M, P, IBC, PS>(b, cb0, cb1, taps, T, px, w, acc);
+  dense_tile<V, M, P, IBC, PS>(b, cb0, cb1, taps, T, px, w, pm, acc);
   const bool smooth = st && !clamps(*st);  // applied to each block's row of pixels once stored
 #pragma GCC unroll 4
   for (int j = 0; j < M; ++j) {
@@ -349,7 +352,8 @@ __attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t 
 // otherwise (SW 0) each pixel's offset is its own, and a short tile repeats its last pixel.
 template <class V, int M, int P, int IBC, int SW>
 void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
-               const BlockedConv& g, int64_t q0, int64_t q1, const float* w, const float* bias, const StoreStage* st) {
+               const BlockedConv& g, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
+               const StoreStage* st) {
   constexpr int PS = SW * IBC;
   int64_t q = q0;
   for (; q + P <= q1; q += P) {
@@ -357,30 +361,30 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) px[p] = PS ? 0 : pixel_offset(g, b, q + p);
     px[0] = pixel_offset(g, b, q);
-    dense_store_tile<V, M, P, IBC, PS>(out, plane, b, cb0, cb1, taps, T, px, w, bias, q, P, st);
+    dense_store_tile<V, M, P, IBC, PS>(out, plane, b, cb0, cb1, taps, T, px, w, pm, bias, q, P, st);
   }
   const int rest = static_cast<int>(q1 - q);
   if (rest == 0) return;
   if constexpr (P > 6) {
-    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, bias, st);
+    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, pm, bias, st);
   } else if constexpr (PS > 0) {
     const int64_t first = pixel_offset(g, b, q);
     switch (rest) {
       case 5:
-        return dense_store_tile<V, M, 5, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 5, st);
+        return dense_store_tile<V, M, 5, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 5, st);
       case 4:
-        return dense_store_tile<V, M, 4, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 4, st);
+        return dense_store_tile<V, M, 4, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 4, st);
       case 3:
-        return dense_store_tile<V, M, 3, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 3, st);
+        return dense_store_tile<V, M, 3, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 3, st);
       case 2:
-        return dense_store_tile<V, M, 2, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 2, st);
+        return dense_store_tile<V, M, 2, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 2, st);
       default:
-        return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, bias, q, 1, st);
+        return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 1, st);
     }
   } else {
     int64_t px[P];
     for (int p = 0; p < P; ++p) px[p] = pixel_offset(g, b, q + lesser(p, rest - 1));
-    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, px, w, bias, q, rest, st);
+    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, px, w, pm, bias, q, rest, st);
   }
 }
 
@@ -390,7 +394,8 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
 // as the output: a pointwise layer read in place), else row by row.
 template <class V, int M, int P, int IBC>
 void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
-                 const BlockedConv& g, int64_t Q, const float* w, const float* bias, const StoreStage& stage) {
+                 const BlockedConv& g, int64_t Q, const float* w, int64_t pm, const float* bias,
+                 const StoreStage& stage) {
   constexpr int B = lanes_of<V>();
   const int64_t chunk = greater(1, kChunkFloats / (T * b.ib * M * B));
   const bool flat = b.step_h == 1 && b.step_w == 1 && b.row == g.OW * b.ib;
@@ -403,13 +408,13 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
     const StoreStage* st = cb1 == blocks && stage.fused ? &stage : nullptr;  // the last chunk's stores
     for (int64_t r0 = 0; r0 < Q; r0 += run) {
       if (across) {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
       } else if (IBC && b.step_w == 1) {
-        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
       } else if (IBC && b.step_w == 2) {
-        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
       } else {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, bias, st);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
       }
     }
   }
@@ -417,11 +422,12 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
 
 template <class V, int M, int P>
 void dense_panel_any(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
-                     const BlockedConv& g, int64_t Q, const float* w, const float* bias, const StoreStage& st) {
+                     const BlockedConv& g, int64_t Q, const float* w, int64_t pm, const float* bias,
+                     const StoreStage& st) {
   if (b.ib == lanes_of<V>())
-    return dense_panel<V, M, P, lanes_of<V>()>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);
-  if (b.ib == 3) return dense_panel<V, M, P, 3>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);  // an RGB image
-  dense_panel<V, M, P, 0>(out, plane, b, blocks, taps, T, g, Q, w, bias, st);
+    return dense_panel<V, M, P, lanes_of<V>()>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);
+  if (b.ib == 3) return dense_panel<V, M, P, 3>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);  // an RGB image
+  dense_panel<V, M, P, 0>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);
 }
 
 // Depthwise: P pixels of one output row from column ow0, block at src (the band's block, row of
@@ -567,26 +573,28 @@ void blocked_item(float* out, const float* in, const float* weight, const float*
     const Band b = make_band<B>(in, g, n, 0, CB, oh0, oh1, scratch + blocked_taps_floats(g), splits_by_phase(g));
     fill_taps(taps, g, b);
     const int64_t Q = rows * g.OW, K = CB * T * b.ib;  // K: packed weight floats per output lane
+    // The item's blocks [ob0, ob1) panel by panel, whole or in part (blocked.hpp).
     for (int64_t i = 0, panels = blocked_panels(OB, B); i < panels; ++i) {
-      const int64_t ob = blocked_panel_start(i, B);
-      if (ob < ob0 || ob >= ob1) continue;
-      const int m = static_cast<int>(blocked_panel_end(i, OB, B) - ob);
-      const float* w = weight + ob * K * B;  // the panels before it hold ob blocks in all
+      const int64_t start = blocked_panel_start(i, B), end = blocked_panel_end(i, OB, B);
+      const int64_t ob = greater(start, ob0), pm = end - start;
+      if (ob >= lesser(end, ob1)) continue;
+      const int m = static_cast<int>(lesser(end, ob1) - ob);
+      const float* w = weight + start * K * B + (ob - start) * B;  // the panels before hold start blocks
       float* dst = out0 + ob * plane;
       const float* bs = bias + ob * B;
       // Tiles of 12 accumulators (AVX2) or 24 (AVX-512): M blocks x P pixels (blocked.hpp).
       switch (m) {
         case 1:
-          dense_panel_any<V, 1, 12>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          dense_panel_any<V, 1, 12>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
           break;
         case 2:
-          dense_panel_any<V, 2, B == 8 ? 6 : 12>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          dense_panel_any<V, 2, B == 8 ? 6 : 12>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
           break;
         case 3:
-          dense_panel_any<V, 3, B == 8 ? 4 : 8>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          dense_panel_any<V, 3, B == 8 ? 4 : 8>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
           break;
         default:
-          dense_panel_any<V, B == 8 ? 1 : 4, 6>(dst, plane, b, CB, taps, T, g, Q, w, bs, st);
+          dense_panel_any<V, B == 8 ? 1 : 4, 6>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
           break;
       }
     }
