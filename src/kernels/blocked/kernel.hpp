@@ -346,6 +346,18 @@ __attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t 
   }
 }
 
+// The next chunk's weights, fetched into L2 a few lines before each tile of this chunk: a layer with
+// few pixels per weight (a late layer at batch 1) would otherwise stall on them in its first tile,
+// the tiles after it running from L1 while memory idles.
+struct Fetch {
+  const float *next, *end;
+  int64_t per_tile;  // floats, whole lines
+  void tile() {
+    const float* stop = end - next < per_tile ? end : next + per_tile;
+    for (; next < stop; next += 16) __builtin_prefetch(next, 0, 2);
+  }
+};
+
 // Output pixels [q0, q1) of one run (a row, or all pixels when evenly spaced across rows) in tiles
 // of P, then of 6, then one of exactly the rest. Where the run's windows are evenly spaced
 // (a blocked input, stride 1 or 2: SW) a tile's addresses are one register plus constants;
@@ -353,10 +365,11 @@ __attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t 
 template <class V, int M, int P, int IBC, int SW>
 void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
                const BlockedConv& g, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
-               const StoreStage* st) {
+               const StoreStage* st, Fetch& fetch) {
   constexpr int PS = SW * IBC;
   int64_t q = q0;
   for (; q + P <= q1; q += P) {
+    fetch.tile();
     int64_t px[P];
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) px[p] = PS ? 0 : pixel_offset(g, b, q + p);
@@ -366,8 +379,9 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
   const int rest = static_cast<int>(q1 - q);
   if (rest == 0) return;
   if constexpr (P > 6) {
-    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, pm, bias, st);
+    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, pm, bias, st, fetch);
   } else if constexpr (PS > 0) {
+    fetch.tile();
     const int64_t first = pixel_offset(g, b, q);
     switch (rest) {
       case 5:
@@ -382,6 +396,7 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
         return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 1, st);
     }
   } else {
+    fetch.tile();
     int64_t px[P];
     for (int p = 0; p < P; ++p) px[p] = pixel_offset(g, b, q + lesser(p, rest - 1));
     dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, px, w, pm, bias, q, rest, st);
@@ -403,18 +418,23 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
   // FMAs, latency-bound); there the tiles run across rows, each pixel at its own offset.
   const bool across = !flat && g.OW % P != 0 && Q > g.OW;
   const int64_t run = flat || across ? Q : g.OW;
+  const int64_t span = T * b.ib * pm * B, tiles = Q / run * ((run + P - 1) / P);  // span: floats per input block
   for (int64_t cb0 = 0; cb0 < blocks; cb0 += chunk) {
     const int64_t cb1 = lesser(blocks, cb0 + chunk);
     const StoreStage* st = cb1 == blocks && stage.fused ? &stage : nullptr;  // the last chunk's stores
+    // Within the panel, and only where the tiles read all of it (a part of a panel reads pieces of
+    // its rows).
+    const float* last = w + (pm == M ? lesser(blocks, cb1 + chunk) : cb1) * span;
+    Fetch fetch{w + cb1 * span, last, (chunk * span / tiles + 16) / 16 * 16};
     for (int64_t r0 = 0; r0 < Q; r0 += run) {
       if (across) {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
       } else if (IBC && b.step_w == 1) {
-        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
+        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
       } else if (IBC && b.step_w == 2) {
-        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
+        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
       } else {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
       }
     }
   }
