@@ -84,6 +84,20 @@ class MemoryPlan {
     void* previous_ = nullptr;  // the thread's enclosing run, restored at the end
   };
 
+  // While an Outside lives, the calling thread's allocations bypass its run: from the heap, never
+  // recorded. For work a run may or may not do (a node whose outputs a graph remembers), which
+  // would otherwise make one run's allocations differ from the recording's.
+  class Outside {
+   public:
+    Outside();
+    ~Outside();
+    Outside(const Outside&) = delete;
+    Outside& operator=(const Outside&) = delete;
+
+   private:
+    void* previous_;
+  };
+
   struct Stats {
     int64_t block_bytes = 0;      // the most recently used plan's block (0 before a plan exists)
     int64_t planned_tensors = 0;  // tensors placed in it

@@ -80,6 +80,8 @@ class ShapeOnly {
   ShapeOnly(const detail::Graph& g, size_t node, const std::vector<Tensor>& args)
       : memo_(*g.shape_memo), node_(node), args_(args), kept_(g.nodes[node].shape_only && memo_sized(args)) {}
 
+  bool kept() const { return kept_; }
+
   bool find(std::vector<Tensor>& outs) const {
     if (!kept_) return false;
     const std::lock_guard<std::mutex> lock(memo_.mutex);
@@ -170,6 +172,10 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     std::vector<Tensor> outs;
     const ShapeOnly shapes(g, i, args);
     if (!shapes.find(outs)) {
+      // A node the memo serves runs outside the memory plan: the runs it is skipped in must
+      // allocate what the recording did.
+      std::optional<tinytorch::MemoryPlan::Outside> outside;
+      if (shapes.kept()) outside.emplace();
       try {
         outs = node.run(node, args);
       } catch (const std::bad_alloc&) {  // shapes a file computes (Expand, ConstantOfShape) can be absurd
