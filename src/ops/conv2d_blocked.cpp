@@ -278,6 +278,22 @@ Tensor to_blocked(const Tensor& x_arg) {
   return out;
 }
 
+void to_blocked_into(Tensor& out, int64_t first, const Tensor& x_arg) {
+  const int64_t B = kernels::blocked_lanes();
+  const Tensor x = x_arg.to(DType::Float32).contiguous();
+  const Shape& s = x.shape();
+  Shape want = s;
+  if (s.size() >= 2) want[0] = out.dim() > 0 ? out.shape()[0] : 0, want[1] = kernels::blocked_blocks(s[1], B);
+  want.push_back(B);
+  if (s.size() < 2 || out.shape() != want || !out.is_contiguous() || first < 0 || first + s[0] > want[0]) {
+    throw ShapeError("to_blocked_into: images [" + std::to_string(first) + ", +" +
+                     std::to_string(s.empty() ? 0 : s[0]) + ") of " + shape_to_string(x.shape()) +
+                     " do not fit a blocked " + shape_to_string(out.shape()));
+  }
+  const int64_t N = s[0], C = s[1], P = x.numel() / std::max<int64_t>(1, N * C);
+  to_blocked_all(out.data() + first * want[1] * P * B, x.data(), N, C, P, B);
+}
+
 Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
   const int64_t B = kernels::blocked_lanes();
   const Shape& s = x_arg.shape();

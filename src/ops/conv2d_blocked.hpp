@@ -41,6 +41,9 @@ int64_t conv2d_blocked_work_items(const Tensor& input, int64_t channels, const T
 // blocked form of C channels back to plain.
 Tensor to_blocked(const Tensor& x);
 Tensor from_blocked(const Tensor& x, int64_t channels);
+// to_blocked of x [n, C, spatial...] into images [first, first + n) of `out`, a contiguous blocked
+// tensor of those channels and spatial shape.
+void to_blocked_into(Tensor& out, int64_t first, const Tensor& x);
 
 // The mean over each block's pixels: blocked [N, CB, H, W, B] -> [N, CB, 1, 1, B].
 Tensor global_average_pool_blocked(const Tensor& x);

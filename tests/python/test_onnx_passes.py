@@ -345,6 +345,17 @@ def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_
         finally:
             tinytorch.backends.set_conv2d_algorithm("auto")
         assert dense == [ran]
+    # A batch whose plain copies pass 8 MiB runs them in groups of images (ops.cpp,
+    # kPlainGroupBytes), its residual too: the values of the graph as written.
+    data = build(nodes, inits, x_shape=(24, 4, 40, 36))
+    big = arr(24, 4, 40, 36)
+    tinytorch.backends.set_conv2d_algorithm("winograd")
+    try:
+        got = tinytorch.onnx.load_from_bytes(data)(big).numpy()
+        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(big).numpy()
+    finally:
+        tinytorch.backends.set_conv2d_algorithm("auto")
+    assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
 
 
 def test_blocked_layout_runs_pools_and_concat_of_an_inception_network():
