@@ -215,7 +215,12 @@ Tensors conv_blocked(const Node& n, const Tensors& x) {
     // and output: GoogLeNet's 64 -> 192 3x3 at 56x56 at batch 8 held 26 MiB of them at once.
     const int64_t N = s[0], OC = weight.shape()[0];
     const int64_t image = (C * s[2] * s[3] + OC * s[2] * s[3]) * static_cast<int64_t>(sizeof(float));
-    const int64_t groups = std::clamp<int64_t>((N * image + kPlainGroupBytes - 1) / kPlainGroupBytes, 1, N);
+    const int64_t groups = std::min(N, (N * image + kPlainGroupBytes - 1) / kPlainGroupBytes);
+    if (groups <= 1) {
+      Tensors plain{ops::from_blocked(input, C), weight, bias};
+      if (residual.defined()) plain.push_back(ops::from_blocked(residual, OC));
+      return {ops::to_blocked(conv(n, plain)[0])};
+    }
     const int64_t per = (N + groups - 1) / groups;  // as even as the images allow
     Tensor out;
     for (int64_t i = 0; i < N; i += per) {
@@ -223,7 +228,6 @@ Tensors conv_blocked(const Node& n, const Tensors& x) {
       Tensors plain{ops::from_blocked(input.slice(0, i, e), C), weight, bias};
       if (residual.defined()) plain.push_back(ops::from_blocked(residual.slice(0, i, e), OC));
       const Tensor y = conv(n, plain)[0];
-      if (per == N) return {ops::to_blocked(y)};
       if (!out.defined()) {
         Shape shape{N, (OC + ops::blocked_lanes() - 1) / ops::blocked_lanes(), y.shape()[2], y.shape()[3]};
         shape.push_back(ops::blocked_lanes());
