@@ -25,14 +25,9 @@ int64_t pixel_floats(const BlockedConv& g, int64_t lanes) { return g.in_blocked 
 // The item's contract (blocked.hpp, blocked_conv); checked in builds with contracts on.
 [[maybe_unused]] bool valid_item(const BlockedConv& g, int64_t lanes, int64_t n, int64_t ob0, int64_t ob1, int64_t oh0,
                                  int64_t oh1) {
-  const int64_t OB = blocked_blocks(g.OC, lanes);
-  bool starts = g.depthwise, ends = g.depthwise;  // a dense item's blocks begin and end at panels'
-  for (int64_t i = 0; !g.depthwise && i < blocked_panels(OB, lanes); ++i) {
-    starts = starts || blocked_panel_start(i, lanes) == ob0;
-    ends = ends || blocked_panel_end(i, OB, lanes) == ob1;
-  }
+  const int64_t OB = blocked_blocks(g.OC, lanes);  // any block range: a dense item may cut panels
   return 0 <= n && n < g.N && 0 <= ob0 && ob0 < ob1 && ob1 <= OB && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH &&
-         (!g.depthwise || (g.in_blocked && g.C == g.OC)) && starts && ends;
+         (!g.depthwise || (g.in_blocked && g.C == g.OC));
 }
 
 }  // namespace
