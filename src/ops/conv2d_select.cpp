@@ -177,7 +177,12 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   Measured on 96 seeded random grouped shapes (groups 2-64, 4-96 channels per group, windows 3x3
 //   to 7x7, 5x5 to 56x56 outputs, batch 1, 2, 8; AVX2, docs/PERFORMANCE.md): 84 picked, geomean
 //   1.44x direct's, 6 below 0.95x (down to 0.71x). With AVX-512 the direct kernel's vectors are
-//   twice as wide and ocblock's are not: there the rule waits for a measurement;
+//   twice as wide and ocblock's are not, so ocblock wins only where the direct kernel's 6-row
+//   panels are mostly empty: 5 to 32 output channels per group (more than half of ocblock's 8
+//   lanes filled; beyond 32 all but the last of direct's panels are full). Drawn on 100 random
+//   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
+//   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
+//   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1: packed (kept from the fit on
 //   the benchmark shapes; the sweep does not confirm it, see docs/PERFORMANCE.md);
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
@@ -185,10 +190,13 @@ Conv2dAlgorithm algorithm_from_environment() {
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 constexpr int64_t kPointwiseDirectPixels = 128;
 
-// The grouped-layer rule above (measured with AVX2's 16-pixel tiles only).
+// The grouped-layer rule above: with AVX2's 16-pixel tiles, a group that fills one of ocblock's
+// vectors; with AVX-512's 32-pixel tiles, one that fills more than half of it and at most 32
+// output channels (beyond, the direct kernel's twice as wide vectors win).
 bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
-  return g.groups > 1 && tile.nr == 16 && g.KH * g.KW >= 9 && g.out_channels_per_group() >= 8 &&
-         supports(Conv2dAlgorithm::Ocblock, g);
+  if (g.groups <= 1 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) return false;
+  const int64_t per_group = g.out_channels_per_group();
+  return tile.nr == 16 ? per_group >= 8 : per_group > 4 && per_group <= 32;
 }
 
 // Where the rules above pick ocblock: with AVX-512, the blocked algorithm for dense layers of

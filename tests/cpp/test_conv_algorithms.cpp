@@ -488,16 +488,18 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);  // few tiles
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
-  // Groups of 8 or more output channels (a vector of ocblock's), 3x3 windows or larger: ocblock
-  // (the rule is measured with AVX2's micro-kernel only; with AVX-512 these stay direct).
+  // Groups of 8 or more output channels (a vector of ocblock's), 3x3 windows or larger: ocblock.
+  // With AVX-512 (32-pixel tiles) 5 to 32 channels per group; beyond, the direct kernel's wider
+  // vectors win.
   const bool avx2_tile = tinytorch::kernels::packed_gemm_tile().nr == 16;
-  const tt::Conv2dAlgorithm grouped = avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct;
   const tt::Conv2dOptions g32{.padding = tt::Padding2d(1), .groups = 32};
   const tt::Conv2dOptions g32_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 32};
-  EXPECT_EQ(tt::select_conv2d_algorithm({16, 1024, 7, 7}, {1024, 32, 3, 3}, g32), grouped);
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 28, 28}, {512, 16, 3, 3}, g32_s2), grouped);
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 3, 3}, g32), grouped);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 1024, 56, 56}, {1024, 32, 3, 3}, g32), grouped);
+  EXPECT_EQ(tt::select_conv2d_algorithm({16, 1024, 7, 7}, {1024, 32, 3, 3}, g32), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 28, 28}, {512, 16, 3, 3}, g32_s2), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 3, 3}, g32), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 1024, 56, 56}, {1024, 32, 3, 3}, g32), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 96, 56, 56}, {192, 48, 3, 3}, {.padding = tt::Padding2d(1), .groups = 2}),
+            avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct);  // 96 per group
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 1, 1}, {.groups = 32}),
             tt::Conv2dAlgorithm::Direct);  // 1x1: one tap
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 14, 14}, {128, 4, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
