@@ -321,7 +321,7 @@ class Direct {
           if (first_ == kernels::Store::Stream) return kernels::stream_fence();
           apply_stage(out_, stage_, g_, 0, g_.OC, n * P_ + oh0 * g_.OW, n * P_ + oh0 * g_.OW + pixels);
         },
-        g_.flops());
+        conv2d_work(g_));
   }
 
   // How the (pixel tiles x weight panels) grid is cut into work items.
@@ -394,7 +394,7 @@ class Direct {
           const int64_t last = ap1 - 1;  // panels [ap0, ap1) hold channels [oc0(ap0), oc0(last) + rows(last))
           apply_stage(out_, stage_, g_, oc0(ap0), oc0(last) + rows(last), seq * P_ + f0, seq * P_ + f1);
         },
-        g_.flops());
+        conv2d_work(g_));
   }
 
   // A pointwise layer's item: pixels [f0, f1) of sequence seq, panels [ap0, ap1). Per K block and

@@ -61,7 +61,7 @@ void conv2d_im2col_gemm(float* out, const float* in, const float* weight, const 
         add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
         apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
-      g.flops());
+      conv2d_work(g));
 }
 
 bool conv2d_gemm1x1_supports(const Conv2dGeometry& g) {
@@ -86,7 +86,7 @@ void conv2d_gemm1x1(float* out, const float* in, const float* weight, const floa
         add_bias_rows(dst, bias ? bias + grp * OCG : nullptr, OCG, np, P);
         apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
-      g.flops());
+      conv2d_work(g));
 }
 
 // --- batched: the patches of all images as the rows of one GEMM ---------------------------------
@@ -215,7 +215,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
         }
         apply_stage(out, stage, g, oc0, oc0 + cols, r0, r0 + rows);
       },
-      g.flops());
+      conv2d_work(g));
 }
 
 bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
@@ -250,12 +250,12 @@ int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
                       const OutputStage& stage) {
-  // Its work for parallel_for: the multiply-adds, and each input and output float streamed three
-  // times (copied into the interleaved band, read or written there, copied back), which cost more:
+  // Its work for parallel_for: each input and output float is streamed three times (copied into
+  // the interleaved band, read or written there, copied back), twice more than conv2d_work counts:
   // 192 channels at 28x28, 3x3, ran 78 us on one thread (35 GFLOP/s) where a GEMM of its FLOPs
   // takes 15, and 2 threads halved it, but its multiply-adds alone were under the serial line.
   const int64_t P = g.OH * g.OW;
-  const int64_t work = 2 * g.N * g.OC * P * g.KH * g.KW + 3 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.OC * P);
+  const int64_t work = conv2d_work(g) + 2 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.OC * P);
   const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
   // Items (n, block of lanes output channels, band of output rows).
   const int64_t L = kernels::depthwise_block_lanes(), blocks = (g.OC + L - 1) / L;

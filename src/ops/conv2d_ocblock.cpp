@@ -225,7 +225,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
         apply_stage(out, stage, g, grp * p.OCG + pair0 * L, grp * p.OCG + std::min(p.OCG, pair1 * L), n * P + q0,
                     n * P + q1);
       },
-      g.flops());
+      conv2d_work(g));
 }
 
 }  // namespace tinytorch::ops

@@ -85,7 +85,7 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
         if (first == kernels::Store::Stream) return kernels::stream_fence();
         apply_stage(out, stage, g, grp * OCG, (grp + 1) * OCG, n * P + p0, n * P + p0 + np);
       },
-      g.flops());
+      conv2d_work(g));
 }
 
 }  // namespace tinytorch::ops

@@ -32,6 +32,11 @@ void apply_stage(float* out, const OutputStage& stage, const Conv2dGeometry& g, 
   }
 }
 
+int64_t conv2d_work(const Conv2dGeometry& g) {
+  const int64_t floats = g.N * g.C * g.H * g.W + g.OC * g.channels_per_group() * g.KH * g.KW + g.N * g.OC * g.OH * g.OW;
+  return g.flops() + kStreamedFloatWork * floats;
+}
+
 void apply_stage_all(float* out, const OutputStage& stage, const Conv2dGeometry& g) {
   if (stage.empty()) return;
   parallel_chunks(g.N * g.OC * g.OH * g.OW, [&](int64_t begin, int64_t end) { stage.apply(out, begin, end - begin); });
