@@ -28,7 +28,8 @@ namespace tinytorch::onnx {
 
 namespace detail {
 struct Graph;
-}
+std::shared_ptr<const Graph> load_graph(const std::string& path);
+}  // namespace detail
 
 // A graph input or output: its name, and its dims as the file declares them (-1 where a dim is
 // symbolic, such as a free batch size; empty when the file gives no shape).
@@ -86,6 +87,9 @@ class Model {
   std::vector<std::string> op_types() const;  // each node's operator, in execution order
   // Each node as the runtime runs it: "Conv 'name' + residual + relu  (took in ...)".
   std::vector<std::string> describe_nodes() const;
+  // Bytes of Conv weights given back to the system once prepared (LoadOptions::keep_weights); 0
+  // before the first run and after they were read back from the file.
+  int64_t released_weight_bytes() const;
   // Runs the model on `input` once and reports each node (shapes, FLOPs, parameters, algorithm)
   // and the memory plan; with timed_runs > 0, also each node's median time over that many more runs.
   Report inspect(const Tensor& input, int timed_runs = 0) const;
@@ -93,6 +97,7 @@ class Model {
   explicit Model(std::shared_ptr<const detail::Graph> graph);
 
  private:
+  friend std::shared_ptr<const detail::Graph> detail::load_graph(const std::string& path);
   struct Observer;
   std::map<std::string, Tensor> execute(const std::map<std::string, Tensor>& inputs, Observer* observer) const;
   std::shared_ptr<const detail::Graph> graph_;
@@ -107,6 +112,10 @@ struct LoadOptions {
   // HardSwish, x * Sigmoid(x), x * HardSigmoid(x)) fused into the Conv's output store; constant
   // weights prepared once. false runs the graph as written (what the passes are tested against).
   bool optimize = true;
+  // load() from a file: false gives a Conv weight's memory back to the system once its prepared
+  // form is made (the model then holds its weights once), reading it back from the file should a
+  // later run need it again (new input shapes, another algorithm); true keeps every weight resident.
+  bool keep_weights = false;
 };
 
 // Parses, checks and imports a model file (.onnx; weights inside the file).

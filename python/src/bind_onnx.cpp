@@ -83,6 +83,8 @@ session.run does.)doc")
       .def_property_readonly("opset", &Model::opset, "the default domain's opset the file imports")
       .def_property_readonly("producer", &Model::producer, "producer_name and version, as the file states them")
       .def_property_readonly("op_types", &Model::op_types, "each node's operator, in execution order")
+      .def_property_readonly("released_weight_bytes", &Model::released_weight_bytes,
+                             "bytes of Conv weights given back to the system once prepared (load's keep_weights)")
       .def(
           "inspect",
           [](const Model& model, py::handle x, int timed_runs) {
@@ -121,15 +123,17 @@ session.run does.)doc")
       });
   m.def(
       "onnx_load",
-      [](const std::string& path, bool optimize) {
-        return std::make_shared<Model>(tt::onnx::load(path, tt::onnx::LoadOptions{optimize}));
+      [](const std::string& path, bool optimize, bool keep_weights) {
+        return std::make_shared<Model>(
+            tt::onnx::load(path, tt::onnx::LoadOptions{.optimize = optimize, .keep_weights = keep_weights}));
       },
-      "path"_a, "optimize"_a = true, py::call_guard<py::gil_scoped_release>(),
+      "path"_a, "optimize"_a = true, "keep_weights"_a = false, py::call_guard<py::gil_scoped_release>(),
       "Parses, checks and imports an ONNX model file (tinytorch.onnx.load).");
   m.def(
       "onnx_load_from_bytes",
       [](const py::bytes& data, bool optimize) {
-        return std::make_shared<Model>(tt::onnx::load_from_bytes(std::string(data), tt::onnx::LoadOptions{optimize}));
+        return std::make_shared<Model>(
+            tt::onnx::load_from_bytes(std::string(data), tt::onnx::LoadOptions{.optimize = optimize}));
       },
       "data"_a, "optimize"_a = true, "The same from the file's bytes (tinytorch.onnx.load_from_bytes).");
   m.def(

@@ -437,6 +437,11 @@ class OnnxModel:
         each node's operator, in execution order
         """
     @property
+    def released_weight_bytes(self) -> builtins.int:
+        """
+        bytes of Conv weights given back to the system once prepared (load's keep_weights)
+        """
+    @property
     def opset(self) -> builtins.int:
         """
         the default domain's opset the file imports
@@ -1158,7 +1163,7 @@ def onnx_export(function: typing.Callable, examples: list[Tensor], path: builtin
     """
     Traces function(list of Tensors) -> list of Tensors on the examples into an ONNX model (opset 13): written atomically to path, or returned as bytes when path is empty (tinytorch.onnx.export).
     """
-def onnx_load(path: builtins.str, optimize: builtins.bool = True) -> OnnxModel:
+def onnx_load(path: builtins.str, optimize: builtins.bool = True, keep_weights: builtins.bool = False) -> OnnxModel:
     """
     Parses, checks and imports an ONNX model file (tinytorch.onnx.load).
     """

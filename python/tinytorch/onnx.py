@@ -35,13 +35,16 @@ def available() -> bool:
     return _tinytorch.onnx_available()
 
 
-def load(path: str | os.PathLike, optimize: bool = True) -> OnnxModel:
+def load(path: str | os.PathLike, optimize: bool = True, keep_weights: bool = False) -> OnnxModel:
     """Parses, checks and imports the model at `path` (weights inside the file).
 
     optimize: the graph passes (BatchNormalization folded into the Conv before it, a residual Add
     and an activation fused into the Conv's output store, Identity and inference Dropout
-    removed); False runs the graph as written. model.describe_nodes() shows the result."""
-    return _tinytorch.onnx_load(os.fspath(path), optimize)
+    removed); False runs the graph as written. model.describe_nodes() shows the result.
+    keep_weights: False (the default) gives a Conv weight's memory back to the system once its
+    prepared form is made, reading it back from the file should a later run need it (other input
+    shapes); True keeps every weight in memory."""
+    return _tinytorch.onnx_load(os.fspath(path), optimize, keep_weights)
 
 
 def load_from_bytes(data: bytes, optimize: bool = True) -> OnnxModel:

@@ -96,6 +96,32 @@ struct ShapeMemo {
   std::vector<std::vector<Entry>> nodes;  // by node index
 };
 
+// Conv weights given back to the system once prepared (model.cpp). A frozen Conv's weight is read
+// only to make its prepared form (packed panels, Winograd's transformed matrices); once its node
+// has run, the pages of a weight that only that node reads are returned (madvise), so a loaded
+// model holds its weights once, prepared, as ONNX Runtime does after prepacking (ResNet-50 at
+// batch 8: 351 -> 262 MiB). A node whose next run could read its weight again (other input
+// shapes, another algorithm, a prepared form evicted from the cache) first has every released
+// weight read back from the model file, and from then on the model keeps them.
+struct ReleasedWeights {
+  struct Entry {
+    size_t node;
+    float* data;
+    int64_t floats;
+    // What decided the node's algorithm when it was released: its inputs' shapes, the thread
+    // count, the conv settings (a forced algorithm, autotuning everywhere) and
+    // ops::conv2d_tuning_generation(). The same again: the same algorithm, the same prepared form.
+    std::vector<int64_t> key;
+  };
+  std::mutex mutex;
+  std::string path;  // the file to read them back from; empty: never released
+  int64_t file_size = 0, file_mtime_ns = 0;
+  std::vector<char> releasable;  // per value: a constant that only a frozen Conv reads, as its weight
+  std::vector<Entry> entries;
+  int active_runs = 0;
+  bool kept = false;  // read back once: the model keeps its weights from then on
+};
+
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;
@@ -109,7 +135,13 @@ struct Graph {
   // (core/memory_plan.hpp). Shared by the copies of a Model.
   std::shared_ptr<tinytorch::MemoryPlan> memory = std::make_shared<tinytorch::MemoryPlan>();
   std::shared_ptr<ShapeMemo> shape_memo = std::make_shared<ShapeMemo>();
+  std::shared_ptr<ReleasedWeights> released = std::make_shared<ReleasedWeights>();
 };
+
+// The graph load() makes of the file at `path` (import.cpp): what released weights are read back from.
+std::shared_ptr<const Graph> load_graph(const std::string& path);
+// Sets up `g` to release its weights, to be read back from `path` (model.cpp).
+void release_weights_from(Graph& g, const std::string& path);
 
 // The graph passes (optimize.cpp), in place; then plan_lifetimes, which every graph needs.
 void optimize(Graph& g);

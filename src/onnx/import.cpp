@@ -253,7 +253,7 @@ bool available() { return true; }
 
 namespace {
 
-Model load_parsed(::onnx::ModelProto& proto, const LoadOptions& options) {
+Model load_parsed(::onnx::ModelProto& proto, const LoadOptions& options, const std::string& path = {}) {
   if (!proto.has_graph()) throw DataError("onnx: the model has no graph");
   // The checker (Debian's ONNX 1.12) knows IR versions up to 8 and refuses newer files whole:
   // those of PyTorch 2's exporter or of a newer onnx package's helpers. They are checked as IR 8;
@@ -268,6 +268,7 @@ Model load_parsed(::onnx::ModelProto& proto, const LoadOptions& options) {
   Graph graph = Importer(default_opset(proto)).take(proto);
   if (options.optimize) optimize(graph);
   plan_lifetimes(graph);
+  if (!path.empty() && options.optimize && !options.keep_weights) release_weights_from(graph, path);
   return Model(std::make_shared<const Graph>(std::move(graph)));
 }
 
@@ -294,7 +295,15 @@ Model load(const std::string& path, const LoadOptions& options) {
     throw DataError("onnx: '" + path + "' is not an ONNX model (its " + std::to_string(size) +
                     " bytes do not parse as a ModelProto protobuf)");
   }
-  return load_parsed(proto, options);
+  return load_parsed(proto, options, path);
 }
+
+namespace detail {
+
+std::shared_ptr<const Graph> load_graph(const std::string& path) {
+  return onnx::load(path, LoadOptions{.optimize = true, .keep_weights = true}).graph_;
+}
+
+}  // namespace detail
 
 }  // namespace tinytorch::onnx

@@ -1,9 +1,16 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it. A node computed
-// from shapes alone runs once per distinct input values (ShapeMemo).
+// from shapes alone runs once per distinct input values (ShapeMemo). A frozen Conv's weight goes
+// back to the system once prepared, and is read back from the file before a run that could read it
+// (ReleasedWeights).
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -114,6 +121,110 @@ class ShapeOnly {
   bool kept_;
 };
 
+// --- released weights (graph.hpp, ReleasedWeights) ---
+
+// The algorithms that read a frozen weight only to make its prepared form (ops/prepared_weights.hpp),
+// as conv_algorithm names them.
+bool reads_prepared_only(const std::string& algorithm) {
+  const std::string a = algorithm.rfind("pad + ", 0) == 0 ? algorithm.substr(6) : algorithm;
+  for (const char* kind : {"winograd", "blocked", "direct", "ocblock"}) {
+    if (a.rfind(kind, 0) == 0) return true;
+  }
+  return false;
+}
+
+int64_t mtime_ns(const struct stat& st) { return int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec; }
+
+// ReleasedWeights::Entry::key for a node's inputs now.
+std::vector<int64_t> release_key(const std::vector<Tensor>& args) {
+  std::vector<int64_t> key{get_num_threads(), static_cast<int64_t>(ops::forced_conv2d_algorithm().load()),
+                           ops::conv2d_autotune_enabled().load() ? 1 : 0, ops::conv2d_tuning_generation()};
+  for (const Tensor& t : args) {
+    key.push_back(t.defined() ? t.dim() : -1);
+    if (t.defined()) key.insert(key.end(), t.shape().begin(), t.shape().end());
+  }
+  return key;
+}
+
+// Every released weight read back from the file, under r.mutex; the model keeps them from then on.
+void read_back(detail::ReleasedWeights& r) {
+  if (r.kept) return;
+  r.kept = true;
+  if (r.entries.empty()) return;
+  struct stat st {};
+  if (::stat(r.path.c_str(), &st) != 0 || st.st_size != r.file_size || mtime_ns(st) != r.file_mtime_ns) {
+    throw DataError("onnx: '" + r.path +
+                    "' changed or went since the model was loaded; a new input shape needs weights the model gave "
+                    "back (load with keep_weights to hold them)");
+  }
+  const std::shared_ptr<const detail::Graph> again = detail::load_graph(r.path);
+  for (const detail::ReleasedWeights::Entry& e : r.entries) {
+    const Tensor* w = nullptr;
+    if (e.node < again->nodes.size() && again->nodes[e.node].inputs.size() > 1) {
+      const int v = again->nodes[e.node].inputs[1];
+      if (v >= 0) w = &again->values[static_cast<size_t>(v)].constant;
+    }
+    if (!w || !w->defined() || w->numel() != e.floats || !w->is_contiguous() || w->dtype() != DType::Float32) {
+      throw DataError("onnx: '" + r.path + "' no longer holds the weights the model was loaded with");
+    }
+    std::memcpy(e.data, w->data(), static_cast<size_t>(e.floats) * sizeof(float));
+  }
+  r.entries.clear();
+}
+
+// Before node i runs: a released weight it may read again (other shapes, another thread count or
+// conv setting, the tuning forgotten) is read back first, with all the others.
+void before_node(detail::ReleasedWeights& r, size_t i, const std::vector<Tensor>& args) {
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.kept) return;
+  const auto e = std::find_if(r.entries.begin(), r.entries.end(), [&](const auto& x) { return x.node == i; });
+  if (e == r.entries.end()) return;
+  if (e->key != release_key(args)) read_back(r);
+}
+
+// After node i ran alone (no other run of the model under way): its weight's pages go back to the
+// system when only this node reads it and its algorithm reads it only to prepare it.
+void after_node(detail::ReleasedWeights& r, size_t i, const detail::Node& node, const std::vector<Tensor>& args) {
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.kept || r.active_runs != 1 || node.inputs.size() < 2 || node.inputs[1] < 0) return;
+  if (!r.releasable[static_cast<size_t>(node.inputs[1])]) return;
+  if (std::any_of(r.entries.begin(), r.entries.end(), [&](const auto& x) { return x.node == i; })) return;
+  const std::string algorithm = detail::conv_algorithm(node, args);
+  if (!reads_prepared_only(algorithm)) return;
+  const Tensor& w = args[1];
+  auto* data = const_cast<float*>(w.data());
+  // The whole pages inside the weight (a small one may share its first and last with others).
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  char* begin = reinterpret_cast<char*>(data);
+  const uintptr_t misaligned = reinterpret_cast<uintptr_t>(begin) % page;
+  if (misaligned != 0) begin += page - misaligned;
+  char* end = reinterpret_cast<char*>(data + w.numel());
+  end -= reinterpret_cast<uintptr_t>(end) % page;
+  if (end <= begin) return;
+  if (::madvise(begin, static_cast<size_t>(end - begin), MADV_DONTNEED) != 0) return;
+  r.entries.push_back({i, data, w.numel(), release_key(args)});
+}
+
+// Counts the runs under way, for after_node.
+class ActiveRun {
+ public:
+  explicit ActiveRun(detail::ReleasedWeights& r) : r_(r.path.empty() ? nullptr : &r) {
+    if (!r_) return;
+    const std::lock_guard<std::mutex> lock(r_->mutex);
+    ++r_->active_runs;
+  }
+  ~ActiveRun() {
+    if (!r_) return;
+    const std::lock_guard<std::mutex> lock(r_->mutex);
+    --r_->active_runs;
+  }
+  ActiveRun(const ActiveRun&) = delete;
+  ActiveRun& operator=(const ActiveRun&) = delete;
+
+ private:
+  detail::ReleasedWeights* r_;
+};
+
 void check_input(const ValueInfo& info, const Tensor& t) {
   if (info.dims.empty()) return;
   bool ok = static_cast<int64_t>(info.dims.size()) == t.dim();
@@ -128,6 +239,49 @@ void check_input(const ValueInfo& info, const Tensor& t) {
 }
 
 }  // namespace
+
+namespace detail {
+
+void release_weights_from(Graph& g, const std::string& path) {
+  ReleasedWeights& r = *g.released;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;
+  // A value is releasable when a frozen Conv reads it as its weight and nothing else reads it or
+  // shares its storage.
+  std::vector<int> reads(g.values.size()), weight_reads(g.values.size());
+  for (const Node& n : g.nodes) {
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      if (n.inputs[k] < 0) continue;
+      ++reads[static_cast<size_t>(n.inputs[k])];
+      if (k == 1 && n.op == "Conv" && n.frozen_weight) ++weight_reads[static_cast<size_t>(n.inputs[k])];
+    }
+  }
+  for (int o : g.outputs) ++reads[static_cast<size_t>(o)];
+  std::map<const void*, int> storages;
+  for (const Value& v : g.values) {
+    if (v.constant.defined()) ++storages[v.constant.storage().get()];
+  }
+  r.releasable.assign(g.values.size(), 0);
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    const Tensor& t = g.values[v].constant;
+    r.releasable[v] = t.defined() && reads[v] == 1 && weight_reads[v] == 1 && t.dtype() == DType::Float32 &&
+                      t.is_contiguous() && storages[t.storage().get()] == 1;
+  }
+  r.path = path;
+  r.file_size = st.st_size;
+  r.file_mtime_ns = mtime_ns(st);
+  // A prepared form missed later (evicted from the cache, or a new kind) reads its weight: back first.
+  ops::set_frozen_restorer(g.weights.id(), [weak = std::weak_ptr<ReleasedWeights>(g.released)](const float* w) {
+    const std::shared_ptr<ReleasedWeights> released = weak.lock();
+    if (!released) return;
+    const std::lock_guard<std::mutex> lock(released->mutex);
+    if (std::any_of(released->entries.begin(), released->entries.end(), [&](const auto& e) { return e.data == w; })) {
+      read_back(*released);
+    }
+  });
+}
+
+}  // namespace detail
 
 Model::Model(std::shared_ptr<const detail::Graph> graph) : graph_(std::move(graph)) {}
 
@@ -160,6 +314,8 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     }
   }
   std::vector<Tensor> args;
+  detail::ReleasedWeights& released = *g.released;
+  const ActiveRun active(released);
   const WarmTeam warm;                  // the nodes' parallel regions follow each other
   const ops::Conv2dTuningScope tuning;  // a model runs its shapes many times: time the candidates once
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -168,6 +324,7 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
     std::optional<ops::FrozenWeights> frozen;
     if (node.frozen_weight) frozen.emplace(g.weights.id());
+    if (node.frozen_weight && !released.path.empty()) before_node(released, i, args);
     const auto start = observer ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<Tensor> outs;
     const ShapeOnly shapes(g, i, args);
@@ -183,6 +340,7 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
                         ": out of memory for its output (the shapes it computes are too large)");
       }
       shapes.keep(outs);
+      if (node.frozen_weight && !released.path.empty()) after_node(released, i, node, args);
     }
     if (observer) {
       observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -226,6 +384,14 @@ const std::vector<ValueInfo>& Model::outputs() const { return graph_->output_inf
 int64_t Model::opset() const { return graph_->opset; }
 std::string Model::producer() const { return graph_->producer; }
 int64_t Model::num_nodes() const { return static_cast<int64_t>(graph_->nodes.size()); }
+
+int64_t Model::released_weight_bytes() const {
+  detail::ReleasedWeights& r = *graph_->released;
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  int64_t floats = 0;
+  for (const auto& e : r.entries) floats += e.floats;
+  return floats * static_cast<int64_t>(sizeof(float));
+}
 
 std::vector<std::string> Model::op_types() const {
   std::vector<std::string> ops;

@@ -13,6 +13,9 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+namespace detail {
+std::shared_ptr<const Graph> load_graph(const std::string&) { unavailable(); }
+}  // namespace detail
 Model load(const std::string&, const LoadOptions&) { unavailable(); }
 Model load_from_bytes(const std::string&, const LoadOptions&) { unavailable(); }
 std::string export_to_bytes(const TracedFunction&, const std::vector<Tensor>&, const ExportOptions&) { unavailable(); }

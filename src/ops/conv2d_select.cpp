@@ -329,11 +329,19 @@ std::atomic<bool>& conv2d_autotune_enabled() {
 Conv2dTuningScope::Conv2dTuningScope() { ++tuning_scope_depth; }
 Conv2dTuningScope::~Conv2dTuningScope() { --tuning_scope_depth; }
 
+std::atomic<int64_t>& tuning_generation() {
+  static std::atomic<int64_t> generation{0};
+  return generation;
+}
+
 void clear_conv2d_tuning() {
   TuneCache& cache = tune_cache();
   const std::lock_guard<std::mutex> lock(cache.mutex);
   cache.best.clear();
+  ++tuning_generation();
 }
+
+int64_t conv2d_tuning_generation() { return tuning_generation().load(); }
 
 int64_t conv2d_tuned_shapes() {
   TuneCache& cache = tune_cache();

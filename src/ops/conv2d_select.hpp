@@ -38,5 +38,7 @@ class Conv2dTuningScope {
   Conv2dTuningScope& operator=(const Conv2dTuningScope&) = delete;
 };
 int64_t conv2d_tuned_shapes();
+// Counts clear_conv2d_tuning's calls: a shape tuned before a change of it may be timed again.
+int64_t conv2d_tuning_generation();
 
 }  // namespace tinytorch::ops

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstring>
 #include <list>
+#include <map>
 #include <mutex>
 
 #include "core/env.hpp"
@@ -61,6 +62,29 @@ uint64_t& frozen_owner() {
   return owner;
 }
 
+struct Restorers {
+  std::mutex mutex;
+  std::map<uint64_t, std::function<void(const float*)>> by_owner;
+};
+
+Restorers& restorers() {
+  static Restorers r;
+  return r;
+}
+
+// The owner's restorer, if it set one, called with the weight about to be read.
+void restore_for(uint64_t owner, const float* weight) {
+  std::function<void(const float*)> restore;
+  {
+    Restorers& r = restorers();
+    const std::lock_guard<std::mutex> lock(r.mutex);
+    const auto it = r.by_owner.find(owner);
+    if (it == r.by_owner.end()) return;
+    restore = it->second;
+  }
+  restore(weight);
+}
+
 std::shared_ptr<PreparedWeight>& spare() {
   thread_local std::shared_ptr<PreparedWeight> s;
   return s;
@@ -93,6 +117,7 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
     ++c.hits;
     return {std::move(found), true};
   }
+  if (owner != 0) restore_for(owner, weight);  // before the caller's fill reads the weight
   std::shared_ptr<PreparedWeight> entry;
   {
     const std::lock_guard<std::mutex> lock(c.mutex);
@@ -178,7 +203,22 @@ uint64_t new_frozen_owner() {
   return next++;
 }
 
+void set_frozen_restorer(uint64_t owner, std::function<void(const float* weight)> restorer) {
+  Restorers& r = restorers();
+  const std::lock_guard<std::mutex> lock(r.mutex);
+  if (restorer) {
+    r.by_owner[owner] = std::move(restorer);
+  } else {
+    r.by_owner.erase(owner);
+  }
+}
+
 void release_frozen_weights(uint64_t owner) {
+  {
+    Restorers& r = restorers();
+    const std::lock_guard<std::mutex> lock(r.mutex);
+    r.by_owner.erase(owner);
+  }
   Cache& c = cache();
   const std::lock_guard<std::mutex> lock(c.mutex);
   for (auto it = c.entries.begin(); it != c.entries.end();) {

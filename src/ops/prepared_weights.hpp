@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <vector>
@@ -78,6 +79,12 @@ void drop_prepared_weights(const float* weight, std::initializer_list<int64_t> k
 
 uint64_t new_frozen_owner();
 void release_frozen_weights(uint64_t owner);
+// An owner may give its weights' memory back once they are prepared (the graph runtime does:
+// onnx/model.cpp, "released weights"); a miss must then bring a weight back before `fill` reads
+// it. The owner's restorer is called on each of its misses, with the weight's address, before the
+// lookup returns (outside the cache's lock). release_frozen_weights forgets it.
+void set_frozen_restorer(uint64_t owner, std::function<void(const float* weight)> restorer);
+
 class FrozenWeights {
  public:
   explicit FrozenWeights(uint64_t owner);
