@@ -113,4 +113,10 @@ float* workspace(size_t bytes, WorkspaceSlot slot) {
 
 size_t workspace_capacity(WorkspaceSlot slot) { return thread_workspace(slot).bytes; }
 
+void release_workspace(WorkspaceSlot slot) {
+  Workspace& ws = thread_workspace(slot);
+  ws.data.reset();
+  ws.bytes = 0;
+}
+
 }  // namespace tinytorch

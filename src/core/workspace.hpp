@@ -16,5 +16,8 @@ enum class WorkspaceSlot { Shared, Scratch };
 // Throws std::bad_alloc if it cannot grow.
 float* workspace(size_t bytes, WorkspaceSlot slot = WorkspaceSlot::Scratch);
 size_t workspace_capacity(WorkspaceSlot slot = WorkspaceSlot::Scratch);  // bytes held now
+// Frees the calling thread's buffer for `slot` (the next call allocates again): what an algorithm
+// that lost its autotuning grew would otherwise stay for the process's life.
+void release_workspace(WorkspaceSlot slot);
 
 }  // namespace tinytorch
