@@ -135,15 +135,28 @@ bool reads_prepared_only(const std::string& algorithm) {
 
 int64_t mtime_ns(const struct stat& st) { return int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec; }
 
-// ReleasedWeights::Entry::key for a node's inputs now.
-std::vector<int64_t> release_key(const std::vector<Tensor>& args) {
-  std::vector<int64_t> key{get_num_threads(), static_cast<int64_t>(ops::forced_conv2d_algorithm().load()),
-                           ops::conv2d_autotune_enabled().load() ? 1 : 0, ops::conv2d_tuning_generation()};
+// ReleasedWeights::Entry::key for a node's inputs now: the settings, then each input's rank and
+// sizes. Given `compare`, says whether it equals that key instead (without allocating: every run
+// checks every released node).
+bool release_key(const std::vector<Tensor>& args, std::vector<int64_t>* out, const std::vector<int64_t>* compare) {
+  size_t at = 0;
+  bool same = true;
+  auto put = [&](int64_t v) {
+    if (out) out->push_back(v);
+    if (compare) same = same && at < compare->size() && (*compare)[at] == v;
+    ++at;
+  };
+  put(get_num_threads());
+  put(static_cast<int64_t>(ops::forced_conv2d_algorithm().load()));
+  put(ops::conv2d_autotune_enabled().load() ? 1 : 0);
+  put(ops::conv2d_tuning_generation());
   for (const Tensor& t : args) {
-    key.push_back(t.defined() ? t.dim() : -1);
-    if (t.defined()) key.insert(key.end(), t.shape().begin(), t.shape().end());
+    put(t.defined() ? t.dim() : -1);
+    if (t.defined()) {
+      for (int64_t d : t.shape()) put(d);
+    }
   }
-  return key;
+  return same && (!compare || at == compare->size());
 }
 
 // Every released weight read back from the file, under r.mutex; the model keeps them from then on.
@@ -179,7 +192,7 @@ void before_node(detail::ReleasedWeights& r, size_t i, const std::vector<Tensor>
   if (r.kept) return;
   const auto e = std::find_if(r.entries.begin(), r.entries.end(), [&](const auto& x) { return x.node == i; });
   if (e == r.entries.end()) return;
-  if (e->key != release_key(args)) read_back(r);
+  if (!release_key(args, nullptr, &e->key)) read_back(r);
 }
 
 // After node i ran alone (no other run of the model under way): its weight's pages go back to the
@@ -202,7 +215,9 @@ void after_node(detail::ReleasedWeights& r, size_t i, const detail::Node& node, 
   end -= reinterpret_cast<uintptr_t>(end) % page;
   if (end <= begin) return;
   if (::madvise(begin, static_cast<size_t>(end - begin), MADV_DONTNEED) != 0) return;
-  r.entries.push_back({i, data, w.numel(), release_key(args)});
+  std::vector<int64_t> key;
+  release_key(args, &key, nullptr);
+  r.entries.push_back({i, data, w.numel(), std::move(key)});
 }
 
 // Counts the runs under way, for after_node.
