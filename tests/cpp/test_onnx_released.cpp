@@ -12,6 +12,7 @@
 
 #include "ops/conv2d_select.hpp"
 #include "ops/prepared_weights.hpp"
+#include "scratch.hpp"
 #include "tinytorch/tinytorch.hpp"
 
 namespace tt = tinytorch;
@@ -31,15 +32,13 @@ double max_difference(const tt::Tensor& a, const tt::Tensor& b) {
   return d;
 }
 
-// Three convolutions with weights of many pages (64 x 64 x 3 x 3: 144 KiB), a 1x1 and a pool: a
-// file in a fresh directory.
+// Three convolutions with weights of many pages (64 x 64 x 3 x 3: 144 KiB) and a 1x1: a file in
+// the test's scratch folder.
 class ReleasedWeights : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!tt::onnx::available()) GTEST_SKIP() << "built without libonnx-dev";
-    dir_ = std::filesystem::temp_directory_path() / ("tinytorch_released_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    path_ = (dir_ / "net.onnx").string();
+    path_ = tt::testing::scratch_path("onnx_released", "net.onnx");
     tt::onnx::export_to_file(net(1), {random({2, 16, 12, 12}, 9)}, path_);
     // Which layers are released depends on the algorithms their first run picks, which autotuning
     // times: the direct kernel, forced, prepares every weight (UnderAutotuning runs the timed way).
@@ -48,7 +47,7 @@ class ReleasedWeights : public ::testing::Test {
   void TearDown() override {
     tt::ops::set_prepared_weight_budget(256 << 20);
     tt::set_conv2d_algorithm(tt::Conv2dAlgorithm::Auto);
-    std::filesystem::remove_all(dir_);
+    std::filesystem::remove_all(std::filesystem::path(path_).parent_path());
   }
   static tt::onnx::TracedFunction net(uint64_t seed) {
     const tt::Tensor w1 = random({64, 16, 3, 3}, seed), w2 = random({64, 64, 3, 3}, seed + 1);
@@ -67,7 +66,6 @@ class ReleasedWeights : public ::testing::Test {
     EXPECT_LE(max_difference(released(x), want), 1e-5 * max_difference(want, tt::Tensor::zeros(want.shape())));
   }
 
-  std::filesystem::path dir_;
   std::string path_;
 };
 
