@@ -48,7 +48,16 @@ inline void inside(int64_t first, int64_t d, int64_t k, int64_t n, int64_t& k0, 
 // maximum, after that a larger value or any NaN replaces it. later_max(a, b) is that step for
 // partial maxima, b of taps after a's. The fold is associative, so a window split into runs of
 // taps, combined in order, gives the same bits (the last NaN, else the first largest value).
-inline Lanes8 later_max(Lanes8 a, Lanes8 b) { return (b > a) | (b != b) ? b : a; }
+// vmaxps(b, a) is b > a ? b : a, and a where either is NaN: right but for a NaN b, which one
+// select puts back (three instructions where the comparisons took four).
+inline Lanes8 later_max(Lanes8 a, Lanes8 b) {
+#ifdef __AVX__
+  const Lanes8 m = __builtin_ia32_maxps256(b, a);
+#else
+  const Lanes8 m = b > a ? b : a;
+#endif
+  return b != b ? b : m;
+}
 
 // The max of B lanes over taps [kh0, kh1) x [kw0, kw1) of the window whose tap (0, 0) is at
 // plane + first (which may lie outside the plane; the taps given lie inside).
