@@ -138,7 +138,7 @@ void direct_rows(int64_t kc, const float* a, const float* base, const int64_t* o
   typename V::reg acc0[V::mr], acc1[V::mr];
   if (cols <= V::width) {
     tile_half<V, M>(
-        kc, a, [base, offset](int64_t k) __attribute__((always_inline)) { return V::load(base + offset[k]); }, acc0,
+        kc, a, [ base, offset ](int64_t k) __attribute__((always_inline)) { return V::load(base + offset[k]); }, acc0,
         acc1);
     return store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
   }
