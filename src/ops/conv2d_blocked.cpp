@@ -174,8 +174,8 @@ std::shared_ptr<const PreparedWeight> packed_weight(const float* weight, int64_t
 int64_t blocked_work(const kernels::BlockedConv& g, int64_t B) {
   const int64_t in_channels = g.in_blocked ? kernels::blocked_blocks(g.C, B) * B : g.C;
   const int64_t out_channels = kernels::blocked_blocks(g.OC, B) * B;
-  const int64_t floats = g.N * in_channels * g.H * g.W + g.OC * (g.depthwise ? 1 : g.C) * g.KH * g.KW +
-                         g.N * out_channels * g.OH * g.OW;
+  const int64_t floats =
+      g.N * in_channels * g.H * g.W + g.OC * (g.depthwise ? 1 : g.C) * g.KH * g.KW + g.N * out_channels * g.OH * g.OW;
   return g.flops() + kStreamedFloatWork * floats;
 }
 
