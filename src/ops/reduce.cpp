@@ -2,8 +2,9 @@
 // log_softmax along a dim, and sum_to (the gradient of a broadcast), with their gradients.
 //
 // One loop serves them all: for each output element, walk the reduced dims of the input in
-// row-major order (a strided run at a time) and fold. Float sums accumulate in double in that
-// fixed order, so results do not depend on the thread count.
+// row-major order (a strided run at a time) and fold. Float sums accumulate in double in a fixed
+// order (a contiguous run in eight interleaved sums, sum_run), so results do not depend on the
+// thread count.
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -82,6 +83,30 @@ void for_each_reduced(const ReducePlan& p, const T* base, F&& f) {
   });
 }
 
+// Whether each output's reduced elements are one contiguous run (the reduced dims, size-1 ones
+// aside, are row-major with the last of stride 1): for_each_reduced's run then starts at the base.
+bool reduced_contiguous(const ReducePlan& p) {
+  int64_t expect = 1;
+  for (size_t d = p.reduced_shape.size(); d-- > 0;) {
+    if (p.reduced_shape[d] == 1) continue;
+    if (p.reduced_strides[d] != expect) return false;
+    expect *= p.reduced_shape[d];
+  }
+  return true;
+}
+
+// The sum of x[0 .. n) in double: eight running sums over every eighth element (independent
+// chains: one chain waits for each add, 4 cycles an element), added in a fixed order.
+double sum_run(const float* x, int64_t n) {
+  double lane[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(x[i + k]);
+  }
+  for (; i < n; ++i) lane[0] += static_cast<double>(x[i]);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 struct SumBackward : autograd::Node {
   Shape input_shape, keepdim_shape;
   double divide = 1.0;
@@ -136,9 +161,14 @@ Tensor sum_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim,
     const T* x = a.data_ptr<T>();
     if constexpr (std::is_same_v<T, float>) {
       float* o = out.data_ptr<float>();
+      const bool run = reduced_contiguous(p);
       for_each_output(p, out.numel(), [&](int64_t i, int64_t base) {
         double total = 0.0;
-        for_each_reduced(p, x + base, [&](int64_t, float v) { total += v; });
+        if (run) {
+          total = sum_run(x + base, p.count);
+        } else {
+          for_each_reduced(p, x + base, [&](int64_t, float v) { total += v; });
+        }
         o[i] = static_cast<float>(average ? total / static_cast<double>(p.count) : total);
       });
     } else {

@@ -197,7 +197,8 @@ TEST(TensorMath, ReductionsOverAnyDimsMatchReference) {
   for (int trial = 0; trial < 6; ++trial) {
     tt::Tensor a = random_tensor(shape, tt::DType::Float32, rng);
     if (trial % 2) a = as_strided_view(a);
-    for (const std::vector<int64_t>& dims : std::vector<std::vector<int64_t>>{{0}, {1}, {-1}, {0, 2}, {}}) {
+    // {1, -1} and {} are contiguous runs (20 and 60 elements) on the unstrided trials: summed in eight lanes.
+    for (const std::vector<int64_t>& dims : std::vector<std::vector<int64_t>>{{0}, {1}, {-1}, {0, 2}, {1, -1}, {}}) {
       const tt::Tensor s = tt::sum(a, dims, true), m = tt::mean(a, dims, false), mx = tt::amax(a, dims, true);
       std::vector<bool> reduced(3, dims.empty());
       for (int64_t d : dims) reduced[static_cast<size_t>((d + 3) % 3)] = true;
