@@ -4,6 +4,8 @@
 // reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels/pool2d.hpp"
@@ -54,18 +56,39 @@ void maxpool2d_separable(float* out, const float* in, const Pool2dGeometry& g) {
   }
 }
 
+// Whether in[0 .. n) holds a -0. The separable order (down the columns, then across) folds a
+// window's values in another order than the reference's scan (across the rows, then down), which
+// gives the same result but for ties of different bits: +0 and -0 (the first in scan order wins;
+// which NaN of several wins is not kept, a NaN is).
+bool has_negative_zero(const float* in, int64_t n) {
+  using Bits8 = int32_t __attribute__((vector_size(32)));  // eight floats' bits
+  constexpr int32_t kNegativeZero = INT32_MIN;             // the sign bit alone
+  Bits8 seen = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Bits8 bits;
+    std::memcpy(&bits, in + i, sizeof bits);
+    seen |= bits == kNegativeZero;
+  }
+  bool found = false;
+  for (int k = 0; k < 8; ++k) found |= seen[k] != 0;
+  for (; i < n; ++i) found |= in[i] == 0.0f && std::signbit(in[i]);
+  return found;
+}
+
 }  // namespace
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
   const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
                       g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
   if (!simple) {
-    if (!indices && (g.KW - 1) * g.dilation_w + 1 <= kSeparableColumns / 2) {
+    if (!indices && (g.KW - 1) * g.dilation_w + 1 <= kSeparableColumns / 2 && !has_negative_zero(in, g.H * g.W)) {
       maxpool2d_separable(out, in, g);
       return;
     }
-    // The winners' indices (for backward) or an absurdly wide window: the reference loops on this
-    // one plane.
+    // The winners' indices (for backward), an absurdly wide window, or a plane with -0 (whose
+    // ties with +0 the separable order would settle otherwise): the reference loops on this one
+    // plane.
     Pool2dGeometry plane = g;
     plane.N = plane.C = 1;
     maxpool2d_forward_reference(out, indices, in, plane);
