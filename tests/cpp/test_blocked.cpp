@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -298,7 +299,7 @@ tt::Tensor plain_tensor(const tt::Tensor& b, int64_t C) {
 // the pool tests hold to the reference), at 8 and 16 lanes: kernels 1-4, strides 1-3, padding up
 // to half the kernel, dilation (max), ceil_mode, count_include_pad, channel counts that leave
 // padding lanes (set to a finite value the pools must keep out of the real channels), a NaN that
-// must win its windows; on 1 and 2 threads.
+// must win its windows, ties of +0 and -0; on 1 and 2 threads.
 TEST(BlockedLayout, PoolsMatchThePlainPools) {
   std::mt19937 rng(11);
   auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
@@ -312,6 +313,9 @@ TEST(BlockedLayout, PoolsMatchThePlainPools) {
     if ((H + 2 * pad.h - dilation.h * (kernel.h - 1) - 1) < 0 || (W + 2 * pad.w - dilation.w * (kernel.w - 1) - 1) < 0)
       continue;
     tt::Tensor x = tt::Tensor::randn({N, C, H, W});
+    if (i % 3 == 1) {  // ties, signed zeros among them: the first in scan order wins
+      for (int64_t j = 0; j < x.numel(); ++j) x.data()[j] = std::array<float, 4>{-0.0f, 0.0f, -1.0f, 0.5f}[rng() % 4];
+    }
     if (i % 5 == 0) x.data()[pick(0, x.numel() - 1)] = NAN;
     SCOPED_TRACE(::testing::Message() << "lanes " << lanes << " N" << N << " C" << C << " " << H << "x" << W << " k"
                                       << kernel.h << "x" << kernel.w << " s" << stride.h << "," << stride.w << " p"
@@ -333,6 +337,7 @@ TEST(BlockedLayout, PoolsMatchThePlainPools) {
           ASSERT_TRUE(std::isnan(max_got.data()[j])) << "max, output " << j;
         } else {
           ASSERT_EQ(max_got.data()[j], max_want.data()[j]) << "max, output " << j;
+          ASSERT_EQ(std::signbit(max_got.data()[j]), std::signbit(max_want.data()[j])) << "max, output " << j;
         }
       }
       if (i % 5 == 0) continue;  // the NaN's average is NaN either way
