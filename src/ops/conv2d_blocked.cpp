@@ -214,7 +214,7 @@ void to_blocked_all(float* dst, const float* src, int64_t N, int64_t C, int64_t 
       [&](int64_t i, int) {
         kernels::to_blocked_block(dst + i / CB * CB * P * B, src + i / CB * C * P, C, P, B, i % CB);
       },
-      N * C * P);
+      (N * C * P + N * CB * B * P) * kStreamedFloatWork);  // a copy: every float read and written once
 }
 
 // Blocked [N, ceil(C/B), P, B] -> plain [N, C, P], over threads by (image, block); each item then
@@ -228,7 +228,7 @@ void from_blocked_all(float* dst, const float* src, int64_t N, int64_t C, int64_
         kernels::from_blocked_block(dst + i / CB * C * P, src + i / CB * CB * P * B, C, P, B, i % CB);
         after(i / CB, i % CB);
       },
-      N * C * P);
+      (N * C * P + N * CB * B * P) * kStreamedFloatWork);
 }
 
 }  // namespace
@@ -384,7 +384,7 @@ Tensor global_average_pool_blocked(const Tensor& x_arg) {
         if (B == 8) return block_means<8>(d + i * B, src + i * P * B, P);
         block_means<16>(d + i * B, src + i * P * B, P);
       },
-      x.numel());
+      x.numel() * kStreamedFloatWork);  // every float read once: by its FLOPs, [1, 32, 112, 112] ran on one thread
   return out;
 }
 
@@ -405,7 +405,7 @@ Tensor scale_blocked(const Tensor& x_arg, const Tensor& scale_arg) {
         if (B == 8) return scale_block<8>(d + i * P * B, src + i * P * B, sc + i * B, P);
         scale_block<16>(d + i * P * B, src + i * P * B, sc + i * B, P);
       },
-      x.numel());
+      2 * x.numel() * kStreamedFloatWork);
   return out;
 }
 
