@@ -48,18 +48,8 @@ inline void inside(int64_t first, int64_t d, int64_t k, int64_t n, int64_t& k0, 
 // maximum, after that a larger value or any NaN replaces it. later_max(a, b) is that step for
 // partial maxima, b of taps after a's. The fold is associative, so a window split into runs of
 // taps, combined in order, gives the same bits (the last NaN, else the first largest value).
-// vmaxps(b, a) is b > a ? b : a, and a where either is NaN: right but for a NaN b, which one
-// select puts back (three instructions where the comparisons took four).
-inline Lanes8 later_max(Lanes8 a, Lanes8 b) {
-#ifdef __AVX__
-  const Lanes8 m = __builtin_ia32_maxps256(b, a);
-#else
-  const Lanes8 m = b > a ? b : a;
-#endif
-  return b != b ? b : m;
-}
-
-// later_max where neither holds a NaN: b > a ? b : a, one instruction.
+// later_max where neither holds a NaN: b > a ? b : a, one instruction (vmaxps(b, a), which gives
+// a where either is NaN).
 inline Lanes8 max_of_numbers(Lanes8 a, Lanes8 b) {
 #ifdef __AVX__
   return __builtin_ia32_maxps256(b, a);
@@ -67,6 +57,10 @@ inline Lanes8 max_of_numbers(Lanes8 a, Lanes8 b) {
   return b > a ? b : a;
 #endif
 }
+
+// Right but for a NaN b, which one select puts back (three instructions where the comparisons
+// took four).
+inline Lanes8 later_max(Lanes8 a, Lanes8 b) { return b != b ? b : max_of_numbers(a, b); }
 
 // Whether any of x[0 .. n) is NaN.
 bool any_nan(const float* x, int64_t n) {

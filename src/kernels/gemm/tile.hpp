@@ -16,8 +16,10 @@ namespace {
 // The tile's multiply-add loop, shared by the packed and the direct kernels, which differ only in
 // where row k of B comes from (load_b(k, b0, b1) loads its two halves). acc0/acc1 hold the tile's
 // two halves. M <= V::mr of the panel's rows are computed: the last panel of a layer whose channel
-// count is not a multiple of MR (64, 128, 256 ... channels) runs only the rows it has.
-template <class V, int M, class LoadB>
+// count is not a multiple of MR (64, 128, 256 ... channels) runs only the rows it has. Half: a tile
+// of at most V::width columns (the last pixels of a layer: 196 = 6 x 32 + 4 at 14x14) computes
+// only the first half (b1 unused), half the multiply-adds; acc1 stays zero.
+template <class V, int M, bool Half, class LoadB>
 __attribute__((always_inline)) inline void tile(int64_t kc, const float* a, LoadB load_b,
                                                 typename V::reg (&acc0)[V::mr], typename V::reg (&acc1)[V::mr]) {
   constexpr int MR = V::mr;
@@ -30,23 +32,8 @@ __attribute__((always_inline)) inline void tile(int64_t kc, const float* a, Load
     for (int r = 0; r < M; ++r) {
       const typename V::reg av = V::broadcast(a + k * MR + r);
       acc0[r] = V::fmadd(av, b0, acc0[r]);
-      acc1[r] = V::fmadd(av, b1, acc1[r]);
+      if constexpr (!Half) acc1[r] = V::fmadd(av, b1, acc1[r]);
     }
-  }
-}
-
-// The same loop on one vector of B: a tile of at most V::width columns (the last pixels of a
-// layer: 196 = 6 x 32 + 4 at 14x14) costs half the multiply-adds (load_b(k) loads it).
-template <class V, int M, class LoadB>
-__attribute__((always_inline)) inline void tile_half(int64_t kc, const float* a, LoadB load_b,
-                                                     typename V::reg (&acc0)[V::mr], typename V::reg (&acc1)[V::mr]) {
-  constexpr int MR = V::mr;
-#pragma GCC unroll 12
-  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = V::zero();
-  for (int64_t k = 0; k < kc; ++k) {
-    const typename V::reg b0 = load_b(k);
-#pragma GCC unroll 12
-    for (int r = 0; r < M; ++r) acc0[r] = V::fmadd(V::broadcast(a + k * MR + r), b0, acc0[r]);
   }
 }
 
@@ -98,18 +85,15 @@ template <class V, int M>
 void micro_rows(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
                 const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
+  const auto load_b = [b](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+    b0 = V::load(b + k * 2 * V::width);
+    b1 = V::load(b + k * 2 * V::width + V::width);
+  };
   if (cols <= V::width) {
-    tile_half<V, M>(
-        kc, a, [b](int64_t k) __attribute__((always_inline)) { return V::load(b + k * 2 * V::width); }, acc0, acc1);
-    return store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+    tile<V, M, true>(kc, a, load_b, acc0, acc1);
+  } else {
+    tile<V, M, false>(kc, a, load_b, acc0, acc1);
   }
-  tile<V, M>(
-      kc, a,
-      [b](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
-        b0 = V::load(b + k * 2 * V::width);
-        b1 = V::load(b + k * 2 * V::width + V::width);
-      },
-      acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
@@ -136,18 +120,16 @@ template <class V, int M>
 void direct_rows(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
                  int cols, Store store, const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
+  const auto load_b =
+      [ base, offset ](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+    b0 = V::load(base + offset[k]);
+    b1 = V::load(base + offset[k] + V::width);
+  };
   if (cols <= V::width) {
-    tile_half<V, M>(
-        kc, a, [ base, offset ](int64_t k) __attribute__((always_inline)) { return V::load(base + offset[k]); }, acc0,
-        acc1);
-    return store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
+    tile<V, M, true>(kc, a, load_b, acc0, acc1);
+  } else {
+    tile<V, M, false>(kc, a, load_b, acc0, acc1);
   }
-  tile<V, M>(
-      kc, a, [ base, offset ](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
-        b0 = V::load(base + offset[k]);
-        b1 = V::load(base + offset[k] + V::width);
-      },
-      acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
@@ -184,7 +166,7 @@ void direct_split_rows(int64_t kc, const float* a, const float* base0, const flo
   const typename V::Mask lo0 = V::first(split), lo1 = V::first(split - W);
   const float* b1p = base1 - split;  // lane j >= split reads base1[j - split]
   typename V::reg acc0[V::mr], acc1[V::mr];
-  tile<V, M>(
+  tile<V, M, false>(
       kc, a,
       [=](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
         const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
