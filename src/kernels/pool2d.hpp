@@ -46,6 +46,8 @@ namespace tinytorch::kernels {
 // avgpool2d_plane sums in float, within (KH*KW + 1) u of the reference's double sum.
 // indices (flat ih * W + iw of each maximum, as PyTorch) may be nullptr.
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
+// The same without indices for `planes` consecutive planes (small ones are folded together).
+void maxpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes);
 void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad);
 
 // The mean of in[0 .. n) (n > 0), a global average pool's one plane: float sums over blocks of 256

@@ -1,12 +1,13 @@
 // Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
-// common 2x2 stride-2 window that the compiler vectorizes and a separable one for every other max
-// window; with the winners' indices (training) other windows run the reference loops on the plane. Reference:
-// reference/pool2d_reference.cpp.
+// common 2x2 stride-2 window that the compiler vectorizes and a tap-at-a-time one for every other
+// max window; with the winners' indices (training) other windows run the reference loops on the
+// plane. Reference: reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "kernels/pool2d.hpp"
 
@@ -17,83 +18,120 @@ namespace {
 // current maximum (so the first of equal values is kept, and any NaN wins).
 inline float take(float best, float v) { return (v > best || v != v) ? v : best; }
 
-constexpr int64_t kSeparableColumns = 2048;
-
-// Any max window without indices, separably: per output row, the maximum down each column of the
-// rows the window covers, then across each window's columns, both over contiguous columns so that
-// they vectorize.
-// Columns are in padded coordinates (padding is -inf), a chunk of output columns at a time
-// through a stack buffer. The maximum of a set does not depend on the order it is taken in; a
-// NaN anywhere in a window makes its result NaN, as in the reference.
-void maxpool2d_separable(float* out, const float* in, const Pool2dGeometry& g) {
-  float column[kSeparableColumns], across[kSeparableColumns];
-  const int64_t span = (g.KW - 1) * g.dilation_w + 1;
-  const int64_t chunk = std::max<int64_t>(1, (kSeparableColumns - span) / g.stride_w + 1);
-  constexpr float lowest = -std::numeric_limits<float>::infinity();
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    const int64_t ih0 = oh * g.stride_h - g.pad_h;
-    for (int64_t o0 = 0; o0 < g.OW; o0 += chunk) {
-      const int64_t o1 = std::min(g.OW, o0 + chunk);
-      const int64_t x0 = o0 * g.stride_w - g.pad_w;  // input column of column[0]
-      const int64_t width = (o1 - 1 - o0) * g.stride_w + span;
-      const int64_t lo = std::clamp<int64_t>(-x0, 0, width), hi = std::clamp<int64_t>(g.W - x0, lo, width);
-      std::fill_n(column, width, lowest);
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const int64_t ih = ih0 + kh * g.dilation_h;
-        if (ih < 0 || ih >= g.H) continue;
-        const float* row = in + ih * g.W + x0;
-        for (int64_t x = lo; x < hi; ++x) column[x] = take(column[x], row[x]);
-      }
-      // Across the window at every column (contiguous again), then every stride-th one kept.
-      const int64_t starts = (o1 - 1 - o0) * g.stride_w + 1;
-      std::copy_n(column, starts, across);
-      for (int64_t kw = 1; kw < g.KW; ++kw) {
-        const float* shifted = column + kw * g.dilation_w;
-        for (int64_t x = 0; x < starts; ++x) across[x] = take(across[x], shifted[x]);
-      }
-      for (int64_t ow = o0; ow < o1; ++ow) out[oh * g.OW + ow] = across[(ow - o0) * g.stride_w];
-    }
-  }
-}
-
-// Whether in[0 .. n) holds a -0. The separable order (down the columns, then across) folds a
-// window's values in another order than the reference's scan (across the rows, then down), which
-// gives the same result but for ties of different bits: +0 and -0 (the first in scan order wins;
-// which NaN of several wins is not kept, a NaN is).
-bool has_negative_zero(const float* in, int64_t n) {
-  using Bits8 = int32_t __attribute__((vector_size(32)));  // eight floats' bits
-  constexpr int32_t kNegativeZero = INT32_MIN;             // the sign bit alone
+// Whether in[0 .. n) holds a NaN.
+bool any_nan(const float* in, int64_t n) {
+  using Bits8 = int32_t __attribute__((vector_size(32)));  // eight compares' masks
+  using Floats8 = float __attribute__((vector_size(32)));
   Bits8 seen = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    Bits8 bits;
-    std::memcpy(&bits, in + i, sizeof bits);
-    seen |= bits == kNegativeZero;
+    Floats8 v;
+    std::memcpy(&v, in + i, sizeof v);
+    seen |= v != v;
   }
   bool found = false;
   for (int k = 0; k < 8; ++k) found |= seen[k] != 0;
-  for (; i < n; ++i) found |= in[i] == 0.0f && std::signbit(in[i]);
+  for (; i < n; ++i) found |= std::isnan(in[i]);
   return found;
+}
+
+// A band of padded planes, space-to-depth by the strides: padded row hp (row -pad_h of the input
+// is 0) and column wp of a band's j-th plane live in block (hp % stride_h, wp % stride_w) at row
+// j * R + hp / stride_h, column wp / stride_w; every block has R rows per plane of Q columns, -inf
+// where the input has none. Then a window tap (kh, kw) of every output (j, oh, ow) of the band lies
+// in one block at a fixed offset from (j * R + oh) * Q + ow: the tap is one contiguous run over
+// all the band's outputs. A band is some whole planes, or some output rows of one large plane.
+constexpr int64_t kBandFloats = 1 << 12;  // a band's padded input and its accumulator fit in L1
+
+// Any max window without indices, `planes` planes in a row: per band, the padded planes laid out
+// as above (copies of the rows when the stride is 1, a deinterleave otherwise), then the taps
+// folded in the reference's scan order (kh, then kw) into an accumulator laid out as the blocks,
+// each tap one contiguous run that vectorizes. The same order as the reference's, so the same bits
+// (ties of +0 and -0, and which NaN wins, included); padding is -inf, which never replaces a
+// maximum and is where the reference skips.
+void maxpool2d_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t planes) {
+  constexpr float lowest = -std::numeric_limits<float>::infinity();
+  const int64_t sh = g.stride_h, sw = g.stride_w;
+  const int64_t span_h = (g.KH - 1) * g.dilation_h + 1, span_w = (g.KW - 1) * g.dilation_w + 1;
+  const int64_t P = std::max((g.OW - 1) * sw + span_w, g.pad_w + g.W);  // padded width
+  const int64_t Q = (P + sw - 1) / sw;
+  auto block_rows = [&](int64_t rows) { return ((rows - 1) * sh + span_h + sh - 1) / sh; };
+  // Output rows per band (of one plane): their padded rows times P within kBandFloats; when the
+  // whole plane fits, whole planes per band.
+  const int64_t band_rows = std::min(std::max<int64_t>((kBandFloats / P - span_h) / sh + 1, 1), g.OH);
+  const int64_t band_planes =
+      band_rows < g.OH ? 1 : std::max<int64_t>(1, kBandFloats / (block_rows(g.OH) * sh * sw * Q));
+  thread_local std::vector<float> padded, acc;
+  for (int64_t p0 = 0; p0 < planes; p0 += band_planes) {
+    const int64_t np = std::min(band_planes, planes - p0);
+    for (int64_t o0 = 0; o0 < g.OH; o0 += band_rows) {
+      const int64_t rows = std::min(band_rows, g.OH - o0);
+      const int64_t hp0 = o0 * sh;  // the band's first padded row
+      const int64_t R = block_rows(rows);
+      padded.assign(static_cast<size_t>(sh * sw * np * R * Q), lowest);
+      const int64_t ih0 = std::max<int64_t>(0, hp0 - g.pad_h);
+      const int64_t ih1 = std::min(g.H, hp0 + R * sh - g.pad_h);
+      bool nan = false;
+      for (int64_t j = 0; j < np; ++j) {
+        const float* plane = in + (p0 + j) * g.H * g.W;
+        nan = nan || any_nan(plane + ih0 * g.W, (ih1 - ih0) * g.W);
+        for (int64_t cp = 0; cp < sw; ++cp) {  // padded columns cp, cp + sw, ...: input iw = wp - pad_w
+          const int64_t q0 = std::max<int64_t>(0, (g.pad_w - cp + sw - 1) / sw);
+          const int64_t q1 = std::min(Q, (g.W + g.pad_w - cp + sw - 1) / sw);
+          int64_t hp = ih0 + g.pad_h - hp0, rp = hp % sh, r = hp / sh;  // the row's block, its row there
+          for (int64_t ih = ih0; ih < ih1; ++ih) {
+            const float* from = plane + ih * g.W + cp - g.pad_w;  // from[q * sw]: padded column q * sw + cp
+            float* dst = padded.data() + (((rp * sw + cp) * np + j) * R + r) * Q;
+            if (sw == 1) {
+              std::copy(from + q0, from + q1, dst + q0);
+            } else if (sw == 2) {  // a constant stride, which vectorizes
+              for (int64_t q = q0; q < q1; ++q) dst[q] = from[2 * q];
+            } else {
+              for (int64_t q = q0; q < q1; ++q) dst[q] = from[q * sw];
+            }
+            if (++rp == sh) rp = 0, ++r;
+          }
+        }
+      }
+      // Accumulator rows R per plane, Q wide; what lies beyond a plane's `rows` rows and OW
+      // columns folds values of no window (never read back), and the run stops at the last
+      // plane's last output so that every read stays inside its block.
+      const int64_t n = ((np - 1) * R + rows - 1) * Q + g.OW;
+      acc.resize(static_cast<size_t>(n));
+      float* a = acc.data();
+      for (int64_t kh = 0; kh < g.KH; ++kh) {
+        const int64_t dh = kh * g.dilation_h;
+        for (int64_t kw = 0; kw < g.KW; ++kw) {
+          const int64_t dw = kw * g.dilation_w;
+          const float* src = padded.data() + ((((dh % sh) * sw + dw % sw) * np) * R + dh / sh) * Q + dw / sw;
+          if (kh == 0 && kw == 0) {
+            std::copy_n(src, n, a);  // take(-inf, v) is v, bits included
+          } else if (!nan) {
+            // Without a NaN take is a compare and a select, one max instruction.
+            for (int64_t i = 0; i < n; ++i) a[i] = src[i] > a[i] ? src[i] : a[i];
+          } else {
+            for (int64_t i = 0; i < n; ++i) a[i] = take(a[i], src[i]);
+          }
+        }
+      }
+      for (int64_t j = 0; j < np; ++j)
+        for (int64_t r = 0; r < rows; ++r)
+          std::copy_n(a + (j * R + r) * Q, g.OW, out + ((p0 + j) * g.OH + o0 + r) * g.OW);
+    }
+  }
 }
 
 }  // namespace
 
-void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
-  const bool simple = g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
-                      g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
-  if (!simple) {
-    if (!indices && (g.KW - 1) * g.dilation_w + 1 <= kSeparableColumns / 2 && !has_negative_zero(in, g.H * g.W)) {
-      maxpool2d_separable(out, in, g);
-      return;
-    }
-    // The winners' indices (for backward), an absurdly wide window, or a plane with -0 (whose
-    // ties with +0 the separable order would settle otherwise): the reference loops on this one
-    // plane.
-    Pool2dGeometry plane = g;
-    plane.N = plane.C = 1;
-    maxpool2d_forward_reference(out, indices, in, plane);
-    return;
-  }
+namespace {
+
+bool is_two_by_two(const Pool2dGeometry& g) {
+  return g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+         g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.OH <= g.H && 2 * g.OW <= g.W;
+}
+
+// The common 2x2 stride-2 window, branch free a row at a time (the compiler vectorizes it).
+void maxpool2d_two_by_two(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     float* row = out + oh * g.OW;
     const int64_t base = 2 * oh * g.W;
@@ -116,6 +154,28 @@ void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2d
         idx[ow] = at;
       }
     }
+  }
+}
+
+}  // namespace
+
+void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
+  if (is_two_by_two(g)) {
+    maxpool2d_two_by_two(out, indices, in, g);
+  } else if (!indices) {
+    maxpool2d_taps(out, in, g, 1);
+  } else {  // the winners' indices (for backward): the reference loops on this one plane
+    Pool2dGeometry plane = g;
+    plane.N = plane.C = 1;
+    maxpool2d_forward_reference(out, indices, in, plane);
+  }
+}
+
+void maxpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes) {
+  if (is_two_by_two(g)) {
+    for (int64_t p = 0; p < planes; ++p) maxpool2d_two_by_two(out + p * g.OH * g.OW, nullptr, in + p * g.H * g.W, g);
+  } else {
+    maxpool2d_taps(out, in, g, planes);
   }
 }
 
