@@ -43,12 +43,12 @@ namespace tinytorch::kernels {
 
 // The fast pooling kernels: one [H, W] plane -> one [OH, OW] plane (the op layer threads over
 // planes). maxpool2d_plane gives exactly the reference's values (same scan order, same NaN rule);
-// avgpool2d_plane sums in float, within (KH*KW + 1) u of the reference's double sum.
+// avgpool2d_planes sums in float, within (KH*KW + 1) u of the reference's double sum.
 // indices (flat ih * W + iw of each maximum, as PyTorch) may be nullptr.
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
 // The same without indices for `planes` consecutive planes (small ones are folded together).
 void maxpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes);
-void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad);
+void avgpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes, bool count_include_pad);
 
 // The mean of in[0 .. n) (n > 0), a global average pool's one plane: float sums over blocks of 256
 // values in 8 lanes, the blocks added in double; within 40 u of the mean of |in| from the exact one.

@@ -43,14 +43,16 @@ bool any_nan(const float* in, int64_t n) {
 // all the band's outputs. A band is some whole planes, or some output rows of one large plane.
 constexpr int64_t kBandFloats = 1 << 12;  // a band's padded input and its accumulator fit in L1
 
-// Any max window without indices, `planes` planes in a row: per band, the padded planes laid out
-// as above (copies of the rows when the stride is 1, a deinterleave otherwise), then the taps
-// folded in the reference's scan order (kh, then kw) into an accumulator laid out as the blocks,
-// each tap one contiguous run that vectorizes. The same order as the reference's, so the same bits
+// Any window, `planes` planes in a row: per band, the padded planes laid out as above (copies of
+// the rows when the stride is 1, a deinterleave otherwise), then the taps folded in the
+// reference's scan order (kh, then kw) into an accumulator laid out as the blocks, each tap one
+// contiguous run that vectorizes. Max pooling: the same order as the reference's, so the same bits
 // (ties of +0 and -0, and which NaN wins, included); padding is -inf, which never replaces a
-// maximum and is where the reference skips.
-void maxpool2d_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t planes) {
-  constexpr float lowest = -std::numeric_limits<float>::infinity();
+// maximum and is where the reference skips. Average pooling: padding is 0, the sum in float, then
+// divided by the window's divisor (avg_window's, a product of a row and a column extent).
+template <bool Max>
+void pool_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t planes, bool count_include_pad) {
+  constexpr float fill = Max ? -std::numeric_limits<float>::infinity() : 0.0f;
   const int64_t sh = g.stride_h, sw = g.stride_w;
   const int64_t span_h = (g.KH - 1) * g.dilation_h + 1, span_w = (g.KW - 1) * g.dilation_w + 1;
   const int64_t P = std::max((g.OW - 1) * sw + span_w, g.pad_w + g.W);  // padded width
@@ -61,20 +63,30 @@ void maxpool2d_taps(float* out, const float* in, const Pool2dGeometry& g, int64_
   const int64_t band_rows = std::min(std::max<int64_t>((kBandFloats / P - span_h) / sh + 1, 1), g.OH);
   const int64_t band_planes =
       band_rows < g.OH ? 1 : std::max<int64_t>(1, kBandFloats / (block_rows(g.OH) * sh * sw * Q));
-  thread_local std::vector<float> padded, acc;
+  // An average window's extent along one axis: clipped to the padded input, or to the input.
+  auto extent = [&](int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t size) {
+    const int64_t lo = o * stride - pad, hi = std::min(lo + k, size + pad);
+    return count_include_pad ? hi - lo : std::min(hi, size) - std::max<int64_t>(lo, 0);
+  };
+  thread_local std::vector<float> padded, acc, column_extent;  // extents as floats: exact, and it vectorizes
+  if (!Max) {
+    column_extent.resize(static_cast<size_t>(g.OW));
+    for (int64_t ow = 0; ow < g.OW; ++ow)
+      column_extent[static_cast<size_t>(ow)] = static_cast<float>(extent(ow, sw, g.pad_w, g.KW, g.W));
+  }
   for (int64_t p0 = 0; p0 < planes; p0 += band_planes) {
     const int64_t np = std::min(band_planes, planes - p0);
     for (int64_t o0 = 0; o0 < g.OH; o0 += band_rows) {
       const int64_t rows = std::min(band_rows, g.OH - o0);
       const int64_t hp0 = o0 * sh;  // the band's first padded row
       const int64_t R = block_rows(rows);
-      padded.assign(static_cast<size_t>(sh * sw * np * R * Q), lowest);
+      padded.assign(static_cast<size_t>(sh * sw * np * R * Q), fill);
       const int64_t ih0 = std::max<int64_t>(0, hp0 - g.pad_h);
       const int64_t ih1 = std::min(g.H, hp0 + R * sh - g.pad_h);
       bool nan = false;
       for (int64_t j = 0; j < np; ++j) {
         const float* plane = in + (p0 + j) * g.H * g.W;
-        nan = nan || any_nan(plane + ih0 * g.W, (ih1 - ih0) * g.W);
+        if (Max) nan = nan || any_nan(plane + ih0 * g.W, (ih1 - ih0) * g.W);
         for (int64_t cp = 0; cp < sw; ++cp) {  // padded columns cp, cp + sw, ...: input iw = wp - pad_w
           const int64_t q0 = std::max<int64_t>(0, (g.pad_w - cp + sw - 1) / sw);
           const int64_t q1 = std::min(Q, (g.W + g.pad_w - cp + sw - 1) / sw);
@@ -105,7 +117,9 @@ void maxpool2d_taps(float* out, const float* in, const Pool2dGeometry& g, int64_
           const int64_t dw = kw * g.dilation_w;
           const float* src = padded.data() + ((((dh % sh) * sw + dw % sw) * np) * R + dh / sh) * Q + dw / sw;
           if (kh == 0 && kw == 0) {
-            std::copy_n(src, n, a);  // take(-inf, v) is v, bits included
+            std::copy_n(src, n, a);  // take(-inf, v) is v, bits included; 0 + v is v but for -0
+          } else if (!Max) {
+            for (int64_t i = 0; i < n; ++i) a[i] += src[i];
           } else if (!nan) {
             // Without a NaN take is a compare and a select, one max instruction.
             for (int64_t i = 0; i < n; ++i) a[i] = src[i] > a[i] ? src[i] : a[i];
@@ -114,16 +128,25 @@ void maxpool2d_taps(float* out, const float* in, const Pool2dGeometry& g, int64_
           }
         }
       }
-      for (int64_t j = 0; j < np; ++j)
-        for (int64_t r = 0; r < rows; ++r)
-          std::copy_n(a + (j * R + r) * Q, g.OW, out + ((p0 + j) * g.OH + o0 + r) * g.OW);
+      for (int64_t j = 0; j < np; ++j) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* from = a + (j * R + r) * Q;
+          float* to = out + ((p0 + j) * g.OH + o0 + r) * g.OW;
+          if (Max) {
+            std::copy_n(from, g.OW, to);
+            continue;
+          }
+          const float row_extent = static_cast<float>(extent(o0 + r, sh, g.pad_h, g.KH, g.H));
+          const float* columns = column_extent.data();
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            const float divisor = row_extent * columns[ow];
+            to[ow] = divisor > 0.0f ? from[ow] / divisor : 0.0f;
+          }
+        }
+      }
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 bool is_two_by_two(const Pool2dGeometry& g) {
   return g.KH == 2 && g.KW == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
@@ -163,7 +186,7 @@ void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2d
   if (is_two_by_two(g)) {
     maxpool2d_two_by_two(out, indices, in, g);
   } else if (!indices) {
-    maxpool2d_taps(out, in, g, 1);
+    pool_taps<true>(out, in, g, 1, false);
   } else {  // the winners' indices (for backward): the reference loops on this one plane
     Pool2dGeometry plane = g;
     plane.N = plane.C = 1;
@@ -175,18 +198,23 @@ void maxpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int6
   if (is_two_by_two(g)) {
     for (int64_t p = 0; p < planes; ++p) maxpool2d_two_by_two(out + p * g.OH * g.OW, nullptr, in + p * g.H * g.W, g);
   } else {
-    maxpool2d_taps(out, in, g, planes);
+    pool_taps<true>(out, in, g, planes, false);
   }
 }
 
-void avgpool2d_plane(float* out, const float* in, const Pool2dGeometry& g, bool count_include_pad) {
-  for (int64_t oh = 0; oh < g.OH; ++oh) {
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
-      float sum = 0.0f;
-      for (int64_t ih = win.h0; ih < win.h1; ++ih)
-        for (int64_t iw = win.w0; iw < win.w1; ++iw) sum += in[ih * g.W + iw];
-      out[oh * g.OW + ow] = win.divisor > 0 ? sum / static_cast<float>(win.divisor) : 0.0f;
+void avgpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes, bool count_include_pad) {
+  if (!is_two_by_two(g)) {
+    pool_taps<false>(out, in, g, planes, count_include_pad);
+    return;
+  }
+  for (int64_t p = 0; p < planes; ++p) {  // the 2x2 stride-2 window, as the max pool's
+    const float* plane = in + p * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      float* row = out + (p * g.OH + oh) * g.OW;
+      const float* r0 = plane + 2 * oh * g.W;
+      const float* r1 = r0 + g.W;
+      for (int64_t ow = 0; ow < g.OW; ++ow)
+        row[ow] = (r0[2 * ow] + r0[2 * ow + 1] + r1[2 * ow] + r1[2 * ow + 1]) / 4.0f;
     }
   }
 }

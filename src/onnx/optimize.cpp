@@ -1,6 +1,6 @@
 // The graph passes between import and running (graph.hpp), each a rewrite that keeps what the
 // graph computes:
-//   1. Identity and inference-mode Dropout: their readers read the input instead.
+//   1. Identity, inference-mode Dropout and a Pad of zeros: their readers read the input instead.
 //   2. BatchNormalization after a Conv whose output nothing else reads: folded into the Conv's
 //      weight and bias (computed in double, in new constants: a weight two Convs share stays).
 //   3. A residual Add after a Conv: the Conv adds the other operand in its output store, when that
@@ -59,6 +59,21 @@ void plan_lifetimes(Graph& g) {
 namespace {
 
 using kernels::Activation;
+
+// A constant-mode Pad whose pads are all zero (an exporter's no-op before a pool).
+bool zero_pad(const Graph& g, const Node& n) {
+  if (n.op != "Pad" || n.inputs.empty() || n.outputs.size() != 1 || n.attr_string("mode", "constant") != "constant") {
+    return false;
+  }
+  std::vector<int64_t> pads = n.attr_ints("pads");
+  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+    const Tensor& p = g.values[static_cast<size_t>(n.inputs[1])].constant;
+    if (!p.defined() || p.dtype() != DType::Int64) return false;
+    const Tensor c = p.contiguous();
+    pads.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+}
 
 class Optimizer {
  public:
@@ -139,7 +154,7 @@ class Optimizer {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       Node& n = g_.nodes[i];
       const bool dropout = n.op == "Dropout" && n.attr_int("training_mode", 0) == 0 && n.inputs.size() < 3;
-      if ((n.op != "Identity" && !dropout) || n.inputs.empty() || n.inputs[0] < 0) continue;
+      if ((n.op != "Identity" && !dropout && !zero_pad(g_, n)) || n.inputs.empty() || n.inputs[0] < 0) continue;
       const int out = only_output(n);
       if (out < 0 || is_output_[static_cast<size_t>(out)]) continue;
       for (int r : readers_[static_cast<size_t>(out)]) {
@@ -365,7 +380,7 @@ class BlockedLayout {
         n.attrs["relu"] = a;
         absorb_concat(n);
         mark(n, "BatchNormalization", b);
-      } else if (n.op == "Pad" && zero_pad(n) && channels(n.inputs[0]) > 0) {
+      } else if (zero_pad(g_, n) && channels(n.inputs[0]) > 0) {
         mark(n, "Pad", channels(n.inputs[0]));
       } else if (const int64_t p = pool_or_concat_channels(n); p > 0) {
         Attribute a;  // the input's channels (a pool), or each input's (Concat)
@@ -497,19 +512,6 @@ class BlockedLayout {
     n.inputs = inputs;
     n.fused.push_back("Concat '" + concat->name + "'");
     g_.nodes.erase(concat);
-  }
-
-  // A constant-mode Pad whose pads are all zero (an exporter's no-op before a pool).
-  bool zero_pad(const Node& n) const {
-    if (n.inputs.empty() || n.outputs.size() != 1 || n.attr_string("mode", "constant") != "constant") return false;
-    std::vector<int64_t> pads = n.attr_ints("pads");
-    if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
-      const Tensor& p = constant(n.inputs[1]);
-      if (!p.defined() || p.dtype() != DType::Int64) return false;
-      const Tensor c = p.contiguous();
-      pads.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-    }
-    return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
   }
 
   // The channels of a pool or Concat that stays blocked (its input's, or the sum of its inputs'),

@@ -115,24 +115,41 @@ TEST(PoolFast, MaxPoolPlanesLargerThanOneBand) {
   }
 }
 
+namespace {
+
+// A float sum of at most KH*KW values and a divide: within (KH*KW + 2) u of the exact mean of |x|
+// over the window (Higham 3.1), which the reference computes on |x|.
+void expect_avg_pool_matches_reference(const PoolCase& c, const tt::Tensor& x, const std::string& label) {
+  const tt::Tensor y =
+      tt::avg_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
+  tt::Tensor want = tt::Tensor::empty(y.shape());
+  tt::kernels::avgpool2d_forward_reference(want.data(), x.data(), geometry(c, y), c.count_include_pad);
+  tt::Tensor magnitude = tt::Tensor::empty(y.shape());
+  tt::kernels::avgpool2d_forward_reference(magnitude.data(), abs_of(x).data(), geometry(c, y), c.count_include_pad);
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const double bound = (c.kh * c.kw + 2) * 0x1p-24 * magnitude.data()[i];
+    ASSERT_NEAR(y.data()[i], want.data()[i], bound) << label << " at " << i;
+  }
+}
+
+}  // namespace
+
 TEST(PoolFast, AvgPoolMatchesReference) {
   std::mt19937 rng(12);
   tt::Generator gen(4);
   for (int trial = 0; trial < 300; ++trial) {
     const PoolCase c = random_pool(rng, false);
-    const tt::Tensor x = tt::Tensor::randn(c.input, gen);
-    const tt::Tensor y =
-        tt::avg_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, c.ceil_mode, c.count_include_pad});
-    tt::Tensor want = tt::Tensor::empty(y.shape());
-    tt::kernels::avgpool2d_forward_reference(want.data(), x.data(), geometry(c, y), c.count_include_pad);
-    // A float sum of at most KH*KW values and a divide: within (KH*KW + 2) u of the exact mean of
-    // |x| over the window (Higham 3.1), which the reference computes on |x|.
-    tt::Tensor magnitude = tt::Tensor::empty(y.shape());
-    tt::kernels::avgpool2d_forward_reference(magnitude.data(), abs_of(x).data(), geometry(c, y), c.count_include_pad);
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      const double bound = (c.kh * c.kw + 2) * 0x1p-24 * magnitude.data()[i];
-      ASSERT_NEAR(y.data()[i], want.data()[i], bound) << "trial " << trial;
-    }
+    expect_avg_pool_matches_reference(c, tt::Tensor::randn(c.input, gen), "trial " + std::to_string(trial));
+  }
+  // Planes larger than one band of the fast kernel (see MaxPoolPlanesLargerThanOneBand).
+  const std::vector<PoolCase> large = {
+      {{1, 2, 4, 4111}, 3, 3, 1, 1, 1, 1, 1, 1, false, true},  {{1, 2, 4, 4111}, 2, 5, 1, 3, 1, 2, 1, 1, true, false},
+      {{2, 3, 301, 47}, 3, 3, 1, 1, 1, 1, 1, 1, false, false}, {{2, 3, 301, 47}, 3, 2, 2, 2, 1, 1, 1, 1, true, true},
+      {{1, 2, 211, 90}, 4, 3, 3, 2, 2, 1, 1, 1, true, false},  {{1, 5, 97, 129}, 5, 5, 2, 1, 2, 2, 1, 1, false, true},
+  };
+  for (const PoolCase& c : large) {
+    expect_avg_pool_matches_reference(c, tt::Tensor::randn(c.input, gen),
+                                      "large case " + std::to_string(&c - large.data()));
   }
 }
 

@@ -159,6 +159,15 @@ def test_identity_and_inference_dropout_go():
     assert ops(model) == ["Conv"]
 
 
+def test_a_pad_of_zeros_goes_and_a_real_pad_stays():  # DenseNet's export pads by zero before each pool
+    nodes = [conv("conv", "x", "c"), helper.make_node("Pad", ["c", "zeros"], ["p"], name="none"),
+             helper.make_node("AveragePool", ["p"], ["q"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Pad", ["q", "ones"], ["y"], name="real")]
+    model = both(nodes, dict(w=arr(4, 4, 3, 3), zeros=np.zeros(8, np.int64), ones=np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)))
+    assert ops(model) == ["Conv", "AveragePool", "Pad"]
+    assert model.run({"x": arr(*X_SHAPE)})[0].shape == (2, 4, 6, 5)  # the real Pad pads the image by one
+
+
 def test_fused_model_propagates_nan_and_runs_twice_the_same():
     nodes = [conv("conv", "x", "c"), helper.make_node("Relu", ["c"], ["y"], name="r")]
     x = arr(*X_SHAPE)
