@@ -484,10 +484,18 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
             tt::Conv2dAlgorithm::Ocblock);
-  // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1.
+  // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1
+  // and the stride passes over input rows or columns that no tap reads.
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);  // few tiles
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Packed);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 40, 40}, {16, 2, 1, 1}, {.stride = tt::Size2(2), .groups = 4}),
+            tt::Conv2dAlgorithm::Packed);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 3, 64, 64}, {24, 3, 2, 2}, {.stride = tt::Size2(3)}),
+            tt::Conv2dAlgorithm::Packed);
+  EXPECT_EQ(
+      tt::select_conv2d_algorithm({8, 3, 64, 64}, {24, 3, 3, 3}, {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
+      tt::Conv2dAlgorithm::Direct);  // a stem: the windows overlap
   // Groups of 8 or more output channels (a vector of ocblock's), 3x3 windows or larger: ocblock.
   // With AVX-512 (32-pixel tiles) 5 to 32 channels per group; beyond, the direct kernel's wider
   // vectors win.
