@@ -164,6 +164,17 @@ void zero_slack(float* image, const Conv2dGeometry& g, const Layout& l) {
   std::fill_n(image + used, l.image - used, 0.0f);
 }
 
+// Whether the tiles read the weight's rows where the caller holds it instead of packed panels: in
+// eager calls (weights compared, not frozen) whose pixels, all images', fit one block of
+// kPixelBlock, so that the kernel reads each weight once. A kept packed copy then costs more than
+// it saves: every call compares the weight with its copy (two reads of it) before the kernel reads
+// the panels (a third), where the rows are read once, strided over MR rows. Batch 1, 2 threads,
+// AVX-512, packed -> rows: 1024 -> 2048 1x1 at 7x7 1.28 -> 1.00 ms, 512 -> 512 3x3 at 7x7 1.59 ->
+// 1.25, 32 -> 64 3x3 at 14x14 0.067 -> 0.061; with more pixels the packed panels' contiguous reads
+// win back what they cost (8 x 1024 -> 2048 1x1 at 7x7: 6.6 -> 6.9 ms; 256 -> 512 1x1 at 28x28:
+// 0.81 -> 0.85). A frozen owner's weights may have been given back (prepared_weights.hpp): never.
+bool reads_weight_rows(const Conv2dGeometry& g) { return !frozen_scope_active() && g.N * g.OH * g.OW <= kPixelBlock; }
+
 }  // namespace
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
@@ -239,7 +250,9 @@ class Direct {
   int64_t oc0(int64_t gp) const { return gp / l_.panels * OCG_ + gp % l_.panels * MR_; }
   int rows(int64_t gp) const { return static_cast<int>(std::min(MR_, OCG_ - gp % l_.panels * MR_)); }
   kernels::Store store(int64_t k0) const { return k0 > 0 ? kernels::Store::Accumulate : first_; }
-  const float* panel(int64_t gp, int64_t k0) const { return a_packed_ + gp * MR_ * l_.K + k0 * MR_; }
+  const float* panel(int64_t gp, int64_t k0) const {
+    return lda_ ? a_packed_ + oc0(gp) * l_.K + k0 : a_packed_ + gp * MR_ * l_.K + k0 * MR_;
+  }
   const int64_t* taps(int64_t gp, int64_t k0) const { return offset_ + gp / l_.panels * l_.K + k0; }
   const float* bias(int64_t gp) const { return bias_ ? bias_ + oc0(gp) : nullptr; }
 
@@ -247,6 +260,10 @@ class Direct {
   // weight stays the same (prepared_weights.hpp; docs/PERFORMANCE.md, "Packed weights kept").
   void pack_weights(const float* weight) {
     const int64_t MR = MR_, K = l_.K;
+    if (reads_weight_rows(g_)) {  // the tiles read the caller's rows: nothing packed, kept or compared
+      a_packed_ = weight, lda_ = K;
+      return;
+    }
     packed_ = prepared_weight(
         PreparedTag{kDirectPacked, MR, g_.OC, K, g_.groups}, weight, g_.OC * K, l_.a_floats, [&](float* a) {
           parallel_for(
@@ -290,7 +307,7 @@ class Direct {
     for (int64_t gp0 = ap0; gp0 < ap1;) {  // a group's panels in one call (its taps read its channels)
       const int64_t gp1 = std::min(ap1, (gp0 / l_.panels + 1) * l_.panels), m = oc0(gp1 - 1) + rows(gp1 - 1) - oc0(gp0);
       kernels::direct_micro_panels(kc, panel(gp0, k0), MR_ * l_.K, m, src, taps(gp0, k0), dst + oc0(gp0) * P_, P_, cols,
-                                   store(k0), bias(gp0));
+                                   store(k0), bias(gp0), lda_);
       gp0 = gp1;
     }
   }
@@ -471,7 +488,7 @@ class Direct {
     if (q + cols <= P_) {  // panels [pb0, pb1) lie in one group: rows oc0(pb0) .. of the output, in one call
       const int64_t last = pb1 - 1, m = oc0(last) + rows(last) - oc0(pb0);
       kernels::gemm_micro_panels(kc, panel(pb0, k0), MR_ * l_.K, m, b, out_ + (n * g_.OC + oc0(pb0)) * P_ + q, P_,
-                                 static_cast<int>(cols), store(k0), bias(pb0));
+                                 static_cast<int>(cols), store(k0), bias(pb0), lda_);
       return;
     }
     const int64_t split = P_ - q;
@@ -479,7 +496,7 @@ class Direct {
     TT_EXPECTS(MR_ * NR_ <= 12 * 32);
     for (int64_t gp = pb0; gp < pb1; ++gp) {
       kernels::gemm_micro(kc, panel(gp, k0), b, tile, NR_, rows(gp), static_cast<int>(cols), kernels::Store::Write,
-                          k0 == 0 ? bias(gp) : nullptr);
+                          k0 == 0 ? bias(gp) : nullptr, lda_);
       for (int r = 0; r < rows(gp); ++r) {
         const float* src = tile + r * NR_;
         float* first = out_ + (n * g_.OC + oc0(gp) + r) * P_ + q;
@@ -502,7 +519,7 @@ class Direct {
       kernels::direct_micro_split(kc, panel(gp, k0), base_ + n * image_ + q, base_ + (n + 1) * image_,
                                   static_cast<int>(P_ - q), taps(gp, k0), out_ + (n * g_.OC + oc0(gp)) * P_ + q,
                                   out_ + ((n + 1) * g_.OC + oc0(gp)) * P_, P_, rows(gp), static_cast<int>(cols),
-                                  store(k0), bias(gp));
+                                  store(k0), bias(gp), lda_);
     }
   }
 
@@ -520,7 +537,8 @@ class Direct {
   const float* base_ = nullptr;
   int64_t image_ = 0;
   std::shared_ptr<const PreparedWeight> packed_;
-  const float* a_packed_ = nullptr;
+  const float* a_packed_ = nullptr;  // the packed panels, or the weight's rows (lda_ > 0)
+  int64_t lda_ = 0;
   int64_t KC_ = 0, panel_block_ = 0;
   kernels::Store first_ = kernels::Store::Write;
 };

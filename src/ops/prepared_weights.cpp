@@ -198,6 +198,8 @@ void drop_prepared_weights(const float* weight, std::initializer_list<int64_t> k
   }
 }
 
+bool frozen_scope_active() { return frozen_owner() != 0; }
+
 uint64_t new_frozen_owner() {
   static std::atomic<uint64_t> next{1};
   return next++;

@@ -85,6 +85,10 @@ void release_frozen_weights(uint64_t owner);
 // lookup returns (outside the cache's lock). release_frozen_weights forgets it.
 void set_frozen_restorer(uint64_t owner, std::function<void(const float* weight)> restorer);
 
+// Whether a FrozenWeights scope is active on the calling thread (its weights may have been given
+// back: read them only through prepared_weight).
+bool frozen_scope_active();
+
 class FrozenWeights {
  public:
   explicit FrozenWeights(uint64_t owner);

@@ -847,7 +847,8 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
       {tt::Conv2dAlgorithm::Winograd, same}, {tt::Conv2dAlgorithm::Winograd, s2}, {tt::Conv2dAlgorithm::Direct, same}};
   for (const auto& [algorithm, options] : runs) {
     SCOPED_TRACE(tt::to_string(algorithm) + " stride " + std::to_string(options.stride.h));
-    const tt::Tensor x = tt::Tensor::randn({2, 13, 11, 9}, gen), b = tt::Tensor::randn({17}, gen);
+    // 3 x 11 x 9 pixels: more than the direct kernel reads in the weight's rows (reads_weight_rows).
+    const tt::Tensor x = tt::Tensor::randn({3, 13, 11, 9}, gen), b = tt::Tensor::randn({17}, gen);
     tt::Tensor w = tt::Tensor::randn({17, 13, 3, 3}, gen);
     // A fresh transform of the weight's values now: the same call on a copy (another address,
     // so never a cached entry of w's), run with the cache emptied and put back to 0 entries after.
@@ -880,7 +881,7 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
   {
     // A weight of several comparison chunks (65536 floats each, compared across threads): a change
     // inside a middle chunk is seen too.
-    const tt::Tensor x = tt::Tensor::randn({1, 128, 6, 6}, gen);
+    const tt::Tensor x = tt::Tensor::randn({1, 128, 17, 17}, gen);
     tt::Tensor w = tt::Tensor::randn({160, 128, 3, 3}, gen);
     const tt::Tensor first = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
     const int64_t misses = ops::prepared_weight_stats().misses;
@@ -896,6 +897,53 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
   ops::clear_prepared_weights();
 }
 
+// Eager direct calls of at most 256 pixels in all images read the weight's rows in place (no packed
+// copy kept or compared); frozen weights (the graph runtime's) keep packed panels. Both give the
+// same bits, on every path of the kernel: 1x1 read in place, column planes, bands of a large
+// image's planes, tiles straddling two images, groups, the last panel short of MR rows. And the
+// rows follow the weight's changes with no entry in the cache.
+TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
+  namespace ops = tt::ops;
+  tt::Generator gen(35);
+  struct Case {
+    tt::Shape input, weight;
+    tt::Conv2dOptions options;
+  };
+  const Case cases[] = {
+      {{1, 64, 7, 7}, {100, 64, 1, 1}, {}},
+      {{3, 20, 9, 9}, {26, 20, 1, 1}, {}},
+      {{2, 16, 10, 11}, {30, 16, 3, 3}, {.padding = tt::Padding2d(1)}},
+      {{4, 6, 13, 13}, {14, 3, 3, 2}, {.stride = tt::Size2(2), .dilation = tt::Size2(2, 1), .groups = 2}},
+      {{1, 160, 16, 16}, {20, 160, 3, 3}, {.padding = tt::Padding2d(1)}},  // planes of 1.8 MB: bands
+      {{1, 300, 5, 5}, {64, 300, 5, 5}, {.padding = tt::Padding2d(2)}},
+  };
+  const uint64_t owner = ops::new_frozen_owner();
+  const int saved = tt::get_num_threads();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(tt::shape_to_string(c.input) + " * " + tt::shape_to_string(c.weight));
+    const tt::Tensor x = tt::Tensor::randn(c.input, gen), b = tt::Tensor::randn({c.weight[0]}, gen);
+    tt::Tensor w = tt::Tensor::randn(c.weight, gen);
+    tt::Tensor packed;
+    {
+      const ops::FrozenWeights frozen(owner);
+      packed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
+    }
+    const int64_t entries = ops::prepared_weight_stats().entries;
+    for (int threads : {1, 2}) {
+      tt::set_num_threads(threads);
+      EXPECT_TRUE(tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options).equal(packed)) << threads;
+    }
+    EXPECT_EQ(ops::prepared_weight_stats().entries, entries);
+    w.data()[w.numel() - 1] += 0.5f;
+    const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
+    EXPECT_FALSE(changed.equal(packed));
+    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Direct, x, w, b, c.options,
+                                            static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3] + 2));
+  }
+  tt::set_num_threads(saved);
+  ops::release_frozen_weights(owner);
+}
+
 // The budget evicts least recently used entries; calls stay right whatever it holds.
 // What autotuning prepared for the algorithms that lost goes: drop_prepared_weights keeps only
 // the kinds it is told for that weight, and other weights' entries.
@@ -906,7 +954,7 @@ TEST(ConvAlgorithms, DropPreparedWeightsKeepsTheWinnersKind) {
   ops::set_prepared_weight_budget(int64_t{64} << 20);
   ops::clear_prepared_weights();
   const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
-  const tt::Tensor x = tt::Tensor::randn({1, 16, 10, 10}, gen);
+  const tt::Tensor x = tt::Tensor::randn({1, 16, 17, 17}, gen);  // 289 pixels: direct keeps packed panels
   const tt::Tensor w = tt::Tensor::randn({16, 16, 3, 3}, gen), other = tt::Tensor::randn({16, 16, 3, 3}, gen);
   for (tt::Conv2dAlgorithm a :
        {tt::Conv2dAlgorithm::Winograd, tt::Conv2dAlgorithm::Direct, tt::Conv2dAlgorithm::Ocblock})

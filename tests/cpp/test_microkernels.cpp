@@ -5,7 +5,9 @@
 // the whole case. The sweeps vary every dimension over its edges and primes.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <sstream>
 #include <string>
@@ -28,6 +30,10 @@ class GemmMicroTester {
   GemmMicroTester& store(k::Store v) { return store_ = v, *this; }
   GemmMicroTester& bias(bool v) { return bias_ = v, *this; }
   GemmMicroTester& direct(bool v) { return direct_ = v, *this; }
+  // A read as the rows of a row-major matrix [rows][kc + 5] (lda > 0) instead of a packed panel:
+  // exactly `rows` rows allocated (the sanitizers see a read past them), the result the packed
+  // panel's bit for bit.
+  GemmMicroTester& weight_rows(bool v) { return weight_rows_ = v, *this; }
 
   std::string describe() const {
     std::ostringstream s;
@@ -36,7 +42,7 @@ class GemmMicroTester {
       << (store_ == k::Store::Write        ? "write"
           : store_ == k::Store::Accumulate ? "accumulate"
                                            : "stream")
-      << (bias_ ? " bias" : "");
+      << (bias_ ? " bias" : "") << (weight_rows_ ? " A in rows" : "");
     return s.str();
   }
 
@@ -60,15 +66,32 @@ class GemmMicroTester {
       for (int j = 0; j < cols_; ++j) c[r * ldc + j] = store_ == k::Store::Accumulate ? normal(rng) : guard;
     before = c;
     const float* bias_ptr = bias_ ? bias.data() : nullptr;
-    if (direct_) {
-      // B read in place: row p of the tile is the NR floats at base + offset[p].
-      std::vector<int64_t> offset(static_cast<size_t>(kc_));
-      for (int64_t p = 0; p < kc_; ++p) offset[p] = p * NR;
-      k::direct_micro(kc_, a.data(), b.data(), offset.data(), c.data(), ldc, rows_, cols_, store_, bias_ptr);
-    } else {
-      k::gemm_micro(kc_, a.data(), b.data(), c.data(), ldc, rows_, cols_, store_, bias_ptr);
+    const int64_t lda = kc_ + 5;
+    std::vector<float> a_rows(static_cast<size_t>(rows_ * lda));
+    for (int r = 0; r < rows_; ++r)
+      for (int64_t p = 0; p < kc_; ++p) a_rows[r * lda + p] = a[p * MR + r];
+    // B read in place by the direct kernel: row p of the tile is the NR floats at base + offset[p].
+    std::vector<int64_t> offset(static_cast<size_t>(kc_));
+    for (int64_t p = 0; p < kc_; ++p) offset[p] = p * NR;
+    auto run = [&](std::vector<float>& out, bool rows) {
+      const float* a_ptr = rows ? a_rows.data() : a.data();
+      const int64_t a_ld = rows ? lda : 0;
+      if (direct_) {
+        k::direct_micro(kc_, a_ptr, b.data(), offset.data(), out.data(), ldc, rows_, cols_, store_, bias_ptr, a_ld);
+      } else {
+        k::gemm_micro(kc_, a_ptr, b.data(), out.data(), ldc, rows_, cols_, store_, bias_ptr, a_ld);
+      }
+      if (store_ == k::Store::Stream) k::stream_fence();
+    };
+    run(c, weight_rows_);
+    if (weight_rows_) {
+      std::vector<float> packed = before;
+      run(packed, false);
+      for (size_t i = 0; i < c.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(c[i]), std::bit_cast<uint32_t>(packed[i]))
+            << describe() << ": not the packed panel's result at " << i;
+      }
     }
-    if (store_ == k::Store::Stream) k::stream_fence();
     for (int r = 0; r < MR; ++r) {
       for (int64_t j = 0; j < ldc; ++j) {
         const size_t at = static_cast<size_t>(r * ldc + j);
@@ -95,7 +118,7 @@ class GemmMicroTester {
   int rows_ = 1, cols_ = 1;
   int64_t kc_ = 1, ldc_extra_ = 0;
   k::Store store_ = k::Store::Write;
-  bool bias_ = false, direct_ = false;
+  bool bias_ = false, direct_ = false, weight_rows_ = false;
 };
 
 const int64_t kDepths[] = {0, 1, 2, 3, 5, 7, 8, 11, 13, 16, 17, 31, 32, 33, 64, 127};
@@ -140,6 +163,28 @@ TEST(MicroKernels, DirectEveryTileShapeAndDepth) {
               .test();
           if (::testing::Test::HasFatalFailure()) return;
         }
+}
+
+// A read in place as the weight's rows (eager convolutions, ops/conv2d_direct.cpp): every tile
+// height, both halves of the columns, depths over the edges, both kernels; the packed result exactly.
+TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
+  const k::GemmTile& tile = k::packed_gemm_tile();
+  for (bool direct : {false, true})
+    for (int rows = 1; rows <= tile.mr; ++rows)
+      for (int cols : {1, tile.nr / 2 - 1, tile.nr / 2, tile.nr / 2 + 1, tile.nr})
+        for (int64_t kc : {0, 1, 7, 16, 33})
+          for (k::Store store : {k::Store::Write, k::Store::Accumulate}) {
+            GemmMicroTester()
+                .direct(direct)
+                .weight_rows(true)
+                .rows(rows)
+                .cols(cols)
+                .kc(kc)
+                .store(store)
+                .bias(store == k::Store::Write)
+                .test();
+            if (::testing::Test::HasFatalFailure()) return;
+          }
 }
 
 // In builds that check contracts, a call outside the tile is stopped with the broken condition.

@@ -57,39 +57,46 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 }
 
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
-                Store store, const float* bias) {
+                Store store, const float* bias, int64_t lda) {
   TT_EXPECTS(kc >= 0 && rows >= 1 && rows <= packed_gemm_tile().mr && cols >= 1 && cols <= packed_gemm_tile().nr);
   TT_EXPECTS(ldc >= cols && a_panel != nullptr && b_panel != nullptr && c != nullptr);
-  choice().micro(kc, a_panel, b_panel, c, ldc, rows, cols, store, bias);
+  TT_EXPECTS(lda == 0 || lda >= kc);
+  choice().micro(kc, a_panel, lda, b_panel, c, ldc, rows, cols, store, bias);
 }
 
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                  int rows, int cols, Store store, const float* bias) {
+                  int rows, int cols, Store store, const float* bias, int64_t lda) {
   TT_EXPECTS(kc >= 0 && rows >= 1 && rows <= packed_gemm_tile().mr && cols >= 1 && cols <= packed_gemm_tile().nr);
   TT_EXPECTS(ldc >= cols && a_panel != nullptr && base != nullptr && (kc == 0 || offset != nullptr));
-  choice().direct(kc, a_panel, base, offset, c, ldc, rows, cols, store, bias);
+  TT_EXPECTS(lda == 0 || lda >= kc);
+  choice().direct(kc, a_panel, lda, base, offset, c, ldc, rows, cols, store, bias);
 }
 
 void direct_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* base,
-                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias) {
+                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias,
+                         int64_t lda) {
   TT_EXPECTS(kc >= 0 && m >= 0 && cols >= 1 && cols <= packed_gemm_tile().nr);
-  TT_EXPECTS(a_stride >= kc * packed_gemm_tile().mr && ldc >= cols && (kc == 0 || offset != nullptr));
-  choice().direct_panels(kc, a_panels, a_stride, m, base, offset, c, ldc, cols, store, bias);
+  TT_EXPECTS(a_stride >= (lda == 0 ? kc : lda) * packed_gemm_tile().mr && ldc >= cols &&
+             (kc == 0 || offset != nullptr));
+  TT_EXPECTS(lda == 0 || lda >= kc);
+  choice().direct_panels(kc, a_panels, a_stride, lda, m, base, offset, c, ldc, cols, store, bias);
 }
 
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
-                        const float* bias) {
+                        const float* bias, int64_t lda) {
   TT_EXPECTS(kc >= 0 && rows >= 1 && rows <= packed_gemm_tile().mr);
   TT_EXPECTS(split > 0 && split < cols && cols <= packed_gemm_tile().nr);  // a straddling tile: both images
-  choice().direct_split(kc, a_panel, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+  TT_EXPECTS(lda == 0 || lda >= kc);
+  choice().direct_split(kc, a_panel, lda, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
 }
 
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
-                       int64_t ldc, int cols, Store store, const float* bias) {
+                       int64_t ldc, int cols, Store store, const float* bias, int64_t lda) {
   TT_EXPECTS(kc >= 0 && m >= 0 && cols >= 1 && cols <= packed_gemm_tile().nr);
-  TT_EXPECTS(a_stride >= kc * packed_gemm_tile().mr && ldc >= cols);
-  choice().panels(kc, a_panels, a_stride, m, b_panel, c, ldc, cols, store, bias);
+  TT_EXPECTS(a_stride >= (lda == 0 ? kc : lda) * packed_gemm_tile().mr && ldc >= cols);
+  TT_EXPECTS(lda == 0 || lda >= kc);
+  choice().panels(kc, a_panels, a_stride, lda, m, b_panel, c, ldc, cols, store, bias);
 }
 
 void stream_fence() { _mm_sfence(); }

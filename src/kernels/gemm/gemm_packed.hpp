@@ -33,32 +33,35 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 
 // One MR x NR tile: c[rows, cols] (ldc) = a_panel [kc][MR] x b_panel [kc][NR], plus bias[r] per
 // row when bias is given (Write, Stream), or += (Accumulate: a later K block). rows <= MR, cols <= NR.
+// A panels are packed, or with lda > 0 (every kernel below) the rows of a row-major matrix: row r
+// of a panel at a_panel + r * lda, taps [0, kc) from there (the caller's weight, not copied).
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
-                Store store, const float* bias);
+                Store store, const float* bias, int64_t lda = 0);
 
 // gemm_micro over every A panel: c[m, cols] (ldc) = A x b_panel, A's panels a_stride floats apart
 // (panel p holds rows p * MR ..), bias[0 .. m) and store as gemm_micro. One call per B panel.
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
-                       int64_t ldc, int cols, Store store, const float* bias);
+                       int64_t ldc, int cols, Store store, const float* bias, int64_t lda = 0);
 
 // The direct-convolution variant: B is not packed but read in place, row k of the tile being the
 // NR floats at base + offset[k] (a zero-padded input image, see ops/conv2d_direct.cpp).
 // c[rows, cols] (ldc) = a_panel [kc][MR] x B, plus bias or += as gemm_micro.
 // Reads NR floats at every base + offset[k] whatever cols is: the caller provides slack.
 void direct_micro(int64_t kc, const float* a_panel, const float* base, const int64_t* offset, float* c, int64_t ldc,
-                  int rows, int cols, Store store, const float* bias);
+                  int rows, int cols, Store store, const float* bias, int64_t lda = 0);
 
 // direct_micro over every A panel of a group: c[m, cols] (ldc) = A x B, A's panels a_stride floats
 // apart (panel p holds rows p * MR ..), B read as direct_micro reads it, bias[0 .. m) and store as
 // direct_micro. One call per pixel tile.
 void direct_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* base,
-                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias);
+                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias,
+                         int64_t lda = 0);
 
 // The same for a tile whose NR pixels straddle two images: lanes [0, split) read B rows at
 // base0 + offset[k] and go to c0, lanes [split, cols) read base1 + offset[k] (pixel lane - split of
 // the second image) and go to c1. 0 < split < cols <= NR. Neither image is read past its slack.
 void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, const float* base1, int split,
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
-                        const float* bias);
+                        const float* bias, int64_t lda = 0);
 
 }  // namespace tinytorch::kernels

@@ -11,15 +11,16 @@ namespace tinytorch::kernels {
 
 struct GemmKernels {
   GemmTile tile;
-  void (*micro)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
-                const float* bias);
-  void (*panels)(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c, int64_t ldc,
-                 int cols, Store store, const float* bias);
-  void (*direct)(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
-                 int cols, Store store, const float* bias);
-  void (*direct_panels)(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* base,
+  // lda: 0 for packed A panels, else A's row stride (gemm_packed.hpp).
+  void (*micro)(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
+                Store store, const float* bias);
+  void (*panels)(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* b, float* c,
+                 int64_t ldc, int cols, Store store, const float* bias);
+  void (*direct)(int64_t kc, const float* a, int64_t lda, const float* base, const int64_t* offset, float* c,
+                 int64_t ldc, int rows, int cols, Store store, const float* bias);
+  void (*direct_panels)(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* base,
                         const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias);
-  void (*direct_split)(int64_t kc, const float* a, const float* base0, const float* base1, int split,
+  void (*direct_split)(int64_t kc, const float* a, int64_t lda, const float* base0, const float* base1, int split,
                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                        const float* bias);
 };

@@ -19,18 +19,25 @@ namespace {
 // count is not a multiple of MR (64, 128, 256 ... channels) runs only the rows it has. Half: a tile
 // of at most V::width columns (the last pixels of a layer: 196 = 6 x 32 + 4 at 14x14) computes
 // only the first half (b1 unused), half the multiply-adds; acc1 stays zero.
-template <class V, int M, bool Half, class LoadB>
-__attribute__((always_inline)) inline void tile(int64_t kc, const float* a, LoadB load_b,
+// A: a packed panel ([kc][MR], lda 0) or, with Rows, the rows of a row-major matrix (row r at
+// a + r * lda, the caller's weight as it holds it: no packed copy to keep or compare). Rows reads
+// only rows [0, rows): the rows of M past them repeat the last one (their results are not stored).
+template <class V, int M, bool Half, bool Rows, class LoadB>
+__attribute__((always_inline)) inline void tile(int64_t kc, const float* a, int64_t lda, int rows, LoadB load_b,
                                                 typename V::reg (&acc0)[V::mr], typename V::reg (&acc1)[V::mr]) {
   constexpr int MR = V::mr;
+  const float* row[M];
 #pragma GCC unroll 12
-  for (int r = 0; r < M; ++r) acc0[r] = acc1[r] = V::zero();
+  for (int r = 0; r < M; ++r) {
+    acc0[r] = acc1[r] = V::zero();
+    row[r] = a + (r < rows ? r : rows - 1) * lda;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     typename V::reg b0, b1;
     load_b(k, b0, b1);
 #pragma GCC unroll 12
     for (int r = 0; r < M; ++r) {
-      const typename V::reg av = V::broadcast(a + k * MR + r);
+      const typename V::reg av = V::broadcast(Rows ? row[r] + k : a + k * MR + r);
       acc0[r] = V::fmadd(av, b0, acc0[r]);
       if constexpr (!Half) acc1[r] = V::fmadd(av, b1, acc1[r]);
     }
@@ -81,76 +88,84 @@ inline void with_tile_rows(int rows, F f) {
   f(std::integral_constant<int, MR>{});
 }
 
+// The tile for `cols` columns (Half when they fit one vector) from A packed (lda 0) or in rows.
+template <class V, int M, class LoadB>
+__attribute__((always_inline)) inline void any_tile(int64_t kc, const float* a, int64_t lda, int rows, int cols,
+                                                    LoadB load_b, typename V::reg (&acc0)[V::mr],
+                                                    typename V::reg (&acc1)[V::mr]) {
+  if (lda != 0) {
+    if (cols <= V::width) return tile<V, M, true, true>(kc, a, lda, rows, load_b, acc0, acc1);
+    return tile<V, M, false, true>(kc, a, lda, rows, load_b, acc0, acc1);
+  }
+  if (cols <= V::width) return tile<V, M, true, false>(kc, a, lda, rows, load_b, acc0, acc1);
+  tile<V, M, false, false>(kc, a, lda, rows, load_b, acc0, acc1);
+}
+
 template <class V, int M>
-void micro_rows(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
-                const float* bias) {
+void micro_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
+                Store store, const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
   const auto load_b = [b](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
     b0 = V::load(b + k * 2 * V::width);
     b1 = V::load(b + k * 2 * V::width + V::width);
   };
-  if (cols <= V::width) {
-    tile<V, M, true>(kc, a, load_b, acc0, acc1);
-  } else {
-    tile<V, M, false>(kc, a, load_b, acc0, acc1);
-  }
+  any_tile<V, M>(kc, a, lda, rows, cols, load_b, acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 template <class V>
-void micro(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int rows, int cols, Store store,
-           const float* bias) {
-  with_tile_rows<V::mr>(rows,
-                        [&](auto m) { micro_rows<V, decltype(m)::value>(kc, a, b, c, ldc, rows, cols, store, bias); });
+void micro(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
+           Store store, const float* bias) {
+  with_tile_rows<V::mr>(
+      rows, [&](auto m) { micro_rows<V, decltype(m)::value>(kc, a, lda, b, c, ldc, rows, cols, store, bias); });
 }
 
 // All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
 template <class V>
-void panels(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* b, float* c, int64_t ldc, int cols,
-            Store store, const float* bias) {
+void panels(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* b, float* c, int64_t ldc,
+            int cols, Store store, const float* bias) {
   constexpr int MR = V::mr;
   int64_t r0 = 0;
   for (; r0 + MR <= m; r0 += MR, a += a_stride) {
-    micro_rows<V, MR>(kc, a, b, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
+    micro_rows<V, MR>(kc, a, lda, b, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
   }
-  if (r0 < m) micro<V>(kc, a, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store, bias ? bias + r0 : nullptr);
+  if (r0 < m) {
+    micro<V>(kc, a, lda, b, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store, bias ? bias + r0 : nullptr);
+  }
 }
 
 template <class V, int M>
-void direct_rows(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
-                 int cols, Store store, const float* bias) {
+void direct_rows(int64_t kc, const float* a, int64_t lda, const float* base, const int64_t* offset, float* c,
+                 int64_t ldc, int rows, int cols, Store store, const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
   const auto load_b =
       [ base, offset ](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
     b0 = V::load(base + offset[k]);
     b1 = V::load(base + offset[k] + V::width);
   };
-  if (cols <= V::width) {
-    tile<V, M, true>(kc, a, load_b, acc0, acc1);
-  } else {
-    tile<V, M, false>(kc, a, load_b, acc0, acc1);
-  }
+  any_tile<V, M>(kc, a, lda, rows, cols, load_b, acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
 template <class V>
-void direct(int64_t kc, const float* a, const float* base, const int64_t* offset, float* c, int64_t ldc, int rows,
-            int cols, Store store, const float* bias) {
-  with_tile_rows<V::mr>(
-      rows, [&](auto m) { direct_rows<V, decltype(m)::value>(kc, a, base, offset, c, ldc, rows, cols, store, bias); });
+void direct(int64_t kc, const float* a, int64_t lda, const float* base, const int64_t* offset, float* c, int64_t ldc,
+            int rows, int cols, Store store, const float* bias) {
+  with_tile_rows<V::mr>(rows, [&](auto m) {
+    direct_rows<V, decltype(m)::value>(kc, a, lda, base, offset, c, ldc, rows, cols, store, bias);
+  });
 }
 
 // All the A panels of a group against one direct tile: rows [0, m) of C, panel by panel.
 template <class V>
-void direct_panels(int64_t kc, const float* a, int64_t a_stride, int64_t m, const float* base, const int64_t* offset,
-                   float* c, int64_t ldc, int cols, Store store, const float* bias) {
+void direct_panels(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* base,
+                   const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias) {
   constexpr int MR = V::mr;
   int64_t r0 = 0;
   for (; r0 + MR <= m; r0 += MR, a += a_stride) {
-    direct_rows<V, MR>(kc, a, base, offset, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
+    direct_rows<V, MR>(kc, a, lda, base, offset, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
   }
   if (r0 < m) {
-    direct<V>(kc, a, base, offset, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store,
+    direct<V>(kc, a, lda, base, offset, c + r0 * ldc, ldc, static_cast<int>(m - r0), cols, store,
               bias ? bias + r0 : nullptr);
   }
 }
@@ -159,21 +174,23 @@ void direct_panels(int64_t kc, const float* a, int64_t a_stride, int64_t m, cons
 // base0 + offset[k], output at c0), lanes [split, cols) the first pixels of the next (B rows at
 // base1 + offset[k], output at c1). Masked loads: no lane reads the other image.
 template <class V, int M>
-void direct_split_rows(int64_t kc, const float* a, const float* base0, const float* base1, int split,
+void direct_split_rows(int64_t kc, const float* a, int64_t lda, const float* base0, const float* base1, int split,
                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                        const float* bias) {
   constexpr int W = V::width;
   const typename V::Mask lo0 = V::first(split), lo1 = V::first(split - W);
   const float* b1p = base1 - split;  // lane j >= split reads base1[j - split]
   typename V::reg acc0[V::mr], acc1[V::mr];
-  tile<V, M, false>(
-      kc, a,
-      [=](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
-        const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
-        b0 = V::load_blend(lo0, p0, p1);
-        b1 = V::load_blend(lo1, p0 + W, p1 + W);
-      },
-      acc0, acc1);
+  const auto load_b = [=](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+    const float *p0 = base0 + offset[k], *p1 = b1p + offset[k];
+    b0 = V::load_blend(lo0, p0, p1);
+    b1 = V::load_blend(lo1, p0 + W, p1 + W);
+  };
+  if (lda != 0) {
+    tile<V, M, false, true>(kc, a, lda, rows, load_b, acc0, acc1);
+  } else {
+    tile<V, M, false, false>(kc, a, lda, rows, load_b, acc0, acc1);
+  }
   store_tile<V, M>(acc0, acc1, c0, ldc, rows, split, store, bias);  // the first image's lanes
   // The second image's: lanes [split, cols) shifted down to 0 through a buffer.
   alignas(64) float shifted[4 * W] = {};
@@ -189,10 +206,12 @@ void direct_split_rows(int64_t kc, const float* a, const float* base0, const flo
 }
 
 template <class V>
-void direct_split(int64_t kc, const float* a, const float* base0, const float* base1, int split, const int64_t* offset,
-                  float* c0, float* c1, int64_t ldc, int rows, int cols, Store store, const float* bias) {
+void direct_split(int64_t kc, const float* a, int64_t lda, const float* base0, const float* base1, int split,
+                  const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
+                  const float* bias) {
   with_tile_rows<V::mr>(rows, [&](auto m) {
-    direct_split_rows<V, decltype(m)::value>(kc, a, base0, base1, split, offset, c0, c1, ldc, rows, cols, store, bias);
+    direct_split_rows<V, decltype(m)::value>(kc, a, lda, base0, base1, split, offset, c0, c1, ldc, rows, cols, store,
+                                             bias);
   });
 }
 
