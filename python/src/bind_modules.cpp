@@ -113,10 +113,11 @@ Input (..., in_features) -> output (..., out_features).
           [](tt::Linear& l, py::handle v) { set_parameter(l, "bias", v); });
 
   py::class_<tt::ReLU, tt::Module, std::shared_ptr<tt::ReLU>>(m, "ReLU", R"doc(
-ReLU(): max(x, 0) elementwise, any shape.
+ReLU(inplace=False): max(x, 0) elementwise, any shape. inplace is accepted for PyTorch code and
+changes nothing: the result is always a new tensor.
 
     y = ReLU()(Tensor([-1.0, 2.0]))            # tensor([0, 2]))doc")
-      .def(py::init<>())
+      .def(py::init([](bool /*inplace*/) { return std::make_shared<tt::ReLU>(); }), "inplace"_a = false)
       .def("forward", &tt::ReLU::forward, "input"_a, release_gil())
       .def("__call__", &tt::ReLU::forward, "input"_a, release_gil());
 

@@ -44,11 +44,11 @@ __all__ = ["Adam", "AdamW", "AvgPool2D", "AvgPool2d", "BatchNorm2d", "BinaryCros
            "Layer", "Linear", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "Parameter", "RandomCrop",
            "RandomHorizontalFlip", "ReLU", "SGD", "Sequential", "Sigmoid", "Softmax", "Tanh", "Tensor",
            "TensorDataset", "Trainer", "__version__", "abs", "allclose", "amax", "amin", "arange", "argmax", "argmin",
-           "autograd", "backends", "bool_", "cat", "clamp", "clip_grad_norm", "clone", "compile", "conv2d_naive", "cuda", "data",
+           "autograd", "backends", "bool_", "cat", "chunk", "clamp", "clip_grad_norm", "clone", "compile", "conv2d_naive", "cuda", "data",
            "detach", "device", "distributed", "enable_autograd", "enable_grad", "equal", "erf", "exp", "flatten", "float32",
            "from_dlpack", "from_numpy", "full", "full_like", "functional", "get_num_threads", "inference_mode",
            "int64", "is_grad_enabled", "linspace", "load", "load_checkpoint", "log", "log_softmax", "manual_seed",
            "matmul", "max", "maximum", "mean", "min", "minimum", "models", "neg", "nn", "no_grad", "numel", "ones",
            "ones_like", "optim", "permute", "rand", "randn", "relu", "reshape", "save", "save_checkpoint",
-           "set_num_threads", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sum", "tanh", "tensor", "transpose",
+           "set_num_threads", "sigmoid", "softmax", "split", "sqrt", "squeeze", "stack", "sum", "tanh", "tensor", "transpose",
            "unsqueeze", "where", "zeros", "zeros_like"]

@@ -90,7 +90,7 @@ def _function(name):
 
 FUNCTIONS = ["sum", "mean", "max", "min", "argmax", "argmin", "amax", "amin", "softmax", "log_softmax", "relu",
              "reshape", "transpose", "permute", "squeeze", "unsqueeze", "clone", "detach", "numel", "allclose",
-             "equal", "neg", "erf"]
+             "equal", "neg", "erf", "split", "chunk"]
 
 
 def _install():

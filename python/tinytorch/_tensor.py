@@ -133,6 +133,40 @@ def _iter(self):
     return (self[i] for i in range(len(self)))
 
 
+def _split(self, split_size_or_sections, dim=0):
+    """Views of consecutive pieces along dim, as torch.Tensor.split: pieces of split_size (the last
+    may be shorter), or of the listed sizes, which must sum to the dim's size."""
+    d = dim + self.ndim if dim < 0 else dim
+    if not 0 <= d < self.ndim:
+        raise IndexError(f"split: dim {dim} is out of range for a {self.ndim}-D tensor")
+    n = self.shape[d]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [int(s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} must be non-negative and sum to {n} (dim {dim})")
+    else:
+        size = int(split_size_or_sections)
+        if size < 1 and n > 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - s) for s in range(0, n, size)] if n else [0]
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(self._slice(d, start, start + s, 1))
+        start += s
+    return tuple(pieces)
+
+
+def _chunk(self, chunks, dim=0):
+    """At most `chunks` views along dim of ceil(size / chunks) each, as torch.Tensor.chunk."""
+    if chunks < 1:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    d = dim + self.ndim if dim < 0 else dim
+    if not 0 <= d < self.ndim:
+        raise IndexError(f"chunk: dim {dim} is out of range for a {self.ndim}-D tensor")
+    n = self.shape[d]
+    return _split(self, max(1, -(-n // chunks)), d)
+
+
 # --- reductions ------------------------------------------------------------------------------------
 
 def _dims(dim, axis):
@@ -304,6 +338,8 @@ def _install():
     Tensor.__array_ufunc__ = _array_ufunc
     Tensor.__array_priority__ = 1000
     Tensor.clip = _clip
+    Tensor.split = _split
+    Tensor.chunk = _chunk
     Tensor.any = lambda self: bool((self != 0).sum().item() > 0)
     Tensor.all = lambda self: bool((self != 0).sum().item() == self.numel())
     Tensor.zero_grad = lambda self: setattr(self, "grad", None)

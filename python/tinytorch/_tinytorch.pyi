@@ -471,13 +471,14 @@ class Optimizer:
 class ReLU(Module):
     """
     
-    ReLU(): max(x, 0) elementwise, any shape.
+    ReLU(inplace=False): max(x, 0) elementwise, any shape. inplace is accepted for PyTorch code and
+    changes nothing: the result is always a new tensor.
     
         y = ReLU()(Tensor([-1.0, 2.0]))            # tensor([0, 2])
     """
     def __call__(self, input: Tensor) -> Tensor:
         ...
-    def __init__(self) -> None:
+    def __init__(self, inplace: builtins.bool = False) -> None:
         ...
     def forward(self, input: Tensor) -> Tensor:
         ...

@@ -55,6 +55,13 @@ void batch_norm_normalize(float* y, float* x_hat, const float* x, int64_t c, con
   TT_EXPECTS(c >= 0 && c < g.C);
   for (int64_t n = 0; n < g.N; ++n) {
     const int64_t at = (n * g.C + c) * g.HW;
+    if (x_hat == nullptr) {  // inference: the same two steps, x_hat kept in a register
+      for (int64_t i = 0; i < g.HW; ++i) {
+        const float xh = (x[at + i] - mean) * inv_std;
+        y[at + i] = gamma * xh + beta;
+      }
+      continue;
+    }
     for (int64_t i = 0; i < g.HW; ++i) {
       x_hat[at + i] = (x[at + i] - mean) * inv_std;
       y[at + i] = gamma * x_hat[at + i] + beta;

@@ -20,7 +20,8 @@ struct ChannelMoments {
 ChannelMoments batch_norm_moments(const float* x, int64_t c, const BatchNormGeometry& g);
 ChannelMoments batch_norm_moments_reference(const float* x, int64_t c, const BatchNormGeometry& g);
 
-// x_hat = (x - mean) * inv_std and y = gamma * x_hat + beta over channel c.
+// x_hat = (x - mean) * inv_std and y = gamma * x_hat + beta over channel c; x_hat may be nullptr
+// (inference: y only, the same bits).
 void batch_norm_normalize(float* y, float* x_hat, const float* x, int64_t c, const BatchNormGeometry& g, float mean,
                           float inv_std, float gamma, float beta);
 void batch_norm_normalize_reference(float* y, float* x_hat, const float* x, int64_t c, const BatchNormGeometry& g,

@@ -579,14 +579,25 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
   const double lo = min.value_or(-std::numeric_limits<double>::infinity());
   const double hi = max.value_or(std::numeric_limits<double>::infinity());
   Tensor out = Tensor::empty(a.shape(), a.dtype());
-  visit_dtype(a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    ops::unary_loop<T, T>(out, a, [lo, hi](T v) {
-      const double d = static_cast<double>(v);
-      if (std::isnan(d)) return v;
-      return d < lo ? static_cast<T>(lo) : (d > hi ? static_cast<T>(hi) : v);
+  if (a.dtype() == DType::Float32) {
+    // The bounds in float, as PyTorch converts them to a float tensor's type; v < l is false for
+    // a NaN, which passes through both selects (vmaxps and vminps keep their second operand).
+    // The branchy double compare it replaces ran 20x slower than relu on random data.
+    const float l = static_cast<float>(lo), h = static_cast<float>(hi);
+    ops::unary_loop<float, float>(out, a, [l, h](float v) {
+      const float r = v < l ? l : v;
+      return r > h ? h : r;
     });
-  });
+  } else {
+    visit_dtype(a.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      ops::unary_loop<T, T>(out, a, [lo, hi](T v) {
+        const double d = static_cast<double>(v);
+        if (std::isnan(d)) return v;
+        return d < lo ? static_cast<T>(lo) : (d > hi ? static_cast<T>(hi) : v);
+      });
+    });
+  }
   if (trace_op.recording()) {
     auto bound = [&](std::optional<double> v) { return v ? Tensor::full({}, *v, a.dtype()) : Tensor(); };
     trace_op.record("Clip", {a, bound(min), bound(max)}, out);

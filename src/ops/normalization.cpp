@@ -103,7 +103,9 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
   if (!(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
     throw ShapeError("batch_norm: expected eps > 0 and momentum in [0, 1]");
   }
-  Tensor out = Tensor::empty(input.shape()), normalized = Tensor::empty(input.shape());
+  // x_hat is kept only for the backward pass: inference writes the output alone.
+  const bool grad = autograd::needs_grad({&input, &weight, &bias});
+  Tensor out = Tensor::empty(input.shape()), normalized = grad ? Tensor::empty(input.shape()) : Tensor();
   std::vector<float> inv_std(static_cast<size_t>(C));
   double M = static_cast<double>(N * HW);
   const kernels::BatchNormGeometry geometry{N, C, HW};
@@ -154,11 +156,11 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
         const double is = 1.0 / std::sqrt(var + eps);
         inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
         const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
-        kernels::batch_norm_normalize(out.data(), normalized.data(), input.data(), c, geometry, static_cast<float>(mu),
-                                      static_cast<float>(is), gamma, beta);
+        kernels::batch_norm_normalize(out.data(), grad ? normalized.data() : nullptr, input.data(), c, geometry,
+                                      static_cast<float>(mu), static_cast<float>(is), gamma, beta);
       },
-      N * C * HW * 6);
-  if (autograd::needs_grad({&input, &weight, &bias})) {
+      N * C * HW * (grad ? 6 : 4));
+  if (grad) {
     auto node = std::make_shared<BatchNormBackward>();
     node->normalized = normalized;
     node->inv_std = std::move(inv_std);

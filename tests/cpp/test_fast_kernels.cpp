@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -221,6 +222,14 @@ TEST(BatchNormKernels, MatchReferenceOnRandomShapes) {
       tt::kernels::batch_norm_normalize(y.data(), xh.data(), x.data(), c, g, mean, inv_std, 1.5f, -0.25f);
       tt::kernels::batch_norm_normalize_reference(y_ref.data(), xh_ref.data(), x.data(), c, g, mean, inv_std, 1.5f,
                                                   -0.25f);
+      std::vector<float> y_only(y);  // inference (no x_hat) writes the same bits
+      std::fill(y_only.begin(), y_only.end(), 0.0f);
+      tt::kernels::batch_norm_normalize(y_only.data(), nullptr, x.data(), c, g, mean, inv_std, 1.5f, -0.25f);
+      for (int64_t n = 0; n < g.N; ++n) {
+        const int64_t at = (n * g.C + c) * g.HW;
+        ASSERT_EQ(std::memcmp(y_only.data() + at, y.data() + at, static_cast<size_t>(g.HW) * sizeof(float)), 0)
+            << "inference y at n " << n;
+      }
       const auto s = tt::kernels::batch_norm_gradient_sums(dy.data(), xh.data(), c, g);
       const auto s_ref = tt::kernels::batch_norm_gradient_sums_reference(dy.data(), xh.data(), c, g);
       double dy_abs = 0.0, dy_xh_abs = 0.0;

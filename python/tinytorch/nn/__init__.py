@@ -20,15 +20,17 @@ from tinytorch._tensor import Parameter
 from tinytorch._tinytorch import (AvgPool2D, BatchNorm2d, Conv2D, Dropout, Flatten, Linear, MaxPool2D, Module, ReLU,
                                   Sequential)
 from tinytorch.nn import functional, init
-from tinytorch.nn.modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GELU, Identity, L1Loss, LogSoftmax,
-                                  ModuleDict, ModuleList, MSELoss, NLLLoss, Sigmoid, Softmax, Tanh)
+from tinytorch.nn.modules import (AdaptiveAvgPool2d, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, GELU, Hardsigmoid,
+                                  Hardswish, Hardtanh, Identity, L1Loss, LeakyReLU, LogSoftmax, ModuleDict, ModuleList,
+                                  MSELoss, NLLLoss, ReLU6, SiLU, Sigmoid, Softmax, Tanh)
 
 Conv2d = Conv2D
 MaxPool2d = MaxPool2D
 AvgPool2d = AvgPool2D
 BinaryCrossEntropyLoss = BCELoss  # upstream TinyTorch's name
 
-__all__ = ["AvgPool2D", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm2d", "BinaryCrossEntropyLoss",
-           "Conv2D", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "Identity", "L1Loss", "Linear",
-           "LogSoftmax", "MSELoss", "MaxPool2D", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss",
-           "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh", "functional", "init"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2D", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm2d",
+           "BinaryCrossEntropyLoss", "Conv2D", "Conv2d", "CrossEntropyLoss", "Dropout", "Flatten", "GELU", "Hardsigmoid",
+           "Hardswish", "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2D",
+           "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
+           "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinytorch import _tinytorch as _C
 from tinytorch._tensor import Tensor
-from tinytorch._tinytorch import avg_pool2d, batch_norm, conv2d, dropout, flatten, linear, max_pool2d, relu
+from tinytorch._tinytorch import avg_pool2d, batch_norm, conv2d, dropout, flatten, linear, max_pool2d
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -27,6 +27,89 @@ def _reduce(loss, reduction, name):
     if reduction == "sum":
         return loss.sum()
     return loss
+
+
+def relu(input, inplace=False):
+    """max(x, 0), elementwise. ``inplace`` is accepted for PyTorch code and changes nothing: the
+    result is always a new tensor, and code written for either library uses the returned one."""
+    return _C.relu(input)
+
+
+def relu6(input, inplace=False):
+    """min(max(x, 0), 6), elementwise (MobileNet's activation)."""
+    return _tensor(input).clamp(0.0, 6.0)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """min(max(x, min_val), max_val), elementwise."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
+    return _tensor(input).clamp(float(min_val), float(max_val))
+
+
+def hardsigmoid(input, inplace=False):
+    """relu6(x + 3) / 6, elementwise (MobileNetV3's gate)."""
+    return (_tensor(input) + 3.0).clamp(0.0, 6.0) / 6.0
+
+
+def hardswish(input, inplace=False):
+    """x * relu6(x + 3) / 6, elementwise (MobileNetV3's activation), in PyTorch's order."""
+    x = _tensor(input)
+    return x * (x + 3.0).clamp(0.0, 6.0) / 6.0
+
+
+def silu(input, inplace=False):
+    """x * sigmoid(x), elementwise (swish; EfficientNet's activation)."""
+    x = _tensor(input)
+    return x * _C.sigmoid(x)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """x where x > 0, else negative_slope * x, elementwise."""
+    x = _tensor(input)
+    return _C.where(x > 0.0, x, x * float(negative_slope))
+
+
+def _pair_size(output_size, input_hw):
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    try:
+        sizes = tuple(output_size)
+    except TypeError:
+        raise TypeError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}") from None
+    if len(sizes) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
+    sizes = tuple(int(i) if s is None else int(s) for s, i in zip(sizes, input_hw))
+    if min(sizes) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output sizes must be positive, got {output_size!r}")
+    return sizes
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """The mean over windows that split the last two dims into output_size (an int, a pair, None
+    for the input's size): output cell i averages input rows floor(i * H / OH) to ceil((i + 1) * H
+    / OH), as torch.nn.functional.adaptive_avg_pool2d. A 1x1 output is a mean over both dims, a
+    size that divides the input an average pool; any other size is cut window by window."""
+    x = _tensor(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape {tuple(x.shape)}")
+    H, W = x.shape[-2], x.shape[-1]
+    OH, OW = _pair_size(output_size, (H, W))
+    if (OH, OW) == (1, 1):
+        return x.mean((-2, -1), keepdim=True)
+    if H % OH == 0 and W % OW == 0:
+        if (OH, OW) == (H, W):
+            return x
+        window = (H // OH, W // OW)
+        if x.ndim == 3:
+            return avg_pool2d(x.unsqueeze(0), window, window)[0]
+        return avg_pool2d(x, window, window)
+    rows = []
+    for i in range(OH):
+        r0, r1 = i * H // OH, -(-(i + 1) * H // OH)
+        cells = [x[..., r0:r1, j * W // OW:-(-(j + 1) * W // OW)].mean((-2, -1), keepdim=True) for j in range(OW)]
+        rows.append(_C.cat(cells, x.ndim - 1))
+    return _C.cat(rows, x.ndim - 2)
 
 
 def sigmoid(input):
@@ -138,6 +221,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-__all__ = ["avg_pool2d", "batch_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d",
-           "cross_entropy", "dropout", "flatten", "gelu", "l1_loss", "linear", "log_softmax", "max_pool2d",
-           "mse_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "conv2d", "cross_entropy", "dropout", "flatten", "gelu", "hardsigmoid",
+           "hardswish", "hardtanh", "l1_loss", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss",
+           "nll_loss", "relu", "relu6", "sigmoid", "silu", "softmax", "tanh"]

@@ -52,6 +52,95 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
+class ReLU6(Module):
+    """min(max(x, 0), 6), elementwise. ``inplace`` is accepted and changes nothing (F.relu)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.relu6(input)
+
+
+class Hardtanh(Module):
+    """min(max(x, min_val), max_val), elementwise."""
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+
+    def forward(self, input):
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6, elementwise."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.hardsigmoid(input)
+
+
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6, elementwise."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.hardswish(input)
+
+
+class SiLU(Module):
+    """x * sigmoid(x), elementwise."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.silu(input)
+
+
+class LeakyReLU(Module):
+    """x where x > 0, else negative_slope * x, elementwise."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope, self.inplace = negative_slope, inplace
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Averages over windows that cut the last two dims into output_size (an int or a pair; None
+    keeps that dim), as torch.nn.AdaptiveAvgPool2d: (1, 1) is the global average pool."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
 class Softmax(Module):
     """exp(x) / sum(exp(x)) along dim (default -1, the last: upstream TinyTorch's choice and what
     PyTorch's implicit dim picks for a batch of vectors)."""
@@ -228,5 +317,6 @@ _C.Dropout.__call__ = _dropout_call
 _C.Dropout.forward = _dropout_call
 del np
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GELU", "Identity", "L1Loss", "LogSoftmax",
-           "MSELoss", "ModuleDict", "ModuleList", "NLLLoss", "Sigmoid", "Softmax", "Tanh"]
+__all__ = ["AdaptiveAvgPool2d", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "GELU", "Hardsigmoid", "Hardswish",
+           "Hardtanh", "Identity", "L1Loss", "LeakyReLU", "LogSoftmax", "MSELoss", "ModuleDict", "ModuleList",
+           "NLLLoss", "ReLU6", "SiLU", "Sigmoid", "Softmax", "Tanh"]
