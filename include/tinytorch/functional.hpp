@@ -74,6 +74,11 @@ Tensor avg_pool2d(const Tensor& input, const AvgPool2dOptions& options);
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {});
 
 Tensor relu(const Tensor& input);
+// PyTorch's activations of the same names, elementwise, differentiable (float32 results):
+// x * min(max(x + 3, 0), 6) / 6, min(max(x + 3, 0), 6) / 6, and x * sigmoid(x).
+Tensor hardswish(const Tensor& input);
+Tensor hardsigmoid(const Tensor& input);
+Tensor silu(const Tensor& input);
 
 // Arithmetic, reductions and the rest of the tensor math: math.hpp.
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -21,6 +21,9 @@ void bind_functional(py::module_& m) {
   m.def("flatten", &tt::flatten, "input"_a, "start_dim"_a = 0, "end_dim"_a = -1,
         "Merges dims start_dim..end_dim into one (a view when contiguous); flatten(x) is 1-D, as in the seed.");
   m.def("relu", &tt::relu, "input"_a, release_gil(), "max(x, 0), elementwise.");
+  m.def("hardswish", &tt::hardswish, "input"_a, release_gil(), "x * min(max(x + 3, 0), 6) / 6, elementwise.");
+  m.def("hardsigmoid", &tt::hardsigmoid, "input"_a, release_gil(), "min(max(x + 3, 0), 6) / 6, elementwise.");
+  m.def("silu", &tt::silu, "input"_a, release_gil(), "x * sigmoid(x), elementwise.");
   m.def(
       "dropout",
       [](const tt::Tensor& x, double p, bool training) {

@@ -836,7 +836,11 @@ class Tensor:
         ...
     def sigmoid(self) -> Tensor:
         ...
-    def softmax(self, dim: builtins.int = -1) -> Tensor:
+    def silu(input: Tensor) -> Tensor:
+    """
+    x * sigmoid(x), elementwise.
+    """
+def softmax(self, dim: builtins.int = -1) -> Tensor:
         ...
     def sqrt(self) -> Tensor:
         ...
@@ -1104,6 +1108,14 @@ def get_num_threads() -> builtins.int:
     """
 def get_weight_cache_bytes() -> builtins.int:
     ...
+def hardsigmoid(input: Tensor) -> Tensor:
+    """
+    min(max(x + 3, 0), 6) / 6, elementwise.
+    """
+def hardswish(input: Tensor) -> Tensor:
+    """
+    x * min(max(x + 3, 0), 6) / 6, elementwise.
+    """
 def is_grad_enabled() -> builtins.bool:
     """
     Whether ops record the graph on this thread (False under no_grad).

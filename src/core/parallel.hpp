@@ -129,12 +129,15 @@ void parallel_for(int64_t n, Fn&& fn, int64_t work = INT64_MAX, Schedule schedul
 }
 
 // Calls fn(begin, end) over [0, n) in chunks of `grain` elements: elementwise loops. Chunks
-// depend on n only, so reductions inside a chunk are thread-count independent too.
+// depend on n only, so reductions inside a chunk are thread-count independent too. The work is
+// a float read and one written per element (2 kStreamedFloatWork): counted as 4 FLOPs, an
+// activation of 32 x 112 x 112 (400K floats, past one core's L2 with its output) ran on one
+// thread, 0.10 ms, against 0.05 on two.
 template <class Fn>
 void parallel_chunks(int64_t n, Fn&& fn, int64_t grain = int64_t{1} << 15) {
   const int64_t chunks = (n + grain - 1) / grain;
   parallel_for(
-      chunks, [&](int64_t c, int) { fn(c * grain, std::min(n, (c + 1) * grain)); }, n * 4);
+      chunks, [&](int64_t c, int) { fn(c * grain, std::min(n, (c + 1) * grain)); }, n * 2 * kStreamedFloatWork);
 }
 
 // How many threads parallel_for(n, ...) uses: size per-thread workspaces with this.

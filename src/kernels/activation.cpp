@@ -106,4 +106,92 @@ double activation_reference(double x, const Epilogue& e) {
   return x;
 }
 
+namespace {
+
+template <class F>
+void map(float* y, const float* x, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+template <class F>
+void map2(float* dx, const float* dy, const float* x, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = f(dy[i], x[i]);
+}
+inline float relu6_of(float v) {  // NaN kept: both compares are false
+  const float r = v < 0.0f ? 0.0f : v;
+  return r > 6.0f ? 6.0f : r;
+}
+
+}  // namespace
+
+void pointwise_forward(Pointwise f, float* y, const float* x, int64_t n) {
+  switch (f) {
+    case Pointwise::HardSwish:
+      return map(y, x, n, [](float v) { return v * relu6_of(v + 3.0f) / 6.0f; });
+    case Pointwise::HardSigmoid:
+      return map(y, x, n, [](float v) { return relu6_of(v + 3.0f) / 6.0f; });
+    case Pointwise::SiLU:
+      return map(y, x, n, [](float v) { return v * sigmoid_poly<float, int32_t>(v); });
+    case Pointwise::Sigmoid:
+      return map(y, x, n, [](float v) { return sigmoid_poly<float, int32_t>(v); });
+  }
+}
+
+// PyTorch's derivatives: hardswish's is 0 below -3, x / 3 + 1/2 up to 3 included, 1 above;
+// hardsigmoid's 1/6 strictly inside (-3, 3), else 0. A NaN input gives NaN (it fails every compare
+// and lands in a branch that multiplies by it, or is checked).
+void pointwise_backward(Pointwise f, float* dx, const float* dy, const float* x, int64_t n) {
+  switch (f) {
+    case Pointwise::HardSwish:
+      return map2(dx, dy, x, n, [](float g, float v) {
+        const float d = v < -3.0f ? 0.0f : (v <= 3.0f ? v / 3.0f + 0.5f : 1.0f);
+        return v != v ? v : g * d;
+      });
+    case Pointwise::HardSigmoid:
+      return map2(dx, dy, x, n, [](float g, float v) {
+        const float d = v > -3.0f && v < 3.0f ? 1.0f / 6.0f : 0.0f;
+        return v != v ? v : g * d;
+      });
+    case Pointwise::SiLU:
+      return map2(dx, dy, x, n, [](float g, float v) {
+        const float s = sigmoid_poly<float, int32_t>(v);
+        return g * (s * (1.0f + v * (1.0f - s)));
+      });
+    case Pointwise::Sigmoid:
+      return map2(dx, dy, x, n, [](float g, float v) {
+        const float s = sigmoid_poly<float, int32_t>(v);
+        return g * (s * (1.0f - s));
+      });
+  }
+}
+
+double pointwise_reference(Pointwise f, double x) {
+  const double sig = 1.0 / (1.0 + std::exp(-x)), r6 = std::isnan(x) ? x : std::fmin(std::fmax(x + 3.0, 0.0), 6.0);
+  switch (f) {
+    case Pointwise::HardSwish:
+      return x * r6 / 6.0;
+    case Pointwise::HardSigmoid:
+      return r6 / 6.0;
+    case Pointwise::SiLU:
+      return x * sig;
+    case Pointwise::Sigmoid:
+      break;
+  }
+  return sig;
+}
+
+double pointwise_derivative_reference(Pointwise f, double x) {
+  const double sig = 1.0 / (1.0 + std::exp(-x));
+  switch (f) {
+    case Pointwise::HardSwish:
+      return x < -3.0 ? 0.0 : (x <= 3.0 ? x / 3.0 + 0.5 : 1.0);
+    case Pointwise::HardSigmoid:
+      return x > -3.0 && x < 3.0 ? 1.0 / 6.0 : 0.0;
+    case Pointwise::SiLU:
+      return sig * (1.0 + x * (1.0 - sig));
+    case Pointwise::Sigmoid:
+      break;
+  }
+  return sig * (1.0 - sig);
+}
+
 }  // namespace tinytorch::kernels

@@ -48,4 +48,15 @@ struct OutputStage {
 // The reference for one value, in double.
 double activation_reference(double x, const Epilogue& e);
 
+// The eager activation ops (src/ops/activations.cpp) over n floats, in PyTorch's formulas and at
+// its boundaries: hardswish x * min(max(x + 3, 0), 6) / 6, hardsigmoid min(max(x + 3, 0), 6) / 6,
+// silu x * sigmoid(x), sigmoid (the polynomial exp above). Backward: dx from dy and the input x.
+// NaN stays NaN. Each a branch-free loop the compiler vectorizes (this file's flags).
+enum class Pointwise : uint8_t { HardSwish, HardSigmoid, SiLU, Sigmoid };
+void pointwise_forward(Pointwise f, float* y, const float* x, int64_t n);
+void pointwise_backward(Pointwise f, float* dx, const float* dy, const float* x, int64_t n);
+// The same for one value, in double: the tests' reference.
+double pointwise_reference(Pointwise f, double x);
+double pointwise_derivative_reference(Pointwise f, double x);
+
 }  // namespace tinytorch::kernels

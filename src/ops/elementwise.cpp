@@ -9,6 +9,7 @@
 #include "core/autograd_internal.hpp"
 #include "core/dtype_dispatch.hpp"
 #include "core/trace.hpp"
+#include "kernels/activation.hpp"
 #include "ops/math_internal.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -424,8 +425,15 @@ Tensor unary_value(Unary op, const Tensor& a) {
           return run([](float v) { return std::sqrt(v); });
         case Unary::Tanh:
           return run([](float v) { return std::tanh(v); });
-        case Unary::Sigmoid:
-          return run([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+        case Unary::Sigmoid:  // the polynomial exp (2 ulp): expf kept the loop scalar, 6x slower
+        {
+          const Tensor dense = x.contiguous();
+          const float* in = dense.data();
+          float* o = out.data();
+          return parallel_chunks(out.numel(), [&](int64_t b, int64_t e) {
+            kernels::pointwise_forward(kernels::Pointwise::Sigmoid, o + b, in + b, e - b);
+          });
+        }
         case Unary::Erf:
           break;
       }

@@ -166,6 +166,59 @@ TEST(DropoutKernels, MatchTheReferenceForRandomSizesAndProbabilities) {
   EXPECT_EQ(cases, 120);
 }
 
+TEST(PointwiseKernels, ForwardAndBackwardMatchTheReference) {
+  using P = k::Pointwise;
+  std::mt19937 rng(22);
+  std::uniform_real_distribution<float> wide(-120.0f, 120.0f), narrow(-6.0f, 6.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  // the boundaries where the derivatives jump, and the specials
+  const float specials[] = {-3.0f,
+                            3.0f,
+                            std::nextafter(-3.0f, 0.0f),
+                            std::nextafter(3.0f, 4.0f),
+                            std::nanf(""),
+                            inf,
+                            -inf,
+                            0.0f,
+                            -0.0f,
+                            88.0f,
+                            -88.0f,
+                            1e-30f};
+  for (int trial = 0; trial < 30; ++trial) {
+    const auto n = static_cast<int64_t>(std::uniform_int_distribution<int>(1, 300)(rng));
+    std::vector<float> x(static_cast<size_t>(n)), dy(static_cast<size_t>(n)), y(x.size()), dx(x.size());
+    for (int64_t i = 0; i < n; ++i) {
+      x[static_cast<size_t>(i)] = i % 3 == 0 ? wide(rng) : narrow(rng);
+      dy[static_cast<size_t>(i)] = narrow(rng);
+    }
+    for (size_t i = 0; i < std::size(specials) && i < x.size(); ++i) x[i * 5 % x.size()] = specials[i];
+    for (const P f : {P::HardSwish, P::HardSigmoid, P::SiLU, P::Sigmoid}) {
+      k::pointwise_forward(f, y.data(), x.data(), n);
+      k::pointwise_backward(f, dx.data(), dy.data(), x.data(), n);
+      for (size_t i = 0; i < x.size(); ++i) {
+        const std::string where = "function " + std::to_string(static_cast<int>(f)) + " at " + std::to_string(x[i]);
+        const double want = k::pointwise_reference(f, x[i]);
+        const double dwant = dy[i] * k::pointwise_derivative_reference(f, x[i]);
+        if (std::isnan(x[i])) {
+          EXPECT_TRUE(std::isnan(y[i]) && std::isnan(dx[i])) << where;
+          continue;
+        }
+        if (std::isnan(want)) {  // hardswish(-inf) = -inf * 0, as in PyTorch
+          EXPECT_TRUE(std::isnan(y[i])) << where;
+        } else if (std::isinf(want)) {
+          EXPECT_EQ(y[i], want) << where;
+        } else {  // the polynomial exp: a few units in the last place, relative
+          EXPECT_NEAR(y[i], want, 4e-7 * std::fabs(want) + 1e-38) << where;
+        }
+        // 1 - sigmoid(x) in float loses its low bits as sigmoid nears 1 (so does PyTorch's): an
+        // absolute allowance of a few float units of dy times the factor |x| scales it by.
+        const double cancel = 3e-7 * std::fabs(dy[i]) * (1.0 + std::fabs(x[i]));
+        if (!std::isinf(x[i])) EXPECT_NEAR(dx[i], dwant, 1e-6 * std::fabs(dwant) + cancel) << where;
+      }
+    }
+  }
+}
+
 TEST(EpilogueKernels, MatchTheReferenceWithAndWithoutResidual) {
   using A = k::Activation;
   const std::vector<k::Epilogue> epilogues = {

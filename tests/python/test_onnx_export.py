@@ -169,6 +169,26 @@ def test_every_traced_op():
     check_export(EveryOp(), (2, 3, 5, 4))
 
 
+class MobileActivations(nn.Module):
+    """MobileNetV3's and EfficientNet's activations, and a squeeze-excitation gate."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc1, self.fc2 = nn.Conv2d(8, 4, 1), nn.Conv2d(4, 8, 1)
+
+    def forward(self, x):
+        x = F.hardswish(self.conv(x)) + F.silu(x.mean(1, keepdim=True)) + F.relu6(x.sum(1, keepdim=True) * 3.0)
+        gate = F.hardsigmoid(self.fc2(F.silu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        return F.adaptive_avg_pool2d(x * gate, (2, 3))
+
+
+def test_mobile_activations_export_as_opset_13_nodes():
+    data = check_export(MobileActivations(), (2, 3, 8, 12))
+    ops = tinytorch.onnx.load_from_bytes(data, optimize=False).op_types
+    assert ops.count("HardSigmoid") == 2 and ops.count("Sigmoid") == 2 and "HardSwish" not in ops
+
+
 def test_several_inputs_and_outputs_with_names():
     onnx = pytest.importorskip("onnx")
     conv = nn.Conv2d(3, 4, 3, padding=1)

@@ -49,19 +49,17 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
 
 def hardsigmoid(input, inplace=False):
     """relu6(x + 3) / 6, elementwise (MobileNetV3's gate)."""
-    return (_tensor(input) + 3.0).clamp(0.0, 6.0) / 6.0
+    return _C.hardsigmoid(_tensor(input))
 
 
 def hardswish(input, inplace=False):
     """x * relu6(x + 3) / 6, elementwise (MobileNetV3's activation), in PyTorch's order."""
-    x = _tensor(input)
-    return x * (x + 3.0).clamp(0.0, 6.0) / 6.0
+    return _C.hardswish(_tensor(input))
 
 
 def silu(input, inplace=False):
     """x * sigmoid(x), elementwise (swish; EfficientNet's activation)."""
-    x = _tensor(input)
-    return x * _C.sigmoid(x)
+    return _C.silu(_tensor(input))
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
