@@ -43,8 +43,9 @@ void col2im_add(float* dx, const float* col, const Conv2dGeometry& g);
 // im2col for one image and group, for output pixels [p0, p0 + pb) of the OH*OW grid:
 // in [CG, H, W] (the group's channels of one image) -> col [CG*KH*KW, pb], row (c, kh, kw),
 // zeros where the window reads padding. The reference counterpart is the loop nest above: GEMM of
-// the weight [OCG, CG*KH*KW] with col computes the same sums.
-void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb);
+// the weight [OCG, CG*KH*KW] with col computes the same sums. Rows ld floats apart (0: pb), so that
+// several images' columns can sit side by side.
+void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb, int64_t ld = 0);
 
 // im2col straight into the packed-B panels of gemm_packed.hpp: rows k0 .. k0 + kc of the column
 // matrix (row k = (c, kh, kw)) for output pixels [p0, p0 + np), as ceil(np / nr) panels of

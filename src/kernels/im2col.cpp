@@ -26,12 +26,13 @@ void col2im_add(float* dx, const float* col, const Conv2dGeometry& g) {
   }
 }
 
-void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb) {
+void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb, int64_t ld) {
   const int64_t CG = g.channels_per_group();
+  const int64_t skip = ld == 0 ? 0 : ld - pb;  // from the end of one row to the start of the next
   float* dst = col;
   for (int64_t c = 0; c < CG; ++c) {
     for (int64_t kh = 0; kh < g.KH; ++kh) {
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
+      for (int64_t kw = 0; kw < g.KW; ++kw, dst += skip) {
         // One row of col: the input value under tap (c, kh, kw) for each pixel of the block,
         // walked one output row (a run of ow) at a time.
         for (int64_t p = p0; p < p0 + pb;) {

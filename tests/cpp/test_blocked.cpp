@@ -113,7 +113,10 @@ void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, const k::
 
   const std::vector<float> in = g.in_blocked ? blocked_of(x, g.N, g.C, P, lanes, 7.0f) : x;
   std::vector<float> packed(static_cast<size_t>(k::blocked_weight_floats(g, lanes)));
-  k::pack_blocked_weight(packed.data(), w.data(), g, lanes);
+  // in two calls, as threads share it: the units are independent
+  const int64_t units = k::blocked_weight_units(g, lanes);
+  k::pack_blocked_weight(packed.data(), w.data(), g, lanes, units / 2, units);
+  k::pack_blocked_weight(packed.data(), w.data(), g, lanes, 0, units / 2);
   std::vector<float> packed_bias(static_cast<size_t>(OB * lanes));
   k::pack_blocked_bias(packed_bias.data(), bias.data(), g, lanes);
   const std::vector<float> residual = random_floats(rng, g.N * OB * OP * lanes);

@@ -1085,3 +1085,45 @@ TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
     EXPECT_GT(reached, 0) << row.name << " supports no shape of the zoo";
   }
 }
+
+// The weight gradient (ops/conv2d_backward.cpp) against the reference: images in chunks side by
+// side, the 1x1 case read in place, groups, strides, dilations, padding; and the same bits on one
+// thread and two. Shapes large enough that a chunk holds one image (the in-place 1x1 path) run too.
+TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
+  namespace k = tt::kernels;
+  std::mt19937 rng(41);
+  tt::Generator gen(42);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int saved = tt::get_num_threads();
+  for (int trial = 0; trial < 24; ++trial) {
+    const bool big = trial < 3;  // per image (groups K + OC) P above half the chunk's 4M floats
+    const int64_t groups = big ? 1 : std::vector<int64_t>{1, 2, 3}[pick(0, 2)];
+    const int64_t cg = big ? 64 : pick(1, 6), ocg = big ? 64 : pick(1, 7);
+    const int64_t kh = big ? (trial == 2 ? 3 : 1) : pick(1, 3), kw = big ? kh : pick(1, 3);  // trial 2: not in place
+    tt::Conv2dOptions o;
+    o.stride = big ? tt::Size2(1, 1) : tt::Size2(pick(1, 2), pick(1, 2));
+    o.dilation = big ? tt::Size2(1, 1) : tt::Size2(pick(1, 2), pick(1, 2));
+    o.padding = big ? tt::Padding2d(0, 0) : tt::Padding2d(pick(0, 1), pick(0, 1));
+    o.groups = groups;
+    const int64_t N = big ? 2 : pick(1, 9), H = big ? 130 : pick(6, 13), W = big ? 131 : pick(6, 13);
+    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
+    const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
+    std::vector<float> one(static_cast<size_t>(w.numel())), two(one.size()), want(one.size()), size(one.size());
+    tt::set_num_threads(1);
+    tt::ops::conv2d_backward_weight(one.data(), dy.data(), x.data(), g);
+    tt::set_num_threads(2);
+    tt::ops::conv2d_backward_weight(two.data(), dy.data(), x.data(), g);
+    k::conv2d_backward_weight_reference(want.data(), dy.data(), x.data(), g);
+    k::conv2d_backward_weight_reference(size.data(), abs_of(dy).data(), abs_of(x).data(), g);
+    const double terms = static_cast<double>(N * g.OH * g.OW);
+    for (size_t i = 0; i < one.size(); ++i) {
+      ASSERT_EQ(one[i], two[i]) << "weight gradient " << i << " differs between one thread and two";
+      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+          << "weight gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+          << tt::shape_to_string(weight);
+    }
+  }
+  tt::set_num_threads(saved);
+}

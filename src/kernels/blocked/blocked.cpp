@@ -40,32 +40,35 @@ int64_t blocked_weight_floats(const BlockedConv& g, int64_t lanes) {
   return blocked_blocks(g.OC, lanes) * lanes * blocked_input_blocks(g, lanes) * taps * pixel_floats(g, lanes);
 }
 
-void pack_blocked_weight(float* dst, const float* weight, const BlockedConv& g, int64_t lanes) {
+void pack_blocked_weight(float* dst, const float* weight, const BlockedConv& g, int64_t lanes, int64_t first,
+                         int64_t last) {
   const int64_t B = lanes, T = g.KH * g.KW;
-  std::memset(dst, 0, static_cast<size_t>(blocked_weight_floats(g, lanes)) * sizeof(float));
-  if (g.depthwise) {  // [cb][tap][lane] from [C, 1, KH, KW]
-    for (int64_t c = 0; c < g.C; ++c)
+  if (g.depthwise) {  // [cb][tap][lane] from [C, 1, KH, KW]; one "panel" per block
+    std::memset(dst + first * T * B, 0, static_cast<size_t>((last - first) * T * B) * sizeof(float));
+    for (int64_t c = first * B; c < std::min(g.C, last * B); ++c)
       for (int64_t t = 0; t < T; ++t) dst[(c / B * T + t) * B + c % B] = weight[c * T + t];
     return;
   }
   // [panel][cb][tap][ci][block of the panel][lane] from [OC, C, KH, KW] (blocked_panels).
   const int64_t OB = blocked_blocks(g.OC, B), IB = pixel_floats(g, B);
   const int64_t K = blocked_input_blocks(g, B) * T * IB;
-  std::vector<int64_t> panel_of(static_cast<size_t>(OB));
-  for (int64_t i = 0; i < blocked_panels(OB, B); ++i)
-    for (int64_t ob = blocked_panel_start(i, B); ob < blocked_panel_end(i, OB, B); ++ob)
-      panel_of[static_cast<size_t>(ob)] = i;
-  for (int64_t oc = 0; oc < g.OC; ++oc) {
-    const int64_t ob = oc / B, i = panel_of[static_cast<size_t>(ob)], panel0 = blocked_panel_start(i, B);
-    const int64_t m = blocked_panel_end(i, OB, B) - panel0, j = ob - panel0;
+  for (int64_t i = first; i < last; ++i) {
+    const int64_t panel0 = blocked_panel_start(i, B), end = blocked_panel_end(i, OB, B), m = end - panel0;
     float* panel = dst + panel0 * K * B;
-    for (int64_t c = 0; c < g.C; ++c) {
-      const int64_t cb = g.in_blocked ? c / B : 0, ci = g.in_blocked ? c % B : c;
-      for (int64_t t = 0; t < T; ++t) {
-        panel[(((cb * T + t) * IB + ci) * m + j) * B + oc % B] = weight[(oc * g.C + c) * T + t];
+    std::memset(panel, 0, static_cast<size_t>(m * K * B) * sizeof(float));
+    for (int64_t oc = panel0 * B; oc < std::min(g.OC, end * B); ++oc) {
+      const int64_t j = oc / B - panel0;
+      const float* row = weight + oc * g.C * T;
+      for (int64_t c = 0; c < g.C; ++c) {
+        const int64_t cb = g.in_blocked ? c / B : 0, ci = g.in_blocked ? c % B : c;
+        for (int64_t t = 0; t < T; ++t) panel[(((cb * T + t) * IB + ci) * m + j) * B + oc % B] = row[c * T + t];
       }
     }
   }
+}
+
+int64_t blocked_weight_units(const BlockedConv& g, int64_t lanes) {
+  return g.depthwise ? blocked_blocks(g.C, lanes) : blocked_panels(blocked_blocks(g.OC, lanes), lanes);
 }
 
 void pack_blocked_bias(float* dst, const float* bias, const BlockedConv& g, int64_t lanes) {

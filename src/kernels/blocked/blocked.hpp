@@ -97,8 +97,12 @@ static constexpr int64_t blocked_panel_end(int64_t i, int64_t OB, int64_t lanes)
 
 // The packed weight's floats for `lanes`, and the packing: dense [panel][cb][tap][ci][block][lane]
 // (ci < B for a blocked input, < C for a plain one), depthwise [cb][tap][lane]; zero past C and OC.
+// Packed in units (a dense layer's panels, a depthwise layer's blocks) [first, last), each unit's
+// part of dst independent of the others' (so that threads can share the work).
 int64_t blocked_weight_floats(const BlockedConv& g, int64_t lanes);
-void pack_blocked_weight(float* dst, const float* weight, const BlockedConv& g, int64_t lanes);
+int64_t blocked_weight_units(const BlockedConv& g, int64_t lanes);
+void pack_blocked_weight(float* dst, const float* weight, const BlockedConv& g, int64_t lanes, int64_t first,
+                         int64_t last);
 // The bias [OC] padded to whole blocks (zeros when bias is nullptr): ceil(OC/B) * B floats.
 void pack_blocked_bias(float* dst, const float* bias, const BlockedConv& g, int64_t lanes);
 
