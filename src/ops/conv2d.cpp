@@ -3,10 +3,13 @@
 // the autograd node whose backward is in conv2d_backward.cpp.
 #include "ops/conv2d.hpp"
 
+#include <optional>
+
 #include "core/autograd_internal.hpp"
 #include "core/trace.hpp"
 #include "ops/checks.hpp"
 #include "ops/conv2d_select.hpp"
+#include "ops/prepared_weights.hpp"
 #include "tinytorch/autograd.hpp"
 #include "tinytorch/backends.hpp"
 #include "tinytorch/errors.hpp"
@@ -171,7 +174,12 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Ten
   ops::check_image_input(input);
   const Tensor x = ops::as_batch(input);
   const kernels::Conv2dGeometry g = ops::conv2d_geometry(x.shape(), weight.shape(), bias, options);
+  // A weight that requires grad under grad mode is a training step's: the optimizer changes it
+  // before the next call, so its prepared form is not kept against a copy (prepared_weights.hpp).
+  std::optional<ops::ChangingWeights> changing;
+  if (autograd::needs_grad({&weight})) changing.emplace();
   const Tensor y = conv2d_output(algorithm, x, weight, bias, g, kernels::OutputStage{});
+  changing.reset();
   Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
   if (autograd::needs_grad({&input, &weight, &bias})) {
     auto node = std::make_shared<Conv2dBackward>();

@@ -87,6 +87,9 @@ int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g);    // packed we
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
+// Whether a direct call reads the weight's rows where the caller holds it (no packed copy kept or
+// compared: eager calls whose pixels, all images', fit one pixel block; conv2d_direct.cpp).
+bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g);
 
 // Whether a kernel writing the whole output in one pass should stream it (kernels::Store::Stream):
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and

@@ -18,6 +18,7 @@
 #include "kernels/blas.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
+#include "ops/prepared_weights.hpp"
 
 namespace tinytorch::ops {
 
@@ -48,6 +49,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* weight, cons
     t.C = g.OC, t.H = g.OH, t.W = g.OW;
     t.OC = g.C, t.OH = g.H, t.OW = g.W;
     t.pad_top = span_h - g.pad_top, t.pad_left = span_w - g.pad_left;
+    const ChangingWeights temporary;  // the flipped weight lives for this call only
     conv2d_forward(dx, dy, f, nullptr, t);
     return;
   }

@@ -177,6 +177,8 @@ bool reads_weight_rows(const Conv2dGeometry& g) { return !frozen_scope_active() 
 
 }  // namespace
 
+bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g) { return reads_weight_rows(g); }
+
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Layout l = layout(g, t);

@@ -196,7 +196,13 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   rule's choices 0.97x the time of packed everywhere, 7% from the faster of the two (packed
 //   everywhere: 10%), 12 of the 34 sent to direct slower by more than 5%;
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
-//   calls and skips the im2col copy.
+//   calls and skips the im2col copy;
+// - and where the rules pick ocblock (or blocked) for a training call, whose weight changes
+//   before the next (a ChangingWeights scope: the weight requires grad), and all the pixels fit
+//   the direct kernel's pixel block: direct, which then reads the weight's rows in place, where
+//   ocblock and blocked pack the weight anew on every call. Training-mode forward calls of 3x3
+//   layers drawn at random (seed 5, AVX-512, 2 threads; docs/PERFORMANCE.md): on the 7 of 32-256
+//   pixels, direct 1.5-3.5x faster than the blocked/ocblock choice on 6, 0.83x on the other.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 constexpr int64_t kPointwiseDirectPixels = 128;
 
@@ -257,7 +263,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (g.stride_h <= (g.KH - 1) * g.dilation_h + 1 && g.stride_w <= (g.KW - 1) * g.dilation_w + 1) {
     choice = Conv2dAlgorithm::Direct, why = "few taps, but a stride that reads every input row and column";
   }
-  if (choice == Conv2dAlgorithm::Ocblock && ocblock_goes_blocked(g)) {
+  if (choice == Conv2dAlgorithm::Ocblock && changing_weights_active() && conv2d_direct_reads_weight_rows(g)) {
+    choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
+  } else if (choice == Conv2dAlgorithm::Ocblock && ocblock_goes_blocked(g)) {
     choice = Conv2dAlgorithm::Blocked, why = "few pixels, groups 1, stride <= 2, 16 lanes: blocks of output channels";
   }
   if (reason) *reason = why;

@@ -85,6 +85,11 @@ void restore_for(uint64_t owner, const float* weight) {
   restore(weight);
 }
 
+bool& changing_weights() {
+  thread_local bool changing = false;
+  return changing;
+}
+
 std::shared_ptr<PreparedWeight>& spare() {
   thread_local std::shared_ptr<PreparedWeight> s;
   return s;
@@ -98,6 +103,7 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
   Cache& c = cache();
   const auto n = static_cast<size_t>(weight_floats), m = static_cast<size_t>(prepared_floats);
   const uint64_t owner = frozen_owner();
+  const bool changing = owner == 0 && changing_weights();  // no comparison, no copy
   std::shared_ptr<PreparedWeight> found;
   {
     const std::lock_guard<std::mutex> lock(c.mutex);
@@ -110,7 +116,7 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
   }
   // Published entries are never written, so comparing outside the lock is safe.
   const bool same =
-      found && found->prepared.size() == m &&
+      !changing && found && found->prepared.size() == m &&
       (owner != 0 || (found->weight.size() == n && same_floats(found->weight.data(), weight, weight_floats)));
   if (same) {
     const std::lock_guard<std::mutex> lock(c.mutex);
@@ -138,8 +144,8 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
   entry->tag = tag;
   entry->address = weight;
   entry->owner = owner;
-  if (owner != 0) {
-    entry->weight.clear();
+  if (owner != 0 || changing) {
+    std::vector<float>().swap(entry->weight);  // its memory too: a training step needs no copy
   } else {
     entry->weight.assign(weight, weight + n);
   }
@@ -232,6 +238,11 @@ void release_frozen_weights(uint64_t owner) {
     }
   }
 }
+
+bool changing_weights_active() { return changing_weights(); }
+
+ChangingWeights::ChangingWeights() : previous_(changing_weights()) { changing_weights() = true; }
+ChangingWeights::~ChangingWeights() { changing_weights() = previous_; }
 
 FrozenWeights::FrozenWeights(uint64_t owner) : previous_(frozen_owner()) { frozen_owner() = owner; }
 FrozenWeights::~FrozenWeights() { frozen_owner() = previous_; }

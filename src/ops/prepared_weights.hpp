@@ -100,6 +100,25 @@ class FrozenWeights {
   uint64_t previous_;
 };
 
+// Weights that change before their next use: a training step's (the weight requires grad under
+// grad mode, and the optimizer writes it after backward), or a temporary's (the input gradient's
+// flipped weight). While a ChangingWeights scope is active on the calling thread, a lookup neither
+// compares the weight with a kept copy nor keeps one: it always prepares, into the entry's
+// buffers when no one else holds them (no allocation in steady state). An entry prepared so holds
+// no copy, so a later lookup outside the scope misses and prepares again.
+class ChangingWeights {
+ public:
+  ChangingWeights();
+  ~ChangingWeights();
+  ChangingWeights(const ChangingWeights&) = delete;
+  ChangingWeights& operator=(const ChangingWeights&) = delete;
+
+ private:
+  bool previous_;
+};
+
+bool changing_weights_active();  // a ChangingWeights scope on the calling thread
+
 struct PreparedWeightStats {
   int64_t hits, misses, entries, bytes, budget_bytes;
 };

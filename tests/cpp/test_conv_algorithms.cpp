@@ -1127,3 +1127,45 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
   }
   tt::set_num_threads(saved);
 }
+
+// A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
+// kept or compared; the same weight outside training is compared as before. The few-pixel rule
+// sends training calls that would pack the weight (ocblock, blocked) to the direct kernel's rows.
+TEST(ConvAlgorithms, ChangingWeightsPrepareEveryCallAndKeepNoCopy) {
+  namespace ops = tt::ops;
+  tt::Generator gen(34);
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::set_prepared_weight_budget(int64_t{64} << 20);
+  ops::clear_prepared_weights();
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  const tt::Tensor x = tt::Tensor::randn({1, 16, 17, 17}, gen);  // 289 pixels: direct keeps packed panels
+  tt::Tensor w = tt::Tensor::randn({16, 16, 3, 3}, gen);
+  const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+  const auto before = ops::prepared_weight_stats();
+  w.set_requires_grad(true);
+  for (int i = 0; i < 3; ++i) {
+    const tt::Tensor got = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+    EXPECT_TRUE(got.detach().equal(want));
+  }
+  const auto during = ops::prepared_weight_stats();
+  EXPECT_EQ(during.hits, before.hits);  // never compared, so never a hit
+  EXPECT_EQ(during.misses, before.misses + 3);
+  EXPECT_LT(during.bytes, before.bytes);  // the entry holds the panels, not the weight's copy
+  {
+    const tt::NoGradGuard no_grad;  // inference: compared (and copied) again
+    tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+    tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
+  }
+  EXPECT_EQ(ops::prepared_weight_stats().hits, during.hits + 1);
+  // the selection: 36 pixels of 3x3 over 64 channels packs (ocblock or blocked) unless training
+  const tt::Shape input{1, 64, 6, 6}, weight{64, 64, 3, 3};
+  const tt::kernels::Conv2dGeometry g = ops::conv2d_geometry(input, weight, tt::Tensor(), same);
+  const tt::Conv2dAlgorithm eager = ops::conv2d_heuristic(g, nullptr);
+  EXPECT_TRUE(eager == tt::Conv2dAlgorithm::Ocblock || eager == tt::Conv2dAlgorithm::Blocked);
+  {
+    const ops::ChangingWeights training;
+    EXPECT_EQ(ops::conv2d_heuristic(g, nullptr), tt::Conv2dAlgorithm::Direct);
+  }
+  ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}

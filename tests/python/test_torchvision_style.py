@@ -170,5 +170,7 @@ def test_torchvision_style_network_matches_torch(name):
     with tinytorch.no_grad():
         got = ours(tinytorch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
-    # with autograd on the same bits (eval batch norm writes its output alone without grad)
-    np.testing.assert_array_equal(ours(tinytorch.from_numpy(x)).numpy(), got)
+    # with autograd on (a training call's weights are prepared afresh, and few-pixel layers may
+    # run another algorithm: the same values to rounding)
+    again = ours(tinytorch.from_numpy(x)).numpy()
+    assert np.abs(again - got).max() <= 1e-5 * np.abs(got).max()
