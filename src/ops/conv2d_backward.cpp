@@ -88,9 +88,51 @@ GradBlocks grad_blocks(int64_t OCG, int64_t K) {
   return b;
 }
 
+// A depthwise layer's weight gradient (groups == C == OC): per channel and tap, the dot product of
+// dy's rows with the input rows under the tap, over every image, into 16 running sums added in a
+// fixed order at the end. Through im2col and a GEMM per channel, MobileNetV2's training step
+// spent 8% of its time writing each input 9 times over.
+void depthwise_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  const int64_t T = g.KH * g.KW;
+  parallel_for(
+      g.C,
+      [&](int64_t c, int) {
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t kh = t / g.KW, kw = t % g.KW;
+          const int64_t off = kw * g.dilation_w - g.pad_left;  // input column of output column 0
+          // output columns whose input column lies in [0, W)
+          const int64_t ow0 = off >= 0 ? 0 : (-off + g.stride_w - 1) / g.stride_w;
+          const int64_t ow1 = off > g.W - 1 ? 0 : std::min(g.OW, (g.W - 1 - off) / g.stride_w + 1);
+          float acc[16] = {};
+          for (int64_t n = 0; n < g.N; ++n) {
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
+              if (ih < 0 || ih >= g.H) continue;
+              const float* d = dy + ((n * g.C + c) * g.OH + oh) * g.OW;
+              const float* x = in + ((n * g.C + c) * g.H + ih) * g.W + off;
+              int64_t ow = ow0;
+              if (g.stride_w == 1) {
+                for (; ow + 16 <= ow1; ow += 16)
+                  for (int64_t j = 0; j < 16; ++j) acc[j] += d[ow + j] * x[ow + j];
+              }
+              for (; ow < ow1; ++ow) acc[ow % 16] += d[ow] * x[ow * g.stride_w];
+            }
+          }
+          float sum = 0.0f;
+          for (const float a : acc) sum += a;
+          dw[c * T + t] = sum;
+        }
+      },
+      2 * g.N * g.C * g.OH * g.OW * T + 2 * kStreamedFloatWork * g.N * g.C * (g.H * g.W + g.OH * g.OW));
+}
+
 }  // namespace
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  if (g.groups == g.C && g.groups == g.OC && g.groups > 1) {
+    depthwise_backward_weight(dw, dy, in, g);
+    return;
+  }
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const bool one_by_one = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&

@@ -473,11 +473,25 @@ struct WhereBackward : autograd::Node {
   }
 };
 
+// The gradient passes where min <= x <= max (NaN: nowhere), in one loop over the saved input: as
+// a bool mask built in the forward pass (two comparisons and an and) and a where() it took five
+// passes and two tensors per call (MobileNetV2 trains through 35 ReLU6).
 struct ClampBackward : autograd::Node {
-  Tensor pass;  // bool: where min <= a <= max
+  Tensor x;  // the input, dense float32
+  float lo = 0.0f, hi = 0.0f;
   const char* name() const override { return "ClampBackward"; }
-  void release() override { pass = Tensor(); }
-  std::vector<Tensor> backward(const Tensor& g) override { return {where(pass, g, scalar_tensor(0.0))}; }
+  void release() override { x = Tensor(); }
+  std::vector<Tensor> backward(const Tensor& g_arg) override {
+    const Tensor g = ops::dense_float(g_arg);
+    Tensor dx = Tensor::empty(x.shape());
+    const float *in = x.data(), *dy = g.data();
+    float* d = dx.data();
+    const float l = lo, h = hi;
+    parallel_chunks(dx.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) d[i] = in[i] >= l && in[i] <= h ? dy[i] : 0.0f;
+    });
+    return {dx};
+  }
 };
 
 }  // namespace
@@ -612,7 +626,8 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
   }
   if (!autograd::needs_grad({&a})) return out;
   auto node = std::make_shared<ClampBackward>();
-  node->pass = bitwise_and(ge(a, scalar_tensor(lo)), le(a, scalar_tensor(hi)));
+  node->x = ops::dense_float(a).detach();
+  node->lo = static_cast<float>(lo), node->hi = static_cast<float>(hi);
   node->inputs = {a};
   attach_grad_fn(out, node);
   return out;

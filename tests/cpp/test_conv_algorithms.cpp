@@ -1096,16 +1096,18 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int saved = tt::get_num_threads();
   for (int trial = 0; trial < 24; ++trial) {
-    const bool big = trial < 3;  // per image (groups K + OC) P above half the chunk's 4M floats
-    const int64_t groups = big ? 1 : std::vector<int64_t>{1, 2, 3}[pick(0, 2)];
-    const int64_t cg = big ? 64 : pick(1, 6), ocg = big ? 64 : pick(1, 7);
-    const int64_t kh = big ? (trial == 2 ? 3 : 1) : pick(1, 3), kw = big ? kh : pick(1, 3);  // trial 2: not in place
+    const bool big = trial < 3;                       // per image (groups K + OC) P above half the chunk's 4M floats
+    const bool depthwise = trial >= 3 && trial < 12;  // groups == C == OC: its own loop
+    const int64_t groups = big ? 1 : depthwise ? pick(2, 40) : std::vector<int64_t>{1, 2, 3}[pick(0, 2)];
+    const int64_t cg = big ? 64 : depthwise ? 1 : pick(1, 6), ocg = big ? 64 : depthwise ? 1 : pick(1, 7);
+    const int64_t kh = big ? (trial == 2 ? 3 : 1) : pick(1, depthwise ? 5 : 3);  // trial 2: not in place
+    const int64_t kw = big ? kh : pick(1, depthwise ? 5 : 3);
     tt::Conv2dOptions o;
     o.stride = big ? tt::Size2(1, 1) : tt::Size2(pick(1, 2), pick(1, 2));
     o.dilation = big ? tt::Size2(1, 1) : tt::Size2(pick(1, 2), pick(1, 2));
-    o.padding = big ? tt::Padding2d(0, 0) : tt::Padding2d(pick(0, 1), pick(0, 1));
+    o.padding = big ? tt::Padding2d(0, 0) : tt::Padding2d(pick(0, depthwise ? 2 : 1), pick(0, depthwise ? 2 : 1));
     o.groups = groups;
-    const int64_t N = big ? 2 : pick(1, 9), H = big ? 130 : pick(6, 13), W = big ? 131 : pick(6, 13);
+    const int64_t N = big ? 2 : pick(1, 9), H = big ? 130 : pick(10, 40), W = big ? 131 : pick(10, 40);
     const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
     const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
     const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
