@@ -44,7 +44,8 @@ namespace tinytorch::kernels {
 // The fast pooling kernels: one [H, W] plane -> one [OH, OW] plane (the op layer threads over
 // planes). maxpool2d_plane gives exactly the reference's values (same scan order, same NaN rule);
 // avgpool2d_planes sums in float, within (KH*KW + 1) u of the reference's double sum.
-// indices (flat ih * W + iw of each maximum, as PyTorch) may be nullptr.
+// maxpool2d_plane writes the indices too (flat ih * W + iw of each maximum, as PyTorch), for
+// backward; inference calls maxpool2d_planes.
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g);
 // The same without indices for `planes` consecutive planes (small ones are folded together).
 void maxpool2d_planes(float* out, const float* in, const Pool2dGeometry& g, int64_t planes);

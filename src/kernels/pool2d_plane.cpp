@@ -182,15 +182,37 @@ void maxpool2d_two_by_two(float* out, int64_t* indices, const float* in, const P
 
 }  // namespace
 
+// Taps k of a window starting at `start` (dilation d) that land in [0, size): [lo, hi).
+inline void taps_inside(int64_t start, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
+  lo = start >= 0 ? 0 : (-start + d - 1) / d;
+  hi = start > size - 1 ? 0 : std::min(k, (size - 1 - start) / d + 1);
+}
+
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
-  if (is_two_by_two(g)) {
-    maxpool2d_two_by_two(out, indices, in, g);
-  } else if (!indices) {
-    pool_taps<true>(out, in, g, 1, false);
-  } else {  // the winners' indices (for backward): the reference loops on this one plane
-    Pool2dGeometry plane = g;
-    plane.N = plane.C = 1;
-    maxpool2d_forward_reference(out, indices, in, plane);
+  if (is_two_by_two(g)) return maxpool2d_two_by_two(out, indices, in, g);
+  // Any window with the winners' indices (for backward): the reference's scan order and NaN rule
+  // over the taps inside the plane, found once per row and column instead of tested per tap.
+  for (int64_t oh = 0; oh < g.OH; ++oh) {
+    const int64_t ih0 = oh * g.stride_h - g.pad_h;
+    int64_t kh0 = 0, kh1 = 0;
+    taps_inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
+    for (int64_t ow = 0; ow < g.OW; ++ow) {
+      const int64_t iw0 = ow * g.stride_w - g.pad_w;
+      int64_t kw0 = 0, kw1 = 0;
+      taps_inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t at = -1;  // an empty window (padding only) stays -inf, as the reference's
+      for (int64_t kh = kh0; kh < kh1; ++kh) {
+        const int64_t row = (ih0 + kh * g.dilation_h) * g.W;
+        for (int64_t kw = kw0; kw < kw1; ++kw) {
+          const int64_t i = row + iw0 + kw * g.dilation_w;
+          const float v = in[i];
+          if (at < 0 || v > best || v != v) best = v, at = i;
+        }
+      }
+      out[oh * g.OW + ow] = best;
+      indices[oh * g.OW + ow] = at;
+    }
   }
 }
 

@@ -88,6 +88,36 @@ TEST(PoolFast, MaxPoolEqualsReferenceExactly) {
   }
 }
 
+// With the winners' indices (training): the same values and the same indices as the reference,
+// plane by plane, ties and NaN included.
+TEST(PoolFast, MaxPoolWithIndicesEqualsReferenceExactly) {
+  std::mt19937 rng(12);
+  tt::Generator gen(4);
+  for (int trial = 0; trial < 300; ++trial) {
+    const PoolCase c = random_pool(rng, true);
+    tt::Tensor x = tt::Tensor::randn(c.input, gen);
+    if (trial % 3 == 1) {
+      for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = std::array<float, 4>{-0.0f, 0.0f, -1.0f, 0.5f}[rng() % 4];
+    }
+    if (trial % 10 == 0) x.data()[trial % x.numel()] = std::nanf("");
+    const tt::Tensor y =
+        tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+    const tt::kernels::Pool2dGeometry g = geometry(c, y);
+    const int64_t plane = g.H * g.W, out_plane = g.OH * g.OW;
+    std::vector<float> want(static_cast<size_t>(y.numel())), got(want.size());
+    std::vector<int64_t> want_at(want.size()), got_at(want.size());
+    tt::kernels::maxpool2d_forward_reference(want.data(), want_at.data(), x.data(), g);
+    for (int64_t p = 0; p < g.N * g.C; ++p)
+      tt::kernels::maxpool2d_plane(got.data() + p * out_plane, got_at.data() + p * out_plane, x.data() + p * plane, g);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const float a = got[i], b = want[i];
+      ASSERT_TRUE((a == b && std::signbit(a) == std::signbit(b)) || (std::isnan(a) && std::isnan(b)))
+          << "trial " << trial << " at " << i << ": " << a << " vs " << b;
+      ASSERT_EQ(got_at[i], want_at[i]) << "trial " << trial << " at " << i;
+    }
+  }
+}
+
 // The fast max pool works in bands of about 4096 padded floats: several small planes, some rows
 // of a larger plane, or one row of a plane wider than a band; a NaN in one band only (the others
 // take the no-NaN step). The random shapes above are all small.
