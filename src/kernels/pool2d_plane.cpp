@@ -184,34 +184,47 @@ void maxpool2d_two_by_two(float* out, int64_t* indices, const float* in, const P
 
 // Taps k of a window starting at `start` (dilation d) that land in [0, size): [lo, hi).
 inline void taps_inside(int64_t start, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
+  if (d == 1) {  // no division (two per output column cost more than the taps)
+    lo = std::max<int64_t>(0, -start), hi = std::min(k, size - start);
+    return;
+  }
   lo = start >= 0 ? 0 : (-start + d - 1) / d;
   hi = start > size - 1 ? 0 : std::min(k, (size - 1 - start) / d + 1);
 }
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
   if (is_two_by_two(g)) return maxpool2d_two_by_two(out, indices, in, g);
-  // Any window with the winners' indices (for backward): the reference's scan order and NaN rule
-  // over the taps inside the plane, found once per row and column instead of tested per tap.
+  // Any window with the winners' indices (for backward): the reference's scan order (rows of
+  // taps, then columns) and NaN rule over the taps inside the plane. A row of outputs at a time,
+  // tap by tap: each tap updates every output of the row whose window it falls in, so the
+  // comparisons of neighbouring outputs are independent (one output's nine in a row were a chain
+  // of dependent compares and selects).
   for (int64_t oh = 0; oh < g.OH; ++oh) {
     const int64_t ih0 = oh * g.stride_h - g.pad_h;
     int64_t kh0 = 0, kh1 = 0;
     taps_inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
-    for (int64_t ow = 0; ow < g.OW; ++ow) {
-      const int64_t iw0 = ow * g.stride_w - g.pad_w;
-      int64_t kw0 = 0, kw1 = 0;
-      taps_inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
-      float best = -std::numeric_limits<float>::infinity();
-      int64_t at = -1;  // an empty window (padding only) stays -inf, as the reference's
-      for (int64_t kh = kh0; kh < kh1; ++kh) {
-        const int64_t row = (ih0 + kh * g.dilation_h) * g.W;
-        for (int64_t kw = kw0; kw < kw1; ++kw) {
-          const int64_t i = row + iw0 + kw * g.dilation_w;
-          const float v = in[i];
-          if (at < 0 || v > best || v != v) best = v, at = i;
+    float* best = out + oh * g.OW;
+    int64_t* at = indices + oh * g.OW;
+    std::fill_n(best, g.OW, -std::numeric_limits<float>::infinity());  // an empty window stays -inf,
+    std::fill_n(at, g.OW, int64_t{-1});                                // as the reference's
+    for (int64_t kh = kh0; kh < kh1; ++kh) {
+      const int64_t row = (ih0 + kh * g.dilation_h) * g.W;
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        // the outputs whose column under this tap, ow * stride - pad + kw * dilation, is inside
+        const int64_t shift = kw * g.dilation_w - g.pad_w;
+        const int64_t sw = g.stride_w;  // in a local: the int64 index stores could alias g's fields
+        const int64_t ow0 = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+        const int64_t ow1 = shift > g.W - 1 ? 0 : std::min(g.OW, (g.W - 1 - shift) / sw + 1);
+        const int64_t base = row + shift;
+        for (int64_t ow = ow0; ow < ow1; ++ow) {
+          const int64_t i = base + ow * sw;
+          const float v = in[i], b = best[ow];
+          const int64_t a = at[ow];
+          const bool take = (a < 0) | (v > b) | (v != v);  // | and selects, stored always: no branch
+          best[ow] = take ? v : b;
+          at[ow] = take ? i : a;
         }
       }
-      out[oh * g.OW + ow] = best;
-      indices[oh * g.OW + ow] = at;
     }
   }
 }
