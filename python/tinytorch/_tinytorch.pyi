@@ -717,6 +717,10 @@ class Tensor:
         ...
     def bool(self) -> Tensor:
         ...
+    def chunk(self, chunks, dim = 0):
+        """
+        At most `chunks` views along dim of ceil(size / chunks) each, as torch.Tensor.chunk.
+        """
     def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         ...
     def clip(self, min = None, max = None):
@@ -836,12 +840,13 @@ class Tensor:
         ...
     def sigmoid(self) -> Tensor:
         ...
-    def silu(input: Tensor) -> Tensor:
-    """
-    x * sigmoid(x), elementwise.
-    """
-def softmax(self, dim: builtins.int = -1) -> Tensor:
+    def softmax(self, dim: builtins.int = -1) -> Tensor:
         ...
+    def split(self, split_size_or_sections, dim = 0):
+        """
+        Views of consecutive pieces along dim, as torch.Tensor.split: pieces of split_size (the last
+        may be shorter), or of the listed sizes, which must sum to the dim's size.
+        """
     def sqrt(self) -> Tensor:
         ...
     def squeeze(self, dim: typing.Any = None) -> Tensor:
@@ -1227,6 +1232,10 @@ def set_weight_cache_bytes(bytes: builtins.int) -> None:
 def sigmoid(input: Tensor) -> Tensor:
     """
     1 / (1 + exp(-x)), elementwise (float32).
+    """
+def silu(input: Tensor) -> Tensor:
+    """
+    x * sigmoid(x), elementwise.
     """
 def softmax(input: Tensor, dim: builtins.int = -1) -> Tensor:
     """
