@@ -2,6 +2,7 @@
 // three keys numpy writes ('descr', 'fortran_order', 'shape') and nothing else.
 #include "tinytorch/npy.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -101,8 +102,11 @@ Tensor load_npy(const std::string& path) {
   const std::string descr = field(header, "descr", path), order = field(header, "fortran_order", path);
   if (order != "False") bad(path, "fortran_order is " + order + "; save a C-order array (np.ascontiguousarray)");
   const Shape shape = parse_shape(field(header, "shape", path), path);
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  int64_t n = 1, span = 1;  // span: the strides' product, which counts a 0 dim as 1 (it must fit too)
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) || __builtin_mul_overflow(n, d, &n))
+      bad(path, "its shape " + shape_to_string(shape) + " has more elements than an int64 can count");
+  }
   const char* data = bytes.data() + start + header_len;
   const auto available = static_cast<int64_t>(bytes.size() - start - header_len);
   struct Kind {

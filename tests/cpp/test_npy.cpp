@@ -84,6 +84,10 @@ TEST(Npy, MalformedFilesAreRefusedWithAMessage) {
   expect_refused("bigshape.npy",
                  npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", ""),
                  "too large");
+  // no elements, but strides past int64 (found by fuzz_npy): refused here, not by Tensor::empty
+  expect_refused("zerobig.npy",
+                 npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 0, 800000, 800000000000000, 3), }", ""),
+                 "more elements than an int64 can count");
   expect_refused("badshape.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", ""),
                  "non-negative integers");
   std::string past = npy(f4, "");
