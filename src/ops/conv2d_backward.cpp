@@ -109,13 +109,13 @@ void depthwise_backward_weight(float* dw, const float* dy, const float* in, cons
               const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
               if (ih < 0 || ih >= g.H) continue;
               const float* d = dy + ((n * g.C + c) * g.OH + oh) * g.OW;
-              const float* x = in + ((n * g.C + c) * g.H + ih) * g.W + off;
+              const float* x = in + ((n * g.C + c) * g.H + ih) * g.W;  // the row; off indexes into it
               int64_t ow = ow0;
               if (g.stride_w == 1) {
                 for (; ow + 16 <= ow1; ow += 16)
-                  for (int64_t j = 0; j < 16; ++j) acc[j] += d[ow + j] * x[ow + j];
+                  for (int64_t j = 0; j < 16; ++j) acc[j] += d[ow + j] * x[ow + j + off];
               }
-              for (; ow < ow1; ++ow) acc[ow % 16] += d[ow] * x[ow * g.stride_w];
+              for (; ow < ow1; ++ow) acc[ow % 16] += d[ow] * x[ow * g.stride_w + off];
             }
           }
           float sum = 0.0f;
