@@ -50,6 +50,11 @@ struct Node {
   // Set by the blocked-layout pass: the node reads and writes the channel-blocked layout
   // (ops/conv2d_blocked.hpp) and `run` is its blocked_op.
   bool blocked = false;
+  // Set by the pointwise-depthwise pass (optimize.cpp) on a blocked depthwise Conv that took in the
+  // pointwise Conv whose output only it read: its inputs are [x, pointwise weight, pointwise bias,
+  // weight, bias, residual] and `pointwise_epilogue` is the pointwise Conv's output stage.
+  bool pointwise_first = false;
+  kernels::Epilogue pointwise_epilogue;
   // Set by plan_lifetimes: computed from shapes alone (every input a constant, or the output of a
   // Shape node or of another such node; no output a graph output), as an exporter's dynamic
   // reshapes are: Shape -> Gather -> Unsqueeze -> Concat -> Reshape. Such a node's outputs are a
@@ -162,6 +167,8 @@ OpFn find_op(const std::string& op);
 // The blocked layout's forms (ops.cpp): Conv, GlobalAveragePool, Mul (a gate's broadcast), and the
 // layout changes ToBlocked and FromBlocked (attribute "channels"); nullptr for any other.
 OpFn blocked_op(const std::string& op);
+// The fused pointwise and depthwise Conv's run (Node::pointwise_first).
+OpFn pointwise_depthwise_op();
 std::vector<std::string> op_names();
 
 }  // namespace tinytorch::onnx::detail

@@ -18,6 +18,11 @@ int64_t bytes_of(const Tensor& t) { return t.defined() ? t.numel() * element_siz
 // Multiply-adds x 2 of the node's main work; 0 where it is not a contraction.
 int64_t flops_of(const detail::Node& n, const std::vector<Tensor>& in, const std::vector<Tensor>& out) {
   if (out.empty() || !out[0].defined() || in.size() < 2 || !in[0].defined() || !in[1].defined()) return 0;
+  if (n.pointwise_first && in.size() > 3 && in[3].defined() && in[0].dim() >= 4 && out[0].dim() >= 4) {
+    // the pointwise layer over the input's pixels, then the depthwise one (KH * KW per output)
+    const Shape &x = in[0].shape(), &y = out[0].shape();
+    return 2 * x[0] * x[2] * x[3] * in[1].numel() + 2 * y[0] * y[2] * y[3] * in[3].numel();
+  }
   if (n.op == "Conv" && in[1].dim() == 4 && in[1].shape()[0] > 0) {
     return 2 * out[0].numel() * (in[1].numel() / in[1].shape()[0]);  // per output: C/groups * KH * KW
   }

@@ -418,7 +418,8 @@ std::vector<std::string> Model::describe_nodes() const {
   std::vector<std::string> lines;
   for (const auto& n : graph_->nodes) {
     std::string line = n.op + " '" + n.name + "'";
-    if (n.op == "Conv" && n.inputs.size() > 3 && n.inputs[3] >= 0) line += " + residual";
+    const size_t residual = n.pointwise_first ? 5 : 3;  // the Conv's input
+    if (n.op == "Conv" && n.inputs.size() > residual && n.inputs[residual] >= 0) line += " + residual";
     if (n.epilogue.activation != kernels::Activation::None) line += " + " + kernels::to_string(n.epilogue);
     if (!n.fused.empty()) {
       line += "  (took in";

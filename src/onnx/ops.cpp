@@ -249,6 +249,32 @@ Tensors conv_blocked(const Node& n, const Tensors& x) {
   }
 }
 
+// A blocked depthwise Conv that took in the pointwise Conv before it (Node::pointwise_first):
+// inputs [x, pointwise weight, pointwise bias, weight, bias, residual].
+Tensors conv_pointwise_depthwise(const Node& n, const Tensors& x) {
+  const Tensor& input = arg(n, x, 0);
+  const Tensor& pw_weight = arg(n, x, 1);
+  const Tensor& weight = arg(n, x, 3);
+  if (input.dim() < 4 || pw_weight.dim() != 4 || weight.dim() != 4) {
+    fail(n, "expected a plain or blocked input and 4-D weights, got " + shape_to_string(input.shape()) + ", " +
+                shape_to_string(pw_weight.shape()) + " and " + shape_to_string(weight.shape()));
+  }
+  const Shape& s = input.shape();
+  const Shape middle{s[0], pw_weight.shape()[0], s[2], s[3]};
+  const Window w = window_of(n, middle, {weight.shape()[2], weight.shape()[3]});
+  ops::BlockedConvOptions o;
+  o.stride = {w.stride.h, w.stride.w}, o.dilation = {w.dilation.h, w.dilation.w};
+  o.pads = {w.pads[0], w.pads[1], w.pads[2], w.pads[3]};
+  o.depthwise = true;
+  const auto opt = [&](size_t i) { return given(x, i) ? x[i] : Tensor(); };
+  try {
+    return {ops::conv2d_blocked_pointwise_depthwise(input, pw_weight.shape()[1], pw_weight, opt(2),
+                                                    n.pointwise_epilogue, weight, opt(4), o, n.epilogue, opt(5))};
+  } catch (const ShapeError& e) {
+    fail(n, e.what());
+  }
+}
+
 Tensors to_blocked_op(const Node& n, const Tensors& x) { return {ops::to_blocked(arg(n, x, 0))}; }
 
 Tensors from_blocked_op(const Node& n, const Tensors& x) {
@@ -281,6 +307,16 @@ Tensors mul_blocked(const Node& n, const Tensors& x) {
 
 std::string conv_algorithm(const Node& n, const Tensors& x) {
   if (n.blocked && plain_winograd(n, arg(n, x, 0), arg(n, x, 1))) return "winograd (plain, between layout changes)";
+  if (n.pointwise_first) {
+    const Tensor& input = arg(n, x, 0);
+    const Tensor& pw = arg(n, x, 1);
+    if (input.dim() != 5 || pw.dim() != 4) return "blocked pointwise + depthwise";
+    const Shape& s = input.shape();
+    const int64_t B = ops::blocked_lanes();
+    return ops::fuses_pointwise_depthwise({s[0], (pw.shape()[0] + B - 1) / B, s[2], s[3], B})
+               ? "blocked pointwise + depthwise, fused in bands"
+               : "blocked pointwise, then depthwise";
+  }
   if (n.blocked) return n.attr_int("group", 1) > 1 ? "blocked depthwise" : "blocked";
   const Tensor& weight = arg(n, x, 1);
   Tensor input = arg(n, x, 0);
@@ -828,6 +864,8 @@ OpFn blocked_op(const std::string& op) {
   if (op == "FromBlocked") return &from_blocked_op;
   return nullptr;
 }
+
+OpFn pointwise_depthwise_op() { return &conv_pointwise_depthwise; }
 
 OpFn find_op(const std::string& op) {
   for (const OpRow& row : kOps) {

@@ -11,6 +11,9 @@
 //   6. The blocked layout (BlockedLayout below): convolutions that gain from it, and the nodes
 //      between them that can, read and write channel-blocked tensors (ops/conv2d_blocked.hpp);
 //      FromBlocked nodes give the plain form to every other reader and to the graph's outputs.
+//   7. A blocked pointwise Conv whose output only a blocked depthwise Conv reads: one node
+//      (ops::conv2d_blocked_pointwise_depthwise) that computes the middle tensor a band of rows
+//      at a time, in cache, where it is large (an inverted residual block's expansion).
 // A pass fuses only what no one else reads (a value with one reader that is not a graph output),
 // so no intermediate it removes is observable. Each is tested against the unoptimized graph on
 // small graphs (tests/python/test_onnx.py).
@@ -614,9 +617,73 @@ class BlockedLayout {
 
 }  // namespace
 
+namespace {
+
+// Whether n is a Conv of stride 1 without padding (a pointwise one, given a 1x1 weight).
+bool unit_window(const Node& n) {
+  const auto s = n.attr_ints("strides", {1, 1}), p = n.attr_ints("pads", {0, 0, 0, 0});
+  return std::all_of(s.begin(), s.end(), [](int64_t v) { return v == 1; }) &&
+         std::all_of(p.begin(), p.end(), [](int64_t v) { return v == 0; });
+}
+
+// Pass 7: a blocked depthwise Conv takes in the blocked pointwise Conv (group 1, 1x1 weight, stride
+// 1, no padding, no residual) whose output only it reads; both weights constant.
+void fuse_pointwise_depthwise(Graph& g) {
+  std::vector<int> readers(g.values.size(), 0), producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (int in : g.nodes[i].inputs) {
+      if (in >= 0) ++readers[static_cast<size_t>(in)];
+    }
+    for (int out : g.nodes[i].outputs) {
+      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
+    }
+  }
+  for (int out : g.outputs) ++readers[static_cast<size_t>(out)];
+  auto constant4 = [&](const Node& n, size_t k) {
+    return n.inputs.size() > k && n.inputs[k] >= 0 && g.values[static_cast<size_t>(n.inputs[k])].constant.dim() == 4;
+  };
+  std::vector<char> dead(g.nodes.size(), 0);
+  for (Node& d : g.nodes) {
+    if (d.op != "Conv" || !d.blocked || d.pointwise_first || d.attr_int("group", 1) <= 1 || !constant4(d, 1)) continue;
+    const int v = d.inputs[0];
+    if (v < 0 || readers[static_cast<size_t>(v)] != 1 || producer[static_cast<size_t>(v)] < 0) continue;
+    const auto p = static_cast<size_t>(producer[static_cast<size_t>(v)]);
+    const Node& a = g.nodes[p];
+    if (a.op != "Conv" || !a.blocked || a.pointwise_first || a.attr_int("group", 1) != 1 || a.outputs.size() != 1 ||
+        !constant4(a, 1) || (a.inputs.size() > 3 && a.inputs[3] >= 0) || !unit_window(a)) {
+      continue;
+    }
+    const Shape& w = g.values[static_cast<size_t>(a.inputs[1])].constant.shape();
+    if (w[2] != 1 || w[3] != 1) continue;
+    auto input = [](const Node& n, size_t k) { return k < n.inputs.size() ? n.inputs[k] : -1; };
+    d.inputs = {a.inputs[0], a.inputs[1], input(a, 2), d.inputs[1], input(d, 2), input(d, 3)};
+    d.pointwise_first = true;
+    d.pointwise_epilogue = a.epilogue;
+    std::vector<std::string> fused{
+        "Conv '" + a.name + "' (pointwise" +
+        (a.epilogue.activation != Activation::None ? ", + " + kernels::to_string(a.epilogue) : std::string()) + ")"};
+    fused.insert(fused.end(), a.fused.begin(), a.fused.end());
+    fused.insert(fused.end(), d.fused.begin(), d.fused.end());
+    d.fused = std::move(fused);
+    d.frozen_weight = a.frozen_weight && d.frozen_weight;
+    d.run = pointwise_depthwise_op();
+    dead[p] = 1;
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(kept);
+}
+
+}  // namespace
+
 void optimize(Graph& g) {
   Optimizer(g).run();
-  if (env_count("TINYTORCH_BLOCKED_LAYOUT", 1).value_or(1) != 0) BlockedLayout(g).run();
+  if (env_count("TINYTORCH_BLOCKED_LAYOUT", 1).value_or(1) != 0) {
+    BlockedLayout(g).run();
+    if (env_count("TINYTORCH_FUSE_POINTWISE_DEPTHWISE", 1).value_or(1) != 0) fuse_pointwise_depthwise(g);
+  }
 }
 
 }  // namespace tinytorch::onnx::detail

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
@@ -22,14 +23,13 @@ constexpr int64_t kBandFloats = 256 * 1024;
 
 [[noreturn]] void fail(const std::string& what) { throw ShapeError("conv2d_blocked: " + what); }
 
-kernels::BlockedConv geometry(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
+// The geometry of a layer on an input of shape s (dtype: the input's).
+kernels::BlockedConv geometry(const Shape& s, DType dtype, int64_t channels, const Tensor& weight, const Tensor& bias,
                               const BlockedConvOptions& o, int64_t B) {
-  const bool blocked = input.dim() == 5;
-  if (!blocked && input.dim() != 4)
-    fail("expected a 4-D plain or 5-D blocked input, got " + shape_to_string(input.shape()));
+  const bool blocked = s.size() == 5;
+  if (!blocked && s.size() != 4) fail("expected a 4-D plain or 5-D blocked input, got " + shape_to_string(s));
   if (weight.dim() != 4) fail("expected a 4-D weight, got " + shape_to_string(weight.shape()));
-  if (input.dtype() != DType::Float32 || weight.dtype() != DType::Float32) fail("expected float32 tensors");
-  const Shape& s = input.shape();
+  if (dtype != DType::Float32 || weight.dtype() != DType::Float32) fail("expected float32 tensors");
   kernels::BlockedConv g{};
   g.N = s[0], g.C = blocked ? channels : s[1], g.H = s[2], g.W = s[3];
   if (blocked && (s[4] != B || s[1] != kernels::blocked_blocks(channels, B))) {
@@ -60,6 +60,11 @@ kernels::BlockedConv geometry(const Tensor& input, int64_t channels, const Tenso
   }
   g.OH = (ph - eh) / g.stride_h + 1, g.OW = (pw - ew) / g.stride_w + 1;
   return g;
+}
+
+kernels::BlockedConv geometry(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
+                              const BlockedConvOptions& o, int64_t B) {
+  return geometry(input.shape(), input.dtype(), channels, weight, bias, o, B);
 }
 
 struct Cut {
@@ -127,9 +132,21 @@ double imbalance(const kernels::BlockedConv& g, int64_t B, int64_t rows, int64_t
 // rows. Depthwise: one block per item.
 Cut cut(const kernels::BlockedConv& g, int64_t B, int64_t units, int threads) {
   const int64_t want = wanted_items(threads);
-  if (g.depthwise) {  // reads in place; a block's rows are one item, cut further while too few
-    const int64_t rows = std::max<int64_t>(1, std::min(g.OH, g.OH * g.N * units / want));
-    return {rows, (g.OH + rows - 1) / rows, units};
+  if (g.depthwise) {
+    // Reads in place, so a band costs only its rows: a block's rows are one item, cut into the
+    // fewest bands that give enough items and balance within 2% (9 blocks on 2 threads whole ran
+    // 5 against 4; in 2 bands each thread runs 9 halves), else the best balance there is.
+    Cut best{g.OH, 1, units};
+    double best_balance = 0;
+    for (int64_t bands = 1; bands <= g.OH; ++bands) {
+      const int64_t rows = (g.OH + bands - 1) / bands;
+      if ((g.OH + rows - 1) / rows != bands) continue;  // the same cut as a smaller count
+      if (g.N * bands * units < want && bands < g.OH) continue;
+      const double balance = imbalance(g, B, rows, bands, units, units, std::max(1, threads));
+      if (best_balance == 0 || balance < best_balance - 1e-9) best = {rows, bands, units}, best_balance = balance;
+      if (balance <= 1.02) break;
+    }
+    return best;
   }
   int64_t most = g.OH;  // rows whose band fits
   while (most > 1 && kernels::blocked_scratch_floats(g, most, B) > kBandFloats) most = (most + 1) / 2;
@@ -281,6 +298,164 @@ Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weigh
   Tensor out = Tensor::empty(out_shape);
   const kernels::OutputStage stage{epilogue, res.defined() ? res.data() : nullptr};
   run_items(out.data(), x.data(), packed->prepared.data(), packed_bias, g, B, stage);
+  return out;
+}
+
+namespace {
+
+// A pointwise layer and the depthwise layer after it, fused (conv2d_blocked_pointwise_depthwise).
+// An item: image n, depthwise output rows [r0, r1), channel blocks [b0, b1) of the middle tensor.
+// It computes the pointwise layer's rows of those blocks that its depthwise rows read into
+// scratch, then the depthwise rows from there: a range of blocks costs nothing twice, a band
+// recomputes the middle rows its neighbours read too ((KH - 1) * dilation - stride + 1 of them).
+struct FusedCut {
+  int64_t rows, bands, groups;
+};
+
+// The middle rows [e0, e1) that depthwise rows [r0, r1) read, inside the image.
+std::pair<int64_t, int64_t> middle_rows(const kernels::BlockedConv& dw, int64_t r0, int64_t r1) {
+  const int64_t e0 = std::max<int64_t>(0, r0 * dw.stride_h - dw.pad_top);
+  const int64_t e1 = std::min(dw.H, (r1 - 1) * dw.stride_h - dw.pad_top + (dw.KH - 1) * dw.dilation_h + 1);
+  return {e0, std::max(e0, e1)};
+}
+
+// A middle band of at most this many floats per item: 1 MiB, as kBandFloats, so that the band
+// the pointwise layer writes is still in L2 when the depthwise layer reads it.
+constexpr int64_t kMiddleFloats = 256 * 1024;
+
+// The cut whose longest thread (parallel_for's static runs) does the least work, counted as the
+// pointwise layer's multiply-adds on the rows computed, recomputed ones included, and the
+// depthwise layer's at a quarter of the rate (it loads a vector per multiply-add): of the band
+// counts from the fewest whose band fits kMiddleFloats up to 4 per thread more, and up to a range
+// of blocks per thread.
+FusedCut fused_cut(const kernels::BlockedConv& pw, const kernels::BlockedConv& dw, int64_t B, int threads) {
+  const int64_t MB = kernels::blocked_blocks(dw.C, B), T = std::max(1, threads);
+  const double pw_row = static_cast<double>(pw.W) * static_cast<double>(pw.C);  // per middle row and lane
+  const double dw_row = 4.0 * static_cast<double>(dw.OW) * static_cast<double>(dw.KH * dw.KW);
+  int64_t fewest = 1;
+  while (fewest < dw.OH) {
+    const int64_t rows = (dw.OH + fewest - 1) / fewest;
+    const auto [e0, e1] = middle_rows(dw, 0, rows);
+    if ((e1 - e0) * dw.W * B * ((MB + T - 1) / T) <= kMiddleFloats) break;
+    ++fewest;
+  }
+  FusedCut best{dw.OH, 1, 1};
+  double best_cost = -1;
+  for (int64_t groups = 1; groups <= std::min(MB, T); ++groups) {
+    const int64_t per = (MB + groups - 1) / groups;
+    for (int64_t bands = fewest; bands <= std::min(dw.OH, fewest + 4 * T); ++bands) {
+      const int64_t rows = (dw.OH + bands - 1) / bands;
+      if ((dw.OH + rows - 1) / rows != bands) continue;  // the same cut as a smaller count
+      const auto [f0, f1] = middle_rows(dw, 0, rows);
+      if (bands > fewest && (f1 - f0) * dw.W * B * per > kMiddleFloats) continue;
+      const int64_t items = dw.N * bands * groups;
+      if (items < T && (bands < dw.OH || groups < MB)) continue;
+      double longest = 0;
+      int64_t item = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t count = items / T + (t < items % T ? 1 : 0);
+        double share = 0;
+        for (int64_t k = 0; k < count; ++k, ++item) {
+          const int64_t band = item / groups % bands, grp = item % groups;
+          const int64_t r0 = band * rows, r1 = std::min(dw.OH, r0 + rows);
+          const int64_t b0 = std::min(MB, grp * per), b1 = std::min(MB, b0 + per);
+          const auto [e0, e1] = middle_rows(dw, r0, r1);
+          share += static_cast<double>(b1 - b0) *
+                   (static_cast<double>(e1 - e0) * pw_row + static_cast<double>(r1 - r0) * dw_row);
+        }
+        longest = std::max(longest, share);
+      }
+      if (best_cost < 0 || longest < best_cost * 0.999) best = {rows, bands, groups}, best_cost = longest;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+bool fuses_pointwise_depthwise(const Shape& middle) {
+  // The middle tensor of one image [CB, H, W, B]: fused where it outgrows half an L2 (1 MiB).
+  if (middle.size() != 5) return false;
+  return middle[1] * middle[2] * middle[3] * middle[4] > kMiddleFloats;
+}
+
+Tensor conv2d_blocked_pointwise_depthwise(const Tensor& input, int64_t channels, const Tensor& pw_weight,
+                                          const Tensor& pw_bias, const kernels::Epilogue& pw_epilogue,
+                                          const Tensor& dw_weight, const Tensor& dw_bias,
+                                          const BlockedConvOptions& dw_options, const kernels::Epilogue& epilogue,
+                                          const Tensor& residual) {
+  const int64_t B = kernels::blocked_lanes();
+  if (input.dim() != 5) {  // a plain input (a first layer): the two layers one after the other
+    BlockedConvOptions o = dw_options;
+    o.depthwise = true;
+    const Tensor y = conv2d_blocked(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, pw_epilogue, Tensor());
+    return conv2d_blocked(y, pw_weight.dim() == 4 ? pw_weight.shape()[0] : 0, dw_weight, dw_bias, o, epilogue,
+                          residual);
+  }
+  kernels::BlockedConv pw = geometry(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, B);
+  if (pw.KH != 1 || pw.KW != 1)
+    fail("the fused layer's first weight must be 1x1, got " + shape_to_string(pw_weight.shape()));
+  const Shape middle{pw.N, kernels::blocked_blocks(pw.OC, B), pw.OH, pw.OW, B};
+  BlockedConvOptions o = dw_options;
+  o.depthwise = true;
+  kernels::BlockedConv dw = geometry(middle, DType::Float32, pw.OC, dw_weight, dw_bias, o, B);
+  const int64_t OB = kernels::blocked_blocks(dw.OC, B), MB = middle[1];
+  const Shape out_shape{dw.N, OB, dw.OH, dw.OW, B};
+  if (residual.defined() && residual.shape() != out_shape) {
+    fail("the residual " + shape_to_string(residual.shape()) + " is not of the output's shape " +
+         shape_to_string(out_shape));
+  }
+  if (!fuses_pointwise_depthwise(middle)) {
+    const Tensor y = conv2d_blocked(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, pw_epilogue, Tensor());
+    return conv2d_blocked(y, pw.OC, dw_weight, dw_bias, o, epilogue, residual);
+  }
+  const Tensor x = input.contiguous(), w1 = pw_weight.contiguous(), w2 = dw_weight.contiguous();
+  const Tensor res = residual.defined() ? residual.to(DType::Float32).contiguous() : Tensor();
+  const auto packed1 = packed_weight(w1.data(), w1.numel(), pw, B);
+  const auto packed2 = packed_weight(w2.data(), w2.numel(), dw, B);
+  float* biases = workspace(static_cast<size_t>(2 * MB * B) * sizeof(float), WorkspaceSlot::Shared);
+  const Tensor b1 = pw_bias.defined() ? pw_bias.to(DType::Float32).contiguous() : Tensor();
+  const Tensor b2 = dw_bias.defined() ? dw_bias.to(DType::Float32).contiguous() : Tensor();
+  kernels::pack_blocked_bias(biases, b1.defined() ? b1.data() : nullptr, pw, B);
+  kernels::pack_blocked_bias(biases + MB * B, b2.defined() ? b2.data() : nullptr, dw, B);
+
+  Tensor out = Tensor::empty(out_shape);
+  const int64_t work = blocked_work(pw, B) + blocked_work(dw, B);
+  const FusedCut c = fused_cut(pw, dw, B, work < serial_work() ? 1 : get_num_threads());
+  const int64_t per = (MB + c.groups - 1) / c.groups, in_image = kernels::blocked_blocks(pw.C, B) * pw.H * pw.W * B;
+  const int64_t out_plane = dw.OH * dw.OW * B;
+  const float* xd = x.data();
+  float* od = out.data();
+  parallel_for(
+      dw.N * c.bands * c.groups,
+      [&](int64_t item, int) {
+        const int64_t n = item / (c.bands * c.groups), band = item / c.groups % c.bands, grp = item % c.groups;
+        const int64_t r0 = band * c.rows, r1 = std::min(dw.OH, r0 + c.rows);
+        const int64_t b0 = std::min(MB, grp * per), b1 = std::min(MB, b0 + per);
+        if (b0 >= b1) return;
+        const auto [e0, e1] = middle_rows(dw, r0, r1);
+        kernels::BlockedConv a = pw, d = dw;  // the band's: one image, the middle rows [e0, e1)
+        a.N = d.N = 1;
+        a.H = a.OH = e1 - e0;
+        a.in_plane = pw.H * pw.W * B;  // read in place from the image's rows e0...
+        d.H = e1 - e0;
+        d.pad_top = dw.pad_top + e0 - r0 * dw.stride_h;
+        d.OH = r1 - r0;
+        d.out_plane = out_plane;                           // ... and written in place to its rows r0...
+        const int64_t band_floats = b1 * a.OH * a.OW * B;  // blocks [0, b1): the kernel's offsets
+        const int64_t scratch =
+            std::max(kernels::blocked_scratch_floats(a, a.OH, B), kernels::blocked_scratch_floats(d, d.OH, B));
+        float* mid = workspace(static_cast<size_t>((band_floats + 15) / 16 * 16 + scratch) * sizeof(float));
+        float* tmp = mid + (band_floats + 15) / 16 * 16;
+        if (a.OH > 0) {
+          kernels::blocked_conv(mid, xd + n * in_image + e0 * pw.W * B, packed1->prepared.data(), biases, a, 0, b0, b1,
+                                0, a.OH, tmp, kernels::OutputStage{pw_epilogue, nullptr});
+        }
+        const int64_t at = n * OB * out_plane + r0 * dw.OW * B;
+        kernels::blocked_conv(od + at, mid, packed2->prepared.data(), biases + MB * B, d, 0, b0, b1, 0, d.OH, tmp,
+                              kernels::OutputStage{epilogue, res.defined() ? res.data() + at : nullptr});
+      },
+      work);
   return out;
 }
 

@@ -26,6 +26,21 @@ struct BlockedConvOptions {
 Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weight, const Tensor& bias,
                       const BlockedConvOptions& options, const kernels::Epilogue& epilogue, const Tensor& residual);
 
+// A pointwise layer (weight [M, C, 1, 1], stride 1, no padding) on a blocked input, then a
+// depthwise layer (weight [M, 1, KH, KW], dw_options) reading its output alone, as one call:
+// epilogue(depthwise(pw_epilogue(pointwise(input) + pw_bias)) + dw_bias + residual). Where the
+// middle tensor is large (fuses_pointwise_depthwise), each work item computes the pointwise rows
+// its band of depthwise rows reads into a scratch that stays in L2, and the depthwise rows from
+// there; the middle tensor (MobileNetV2's 6x expansion) is never written out. Elsewhere the two
+// layers run one after the other. The same values either way, bit for bit.
+Tensor conv2d_blocked_pointwise_depthwise(const Tensor& input, int64_t channels, const Tensor& pw_weight,
+                                          const Tensor& pw_bias, const kernels::Epilogue& pw_epilogue,
+                                          const Tensor& dw_weight, const Tensor& dw_bias,
+                                          const BlockedConvOptions& dw_options, const kernels::Epilogue& epilogue,
+                                          const Tensor& residual);
+// Whether that call fuses for a middle tensor of this blocked shape.
+bool fuses_pointwise_depthwise(const Shape& middle);
+
 // The output shape conv2d_blocked gives (the same checks).
 Shape conv2d_blocked_shape(const Tensor& input, int64_t channels, const Tensor& weight,
                            const BlockedConvOptions& options);

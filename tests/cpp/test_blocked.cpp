@@ -155,6 +155,30 @@ void check(std::mt19937& rng, const Case& c, int64_t lanes, Item item, const k::
   for (size_t i = 0; i < out.size(); ++i) ASSERT_TRUE(std::isfinite(out[i])) << "output float " << i << " not written";
 }
 
+// An item run as the fused pointwise-depthwise layer runs its parts: on a band of the image, the
+// input rows [e0, e1) its output rows [oh0, oh1) read, read in place through in_plane (the full
+// input's plane) and written in place through out_plane (the full output's), the padding above
+// the band's first row what is left of pad_top. The residual goes at the output's offset.
+template <Item Run, int64_t Lanes>
+void band_item(float* out, const float* in, const float* weight, const float* bias, const k::BlockedConv& g, int64_t n,
+               int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1, float*, const k::OutputStage& stage) {
+  const int64_t B = Lanes > 0 ? Lanes : k::blocked_lanes();
+  const int64_t e0 = std::max<int64_t>(0, oh0 * g.stride_h - g.pad_top);
+  const int64_t e1 = std::min(g.H, (oh1 - 1) * g.stride_h - g.pad_top + (g.KH - 1) * g.dilation_h + 1);
+  k::BlockedConv band = g;
+  band.N = 1;
+  band.H = std::max<int64_t>(0, e1 - e0);  // 0: rows that read the bottom padding only
+  band.pad_top = g.pad_top + e0 - oh0 * g.stride_h;
+  band.OH = oh1 - oh0;
+  band.in_plane = g.H * g.W * B;
+  band.out_plane = g.OH * g.OW * B;
+  const int64_t at = n * k::blocked_blocks(g.OC, B) * g.OH * g.OW * B + oh0 * g.OW * B;
+  const float* from = in + n * k::blocked_blocks(g.C, B) * g.H * g.W * B + (band.H > 0 ? e0 * g.W * B : 0);
+  std::vector<float> scratch(static_cast<size_t>(k::blocked_scratch_floats(band, band.OH, B)) + 16, NAN);
+  const k::OutputStage shifted{stage.epilogue, stage.residual ? stage.residual + at : nullptr};
+  Run(out + at, from, weight, bias, band, 0, ob0, ob1, 0, band.OH, scratch.data(), shifted);
+}
+
 void sweep(int seed, bool depthwise, bool plain_input) {
   std::mt19937 rng(static_cast<unsigned>(seed));
   for (int i = 0; i < 60; ++i) {
@@ -163,6 +187,11 @@ void sweep(int seed, bool depthwise, bool plain_input) {
     check(rng, c, k::blocked_lanes(), &k::blocked_conv, i % 3 == 0 ? e : nullptr);
     if (::testing::Test::HasFatalFailure()) return;
     check(rng, c, 16, &k::blocked_conv_wide_on_avx2, i % 3 == 1 ? e : nullptr);  // every machine here has AVX2
+    if (::testing::Test::HasFatalFailure()) return;
+    if (plain_input) continue;  // the planes' strides are a blocked input's
+    check(rng, c, k::blocked_lanes(), &band_item<&k::blocked_conv, 0>, i % 3 == 2 ? e : nullptr);
+    if (::testing::Test::HasFatalFailure()) return;
+    check(rng, c, 16, &band_item<&k::blocked_conv_wide_on_avx2, 16>, i % 3 == 0 ? e : nullptr);
     if (::testing::Test::HasFatalFailure()) return;
   }
 }
@@ -256,6 +285,61 @@ TEST(BlockedLayout, CallsAreCutIntoEnoughWorkItems) {
           << (depthwise ? " depthwise" : "") << ", " << threads << " threads";
     }
   }
+}
+
+// A pointwise layer and the depthwise layer after it in one call (the graph runtime's fused node)
+// give the two calls' values bit for bit, fused (a middle tensor past 1 MiB per image: large
+// images) or not, with a residual and activations, any window of the depthwise layer, on 1 and 2
+// threads; its bad shapes are ShapeErrors.
+TEST(BlockedLayout, PointwiseThenDepthwiseInOneCallEqualsTwoCalls) {
+  const int threads_before = tt::get_num_threads();
+  std::mt19937 rng(11);
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  const int64_t B = tt::ops::blocked_lanes();
+  int fused = 0;
+  for (int i = 0; i < 24; ++i) {
+    const bool large = i % 2 == 0;
+    const int64_t N = pick(1, 2), C = pick(1, 40), M = large ? pick(48, 100) : pick(1, 40);
+    const int64_t H = large ? pick(64, 90) : pick(1, 20), W = large ? pick(64, 90) : pick(1, 20);
+    const int64_t K = pick(1, 5), s = pick(1, 3), d = pick(0, 3) == 0 ? 2 : 1;
+    tt::ops::BlockedConvOptions o;
+    o.stride = {s, pick(1, 2)}, o.dilation = {d, 1}, o.depthwise = true;
+    o.pads = {pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
+    if ((H + o.pads[0] + o.pads[2] - (K - 1) * d - 1) < 0 || W + o.pads[1] + o.pads[3] < K) continue;
+    SCOPED_TRACE(::testing::Message() << "N" << N << " C" << C << " M" << M << " " << H << "x" << W << " k" << K << " s"
+                                      << o.stride[0] << "," << o.stride[1] << " d" << d << " pads " << o.pads[0] << ","
+                                      << o.pads[1] << "," << o.pads[2] << "," << o.pads[3]);
+    const tt::Tensor x = tt::ops::to_blocked(tt::Tensor::randn({N, C, H, W}));
+    const tt::Tensor w1 = tt::Tensor::randn({M, C, 1, 1}), b1 = tt::Tensor::randn({M});
+    const tt::Tensor w2 = tt::Tensor::randn({M, 1, K, K}), b2 = i % 3 == 0 ? tt::Tensor() : tt::Tensor::randn({M});
+    const tt::kernels::Epilogue e1{tt::kernels::Activation::Clip, 0.0f, 6.0f}, e2 = kEpilogues[i % 6];
+    const tt::Tensor middle = tt::ops::conv2d_blocked(x, C, w1, b1, {}, e1, tt::Tensor());
+    const tt::Shape out_shape = tt::ops::conv2d_blocked_shape(middle, M, w2, o);
+    const tt::Tensor residual = i % 4 < 2 ? tt::Tensor::randn(out_shape) : tt::Tensor();
+    const tt::Tensor want = tt::ops::conv2d_blocked(middle, M, w2, b2, o, e2, residual);
+    fused += tt::ops::fuses_pointwise_depthwise(middle.shape()) ? 1 : 0;
+    EXPECT_EQ(tt::ops::fuses_pointwise_depthwise(middle.shape()), (M + B - 1) / B * B * H * W > 256 * 1024);
+    for (int threads : {1, 2}) {
+      tt::set_num_threads(threads);
+      const tt::Tensor got = tt::ops::conv2d_blocked_pointwise_depthwise(x, C, w1, b1, e1, w2, b2, o, e2, residual);
+      ASSERT_EQ(got.shape(), want.shape());
+      for (int64_t j = 0; j < got.numel(); ++j) ASSERT_EQ(got.data()[j], want.data()[j]) << "float " << j;
+    }
+  }
+  tt::set_num_threads(threads_before);
+  EXPECT_GE(fused, 8);  // the large cases fuse
+  const tt::Tensor x = tt::ops::to_blocked(tt::Tensor::randn({1, 8, 6, 6}));
+  tt::ops::BlockedConvOptions dw;
+  EXPECT_THROW(tt::ops::conv2d_blocked_pointwise_depthwise(x, 8, tt::Tensor::randn({16, 8, 3, 3}), {}, {},
+                                                           tt::Tensor::randn({16, 1, 3, 3}), {}, dw, {}, {}),
+               tt::ShapeError);  // the first layer is not pointwise
+  EXPECT_THROW(tt::ops::conv2d_blocked_pointwise_depthwise(x, 8, tt::Tensor::randn({16, 8, 1, 1}), {}, {},
+                                                           tt::Tensor::randn({12, 1, 3, 3}), {}, dw, {}, {}),
+               tt::ShapeError);  // the depthwise weight does not fit the middle tensor
+  EXPECT_THROW(tt::ops::conv2d_blocked_pointwise_depthwise(x, 8, tt::Tensor::randn({16, 8, 1, 1}), {}, {},
+                                                           tt::Tensor::randn({16, 1, 3, 3}), {}, dw, {},
+                                                           tt::Tensor::randn({1, 2, 6, 6, B})),
+               tt::ShapeError);  // a residual of another shape (the output is 4x4)
 }
 
 TEST(BlockedLayout, BadShapesAreShapeErrors) {

@@ -299,8 +299,56 @@ def test_blocked_layout_runs_a_mobile_network_and_converts_once(c, mid):
     # Every Conv, the activations, the Mul and the pools stay blocked: one conversion, before Flatten.
     assert fast.op_types.count("FromBlocked") == 1 and "ToBlocked" not in fast.op_types
     assert fast.op_types[fast.op_types.index("FromBlocked") + 1] == "Flatten"
+    # Each block's expansion goes into its depthwise layer's node (too small here to fuse in bands).
     algorithms = [n["algorithm"] for n in fast.inspect(x, timed_runs=1)["nodes"] if n["op"] == "Conv"]
-    assert algorithms == ["blocked"] + ["blocked", "blocked depthwise", "blocked"] * 2 + ["blocked"]
+    assert algorithms == ["blocked"] + ["blocked pointwise, then depthwise", "blocked"] * 2 + ["blocked"]
+
+
+def test_pointwise_then_depthwise_run_as_one_node_in_bands(monkeypatch):
+    # A pointwise Conv whose output only a depthwise Conv reads becomes part of that node; where the
+    # middle tensor is large (64 channels at 75x70: 1.3 MiB) it is computed a band of rows at a time.
+    # The values are those of the two layers (bit for bit) and of the graph as written, for any
+    # window of the depthwise layer.
+    for k, stride, dilation, pads in [(3, 1, 1, [1, 1, 1, 1]), (3, 2, 1, [1, 1, 1, 1]), (5, 2, 1, [2, 2, 2, 2]),
+                                      (3, 1, 2, [2, 2, 2, 2]), (3, 3, 1, [0, 1, 2, 0])]:
+        nodes, inits = mobile_block(24, 64, "b")
+        nodes[2] = helper.make_node("Conv", ["bec", "bw2"], ["bd"], name="bdw", group=64, pads=pads,
+                                    strides=[stride, stride], dilations=[dilation, dilation])
+        inits["bw2"] = arr(64, 1, k, k, scale=0.3)
+        nodes = nodes[:-1]  # no residual: the depthwise layer may change the size
+        nodes[-1].output[0] = "y"
+        stem = [helper.make_node("Conv", ["x", "ws"], ["s0"], name="stem", pads=[1, 1, 1, 1], strides=[2, 2]),
+                helper.make_node("Relu", ["s0"], ["bin"])]
+        inits.update(ws=arr(24, 3, 3, 3, scale=0.3), lo=np.array(0, np.float32), hi=np.array(6, np.float32))
+        graph = helper.make_graph(stem + nodes, "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 150, 140])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)],
+                                  [numpy_helper.from_array(v, name) for name, v in inits.items()])
+        data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+        x = arr(1, 3, 150, 140)
+        fused = tinytorch.onnx.load_from_bytes(data)
+        monkeypatch.setenv("TINYTORCH_FUSE_POINTWISE_DEPTHWISE", "0")
+        apart = tinytorch.onnx.load_from_bytes(data)
+        monkeypatch.delenv("TINYTORCH_FUSE_POINTWISE_DEPTHWISE")
+        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+        got = fused(x).numpy()
+        assert np.array_equal(got, apart(x).numpy())
+        assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+        assert ops(fused) == ["Conv", "Conv", "Conv"] and ops(apart) == ["Conv"] * 4
+        assert "Conv 'bexpand' (pointwise, + clip(0, 6))" in described(fused)[1]
+        algorithms = [n["algorithm"] for n in fused.inspect(x, timed_runs=1)["nodes"] if n["op"] == "Conv"]
+        assert algorithms[1] == "blocked pointwise + depthwise, fused in bands"
+    # Not when someone else reads the expansion, nor for a strided first layer.
+    nodes, inits = mobile_block(24, 64, "b")
+    inits.update(ws=arr(24, 4, 3, 3, scale=0.3), lo=np.array(0, np.float32), hi=np.array(6, np.float32))
+    stem = [helper.make_node("Conv", ["x", "ws"], ["s0"], name="stem", pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["s0"], ["bin"])]
+    seen = stem + nodes[:4] + [helper.make_node("Add", ["bdc", "bec"], ["y"])]
+    assert ops(both(seen, inits)).count("Conv") == 3
+    nodes[3].output[0] = "y"
+    assert ops(both(stem + nodes[:4], inits)).count("Conv") == 2  # the same graph without the Add: one node
+    nodes[0] = helper.make_node("Conv", ["bin", "bw1", "bb1"], ["be"], name="bexpand", strides=[2, 2])
+    assert ops(both(stem + nodes[:4], inits)).count("Conv") == 3
 
 
 def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_turned_off(monkeypatch):

@@ -27,7 +27,9 @@ int64_t pixel_floats(const BlockedConv& g, int64_t lanes) { return g.in_blocked 
                                  int64_t oh1) {
   const int64_t OB = blocked_blocks(g.OC, lanes);  // any block range: a dense item may cut panels
   return 0 <= n && n < g.N && 0 <= ob0 && ob0 < ob1 && ob1 <= OB && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH &&
-         (!g.depthwise || (g.in_blocked && g.C == g.OC));
+         (!g.depthwise || (g.in_blocked && g.C == g.OC)) &&
+         (g.in_plane == 0 || (g.in_blocked && g.in_plane >= g.H * g.W * lanes)) &&
+         (g.out_plane == 0 || g.out_plane >= g.OH * g.OW * lanes);
 }
 
 }  // namespace

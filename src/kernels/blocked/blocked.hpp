@@ -29,12 +29,25 @@ struct BlockedConv {
   int64_t pad_top, pad_left;  // bottom/right padding is whatever OH/OW imply
   bool in_blocked = true;
   bool depthwise = false;
+  // Floats from one channel block's plane to the next, of a blocked input and of the output (0:
+  // the whole image's, H * W * B and OH * OW * B). A band of rows of a larger tensor then reads or
+  // writes in place: an item of a pointwise layer and the depthwise one after it, fused
+  // (ops/conv2d_blocked.cpp), runs both on a few rows at a time.
+  int64_t in_plane = 0, out_plane = 0;
 
   int64_t flops() const { return 2 * N * OC * OH * OW * (depthwise ? 1 : C) * KH * KW; }
 };
 
 // The lanes per block of the kernels this process runs (cpu_isa()).
 int64_t blocked_lanes();
+
+// The planes' strides (BlockedConv::in_plane, out_plane) in floats at `lanes`.
+static constexpr int64_t blocked_in_plane(const BlockedConv& g, int64_t lanes) {
+  return g.in_plane > 0 ? g.in_plane : g.H * g.W * lanes;
+}
+static constexpr int64_t blocked_out_plane(const BlockedConv& g, int64_t lanes) {
+  return g.out_plane > 0 ? g.out_plane : g.OH * g.OW * lanes;
+}
 
 // Shared by the kernels and the op layer (internal linkage: the ISA files include them too).
 // Blocks of `channels` at `lanes`; the input blocks an item reads (a plain input is one);

@@ -168,10 +168,10 @@ inline bool reads_in_place(const BlockedConv& g) {
 template <int B>
 Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, int64_t cb1, int64_t oh0, int64_t oh1,
                float* buf, bool split = false) {
-  const int64_t HW = g.H * g.W;
+  const int64_t IP = blocked_in_plane(g, B);  // a blocked input's plane (a plain one's: H * W per channel)
   if (!split && reads_in_place(g)) {
     const int64_t CB = blocked_input_blocks(g, B);
-    return Band{in + ((n * CB + cb0) * HW + oh0 * g.stride_h * g.W) * B, HW * B, g.W * B, B, g.stride_h, g.stride_w};
+    return Band{in + (n * CB + cb0) * IP + oh0 * g.stride_h * g.W * B, IP, g.W * B, B, g.stride_h, g.stride_w};
   }
   const int64_t R = blocked_band_rows(g, oh1 - oh0), Wp = blocked_band_cols(g), ih0 = oh0 * g.stride_h - g.pad_top;
   const int64_t c0 = lesser(Wp, greater(0, g.pad_left));         // first column inside the image
@@ -200,7 +200,7 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
               zero_floats(dst, Cq * B);
               continue;
             }
-            const float* src = in + ((n * CB + cb) * HW + ih * g.W) * B;  // the image row
+            const float* src = in + (n * CB + cb) * IP + ih * g.W * B;  // the image row
             for (int64_t cq = 0; cq < Cq; ++cq) {
               const int64_t c = cq * sw + pw;  // band column; image column c - pad_left
               if (c < c0 || c >= c1) {
@@ -226,7 +226,7 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
           continue;
         }
         zero_floats(dst, c0 * B);
-        __builtin_memcpy(dst + c0 * B, in + ((n * CB + cb) * HW + ih * g.W + (c0 - g.pad_left)) * B,
+        __builtin_memcpy(dst + c0 * B, in + (n * CB + cb) * IP + (ih * g.W + (c0 - g.pad_left)) * B,
                          static_cast<size_t>((c1 - c0) * B) * sizeof(float));
         zero_floats(dst + c1 * B, (Wp - c1) * B);
       }
@@ -556,7 +556,7 @@ template <class V>
 void blocked_item(float* out, const float* in, const float* weight, const float* bias, const BlockedConv& g, int64_t n,
                   int64_t ob0, int64_t ob1, int64_t oh0, int64_t oh1, float* scratch, const OutputStage& stage) {
   constexpr int B = lanes_of<V>();
-  const int64_t OB = blocked_blocks(g.OC, B), plane = g.OH * g.OW * B, T = g.KH * g.KW, rows = oh1 - oh0;
+  const int64_t OB = blocked_blocks(g.OC, B), plane = blocked_out_plane(g, B), T = g.KH * g.KW, rows = oh1 - oh0;
   auto* taps = reinterpret_cast<int64_t*>(scratch);
   const StoreStage st = store_stage(stage, out);
   float* out0 = out + (n * OB) * plane + oh0 * g.OW * B;  // block 0, the item's first row
@@ -569,7 +569,7 @@ void blocked_item(float* out, const float* in, const float* weight, const float*
       padded.H = blocked_band_rows(g, rows), padded.W = blocked_band_cols(g), padded.pad_top = padded.pad_left = 0;
     }
     for (int64_t ob = ob0; ob < ob1; ++ob) {
-      const float* src = in + (n * OB + ob) * g.H * g.W * B;  // the block's input plane
+      const float* src = in + (n * OB + ob) * blocked_in_plane(g, B);  // the block's input plane
       float* dst = out0 + ob * plane;
       const float *w = weight + ob * T * B, *bs = bias + ob * B;
       const BlockedConv& at = copy ? padded : g;
@@ -620,7 +620,7 @@ void blocked_item(float* out, const float* in, const float* weight, const float*
     }
   }
   if (stage.empty() || st.fused) return;
-  for (int64_t ob = ob0; ob < ob1; ++ob) stage.apply(out, ((n * OB + ob) * g.OH + oh0) * g.OW * B, rows * g.OW * B);
+  for (int64_t ob = ob0; ob < ob1; ++ob) stage.apply(out, (n * OB + ob) * plane + oh0 * g.OW * B, rows * g.OW * B);
 }
 
 }  // namespace
