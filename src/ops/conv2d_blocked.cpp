@@ -101,24 +101,31 @@ double range_work(int64_t ob0, int64_t ob1, int64_t OB, int64_t B) {
 // output blocks), an item's work its rows times its blocks' (range_work for a dense layer): 9
 // equal items on 2 threads take as long as 10 (1.11), and a band or range shorter than the others
 // leaves a thread idle. Runs of many items balance: 1 beyond 64 per thread.
+// The work of the thread with the most, when parallel_for's static schedule hands `threads`
+// threads contiguous runs of `items` items (OpenMP's: the first items % threads get one more),
+// item i's work work(i).
+template <class Work>
+double longest_static_run(int64_t items, int64_t threads, Work&& work) {
+  double longest = 0;
+  for (int64_t t = 0, i = 0; t < threads; ++t) {
+    double share = 0;
+    for (const int64_t end = i + items / threads + (t < items % threads ? 1 : 0); i < end; ++i) share += work(i);
+    longest = std::max(longest, share);
+  }
+  return longest;
+}
+
 double imbalance(const kernels::BlockedConv& g, int64_t B, int64_t rows, int64_t bands, int64_t OB, int64_t groups,
                  int64_t threads) {
   const int64_t items = g.N * bands * groups, per_group = (OB + groups - 1) / groups;
   if (items > 64 * threads) return 1.0;
-  const int64_t last_rows = g.OH - (bands - 1) * rows;  // the bands before it have `rows`
-  double longest = 0;
-  int64_t band = 0, grp = 0;               // items in order: image, band, group
-  for (int64_t t = 0; t < threads; ++t) {  // OpenMP's static schedule: the first items % threads get one more
-    const int64_t count = items / threads + (t < items % threads ? 1 : 0);
-    double share = 0;
-    for (int64_t k = 0; k < count; ++k) {
-      const int64_t ob0 = std::min(OB, grp * per_group), ob1 = std::min(OB, ob0 + per_group);
-      const double work = g.depthwise ? static_cast<double>(ob1 - ob0) : range_work(ob0, ob1, OB, B);
-      share += static_cast<double>(band + 1 == bands ? last_rows : rows) * work;
-      if (++grp == groups) grp = 0, band = band + 1 == bands ? 0 : band + 1;
-    }
-    longest = std::max(longest, share);
-  }
+  const int64_t last_rows = g.OH - (bands - 1) * rows;                        // the bands before it have `rows`
+  const double longest = longest_static_run(items, threads, [&](int64_t i) {  // items: image, band, group
+    const int64_t band = i / groups % bands, grp = i % groups;
+    const int64_t ob0 = std::min(OB, grp * per_group), ob1 = std::min(OB, ob0 + per_group);
+    const double work = g.depthwise ? static_cast<double>(ob1 - ob0) : range_work(ob0, ob1, OB, B);
+    return static_cast<double>(band + 1 == bands ? last_rows : rows) * work;
+  });
   const double total = static_cast<double>(g.N * g.OH * OB);
   return longest * static_cast<double>(threads) / total;
 }
@@ -350,21 +357,14 @@ FusedCut fused_cut(const kernels::BlockedConv& pw, const kernels::BlockedConv& d
       if (bands > fewest && (f1 - f0) * dw.W * B * per > kMiddleFloats) continue;
       const int64_t items = dw.N * bands * groups;
       if (items < T && (bands < dw.OH || groups < MB)) continue;
-      double longest = 0;
-      int64_t item = 0;
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t count = items / T + (t < items % T ? 1 : 0);
-        double share = 0;
-        for (int64_t k = 0; k < count; ++k, ++item) {
-          const int64_t band = item / groups % bands, grp = item % groups;
-          const int64_t r0 = band * rows, r1 = std::min(dw.OH, r0 + rows);
-          const int64_t b0 = std::min(MB, grp * per), b1 = std::min(MB, b0 + per);
-          const auto [e0, e1] = middle_rows(dw, r0, r1);
-          share += static_cast<double>(b1 - b0) *
-                   (static_cast<double>(e1 - e0) * pw_row + static_cast<double>(r1 - r0) * dw_row);
-        }
-        longest = std::max(longest, share);
-      }
+      const double longest = longest_static_run(items, T, [&](int64_t item) {
+        const int64_t band = item / groups % bands, grp = item % groups;
+        const int64_t r0 = band * rows, r1 = std::min(dw.OH, r0 + rows);
+        const int64_t b0 = std::min(MB, grp * per), b1 = std::min(MB, b0 + per);
+        const auto [e0, e1] = middle_rows(dw, r0, r1);
+        return static_cast<double>(b1 - b0) *
+               (static_cast<double>(e1 - e0) * pw_row + static_cast<double>(r1 - r0) * dw_row);
+      });
       if (best_cost < 0 || longest < best_cost * 0.999) best = {rows, bands, groups}, best_cost = longest;
     }
   }
@@ -385,30 +385,26 @@ Tensor conv2d_blocked_pointwise_depthwise(const Tensor& input, int64_t channels,
                                           const BlockedConvOptions& dw_options, const kernels::Epilogue& epilogue,
                                           const Tensor& residual) {
   const int64_t B = kernels::blocked_lanes();
-  if (input.dim() != 5) {  // a plain input (a first layer): the two layers one after the other
-    BlockedConvOptions o = dw_options;
-    o.depthwise = true;
+  BlockedConvOptions o = dw_options;
+  o.depthwise = true;
+  auto apart = [&] {  // the two layers one after the other
     const Tensor y = conv2d_blocked(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, pw_epilogue, Tensor());
     return conv2d_blocked(y, pw_weight.dim() == 4 ? pw_weight.shape()[0] : 0, dw_weight, dw_bias, o, epilogue,
                           residual);
-  }
-  kernels::BlockedConv pw = geometry(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, B);
+  };
+  if (input.dim() != 5) return apart();  // a plain input (a first layer)
+  const kernels::BlockedConv pw = geometry(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, B);
   if (pw.KH != 1 || pw.KW != 1)
     fail("the fused layer's first weight must be 1x1, got " + shape_to_string(pw_weight.shape()));
   const Shape middle{pw.N, kernels::blocked_blocks(pw.OC, B), pw.OH, pw.OW, B};
-  BlockedConvOptions o = dw_options;
-  o.depthwise = true;
-  kernels::BlockedConv dw = geometry(middle, DType::Float32, pw.OC, dw_weight, dw_bias, o, B);
+  const kernels::BlockedConv dw = geometry(middle, DType::Float32, pw.OC, dw_weight, dw_bias, o, B);
   const int64_t OB = kernels::blocked_blocks(dw.OC, B), MB = middle[1];
   const Shape out_shape{dw.N, OB, dw.OH, dw.OW, B};
   if (residual.defined() && residual.shape() != out_shape) {
     fail("the residual " + shape_to_string(residual.shape()) + " is not of the output's shape " +
          shape_to_string(out_shape));
   }
-  if (!fuses_pointwise_depthwise(middle)) {
-    const Tensor y = conv2d_blocked(input, channels, pw_weight, pw_bias, BlockedConvOptions{}, pw_epilogue, Tensor());
-    return conv2d_blocked(y, pw.OC, dw_weight, dw_bias, o, epilogue, residual);
-  }
+  if (!fuses_pointwise_depthwise(middle)) return apart();
   const Tensor x = input.contiguous(), w1 = pw_weight.contiguous(), w2 = dw_weight.contiguous();
   const Tensor res = residual.defined() ? residual.to(DType::Float32).contiguous() : Tensor();
   const auto packed1 = packed_weight(w1.data(), w1.numel(), pw, B);
