@@ -143,7 +143,8 @@ Conv2dAlgorithm algorithm_from_environment() {
 
 // The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
 // (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
-// - depthwise layers: the depthwise kernel (a GEMM form has one tap row per output channel);
+// - depthwise layers: the depthwise kernel, but for 1x1 ones of 4 or more outputs per channel
+//   (depthwise_kernel_fits below), which go on through the rules as grouped layers;
 // - 3x3, stride 1, at least 16 channels in and out and a panel of tiles (as many tiles as the
 //   micro-kernel's tile is wide): Winograd F(4x4, 3x3) (with fewer channels or tiles its
 //   transforms cost more than the multiplies it saves);
@@ -230,6 +231,21 @@ bool ocblock_goes_blocked(const Conv2dGeometry& g) {
          g.dilation_w == 1;
 }
 
+// A depthwise layer (groups == C) goes to the depthwise kernel unless its window is 1x1 and it has
+// a channel multiplier M = OC / C of 4 or more. With one tap the layer is a broadcast multiply,
+// bound by its output's writes: the depthwise kernel, made for summing windows a vector of
+// channels at a time, then stores each input channel's M outputs through its channel-vector
+// layout, where the GEMM forms (direct, packed) write the plain output rows at once. Measured
+// (AVX-512, 2 threads, every algorithm forced) on 80 random depthwise layers of multipliers 2-32
+// (seed 77: batch 1, 2, 8; 2-512 channels; 4-112 px; 1x1 to 7x7; stride 1, 2): with a 1x1 window
+// the depthwise kernel took 1.25x (M 2-4) to 3.5x (M 32) the time of the faster of direct and
+// packed; with several taps the GEMM forms won from M = 12 on by 1.15-1.5x in geomean, but lost
+// up to 3x on large images (a 5x5 layer of 381 channels at 91x91: the direct kernel's column copy
+// of 25 taps per pixel for 12 outputs), so those stay. Checked on 160 more (seeds 2028, 2029):
+// the 1x1 layers of M >= 2 ran 0.94-4.3x faster by the GEMM forms (geomean 1.6x); with AVX2
+// (seed 2030) M = 2 lost (0.46x, 0.50x), M = 3 0.93x, M >= 4 0.98-2.7x: hence 4.
+bool depthwise_kernel_fits(const Conv2dGeometry& g) { return g.OC < 4 * g.C || g.KH * g.KW > 1; }
+
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
   const char* why = "few taps per group at batch > 1, a stride past the window: packed panels";
@@ -238,8 +254,11 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const int64_t taps = g.channels_per_group() * g.KH * g.KW;
   const bool pointwise = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
                          g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
-  if (supports(Conv2dAlgorithm::Depthwise, g)) {
-    choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer";
+  // A depthwise layer the depthwise kernel leaves (depthwise_kernel_fits, 1x1): batched's GEMM per
+  // group would sum one value per output, so the last rules send it direct or packed.
+  const bool single_channel_groups = g.groups > 1 && g.channels_per_group() == 1;
+  if (supports(Conv2dAlgorithm::Depthwise, g) && depthwise_kernel_fits(g)) {
+    choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer (a window, or fewer than 4 outputs per channel)";
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
              tiles >= (g.stride_h == 1 ? 1 : 4) * tile.nr) {
     choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, enough panels of tiles";
@@ -252,7 +271,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
-  } else if (g.OH * g.OW < tile.nr) {
+  } else if (!single_channel_groups && g.OH * g.OW < tile.nr) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
     choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";

@@ -484,6 +484,17 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
             tt::Conv2dAlgorithm::Ocblock);
+  // Depthwise layers: the depthwise kernel, but a 1x1 one with 4 or more outputs per channel (a
+  // broadcast multiply) goes as a grouped layer: direct, or packed at a stride past its window.
+  const tt::Conv2dOptions dw16{.groups = 16};
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {16, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Depthwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 3, 3}, {.padding = tt::Padding2d(1), .groups = 16}),
+            tt::Conv2dAlgorithm::Depthwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {48, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Depthwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 5, 5}, {192, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);  // not batched
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {64, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
+            tt::Conv2dAlgorithm::Packed);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1
   // and the stride passes over input rows or columns that no tap reads.
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
