@@ -169,6 +169,8 @@ OpFn find_op(const std::string& op);
 OpFn blocked_op(const std::string& op);
 // The fused pointwise and depthwise Conv's run (Node::pointwise_first).
 OpFn pointwise_depthwise_op();
+// The channel shuffle's run (optimize.cpp, fuse_channel_shuffles; op "ChannelShuffle").
+OpFn channel_shuffle_op();
 std::vector<std::string> op_names();
 
 }  // namespace tinytorch::onnx::detail

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 #include "core/broadcast.hpp"
@@ -580,6 +583,94 @@ Tensors concat(const Node& n, const Tensors& x) {
   return {cat(parts, wrap_axis(n, n.attr_int("axis", 0), parts[0].dim()))};
 }
 
+// The shape a Reshape to `target` gives a tensor of shape `in` (ONNX's rules: 0 copies the dim
+// unless allowzero, one -1 is inferred), or nothing where the target does not fit it.
+std::optional<Shape> reshaped(const Shape& in, std::vector<int64_t> target, bool allowzero) {
+  const int64_t numel = std::accumulate(in.begin(), in.end(), int64_t{1}, std::multiplies<>());
+  int64_t known = 1;
+  std::optional<size_t> inferred;
+  for (size_t d = 0; d < target.size(); ++d) {
+    if (target[d] == 0 && !allowzero) {
+      if (d >= in.size()) return std::nullopt;
+      target[d] = in[d];
+    }
+    if (target[d] == -1 && !inferred) {
+      inferred = d;
+    } else if (target[d] < 0 || (target[d] > 0 && known > std::numeric_limits<int64_t>::max() / target[d])) {
+      return std::nullopt;
+    } else {
+      known *= target[d];
+    }
+  }
+  if (inferred) {
+    if (known == 0 || numel % known != 0) return std::nullopt;
+    target[*inferred] = numel / known;
+  }
+  return known * (inferred ? target[*inferred] : 1) == numel ? std::optional<Shape>(target) : std::nullopt;
+}
+
+// The channel shuffle (optimize.cpp, fuse_channel_shuffles): inputs x_0 .. x_{k-1} (a Concat's, k =
+// attribute "inputs"; one without a Concat), then the two Reshapes' target shapes. Concat along
+// the channels into [N, C, H, W], Reshape to [N, g, C/g, H, W], Transpose to [N, C/g, g, H, W],
+// Reshape back to [N, C, H, W]: output channel i * g + j is input channel j * C/g + i of the
+// concatenation, so each output plane is one copy of an input plane, and neither the
+// concatenation nor the transposed tensor is written. The targets are computed as the graph runs;
+// where they turn out to be anything else, the four operators run as written.
+Tensors channel_shuffle(const Node& n, const Tensors& x) {
+  const auto k = static_cast<size_t>(n.attr_int("inputs", 1));
+  if (k == 0 || x.size() != k + 2) fail(n, "expected " + std::to_string(k + 2) + " inputs");
+  const std::vector<int64_t> allowzero = n.attr_ints("allowzero", {0, 0});
+  const std::vector<int64_t> first = ints_of(n, arg(n, x, k)), second = ints_of(n, arg(n, x, k + 1));
+  Tensors parts;
+  for (size_t i = 0; i < k; ++i) parts.push_back(arg(n, x, i));
+  const Tensor& a = parts[0];
+  bool fits = a.dim() == 4;
+  int64_t C = 0;
+  for (const Tensor& p : parts) {
+    fits = fits && p.dtype() == DType::Float32 && p.dim() == 4 && p.shape()[0] == a.shape()[0] &&
+           p.shape()[2] == a.shape()[2] && p.shape()[3] == a.shape()[3] && p.strides()[3] == 1 &&
+           p.strides()[2] == p.shape()[3];
+    if (fits) C += p.shape()[1];
+  }
+  const int64_t axis = n.attr_int("axis", 1);
+  fits = fits && (k == 1 || axis == 1 || axis == -3);
+  std::optional<Shape> split, back;
+  const int64_t N = fits ? a.shape()[0] : 0, H = fits ? a.shape()[2] : 0, W = fits ? a.shape()[3] : 0;
+  if (fits) split = reshaped({N, C, H, W}, first, allowzero[0] != 0);
+  const int64_t groups = split && split->size() == 5 ? (*split)[1] : 0;
+  fits = groups > 0 && *split == Shape{N, groups, C / groups, H, W};
+  if (fits) back = reshaped({N, C / groups, groups, H, W}, second, allowzero.size() > 1 && allowzero[1] != 0);
+  if (!fits || !back || *back != Shape{N, C, H, W}) {
+    Tensor c = k == 1 ? a : cat(parts, wrap_axis(n, axis, a.dim()));
+    std::optional<Shape> s1 = reshaped(c.shape(), first, allowzero[0] != 0);
+    if (!s1) fail(n, "cannot reshape " + shape_to_string(c.shape()) + " to " + shape_to_string(first));
+    Tensor t = c.reshape(*s1);
+    if (t.dim() != 5) fail(n, "the Transpose's perm has 5 entries, its input " + std::to_string(t.dim()) + " dims");
+    t = t.permute({0, 2, 1, 3, 4});
+    std::optional<Shape> s2 = reshaped(t.shape(), second, allowzero.size() > 1 && allowzero[1] != 0);
+    if (!s2) fail(n, "cannot reshape " + shape_to_string(t.shape()) + " to " + shape_to_string(second));
+    return {t.reshape(*s2)};
+  }
+  Tensor out = Tensor::empty({N, C, H, W});
+  const int64_t per_group = C / groups, plane = H * W;
+  if (out.numel() == 0) return {out};
+  std::vector<int64_t> first_channel(k + 1, 0);  // of each input in the concatenation
+  for (size_t i = 0; i < k; ++i) first_channel[i + 1] = first_channel[i] + parts[i].shape()[1];
+  float* dst = out.data();
+  parallel_for(
+      N * C,
+      [&](int64_t item, int) {
+        const int64_t b = item / C, o = item % C, c = o % groups * per_group + o / groups;
+        const auto i = static_cast<size_t>(std::upper_bound(first_channel.begin(), first_channel.end(), c) -
+                                           first_channel.begin() - 1);
+        const Tensor& p = parts[i];
+        const float* src = p.data_ptr<float>() + b * p.strides()[0] + (c - first_channel[i]) * p.strides()[1];
+        std::memcpy(dst + item * plane, src, static_cast<size_t>(plane) * sizeof(float));
+      },
+      N * C * plane * 2);  // from a million floats: at batch 1 a just-written tensor copied faster on one core
+  return {out};
+}
+
 Tensors split(const Node& n, const Tensors& x) {
   const Tensor& a = arg(n, x, 0);
   const int64_t axis = wrap_axis(n, n.attr_int("axis", 0), a.dim()), size = a.shape()[static_cast<size_t>(axis)];
@@ -708,8 +799,21 @@ Tensors expand_op(const Node& n, const Tensors& x) {
   return {a.expand(target)};
 }
 
+// Shape; with attribute "concat_axis" (optimize.cpp, fuse_channel_shuffles) the shape of the
+// concatenation of its inputs along that axis, which is not computed.
 Tensors shape_op(const Node& n, const Tensors& x) {
-  const Shape& s = arg(n, x, 0).shape();
+  Shape s = arg(n, x, 0).shape();
+  if (n.has("concat_axis")) {
+    const size_t axis = static_cast<size_t>(wrap_axis(n, n.attr_int("concat_axis", 0), static_cast<int64_t>(s.size())));
+    for (size_t i = 1; i < x.size(); ++i) {
+      Shape t = arg(n, x, i).shape();
+      if (t.size() != s.size()) fail(n, "the Concat's inputs have different ranks");
+      const int64_t along = t[axis];
+      t[axis] = s[axis];
+      if (t != s) fail(n, "the Concat's inputs differ outside axis " + std::to_string(axis));
+      s[axis] += along;
+    }
+  }
   const auto rank = static_cast<int64_t>(s.size());
   auto at = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
   const int64_t start = at(n.attr_int("start", 0)), end = at(n.attr_int("end", rank));
@@ -866,6 +970,8 @@ OpFn blocked_op(const std::string& op) {
 }
 
 OpFn pointwise_depthwise_op() { return &conv_pointwise_depthwise; }
+
+OpFn channel_shuffle_op() { return &channel_shuffle; }
 
 OpFn find_op(const std::string& op) {
   for (const OpRow& row : kOps) {

@@ -7,11 +7,13 @@
 //      operand is computed before the Conv (in ResNets the branch computed last takes the Add).
 //   4. An activation after a Conv: Relu, Clip with constant bounds, LeakyRelu, HardSigmoid,
 //      HardSwish, Sigmoid, and the pairs x * Sigmoid(x) (SiLU) and x * HardSigmoid(x).
-//   5. Every Conv with a constant weight is marked frozen: its prepared weight is made once.
-//   6. The blocked layout (BlockedLayout below): convolutions that gain from it, and the nodes
+//   5. A channel shuffle (Reshape, Transpose, Reshape) and the Concat before it: one node
+//      (fuse_channel_shuffles) that writes each output channel once.
+//   6. Every Conv with a constant weight is marked frozen: its prepared weight is made once.
+//   7. The blocked layout (BlockedLayout below): convolutions that gain from it, and the nodes
 //      between them that can, read and write channel-blocked tensors (ops/conv2d_blocked.hpp);
 //      FromBlocked nodes give the plain form to every other reader and to the graph's outputs.
-//   7. A blocked pointwise Conv whose output only a blocked depthwise Conv reads: one node
+//   8. A blocked pointwise Conv whose output only a blocked depthwise Conv reads: one node
 //      (ops::conv2d_blocked_pointwise_depthwise) that computes the middle tensor a band of rows
 //      at a time, in cache, where it is large (an inverted residual block's expansion).
 // A pass fuses only what no one else reads (a value with one reader that is not a graph output),
@@ -87,6 +89,7 @@ class Optimizer {
     fold_batch_norms();
     fuse_residuals();
     fuse_activations();
+    if (env_count("TINYTORCH_FUSE_CHANNEL_SHUFFLE", 1).value_or(1) != 0) fuse_channel_shuffles();
     for (Node& n : g_.nodes) {
       if (n.op == "Conv" && n.inputs.size() > 1 && constant(n.inputs[1]).defined()) n.frozen_weight = true;
     }
@@ -252,6 +255,97 @@ class Optimizer {
       conv.inputs.resize(4, -1);
       conv.inputs[3] = other;
       absorb(static_cast<size_t>(best), i);
+      count();
+    }
+    compact();
+  }
+
+  // The node writing v when only node `reader` reads it (and it is not a graph output): its index,
+  // else -1.
+  int sole_producer(int v, size_t reader) const {
+    return sole_reader(v) == static_cast<int>(reader) ? producer_[static_cast<size_t>(v)] : -1;
+  }
+
+  // The Concat writing v, when node `reader` reads v and every other reader is a Shape node (the
+  // exporter's size() calls), v not a graph output and every input of the Concat given: its
+  // index, else -1.
+  int concat_read_for_shape(int v, size_t reader) const {
+    const int c = producer_[static_cast<size_t>(v)];
+    if (c < 0 || is_output_[static_cast<size_t>(v)]) return -1;
+    const Node& concat = g_.nodes[static_cast<size_t>(c)];
+    if (concat.op != "Concat" || only_output(concat) != v || concat.inputs.empty() ||
+        std::count(concat.inputs.begin(), concat.inputs.end(), -1) > 0) {
+      return -1;
+    }
+    int readers = 0;
+    for (int r : readers_[static_cast<size_t>(v)]) {
+      const Node& n = g_.nodes[static_cast<size_t>(r)];
+      if (r == static_cast<int>(reader)) {
+        ++readers;
+      } else if (n.op != "Shape" || n.inputs.size() != 1 || n.has("concat_axis")) {
+        return -1;
+      }
+    }
+    return readers == 1 ? c : -1;
+  }
+
+  // A channel shuffle as exporters write it (ShuffleNet's): Reshape [N, C, H, W] -> [N, g, C/g, H,
+  // W], Transpose perm [0, 2, 1, 3, 4], Reshape back to [N, C, H, W], and the Concat before it
+  // along the channels when only the shuffle reads it, or Shape nodes too (these then take the
+  // concatenation's shape from its inputs, attribute "concat_axis": ops.cpp, shape_op). One node (ops.cpp,
+  // channel_shuffle) copies each output channel's plane from its input's: the concatenation and the transposed tensor
+  // are never written. The Reshapes' targets are computed from shapes as the graph runs, so the node checks them then,
+  // and runs the operators as written where they are not that.
+  void fuse_channel_shuffles() {
+    count();
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& back = g_.nodes[i];
+      if (dead_[i] || back.op != "Reshape" || back.inputs.size() != 2 || only_output(back) < 0) continue;
+      const int t = sole_producer(back.inputs[0], i);
+      if (t < 0) continue;
+      const Node& transpose = g_.nodes[static_cast<size_t>(t)];
+      if (transpose.op != "Transpose" || transpose.inputs.size() != 1 || only_output(transpose) < 0 ||
+          transpose.attr_ints("perm") != std::vector<int64_t>{0, 2, 1, 3, 4}) {
+        continue;
+      }
+      const int s = sole_producer(transpose.inputs[0], static_cast<size_t>(t));
+      if (s < 0) continue;
+      const Node& split = g_.nodes[static_cast<size_t>(s)];
+      if (split.op != "Reshape" || split.inputs.size() != 2 || only_output(split) < 0 || split.inputs[0] < 0) continue;
+      Node shuffle;
+      shuffle.op = "ChannelShuffle";
+      shuffle.name = back.name;
+      shuffle.opset = back.opset;
+      shuffle.outputs = back.outputs;
+      shuffle.inputs = {split.inputs[0]};
+      const int c = concat_read_for_shape(split.inputs[0], static_cast<size_t>(s));
+      if (c >= 0) {  // its Shape readers take the shape of the concatenation of its inputs
+        const Node& concat = g_.nodes[static_cast<size_t>(c)];
+        Attribute axis;
+        axis.kind = Attribute::Kind::Int, axis.i = concat.attr_int("axis", 0);
+        for (int r : readers_[static_cast<size_t>(split.inputs[0])]) {
+          Node& shape = g_.nodes[static_cast<size_t>(r)];
+          if (r == s) continue;
+          shape.inputs = concat.inputs;
+          shape.attrs["concat_axis"] = axis;
+        }
+        shuffle.inputs = concat.inputs;
+        shuffle.attrs["axis"] = axis;
+        shuffle.fused.push_back("Concat '" + concat.name + "'");
+        dead_[static_cast<size_t>(c)] = true;
+      }
+      Attribute a;
+      a.kind = Attribute::Kind::Int, a.i = static_cast<int64_t>(shuffle.inputs.size());
+      shuffle.attrs["inputs"] = a;
+      a.kind = Attribute::Kind::Ints, a.ints = {split.attr_int("allowzero", 0), back.attr_int("allowzero", 0)};
+      shuffle.attrs["allowzero"] = a;
+      shuffle.inputs.push_back(split.inputs[1]);
+      shuffle.inputs.push_back(back.inputs[1]);
+      shuffle.fused.push_back("Reshape '" + split.name + "'");
+      shuffle.fused.push_back("Transpose '" + transpose.name + "'");
+      shuffle.run = channel_shuffle_op();
+      dead_[static_cast<size_t>(s)] = dead_[static_cast<size_t>(t)] = true;
+      g_.nodes[i] = std::move(shuffle);
       count();
     }
     compact();
@@ -626,7 +720,7 @@ bool unit_window(const Node& n) {
          std::all_of(p.begin(), p.end(), [](int64_t v) { return v == 0; });
 }
 
-// Pass 7: a blocked depthwise Conv takes in the blocked pointwise Conv (group 1, 1x1 weight, stride
+// Pass 8: a blocked depthwise Conv takes in the blocked pointwise Conv (group 1, 1x1 weight, stride
 // 1, no padding, no residual) whose output only it reads; both weights constant.
 void fuse_pointwise_depthwise(Graph& g) {
   std::vector<int> readers(g.values.size(), 0), producer(g.values.size(), -1);

@@ -491,3 +491,101 @@ def test_blocked_output_and_a_plain_residual_are_converted():
              helper.make_node("Add", ["p", "r"], ["y"])]
     model = both(nodes, dict(w0=arr(16, 8, 3, 3), w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1)))
     assert "ToBlocked" in model.op_types and model.op_types[-1] == "FromBlocked"
+
+
+def shuffle_graph(parts, groups, split_dims="ngkhw", back="nchw", others=()):
+    """Convs from x into `parts` channel counts, Concat, and a channel shuffle as torch.onnx exports
+    ShuffleNet's: the Reshape targets computed from Shape(concatenation) as the graph runs. split_dims
+    / back name the Reshapes' targets ("n", "g" groups, "c" channels, "k" channels / groups, "h",
+    "w", "x" for -1, "f" for h * w); the result feeds y through a 3x3 Conv of its channels when 4D."""
+    nodes, inits = [], {}
+    for i, c in enumerate(parts):
+        inits[f"w{i}"] = arr(c, 4, 1, 1)
+        nodes.append(helper.make_node("Conv", ["x", f"w{i}"], [f"p{i}"], name=f"part{i}"))
+    names = [f"p{i}" for i in range(len(parts))]
+    if len(parts) > 1:
+        nodes.append(helper.make_node("Concat", names, ["cat"], name="concat", axis=1))
+    else:
+        nodes.append(helper.make_node("Identity", names, ["cat"], name="same"))
+    inits.update(i0=np.array(0, np.int64), i1=np.array(1, np.int64), i2=np.array(2, np.int64),
+                 i3=np.array(3, np.int64), ax0=np.array([0], np.int64), g=np.array([groups], np.int64),
+                 gs=np.array(groups, np.int64), neg=np.array([-1], np.int64))
+    nodes.append(helper.make_node("Shape", ["cat"], ["s"]))
+    for d, i in zip("nchw", range(4)):
+        nodes.append(helper.make_node("Gather", ["s", f"i{i}"], [f"s_{d}"]))
+        nodes.append(helper.make_node("Unsqueeze", [f"s_{d}", "ax0"], [f"d_{d}"]))
+    nodes.append(helper.make_node("Div", ["s_c", "gs"], ["s_k"]))
+    nodes.append(helper.make_node("Unsqueeze", ["s_k", "ax0"], ["d_k"]))
+    nodes.append(helper.make_node("Mul", ["s_h", "s_w"], ["s_f"]))
+    nodes.append(helper.make_node("Unsqueeze", ["s_f", "ax0"], ["d_f"]))
+    named = dict(n="d_n", g="g", c="d_c", k="d_k", h="d_h", w="d_w", x="neg", f="d_f")
+    nodes.append(helper.make_node("Concat", [named[d] for d in split_dims], ["shape1"], axis=0))
+    nodes.append(helper.make_node("Reshape", ["cat", "shape1"], ["r1"], name="split"))
+    nodes.append(helper.make_node("Transpose", ["r1"], ["t"], name="swap", perm=[0, 2, 1, 3, 4]))
+    nodes.append(helper.make_node("Concat", [named[d] for d in back], ["shape2"], axis=0))
+    nodes.append(helper.make_node("Reshape", ["t", "shape2"], ["r2"], name="back"))
+    nodes.extend(others)
+    if len(back) == 4:
+        inits["wy"] = arr(5, sum(parts), 3, 3)
+        nodes.append(helper.make_node("Conv", ["r2", "wy"], ["y"], name="after", pads=[1, 1, 1, 1]))
+    else:
+        nodes.append(helper.make_node("Relu", ["r2"], ["y"]))
+    return nodes, inits
+
+
+def test_channel_shuffle_and_its_concat_run_as_one_node(monkeypatch):
+    # Concat, Reshape, Transpose, Reshape: one ChannelShuffle node that copies each channel once,
+    # bit for bit the four operators' values, for 1-3 inputs of any channel counts and 2-5 groups;
+    # the Shape node that read the concatenation reads its inputs' shapes instead.
+    for parts, groups in [((6, 6), 2), ((5, 7), 3), ((4, 3, 5), 4), ((12,), 3), ((9, 1), 5)]:
+        nodes, inits = shuffle_graph(parts, groups)
+        data = build(nodes, inits, x_shape=(3, 4, 5, 6))
+        x = arr(3, 4, 5, 6)
+        fused = tinytorch.onnx.load_from_bytes(data)
+        monkeypatch.setenv("TINYTORCH_FUSE_CHANNEL_SHUFFLE", "0")
+        apart = tinytorch.onnx.load_from_bytes(data)
+        monkeypatch.delenv("TINYTORCH_FUSE_CHANNEL_SHUFFLE")
+        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+        got = fused(x).numpy()
+        assert np.array_equal(got, apart(x).numpy())
+        assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+        assert "ChannelShuffle" in fused.op_types and "Transpose" not in fused.op_types
+        assert "Transpose" in apart.op_types and "ChannelShuffle" not in apart.op_types
+        shuffle = [d for d in fused.describe_nodes() if d.startswith("ChannelShuffle")][0]
+        assert "Reshape 'split'" in shuffle and "Transpose 'swap'" in shuffle
+        assert ("Concat 'concat'" in shuffle) == (len(parts) > 1)
+        assert ops(fused).count("Concat") == 2  # the two targets' only
+        # The node on its own: a shuffled copy of the concatenation, channel i * g + j from j * C/g + i.
+        probe_nodes, probe_inits = shuffle_graph(parts, groups)
+        probe_nodes[-1] = helper.make_node("Identity", ["r2"], ["y"])
+        probe = tinytorch.onnx.load_from_bytes(build(probe_nodes, probe_inits, x_shape=(3, 4, 5, 6)))
+        cat = np.concatenate([np.einsum("oc,nchw->nohw", probe_inits[f"w{i}"][:, :, 0, 0], x)
+                              for i in range(len(parts))], axis=1)
+        C = cat.shape[1]
+        order = [j * (C // groups) + i for i in range(C // groups) for j in range(groups)]
+        np.testing.assert_allclose(probe(x).numpy(), cat[:, order], rtol=1e-5, atol=1e-5)
+
+
+def test_channel_shuffle_runs_as_written_where_the_shapes_are_not_a_shuffle():
+    # The targets are computed as the graph runs: where they are not [N, g, C/g, H, W] and back to
+    # [N, C, H, W], the node runs the operators as written (the same values as the graph unoptimized).
+    for split_dims, back in [("ngkwh", "nchw"), ("ngkhw", "ncf"), ("nkghw", "nxhw")]:
+        nodes, inits = shuffle_graph((6, 10), 2, split_dims, back)
+        data = build(nodes, inits, x_shape=(2, 4, 3, 5))
+        x = arr(2, 4, 3, 5)
+        model = tinytorch.onnx.load_from_bytes(data)
+        assert "ChannelShuffle" in model.op_types
+        got, want = model(x).numpy(), tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # Not when the concatenation has another reader than the shuffle and Shape nodes, nor for
+    # another permutation.
+    nodes, inits = shuffle_graph((6, 6), 2, others=[helper.make_node("Relu", ["cat"], ["z"])])
+    model = tinytorch.onnx.load_from_bytes(build(nodes, inits, outputs=("y", "z"), x_shape=(2, 4, 3, 5)))
+    shuffle = [d for d in model.describe_nodes() if d.startswith("ChannelShuffle")]  # the Reshapes, Transpose
+    assert len(shuffle) == 1 and "Concat" not in shuffle[0] and "Concat 'concat'" in model.describe_nodes()
+    nodes, inits = shuffle_graph((6, 6), 2)
+    nodes[[n.name for n in nodes].index("swap")] = helper.make_node("Transpose", ["r1"], ["t"], name="swap",
+                                                                     perm=[0, 1, 2, 4, 3])
+    model = tinytorch.onnx.load_from_bytes(build(nodes, inits, x_shape=(2, 4, 3, 3)))
+    assert "ChannelShuffle" not in model.op_types and "Transpose" in model.op_types
