@@ -74,17 +74,32 @@ namespace {
 // layer's GEMM a long inner dimension, few enough that an early layer's chunk is one image.
 constexpr int64_t kWeightGradChunkFloats = int64_t{4} << 20;
 
+// A 1x1 layer's image of at least this many pixels is a chunk of its own: its GEMM's inner
+// dimension is long enough, and it then reads the image and dy in place instead of copying them
+// side by side (32 -> 128 at 54x54, batch 8: the copies took a third of the weight gradient's
+// time). Layers with a window copy their columns either way, and fewer, larger chunks ran faster.
+constexpr int64_t kLongImagePixels = 1024;
+
 // Blocks of dw_g [OCG, K] that run as items: columns in blocks of about 128 (at least 16, a
-// multiple of 16), rows in blocks of at most 256; a function of the shape alone.
+// multiple of 16), rows in blocks of at most 256, and at least two blocks where rows of 32 or more
+// allow it (one 128 x 32 block, a 32 -> 128 1x1 layer's, ran its whole GEMM on one thread; more,
+// smaller row blocks slowed OpenBLAS's GEMM more than the threads gained); a function of the shape
+// alone, never of the thread count.
+constexpr int64_t kMinGradBlocks = 2;
 struct GradBlocks {
   int64_t ob, kb, obs, kbs;  // rows and columns per block, block counts
 };
 GradBlocks grad_blocks(int64_t OCG, int64_t K) {
   GradBlocks b{};
-  b.obs = (OCG + 255) / 256, b.ob = (OCG + b.obs - 1) / b.obs;
+  b.obs = (OCG + 255) / 256;
   const int64_t want = (K + 127) / 128;
   b.kb = std::max<int64_t>(16, ((K + want - 1) / want + 15) / 16 * 16);
   b.kbs = (K + b.kb - 1) / b.kb;
+  if (b.obs * b.kbs < kMinGradBlocks) {
+    b.obs = std::max(b.obs, std::min((kMinGradBlocks + b.kbs - 1) / b.kbs, OCG / 32));
+  }
+  b.ob = (OCG + b.obs - 1) / b.obs;
+  b.obs = (OCG + b.ob - 1) / b.ob;
   return b;
 }
 
@@ -139,7 +154,9 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
                           g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
   // Images per chunk, their columns side by side: col_g [K, n * P] per group, dy [OC, n * P].
   const int64_t per_image = (g.groups * K + g.OC) * P;
-  const int64_t per_chunk = std::clamp<int64_t>(kWeightGradChunkFloats / std::max<int64_t>(per_image, 1), 1, g.N);
+  const int64_t per_chunk = one_by_one && P >= kLongImagePixels
+                                ? 1
+                                : std::clamp<int64_t>(kWeightGradChunkFloats / std::max<int64_t>(per_image, 1), 1, g.N);
   const bool in_place = per_chunk == 1 && one_by_one;  // the image is its own col, dy its own rows
   float* buffer =
       in_place ? nullptr : workspace(static_cast<size_t>(per_chunk * per_image) * sizeof(float), WorkspaceSlot::Shared);

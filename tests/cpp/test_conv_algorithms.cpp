@@ -1098,11 +1098,38 @@ TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
   }
 }
 
+// The weight gradient of one shape: the same bits on one thread and two, and within the sum's
+// rounding of the reference.
+namespace {
+void check_weight_gradient(const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& o,
+                           tt::Generator& gen) {
+  namespace k = tt::kernels;
+  const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+  const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+  const tt::Tensor dy = tt::Tensor::randn({input[0], g.OC, g.OH, g.OW}, gen);
+  std::vector<float> one(static_cast<size_t>(w.numel())), two(one.size()), want(one.size()), size(one.size());
+  const int saved = tt::get_num_threads();
+  tt::set_num_threads(1);
+  tt::ops::conv2d_backward_weight(one.data(), dy.data(), x.data(), g);
+  tt::set_num_threads(2);
+  tt::ops::conv2d_backward_weight(two.data(), dy.data(), x.data(), g);
+  tt::set_num_threads(saved);
+  k::conv2d_backward_weight_reference(want.data(), dy.data(), x.data(), g);
+  k::conv2d_backward_weight_reference(size.data(), abs_of(dy).data(), abs_of(x).data(), g);
+  const double terms = static_cast<double>(input[0] * g.OH * g.OW);
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(one[i], two[i]) << "weight gradient " << i << " differs between one thread and two";
+    ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+        << "weight gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+        << tt::shape_to_string(weight);
+  }
+}
+}  // namespace
+
 // The weight gradient (ops/conv2d_backward.cpp) against the reference: images in chunks side by
 // side, the 1x1 case read in place, groups, strides, dilations, padding; and the same bits on one
 // thread and two. Shapes large enough that a chunk holds one image (the in-place 1x1 path) run too.
 TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
-  namespace k = tt::kernels;
   std::mt19937 rng(41);
   tt::Generator gen(42);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -1120,26 +1147,19 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
     o.padding = big ? tt::Padding2d(0, 0) : tt::Padding2d(pick(0, depthwise ? 2 : 1), pick(0, depthwise ? 2 : 1));
     o.groups = groups;
     const int64_t N = big ? 2 : pick(1, 9), H = big ? 130 : pick(10, 40), W = big ? 131 : pick(10, 40);
-    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
-    const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
-    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
-    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
-    std::vector<float> one(static_cast<size_t>(w.numel())), two(one.size()), want(one.size()), size(one.size());
-    tt::set_num_threads(1);
-    tt::ops::conv2d_backward_weight(one.data(), dy.data(), x.data(), g);
-    tt::set_num_threads(2);
-    tt::ops::conv2d_backward_weight(two.data(), dy.data(), x.data(), g);
-    k::conv2d_backward_weight_reference(want.data(), dy.data(), x.data(), g);
-    k::conv2d_backward_weight_reference(size.data(), abs_of(dy).data(), abs_of(x).data(), g);
-    const double terms = static_cast<double>(N * g.OH * g.OW);
-    for (size_t i = 0; i < one.size(); ++i) {
-      ASSERT_EQ(one[i], two[i]) << "weight gradient " << i << " differs between one thread and two";
-      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-          << "weight gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-          << tt::shape_to_string(weight);
-    }
+    check_weight_gradient({N, groups * cg, H, W}, {groups * ocg, cg, kh, kw}, o, gen);
   }
   tt::set_num_threads(saved);
+}
+
+// The weight gradient's two shape rules: one block of dw (80 rows, 45 or 16 columns) cut in two by
+// rows so that two threads share it, and a 1x1 layer's images of 1024 pixels or more (here 1056)
+// each a chunk of its own, read in place.
+TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
+  tt::Generator gen(43);
+  check_weight_gradient({3, 5, 11, 12}, {80, 5, 3, 3}, {.padding = tt::Padding2d(1)}, gen);
+  check_weight_gradient({3, 16, 33, 32}, {80, 16, 1, 1}, {}, gen);
+  check_weight_gradient({2, 16, 33, 32}, {80, 8, 1, 1}, {.groups = 2}, gen);
 }
 
 // A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
