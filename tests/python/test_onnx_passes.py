@@ -304,6 +304,20 @@ def test_blocked_layout_runs_a_mobile_network_and_converts_once(c, mid):
     assert algorithms == ["blocked"] + ["blocked pointwise, then depthwise", "blocked"] * 2 + ["blocked"]
 
 
+def with_and_without(monkeypatch, data, x, variable):
+    """The graph loaded with a pass and with `variable`=0 (the pass off), run on x: the same bits,
+    and within 1e-5 of the graph as written. Returns the two models."""
+    fused = tinytorch.onnx.load_from_bytes(data)
+    monkeypatch.setenv(variable, "0")
+    apart = tinytorch.onnx.load_from_bytes(data)
+    monkeypatch.delenv(variable)
+    want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
+    got = fused(x).numpy()
+    assert np.array_equal(got, apart(x).numpy())
+    assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+    return fused, apart
+
+
 def test_pointwise_then_depthwise_run_as_one_node_in_bands(monkeypatch):
     # A pointwise Conv whose output only a depthwise Conv reads becomes part of that node; where the
     # middle tensor is large (64 channels at 75x70: 1.3 MiB) it is computed a band of rows at a time.
@@ -326,14 +340,7 @@ def test_pointwise_then_depthwise_run_as_one_node_in_bands(monkeypatch):
                                   [numpy_helper.from_array(v, name) for name, v in inits.items()])
         data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
         x = arr(1, 3, 150, 140)
-        fused = tinytorch.onnx.load_from_bytes(data)
-        monkeypatch.setenv("TINYTORCH_FUSE_POINTWISE_DEPTHWISE", "0")
-        apart = tinytorch.onnx.load_from_bytes(data)
-        monkeypatch.delenv("TINYTORCH_FUSE_POINTWISE_DEPTHWISE")
-        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
-        got = fused(x).numpy()
-        assert np.array_equal(got, apart(x).numpy())
-        assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+        fused, apart = with_and_without(monkeypatch, data, x, "TINYTORCH_FUSE_POINTWISE_DEPTHWISE")
         assert ops(fused) == ["Conv", "Conv", "Conv"] and ops(apart) == ["Conv"] * 4
         assert "Conv 'bexpand' (pointwise, + clip(0, 6))" in described(fused)[1]
         algorithms = [n["algorithm"] for n in fused.inspect(x, timed_runs=1)["nodes"] if n["op"] == "Conv"]
@@ -541,14 +548,7 @@ def test_channel_shuffle_and_its_concat_run_as_one_node(monkeypatch):
         nodes, inits = shuffle_graph(parts, groups)
         data = build(nodes, inits, x_shape=(3, 4, 5, 6))
         x = arr(3, 4, 5, 6)
-        fused = tinytorch.onnx.load_from_bytes(data)
-        monkeypatch.setenv("TINYTORCH_FUSE_CHANNEL_SHUFFLE", "0")
-        apart = tinytorch.onnx.load_from_bytes(data)
-        monkeypatch.delenv("TINYTORCH_FUSE_CHANNEL_SHUFFLE")
-        want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
-        got = fused(x).numpy()
-        assert np.array_equal(got, apart(x).numpy())
-        assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+        fused, apart = with_and_without(monkeypatch, data, x, "TINYTORCH_FUSE_CHANNEL_SHUFFLE")
         assert "ChannelShuffle" in fused.op_types and "Transpose" not in fused.op_types
         assert "Transpose" in apart.op_types and "ChannelShuffle" not in apart.op_types
         shuffle = [d for d in fused.describe_nodes() if d.startswith("ChannelShuffle")][0]
