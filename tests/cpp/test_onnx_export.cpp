@@ -5,6 +5,7 @@
 // every op and ONNX Runtime.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "tinytorch/tinytorch.hpp"
@@ -90,4 +91,30 @@ TEST(OnnxExport, ModuleModeIsRestoredAndTracesDoNotNest) {
   EXPECT_THROW(tt::onnx::export_to_bytes(nested, {random({1, 2}, 1)}), tt::ArgumentError);
   EXPECT_THROW(tt::onnx::export_module(*model, {0, 1, 28, 28}, path), tt::ShapeError);
   std::remove(path.c_str());
+}
+
+// A channel shuffle as ShuffleNet writes it (Concat, Reshape to [N, g, C/g, H, W], Transpose,
+// Reshape back), traced and read back: the graph passes make it one ChannelShuffle node
+// (src/onnx/optimize.cpp) whose output is the graph's as written; and where the first Reshape's
+// target is another shape ([N, g, C/g, H * W, 1]) the node runs the operators as written.
+TEST(OnnxExport, ChannelShuffleRunsAsOneNode) {
+  if (!tt::onnx::available()) GTEST_SKIP() << "built without libonnx-dev";
+  const tt::Tensor w1 = random({6, 4, 1, 1}, 4), w2 = random({10, 4, 1, 1}, 5), x = random({2, 4, 6, 5}, 6);
+  for (const bool shuffle : {true, false}) {
+    auto net = [&](const std::vector<tt::Tensor>& in) {
+      const tt::Tensor c = tt::cat({tt::conv2d(in[0], w1), tt::conv2d(in[0], w2)}, 1);  // 16 channels
+      const int64_t n = in[0].size(0);
+      const tt::Shape split = shuffle ? tt::Shape{n, 4, 4, 6, 5} : tt::Shape{n, 4, 4, 30, 1};
+      return std::vector<tt::Tensor>{c.reshape(split).permute({0, 2, 1, 3, 4}).reshape({n, 16, 6, 5})};
+    };
+    const std::string bytes = tt::onnx::export_to_bytes(net, {x});
+    const tt::onnx::Model fast = tt::onnx::load_from_bytes(bytes);
+    const tt::onnx::Model plain = tt::onnx::load_from_bytes(bytes, {.optimize = false});
+    const std::vector<std::string> ops = fast.op_types();
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "ChannelShuffle"), 1);
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "Transpose") + std::count(ops.begin(), ops.end(), "Concat"), 0);
+    const tt::Tensor got = fast(x), want = plain(x), direct = net({x})[0];
+    EXPECT_LE(max_difference(got, want), 1e-5);
+    EXPECT_LE(max_difference(got, direct), 1e-5);
+  }
 }
