@@ -494,6 +494,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 5, 5}, {192, 1, 1, 1}, dw16),
             tt::Conv2dAlgorithm::Direct);  // not batched
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 8, 8}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);  // 64 pixels
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {64, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
             tt::Conv2dAlgorithm::Packed);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1
