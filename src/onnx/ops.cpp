@@ -552,37 +552,6 @@ Tensors flatten_op(const Node& n, const Tensors& x) {
   return {a.reshape({outer, a.numel() / std::max<int64_t>(outer, 1)})};
 }
 
-Tensors reshape(const Node& n, const Tensors& x) {
-  const Tensor& a = arg(n, x, 0);
-  std::vector<int64_t> shape = ints_of(n, arg(n, x, 1));
-  if (n.attr_int("allowzero", 0) == 0) {
-    for (size_t d = 0; d < shape.size(); ++d) {
-      if (shape[d] == 0) {
-        if (d >= a.shape().size()) fail(n, "shape entry 0 copies a dim the input does not have");
-        shape[d] = a.shape()[d];
-      }
-    }
-  }
-  return {a.reshape(shape)};
-}
-
-Tensors transpose(const Node& n, const Tensors& x) {
-  const Tensor& a = arg(n, x, 0);
-  std::vector<int64_t> perm(static_cast<size_t>(a.dim()));
-  std::iota(perm.rbegin(), perm.rend(), 0);
-  perm = n.attr_ints("perm", perm);
-  return {a.permute(perm)};
-}
-
-Tensors concat(const Node& n, const Tensors& x) {
-  Tensors parts;
-  for (const Tensor& t : x) {
-    if (t.defined()) parts.push_back(t);
-  }
-  if (parts.empty()) fail(n, "no inputs");
-  return {cat(parts, wrap_axis(n, n.attr_int("axis", 0), parts[0].dim()))};
-}
-
 // The shape a Reshape to `target` gives a tensor of shape `in` (ONNX's rules: 0 copies the dim
 // unless allowzero, one -1 is inferred), or nothing where the target does not fit it.
 std::optional<Shape> reshaped(const Shape& in, std::vector<int64_t> target, bool allowzero) {
@@ -607,6 +576,31 @@ std::optional<Shape> reshaped(const Shape& in, std::vector<int64_t> target, bool
     target[*inferred] = numel / known;
   }
   return known * (inferred ? target[*inferred] : 1) == numel ? std::optional<Shape>(target) : std::nullopt;
+}
+
+Tensors reshape(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  const std::vector<int64_t> target = ints_of(n, arg(n, x, 1));
+  const std::optional<Shape> shape = reshaped(a.shape(), target, n.attr_int("allowzero", 0) != 0);
+  if (!shape) fail(n, "cannot reshape " + shape_to_string(a.shape()) + " to " + shape_to_string(target));
+  return {a.reshape(*shape)};
+}
+
+Tensors transpose(const Node& n, const Tensors& x) {
+  const Tensor& a = arg(n, x, 0);
+  std::vector<int64_t> perm(static_cast<size_t>(a.dim()));
+  std::iota(perm.rbegin(), perm.rend(), 0);
+  perm = n.attr_ints("perm", perm);
+  return {a.permute(perm)};
+}
+
+Tensors concat(const Node& n, const Tensors& x) {
+  Tensors parts;
+  for (const Tensor& t : x) {
+    if (t.defined()) parts.push_back(t);
+  }
+  if (parts.empty()) fail(n, "no inputs");
+  return {cat(parts, wrap_axis(n, n.attr_int("axis", 0), parts[0].dim()))};
 }
 
 // The channel shuffle (optimize.cpp, fuse_channel_shuffles): inputs x_0 .. x_{k-1} (a Concat's, k =
