@@ -44,8 +44,9 @@ void col2im_add(float* dx, const float* col, const Conv2dGeometry& g);
 // in [CG, H, W] (the group's channels of one image) -> col [CG*KH*KW, pb], row (c, kh, kw),
 // zeros where the window reads padding. The reference counterpart is the loop nest above: GEMM of
 // the weight [OCG, CG*KH*KW] with col computes the same sums. Rows ld floats apart (0: pb), so that
-// several images' columns can sit side by side.
-void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb, int64_t ld = 0);
+// several images' columns can sit side by side. Rows k0 .. k0 + kc only (kc < 0: every row).
+void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t p0, int64_t pb, int64_t ld = 0,
+                  int64_t k0 = 0, int64_t kc = -1);
 
 // im2col straight into the packed-B panels of gemm_packed.hpp: rows k0 .. k0 + kc of the column
 // matrix (row k = (c, kh, kw)) for output pixels [p0, p0 + np), as ceil(np / nr) panels of

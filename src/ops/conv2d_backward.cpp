@@ -2,13 +2,14 @@
 //
 // dx: for stride 1 the input gradient is itself a convolution (of dy with the weight flipped in
 //     space and transposed in channels, padded by dilation*(k-1) - padding), so it runs on the
-//     forward algorithms, Winograd included. Other strides: GEMM (weight^T x dy) then col2im.
+//     forward algorithms, Winograd included. Other strides: GEMM (weight^T x dy) then col2im, in
+//     blocks of channels whose rows of the column matrix stay in cache.
 // dw: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: images in chunks whose
 //     columns lie side by side (the chunk's pixels the GEMM's inner dimension), blocks of dw over
-//     the threads, each adding the chunks in order. Blocks and chunks follow from the shape, never
-//     the thread count: the same bits on any number of threads. Per image, with a partial dw per
-//     chunk of images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8,
-//     96x96 images) did 9 multiply-adds per write of a 9 MiB partial.
+//     the threads, each building its own rows of col and adding the chunks in order. Blocks and chunks follow from the
+//     shape, never the thread count: the same bits on any number of threads. Per image, with a partial dw per chunk of
+//     images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8, 96x96 images) did 9
+//     multiply-adds per write of a 9 MiB partial.
 // db: per channel, a double sum in a fixed order.
 #include <algorithm>
 #include <cstring>
@@ -21,6 +22,14 @@
 #include "ops/prepared_weights.hpp"
 
 namespace tinytorch::ops {
+
+namespace {
+
+// Floats of one block of column rows that a thread writes and reads back at once (512 KiB: within
+// a core's L2 on the machines we measure, 1-2 MiB).
+constexpr int64_t kColumnBlockFloats = int64_t{128} << 10;
+
+}  // namespace
 
 void conv2d_backward_input(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
@@ -53,32 +62,44 @@ void conv2d_backward_input(float* dx, const float* dy, const float* weight, cons
     conv2d_forward(dx, dy, f, nullptr, t);
     return;
   }
-  // dcol [K, P] = weight_g^T [K, OCG] x dy [OCG, P], then col2im into dx, one (image, group) per item.
+  // dcol = weight_g^T x dy [OCG, P], then col2im into dx, in blocks of whole input channels whose
+  // rows of dcol (cb * KH * KW rows of P floats) stay in cache between the GEMM that writes them
+  // and the col2im that reads them: one (image, group, channel block) per item, each item the only
+  // writer of its channels of dx. Through the whole dcol [K, P] at once, a 5x5 stride-2 layer of
+  // 285 -> 5 channels at 71x71 wrote and read back a 37 MB matrix.
+  const int64_t cb = std::clamp<int64_t>(kColumnBlockFloats / std::max<int64_t>(g.KH * g.KW * P, 1), 1, CG);
+  const int64_t blocks = (CG + cb - 1) / cb;
   parallel_for(
-      g.N * g.groups,
+      g.N * g.groups * blocks,
       [&](int64_t item, int) {
-        const int64_t n = item / g.groups, grp = item % g.groups;
-        float* col = workspace(static_cast<size_t>(K * P) * sizeof(float));
-        kernels::sgemm(true, false, K, P, OCG, 1.0f, weight + grp * OCG * K, K, dy + (n * g.OC + grp * OCG) * P, P,
-                       0.0f, col, P);
-        float* dst = dx + (n * g.C + grp * CG) * g.H * g.W;
-        std::fill_n(dst, CG * g.H * g.W, 0.0f);
-        kernels::col2im_add(dst, col, g);
+        const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, c0 = item % blocks * cb;
+        const int64_t channels = std::min(cb, CG - c0), rows = channels * g.KH * g.KW;
+        float* col = workspace(static_cast<size_t>(rows * P) * sizeof(float));
+        kernels::sgemm(true, false, rows, P, OCG, 1.0f, weight + grp * OCG * K + c0 * g.KH * g.KW, K,
+                       dy + (n * g.OC + grp * OCG) * P, P, 0.0f, col, P);
+        float* dst = dx + (n * g.C + grp * CG + c0) * g.H * g.W;
+        std::fill_n(dst, channels * g.H * g.W, 0.0f);
+        Conv2dGeometry block = g;  // the block's channels as one group
+        block.C = channels, block.groups = 1;
+        kernels::col2im_add(dst, col, block);
       },
       2 * g.N * g.OC * P * K);
 }
 
 namespace {
 
-// Floats of one chunk's columns and output gradients (16 MiB): images enough to give a late
-// layer's GEMM a long inner dimension, few enough that an early layer's chunk is one image.
+// Images per chunk: as many as the chunk's whole col and dy would fit in this many floats (16 MiB),
+// enough to give a late layer's GEMM a long inner dimension, few enough that an early layer's chunk
+// is one image. (A block's rows of col, at most 128 of them, are what is built at once.)
 constexpr int64_t kWeightGradChunkFloats = int64_t{4} << 20;
 
 // A 1x1 layer's image of at least this many pixels is a chunk of its own: its GEMM's inner
 // dimension is long enough, and it then reads the image and dy in place instead of copying them
 // side by side (32 -> 128 at 54x54, batch 8: the copies took a third of the weight gradient's
-// time). Layers with a window copy their columns either way, and fewer, larger chunks ran faster.
-constexpr int64_t kLongImagePixels = 1024;
+// time). On 20 random 1x1 layers of 5x5 to 28x28 pixels, in place ran 0.98-1.66x the copies'
+// speed from 12x12 up on both ISAs; below, 0.89-1.31x with AVX2. Layers with a window copy their
+// columns either way, and fewer, larger chunks ran faster.
+constexpr int64_t kLongImagePixels = 128;
 
 // Blocks of dw_g [OCG, K] that run as items: columns in blocks of about 128 (at least 16, a
 // multiple of 16), rows in blocks of at most 256, and at least two blocks where rows of 32 or more
@@ -86,6 +107,12 @@ constexpr int64_t kLongImagePixels = 1024;
 // smaller row blocks slowed OpenBLAS's GEMM more than the threads gained); a function of the shape
 // alone, never of the thread count.
 constexpr int64_t kMinGradBlocks = 2;
+
+// An item is a block of columns with all its row blocks (its rows of col built once) where that
+// gives at least this many items; otherwise one row block, each building the rows of col it reads.
+// Each 512 -> 512 3x3 layer's block of 128 columns built twice cost 9% (batch 8 at 7x7); five
+// items of two row blocks each (64 -> 320, 3x3) left a thread idle for a sixth of the time.
+constexpr int64_t kSharedColumnItems = 8;
 struct GradBlocks {
   int64_t ob, kb, obs, kbs;  // rows and columns per block, block counts
 };
@@ -158,44 +185,53 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
                                 ? 1
                                 : std::clamp<int64_t>(kWeightGradChunkFloats / std::max<int64_t>(per_image, 1), 1, g.N);
   const bool in_place = per_chunk == 1 && one_by_one;  // the image is its own col, dy its own rows
-  float* buffer =
-      in_place ? nullptr : workspace(static_cast<size_t>(per_chunk * per_image) * sizeof(float), WorkspaceSlot::Shared);
+  float* dyc =
+      in_place ? nullptr : workspace(static_cast<size_t>(per_chunk * g.OC * P) * sizeof(float), WorkspaceSlot::Shared);
   const GradBlocks b = grad_blocks(OCG, K);
-  const int64_t items = g.groups * b.obs * b.kbs;
+  const int64_t parts = g.groups * b.kbs >= kSharedColumnItems ? 1 : b.obs;
+  const int64_t items = g.groups * b.kbs * parts;
   for (int64_t n0 = 0; n0 < g.N; n0 += per_chunk) {
     const int64_t images = std::min(per_chunk, g.N - n0), L = images * P;  // L: the chunk's pixels
-    float* col = buffer;
-    float* dyc = in_place ? nullptr : buffer + g.groups * K * L;
-    if (!in_place) {
+    if (!in_place) {  // dy [OC, L]: the chunk's output gradients side by side
       parallel_for(
-          images * g.groups,
+          images * g.OC,
           [&](int64_t item, int) {
-            const int64_t i = item / g.groups, grp = item % g.groups, n = n0 + i;
-            const float* image = in + (n * g.C + grp * CG) * g.H * g.W;
-            float* dst = col + grp * K * L + i * P;
-            if (one_by_one) {
-              for (int64_t k = 0; k < K; ++k)
-                std::memcpy(dst + k * L, image + k * P, static_cast<size_t>(P) * sizeof(float));
-            } else {
-              kernels::im2col_block(dst, image, g, 0, P, L);
-            }
-            for (int64_t o = grp * OCG; o < (grp + 1) * OCG; ++o)
-              std::memcpy(dyc + o * L + i * P, dy + (n * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
+            const int64_t i = item / g.OC, o = item % g.OC;
+            std::memcpy(dyc + o * L + i * P, dy + ((n0 + i) * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
           },
-          images * (g.groups * K + g.OC) * P * 2 * kStreamedFloatWork);
+          images * g.OC * P * 2 * kStreamedFloatWork);
     }
-    // dw_g[block] (+)= dy_g [rows, L] x col_g^T [L, columns]: one GEMM per block, the chunks added in order.
+    // dw_g[block] (+)= dy_g [rows, L] x col_g^T [L, columns]: one GEMM per block, the chunks added
+    // in order. Each block builds its own rows of col (its columns of dw) side by side for the
+    // chunk's images, which the GEMM then reads from cache: through one col of every row, a 5x5
+    // layer of 285 -> 5 channels wrote and read back 37 MB for 5 multiply-adds per value.
     parallel_for(
         items,
         [&](int64_t item, int) {
-          const int64_t grp = item / (b.obs * b.kbs), ob = item / b.kbs % b.obs, kbi = item % b.kbs;
-          const int64_t o0 = ob * b.ob, rows = std::min(b.ob, OCG - o0), k0 = kbi * b.kb, cols = std::min(b.kb, K - k0);
-          const float* A = in_place ? dy + (n0 * g.OC + grp * OCG + o0) * P : dyc + (grp * OCG + o0) * L;
-          const float* B = in_place ? in + (n0 * g.C + grp * CG + k0) * P : col + (grp * K + k0) * L;
-          kernels::sgemm(false, true, rows, cols, L, 1.0f, A, L, B, L, n0 == 0 ? 0.0f : 1.0f,
-                         dw + (grp * OCG + o0) * K + k0, K);
+          const int64_t grp = item / (b.kbs * parts), kbi = item / parts % b.kbs, part = item % parts;
+          const int64_t k0 = kbi * b.kb, cols = std::min(b.kb, K - k0);
+          const float* B = in + (n0 * g.C + grp * CG + k0) * P;
+          if (!in_place) {
+            float* col = workspace(static_cast<size_t>(cols * L) * sizeof(float));
+            for (int64_t i = 0; i < images; ++i) {
+              const float* image = in + ((n0 + i) * g.C + grp * CG) * g.H * g.W;
+              if (one_by_one) {
+                for (int64_t k = 0; k < cols; ++k)
+                  std::memcpy(col + k * L + i * P, image + (k0 + k) * P, static_cast<size_t>(P) * sizeof(float));
+              } else {
+                kernels::im2col_block(col + i * P, image, g, 0, P, L, k0, cols);
+              }
+            }
+            B = col;
+          }
+          for (int64_t ob = parts == 1 ? 0 : part; ob < (parts == 1 ? b.obs : part + 1); ++ob) {
+            const int64_t o0 = ob * b.ob, rows = std::min(b.ob, OCG - o0);
+            const float* A = in_place ? dy + (n0 * g.OC + grp * OCG + o0) * P : dyc + (grp * OCG + o0) * L;
+            kernels::sgemm(false, true, rows, cols, L, 1.0f, A, L, B, L, n0 == 0 ? 0.0f : 1.0f,
+                           dw + (grp * OCG + o0) * K + k0, K);
+          }
         },
-        2 * g.groups * OCG * K * L);
+        2 * g.groups * OCG * K * L + (in_place ? 0 : 2 * kStreamedFloatWork * g.groups * parts * K * L));
   }
 }
 

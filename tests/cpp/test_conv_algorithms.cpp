@@ -1154,13 +1154,58 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
 }
 
 // The weight gradient's two shape rules: one block of dw (80 rows, 45 or 16 columns) cut in two by
-// rows so that two threads share it, and a 1x1 layer's images of 1024 pixels or more (here 1056)
-// each a chunk of its own, read in place.
+// rows so that two threads share it, and a 1x1 layer's images of 128 pixels or more (here 1056 and
+// 130) each a chunk of its own, read in place.
 TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
   tt::Generator gen(43);
   check_weight_gradient({3, 5, 11, 12}, {80, 5, 3, 3}, {.padding = tt::Padding2d(1)}, gen);
   check_weight_gradient({3, 16, 33, 32}, {80, 16, 1, 1}, {}, gen);
   check_weight_gradient({2, 16, 33, 32}, {80, 8, 1, 1}, {.groups = 2}, gen);
+  check_weight_gradient({3, 200, 10, 13}, {40, 200, 1, 1}, {}, gen);
+}
+
+// The input gradient (ops/conv2d_backward.cpp) against the reference, and the same bits on one
+// thread and two. Stride 1 runs as a forward convolution; other strides through dcol and col2im
+// in blocks of whole channels: of one or a few of a group's 2-9 channels on the large images here
+// (a channel's rows of dcol a large part of the block's 128K floats), whole groups on the small.
+TEST(ConvBackward, InputGradientMatchesTheReferenceInChannelBlocks) {
+  namespace k = tt::kernels;
+  std::mt19937 rng(44);
+  tt::Generator gen(45);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int saved = tt::get_num_threads();
+  for (int trial = 0; trial < 12; ++trial) {
+    const bool big = trial < 6;  // a channel's rows of dcol a large part of the block
+    const int64_t groups = std::vector<int64_t>{1, 2, 3}[pick(0, 2)], cg = pick(2, 9), ocg = pick(1, 6);
+    const int64_t kh = pick(big ? 2 : 1, 5), kw = pick(2, 5);
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2(pick(2, 3), pick(1, 2));
+    o.dilation = tt::Size2(pick(1, 2), pick(1, 2));
+    o.padding = tt::Padding2d(pick(0, 2), pick(0, 2));
+    o.groups = groups;
+    const int64_t N = pick(1, big ? 2 : 3), H = big ? pick(100, 200) : pick(9, 30),
+                  W = big ? pick(100, 200) : pick(9, 30);
+    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
+    const tt::Tensor w = tt::Tensor::randn(weight, gen);
+    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
+    const auto count = static_cast<size_t>(N * g.C * H * W);
+    std::vector<float> one(count), two(count), want(count), size(count);
+    tt::set_num_threads(1);
+    tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
+    tt::set_num_threads(2);
+    tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
+    const double terms = static_cast<double>(ocg * kh * kw);
+    for (size_t i = 0; i < count; ++i) {
+      ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
+      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+          << tt::shape_to_string(weight);
+    }
+  }
+  tt::set_num_threads(saved);
 }
 
 // A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
