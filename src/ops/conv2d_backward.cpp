@@ -108,10 +108,12 @@ constexpr int64_t kLongImagePixels = 128;
 // alone, never of the thread count.
 constexpr int64_t kMinGradBlocks = 2;
 
-// An item is a block of columns with all its row blocks (its rows of col built once) where that
-// gives at least this many items; otherwise one row block, each building the rows of col it reads.
-// Each 512 -> 512 3x3 layer's block of 128 columns built twice cost 9% (batch 8 at 7x7); five
-// items of two row blocks each (64 -> 320, 3x3) left a thread idle for a sixth of the time.
+// An item is a block of columns with all its row blocks, building its rows of col itself, where
+// that gives at least this many items; otherwise an item is one row block, and the chunk's col is
+// built once for all of them beforehand. Each 512 -> 512 3x3 layer's block of 128 columns built
+// twice cost 9% (batch 8 at 7x7); five items of two row blocks each (64 -> 320, 3x3) left a thread
+// idle for a sixth of the time; ResNet's 1x1 stride-2 layers (2-4 blocks of columns) lost 8-12%
+// building them per row block.
 constexpr int64_t kSharedColumnItems = 8;
 struct GradBlocks {
   int64_t ob, kb, obs, kbs;  // rows and columns per block, block counts
@@ -185,43 +187,58 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
                                 ? 1
                                 : std::clamp<int64_t>(kWeightGradChunkFloats / std::max<int64_t>(per_image, 1), 1, g.N);
   const bool in_place = per_chunk == 1 && one_by_one;  // the image is its own col, dy its own rows
-  float* dyc =
-      in_place ? nullptr : workspace(static_cast<size_t>(per_chunk * g.OC * P) * sizeof(float), WorkspaceSlot::Shared);
   const GradBlocks b = grad_blocks(OCG, K);
   const int64_t parts = g.groups * b.kbs >= kSharedColumnItems ? 1 : b.obs;
   const int64_t items = g.groups * b.kbs * parts;
+  // With few blocks of columns, each read by several row blocks, the chunk's col is built once
+  // for all of them before the GEMMs; otherwise each block builds its own rows of col.
+  const bool shared_col = !in_place && parts > 1;
+  float* dyc =
+      in_place
+          ? nullptr
+          : workspace(static_cast<size_t>(per_chunk * (g.OC + (shared_col ? g.groups * K : 0)) * P) * sizeof(float),
+                      WorkspaceSlot::Shared);
+  // Rows k0 .. k0 + cols of the chunk's col_g, the images side by side (L floats apart).
+  auto build_col = [&](float* col, int64_t n0, int64_t images, int64_t grp, int64_t k0, int64_t cols, int64_t L) {
+    for (int64_t i = 0; i < images; ++i) {
+      const float* image = in + ((n0 + i) * g.C + grp * CG) * g.H * g.W;
+      if (one_by_one) {
+        for (int64_t k = 0; k < cols; ++k)
+          std::memcpy(col + k * L + i * P, image + (k0 + k) * P, static_cast<size_t>(P) * sizeof(float));
+      } else {
+        kernels::im2col_block(col + i * P, image, g, 0, P, L, k0, cols);
+      }
+    }
+  };
   for (int64_t n0 = 0; n0 < g.N; n0 += per_chunk) {
     const int64_t images = std::min(per_chunk, g.N - n0), L = images * P;  // L: the chunk's pixels
-    if (!in_place) {  // dy [OC, L]: the chunk's output gradients side by side
+    float* shared = shared_col ? dyc + g.OC * L : nullptr;
+    if (!in_place) {  // dy [OC, L]: the chunk's output gradients side by side (and the shared col)
       parallel_for(
-          images * g.OC,
+          images * g.groups,
           [&](int64_t item, int) {
-            const int64_t i = item / g.OC, o = item % g.OC;
-            std::memcpy(dyc + o * L + i * P, dy + ((n0 + i) * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
+            const int64_t i = item / g.groups, grp = item % g.groups;
+            for (int64_t o = grp * OCG; o < (grp + 1) * OCG; ++o)
+              std::memcpy(dyc + o * L + i * P, dy + ((n0 + i) * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
+            if (shared_col) build_col(shared + grp * K * L + i * P, n0 + i, 1, grp, 0, K, L);
           },
-          images * g.OC * P * 2 * kStreamedFloatWork);
+          images * (g.OC + (shared_col ? g.groups * K : 0)) * P * 2 * kStreamedFloatWork);
     }
     // dw_g[block] (+)= dy_g [rows, L] x col_g^T [L, columns]: one GEMM per block, the chunks added
-    // in order. Each block builds its own rows of col (its columns of dw) side by side for the
-    // chunk's images, which the GEMM then reads from cache: through one col of every row, a 5x5
-    // layer of 285 -> 5 channels wrote and read back 37 MB for 5 multiply-adds per value.
+    // in order. A block that builds its own rows of col reads them back from cache: through one
+    // col of every row, a 5x5 layer of 285 -> 5 channels wrote and read back 37 MB for 5
+    // multiply-adds per value.
     parallel_for(
         items,
         [&](int64_t item, int) {
           const int64_t grp = item / (b.kbs * parts), kbi = item / parts % b.kbs, part = item % parts;
           const int64_t k0 = kbi * b.kb, cols = std::min(b.kb, K - k0);
           const float* B = in + (n0 * g.C + grp * CG + k0) * P;
-          if (!in_place) {
+          if (shared_col) {
+            B = shared + (grp * K + k0) * L;
+          } else if (!in_place) {
             float* col = workspace(static_cast<size_t>(cols * L) * sizeof(float));
-            for (int64_t i = 0; i < images; ++i) {
-              const float* image = in + ((n0 + i) * g.C + grp * CG) * g.H * g.W;
-              if (one_by_one) {
-                for (int64_t k = 0; k < cols; ++k)
-                  std::memcpy(col + k * L + i * P, image + (k0 + k) * P, static_cast<size_t>(P) * sizeof(float));
-              } else {
-                kernels::im2col_block(col + i * P, image, g, 0, P, L, k0, cols);
-              }
-            }
+            build_col(col, n0, images, grp, k0, cols, L);
             B = col;
           }
           for (int64_t ob = parts == 1 ? 0 : part; ob < (parts == 1 ? b.obs : part + 1); ++ob) {
@@ -231,7 +248,7 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
                            dw + (grp * OCG + o0) * K + k0, K);
           }
         },
-        2 * g.groups * OCG * K * L + (in_place ? 0 : 2 * kStreamedFloatWork * g.groups * parts * K * L));
+        2 * g.groups * OCG * K * L + (in_place || shared_col ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
   }
 }
 
