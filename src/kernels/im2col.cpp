@@ -12,13 +12,19 @@ void col2im_add(float* dx, const float* col, const Conv2dGeometry& g) {
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const float* src = col + ((c * g.KH + kh) * g.KW + kw) * P;  // row (c, kh, kw)
+        // Output columns ow whose input column iw = ow * stride + off lies in [0, W): [ow0, ow1).
+        const int64_t off = kw * g.dilation_w - g.pad_left;
+        const int64_t ow0 = off >= 0 ? 0 : std::min(g.OW, (-off + g.stride_w - 1) / g.stride_w);
+        const int64_t ow1 = off > g.W - 1 ? ow0 : std::max(ow0, std::min(g.OW, (g.W - 1 - off) / g.stride_w + 1));
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
           if (ih < 0 || ih >= g.H) continue;
-          float* dst = dx + (c * g.H + ih) * g.W;
-          for (int64_t ow = 0; ow < g.OW; ++ow) {
-            const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
-            if (iw >= 0 && iw < g.W) dst[iw] += src[oh * g.OW + ow];
+          float* dst = dx + (c * g.H + ih) * g.W + off;  // dst[ow * stride] is input column iw
+          const float* row = src + oh * g.OW;
+          if (g.stride_w == 1) {
+            for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow] += row[ow];
+          } else {
+            for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow * g.stride_w] += row[ow];
           }
         }
       }

@@ -2,17 +2,23 @@
 //
 // dx: for stride 1 the input gradient is itself a convolution (of dy with the weight flipped in
 //     space and transposed in channels, padded by dilation*(k-1) - padding), so it runs on the
-//     forward algorithms, Winograd included. Other strides: GEMM (weight^T x dy) then col2im, in
-//     blocks of channels whose rows of the column matrix stay in cache.
+//     forward algorithms, Winograd included. Other strides split dx by phase (its pixels of one
+//     row and column remainder modulo the stride): each phase is a stride-1 convolution of dy
+//     with the taps that reach it, run on the forward algorithms too and scattered into dx. Where
+//     the dilation does not divide the stride, GEMM (weight^T x dy) then col2im, in blocks of
+//     channels whose rows of the column matrix stay in cache.
 // dw: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: images in chunks whose
 //     columns lie side by side (the chunk's pixels the GEMM's inner dimension), blocks of dw over
-//     the threads, each building its own rows of col and adding the chunks in order. Blocks and chunks follow from the
-//     shape, never the thread count: the same bits on any number of threads. Per image, with a partial dw per chunk of
-//     images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8, 96x96 images) did 9
-//     multiply-adds per write of a 9 MiB partial.
+//     the threads, each adding the chunks in order. Blocks and chunks follow from the shape, never
+//     the thread count: the same bits on any number of threads. Per image, with a partial dw per
+//     chunk of images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8,
+//     96x96 images) did 9 multiply-adds per write of a 9 MiB partial.
 // db: per channel, a double sum in a fixed order.
 #include <algorithm>
 #include <cstring>
+#include <numeric>
+#include <optional>
+#include <vector>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
@@ -28,6 +34,122 @@ namespace {
 // Floats of one block of column rows that a thread writes and reads back at once (512 KiB: within
 // a core's L2 on the machines we measure, 1-2 MiB).
 constexpr int64_t kColumnBlockFloats = int64_t{128} << 10;
+
+// One dimension of one phase of a strided input gradient: the input positions q * stride + r
+// (q = 0, 1, ...) get dx[q * stride + r] = sum over taps k with (r + pad - k * dilation) a multiple
+// of the stride of dy[q + m_k] w[k], m_k = (r + pad - k * dilation) / stride. Where the dilation
+// divides the stride those taps are k0, k0 + s', ... (s' = stride / dilation) and m falls by one
+// from each to the next: a stride-1 correlation of dy with them in reverse order.
+struct Phase {
+  int64_t first_tap = 0, taps = 0;  // w's taps first_tap + j * spacing, j < taps (0: dx is 0 here)
+  int64_t spacing = 1;
+  int64_t zeros = 0;  // zero taps before them, where the correlation would start past dy's first row
+  int64_t pad = 0;    // the stride-1 convolution's padding before dy (at most its span: m_k0 >= 0)
+  int64_t count = 0;  // its outputs, q = 0 .. count - 1 (the phase's later positions read nothing)
+};
+
+// The phase r of one dimension (stride s, padding p, dilation d, kernel k, dx size H, dy size O),
+// or nothing where the dilation does not divide the stride.
+std::optional<Phase> phase_of(int64_t r, int64_t s, int64_t p, int64_t d, int64_t k, int64_t H, int64_t O) {
+  const int64_t common = std::gcd(s, d);
+  if (d / common != 1) return std::nullopt;
+  Phase ph;
+  ph.spacing = s / common;
+  auto reaches = [&](int64_t tap) { return ((r + p - tap * d) % s + s) % s == 0; };
+  while (ph.first_tap < k && !reaches(ph.first_tap)) ++ph.first_tap;
+  if (ph.first_tap >= k) return ph;
+  ph.taps = (k - 1 - ph.first_tap) / ph.spacing + 1;
+  const int64_t m0 = (r + p - ph.first_tap * d) / s;  // exact
+  // reversed: out[q] = sum over j' of dy[q - pad + j'] w[first_tap + (taps - 1 - j') spacing]
+  ph.pad = ph.taps - 1 - m0;
+  ph.zeros = std::max<int64_t>(0, -ph.pad);
+  ph.pad += ph.zeros;
+  const int64_t total = r < H ? (H - r + s - 1) / s : 0;         // positions q * s + r inside dx
+  ph.count = std::max<int64_t>(0, std::min(total, O + ph.pad));  // from O + pad on, past dy's last row
+  return ph;
+}
+
+// Which strided input gradients run by phases. Through dcol, each value of dcol costs a write, a
+// read and a scattered add into dx for OCG multiply-adds (the GEMM's inner dimension); by phases,
+// the same multiply-adds run as stride^2 forward convolutions of dy with sub-kernels of about
+// KH / stride x KW / stride taps, whose kernels need taps and channels to be efficient. Measured on
+// 56 random strided layers (seeds 515, 616; phases against dcol with the faster col2im): depthwise
+// layers ran 1.4-2.9x faster by phases; dense layers with fewer than 32 outputs and 2+ taps per
+// phase and side (5x5 and 7x7 windows at stride 2) 1.1-2.0x; 3x3 stride-2 and every stride-3 layer
+// with 1-tap phases lost up to 2x, and grouped layers of 4-8 channels per group up to 1.8x.
+bool by_phases(const Conv2dGeometry& g) {
+  const bool depthwise = g.groups == g.C && g.groups == g.OC && g.groups > 1;
+  const bool wide_phases = g.KH >= 2 * g.stride_h && g.KW >= 2 * g.stride_w;
+  return depthwise || (g.groups == 1 && g.OC < 32 && wide_phases);
+}
+
+// dx by phases (see Phase): per phase, the taps that reach it, flipped and transposed per group as
+// for stride 1, one forward convolution of dy, its outputs scattered into their rows and columns.
+bool backward_input_by_phases(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g) {
+  const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
+  std::vector<Phase> rows, cols;
+  for (int64_t r = 0; r < g.stride_h; ++r) {
+    const std::optional<Phase> ph = phase_of(r, g.stride_h, g.pad_top, g.dilation_h, g.KH, g.H, g.OH);
+    if (!ph) return false;
+    rows.push_back(*ph);
+  }
+  for (int64_t r = 0; r < g.stride_w; ++r) {
+    const std::optional<Phase> ph = phase_of(r, g.stride_w, g.pad_left, g.dilation_w, g.KW, g.W, g.OW);
+    if (!ph) return false;
+    cols.push_back(*ph);
+  }
+  const int64_t planes = g.N * g.C;
+  parallel_for(
+      planes, [&](int64_t plane, int) { std::fill_n(dx + plane * g.H * g.W, g.H * g.W, 0.0f); },
+      kStreamedFloatWork * planes * g.H * g.W);
+  const ChangingWeights temporary;  // the phases' weights live for this call only
+  for (int64_t rh = 0; rh < g.stride_h; ++rh) {
+    for (int64_t rw = 0; rw < g.stride_w; ++rw) {
+      const Phase& ph = rows[static_cast<size_t>(rh)];
+      const Phase& pw = cols[static_cast<size_t>(rw)];
+      if (ph.taps == 0 || pw.taps == 0 || ph.count == 0 || pw.count == 0) continue;  // dx stays 0
+      const int64_t KH = ph.zeros + ph.taps, KW = pw.zeros + pw.taps;
+      // weight [OC, CG, KH, KW] -> this phase's [C, OCG, KH', KW']: per group channels swapped,
+      // the reaching taps reversed, zero taps first.
+      Tensor sub = Tensor::zeros({g.C, OCG, KH, KW});
+      float* f = sub.data();
+      for (int64_t oc = 0; oc < g.OC; ++oc) {
+        const int64_t group = oc / OCG, ocg = oc % OCG;
+        for (int64_t icg = 0; icg < CG; ++icg) {
+          const float* src = weight + (oc * CG + icg) * g.KH * g.KW;
+          float* dst = f + ((group * CG + icg) * OCG + ocg) * KH * KW;
+          for (int64_t j = 0; j < ph.taps; ++j) {
+            for (int64_t i = 0; i < pw.taps; ++i) {
+              const int64_t kh = ph.first_tap + (ph.taps - 1 - j) * ph.spacing;
+              const int64_t kw = pw.first_tap + (pw.taps - 1 - i) * pw.spacing;
+              dst[(ph.zeros + j) * KW + pw.zeros + i] = src[kh * g.KW + kw];
+            }
+          }
+        }
+      }
+      Conv2dGeometry t = g;  // dy [N, OC, OH, OW] -> this phase's dx [N, C, count_h, count_w]
+      t.C = g.OC, t.H = g.OH, t.W = g.OW;
+      t.OC = g.C, t.OH = ph.count, t.OW = pw.count;
+      t.KH = KH, t.KW = KW;
+      t.stride_h = t.stride_w = t.dilation_h = t.dilation_w = 1;
+      t.pad_top = ph.pad, t.pad_left = pw.pad;
+      Tensor out = Tensor::empty({g.N, g.C, ph.count, pw.count});
+      conv2d_forward(out.data(), dy, f, nullptr, t);
+      const float* o = out.data();
+      parallel_for(
+          planes,
+          [&](int64_t plane, int) {
+            for (int64_t a = 0; a < ph.count; ++a) {
+              const float* src = o + (plane * ph.count + a) * pw.count;
+              float* dst = dx + (plane * g.H + a * g.stride_h + rh) * g.W + rw;
+              for (int64_t b = 0; b < pw.count; ++b) dst[b * g.stride_w] = src[b];
+            }
+          },
+          2 * kStreamedFloatWork * planes * ph.count * pw.count);
+    }
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -62,12 +184,15 @@ void conv2d_backward_input(float* dx, const float* dy, const float* weight, cons
     conv2d_forward(dx, dy, f, nullptr, t);
     return;
   }
+  if (by_phases(g) && backward_input_by_phases(dx, dy, weight, g)) return;
   // dcol = weight_g^T x dy [OCG, P], then col2im into dx, in blocks of whole input channels whose
-  // rows of dcol (cb * KH * KW rows of P floats) stay in cache between the GEMM that writes them
-  // and the col2im that reads them: one (image, group, channel block) per item, each item the only
-  // writer of its channels of dx. Through the whole dcol [K, P] at once, a 5x5 stride-2 layer of
-  // 285 -> 5 channels at 71x71 wrote and read back a 37 MB matrix.
-  const int64_t cb = std::clamp<int64_t>(kColumnBlockFloats / std::max<int64_t>(g.KH * g.KW * P, 1), 1, CG);
+  // rows of dcol (cb * KH * KW rows of P floats, within kColumnBlockFloats where that leaves 128
+  // rows for the GEMM) stay in cache between the GEMM that writes them and the col2im that reads
+  // them: one (image, group, channel block) per item, each item the only writer of its channels of
+  // dx. Through the whole dcol [K, P] at once, a 5x5 stride-2 layer of 285 -> 5 channels at 71x71
+  // wrote and read back a 37 MB matrix; blocks of 75 rows slowed a 512-output layer's GEMM by 20%.
+  const int64_t taps = g.KH * g.KW;
+  const int64_t cb = std::min(CG, std::max(kColumnBlockFloats / std::max<int64_t>(taps * P, 1), (127 + taps) / taps));
   const int64_t blocks = (CG + cb - 1) / cb;
   parallel_for(
       g.N * g.groups * blocks,

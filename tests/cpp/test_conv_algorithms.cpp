@@ -1169,23 +1169,29 @@ TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
 }
 
 // The input gradient (ops/conv2d_backward.cpp) against the reference, and the same bits on one
-// thread and two. Stride 1 runs as a forward convolution; other strides through dcol and col2im
-// in blocks of whole channels: of one or a few of a group's 2-9 channels on the large images here
-// (a channel's rows of dcol a large part of the block's 128K floats), whole groups on the small.
-TEST(ConvBackward, InputGradientMatchesTheReferenceInChannelBlocks) {
+// thread and two. Stride 1 runs as a forward convolution; other strides by phases for depthwise
+// layers (kernels of 1-5 taps, strides 2-3, padding up to 3: phases no tap reaches, phases whose
+// convolution starts past dy's first row) and dense layers of few outputs and wide windows, and
+// otherwise through dcol and col2im in blocks of whole channels: of one or a few of a group's 2-9
+// channels on the large images here, whole groups on the small.
+TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
   namespace k = tt::kernels;
   std::mt19937 rng(44);
   tt::Generator gen(45);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
   const int saved = tt::get_num_threads();
-  for (int trial = 0; trial < 12; ++trial) {
-    const bool big = trial < 6;  // a channel's rows of dcol a large part of the block
-    const int64_t groups = std::vector<int64_t>{1, 2, 3}[pick(0, 2)], cg = pick(2, 9), ocg = pick(1, 6);
-    const int64_t kh = pick(big ? 2 : 1, 5), kw = pick(2, 5);
+  for (int trial = 0; trial < 24; ++trial) {
+    const bool blocks = trial < 8, big = trial < 4;  // big: a channel's rows of dcol fill much of a block
+    const bool depthwise = trial >= 16;              // else, from trial 8: dense, 4-5 taps down, stride 2
+    const int64_t sh = blocks || depthwise ? pick(2, 3) : 2, sw = pick(1, depthwise ? 3 : 2);
+    const int64_t groups = depthwise ? pick(2, 12) : blocks ? std::vector<int64_t>{1, 2, 3}[pick(0, 2)] : 1;
+    const int64_t cg = depthwise ? 1 : pick(2, 9), ocg = depthwise ? 1 : pick(1, 6);
+    const int64_t kh = pick(blocks ? (big ? 2 : 1) : depthwise ? 1 : 4, 5);
+    const int64_t kw = pick(blocks || depthwise ? 1 : 2 * sw, 5);
     tt::Conv2dOptions o;
-    o.stride = tt::Size2(pick(2, 3), pick(1, 2));
-    o.dilation = tt::Size2(pick(1, 2), pick(1, 2));
-    o.padding = tt::Padding2d(pick(0, 2), pick(0, 2));
+    o.stride = tt::Size2(sh, sw);
+    o.dilation = tt::Size2(blocks ? 2 : pick(1, 2) == 2 && sh == 2 ? 2 : 1, sw == 2 ? pick(1, 2) : 1);
+    o.padding = tt::Padding2d(pick(0, 3), pick(0, 3));
     o.groups = groups;
     const int64_t N = pick(1, big ? 2 : 3), H = big ? pick(100, 200) : pick(9, 30),
                   W = big ? pick(100, 200) : pick(9, 30);
