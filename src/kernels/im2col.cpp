@@ -54,19 +54,21 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
       } else {
         const float* src = in + (c * g.H + ih) * g.W;
         const int64_t iw0 = ow * g.stride_w - g.pad_left + kw * g.dilation_w;  // iw of the run's first pixel
-        if (g.stride_w == 1) {
-          // Pixels j with 0 <= iw0 + j < W read the row; the rest read padding.
-          const int64_t lo = std::clamp<int64_t>(-iw0, 0, run);
-          const int64_t hi = std::clamp<int64_t>(g.W - iw0, lo, run);
-          std::fill_n(dst, lo, 0.0f);
+        // Pixels j with 0 <= iw0 + j * stride < W read the row; the rest read padding.
+        const int64_t sw = g.stride_w;
+        const int64_t lo = iw0 >= 0 ? 0 : std::min(run, (-iw0 + sw - 1) / sw);
+        const int64_t hi = iw0 > g.W - 1 ? lo : std::clamp<int64_t>((g.W - 1 - iw0) / sw + 1, lo, run);
+        std::fill_n(dst, lo, 0.0f);
+        if (sw == 1) {
           if (hi > lo) std::memcpy(dst + lo, src + iw0 + lo, static_cast<size_t>(hi - lo) * sizeof(float));
-          std::fill_n(dst + hi, run - hi, 0.0f);
+        } else if (sw == 2) {  // a constant stride: vectorized, loads and a shuffle
+          const float* s0 = src + iw0;
+          for (int64_t j = lo; j < hi; ++j) dst[j] = s0[2 * j];
         } else {
-          for (int64_t j = 0; j < run; ++j) {
-            const int64_t iw = iw0 + j * g.stride_w;
-            dst[j] = (iw >= 0 && iw < g.W) ? src[iw] : 0.0f;
-          }
+          const float* s0 = src + iw0;
+          for (int64_t j = lo; j < hi; ++j) dst[j] = s0[j * sw];
         }
+        std::fill_n(dst + hi, run - hi, 0.0f);
       }
       dst += run;
       p += run;
