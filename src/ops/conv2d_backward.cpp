@@ -335,6 +335,42 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
       }
     }
   };
+  if (in_place) {
+    // Each image read in place, one region for all: an item is a block of dw over a run of images.
+    // Where the blocks are few, the images are cut in two halves whose sums add at the end, so
+    // that threads share them evenly (three blocks of a 384 -> 128 1x1 layer left one of two
+    // threads idle for a third of the time).
+    const int64_t halves = items < kSharedColumnItems && g.N >= 2 ? 2 : 1, split = (g.N + 1) / 2;
+    float* later =
+        halves == 2 ? workspace(static_cast<size_t>(g.OC * K) * sizeof(float), WorkspaceSlot::Shared) : nullptr;
+    parallel_for(
+        items * halves,
+        [&](int64_t item, int) {
+          const int64_t half = item % halves, block = item / halves;
+          const int64_t grp = block / (b.kbs * parts), kbi = block / parts % b.kbs, part = block % parts;
+          const int64_t k0 = kbi * b.kb, cols = std::min(b.kb, K - k0);
+          const int64_t first = half == 0 ? 0 : split, last = halves == 2 && half == 0 ? split : g.N;
+          float* sum = half == 0 ? dw : later;
+          for (int64_t n = first; n < last; ++n) {
+            for (int64_t ob = parts == 1 ? 0 : part; ob < (parts == 1 ? b.obs : part + 1); ++ob) {
+              const int64_t o0 = ob * b.ob, rows = std::min(b.ob, OCG - o0);
+              kernels::sgemm(false, true, rows, cols, P, 1.0f, dy + (n * g.OC + grp * OCG + o0) * P, P,
+                             in + (n * g.C + grp * CG + k0) * P, P, n == first ? 0.0f : 1.0f,
+                             sum + (grp * OCG + o0) * K + k0, K);
+            }
+          }
+        },
+        2 * g.N * g.groups * OCG * K * P);
+    if (halves == 2) {
+      parallel_for(
+          g.OC,
+          [&](int64_t o, int) {
+            for (int64_t k = 0; k < K; ++k) dw[o * K + k] += later[o * K + k];
+          },
+          3 * kStreamedFloatWork * g.OC * K);
+    }
+    return;
+  }
   for (int64_t n0 = 0; n0 < g.N; n0 += per_chunk) {
     const int64_t images = std::min(per_chunk, g.N - n0), L = images * P;  // L: the chunk's pixels
     float* shared = shared_col ? dyc + g.OC * L : nullptr;

@@ -1155,14 +1155,18 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
 
 // The weight gradient's shape rules: one block of dw (80 rows, 45 or 16 columns) cut in two by
 // rows so that two threads share it (its col built once for both); a 1x1 layer's images of 128
-// pixels or more (here 1056 and 130) each a chunk of its own, read in place; blocks of 128 columns
-// that start inside a channel's taps building their own rows of col for chunks of several images.
+// pixels or more (here 1056, 130, 144 and 132) each a chunk of its own, read in place, in two
+// halves of the images summed at the end where there are fewer than 8 blocks (not for one image or
+// 9 blocks); blocks of 128 columns that start inside a channel's taps building their own rows of
+// col for chunks of several images.
 TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
   tt::Generator gen(43);
   check_weight_gradient({3, 5, 11, 12}, {80, 5, 3, 3}, {.padding = tt::Padding2d(1)}, gen);
   check_weight_gradient({3, 16, 33, 32}, {80, 16, 1, 1}, {}, gen);
   check_weight_gradient({2, 16, 33, 32}, {80, 8, 1, 1}, {.groups = 2}, gen);
   check_weight_gradient({3, 200, 10, 13}, {40, 200, 1, 1}, {}, gen);
+  check_weight_gradient({1, 40, 12, 12}, {24, 40, 1, 1}, {}, gen);
+  check_weight_gradient({2, 1100, 12, 11}, {16, 1100, 1, 1}, {}, gen);
   check_weight_gradient({4, 40, 12, 13}, {24, 40, 3, 3}, {.padding = tt::Padding2d(1)}, gen);
   check_weight_gradient({3, 30, 17, 19}, {6, 30, 5, 4},
                         {.stride = tt::Size2(3), .padding = tt::Padding2d(2), .dilation = tt::Size2(1, 2)}, gen);
