@@ -2,10 +2,11 @@
 //
 // dx: for stride 1 the input gradient is itself a convolution (of dy with the weight flipped in
 //     space and transposed in channels, padded by dilation*(k-1) - padding), so it runs on the
-//     forward algorithms, Winograd included. Other strides split dx by phase (its pixels of one
-//     row and column remainder modulo the stride): each phase is a stride-1 convolution of dy
-//     with the taps that reach it, run on the forward algorithms too and scattered into dx. Where
-//     the dilation does not divide the stride, GEMM (weight^T x dy) then col2im, in blocks of
+//     forward algorithms, Winograd included. Other strides, for depthwise layers and dense layers
+//     of few outputs and wide windows (by_phases), split dx by phase (its pixels of one row and
+//     column remainder modulo the stride): each phase is a stride-1 convolution of dy with the taps
+//     that reach it, run on the forward algorithms too and scattered into dx. The rest (and where
+//     the dilation does not divide the stride): GEMM (weight^T x dy) then col2im, in blocks of
 //     channels whose rows of the column matrix stay in cache.
 // dw: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: images in chunks whose
 //     columns lie side by side (the chunk's pixels the GEMM's inner dimension), blocks of dw over
@@ -157,6 +158,7 @@ bool by_phases(const Conv2dGeometry& g) {
 }  // namespace
 
 void conv2d_backward_input(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g) {
+  if (g.N == 0) return;  // an empty batch: dx has no element (the kernels below divide by sizes)
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const int64_t span_h = g.dilation_h * (g.KH - 1), span_w = g.dilation_w * (g.KW - 1);
@@ -301,6 +303,10 @@ void depthwise_backward_weight(float* dw, const float* dy, const float* in, cons
 }  // namespace
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  if (g.N == 0) {  // an empty batch: a sum of nothing
+    std::fill_n(dw, g.OC * g.channels_per_group() * g.KH * g.KW, 0.0f);
+    return;
+  }
   if (g.groups == g.C && g.groups == g.OC && g.groups > 1) {
     depthwise_backward_weight(dw, dy, in, g);
     return;

@@ -31,6 +31,34 @@ tt::Tensor distinct(tt::Shape s, uint64_t seed) {
 
 }  // namespace
 
+// An empty batch: the input's gradient is empty and the weight's and bias's are zeros, as in
+// PyTorch, for stride 1 (a forward convolution), stride 2 by phases and through dcol, depthwise
+// and 1x1 layers (it crashed, or left the weight gradient uninitialized).
+TEST(Autograd, Conv2dOfAnEmptyBatchGivesZeroGradients) {
+  struct Case {
+    tt::Shape x, w;
+    tt::Conv2dOptions o;
+  };
+  const std::vector<Case> cases = {
+      {{0, 8, 9, 9}, {8, 1, 3, 3}, {.padding = 1, .groups = 8}},
+      {{0, 8, 9, 9}, {8, 1, 3, 3}, {.stride = 2, .padding = 1, .groups = 8}},
+      {{0, 8, 9, 9}, {16, 8, 3, 3}, {.padding = 1}},
+      {{0, 8, 9, 9}, {16, 8, 3, 3}, {.stride = 2, .padding = 1}},
+      {{0, 8, 9, 9}, {4, 8, 5, 5}, {.stride = 2, .padding = 2}},
+      {{0, 8, 16, 16}, {16, 8, 1, 1}, {}},
+  };
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const Case& c = cases[k];
+    tt::Tensor x = tt::Tensor::zeros(c.x).set_requires_grad();
+    tt::Tensor w = randn(c.w, 40 + k).set_requires_grad(), b = randn({c.w[0]}, 50 + k).set_requires_grad();
+    tt::sum(tt::conv2d(x, w, b, c.o)).backward();
+    ASSERT_EQ(x.grad().shape(), c.x) << "case " << k;
+    ASSERT_EQ(w.grad().shape(), c.w) << "case " << k;
+    EXPECT_TRUE(w.grad().allclose(tt::Tensor::zeros(c.w), 0.0, 0.0)) << "case " << k;
+    EXPECT_TRUE(b.grad().allclose(tt::Tensor::zeros({c.w[0]}), 0.0, 0.0)) << "case " << k;
+  }
+}
+
 TEST(Gradcheck, Conv2dEveryOption) {
   struct Case {
     tt::Shape x, w;
