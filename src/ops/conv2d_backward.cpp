@@ -327,11 +327,6 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
   // With few blocks of columns, each read by several row blocks, the chunk's col is built once
   // for all of them before the GEMMs; otherwise each block builds its own rows of col.
   const bool shared_col = !in_place && parts > 1;
-  float* dyc =
-      in_place
-          ? nullptr
-          : workspace(static_cast<size_t>(per_chunk * (g.OC + (shared_col ? g.groups * K : 0)) * P) * sizeof(float),
-                      WorkspaceSlot::Shared);
   // Rows k0 .. k0 + cols of the chunk's col_g, the images side by side (L floats apart).
   auto build_col = [&](float* col, int64_t n0, int64_t images, int64_t grp, int64_t k0, int64_t cols, int64_t L) {
     for (int64_t i = 0; i < images; ++i) {
@@ -380,20 +375,21 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
     }
     return;
   }
+  float* dyc = workspace(static_cast<size_t>(per_chunk * (g.OC + (shared_col ? g.groups * K : 0)) * P) * sizeof(float),
+                         WorkspaceSlot::Shared);
   for (int64_t n0 = 0; n0 < g.N; n0 += per_chunk) {
     const int64_t images = std::min(per_chunk, g.N - n0), L = images * P;  // L: the chunk's pixels
     float* shared = shared_col ? dyc + g.OC * L : nullptr;
-    if (!in_place) {  // dy [OC, L]: the chunk's output gradients side by side (and the shared col)
-      parallel_for(
-          images * g.groups,
-          [&](int64_t item, int) {
-            const int64_t i = item / g.groups, grp = item % g.groups;
-            for (int64_t o = grp * OCG; o < (grp + 1) * OCG; ++o)
-              std::memcpy(dyc + o * L + i * P, dy + ((n0 + i) * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
-            if (shared_col) build_col(shared + grp * K * L + i * P, n0 + i, 1, grp, 0, K, L);
-          },
-          images * (g.OC + (shared_col ? g.groups * K : 0)) * P * 2 * kStreamedFloatWork);
-    }
+    // dy [OC, L]: the chunk's output gradients side by side (and the shared col)
+    parallel_for(
+        images * g.groups,
+        [&](int64_t item, int) {
+          const int64_t i = item / g.groups, grp = item % g.groups;
+          for (int64_t o = grp * OCG; o < (grp + 1) * OCG; ++o)
+            std::memcpy(dyc + o * L + i * P, dy + ((n0 + i) * g.OC + o) * P, static_cast<size_t>(P) * sizeof(float));
+          if (shared_col) build_col(shared + grp * K * L + i * P, n0 + i, 1, grp, 0, K, L);
+        },
+        images * (g.OC + (shared_col ? g.groups * K : 0)) * P * 2 * kStreamedFloatWork);
     // dw_g[block] (+)= dy_g [rows, L] x col_g^T [L, columns]: one GEMM per block, the chunks added
     // in order. A block that builds its own rows of col reads them back from cache: through one
     // col of every row, a 5x5 layer of 285 -> 5 channels wrote and read back 37 MB for 5
@@ -403,22 +399,21 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
         [&](int64_t item, int) {
           const int64_t grp = item / (b.kbs * parts), kbi = item / parts % b.kbs, part = item % parts;
           const int64_t k0 = kbi * b.kb, cols = std::min(b.kb, K - k0);
-          const float* B = in + (n0 * g.C + grp * CG + k0) * P;
+          const float* B = nullptr;
           if (shared_col) {
             B = shared + (grp * K + k0) * L;
-          } else if (!in_place) {
+          } else {
             float* col = workspace(static_cast<size_t>(cols * L) * sizeof(float));
             build_col(col, n0, images, grp, k0, cols, L);
             B = col;
           }
           for (int64_t ob = parts == 1 ? 0 : part; ob < (parts == 1 ? b.obs : part + 1); ++ob) {
             const int64_t o0 = ob * b.ob, rows = std::min(b.ob, OCG - o0);
-            const float* A = in_place ? dy + (n0 * g.OC + grp * OCG + o0) * P : dyc + (grp * OCG + o0) * L;
-            kernels::sgemm(false, true, rows, cols, L, 1.0f, A, L, B, L, n0 == 0 ? 0.0f : 1.0f,
+            kernels::sgemm(false, true, rows, cols, L, 1.0f, dyc + (grp * OCG + o0) * L, L, B, L, n0 == 0 ? 0.0f : 1.0f,
                            dw + (grp * OCG + o0) * K + k0, K);
           }
         },
-        2 * g.groups * OCG * K * L + (in_place || shared_col ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
+        2 * g.groups * OCG * K * L + (shared_col ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
   }
 }
 
