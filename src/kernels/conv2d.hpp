@@ -2,6 +2,7 @@
 // start threads; the op layer (src/ops/conv2d.cpp) validates the geometry before calling them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace tinytorch::kernels {
@@ -39,6 +40,18 @@ void conv2d_backward_bias_reference(float* db, const float* dy, const Conv2dGeom
 // col2im, the adjoint of im2col_block over a whole image: adds col [CG*KH*KW, OH*OW] into
 // dx [CG, H, W] (which the caller zeroes first).
 void col2im_add(float* dx, const float* col, const Conv2dGeometry& g);
+
+// Of n output positions j = 0 .. n - 1 whose input position is off + j * stride, those inside an
+// input of size `size`: [first, last) (empty where none is). im2col, col2im and the depthwise
+// weight gradient walk a row's valid columns with it instead of testing each.
+struct Inside {
+  int64_t first, last;
+};
+inline Inside inside(int64_t off, int64_t stride, int64_t size, int64_t n) {
+  const int64_t first = off >= 0 ? 0 : std::min(n, (-off + stride - 1) / stride);
+  const int64_t last = off > size - 1 ? first : std::clamp((size - 1 - off) / stride + 1, first, n);
+  return {first, last};
+}
 
 // im2col for one image and group, for output pixels [p0, p0 + pb) of the OH*OW grid:
 // in [CG, H, W] (the group's channels of one image) -> col [CG*KH*KW, pb], row (c, kh, kw),

@@ -14,8 +14,7 @@ void col2im_add(float* dx, const float* col, const Conv2dGeometry& g) {
         const float* src = col + ((c * g.KH + kh) * g.KW + kw) * P;  // row (c, kh, kw)
         // Output columns ow whose input column iw = ow * stride + off lies in [0, W): [ow0, ow1).
         const int64_t off = kw * g.dilation_w - g.pad_left;
-        const int64_t ow0 = off >= 0 ? 0 : std::min(g.OW, (-off + g.stride_w - 1) / g.stride_w);
-        const int64_t ow1 = off > g.W - 1 ? ow0 : std::max(ow0, std::min(g.OW, (g.W - 1 - off) / g.stride_w + 1));
+        const auto [ow0, ow1] = inside(off, g.stride_w, g.W, g.OW);
         for (int64_t oh = 0; oh < g.OH; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
           if (ih < 0 || ih >= g.H) continue;
@@ -56,8 +55,7 @@ void im2col_block(float* col, const float* in, const Conv2dGeometry& g, int64_t 
         const int64_t iw0 = ow * g.stride_w - g.pad_left + kw * g.dilation_w;  // iw of the run's first pixel
         // Pixels j with 0 <= iw0 + j * stride < W read the row; the rest read padding.
         const int64_t sw = g.stride_w;
-        const int64_t lo = iw0 >= 0 ? 0 : std::min(run, (-iw0 + sw - 1) / sw);
-        const int64_t hi = iw0 > g.W - 1 ? lo : std::clamp<int64_t>((g.W - 1 - iw0) / sw + 1, lo, run);
+        const auto [lo, hi] = inside(iw0, sw, g.W, run);
         std::fill_n(dst, lo, 0.0f);
         if (sw == 1) {
           if (hi > lo) std::memcpy(dst + lo, src + iw0 + lo, static_cast<size_t>(hi - lo) * sizeof(float));
@@ -110,8 +108,7 @@ void im2col_packed(float* dst, const float* in, const Conv2dGeometry& g, int64_t
         const float* src = plane + ih * g.W;
         const int64_t iw0 = ow * sw - g.pad_left + kw * g.dilation_w;  // iw of pixel j is iw0 + j * sw
         // Pixels [lo, hi) read inside the row; the rest read padding.
-        const int64_t lo = std::min(run, iw0 >= 0 ? int64_t{0} : (-iw0 + sw - 1) / sw);
-        const int64_t hi = std::max(lo, std::min(run, iw0 >= g.W ? int64_t{0} : (g.W - iw0 + sw - 1) / sw));
+        const auto [lo, hi] = inside(iw0, sw, g.W, run);
         for (int64_t j = 0; j < lo; ++j) out[j] = 0.0f;
         if (sw == 1) {
           for (int64_t j = lo; j < hi; ++j) out[j] = src[iw0 + j];

@@ -275,8 +275,7 @@ void depthwise_backward_weight(float* dw, const float* dy, const float* in, cons
           const int64_t kh = t / g.KW, kw = t % g.KW;
           const int64_t off = kw * g.dilation_w - g.pad_left;  // input column of output column 0
           // output columns whose input column lies in [0, W)
-          const int64_t ow0 = off >= 0 ? 0 : (-off + g.stride_w - 1) / g.stride_w;
-          const int64_t ow1 = off > g.W - 1 ? 0 : std::min(g.OW, (g.W - 1 - off) / g.stride_w + 1);
+          const auto [ow0, ow1] = kernels::inside(off, g.stride_w, g.W, g.OW);
           float acc[16] = {};
           for (int64_t n = 0; n < g.N; ++n) {
             for (int64_t oh = 0; oh < g.OH; ++oh) {
