@@ -81,6 +81,8 @@ int64_t conv2d_winograd_shared_bytes(const Conv2dGeometry& g);      // the trans
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g);     // per thread
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed weights, padded input
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
+// Output rows per band of the depthwise kernels (forward and weight gradient).
+int64_t conv2d_depthwise_band_rows(const Conv2dGeometry& g);
 int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
 int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // padded windows, tap offsets, accumulators
 int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g);    // packed weights, blocked input and output

@@ -262,41 +262,46 @@ GradBlocks grad_blocks(int64_t OCG, int64_t K) {
   return b;
 }
 
-// A depthwise layer's weight gradient (groups == C == OC): per channel and tap, the dot product of
-// dy's rows with the input rows under the tap, over every image, into 16 running sums added in a
-// fixed order at the end. Through im2col and a GEMM per channel, MobileNetV2's training step
-// spent 8% of its time writing each input 9 times over.
+// Work items of the depthwise weight gradient: at least this many where the shape has them, each
+// a block of channels over a run of the batch's (image, band of rows) pieces; the runs' sums are
+// added in order at the end.
+constexpr int64_t kDepthwiseGradItems = 4;
+
+// A depthwise layer's weight gradient (groups == C, OC a multiple of C): the depthwise forward
+// kernel's layout (kernels/depthwise/): dy's rows and the padded input rows they read interleaved by
+// channel, each tap of each pixel one multiply-add of whole vectors into the tap's sums. Through
+// im2col and a GEMM per channel, MobileNetV2's training step spent 8% of its time writing each
+// input 9 times over; plane by plane, a row shorter than a vector (14 pixels) ran one lane at a time.
 void depthwise_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
-  const int64_t T = g.KH * g.KW;
+  const int64_t T = g.KH * g.KW, P = g.OH * g.OW, L = kernels::depthwise_block_lanes();
+  const int64_t blocks = (g.OC + L - 1) / L;
+  const int64_t band = conv2d_depthwise_band_rows(g), bands = (g.OH + band - 1) / band, pieces = g.N * bands;
+  const int64_t runs = std::min(pieces, (kDepthwiseGradItems + blocks - 1) / blocks);
+  const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
+  // sums [blocks][runs][T][L]
+  float* sums = workspace(static_cast<size_t>(blocks * runs * T * L) * sizeof(float), WorkspaceSlot::Shared);
   parallel_for(
-      g.C,
-      [&](int64_t c, int) {
-        for (int64_t t = 0; t < T; ++t) {
-          const int64_t kh = t / g.KW, kw = t % g.KW;
-          const int64_t off = kw * g.dilation_w - g.pad_left;  // input column of output column 0
-          // output columns whose input column lies in [0, W)
-          const auto [ow0, ow1] = kernels::inside(off, g.stride_w, g.W, g.OW);
-          float acc[16] = {};
-          for (int64_t n = 0; n < g.N; ++n) {
-            for (int64_t oh = 0; oh < g.OH; ++oh) {
-              const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
-              if (ih < 0 || ih >= g.H) continue;
-              const float* d = dy + ((n * g.C + c) * g.OH + oh) * g.OW;
-              const float* x = in + ((n * g.C + c) * g.H + ih) * g.W;  // the row; off indexes into it
-              int64_t ow = ow0;
-              if (g.stride_w == 1) {
-                for (; ow + 16 <= ow1; ow += 16)
-                  for (int64_t j = 0; j < 16; ++j) acc[j] += d[ow + j] * x[ow + j + off];
-              }
-              for (; ow < ow1; ++ow) acc[ow % 16] += d[ow] * x[ow * g.stride_w + off];
-            }
-          }
-          float sum = 0.0f;
-          for (const float a : acc) sum += a;
-          dw[c * T + t] = sum;
+      blocks * runs,
+      [&](int64_t item, int) {
+        const int64_t block = item / runs, run = item % runs;
+        float* s = sums + item * T * L;
+        std::fill_n(s, T * L, 0.0f);
+        float* buffer = workspace(scratch);
+        for (int64_t piece = run * pieces / runs; piece < (run + 1) * pieces / runs; ++piece) {
+          const int64_t n = piece / bands, oh0 = piece % bands * band, oh1 = std::min(g.OH, oh0 + band);
+          kernels::depthwise_weight_grad_block(s, dy + n * g.OC * P, in + n * g.C * g.H * g.W, block * L, oh0, oh1,
+                                               buffer, g);
         }
       },
-      2 * g.N * g.C * g.OH * g.OW * T + 2 * kStreamedFloatWork * g.N * g.C * (g.H * g.W + g.OH * g.OW));
+      2 * g.N * g.OC * P * T + 2 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.OC * P));
+  for (int64_t oc = 0; oc < g.OC; ++oc) {
+    const float* s = sums + oc / L * runs * T * L + oc % L;
+    for (int64_t t = 0; t < T; ++t) {
+      float sum = s[t * L];
+      for (int64_t run = 1; run < runs; ++run) sum += s[(run * T + t) * L];
+      dw[oc * T + t] = sum;
+    }
+  }
 }
 
 }  // namespace
@@ -306,7 +311,7 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
     std::fill_n(dw, g.OC * g.channels_per_group() * g.KH * g.KW, 0.0f);
     return;
   }
-  if (g.groups == g.C && g.groups == g.OC && g.groups > 1) {
+  if (conv2d_depthwise_supports(g)) {
     depthwise_backward_weight(dw, dy, in, g);
     return;
   }

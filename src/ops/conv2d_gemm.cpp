@@ -221,13 +221,13 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
 bool conv2d_depthwise_supports(const Conv2dGeometry& g) { return g.groups == g.C && g.groups > 1; }
 
 namespace {
-
 constexpr int64_t kBandBytes = 256 * 1024;  // a band's interleaved input and output: half of L2
+}  // namespace
 
 // Output rows per band of the channel-blocked kernel: its input and output within kBandBytes, and at
 // least four items in all when the image has the rows. From the shape and the ISA only, never
 // the thread count.
-int64_t depthwise_band_rows(const Conv2dGeometry& g) {
+int64_t conv2d_depthwise_band_rows(const Conv2dGeometry& g) {
   const int64_t L = kernels::depthwise_block_lanes();
   const int64_t cols = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
   // band rows take (span + (band - 1) * stride_h) input rows of cols pixels and band * OW outputs
@@ -242,10 +242,8 @@ int64_t depthwise_band_rows(const Conv2dGeometry& g) {
   return std::clamp<int64_t>(band, 1, g.OH);
 }
 
-}  // namespace
-
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g) {
-  return kernels::depthwise_block_scratch_floats(g, depthwise_band_rows(g)) * 4;
+  return kernels::depthwise_block_scratch_floats(g, conv2d_depthwise_band_rows(g)) * 4;
 }
 
 void conv2d_depthwise(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
@@ -259,7 +257,7 @@ void conv2d_depthwise(float* out, const float* in, const float* weight, const fl
   const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
   // Items (n, block of lanes output channels, band of output rows).
   const int64_t L = kernels::depthwise_block_lanes(), blocks = (g.OC + L - 1) / L;
-  const int64_t band = depthwise_band_rows(g), bands = (g.OH + band - 1) / band;
+  const int64_t band = conv2d_depthwise_band_rows(g), bands = (g.OH + band - 1) / band;
   parallel_for(
       g.N * blocks * bands,
       [&](int64_t item, int) {

@@ -1153,6 +1153,32 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
   tt::set_num_threads(saved);
 }
 
+// The depthwise weight gradient (groups == C; kernels/depthwise/block.hpp) against the reference:
+// channel multipliers 1-3, channel counts off the vector width, kernels of 1-9 taps a side (rows of
+// taps in runs of up to 7), images narrower than a vector, padding wider than the kernel,
+// strides and dilations 1-3, one image cut in bands over several items and many images in runs;
+// the same bits on one thread and two.
+TEST(ConvBackward, DepthwiseWeightGradientMatchesTheReference) {
+  std::mt19937 rng(46);
+  tt::Generator gen(47);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int trial = 0; trial < 30; ++trial) {
+    const int64_t C = pick(2, 40), multiplier = pick(1, 3), kh = pick(1, 9), kw = pick(1, 9);
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2(pick(1, 3), pick(1, 3));
+    o.dilation = tt::Size2(pick(1, 3), pick(1, 3));
+    o.padding = tt::Padding2d(pick(0, 4), pick(0, 4));
+    o.groups = C;
+    const int64_t N = pick(1, 5), H = pick(1, 40), W = pick(1, 40);
+    // the window must fit the padded image
+    if ((kh - 1) * o.dilation.h + 1 > H + 2 * o.padding.h || (kw - 1) * o.dilation.w + 1 > W + 2 * o.padding.w) {
+      --trial;
+      continue;
+    }
+    check_weight_gradient({N, C, H, W}, {C * multiplier, 1, kh, kw}, o, gen);
+  }
+}
+
 // The weight gradient's shape rules: one block of dw (80 rows, 45 or 16 columns) cut in two by
 // rows so that two threads share it (its col built once for both); a 1x1 layer's images of 128
 // pixels or more (here 1056, 130, 144 and 132) each a chunk of its own, read in place, in two

@@ -8,7 +8,8 @@
 namespace tinytorch::kernels::avx2 {
 
 const DepthwiseKernels& depthwise_kernels() {
-  static const DepthwiseKernels table{Avx2::width, &depthwise_block<Avx2::gcc_vec>};
+  static const DepthwiseKernels table{Avx2::width, &depthwise_block<Avx2::gcc_vec>,
+                                      &depthwise_weight_grad_block<Avx2::gcc_vec>};
   return table;
 }
 

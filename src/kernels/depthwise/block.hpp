@@ -143,23 +143,16 @@ inline __attribute__((always_inline)) void block_rest(int64_t n, float* row_out,
   }
 }
 
+// The input rows [oh0 * stride_h - pad_top, ...) that output rows oh0 .. oh0 + band read, zero-padded:
+// `rows` rows of `cols` pixels, output channel oc0 + j's input channel at lane j. Lanes past OC
+// (lanes of them are real) repeat the last channel. Narrow images stage all their rows at
+// padded + rows * cols * L first (see narrow).
 template <class V>
-inline __attribute__((always_inline)) void depthwise_block(float* out, const float* in, const float* weight,
-                                                           const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
-                                                           float* scratch, const Conv2dGeometry& g) {
+inline __attribute__((always_inline)) void padded_band(float* padded, const float* in, int64_t oc0, int64_t lanes,
+                                                       int64_t oh0, int64_t rows, int64_t cols,
+                                                       const Conv2dGeometry& g) {
   constexpr int64_t L = sizeof(V) / sizeof(float);
-  const int64_t multiplier = g.OC / g.C, lanes = lesser(L, g.OC - oc0), taps = g.KH * g.KW;
-  const int64_t rows = band_input_rows(g, oh1 - oh0), cols = band_input_cols(g);
-  float* wt = scratch;
-  float* bs = wt + taps * L;
-  float* band_out = bs + L;  // [oh1 - oh0][OW][L]
-  float* padded = band_out + (oh1 - oh0) * g.OW * L;
-  for (int64_t t = 0; t < taps; ++t)
-    for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
-  for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
-
-  // The band's input rows, zero-padded, channel j of a pixel at lane j. Lanes past OC repeat the
-  // last channel: their weights are zero and they are never stored.
+  const int64_t multiplier = g.OC / g.C;
   auto sources = [&](const float** src, int64_t j0, int64_t ih, int64_t iw) {
     for (int64_t j = 0; j < 8; ++j) {
       const int64_t oc = oc0 + lesser(j0 + j, lanes - 1);
@@ -198,6 +191,24 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
       }
     }
   }
+}
+
+template <class V>
+inline __attribute__((always_inline)) void depthwise_block(float* out, const float* in, const float* weight,
+                                                           const float* bias, int64_t oc0, int64_t oh0, int64_t oh1,
+                                                           float* scratch, const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  const int64_t lanes = lesser(L, g.OC - oc0), taps = g.KH * g.KW;
+  const int64_t rows = band_input_rows(g, oh1 - oh0), cols = band_input_cols(g);
+  float* wt = scratch;
+  float* bs = wt + taps * L;
+  float* band_out = bs + L;  // [oh1 - oh0][OW][L]
+  float* padded = band_out + (oh1 - oh0) * g.OW * L;
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
+  for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
+  // Lanes past OC have zero weights and are never stored.
+  padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, g);
 
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     const float* base = padded + (oh - oh0) * g.stride_h * cols * L;
@@ -212,6 +223,93 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
     const int planes = static_cast<int>(lesser(8, lanes - j0));
     for (int j = 0; j < planes; ++j) dst[j] = out + ((oc0 + j0 + j) * g.OH + oh0) * g.OW;
     deinterleave8(dst, planes, band_out + j0, L, (oh1 - oh0) * g.OW);
+  }
+}
+
+// --- the weight gradient --------------------------------------------------------------------------
+// dw[oc, kh, kw] = sum over pixels of dy[oc, oh, ow] * x[oh * stride_h + kh * dilation_h,
+// ow * stride_w + kw * dilation_w] (padded coordinates): with dy's band and the input's band
+// interleaved as the forward pass lays them out, each tap of each pixel is one multiply-add of
+// whole vectors into the tap's running sum, whatever the image's width.
+
+// Taps kw0 .. kw0 + NT of kernel row kh over the band's `band` output rows, added to sums[t] ([NT][L]).
+// U pixels at a time, each with its own NT sums (U x NT independent chains), added at the end:
+// per pixel one vector of dy and NT of the input feed NT multiply-adds.
+template <class V, int NT, int U>
+inline __attribute__((always_inline)) void grad_taps(float* sums, const float* padded, const float* dy_band,
+                                                     int64_t band, int64_t kh, int64_t kw0, int64_t cols,
+                                                     const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  V acc[U][NT];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) acc[u][t] = V{};
+  const int64_t step = g.stride_w * L, tap = g.dilation_w * L;
+  for (int64_t r = 0; r < band; ++r) {
+    const float* x = padded + ((r * g.stride_h + kh * g.dilation_h) * cols + kw0 * g.dilation_w) * L;
+    const float* d = dy_band + r * g.OW * L;
+    int64_t ow = 0;
+    for (; ow + U <= g.OW; ow += U) {
+#pragma GCC unroll 8
+      for (int u = 0; u < U; ++u) {
+        const V dv = load<V>(d + (ow + u) * L);
+        const float* xp = x + (ow + u) * step;
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) acc[u][t] += dv * load<V>(xp + t * tap);
+      }
+    }
+    for (; ow < g.OW; ++ow) {
+      const V dv = load<V>(d + ow * L);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) acc[0][t] += dv * load<V>(x + ow * step + t * tap);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    V sum = load<V>(sums + t * L);
+#pragma GCC unroll 8
+    for (int u = 0; u < U; ++u) sum += acc[u][t];
+    __builtin_memcpy(sums + t * L, &sum, sizeof(V));
+  }
+}
+
+// grad_taps for n (1-7) taps: two pixels at a time up to four taps (8 chains; with AVX2's 16
+// registers, 8 sums, 2 of dy and 1 of the input), one pixel beyond.
+template <class V, int NT = 7>
+inline __attribute__((always_inline)) void grad_taps_n(int64_t n, float* sums, const float* padded,
+                                                       const float* dy_band, int64_t band, int64_t kh, int64_t kw0,
+                                                       int64_t cols, const Conv2dGeometry& g) {
+  if constexpr (NT > 0) {
+    if (n == NT) return grad_taps<V, NT, (NT <= 4 ? 2 : 1)>(sums, padded, dy_band, band, kh, kw0, cols, g);
+    grad_taps_n<V, NT - 1>(n, sums, padded, dy_band, band, kh, kw0, cols, g);
+  }
+}
+
+// Adds output rows [oh0, oh1) of one image's contribution to the weight gradient of the
+// depthwise_block_lanes() output channels from oc0 into sums ([KH * KW][L], lane j: channel oc0 + j;
+// lanes past OC get sums that are never read). dy [OC, OH, OW] and in [C, H, W] are the image's;
+// scratch as depthwise_block's.
+template <class V>
+inline __attribute__((always_inline)) void depthwise_weight_grad_block(float* sums, const float* dy, const float* in,
+                                                                       int64_t oc0, int64_t oh0, int64_t oh1,
+                                                                       float* scratch, const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  const int64_t lanes = lesser(L, g.OC - oc0), band = oh1 - oh0;
+  const int64_t rows = band_input_rows(g, band), cols = band_input_cols(g);
+  float* dy_band = scratch + (g.KH * g.KW + 1) * L;  // where depthwise_block keeps its output band
+  float* padded = dy_band + band * g.OW * L;
+  padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, g);
+  // dy's rows oh0 .. oh1 of a plane are contiguous: one run per plane, lanes past OC repeat the last
+  for (int64_t j0 = 0; j0 < L; j0 += 8) {
+    const float* src[8];
+    for (int64_t j = 0; j < 8; ++j) src[j] = dy + ((oc0 + lesser(j0 + j, lanes - 1)) * g.OH + oh0) * g.OW;
+    interleave8(dy_band + j0, L, src, band * g.OW);
+  }
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    for (int64_t kw0 = 0; kw0 < g.KW; kw0 += 7) {
+      grad_taps_n<V>(lesser(7, g.KW - kw0), sums + (kh * g.KW + kw0) * L, padded, dy_band, band, kh, kw0, cols, g);
+    }
   }
 }
 
