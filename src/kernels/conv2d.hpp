@@ -79,8 +79,9 @@ int64_t depthwise_block_scratch_floats(const Conv2dGeometry& g, int64_t band_row
 void conv2d_depthwise_block(float* out, const float* in, const float* weight, const float* bias, int64_t oc0,
                             int64_t oh0, int64_t oh1, float* scratch, const Conv2dGeometry& g);
 // The weight gradient's part from output rows [oh0, oh1) of one image (dy [OC, OH, OW] and in
-// [C, H, W] are that image's), for the same block of output channels, added to sums [KH * KW][lanes]
-// (lane j: output channel oc0 + j; lanes past OC get values never to be read). Same scratch.
+// [C, H, W] are that image's), for the same block of output channels, added to sums
+// [C / groups][KH * KW][lanes] (lane j: output channel oc0 + j; lanes past OC get values never to
+// be read). Any groups: lane j reads its own group's input channels. Same scratch.
 void depthwise_weight_grad_block(float* sums, const float* dy, const float* in, int64_t oc0, int64_t oh0, int64_t oh1,
                                  float* scratch, const Conv2dGeometry& g);
 

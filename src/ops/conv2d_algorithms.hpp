@@ -83,9 +83,9 @@ int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g);        // packed we
 int64_t conv2d_depthwise_workspace_bytes(const Conv2dGeometry& g);  // per thread: padded input, output band
 // Output rows per band of the depthwise kernels (forward and weight gradient).
 int64_t conv2d_depthwise_band_rows(const Conv2dGeometry& g);
-int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);    // per thread: patches and GEMM result
-int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);    // padded windows, tap offsets, accumulators
-int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g);    // packed weights, blocked input and output
+int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g);  // per thread: patches and GEMM result
+int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g);  // padded windows, tap offsets, accumulators
+int64_t conv2d_blocked_workspace_bytes(const Conv2dGeometry& g);  // packed weights, blocked input and output
 // Whether conv2d_direct reads the input in place (1x1, stride 1, no padding, whole pixel tiles):
 // then it copies nothing but the weight.
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);

@@ -8,12 +8,16 @@
 //     that reach it, run on the forward algorithms too and scattered into dx. The rest (and where
 //     the dilation does not divide the stride): GEMM (weight^T x dy) then col2im, in blocks of
 //     channels whose rows of the column matrix stay in cache.
-// dw: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: images in chunks whose
-//     columns lie side by side (the chunk's pixels the GEMM's inner dimension), blocks of dw over
-//     the threads, each adding the chunks in order. Blocks and chunks follow from the shape, never
-//     the thread count: the same bits on any number of threads. Per image, with a partial dw per
-//     chunk of images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8,
-//     96x96 images) did 9 multiply-adds per write of a 9 MiB partial.
+// dw: depthwise layers, and others of few outputs per group and several taps (lanes_rule), by
+//     channel lanes: vectors across output channels, dy and the input interleaved as the
+//     depthwise forward kernel lays them out, each tap of each pixel a multiply-add of whole
+//     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs:
+//     images in chunks whose columns lie side by side (the chunk's pixels the GEMM's inner
+//     dimension), blocks of dw over the threads, each adding the chunks in order. Blocks and chunks
+//     follow from the shape, never the thread count: the same bits on any number of threads. Per
+//     image, with a partial dw per chunk of images summed at the end, ResNet-18's 512-channel
+//     layers at 3x3 pixels (batch 8, 96x96 images) did 9 multiply-adds per write of a 9 MiB
+//     partial.
 // db: per channel, a double sum in a fixed order.
 #include <algorithm>
 #include <cstring>
@@ -262,30 +266,50 @@ GradBlocks grad_blocks(int64_t OCG, int64_t K) {
   return b;
 }
 
-// Work items of the depthwise weight gradient: at least this many where the shape has them, each
-// a block of channels over a run of the batch's (image, band of rows) pieces; the runs' sums are
-// added in order at the end.
-constexpr int64_t kDepthwiseGradItems = 4;
+// Work items of the weight gradient by channel lanes: at least this many where the shape has them,
+// each a block of output channels over a run of the batch's (image, band of rows) pieces; the
+// runs' sums are added in order at the end. Seven blocks of 16 channels (104 -> 104 in groups of
+// 13) left a thread idle for an eighth of the time at 4; 8 ran 1.0-1.15x 4 on 12 layers.
+constexpr int64_t kLaneGradItems = 8;
 
-// A depthwise layer's weight gradient (groups == C, OC a multiple of C): the depthwise forward
-// kernel's layout (kernels/depthwise/): dy's rows and the padded input rows they read interleaved by
-// channel, each tap of each pixel one multiply-add of whole vectors into the tap's sums. Through
-// im2col and a GEMM per channel, MobileNetV2's training step spent 8% of its time writing each
-// input 9 times over; plane by plane, a row shorter than a vector (14 pixels) ran one lane at a time.
-void depthwise_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
-  const int64_t T = g.KH * g.KW, P = g.OH * g.OW, L = kernels::depthwise_block_lanes();
+// Whether a weight gradient that is not depthwise runs by channel lanes (lanes_backward_weight)
+// rather than im2col + GEMM. Each input value the lanes copy (interleaved, once per input channel
+// of a group) serves KH * KW / (stride_h * stride_w) multiply-adds per lane; each value of the GEMM's
+// column matrix serves OCG (its rows). The lanes run where their copies serve at least a quarter
+// as many: OCG * stride_h * stride_w <= 4 * KH * KW, with at least two taps (a 1x1 layer's GEMM
+// reads the input in place: no copy to save) and at least half a vector of output channels (the
+// lanes are output channels; 2 -> 2 layers ran 0.3-0.5x). On 90 random layers (seeds 1212, 1313,
+// 1414): where the rule takes the lanes 1.0-2.4x the GEMM on both ISAs (AVX2 geomean 1.56x, 39
+// layers); where it does not, the lanes ran 0.17-1.0x (1x1 layers, 3x3 stride-2 layers of 12+
+// outputs per group, 3x3 stride-1 layers of 64), with a few exceptions up to 1.4x.
+bool lanes_rule(const Conv2dGeometry& g) {
+  const int64_t T = g.KH * g.KW;
+  return T >= 2 && 2 * g.OC >= kernels::depthwise_block_lanes() &&
+         g.out_channels_per_group() * g.stride_h * g.stride_w <= 4 * T;
+}
+
+// A depthwise layer's weight gradient (groups == C, OC a multiple of C), and a grouped layer's of few
+// output channels per group: the depthwise forward kernel's layout (kernels/depthwise/): dy's rows
+// and the padded input rows they read interleaved by channel, each tap of each pixel one
+// multiply-add of whole vectors into the tap's sums; a grouped layer as CG depthwise ones (lane j
+// reads input channel c of its group). Through im2col and a GEMM per channel, MobileNetV2's
+// training step spent 8% of its time writing each input 9 times over; plane by plane, a row
+// shorter than a vector (14 pixels) ran one lane at a time.
+void lanes_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  const int64_t T = g.KH * g.KW, P = g.OH * g.OW, L = kernels::depthwise_block_lanes(), CG = g.channels_per_group();
   const int64_t blocks = (g.OC + L - 1) / L;
   const int64_t band = conv2d_depthwise_band_rows(g), bands = (g.OH + band - 1) / band, pieces = g.N * bands;
-  const int64_t runs = std::min(pieces, (kDepthwiseGradItems + blocks - 1) / blocks);
+  const int64_t runs = std::min(pieces, (kLaneGradItems + blocks - 1) / blocks);
   const size_t scratch = static_cast<size_t>(conv2d_depthwise_workspace_bytes(g));
-  // sums [blocks][runs][T][L]
-  float* sums = workspace(static_cast<size_t>(blocks * runs * T * L) * sizeof(float), WorkspaceSlot::Shared);
+  const int64_t S = CG * T * L;  // an item's sums [CG][T][L]
+  // sums [blocks][runs][CG][T][L]
+  float* sums = workspace(static_cast<size_t>(blocks * runs * S) * sizeof(float), WorkspaceSlot::Shared);
   parallel_for(
       blocks * runs,
       [&](int64_t item, int) {
         const int64_t block = item / runs, run = item % runs;
-        float* s = sums + item * T * L;
-        std::fill_n(s, T * L, 0.0f);
+        float* s = sums + item * S;
+        std::fill_n(s, S, 0.0f);
         float* buffer = workspace(scratch);
         for (int64_t piece = run * pieces / runs; piece < (run + 1) * pieces / runs; ++piece) {
           const int64_t n = piece / bands, oh0 = piece % bands * band, oh1 = std::min(g.OH, oh0 + band);
@@ -293,13 +317,13 @@ void depthwise_backward_weight(float* dw, const float* dy, const float* in, cons
                                                buffer, g);
         }
       },
-      2 * g.N * g.OC * P * T + 2 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.OC * P));
+      2 * g.N * g.OC * CG * P * T + 2 * kStreamedFloatWork * g.N * (CG * g.OC * g.H * g.W + g.OC * P));
   for (int64_t oc = 0; oc < g.OC; ++oc) {
-    const float* s = sums + oc / L * runs * T * L + oc % L;
-    for (int64_t t = 0; t < T; ++t) {
-      float sum = s[t * L];
-      for (int64_t run = 1; run < runs; ++run) sum += s[(run * T + t) * L];
-      dw[oc * T + t] = sum;
+    const float* s = sums + oc / L * runs * S + oc % L;
+    for (int64_t k = 0; k < CG * T; ++k) {
+      float sum = s[k * L];
+      for (int64_t run = 1; run < runs; ++run) sum += s[run * S + k * L];
+      dw[oc * CG * T + k] = sum;
     }
   }
 }
@@ -311,8 +335,8 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
     std::fill_n(dw, g.OC * g.channels_per_group() * g.KH * g.KW, 0.0f);
     return;
   }
-  if (conv2d_depthwise_supports(g)) {
-    depthwise_backward_weight(dw, dy, in, g);
+  if (conv2d_depthwise_supports(g) || lanes_rule(g)) {
+    lanes_backward_weight(dw, dy, in, g);
     return;
   }
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();

@@ -1153,29 +1153,35 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
   tt::set_num_threads(saved);
 }
 
-// The depthwise weight gradient (groups == C; kernels/depthwise/block.hpp) against the reference:
-// channel multipliers 1-3, channel counts off the vector width, kernels of 1-9 taps a side (rows of
-// taps in runs of up to 7), images narrower than a vector, padding wider than the kernel,
-// strides and dilations 1-3, one image cut in bands over several items and many images in runs;
-// the same bits on one thread and two.
-TEST(ConvBackward, DepthwiseWeightGradientMatchesTheReference) {
+// The weight gradient by channel lanes (kernels/depthwise/block.hpp) against the reference.
+// Depthwise layers: channel multipliers 1-3, channel counts off the vector width, kernels of 1-9
+// taps a side (rows of taps in runs of up to 7), images narrower than a vector, padding wider than
+// the kernel, strides and dilations 1-3, one image cut in bands over several items and many images
+// in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs, OCG * stride_h *
+// stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group. The same bits on one
+// thread and two.
+TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
   std::mt19937 rng(46);
   tt::Generator gen(47);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int trial = 0; trial < 30; ++trial) {
-    const int64_t C = pick(2, 40), multiplier = pick(1, 3), kh = pick(1, 9), kw = pick(1, 9);
+  for (int trial = 0; trial < 40; ++trial) {
+    const bool depthwise = trial < 24;
+    const int64_t groups = depthwise ? pick(2, 40) : pick(1, 8), cg = depthwise ? 1 : pick(1, 9);
+    const int64_t ocg = depthwise ? pick(1, 3) : pick(1, 6), kh = pick(depthwise ? 1 : 2, 9), kw = pick(1, 9);
     tt::Conv2dOptions o;
     o.stride = tt::Size2(pick(1, 3), pick(1, 3));
     o.dilation = tt::Size2(pick(1, 3), pick(1, 3));
     o.padding = tt::Padding2d(pick(0, 4), pick(0, 4));
-    o.groups = C;
+    o.groups = groups;
     const int64_t N = pick(1, 5), H = pick(1, 40), W = pick(1, 40);
-    // the window must fit the padded image
-    if ((kh - 1) * o.dilation.h + 1 > H + 2 * o.padding.h || (kw - 1) * o.dilation.w + 1 > W + 2 * o.padding.w) {
+    const bool fits = (kh - 1) * o.dilation.h + 1 <= H + 2 * o.padding.h &&
+                      (kw - 1) * o.dilation.w + 1 <= W + 2 * o.padding.w;  // the window fits the padded image
+    const bool lanes = groups * ocg >= 8 && ocg * o.stride.h * o.stride.w <= 4 * kh * kw;
+    if (!fits || (!depthwise && !lanes)) {
       --trial;
       continue;
     }
-    check_weight_gradient({N, C, H, W}, {C * multiplier, 1, kh, kw}, o, gen);
+    check_weight_gradient({N, groups * cg, H, W}, {groups * ocg, cg, kh, kw}, o, gen);
   }
 }
 

@@ -144,19 +144,19 @@ inline __attribute__((always_inline)) void block_rest(int64_t n, float* row_out,
 }
 
 // The input rows [oh0 * stride_h - pad_top, ...) that output rows oh0 .. oh0 + band read, zero-padded:
-// `rows` rows of `cols` pixels, output channel oc0 + j's input channel at lane j. Lanes past OC
-// (lanes of them are real) repeat the last channel. Narrow images stage all their rows at
-// padded + rows * cols * L first (see narrow).
+// `rows` rows of `cols` pixels, at lane j the input channel c of output channel oc0 + j's group
+// (depthwise: its one input channel). Lanes past OC (lanes of them are real) repeat the last
+// channel. Narrow images stage all their rows at padded + rows * cols * L first (see narrow).
 template <class V>
 inline __attribute__((always_inline)) void padded_band(float* padded, const float* in, int64_t oc0, int64_t lanes,
-                                                       int64_t oh0, int64_t rows, int64_t cols,
+                                                       int64_t oh0, int64_t rows, int64_t cols, int64_t c,
                                                        const Conv2dGeometry& g) {
   constexpr int64_t L = sizeof(V) / sizeof(float);
-  const int64_t multiplier = g.OC / g.C;
+  const int64_t OCG = g.OC / g.groups, CG = g.C / g.groups;
   auto sources = [&](const float** src, int64_t j0, int64_t ih, int64_t iw) {
     for (int64_t j = 0; j < 8; ++j) {
       const int64_t oc = oc0 + lesser(j0 + j, lanes - 1);
-      src[j] = in + (oc / multiplier * g.H + ih) * g.W + iw;
+      src[j] = in + ((oc / OCG * CG + c) * g.H + ih) * g.W + iw;
     }
   };
   const int64_t lo = lesser(cols, g.pad_left), hi = clamp_to(g.W + g.pad_left, lo, cols);
@@ -208,7 +208,7 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
     for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
   for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
   // Lanes past OC have zero weights and are never stored.
-  padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, g);
+  padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, 0, g);
 
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     const float* base = padded + (oh - oh0) * g.stride_h * cols * L;
@@ -287,28 +287,33 @@ inline __attribute__((always_inline)) void grad_taps_n(int64_t n, float* sums, c
 }
 
 // Adds output rows [oh0, oh1) of one image's contribution to the weight gradient of the
-// depthwise_block_lanes() output channels from oc0 into sums ([KH * KW][L], lane j: channel oc0 + j;
-// lanes past OC get sums that are never read). dy [OC, OH, OW] and in [C, H, W] are the image's;
-// scratch as depthwise_block's.
+// depthwise_block_lanes() output channels from oc0 into sums ([CG][KH * KW][L] for CG = C / groups
+// input channels per group; lane j: output channel oc0 + j, lanes past OC get sums that are never
+// read). Any groups: lane j reads input channel c of its own group, so that a grouped layer is CG
+// depthwise ones, dy's band interleaved once for all. dy [OC, OH, OW] and in [C, H, W] are the
+// image's; scratch as depthwise_block's.
 template <class V>
 inline __attribute__((always_inline)) void depthwise_weight_grad_block(float* sums, const float* dy, const float* in,
                                                                        int64_t oc0, int64_t oh0, int64_t oh1,
                                                                        float* scratch, const Conv2dGeometry& g) {
   constexpr int64_t L = sizeof(V) / sizeof(float);
-  const int64_t lanes = lesser(L, g.OC - oc0), band = oh1 - oh0;
+  const int64_t lanes = lesser(L, g.OC - oc0), band = oh1 - oh0, CG = g.C / g.groups, T = g.KH * g.KW;
   const int64_t rows = band_input_rows(g, band), cols = band_input_cols(g);
-  float* dy_band = scratch + (g.KH * g.KW + 1) * L;  // where depthwise_block keeps its output band
+  float* dy_band = scratch + (T + 1) * L;  // where depthwise_block keeps its output band
   float* padded = dy_band + band * g.OW * L;
-  padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, g);
   // dy's rows oh0 .. oh1 of a plane are contiguous: one run per plane, lanes past OC repeat the last
   for (int64_t j0 = 0; j0 < L; j0 += 8) {
     const float* src[8];
     for (int64_t j = 0; j < 8; ++j) src[j] = dy + ((oc0 + lesser(j0 + j, lanes - 1)) * g.OH + oh0) * g.OW;
     interleave8(dy_band + j0, L, src, band * g.OW);
   }
-  for (int64_t kh = 0; kh < g.KH; ++kh) {
-    for (int64_t kw0 = 0; kw0 < g.KW; kw0 += 7) {
-      grad_taps_n<V>(lesser(7, g.KW - kw0), sums + (kh * g.KW + kw0) * L, padded, dy_band, band, kh, kw0, cols, g);
+  for (int64_t c = 0; c < CG; ++c) {
+    padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, c, g);
+    for (int64_t kh = 0; kh < g.KH; ++kh) {
+      for (int64_t kw0 = 0; kw0 < g.KW; kw0 += 7) {
+        grad_taps_n<V>(lesser(7, g.KW - kw0), sums + (c * T + kh * g.KW + kw0) * L, padded, dy_band, band, kh, kw0,
+                       cols, g);
+      }
     }
   }
 }

@@ -33,7 +33,8 @@ void conv2d_depthwise_block(float* out, const float* in, const float* weight, co
 
 void depthwise_weight_grad_block(float* sums, const float* dy, const float* in, int64_t oc0, int64_t oh0, int64_t oh1,
                                  float* scratch, const Conv2dGeometry& g) {
-  TT_EXPECTS(g.groups == g.C && g.OC % g.C == 0 && 0 <= oc0 && oc0 < g.OC && 0 <= oh0 && oh0 < oh1 && oh1 <= g.OH);
+  TT_EXPECTS(g.C % g.groups == 0 && g.OC % g.groups == 0 && 0 <= oc0 && oc0 < g.OC && 0 <= oh0 && oh0 < oh1 &&
+             oh1 <= g.OH);
   table().weight_grad(sums, dy, in, oc0, oh0, oh1, scratch, g);
 }
 
