@@ -281,11 +281,12 @@ constexpr int64_t kLaneGradItems = 8;
 // lanes are output channels; 2 -> 2 layers ran 0.3-0.5x). On 90 random layers (seeds 1212, 1313,
 // 1414): where the rule takes the lanes 1.0-2.4x the GEMM on both ISAs (AVX2 geomean 1.56x, 39
 // layers); where it does not, the lanes ran 0.17-1.0x (1x1 layers, 3x3 stride-2 layers of 12+
-// outputs per group, 3x3 stride-1 layers of 64), with a few exceptions up to 1.4x.
+// outputs per group, 3x3 stride-1 layers of 64), with a few exceptions up to 1.4x. Held out (28
+// random layers, seed 1515) one loss, 0.87x (AVX2 0.93x): a dense 48 -> 192 7x7 layer, whose GEMM
+// of 192 rows fills its tiles; hence at most 64 outputs per group (5x5 layers of 64: 1.3-1.4x).
 bool lanes_rule(const Conv2dGeometry& g) {
-  const int64_t T = g.KH * g.KW;
-  return T >= 2 && 2 * g.OC >= kernels::depthwise_block_lanes() &&
-         g.out_channels_per_group() * g.stride_h * g.stride_w <= 4 * T;
+  const int64_t T = g.KH * g.KW, OCG = g.out_channels_per_group();
+  return T >= 2 && 2 * g.OC >= kernels::depthwise_block_lanes() && OCG <= 64 && OCG * g.stride_h * g.stride_w <= 4 * T;
 }
 
 // A depthwise layer's weight gradient (groups == C, OC a multiple of C), and a grouped layer's of few

@@ -1157,8 +1157,8 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
 // Depthwise layers: channel multipliers 1-3, channel counts off the vector width, kernels of 1-9
 // taps a side (rows of taps in runs of up to 7), images narrower than a vector, padding wider than
 // the kernel, strides and dilations 1-3, one image cut in bands over several items and many images
-// in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs, OCG * stride_h *
-// stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group. The same bits on one
+// in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs, OCG <= 64, OCG *
+// stride_h * stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group. The same bits on one
 // thread and two.
 TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
   std::mt19937 rng(46);
