@@ -1254,6 +1254,39 @@ TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
   tt::set_num_threads(saved);
 }
 
+// The stride-1 input gradient, a forward convolution of dy with the weight flipped (taps reversed,
+// channels swapped per group, in blocks of 16 input channels: here 1-40 per group, so partial
+// blocks and several), against the reference; 1x1 and wider kernels, groups 1-3.
+TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
+  namespace k = tt::kernels;
+  std::mt19937 rng(48);
+  tt::Generator gen(49);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int trial = 0; trial < 16; ++trial) {
+    const int64_t groups = pick(1, 3), cg = pick(1, 40), ocg = pick(1, 24);
+    const int64_t kh = trial % 2 == 0 ? 1 : pick(1, 4), kw = trial % 2 == 0 ? 1 : pick(1, 4);
+    tt::Conv2dOptions o;
+    o.padding = tt::Padding2d(pick(0, static_cast<int>(kh - 1)), pick(0, static_cast<int>(kw - 1)));
+    o.groups = groups;
+    const int64_t N = pick(1, 3), H = pick(kh, 12), W = pick(kw, 12);
+    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
+    const tt::Tensor w = tt::Tensor::randn(weight, gen);
+    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
+    const auto count = static_cast<size_t>(N * g.C * H * W);
+    std::vector<float> got(count), want(count), size(count);
+    tt::ops::conv2d_backward_input(got.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
+    const double terms = static_cast<double>(ocg * kh * kw);
+    for (size_t i = 0; i < count; ++i) {
+      ASSERT_NEAR(got[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+          << tt::shape_to_string(weight);
+    }
+  }
+}
+
 // A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
 // kept or compared; the same weight outside training is compared as before. The few-pixel rule
 // sends training calls that would pack the weight (ocblock, blocked) to the direct kernel's rows.
