@@ -84,5 +84,13 @@ void conv2d_depthwise_block(float* out, const float* in, const float* weight, co
 // be read). Any groups: lane j reads its own group's input channels. Same scratch.
 void depthwise_weight_grad_block(float* sums, const float* dy, const float* in, int64_t oc0, int64_t oh0, int64_t oh1,
                                  float* scratch, const Conv2dGeometry& g);
+// The input gradient by channel lanes: dx rows [ih0, ih1) of depthwise_block_lanes() consecutive
+// input channels from ic0 (fewer at the end of C) of one image (dx [C, H, W], dy [OC, OH, OW]),
+// weight [OC, C / groups, KH, KW], any groups, KH and KW at most 32: dy's rows interleaved by lane
+// once per output channel of a group, each tap of each dx pixel a multiply-add of whole vectors.
+// scratch: lanes_input_grad_scratch_floats(g, ih1 - ih0) floats.
+int64_t lanes_input_grad_scratch_floats(const Conv2dGeometry& g, int64_t band_rows);
+void lanes_input_grad_block(float* dx, const float* dy, const float* weight, int64_t ic0, int64_t ih0, int64_t ih1,
+                            float* scratch, const Conv2dGeometry& g);
 
 }  // namespace tinytorch::kernels

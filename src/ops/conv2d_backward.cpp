@@ -5,7 +5,10 @@
 //     forward algorithms, Winograd included. Other strides, for depthwise layers and dense layers
 //     of few outputs and wide windows (by_phases), split dx by phase (its pixels of one row and
 //     column remainder modulo the stride): each phase is a stride-1 convolution of dy with the taps
-//     that reach it, run on the forward algorithms too and scattered into dx. The rest (and where
+//     that reach it, run on the forward algorithms too and scattered into dx. Strided grouped
+//     layers of up to 8 outputs per group (lanes_input_rule) by channel lanes: vectors across input
+//     channels, dy's rows interleaved once per output channel of a group, each tap of each dx pixel
+//     a multiply-add of whole vectors. The rest (and where
 //     the dilation does not divide the stride): GEMM (weight^T x dy) then col2im, in blocks of
 //     channels whose rows of the column matrix stay in cache.
 // dw: depthwise layers, and others of few outputs per group and several taps (lanes_rule), by
@@ -162,10 +165,56 @@ bool by_phases(const Conv2dGeometry& g) {
   return true;
 }
 
+// Input gradient by channel lanes (kernels::lanes_input_grad_block; the rule: lanes_input_rule):
+// items (image, block of input channels, band of dx rows), each band's scratch within
+// kLaneBandBytes, at least kLaneItems items where the image has the rows. Each dx value is
+// written by one item: the same bits on any thread count.
+constexpr int64_t kLaneBandBytes = 256 * 1024;
+constexpr int64_t kLaneItems = 8;
+void backward_input_by_lanes(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g) {
+  const int64_t L = kernels::depthwise_block_lanes(), blocks = (g.C + L - 1) / L;
+  int64_t band = g.H;
+  while (band > 1 && kernels::lanes_input_grad_scratch_floats(g, band) * 4 > kLaneBandBytes) band = (band + 1) / 2;
+  if (g.N * blocks < kLaneItems) {
+    const int64_t want = (kLaneItems + g.N * blocks - 1) / (g.N * blocks);  // bands per image
+    band = std::min(band, (g.H + want - 1) / want);
+  }
+  const int64_t bands = (g.H + band - 1) / band;
+  const size_t scratch = static_cast<size_t>(kernels::lanes_input_grad_scratch_floats(g, band)) * sizeof(float);
+  const int64_t P = g.OH * g.OW;
+  parallel_for(
+      g.N * blocks * bands,
+      [&](int64_t item, int) {
+        const int64_t n = item / (blocks * bands), block = item / bands % blocks, ih0 = item % bands * band;
+        kernels::lanes_input_grad_block(dx + n * g.C * g.H * g.W, dy + n * g.OC * P, weight, block * L, ih0,
+                                        std::min(g.H, ih0 + band), workspace(scratch), g);
+      },
+      2 * g.N * g.C * g.out_channels_per_group() * P * g.KH * g.KW +
+          2 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.out_channels_per_group() * g.C * P));
+}
+
+// Whether a strided grouped layer's input gradient runs by channel lanes rather than dcol + col2im:
+// up to 8 outputs per group (dcol's GEMM then has an inner dimension of 8), more taps than phases
+// (each dx pixel gets more than one tap on average), half a vector of input channels. On 70 random
+// grouped layers (seeds 1212, 1313) the lanes lost at stride 1 (0.3-0.9x: the forward algorithms
+// run it better) and with 12+ outputs per group (0.55-0.9x, but 7x7 windows); strided with up to 8,
+// 1.1-2.5x. Held out (22 strided layers, seed 1616): taken, 0.92-2.65x; 2x2 windows at stride 2-3,
+// which the taps rule leaves out, 0.71-0.91x; dense layers of 8 outputs 0.69-1.29x (left to phases
+// and dcol).
+bool lanes_input_rule(const Conv2dGeometry& g) {
+  return g.groups > 1 && !conv2d_depthwise_supports(g) && (g.stride_h > 1 || g.stride_w > 1) &&
+         g.out_channels_per_group() <= 8 && g.KH * g.KW > g.stride_h * g.stride_w &&
+         2 * g.C >= kernels::depthwise_block_lanes() && g.KH <= 32 && g.KW <= 32;
+}
+
 }  // namespace
 
 void conv2d_backward_input(float* dx, const float* dy, const float* weight, const Conv2dGeometry& g) {
   if (g.N == 0) return;  // an empty batch: dx has no element (the kernels below divide by sizes)
+  if (lanes_input_rule(g)) {
+    backward_input_by_lanes(dx, dy, weight, g);
+    return;
+  }
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const int64_t span_h = g.dilation_h * (g.KH - 1), span_w = g.dilation_w * (g.KW - 1);

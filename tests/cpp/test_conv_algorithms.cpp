@@ -1287,6 +1287,53 @@ TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
   }
 }
 
+// The input gradient of strided grouped layers by channel lanes (kernels/depthwise/block.hpp;
+// up to 8 outputs per group, more taps than phases) against the reference: strides 2-3, dilations
+// 1-2, padding up to 3, groups 2-6 of 1-12 input channels (lanes spanning groups, channel counts
+// off the vector width), images of 1 to 40 rows cut in bands; the same bits on one thread and two.
+TEST(ConvBackward, InputGradientByChannelLanesMatchesTheReference) {
+  namespace k = tt::kernels;
+  std::mt19937 rng(50);
+  tt::Generator gen(51);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const int saved = tt::get_num_threads();
+  for (int trial = 0; trial < 24; ++trial) {
+    const int64_t groups = pick(2, 6), cg = pick(1, 12), ocg = pick(1, 8), kh = pick(1, 7), kw = pick(1, 7);
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2(pick(1, 3), pick(2, 3));
+    o.dilation = tt::Size2(pick(1, 2), pick(1, 2));
+    o.padding = tt::Padding2d(pick(0, 3), pick(0, 3));
+    o.groups = groups;
+    const int64_t N = pick(1, 3), H = pick(1, 40), W = pick(1, 40);
+    const bool fits =
+        (kh - 1) * o.dilation.h + 1 <= H + 2 * o.padding.h && (kw - 1) * o.dilation.w + 1 <= W + 2 * o.padding.w;
+    if (!fits || cg == 1 || kh * kw <= o.stride.h * o.stride.w || groups * cg < 8) {
+      --trial;
+      continue;
+    }
+    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
+    const tt::Tensor w = tt::Tensor::randn(weight, gen);
+    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
+    const auto count = static_cast<size_t>(N * g.C * H * W);
+    std::vector<float> one(count), two(count), want(count), size(count);
+    tt::set_num_threads(1);
+    tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
+    tt::set_num_threads(2);
+    tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
+    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
+    const double terms = static_cast<double>(ocg * kh * kw);
+    for (size_t i = 0; i < count; ++i) {
+      ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
+      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+          << tt::shape_to_string(weight);
+    }
+  }
+  tt::set_num_threads(saved);
+}
+
 // A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
 // kept or compared; the same weight outside training is compared as before. The few-pixel rule
 // sends training calls that would pack the weight (ocblock, blocked) to the direct kernel's rows.

@@ -9,7 +9,8 @@ namespace tinytorch::kernels::avx2 {
 
 const DepthwiseKernels& depthwise_kernels() {
   static const DepthwiseKernels table{Avx2::width, &depthwise_block<Avx2::gcc_vec>,
-                                      &depthwise_weight_grad_block<Avx2::gcc_vec>};
+                                      &depthwise_weight_grad_block<Avx2::gcc_vec>,
+                                      &lanes_input_grad_block<Avx2::gcc_vec>};
   return table;
 }
 

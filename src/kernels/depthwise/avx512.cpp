@@ -9,7 +9,8 @@ namespace tinytorch::kernels::avx512 {
 
 const DepthwiseKernels& depthwise_kernels() {
   static const DepthwiseKernels table{Avx512::width, &depthwise_block<Avx512::gcc_vec>,
-                                      &depthwise_weight_grad_block<Avx512::gcc_vec>};
+                                      &depthwise_weight_grad_block<Avx512::gcc_vec>,
+                                      &lanes_input_grad_block<Avx512::gcc_vec>};
   return table;
 }
 

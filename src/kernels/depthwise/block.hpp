@@ -10,6 +10,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -315,6 +316,154 @@ inline __attribute__((always_inline)) void depthwise_weight_grad_block(float* su
                        cols, g);
       }
     }
+  }
+}
+
+// --- the input gradient ---------------------------------------------------------------------------
+// dx[ci, ih, iw] = sum over the OCG output channels o of ci's group and the taps (kh, kw) for which
+// oh = (ih + pad_top - kh * dilation_h) / stride_h and ow = (iw + pad_left - kw * dilation_w) /
+// stride_w are whole: weight[o, ci's index in its group, kh, kw] * dy[o, oh, ow]. Vectors run across
+// input channels: for each o's index k in its group, dy's rows the band reads are interleaved with
+// lane j holding output channel k of input channel ic0 + j's group (zero outside dy), and each tap
+// of each dx pixel is one multiply-add of whole vectors, no column matrix and no scatter.
+
+// The span of dy (rows [oh_lo, oh_lo + rows), columns [ow_lo, ow_lo + cols), either may reach
+// outside dy) that dx rows [ih0, ih1) read.
+struct DyWindow {
+  int64_t oh_lo, rows, ow_lo, cols;
+};
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline DyWindow dy_window(const Conv2dGeometry& g, int64_t ih0, int64_t ih1) {
+  DyWindow w{};
+  w.oh_lo = -floor_div(-(ih0 + g.pad_top - (g.KH - 1) * g.dilation_h), g.stride_h);  // ceil
+  w.rows = std::max<int64_t>(0, floor_div(ih1 - 1 + g.pad_top, g.stride_h) - w.oh_lo + 1);
+  w.ow_lo = -floor_div(-(g.pad_left - (g.KW - 1) * g.dilation_w), g.stride_w);
+  w.cols = std::max<int64_t>(0, floor_div(g.W - 1 + g.pad_left, g.stride_w) - w.ow_lo + 1);
+  return w;
+}
+
+// Floats of the input gradient's scratch for a band of dx rows: weights [OCG][T][L], the dx band
+// [band][W][L], dy's windows [OCG][rows][cols][L].
+inline int64_t input_grad_scratch(const Conv2dGeometry& g, int64_t band, int64_t L) {
+  const DyWindow w = dy_window(g, 0, band);
+  const int64_t OCG = g.OC / g.groups;
+  return (OCG * g.KH * g.KW + band * g.W + OCG * (w.rows + 1) * w.cols) * L;
+}
+
+// U consecutive dx pixels of one phase (stride_w apart) of one row: every k and tap, one weight
+// vector and U of dy's.
+template <class V, int U>
+inline __attribute__((always_inline)) void input_grad_pixels(float* out, const float* wt, const float* windows,
+                                                             const int64_t* htaps, int64_t nh, const int64_t* wtaps,
+                                                             int64_t nw, int64_t m, int64_t OCG, int64_t T,
+                                                             int64_t window_floats, int64_t cols, int64_t step,
+                                                             const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  V acc[U];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) acc[u] = V{};
+  for (int64_t k = 0; k < OCG; ++k) {
+    const float* e = windows + k * window_floats;
+    for (int64_t a = 0; a < nh; ++a) {
+      const int64_t kh = htaps[2 * a], r = htaps[2 * a + 1];
+      for (int64_t b = 0; b < nw; ++b) {
+        const int64_t kw = wtaps[2 * b], c = wtaps[2 * b + 1] + m;
+        const V w = load<V>(wt + (k * T + kh * g.KW + kw) * L);
+        const float* p = e + (r * cols + c) * L;
+#pragma GCC unroll 8
+        for (int u = 0; u < U; ++u) acc[u] += w * load<V>(p + u * L);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int u = 0; u < U; ++u) __builtin_memcpy(out + u * step * L, &acc[u], sizeof(V));
+}
+
+template <class V, int U = 3>
+inline __attribute__((always_inline)) void input_grad_rest(int64_t n, float* out, const float* wt, const float* windows,
+                                                           const int64_t* htaps, int64_t nh, const int64_t* wtaps,
+                                                           int64_t nw, int64_t m, int64_t OCG, int64_t T,
+                                                           int64_t window_floats, int64_t cols, int64_t step,
+                                                           const Conv2dGeometry& g) {
+  if constexpr (U > 0) {
+    if (n == U)
+      return input_grad_pixels<V, U>(out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step, g);
+    input_grad_rest<V, U - 1>(n, out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step, g);
+  }
+}
+
+// dx rows [ih0, ih1) of the input channels ic0 .. ic0 + L (fewer at the end of C) of one image:
+// dx [C, H, W] and dy [OC, OH, OW] are the image's, weight [OC, CG, KH, KW]. KH, KW <= 32.
+template <class V>
+inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, const float* dy, const float* weight,
+                                                                  int64_t ic0, int64_t ih0, int64_t ih1, float* scratch,
+                                                                  const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  const int64_t lanes = lesser(L, g.C - ic0), CG = g.C / g.groups, OCG = g.OC / g.groups, T = g.KH * g.KW;
+  const DyWindow win = dy_window(g, ih0, ih1);
+  const int64_t window_floats = win.rows * win.cols * L;
+  float* wt = scratch;                                                   // [OCG][T][L]
+  float* band = wt + OCG * T * L;                                        // [ih1 - ih0][W][L]
+  float* windows = band + (ih1 - ih0) * g.W * L;                         // [OCG][rows][cols][L]
+  auto channel = [&](int64_t j) { return ic0 + lesser(j, lanes - 1); };  // lanes past C repeat the last
+  for (int64_t k = 0; k < OCG; ++k)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < L; ++j) {
+        const int64_t ci = channel(j);
+        wt[(k * T + t) * L + j] = weight[((ci / CG * OCG + k) * CG + ci % CG) * T + t];
+      }
+  // dy's window, k-th output channel of each lane's group, zero outside dy
+  const int64_t c0 = clamp_to(-win.ow_lo, 0, win.cols), c1 = clamp_to(g.OW - win.ow_lo, c0, win.cols);
+  for (int64_t k = 0; k < OCG; ++k) {
+    float* e = windows + k * window_floats;
+    for (int64_t r = 0; r < win.rows; ++r) {
+      const int64_t oh = win.oh_lo + r;
+      float* row = e + r * win.cols * L;
+      if (oh < 0 || oh >= g.OH || c1 == c0) {
+        zero_floats(row, win.cols * L);
+        continue;
+      }
+      zero_floats(row, c0 * L);
+      zero_floats(row + c1 * L, (win.cols - c1) * L);
+      for (int64_t j0 = 0; j0 < L; j0 += 8) {
+        const float* src[8];
+        for (int64_t j = 0; j < 8; ++j)
+          src[j] = dy + ((channel(j0 + j) / CG * OCG + k) * g.OH + oh) * g.OW + win.ow_lo + c0;
+        interleave8(row + c0 * L + j0, L, src, c1 - c0);
+      }
+    }
+  }
+  int64_t htaps[64], wtaps[64];
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    int64_t nh = 0;
+    for (int64_t kh = 0; kh < g.KH; ++kh) {
+      const int64_t a = ih + g.pad_top - kh * g.dilation_h;
+      if (a % g.stride_h != 0) continue;
+      htaps[2 * nh] = kh, htaps[2 * nh + 1] = a / g.stride_h - win.oh_lo, ++nh;
+    }
+    float* out_row = band + (ih - ih0) * g.W * L;
+    for (int64_t rw = 0; rw < lesser(g.stride_w, g.W); ++rw) {
+      int64_t nw = 0;
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const int64_t a = rw + g.pad_left - kw * g.dilation_w;
+        if (a % g.stride_w != 0) continue;
+        wtaps[2 * nw] = kw, wtaps[2 * nw + 1] = a / g.stride_w - win.ow_lo, ++nw;
+      }
+      const int64_t M = (g.W - rw + g.stride_w - 1) / g.stride_w;  // pixels rw + m * stride_w
+      int64_t m = 0;
+      for (; m + 4 <= M; m += 4)
+        input_grad_pixels<V, 4>(out_row + (rw + m * g.stride_w) * L, wt, windows, htaps, nh, wtaps, nw, m, OCG, T,
+                                window_floats, win.cols, g.stride_w, g);
+      input_grad_rest<V>(M - m, out_row + (rw + m * g.stride_w) * L, wt, windows, htaps, nh, wtaps, nw, m, OCG, T,
+                         window_floats, win.cols, g.stride_w, g);
+    }
+  }
+  // rows ih0 .. ih1 of a plane are contiguous: the band goes out in one run per plane
+  for (int64_t j0 = 0; j0 < lanes; j0 += 8) {
+    float* dst[8];
+    const int planes = static_cast<int>(lesser(8, lanes - j0));
+    for (int j = 0; j < planes; ++j) dst[j] = dx + ((ic0 + j0 + j) * g.H + ih0) * g.W;
+    deinterleave8(dst, planes, band + j0, L, (ih1 - ih0) * g.W);
   }
 }
 

@@ -38,4 +38,15 @@ void depthwise_weight_grad_block(float* sums, const float* dy, const float* in, 
   table().weight_grad(sums, dy, in, oc0, oh0, oh1, scratch, g);
 }
 
+int64_t lanes_input_grad_scratch_floats(const Conv2dGeometry& g, int64_t band_rows) {
+  return input_grad_scratch(g, band_rows, depthwise_block_lanes());
+}
+
+void lanes_input_grad_block(float* dx, const float* dy, const float* weight, int64_t ic0, int64_t ih0, int64_t ih1,
+                            float* scratch, const Conv2dGeometry& g) {
+  TT_EXPECTS(g.C % g.groups == 0 && g.OC % g.groups == 0 && g.KH <= 32 && g.KW <= 32 && 0 <= ic0 && ic0 < g.C &&
+             0 <= ih0 && ih0 < ih1 && ih1 <= g.H);
+  table().input_grad(dx, dy, weight, ic0, ih0, ih1, scratch, g);
+}
+
 }  // namespace tinytorch::kernels
