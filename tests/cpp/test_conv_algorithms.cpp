@@ -1204,6 +1204,35 @@ TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
                         {.stride = tt::Size2(3), .padding = tt::Padding2d(2), .dilation = tt::Size2(1, 2)}, gen);
 }
 
+// The input gradient of one shape: the same bits on one thread and two, and within the sum's
+// rounding of the reference.
+namespace {
+void check_input_gradient(const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& o,
+                          tt::Generator& gen) {
+  namespace k = tt::kernels;
+  const tt::Tensor w = tt::Tensor::randn(weight, gen);
+  const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+  const tt::Tensor dy = tt::Tensor::randn({input[0], g.OC, g.OH, g.OW}, gen);
+  const auto count = static_cast<size_t>(input[0] * g.C * g.H * g.W);
+  std::vector<float> one(count), two(count), want(count), size(count);
+  const int saved = tt::get_num_threads();
+  tt::set_num_threads(1);
+  tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
+  tt::set_num_threads(2);
+  tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
+  tt::set_num_threads(saved);
+  k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
+  k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
+  const double terms = static_cast<double>(g.out_channels_per_group() * g.KH * g.KW);
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
+    ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
+        << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
+        << tt::shape_to_string(weight);
+  }
+}
+}  // namespace
+
 // The input gradient (ops/conv2d_backward.cpp) against the reference, and the same bits on one
 // thread and two. Stride 1 runs as a forward convolution; other strides by phases for depthwise
 // layers (kernels of 1-5 taps, strides 2-3, padding up to 3: phases no tap reaches, phases whose
@@ -1211,11 +1240,9 @@ TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
 // otherwise through dcol and col2im in blocks of whole channels: of one or a few of a group's 2-9
 // channels on the large images here, whole groups on the small.
 TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
-  namespace k = tt::kernels;
   std::mt19937 rng(44);
   tt::Generator gen(45);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const int saved = tt::get_num_threads();
   for (int trial = 0; trial < 24; ++trial) {
     const bool blocks = trial < 8, big = trial < 4;  // big: a channel's rows of dcol fill much of a block
     const bool depthwise = trial >= 16;              // else, from trial 8: dense, 4-5 taps down, stride 2
@@ -1231,34 +1258,15 @@ TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
     o.groups = groups;
     const int64_t N = pick(1, big ? 2 : 3), H = big ? pick(100, 200) : pick(9, 30),
                   W = big ? pick(100, 200) : pick(9, 30);
-    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
-    const tt::Tensor w = tt::Tensor::randn(weight, gen);
-    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
-    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
-    const auto count = static_cast<size_t>(N * g.C * H * W);
-    std::vector<float> one(count), two(count), want(count), size(count);
-    tt::set_num_threads(1);
-    tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
-    tt::set_num_threads(2);
-    tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
-    const double terms = static_cast<double>(ocg * kh * kw);
-    for (size_t i = 0; i < count; ++i) {
-      ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
-      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-          << tt::shape_to_string(weight);
-    }
+    check_input_gradient({N, groups * cg, H, W}, {groups * ocg, cg, kh, kw}, o, gen);
   }
-  tt::set_num_threads(saved);
 }
 
 // The stride-1 input gradient, a forward convolution of dy with the weight flipped (taps reversed,
 // channels swapped per group, in blocks of 16 input channels: here 1-40 per group, so partial
-// blocks and several), against the reference; 1x1 and wider kernels, groups 1-3.
+// blocks and several), against the reference, the same bits on one thread and two; 1x1 and
+// wider kernels, groups 1-3.
 TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
-  namespace k = tt::kernels;
   std::mt19937 rng(48);
   tt::Generator gen(49);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -1269,21 +1277,7 @@ TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
     o.padding = tt::Padding2d(pick(0, static_cast<int>(kh - 1)), pick(0, static_cast<int>(kw - 1)));
     o.groups = groups;
     const int64_t N = pick(1, 3), H = pick(kh, 12), W = pick(kw, 12);
-    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
-    const tt::Tensor w = tt::Tensor::randn(weight, gen);
-    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
-    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
-    const auto count = static_cast<size_t>(N * g.C * H * W);
-    std::vector<float> got(count), want(count), size(count);
-    tt::ops::conv2d_backward_input(got.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
-    const double terms = static_cast<double>(ocg * kh * kw);
-    for (size_t i = 0; i < count; ++i) {
-      ASSERT_NEAR(got[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-          << tt::shape_to_string(weight);
-    }
+    check_input_gradient({N, groups * cg, H, W}, {groups * ocg, cg, kh, kw}, o, gen);
   }
 }
 
@@ -1292,11 +1286,9 @@ TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
 // 1-2, padding up to 3, groups 2-6 of 1-12 input channels (lanes spanning groups, channel counts
 // off the vector width), images of 1 to 40 rows cut in bands; the same bits on one thread and two.
 TEST(ConvBackward, InputGradientByChannelLanesMatchesTheReference) {
-  namespace k = tt::kernels;
   std::mt19937 rng(50);
   tt::Generator gen(51);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  const int saved = tt::get_num_threads();
   for (int trial = 0; trial < 24; ++trial) {
     const int64_t groups = pick(2, 6), cg = pick(1, 12), ocg = pick(1, 8), kh = pick(1, 7), kw = pick(1, 7);
     tt::Conv2dOptions o;
@@ -1311,27 +1303,8 @@ TEST(ConvBackward, InputGradientByChannelLanesMatchesTheReference) {
       --trial;
       continue;
     }
-    const tt::Shape input{N, groups * cg, H, W}, weight{groups * ocg, cg, kh, kw};
-    const tt::Tensor w = tt::Tensor::randn(weight, gen);
-    const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
-    const tt::Tensor dy = tt::Tensor::randn({N, g.OC, g.OH, g.OW}, gen);
-    const auto count = static_cast<size_t>(N * g.C * H * W);
-    std::vector<float> one(count), two(count), want(count), size(count);
-    tt::set_num_threads(1);
-    tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
-    tt::set_num_threads(2);
-    tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
-    k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
-    const double terms = static_cast<double>(ocg * kh * kw);
-    for (size_t i = 0; i < count; ++i) {
-      ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
-      ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-          << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-          << tt::shape_to_string(weight);
-    }
+    check_input_gradient({N, groups * cg, H, W}, {groups * ocg, cg, kh, kw}, o, gen);
   }
-  tt::set_num_threads(saved);
 }
 
 // A training call's weight (requires grad under grad mode) is prepared on every call, with no copy
