@@ -3,6 +3,7 @@
 // the autograd node whose backward is in conv2d_backward.cpp.
 #include "ops/conv2d.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "core/autograd_internal.hpp"
@@ -142,10 +143,84 @@ struct Conv2dBackward : autograd::Node {
   }
 };
 
-// The output [N, OC, OH, OW] of a validated call, by `algorithm` (Auto: the selection's choice).
+// The kernel rows [lo, hi) along one axis (input size H, output size OH, stride s, dilation d,
+// padding p before, K taps) that read inside the input for some output pixel; the taps outside
+// read only padding, for every pixel. lo is at most p / d, so that the cropped window's padding
+// before stays >= 0 (the taps it keeps there read padding only, as before). With no tap inside
+// the input (a window reaching past a small image), tap 0 alone: the output is the bias.
+struct LiveTaps {
+  int64_t lo, hi;
+};
+LiveTaps live_taps(int64_t H, int64_t OH, int64_t s, int64_t d, int64_t p, int64_t K) {
+  auto live = [&](int64_t k) {
+    const int64_t first = k * d - p;                           // the input row of output row 0
+    const int64_t oh = first >= 0 ? 0 : (-first + s - 1) / s;  // the first output row inside
+    return oh < OH && first + oh * s < H;
+  };
+  int64_t lo = 0, hi = K;
+  while (lo < K && !live(lo)) ++lo;
+  while (hi > lo && !live(hi - 1)) --hi;
+  if (lo == K) return {0, 1};
+  return {std::min(lo, p / d), hi};
+}
+
+// The layer without the kernel rows and columns that read only padding (live_taps), or nullopt
+// when every tap reads the input somewhere. A small image under a large window (a 3x3 layer of
+// padding 1 on 1x1 pixels: one tap in nine; the sweep's 7x7 layer on 1x1 pixels, 1 in 49) then
+// costs the taps that read it.
+std::optional<kernels::Conv2dGeometry> cropped_geometry(const kernels::Conv2dGeometry& g) {
+  const LiveTaps h = live_taps(g.H, g.OH, g.stride_h, g.dilation_h, g.pad_top, g.KH);
+  const LiveTaps w = live_taps(g.W, g.OW, g.stride_w, g.dilation_w, g.pad_left, g.KW);
+  if (h.hi - h.lo == g.KH && w.hi - w.lo == g.KW) return std::nullopt;
+  kernels::Conv2dGeometry c = g;
+  c.KH = h.hi - h.lo, c.KW = w.hi - w.lo;
+  c.pad_top = g.pad_top - h.lo * g.dilation_h, c.pad_left = g.pad_left - w.lo * g.dilation_w;
+  return c;
+}
+
+// The taps of the weight [OC, CG, KH, KW] at `src` that the cropped layer c keeps, into dst
+// [OC, CG, c.KH, c.KW].
+void crop_weight(float* dst, const float* src, const kernels::Conv2dGeometry& g, const kernels::Conv2dGeometry& c) {
+  const int64_t row = (g.pad_top - c.pad_top) / g.dilation_h, col = (g.pad_left - c.pad_left) / g.dilation_w;
+  for (int64_t i = 0, planes = g.OC * g.channels_per_group(); i < planes; ++i) {
+    for (int64_t kh = 0; kh < c.KH; ++kh) {
+      const float* line = src + (i * g.KH + row + kh) * g.KW + col;
+      std::copy(line, line + c.KW, dst + (i * c.KH + kh) * c.KW);
+    }
+  }
+}
+
+Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                     const kernels::Conv2dGeometry& g, const kernels::OutputStage& stage);
+
+// The output of a call whose window reads only padding with some of its taps: the layer without
+// them, on a copy of the weight's other taps. The copy is a prepared form of the weight (kept
+// against a copy of it, compared on each call as every prepared weight is: prepared_weights.hpp),
+// so it keeps its address from call to call and the algorithm's own prepared form of it is kept
+// too. Not under a FrozenWeights scope, whose weights may have been given back once prepared.
+std::optional<Tensor> conv2d_cropped(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                     const kernels::Conv2dGeometry& g, const kernels::OutputStage& stage) {
+  if (ops::frozen_scope_active()) return std::nullopt;
+  const std::optional<kernels::Conv2dGeometry> c = cropped_geometry(g);
+  if (!c) return std::nullopt;
+  const Shape shape{g.OC, g.channels_per_group(), c->KH, c->KW};
+  const ops::PreparedTag tag{ops::kCroppedTaps, c->KH, c->KW, g.pad_top - c->pad_top, g.pad_left - c->pad_left};
+  const std::shared_ptr<const ops::PreparedWeight> taps =
+      ops::prepared_weight(tag, weight.data(), weight.numel(), checked_numel(shape),
+                           [&](float* dst) { crop_weight(dst, weight.data(), g, *c); });
+  const Tensor w = Tensor::from_blob(const_cast<float*>(taps->prepared.data()), shape,
+                                     std::const_pointer_cast<ops::PreparedWeight>(taps));
+  return conv2d_output(Conv2dAlgorithm::Auto, x, w, bias, *c, stage);
+}
+
+// The output [N, OC, OH, OW] of a validated call, by `algorithm` (Auto: the selection's choice,
+// on the taps that read the input: conv2d_cropped).
 Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& weight, const Tensor& bias,
                      const kernels::Conv2dGeometry& g, const kernels::OutputStage& stage) {
   const bool automatic = algorithm == Conv2dAlgorithm::Auto;
+  if (automatic) {
+    if (std::optional<Tensor> y = conv2d_cropped(x, weight, bias, g, stage)) return *y;
+  }
   if (automatic) algorithm = ops::choose_conv2d_algorithm(g);
   if (!ops::conv2d_algorithm_row(algorithm).supports(g)) {
     throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +

@@ -31,7 +31,8 @@ enum PreparedKind : int64_t {
   kWinogradStride2 = 2,
   kDirectPacked = 3,
   kOcBlockPacked = 4,
-  kBlockedPacked = 5
+  kBlockedPacked = 5,
+  kCroppedTaps = 6  // the taps of a window that read the input (ops/conv2d.cpp, conv2d_cropped)
 };
 
 struct PreparedWeight {

@@ -99,8 +99,8 @@ tt::Tensor abs_of(const tt::Tensor& t) {
 void expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm a, const tt::Tensor& x, const tt::Tensor& w,
                                              const tt::Tensor& b, const tt::Conv2dOptions& options, double terms) {
   const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, options);
-  const tt::Tensor magnitude =
-      tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w), abs_of(b), options);
+  const tt::Tensor magnitude = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, abs_of(x), abs_of(w),
+                                               b.defined() ? abs_of(b) : tt::Tensor(), options);
   const int saved = tt::get_num_threads();
   tt::set_num_threads(1);
   const tt::Tensor one = tt::conv2d_with(a, x, w, b, options);
@@ -1347,4 +1347,69 @@ TEST(ConvAlgorithms, ChangingWeightsPrepareEveryCallAndKeepNoCopy) {
   }
   ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
+}
+
+// The automatic choice leaves out the kernel rows and columns that read only padding for every
+// output pixel (ops/conv2d.cpp, conv2d_cropped): small images under large, dilated or strided
+// windows with padding on either side ('same' with even spans too), groups, and windows reading
+// no input at all (the output is the bias). Against the reference on 1 and 2 threads; then the
+// weight changed in place, a kept tap and a left-out one, must be followed by the next call.
+TEST(ConvAlgorithms, WindowsCroppedToTheTapsThatReadTheInput) {
+  std::mt19937 rng(2027);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  tt::Generator gen(7);
+  // Whether kernel row k (of K, dilation d, padding p, stride s) reads the input for an output row.
+  auto reads = [](int64_t k, int64_t H, int64_t OH, int64_t s, int64_t d, int64_t p) {
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t ih = oh * s + k * d - p;
+      if (ih >= 0 && ih < H) return true;
+    }
+    return false;
+  };
+  int cropped = 0, no_input = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    const int64_t groups = pick(0, 2) == 0 ? pick(2, 3) : 1;
+    const int64_t C = groups * pick(1, 6), OC = groups * pick(1, 9);
+    const int64_t KH = pick(1, 7), KW = pick(1, 7);
+    tt::Conv2dOptions o{
+        .stride = tt::Size2(pick(1, 3), pick(1, 3)), .dilation = tt::Size2(pick(1, 3), pick(1, 3)), .groups = groups};
+    const bool same = pick(0, 3) == 0;
+    if (same) {
+      o.stride = tt::Size2(1, 1);
+      o.padding = tt::Padding2d("same");
+    } else {
+      o.padding = tt::Padding2d(pick(0, 7), pick(0, 7));
+    }
+    const tt::Shape input{pick(1, 3), C, pick(1, 5), pick(1, 5)};
+    const tt::Shape weight{OC, C / groups, KH, KW};
+    const int64_t top = same ? o.dilation.h * (KH - 1) / 2 : o.padding.h;
+    const int64_t left = same ? o.dilation.w * (KW - 1) / 2 : o.padding.w;
+    const int64_t bottom = same ? o.dilation.h * (KH - 1) - top : top,
+                  right = same ? o.dilation.w * (KW - 1) - left : left;
+    const int64_t span_h = o.dilation.h * (KH - 1) + 1, span_w = o.dilation.w * (KW - 1) + 1;
+    if (input[2] + top + bottom < span_h || input[3] + left + right < span_w) continue;
+    const int64_t OH = (input[2] + top + bottom - span_h) / o.stride.h + 1;
+    const int64_t OW = (input[3] + left + right - span_w) / o.stride.w + 1;
+    int64_t live_rows = 0, live_cols = 0;
+    for (int64_t k = 0; k < KH; ++k) live_rows += reads(k, input[2], OH, o.stride.h, o.dilation.h, top);
+    for (int64_t k = 0; k < KW; ++k) live_cols += reads(k, input[3], OW, o.stride.w, o.dilation.w, left);
+    cropped += live_rows < KH || live_cols < KW;
+    no_input += live_rows == 0 || live_cols == 0;
+    const ConvCase c{input, weight, o, pick(0, 3) > 0};
+    SCOPED_TRACE(c.describe());
+    tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+    const tt::Tensor b = c.bias ? tt::Tensor::randn({OC}, gen) : tt::Tensor();
+    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Auto, x, w, b, o,
+                                            static_cast<double>(C / groups * KH * KW) + 2);
+    // In place: the middle tap (read wherever a tap is), then the first (often padding only).
+    for (const int64_t i : {(KH / 2) * KW + KW / 2, int64_t{0}}) {
+      w.data()[i] += 1.5f;
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, o);
+      const tt::Tensor got = tt::conv2d(x, w, b, o);
+      for (int64_t j = 0; j < want.numel(); ++j)
+        ASSERT_NEAR(got.data()[j], want.data()[j], 1e-4 * (1 + std::fabs(want.data()[j]))) << j;
+    }
+  }
+  EXPECT_GE(cropped, 40) << "too few windows with taps reading only padding";
+  EXPECT_GE(no_input, 5) << "too few windows reading no input at all";
 }
