@@ -260,11 +260,27 @@ Model load_parsed(::onnx::ModelProto& proto, const LoadOptions& options, const s
   // what a newer IR may hold that tinytorch does not run (float8 or 4-bit tensors, say) is refused
   // by the importer, by name.
   if (proto.ir_version() > ::onnx::IR_VERSION) proto.set_ir_version(::onnx::IR_VERSION);
+  // That checker also wants a shape on every tensor type it meets, where later ONNX allows none
+  // (an output of unknown shape: onnx.helper.make_tensor_value_info(name, type, None), which ONNX
+  // Runtime runs): such types get an empty shape while the checker looks, and lose it after.
+  std::vector<::onnx::TypeProto_Tensor*> shapeless;
+  auto note = [&](google::protobuf::RepeatedPtrField<::onnx::ValueInfoProto>* infos) {
+    for (::onnx::ValueInfoProto& v : *infos) {
+      if (v.has_type() && v.type().has_tensor_type() && !v.type().tensor_type().has_shape()) {
+        shapeless.push_back(v.mutable_type()->mutable_tensor_type());
+        shapeless.back()->mutable_shape();
+      }
+    }
+  };
+  note(proto.mutable_graph()->mutable_input());
+  note(proto.mutable_graph()->mutable_output());
+  note(proto.mutable_graph()->mutable_value_info());
   try {
     ::onnx::checker::check_model(proto);
   } catch (const std::exception& e) {
     throw DataError(std::string("onnx: the model fails the ONNX checker: ") + e.what());
   }
+  for (::onnx::TypeProto_Tensor* t : shapeless) t->clear_shape();
   Graph graph = Importer(default_opset(proto)).take(proto);
   if (options.optimize) optimize(graph);
   plan_lifetimes(graph);

@@ -326,6 +326,19 @@ def test_a_newer_ir_version_is_read():
 
 
 @needs_onnx
+def test_types_without_a_shape_are_read():
+    """Later ONNX lets a tensor type leave its shape out (make_tensor_value_info(name, type, None)),
+    which the checker of ONNX 1.12 refuses: outputs and annotations of unknown shape load and run."""
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Mul", ["r", "r"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [vi("x", list(x.shape))], [vi("y", None)], value_info=[vi("r", None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    assert not model.graph.output[0].type.tensor_type.HasField("shape")
+    y = tinytorch.onnx.load_from_bytes(model.SerializeToString())(x).numpy()
+    assert np.array_equal(y, np.maximum(x, 0) ** 2)
+
+
+@needs_onnx
 def test_an_absurd_computed_shape_is_a_clear_error():
     """ConstantOfShape asked for 2^42 floats: a DataError naming the node, not an abort."""
     shape = numpy_helper.from_array(np.array([1 << 21, 1 << 21], np.int64), "shape")
