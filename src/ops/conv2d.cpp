@@ -220,8 +220,8 @@ Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& w
   const bool automatic = algorithm == Conv2dAlgorithm::Auto;
   if (automatic) {
     if (std::optional<Tensor> y = conv2d_cropped(x, weight, bias, g, stage)) return *y;
+    algorithm = ops::choose_conv2d_algorithm(g);
   }
-  if (automatic) algorithm = ops::choose_conv2d_algorithm(g);
   if (!ops::conv2d_algorithm_row(algorithm).supports(g)) {
     throw ShapeError("conv2d: algorithm '" + to_string(algorithm) + "' does not support this shape (kernel " +
                      ops::pair_to_string({g.KH, g.KW}) + ", stride " + ops::pair_to_string({g.stride_h, g.stride_w}) +

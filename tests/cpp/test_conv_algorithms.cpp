@@ -1099,31 +1099,39 @@ TEST(ConvAlgorithms, TableIsCompleteAndEveryRowIsReachable) {
   }
 }
 
-// The weight gradient of one shape: the same bits on one thread and two, and within the sum's
-// rounding of the reference.
+// A gradient of one shape, `grad` (an op of conv2d_backward.cpp) against `reference`, both
+// (out, dy, operand, g): the same bits on one thread and two, and within the sum's rounding of
+// `terms` products of the reference.
 namespace {
-void check_weight_gradient(const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& o,
-                           tt::Generator& gen) {
-  namespace k = tt::kernels;
-  const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
-  const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
-  const tt::Tensor dy = tt::Tensor::randn({input[0], g.OC, g.OH, g.OW}, gen);
-  std::vector<float> one(static_cast<size_t>(w.numel())), two(one.size()), want(one.size()), size(one.size());
+using GradientFn = void (*)(float*, const float*, const float*, const tt::kernels::Conv2dGeometry&);
+
+void check_gradient(const char* what, GradientFn grad, GradientFn reference, const tt::Tensor& dy,
+                    const tt::Tensor& operand, size_t count, double terms, const tt::kernels::Conv2dGeometry& g,
+                    const tt::Shape& input, const tt::Shape& weight) {
+  std::vector<float> one(count), two(count), want(count), size(count);
   const int saved = tt::get_num_threads();
   tt::set_num_threads(1);
-  tt::ops::conv2d_backward_weight(one.data(), dy.data(), x.data(), g);
+  grad(one.data(), dy.data(), operand.data(), g);
   tt::set_num_threads(2);
-  tt::ops::conv2d_backward_weight(two.data(), dy.data(), x.data(), g);
+  grad(two.data(), dy.data(), operand.data(), g);
   tt::set_num_threads(saved);
-  k::conv2d_backward_weight_reference(want.data(), dy.data(), x.data(), g);
-  k::conv2d_backward_weight_reference(size.data(), abs_of(dy).data(), abs_of(x).data(), g);
-  const double terms = static_cast<double>(input[0] * g.OH * g.OW);
-  for (size_t i = 0; i < one.size(); ++i) {
-    ASSERT_EQ(one[i], two[i]) << "weight gradient " << i << " differs between one thread and two";
+  reference(want.data(), dy.data(), operand.data(), g);
+  reference(size.data(), abs_of(dy).data(), abs_of(operand).data(), g);
+  for (size_t i = 0; i < count; ++i) {
+    ASSERT_EQ(one[i], two[i]) << what << " " << i << " differs between one thread and two";
     ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-        << "weight gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-        << tt::shape_to_string(weight);
+        << what << " " << i << " of input " << tt::shape_to_string(input) << " weight " << tt::shape_to_string(weight);
   }
+}
+
+// The weight gradient of one shape (a sum over every output pixel of every image).
+void check_weight_gradient(const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& o,
+                           tt::Generator& gen) {
+  const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn(weight, gen);
+  const tt::kernels::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+  const tt::Tensor dy = tt::Tensor::randn({input[0], g.OC, g.OH, g.OW}, gen);
+  check_gradient("weight gradient", tt::ops::conv2d_backward_weight, tt::kernels::conv2d_backward_weight_reference, dy,
+                 x, static_cast<size_t>(w.numel()), static_cast<double>(input[0] * g.OH * g.OW), g, input, weight);
 }
 }  // namespace
 
@@ -1204,32 +1212,16 @@ TEST(ConvBackward, WeightGradientCutsOneBlockByRowsAndReadsLongImagesInPlace) {
                         {.stride = tt::Size2(3), .padding = tt::Padding2d(2), .dilation = tt::Size2(1, 2)}, gen);
 }
 
-// The input gradient of one shape: the same bits on one thread and two, and within the sum's
-// rounding of the reference.
+// The input gradient of one shape (a sum over a group's output channels and the taps).
 namespace {
 void check_input_gradient(const tt::Shape& input, const tt::Shape& weight, const tt::Conv2dOptions& o,
                           tt::Generator& gen) {
-  namespace k = tt::kernels;
   const tt::Tensor w = tt::Tensor::randn(weight, gen);
-  const k::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
+  const tt::kernels::Conv2dGeometry g = tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o);
   const tt::Tensor dy = tt::Tensor::randn({input[0], g.OC, g.OH, g.OW}, gen);
-  const auto count = static_cast<size_t>(input[0] * g.C * g.H * g.W);
-  std::vector<float> one(count), two(count), want(count), size(count);
-  const int saved = tt::get_num_threads();
-  tt::set_num_threads(1);
-  tt::ops::conv2d_backward_input(one.data(), dy.data(), w.data(), g);
-  tt::set_num_threads(2);
-  tt::ops::conv2d_backward_input(two.data(), dy.data(), w.data(), g);
-  tt::set_num_threads(saved);
-  k::conv2d_backward_input_reference(want.data(), dy.data(), w.data(), g);
-  k::conv2d_backward_input_reference(size.data(), abs_of(dy).data(), abs_of(w).data(), g);
-  const double terms = static_cast<double>(g.out_channels_per_group() * g.KH * g.KW);
-  for (size_t i = 0; i < count; ++i) {
-    ASSERT_EQ(one[i], two[i]) << "input gradient " << i << " differs between one thread and two";
-    ASSERT_NEAR(one[i], want[i], (terms + 2) * 0x1p-24 * size[i] + 1e-30)
-        << "input gradient " << i << " of input " << tt::shape_to_string(input) << " weight "
-        << tt::shape_to_string(weight);
-  }
+  check_gradient("input gradient", tt::ops::conv2d_backward_input, tt::kernels::conv2d_backward_input_reference, dy, w,
+                 static_cast<size_t>(input[0] * g.C * g.H * g.W),
+                 static_cast<double>(g.out_channels_per_group() * g.KH * g.KW), g, input, weight);
 }
 }  // namespace
 
