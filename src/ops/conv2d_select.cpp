@@ -18,6 +18,7 @@
 #include "kernels/blocked/blocked.hpp"
 #include "kernels/cpu.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
+#include "kernels/peak/peak.hpp"
 #include "kernels/winograd/winograd.hpp"
 #include "ops/prepared_weights.hpp"
 #include "tinytorch/errors.hpp"
@@ -216,7 +217,7 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
   return tile.nr == 16 ? per_group >= 8 : per_group > 4 && per_group <= 32;
 }
 
-// Where the rules above pick ocblock: with AVX-512, the blocked algorithm for dense layers of
+// Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for dense layers of
 // stride 1 or 2 without dilation. ocblock's vectors are AVX2's 8 lanes on either ISA; the blocked
 // kernels' hold 16 channels, a register tile of 4 x 16 channels x 6 pixels, at the price of a
 // transpose of the input and the output. With stride 3 or dilation each work item's copy of its
@@ -226,9 +227,18 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 // 123, not the sweep's), of which the ocblock rules take 110: on the 69 of stride <= 2 without
 // dilation blocked's geomean is 1.25x ocblock's (53 faster, the worst 0.69x); on the other 41
 // 0.98x. With AVX2 (8 lanes: tiles of 2 blocks x 6 pixels) blocked lost on 33 of 42 (0.88x).
+// All of that on an Intel Xeon, whose 512-bit FMAs run at twice the rate of its 256-bit ones; on
+// a CPU where they do not (AMD's Zen 4: kernels::wide_fma_doubles_rate() measures it), the 16-lane
+// tiles do no more work per second than ocblock's 8-lane blocks and the transposes are pure cost:
+// forced side by side there (2 threads, eager, weights without grad) on 160 random dense layers the
+// rules send to ocblock (seed 2031: batch 1-8, 8-767 channels, windows 2x2 to 7x7, strides 1 and
+// 2, 2x2 to 28x28 inputs), blocked was 0.94x ocblock's geomean and faster by 5% on 42, slower on
+// 76; ocblock 1.10x the time of the fastest of ocblock, blocked and direct, blocked 1.17x. Checked
+// on 100 more (seed 2033): 0.91x, faster on 26, slower on 58; ResNet-18's 3x3 layers at batch 1:
+// even at 7x7 and 14x14 stride 1, ocblock 1.2x at stride 2. So there those stay ocblock.
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
-  return kernels::blocked_lanes() == 16 && g.groups == 1 && g.stride_h <= 2 && g.stride_w <= 2 && g.dilation_h == 1 &&
-         g.dilation_w == 1;
+  return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
+         g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
 }
 
 // A depthwise layer (groups == C) goes to the depthwise kernel unless its window is 1x1 and it has
@@ -286,7 +296,8 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   if (choice == Conv2dAlgorithm::Ocblock && changing_weights_active() && conv2d_direct_reads_weight_rows(g)) {
     choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
   } else if (choice == Conv2dAlgorithm::Ocblock && ocblock_goes_blocked(g)) {
-    choice = Conv2dAlgorithm::Blocked, why = "few pixels, groups 1, stride <= 2, 16 lanes: blocks of output channels";
+    choice = Conv2dAlgorithm::Blocked,
+    why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
   }
   if (reason) *reason = why;
   return choice;

@@ -8,14 +8,18 @@
 // rounding (see test WinogradErrorBound for its measured error).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <iostream>
 #include <random>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "kernels/blocked/blocked.hpp"
+#include "kernels/cpu.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
+#include "kernels/peak/peak.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/conv2d_select.hpp"
@@ -457,6 +461,33 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
   tt::set_num_threads(saved);
 }
 
+// kernels::wide_fma_doubles_rate, the key of the few-pixel rule below: false when the kernels run
+// AVX2; with AVX-512, the answer of a measurement 13 times longer than its own, wherever that one is
+// clear (CPUs measure near 1 or near 2).
+TEST(ConvAlgorithms, WideFmaRateProbeAgreesWithALongerMeasurement) {
+  namespace k = tinytorch::kernels;
+  if (k::cpu_isa() != k::Isa::Avx512) {
+    EXPECT_FALSE(k::wide_fma_doubles_rate());
+    return;
+  }
+  const int64_t iterations = 1 << 16;
+  auto seconds = [&](const k::PeakKernels& probe) {
+    volatile float sink = 0.0f;
+    const auto t0 = std::chrono::steady_clock::now();
+    sink = sink + probe.fma_chains(iterations);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double wide = 1e9, narrow = 1e9;
+  for (int round = 0; round < 10; ++round) {
+    wide = std::min(wide, seconds(k::avx512::peak_kernels()));
+    narrow = std::min(narrow, seconds(k::avx2::peak_kernels()));
+  }
+  const double ratio = 2.0 * narrow / wide;  // 16 lanes against 8 in each FMA
+  std::cout << "  512-bit FMAs at " << ratio << "x the 256-bit ones' rate\n";
+  if (ratio > 1.7) EXPECT_TRUE(k::wide_fma_doubles_rate());
+  if (ratio < 1.3) EXPECT_FALSE(k::wide_fma_doubles_rate());
+}
+
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
   // 1x1: direct on at least 128 pixels in all images (its tiles run through the batch, with
@@ -475,9 +506,12 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
   // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
-  // or with 16 lanes (AVX-512) the blocked kernels for dense layers of stride <= 2 without dilation.
+  // or with 16 lanes (AVX-512) at twice the 8 lanes' rate the blocked kernels for dense layers of
+  // stride <= 2 without dilation.
   const tt::Conv2dAlgorithm few_pixels =
-      tinytorch::kernels::blocked_lanes() == 16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock;
+      tinytorch::kernels::blocked_lanes() == 16 && tinytorch::kernels::wide_fma_doubles_rate()
+          ? tt::Conv2dAlgorithm::Blocked
+          : tt::Conv2dAlgorithm::Ocblock;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.stride = tt::Size2(3)}),

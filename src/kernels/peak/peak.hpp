@@ -15,6 +15,13 @@ struct PeakKernels {
 
 const PeakKernels& fma_peak_kernels();
 
+// Whether this CPU's 512-bit FMAs do twice the work per second of its 256-bit ones (Intel's cores
+// with two 512-bit FMA units), not the same (AMD's Zen 4, whose 512-bit operations run at the
+// rate of its 256-bit units). Measured once per process, on the calling thread, the first time it
+// is asked: the two probes in turn, about 1 ms in all; false when the kernels run AVX2. Rules
+// that pick a kernel for its 16-lane vectors ask it (conv2d_select.cpp).
+bool wide_fma_doubles_rate();
+
 namespace avx2 {
 const PeakKernels& peak_kernels();
 }
