@@ -164,7 +164,15 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   1.1-1.3x direct). With fewer taps (2x2 windows) or output channels (a group's channels fill
 //   the 16 lanes) it loses; measured on 40 random shapes outside the benchmark's (PERFORMANCE.md);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
-//   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty); and
+//   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty), but
+//   for pointwise layers of 16 pixels or more per image (AVX-512's tiles are 32 wide; AVX2's 16:
+//   there the case does not arise), which go on to the rules below: the direct kernel reads a
+//   pointwise layer's patches in place, its tiles running through the images, and with 16 pixels
+//   an image a tile reads the runs of at most three. Forced side by side (Zen 4, AVX-512, 2
+//   threads, eager) on 90 random pointwise layers of 2-31 pixels per image at batch 1-32 (seed
+//   2041): at 16-31 pixels direct was 1.37x batched's geomean (31 of 35 faster), at 9-15 1.13x
+//   with losses to 0.73x, at 2-8 0.70x; checked on 60 more of 16-31 (seed 2042, in
+//   docs/PERFORMANCE.md); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) of fewer
 //   than 128 pixels in all images. The direct kernel's tiles run through all images (a tile may
 //   straddle two), so its per-call cost of the weights (the comparison with its packed copy's
@@ -282,7 +290,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
-  } else if (!single_channel_groups && g.OH * g.OW < tile.nr) {
+  } else if (!single_channel_groups && g.OH * g.OW < tile.nr && !(pointwise && g.OH * g.OW >= 16)) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (!single_channel_groups && pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
     choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";

@@ -499,12 +499,16 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
       tinytorch::kernels::packed_gemm_tile().nr == 16 ? tt::Conv2dAlgorithm::Batched : tt::Conv2dAlgorithm::Direct;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 7, 7}, {32, 16, 1, 1}), few_pointwise);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 10, 10}, {32, 16, 1, 1}), few_pointwise);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), few_pointwise);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}, {.padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Direct);
   // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
+  // ... but a pointwise layer of 16 pixels or more per image reads its runs in place, direct (with
+  // AVX2's 16-pixel tiles such images fill a tile: the 128-pixel line above decides).
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 3, 3}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 4, 5}, {32, 64, 1, 1}), few_pointwise);
   // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
   // or with 16 lanes (AVX-512) at twice the 8 lanes' rate the blocked kernels for dense layers of
   // stride <= 2 without dilation.
