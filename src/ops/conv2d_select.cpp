@@ -215,6 +215,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   pixels, direct 1.5-3.5x faster than the blocked/ocblock choice on 6, 0.83x on the other.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 constexpr int64_t kPointwiseDirectPixels = 128;
+// The pixels per image from which a pointwise layer's images, fewer than a tile's width, stay off
+// batched (the clause above).
+constexpr int64_t kPointwiseImagePixels = 16;
 
 // The grouped-layer rule above: with AVX2's 16-pixel tiles, a group that fills one of ocblock's
 // vectors; with AVX-512's 32-pixel tiles, one that fills more than half of it and at most 32
@@ -225,10 +228,10 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
   return tile.nr == 16 ? per_group >= 8 : per_group > 4 && per_group <= 32;
 }
 
-// Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for dense layers of
-// stride 1 or 2 without dilation. ocblock's vectors are AVX2's 8 lanes on either ISA; the blocked
-// kernels' hold 16 channels, a register tile of 4 x 16 channels x 6 pixels, at the price of a
-// transpose of the input and the output. With stride 3 or dilation each work item's copy of its
+// Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for
+// dense layers of stride 1 or 2 without dilation. ocblock's vectors are AVX2's 8 lanes on either
+// ISA; the blocked kernels' hold 16 channels, a register tile of 4 x 16 channels x 6 pixels, at
+// the price of a transpose of the input and the output. With stride 3 or dilation each work item's copy of its
 // input band holds 3-9 times the pixels it computes, and ocblock's one window per image wins.
 // Measured (AVX-512, 2 threads, every algorithm forced, weights frozen as in the graph runtime) on
 // the dense layers of torchvision's models at batch 1 and 8 and 200 random dense shapes (seed
@@ -243,7 +246,7 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 // 2, 2x2 to 28x28 inputs), blocked was 0.94x ocblock's geomean and faster by 5% on 42, slower on
 // 76; ocblock 1.10x the time of the fastest of ocblock, blocked and direct, blocked 1.17x. Checked
 // on 100 more (seed 2033): 0.91x, faster on 26, slower on 58; ResNet-18's 3x3 layers at batch 1:
-// even at 7x7 and 14x14 stride 1, ocblock 1.2x at stride 2. So there those stay ocblock.
+// a tie at 7x7 and 14x14 stride 1, ocblock 1.2x at stride 2. So there those stay ocblock.
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
   return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
@@ -290,7 +293,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
-  } else if (!single_channel_groups && g.OH * g.OW < tile.nr && !(pointwise && g.OH * g.OW >= 16)) {
+  } else if (!single_channel_groups && g.OH * g.OW < tile.nr && !(pointwise && g.OH * g.OW >= kPointwiseImagePixels)) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (!single_channel_groups && pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
     choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";
