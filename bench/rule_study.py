@@ -1,0 +1,127 @@
+"""Forced side by side: the convolution algorithms a selection rule chooses between, on seeded random
+layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's rules of 2026-12-04).
+
+    python bench/rule_study.py few-pixel-dense --seed 2031 --count 160
+    python bench/rule_study.py pointwise-small-images --seed 2041 --count 90 --pixels 2,31
+    python bench/rule_study.py grouped --seed 2032 --count 100
+
+Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
+few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
+the geometric mean of its time over the fastest one's, and the first two algorithms' ratio;
+--json writes the layers. TINYTORCH_ISA=avx2 runs the AVX2 kernels on an AVX-512 machine. Needs the
+tinytorch module (PYTHONPATH=build/python after a build, or the installed wheel) and numpy.
+"""
+import argparse
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+import tinytorch
+import tinytorch.backends as tb
+
+FAMILIES = {
+    # Dense layers the heuristic gives ocblock or blocked (few pixels, several taps).
+    "few-pixel-dense": ("ocblock", "blocked", "direct"),
+    # Pointwise layers (1x1, stride 1, unpadded) of few pixels per image.
+    "pointwise-small-images": ("direct", "batched", "blocked"),
+    # Grouped layers (not depthwise), 3x3 to 7x7 windows.
+    "grouped": ("ocblock", "direct"),
+}
+
+
+def draw(family, rng, pixels):
+    """One random layer of the family: (N, C, H, W, OC, K, stride, padding, groups), or None to draw again."""
+    if family == "few-pixel-dense":
+        n = int(rng.choice([1, 1, 2, 4, 8]))
+        c, oc = (int(math.exp(rng.uniform(math.log(8), math.log(768)))) for _ in range(2))
+        k, s = int(rng.choice([2, 3, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
+        h = int(rng.integers(2, 29))
+        w = h if rng.random() < 0.8 else int(rng.integers(2, 29))
+        p = int(rng.choice([0, k // 2, k // 2]))
+        if h + 2 * p < k or w + 2 * p < k:
+            return None
+        layer = (n, c, h, w, oc, k, s, p, 1)
+        pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
+        return layer if pick in ("ocblock", "blocked") else None
+    if family == "pointwise-small-images":
+        n = int(rng.choice([1, 2, 4, 8, 16, 32]))
+        h, w = int(rng.integers(1, 32)), int(rng.integers(1, 32))
+        if not pixels[0] <= h * w <= pixels[1]:
+            return None
+        c, oc = (int(math.exp(rng.uniform(math.log(16), math.log(2048)))) for _ in range(2))
+        return (n, c, h, w, oc, 1, 1, 0, 1)
+    groups = int(rng.choice([2, 4, 8, 16, 32, 64]))
+    per_in = int(rng.integers(4, 97))
+    per_out = int(rng.choice([per_in, per_in, int(rng.integers(4, 97))]))
+    n, k, s = int(rng.choice([1, 2, 8])), int(rng.choice([3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
+    h = int(rng.integers(5, 57)) * s
+    if groups * per_in > 2048 or n * groups * per_in * h * h > 2e7:
+        return None
+    return (n, groups * per_in, h, h, groups * per_out, k, s, k // 2, groups)
+
+
+def fastest(call, seconds):
+    call()
+    best, start = math.inf, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("family", choices=sorted(FAMILIES))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--count", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pixels", default="2,31", help="pointwise-small-images: pixels per image, lo,hi")
+    ap.add_argument("--seconds", type=float, default=0.06, help="per algorithm per round")
+    ap.add_argument("--json", default=None, help="write the layers and their times here")
+    args = ap.parse_args()
+    tinytorch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    algorithms = FAMILIES[args.family]
+    pixels = tuple(int(v) for v in args.pixels.split(","))
+    rows = []
+    print(f"{args.family}: {', '.join(algorithms)} forced; kernels {tb.peak_isa()}, {args.threads} threads")
+    while len(rows) < args.count:
+        layer = draw(args.family, rng, pixels)
+        if layer is None:
+            continue
+        n, c, h, w, oc, k, s, p, g = layer
+        x = tinytorch.Tensor(rng.standard_normal((n, c, h, w)).astype(np.float32))
+        weight = tinytorch.Tensor((rng.standard_normal((oc, c // g, k, k)) / math.sqrt(c // g * k * k)).astype(np.float32))
+        times = {a: math.inf for a in algorithms}
+        for _ in range(3):
+            for a in algorithms:
+                times[a] = min(times[a], fastest(lambda a=a: tinytorch._tinytorch.conv2d(x, weight, None, s, p, 1, g, a),
+                                                 args.seconds))
+        pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c // g, k, k), stride=s, padding=p, groups=g)
+        rows.append(dict(N=n, C=c, H=h, W=w, OC=oc, K=k, stride=s, padding=p, groups=g, rule=pick,
+                         ms={a: t * 1e3 for a, t in times.items()}))
+        print(f"{n} x {c} x {h}x{w} -> {oc}, {k}x{k} stride {s} pad {p} groups {g}: rule {pick:8s} " +
+              " ".join(f"{a} {t * 1e3:.3f}" for a, t in times.items()) + " ms", flush=True)
+
+    def geomean(values):
+        return math.exp(sum(math.log(v) for v in values) / len(values))
+    print(f"{len(rows)} layers; time over the fastest of the {len(algorithms)} (geometric mean):")
+    for a in algorithms:
+        print(f"  {a:8s} {geomean([r['ms'][a] / min(r['ms'].values()) for r in rows]):.3f}")
+    first, second = algorithms[0], algorithms[1]
+    ratio = [r["ms"][second] / r["ms"][first] for r in rows]
+    print(f"{first} against {second}: {geomean(ratio):.3f}x faster in geometric mean; faster by 5% on "
+          f"{sum(v > 1.05 for v in ratio)}, slower by 5% on {sum(v < 0.95 for v in ratio)}")
+    if args.json:  # whole or not at all: written beside, then renamed over
+        with open(args.json + ".tmp", "w") as f:
+            json.dump(dict(family=args.family, seed=args.seed, isa=tb.peak_isa(), threads=args.threads, layers=rows), f,
+                      indent=1)
+        os.replace(args.json + ".tmp", args.json)
+
+
+if __name__ == "__main__":
+    main()
