@@ -169,10 +169,11 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   there the case does not arise), which go on to the rules below: the direct kernel reads a
 //   pointwise layer's patches in place, its tiles running through the images, and with 16 pixels
 //   an image a tile reads the runs of at most three. Forced side by side (Zen 4, AVX-512, 2
-//   threads, eager) on 90 random pointwise layers of 2-31 pixels per image at batch 1-32 (seed
-//   2041): at 16-31 pixels direct was 1.37x batched's geomean (31 of 35 faster), at 9-15 1.13x
-//   with losses to 0.73x, at 2-8 0.70x; checked on 60 more of 16-31 (seed 2042, in
-//   docs/PERFORMANCE.md); and
+//   threads, eager) on 90 random pointwise layers of 2-31 pixels per image at batch 1-32
+//   (bench/rule_study.py pointwise-small-images --seed 2041 --count 90): at 16-31 pixels direct ran
+//   1.20x batched's geomean (39 of 61 faster, 13 slower), at 9-15 1.10x with losses to 0.77x, at
+//   2-8 0.73x; checked on 60 more of 16-31 (--seed 2042 --pixels 16,31): 1.23x, 42 faster, 9
+//   slower (docs/PERFORMANCE.md); and
 //   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) of fewer
 //   than 128 pixels in all images. The direct kernel's tiles run through all images (a tile may
 //   straddle two), so its per-call cost of the weights (the comparison with its packed copy's
@@ -242,11 +243,12 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 // a CPU where they do not (AMD's Zen 4: kernels::wide_fma_doubles_rate() measures it), the 16-lane
 // tiles do no more work per second than ocblock's 8-lane blocks and the transposes are pure cost:
 // forced side by side there (2 threads, eager, weights without grad) on 160 random dense layers the
-// rules send to ocblock (seed 2031: batch 1-8, 8-767 channels, windows 2x2 to 7x7, strides 1 and
-// 2, 2x2 to 28x28 inputs), blocked was 0.94x ocblock's geomean and faster by 5% on 42, slower on
-// 76; ocblock 1.10x the time of the fastest of ocblock, blocked and direct, blocked 1.17x. Checked
-// on 100 more (seed 2033): 0.91x, faster on 26, slower on 58; ResNet-18's 3x3 layers at batch 1:
-// a tie at 7x7 and 14x14 stride 1, ocblock 1.2x at stride 2. So there those stay ocblock.
+// rules send to ocblock (bench/rule_study.py few-pixel-dense --seed 2031 --count 160: batch 1-8,
+// 8-767 channels, windows 2x2 to 7x7, strides 1 and 2, 2x2 to 28x28 inputs), ocblock ran 1.07x
+// blocked's speed in geomean, faster by 5% on 78 and slower on 46; ocblock 1.10x the time of the
+// fastest of ocblock, blocked and direct, blocked 1.17x. Checked on 100 more (--seed 2033): 1.05x,
+// 56 and 31. ResNet-18's 3x3 layers at batch 1: a tie at 7x7 and 14x14 stride 1, ocblock 1.2x at
+// stride 2. So there those stay ocblock.
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
   return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
