@@ -15,10 +15,7 @@ const PeakKernels& fma_peak_kernels() {
   return kernels;
 }
 
-namespace {
-
-// One run of `probe`'s 12 chains of `iterations` FMAs each, in FMA lanes per second.
-double lanes_per_second(const PeakKernels& probe, int64_t iterations) {
+double fma_lanes_per_second(const PeakKernels& probe, int64_t iterations) {
   using clock = std::chrono::steady_clock;
   volatile float sink = 0.0f;
   const auto t0 = clock::now();
@@ -26,8 +23,6 @@ double lanes_per_second(const PeakKernels& probe, int64_t iterations) {
   const double dt = std::chrono::duration<double>(clock::now() - t0).count();
   return 12.0 * probe.lanes * static_cast<double>(iterations) / std::max(dt, 1e-9);
 }
-
-}  // namespace
 
 bool wide_fma_doubles_rate() {
   static const bool doubles = [] {
@@ -38,8 +33,8 @@ bool wide_fma_doubles_rate() {
     const int64_t iterations = 4096;
     double wide = 0.0, narrow = 0.0;
     for (int round = 0; round < 12; ++round) {
-      wide = std::max(wide, lanes_per_second(avx512::peak_kernels(), iterations));
-      narrow = std::max(narrow, lanes_per_second(avx2::peak_kernels(), iterations));
+      wide = std::max(wide, fma_lanes_per_second(avx512::peak_kernels(), iterations));
+      narrow = std::max(narrow, fma_lanes_per_second(avx2::peak_kernels(), iterations));
     }
     if (verbose_enabled()) {
       char ratio[64];

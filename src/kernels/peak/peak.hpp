@@ -15,6 +15,10 @@ struct PeakKernels {
 
 const PeakKernels& fma_peak_kernels();
 
+// One run of `probe`'s 12 chains of `iterations` multiply-adds each on the calling thread, in FMA
+// lanes per second.
+double fma_lanes_per_second(const PeakKernels& probe, int64_t iterations);
+
 // Whether this CPU's 512-bit FMAs do twice the work per second of its 256-bit ones (Intel's cores
 // with two 512-bit FMA units), not the same (AMD's Zen 4, whose 512-bit operations run at the
 // rate of its 256-bit units). Measured once per process, on the calling thread, the first time it
