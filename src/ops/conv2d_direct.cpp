@@ -9,18 +9,20 @@
 // flat[q + offset(c, kh, kw)]: over the output pixels q = 0 .. OH*OW - 1 of an image, each tap's
 // inputs are one contiguous run, NR consecutive q are one vector load, and the micro-kernel's
 // [MR channels][NR pixels] tile is NR consecutive pixels of MR output planes: it is stored straight
-// into the output. The copies cost KW * s_h / s_w input sizes per call: small next to the
+// into the output. The copies cost up to KW / s_w input sizes per call (only the row phases some
+// tap reads are copied: a 1x1 stride-2 layer copies a quarter of its input): small next to the
 // C * KH * KW multiply-adds per output that read them.
 // A 1x1 stride-1 layer without padding needs no planes: the input's channels are its planes, read
 // in place (no copy at all).
 // Groups: the column planes are per channel whatever the groups, and a group's weight panels
 // read its own channels' taps (offsets group * K ..), so a grouped layer is groups dense layers
 // sharing the copies and the tiles; a group's last panel may be short of MR rows.
-// Large images are done in bands of output rows: a work item copies the rows of the column planes
-// its band needs into its own buffer (up to 512 KiB, so it stays in L2) and runs the band's tiles
-// on them, instead of all images' planes being copied out to L3 first and read back (the 7x7
-// stride-2 stem's planes are 17 MB). The bands' planes overlap by the kernel's row shift, which
-// costs a little more copying; a tile computes the same operations either way (bit-identical).
+// Large images, and batches whose images' planes together outgrow L2, are done in bands of output
+// rows: a work item copies the rows of the column planes its band needs into its own buffer (up
+// to 512 KiB, so it stays in L2) and runs the band's tiles on them, instead of all images' planes
+// being copied out to L3 first and read back (the 7x7 stride-2 stem's planes are 17 MB). The
+// bands' planes overlap by the kernel's row shift, which costs a little more copying; a tile
+// computes the same operations either way (bit-identical).
 // Best where im2col costs most relative to the GEMM: few channels, small images, batch 1, strides,
 // and 1x1 layers read in place.
 #include <algorithm>
@@ -67,26 +69,44 @@ struct Layout {
   int64_t band;              // output rows per band; 0: no bands (all images' planes at once)
   int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW rounded up to 16); per image
                              // (with bands: per band, and `image` is one band's buffer)
-  int64_t planes;            // s_h * KW column planes per channel
+  int64_t planes;            // column planes per channel: KW per row phase a tap reads (read_phase)
   int64_t K, panels;         // taps and MR-row weight panels per group
   int64_t a_floats;          // packed weight floats
 };
 
+// Which of the s_h row phases a tap reads (tap row kh reads phase (kh * dh) % s_h), numbered in
+// order: the slot of phase a among those read, or -1. A stride past the window's rows skips input
+// rows no tap reads (a 1x1 stride-2 layer's odd rows: half its copying), whose planes are left out.
+int64_t phase_slot(const Conv2dGeometry& g, int64_t a) {
+  int64_t slot = 0;
+  for (int64_t b = 0; b <= a; ++b) {
+    bool read = false;
+    for (int64_t kh = 0; kh < g.KH && !read; ++kh) read = kh * g.dilation_h % g.stride_h == b;
+    if (b == a) return read ? slot : -1;
+    slot += read;
+  }
+  return -1;
+}
+
 Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   Layout l{};
   const int64_t shift = (g.KH - 1) * g.dilation_h / g.stride_h;  // the largest tap's row shift
-  l.planes = g.stride_h * g.KW;
+  for (int64_t a = 0; a < g.stride_h; ++a) l.planes += phase_slot(g, a) >= 0 ? g.KW : 0;
   l.K = g.channels_per_group() * g.KH * g.KW;
   l.panels = (g.out_channels_per_group() + t.mr - 1) / t.mr;
   l.a_floats = (g.groups * l.panels * t.mr * l.K + 15) / 16 * 16;
   auto plane_floats = [&](int64_t rows) { return ((rows + shift) * g.OW + 15) / 16 * 16; };
-  // Bands when one image's planes outgrow kBandBytes: of equal heights up to the most rows that
+  // Bands when the planes of all images outgrow kBandBytes (a band may be a whole image): copied
+  // all at once, they were written to L3 and read back from there, a band's stay in L2 between
+  // its copy and its tiles. Forced side by side on 40 random layers the heuristic sends here
+  // whose one image's planes fit (batch 2-64; AVX-512, 2 threads): bands 1.52x the speed in
+  // geomean, faster on 37, the slowest 0.94x. Bands are of equal heights up to the most rows that
   // fit, and at least 8 bands in all (work items for up to 8 threads); a multiple of `unit` rows,
   // so that each band's pixels fill whole tiles (64-byte aligned stores, no tile cut short but the
   // image's last).
   const int64_t unit = t.nr / std::gcd(g.OW, t.nr);
   auto band_bytes = [&](int64_t rows) { return g.C * l.planes * plane_floats(rows) * 4; };
-  if (!reads_in_place(g) && band_bytes(g.OH) > kBandBytes && unit < g.OH) {
+  if (!reads_in_place(g) && g.N * band_bytes(g.OH) > kBandBytes && unit < g.OH) {
     int64_t most = unit;
     while (most + unit < g.OH && band_bytes(most + unit) <= kBandBytes) most += unit;
     const int64_t bands = std::max((g.OH + most - 1) / most, (8 + g.N - 1) / g.N);
@@ -146,10 +166,11 @@ void copy_plane(float* dst, const float* channel, const Conv2dGeometry& g, int64
 int64_t planes_floats(const Conv2dGeometry& g, const Layout& l) { return l.band ? 0 : (g.N * l.image + 15) / 16 * 16; }
 
 // Output rows [oh0, oh0 + PH - shift) of one channel's column planes, rows [oh0, oh0 + PH) of each
-// plane, to dst [s_h, KW][plane] (zeroed first: padding and each plane's rounding).
+// plane, to dst [read phases, KW][plane] (zeroed first: padding and each plane's rounding).
 void copy_channel(float* dst, const float* channel, const Conv2dGeometry& g, const Layout& l, int64_t oh0) {
   std::fill_n(dst, l.planes * l.plane, 0.0f);
   for (int64_t a = 0; a < g.stride_h; ++a) {
+    if (phase_slot(g, a) < 0) continue;
     for (int64_t kw = 0; kw < g.KW; ++kw, dst += l.plane) {
       copy_plane(dst, channel, g, oh0, l.PH, a, kw * g.dilation_w - g.pad_left);
     }
@@ -283,13 +304,14 @@ class Direct {
     int64_t k = 0;
     for (int64_t c = 0; c < g_.C; ++c) {
       for (int64_t kh = 0, dh = 0; kh < g_.KH; ++kh, dh += g_.dilation_h) {
-        const int64_t row = ((c * g_.stride_h + dh % g_.stride_h) * g_.KW) * l_.plane + dh / g_.stride_h * g_.OW;
+        const int64_t row =
+            (c * l_.planes + phase_slot(g_, dh % g_.stride_h) * g_.KW) * l_.plane + dh / g_.stride_h * g_.OW;
         for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[k++] = in_place_ ? c * g_.H * g_.W : row + kw * l_.plane;
       }
     }
   }
 
-  // All images' column planes [N][C, s_h, KW, PH, OW], before the tiles: an item per channel of an
+  // All images' column planes [N][C, read phases, KW, PH, OW], before the tiles: an item per channel of an
   // image (the last channel also zeroes the image's slack).
   void copy_planes() {
     parallel_for(

@@ -121,12 +121,17 @@ void expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm a, const tt::Te
 TEST(ConvAlgorithms, MatchReferenceOnRandomShapes) {
   std::mt19937 rng(2026);
   tt::Generator gen(99);
-  int checked = 0, same_asymmetric = 0, valid = 0;
+  int checked = 0, same_asymmetric = 0, valid = 0, unread_rows = 0;
   std::map<tt::Conv2dAlgorithm, int> per_algorithm;
   for (int trial = 0; trial < 300; ++trial) {
     const ConvCase c = random_case(rng);
     SCOPED_TRACE(c.describe());
     const auto& o = c.options;
+    // Input rows no tap reads (a stride past the window's rows): the direct kernel leaves their
+    // row phases' planes out.
+    std::set<int64_t> phases;
+    for (int64_t kh = 0; kh < c.weight[2]; ++kh) phases.insert(kh * o.dilation.h % o.stride.h);
+    unread_rows += static_cast<int64_t>(phases.size()) < o.stride.h;
     same_asymmetric += o.padding.mode == tt::Padding2d::Mode::Same &&
                        ((o.dilation.h * (c.weight[2] - 1)) % 2 == 1 || (o.dilation.w * (c.weight[3] - 1)) % 2 == 1);
     valid += o.padding.mode == tt::Padding2d::Mode::Valid;
@@ -169,6 +174,7 @@ TEST(ConvAlgorithms, MatchReferenceOnRandomShapes) {
   EXPECT_GE(checked, 300);
   EXPECT_GE(same_asymmetric, 3) << "'same' padding with an odd total (asymmetric) was hardly tried";
   EXPECT_GE(valid, 10);
+  EXPECT_GE(unread_rows, 10) << "strides that skip input rows were hardly tried";
   // Every fast algorithm met a fair share of the random shapes:
   // a change to supports() or to the case generator that starves one fails here.
   for (tt::Conv2dAlgorithm a : tt::all_conv2d_algorithms()) {
@@ -291,9 +297,10 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
   }
 }
 
-// Images whose column planes outgrow L2 run the direct kernel in bands of output rows, each band's
-// planes copied into a thread's own buffer (ops/conv2d_direct.cpp): band heights that do and do
-// not divide the output, a last tile cut short, batch 1 (more, thinner bands), strides, dilation,
+// Images (or batches) whose column planes outgrow L2 run the direct kernel in bands of output
+// rows, each band's planes copied into a thread's own buffer (ops/conv2d_direct.cpp): band heights
+// that do and do not divide the output, a last tile cut short, batch 1 (more, thinner bands),
+// strides, dilation (with stride 2, every tap on even rows: the odd rows' planes left out),
 // asymmetric padding. Checked against the reference, for bands (a workspace below all images'
 // planes), and for bit-identical results on 1 and 2 threads.
 TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
@@ -301,11 +308,14 @@ TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
   const ConvCase layers[] = {
       {{1, 3, 224, 224}, {13, 3, 7, 7}, {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}, true},
       {{2, 5, 97, 131}, {7, 5, 5, 5}, {.padding = tt::Padding2d(2)}, true},
-      {{2, 4, 121, 90},
+      {{2, 4, 241, 90},
        {11, 4, 3, 3},
        {.stride = tt::Size2(2, 1), .padding = tt::Padding2d(1, 3), .dilation = tt::Size2(2)},
        true},
       {{3, 4, 300, 200}, {5, 4, 5, 3}, {.stride = tt::Size2(1, 3), .dilation = tt::Size2(1, 2)}, true},
+      // One image's planes fit a band, all eight's do not: bands of whole images and parts.
+      {{8, 6, 57, 43}, {9, 6, 3, 3}, {.padding = tt::Padding2d(1)}, true},
+      {{8, 32, 112, 112}, {48, 32, 1, 1}, {.stride = tt::Size2(2)}, false},
   };
   const int saved = tt::get_num_threads();
   for (const ConvCase& layer : layers) {
@@ -316,7 +326,11 @@ TEST(ConvAlgorithms, DirectBandsOfLargeImages) {
     const int64_t OW = (layer.input[3] + 2 * layer.options.padding.w - layer.options.dilation.w * (KW - 1) - 1) /
                            layer.options.stride.w +
                        1;
-    const int64_t all_planes = layer.input[0] * C * sh * KW * (OH + (KH - 1) * dh / sh) * OW * 4;
+    // KW planes for each row phase a tap reads (stride 2 with dilation 2 reads even rows only).
+    std::set<int64_t> phases;
+    for (int64_t kh = 0; kh < KH; ++kh) phases.insert(kh * dh % sh);
+    const int64_t all_planes =
+        layer.input[0] * C * static_cast<int64_t>(phases.size()) * KW * (OH + (KH - 1) * dh / sh) * OW * 4;
     EXPECT_LT(tt::conv2d_workspace_bytes(tt::Conv2dAlgorithm::Direct, layer.input, layer.weight, layer.options),
               all_planes / 2);
     const tt::Tensor x = tt::Tensor::randn(layer.input, gen), w = tt::Tensor::randn(layer.weight, gen);
