@@ -28,6 +28,8 @@
 #include <algorithm>
 #include <array>
 #include <numeric>
+#include <utility>
+#include <vector>
 
 #include "core/contract.hpp"
 #include "core/parallel.hpp"
@@ -301,12 +303,20 @@ class Direct {
 
   // Tap k = (c, kh, kw) of a group reads its input at base + offset[k] (+ the pixel).
   void fill_offsets() {
+    if (in_place_) {  // a pointwise layer reads its input's channels
+      for (int64_t c = 0; c < g_.C; ++c) offset_[c] = c * g_.H * g_.W;
+      return;
+    }
+    // Where tap row kh's reads start in a channel's planes: its row phase's planes, its row shift.
+    std::vector<int64_t> row(static_cast<size_t>(g_.KH));
+    for (int64_t kh = 0; kh < g_.KH; ++kh) {
+      const int64_t dh = kh * g_.dilation_h;
+      row[kh] = phase_slot(g_, dh % g_.stride_h) * g_.KW * l_.plane + dh / g_.stride_h * g_.OW;
+    }
     int64_t k = 0;
     for (int64_t c = 0; c < g_.C; ++c) {
-      for (int64_t kh = 0, dh = 0; kh < g_.KH; ++kh, dh += g_.dilation_h) {
-        const int64_t row =
-            (c * l_.planes + phase_slot(g_, dh % g_.stride_h) * g_.KW) * l_.plane + dh / g_.stride_h * g_.OW;
-        for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[k++] = in_place_ ? c * g_.H * g_.W : row + kw * l_.plane;
+      for (int64_t kh = 0; kh < g_.KH; ++kh) {
+        for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[k++] = c * l_.planes * l_.plane + row[kh] + kw * l_.plane;
       }
     }
   }
@@ -368,19 +378,29 @@ class Direct {
   // How the (pixel tiles x weight panels) grid is cut into work items.
   struct Cut {
     int64_t sequences, length;  // runs of pixels tiled on their own, and pixels in each
-    int64_t block, blocks;      // pixels per block (a multiple of NR), blocks per sequence
-    int64_t group, groups;      // weight panels per group, groups
+    int64_t tiles, blocks;      // pixel tiles per sequence, blocks of them per sequence
+    int64_t groups;             // groups of weight panels
+
+    // Block b's pixels [f0, f1) and group q's panels [ap0, ap1) of `panels`: as equal as whole
+    // tiles and panels make them (13 tiles in 4 blocks: 3, 3, 3, 4; not 4, 4, 4, 1, which left a
+    // thread idle for a quarter of the time on 2 threads).
+    std::pair<int64_t, int64_t> pixels(int64_t b, int64_t nr) const {
+      return {b * tiles / blocks * nr, std::min(length, (b + 1) * tiles / blocks * nr)};
+    }
+    std::pair<int64_t, int64_t> panels(int64_t q, int64_t panels) const {
+      return {q * panels / groups, (q + 1) * panels / groups};
+    }
   };
 
   // Work items are blocks of up to kPixelBlock pixels times groups of output-channel panels. With
   // at least NR pixels per image, the pixels of all images form one sequence and a tile may
   // straddle two images (direct_micro_split), so no tile is cut short at an image's end (a 14x14
   // output is 6 1/8 tiles of 32); smaller images are tiled one
-  // by one. Blocks hold equal numbers of tiles; small layers have blocks down to one tile, and
-  // layers with few blocks are also split by output channels, so that up to 8 threads get equal
-  // shares. (Tiles sit at the same places and run the same operations however the items fall: the
-  // split does not change a bit. Whether the items run on one thread or more is parallel_for's
-  // choice, by the layer's FLOPs.)
+  // by one. Blocks hold equal numbers of tiles, give or take one; small layers have blocks down to
+  // one tile, and layers with few blocks are also split by output channels (into groups of equal
+  // numbers of panels, give or take one), so that up to 8 threads get equal shares. (Tiles sit at the same places and
+  // run the same operations however the items fall: the split does not change a bit. Whether the items run on one
+  // thread or more is parallel_for's choice, by the layer's FLOPs.)
   //
   // Every pixel block reads all the weights of its panel group and every panel group all the
   // planes of its pixel blocks, so the weights are streamed once per pixel block and the planes
@@ -393,7 +413,7 @@ class Direct {
     const bool flat = P_ >= NR_;
     c.sequences = flat ? 1 : g_.N;
     c.length = flat ? g_.N * P_ : P_;
-    const int64_t tiles = (c.length + NR_ - 1) / NR_;
+    const int64_t tiles = c.tiles = (c.length + NR_ - 1) / NR_;
     const int64_t fewest = (tiles * NR_ + kPixelBlock - 1) / kPixelBlock;
     const double weights = static_cast<double>(panels_) * MR_ * l_.K, inputs = static_cast<double>(g_.N) * P_ * l_.K;
     int64_t most = std::max(fewest, std::min(tiles, (8 + c.sequences - 1) / c.sequences));
@@ -404,10 +424,8 @@ class Direct {
       const double bytes = static_cast<double>(b) * weights + static_cast<double>(q) * inputs;
       if (bytes < best) best = bytes, most = b, c.groups = q;
     }
-    c.block = (tiles + most - 1) / most * NR_;
-    c.blocks = (c.length + c.block - 1) / c.block;
+    c.blocks = most;
     c.groups = std::max(c.groups, std::min(panels_, (8 + c.sequences * c.blocks - 1) / (c.sequences * c.blocks)));
-    c.group = (panels_ + c.groups - 1) / c.groups;
     return c;
   }
 
@@ -416,9 +434,9 @@ class Direct {
     parallel_for(
         c.sequences * c.blocks * c.groups,
         [&](int64_t item, int) {
-          const int64_t seq = item / (c.blocks * c.groups), f0 = item / c.groups % c.blocks * c.block;
-          const int64_t f1 = std::min(c.length, f0 + c.block);
-          const int64_t ap0 = item % c.groups * c.group, ap1 = std::min(panels_, ap0 + c.group);
+          const int64_t seq = item / (c.blocks * c.groups);
+          const auto [f0, f1] = c.pixels(item / c.groups % c.blocks, NR_);
+          const auto [ap0, ap1] = c.panels(item % c.groups, panels_);
           if (in_place_) {
             run_packed(seq, f0, f1, ap0, ap1);
           } else {
