@@ -55,13 +55,13 @@ inline v8 load8(const float* p) {
 }
 
 struct Plan {
-  int64_t CG, OCG, K, pairs;   // channels, outputs and taps per group; lane blocks ("pairs") per group
-  int64_t L, pixels;           // lanes (output channels) and pixels per register block
-  int64_t Hp, Wp;              // the window all outputs read (padding included)
-  int64_t chunk, chunks;       // output pixels per work item, and chunks per image
-  int64_t pair_block, blocks;  // pairs per work item, and blocks of them per group
-  int64_t KC;                  // taps per K block
-  int64_t window_floats;       // one window's floats, rounded up to 16
+  int64_t CG, OCG, K, pairs;  // channels, outputs and taps per group; lane blocks ("pairs") per group
+  int64_t L, pixels;          // lanes (output channels) and pixels per register block
+  int64_t Hp, Wp;             // the window all outputs read (padding included)
+  int64_t chunk, chunks;      // output pixels per work item (the last chunk may have fewer), chunks per image
+  int64_t blocks;             // blocks of pairs per group (block_pairs)
+  int64_t KC;                 // taps per K block
+  int64_t window_floats;      // one window's floats, rounded up to 16
   int64_t packed_floats;
 };
 
@@ -79,18 +79,25 @@ Plan plan(const Conv2dGeometry& g) {
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
   const int64_t P = g.OH * g.OW;
-  p.chunk = std::min(P, kChunk);
+  // Chunks of equal size, in whole register blocks (784 pixels: 4 x 196, not 3 x 240 and 64).
+  const int64_t chunks = (P + kChunk - 1) / kChunk;
+  p.chunk = std::min(P, ((P + chunks - 1) / chunks + p.pixels - 1) / p.pixels * p.pixels);
   p.chunks = (P + p.chunk - 1) / p.chunk;
   // At least 8 items in all where the pairs allow: the output channels are split before the
   // pixels, since every item reads its pairs' weights once for all its pixels.
   const int64_t per_group = std::max<int64_t>(1, (8 + g.N * g.groups * p.chunks - 1) / (g.N * g.groups * p.chunks));
-  p.pair_block = (p.pairs + std::min(per_group, p.pairs) - 1) / std::min(per_group, p.pairs);
-  p.blocks = (p.pairs + p.pair_block - 1) / p.pair_block;
+  p.blocks = std::min(per_group, p.pairs);
   const int64_t k_blocks = (p.K + kTapBlock - 1) / kTapBlock;
   p.KC = (p.K + k_blocks - 1) / k_blocks;
   p.window_floats = (p.CG * p.Hp * p.Wp + 15) / 16 * 16;
   p.packed_floats = g.groups * p.pairs * p.K * p.L;
   return p;
+}
+
+// Block b's pairs [pair0, pair1): as equal as whole pairs make them (43 pairs in 8 blocks: 5 and
+// 6, not 6 x 7 and 1, which left one of 2 threads idle a tenth of the time).
+std::pair<int64_t, int64_t> block_pairs(const Plan& p, int64_t b) {
+  return {b * p.pairs / p.blocks, (b + 1) * p.pairs / p.blocks};
 }
 
 // NP pixels whose window offsets are base[0..NP), taps [0, K) of one block of L = 8 V output
@@ -183,8 +190,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
       items,
       [&](int64_t item, int thread) {
         const int64_t image = item / (p.blocks * p.chunks), n = image / g.groups, grp = image % g.groups;
-        const int64_t pair0 = item / p.chunks % p.blocks * p.pair_block,
-                      pair1 = std::min(p.pairs, pair0 + p.pair_block);
+        const auto [pair0, pair1] = block_pairs(p, item / p.chunks % p.blocks);
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(P, q0 + p.chunk);
         // [chunk pixels][L channels] of one pair, written back transposed into [OC, P]; then the window
         float* acc = workspace(static_cast<size_t>(p.chunk * kPair + p.window_floats) * 4);
