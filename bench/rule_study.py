@@ -4,6 +4,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py few-pixel-dense --seed 2031 --count 160
     python bench/rule_study.py pointwise-small-images --seed 2041 --count 90 --pixels 2,31
     python bench/rule_study.py grouped --seed 2032 --count 100
+    python bench/rule_study.py few-outputs --seed 2051 --count 80
 
 Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
 few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
@@ -29,6 +30,9 @@ FAMILIES = {
     "pointwise-small-images": ("direct", "batched", "blocked"),
     # Grouped layers (not depthwise), 3x3 to 7x7 windows.
     "grouped": ("ocblock", "direct"),
+    # Dense layers of few output channels (1-16) and a window, on enough pixels that the few-pixel
+    # rules leave them (32 an image, 512 in all).
+    "few-outputs": ("ocblock", "direct", "packed"),
 }
 
 
@@ -53,6 +57,18 @@ def draw(family, rng, pixels):
             return None
         c, oc = (int(math.exp(rng.uniform(math.log(16), math.log(2048)))) for _ in range(2))
         return (n, c, h, w, oc, 1, 1, 0, 1)
+    if family == "few-outputs":
+        n = int(rng.choice([1, 1, 2, 4, 8]))
+        c = int(math.exp(rng.uniform(0, math.log(512))))
+        oc = int(math.exp(rng.uniform(0, math.log(17))))
+        k, s = int(rng.integers(2, 8)), int(rng.integers(1, 4))
+        h, w = (int(math.exp(rng.uniform(math.log(4), math.log(160)))) for _ in range(2))
+        p = int(rng.integers(0, k))
+        if h + 2 * p < k or w + 2 * p < k or n * c * h * w > 4e6:
+            return None
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        # Past the few-pixel rules' reach: 32 pixels an image, 512 in all.
+        return (n, c, h, w, oc, k, s, p, 1) if oh * ow >= 32 and n * oh * ow >= 512 else None
     groups = int(rng.choice([2, 4, 8, 16, 32, 64]))
     per_in = int(rng.integers(4, 97))
     per_out = int(rng.choice([per_in, per_in, int(rng.integers(4, 97))]))

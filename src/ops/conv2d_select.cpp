@@ -254,6 +254,24 @@ bool ocblock_goes_blocked(const Conv2dGeometry& g) {
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
 }
 
+// Dense layers of at most 16 output channels, a window of several taps, a stride and 8 or more input
+// channels: ocblock. The direct kernel copies a column plane per row phase and kernel column of
+// each input channel (up to KW / s_w input sizes), and with few output channels each copied value
+// meets few multiply-adds; its 12-row weight panels are mostly empty too. ocblock copies one window
+// of the input per image and spends its vectors on the output channels. Forced side by side on 80
+// random dense layers of 1-16 output channels (bench/rule_study.py few-outputs --seed 2051 --count
+// 80; AVX-512, 2 threads): on the 29 strided ones of 8 or more input channels ocblock ran 1.49x the
+// direct kernel's speed in geomean (faster on 24, slower on 5, the slowest 0.6x: 50 -> 2 channels
+// at 126x120); at stride 1 it lost (0.71x), and with fewer input channels (0.71x). Checked on new
+// layers: --seed 2052, the 25 the rule takes, 1.67x (17 faster, 7 slower, the slowest 0.58x); with
+// AVX2 kernels (TINYTORCH_ISA=avx2, --seed 2053), 27 taken, 1.30x (20 faster, 6 slower).
+// Drawn and checked on images of 32 output pixels or more and 512 in all (fewer go to the
+// few-pixel rules above it, or to batched), so it holds there only.
+bool few_outputs_strided(const Conv2dGeometry& g) {
+  return g.groups == 1 && g.OC <= 16 && (g.stride_h > 1 || g.stride_w > 1) && g.C >= 8 && g.KH * g.KW > 1 &&
+         g.OH * g.OW >= 32 && g.N * g.OH * g.OW >= 512 && supports(Conv2dAlgorithm::Ocblock, g);
+}
+
 // A depthwise layer (groups == C) goes to the depthwise kernel unless its window is 1x1 and it has
 // a channel multiplier M = OC / C of 4 or more. With one tap the layer is a broadcast multiply,
 // bound by its output's writes: the depthwise kernel, made for summing windows a vector of
@@ -281,6 +299,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   // group would sum one value per output, so the last rules send it direct or packed (AVX2, 1-2
   // images of 6x6 to 11x11, 4-16 outputs per channel: batched 2-3.9x direct's time).
   const bool single_channel_groups = g.groups > 1 && g.channels_per_group() == 1;
+  bool few_outputs = false;  // ocblock by few_outputs_strided, which stays ocblock (not measured as blocked)
   if (supports(Conv2dAlgorithm::Depthwise, g) && depthwise_kernel_fits(g)) {
     choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer (a window, or fewer than 4 outputs per channel)";
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
@@ -295,6 +314,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
+  } else if (few_outputs_strided(g)) {
+    choice = Conv2dAlgorithm::Ocblock, few_outputs = true,
+    why = "at most 16 output channels, strided, 8 or more input channels: one window, not a plane per phase";
   } else if (!single_channel_groups && g.OH * g.OW < tile.nr && !(pointwise && g.OH * g.OW >= kPointwiseImagePixels)) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (!single_channel_groups && pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
@@ -308,7 +330,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   }
   if (choice == Conv2dAlgorithm::Ocblock && changing_weights_active() && conv2d_direct_reads_weight_rows(g)) {
     choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
-  } else if (choice == Conv2dAlgorithm::Ocblock && ocblock_goes_blocked(g)) {
+  } else if (choice == Conv2dAlgorithm::Ocblock && !few_outputs && ocblock_goes_blocked(g)) {
     choice = Conv2dAlgorithm::Blocked,
     why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
   }

@@ -542,6 +542,18 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 8, 8}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);  // 64 pixels
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {64, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
             tt::Conv2dAlgorithm::Packed);
+  // Dense layers of at most 16 output channels, strided, of 8 or more input channels: ocblock (one
+  // window copied, where the direct kernel copies a plane per row phase and column); at stride 1,
+  // with fewer input channels or more outputs, the rules below.
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 40, 40}, {8, 64, 3, 3}, {.stride = tt::Size2(2)}),
+            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 32, 60, 50}, {16, 32, 5, 5}, {.stride = tt::Size2(1, 3)}),
+            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 40, 40}, {8, 64, 3, 3}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 4, 40, 40}, {8, 4, 3, 3}, {.stride = tt::Size2(2)}),
+            tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 40, 40}, {24, 64, 5, 5}, {.stride = tt::Size2(2)}),
+            tt::Conv2dAlgorithm::Direct);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1
   // and the stride passes over input rows or columns that no tap reads.
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
