@@ -166,12 +166,15 @@ TEST(MicroKernels, DirectEveryTileShapeAndDepth) {
 }
 
 // A read in place as the weight's rows (eager convolutions, ops/conv2d_direct.cpp): every tile
-// height, both halves of the columns, depths over the edges, both kernels; the packed result exactly.
+// height, columns on both sides of each quarter of the tile (AVX-512's short tiles: a half vector
+// up to a quarter, a vector and a half up to three quarters), depths over the edges, both kernels;
+// the packed result exactly.
 TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
   const k::GemmTile& tile = k::packed_gemm_tile();
+  const int q = tile.nr / 4;
   for (bool direct : {false, true})
     for (int rows = 1; rows <= tile.mr; ++rows)
-      for (int cols : {1, tile.nr / 2 - 1, tile.nr / 2, tile.nr / 2 + 1, tile.nr})
+      for (int cols : {1, q, q + 1, 2 * q - 1, 2 * q, 2 * q + 1, 3 * q, 3 * q + 1, tile.nr})
         for (int64_t kc : {0, 1, 7, 16, 33})
           for (k::Store store : {k::Store::Write, k::Store::Accumulate}) {
             GemmMicroTester()

@@ -44,6 +44,53 @@ __attribute__((always_inline)) inline void tile(int64_t kc, const float* a, int6
   }
 }
 
+// The tile's loop for a tile of at most 3/4 of its width where V has a half vector (V::Narrow,
+// AVX-512's ymm): Parts = 1, at most V::Narrow::width columns, one half vector per row; Parts = 3,
+// at most V::width + V::Narrow::width, a vector and a half. On a CPU whose 512-bit multiply-adds
+// take both 256-bit units (Zen 4) that is half or three quarters of the full tile's work where
+// the Half tile (one vector) or the full one cost a whole vector more (a 7x7 image is a tile of 32
+// pixels and one of 17: 56 lanes' work, not 64); elsewhere the same work. row k of B starts at
+// addr(k); acc0, acc1 are left as the full tile leaves them (the half vector widened, zeros past).
+template <class V, int M, int Parts, bool Rows, class Addr>
+__attribute__((always_inline)) inline void tile_narrow(int64_t kc, const float* a, int64_t lda, int rows, Addr addr,
+                                                       typename V::reg (&acc0)[V::mr], typename V::reg (&acc1)[V::mr]) {
+  using N = typename V::Narrow;
+  constexpr int MR = V::mr;
+  const float* row[M];
+  typename N::reg half[M];
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) {
+    acc0[r] = acc1[r] = V::zero();
+    half[r] = N::zero();
+    row[r] = a + (r < rows ? r : rows - 1) * lda;
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = addr(k);
+    if constexpr (Parts == 3) {
+      const typename V::reg b0 = V::load(b);
+      const typename N::reg b1 = N::load(b + V::width);
+#pragma GCC unroll 12
+      for (int r = 0; r < M; ++r) {
+        const typename V::reg av = V::broadcast(Rows ? row[r] + k : a + k * MR + r);
+        acc0[r] = V::fmadd(av, b0, acc0[r]);
+        half[r] = N::fmadd(V::low(av), b1, half[r]);
+      }
+    } else {
+      const typename N::reg b0 = N::load(b);
+#pragma GCC unroll 12
+      for (int r = 0; r < M; ++r) half[r] = N::fmadd(N::broadcast(Rows ? row[r] + k : a + k * MR + r), b0, half[r]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < M; ++r) {
+    if constexpr (Parts == 3) {
+      acc1[r] = V::widen(half[r]);
+    } else {
+      acc0[r] = V::widen(half[r]);
+    }
+  }
+}
+
 // Rows [0, rows) of the tile to c (ldc), columns [0, cols): added to c for Store::Accumulate, else
 // plus bias[r] when bias is given; Store::Stream writes whole rows at aligned addresses with
 // non-temporal stores (other rows as Store::Write).
@@ -88,11 +135,28 @@ inline void with_tile_rows(int rows, F f) {
   f(std::integral_constant<int, MR>{});
 }
 
-// The tile for `cols` columns (Half when they fit one vector) from A packed (lda 0) or in rows.
-template <class V, int M, class LoadB>
+// The tile for `cols` columns (Half when they fit one vector; with V::Narrow, a half vector or a
+// vector and a half when they fit those) from A packed (lda 0) or in rows; row k of B at addr(k).
+template <class V, int M, class Addr>
 __attribute__((always_inline)) inline void any_tile(int64_t kc, const float* a, int64_t lda, int rows, int cols,
-                                                    LoadB load_b, typename V::reg (&acc0)[V::mr],
+                                                    Addr addr, typename V::reg (&acc0)[V::mr],
                                                     typename V::reg (&acc1)[V::mr]) {
+  if constexpr (V::has_narrow) {
+    constexpr int W = V::width, H = V::Narrow::width;
+    if (cols <= H || (cols > W && cols <= W + H)) {
+      if (cols <= H) {
+        if (lda != 0) return tile_narrow<V, M, 1, true>(kc, a, lda, rows, addr, acc0, acc1);
+        return tile_narrow<V, M, 1, false>(kc, a, lda, rows, addr, acc0, acc1);
+      }
+      if (lda != 0) return tile_narrow<V, M, 3, true>(kc, a, lda, rows, addr, acc0, acc1);
+      return tile_narrow<V, M, 3, false>(kc, a, lda, rows, addr, acc0, acc1);
+    }
+  }
+  const auto load_b = [addr](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
+    const float* b = addr(k);
+    b0 = V::load(b);
+    b1 = V::load(b + V::width);
+  };
   if (lda != 0) {
     if (cols <= V::width) return tile<V, M, true, true>(kc, a, lda, rows, load_b, acc0, acc1);
     return tile<V, M, false, true>(kc, a, lda, rows, load_b, acc0, acc1);
@@ -105,11 +169,8 @@ template <class V, int M>
 void micro_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
                 Store store, const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
-  const auto load_b = [b](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
-    b0 = V::load(b + k * 2 * V::width);
-    b1 = V::load(b + k * 2 * V::width + V::width);
-  };
-  any_tile<V, M>(kc, a, lda, rows, cols, load_b, acc0, acc1);
+  const auto addr = [b](int64_t k) __attribute__((always_inline)) { return b + k * 2 * V::width; };
+  any_tile<V, M>(kc, a, lda, rows, cols, addr, acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 
@@ -138,12 +199,8 @@ template <class V, int M>
 void direct_rows(int64_t kc, const float* a, int64_t lda, const float* base, const int64_t* offset, float* c,
                  int64_t ldc, int rows, int cols, Store store, const float* bias) {
   typename V::reg acc0[V::mr], acc1[V::mr];
-  const auto load_b =
-      [ base, offset ](int64_t k, typename V::reg & b0, typename V::reg & b1) __attribute__((always_inline)) {
-    b0 = V::load(base + offset[k]);
-    b1 = V::load(base + offset[k] + V::width);
-  };
-  any_tile<V, M>(kc, a, lda, rows, cols, load_b, acc0, acc1);
+  const auto addr = [ base, offset ](int64_t k) __attribute__((always_inline)) { return base + offset[k]; };
+  any_tile<V, M>(kc, a, lda, rows, cols, addr, acc0, acc1);
   store_tile<V, M>(acc0, acc1, c, ldc, rows, cols, store, bias);
 }
 

@@ -22,6 +22,7 @@ struct Avx2 {
   static constexpr const char* name = "avx2";
   // The packed GEMM's register tile: MR rows x 2 vectors (12 ymm accumulators).
   static constexpr int mr = 6;
+  static constexpr bool has_narrow = false;  // (avx512.hpp's Narrow: a half vector for short tiles)
 
   static reg zero() { return _mm256_setzero_ps(); }
   static reg set1(float x) { return _mm256_set1_ps(x); }

@@ -36,6 +36,25 @@ struct Avx512 {
   static reg min(reg a, reg b) { return _mm512_mask_min_ps(b, 0xFFFF, a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
 
+  // Half a vector (ymm), for the GEMM tile's last few pixels (gemm/tile.hpp): on a CPU whose 512-bit
+  // operations take both of its 256-bit units (AMD's Zen 4) a ymm multiply-add costs half a zmm
+  // one, elsewhere the same; its lanes as a zmm's low half (widen: the rest zero).
+  struct Narrow {
+    using reg = __m256;
+    static constexpr int width = 8;
+    static reg zero() { return _mm256_setzero_ps(); }
+    static reg broadcast(const float* p) { return _mm256_set1_ps(*p); }
+    static reg load(const float* p) { return _mm256_loadu_ps(p); }
+    static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  };
+  static constexpr bool has_narrow = true;
+  // (Shuffles, not _mm512_castps512_ps256 and _mm512_zextps256_ps512: GCC 12 builds those from an
+  // undefined vector it then warns about; these compile to the same register moves or none.)
+  static Narrow::reg low(reg v) { return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7); }
+  static reg widen(Narrow::reg v) {
+    return __builtin_shufflevector(v, _mm256_setzero_ps(), 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  }
+
   struct Mask {
     __mmask16 bits;
   };
