@@ -71,7 +71,7 @@ struct Layout {
   int64_t band;              // output rows per band; 0: no bands (all images' planes at once)
   int64_t PH, plane, image;  // column-plane rows; floats per plane (PH * OW rounded up to 16); per image
                              // (with bands: per band, and `image` is one band's buffer)
-  int64_t planes;            // column planes per channel: KW per row phase a tap reads (read_phase)
+  int64_t planes;            // column planes per channel: KW per row phase a tap reads (phase_slot)
   int64_t K, panels;         // taps and MR-row weight panels per group
   int64_t a_floats;          // packed weight floats
 };
@@ -102,7 +102,8 @@ Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   // all at once, they were written to L3 and read back from there, a band's stay in L2 between
   // its copy and its tiles. Forced side by side on 40 random layers the heuristic sends here
   // whose one image's planes fit (batch 2-64; AVX-512, 2 threads): bands 1.52x the speed in
-  // geomean, faster on 37, the slowest 0.94x. Bands are of equal heights up to the most rows that
+  // geomean, faster on 37, the slowest 0.94x; on 40 more, 1.28x (docs/PERFORMANCE.md, "Bands for
+  // batches"). Bands are of equal heights up to the most rows that
   // fit, and at least 8 bands in all (work items for up to 8 threads); a multiple of `unit` rows,
   // so that each band's pixels fill whole tiles (64-byte aligned stores, no tile cut short but the
   // image's last).
@@ -321,8 +322,8 @@ class Direct {
     }
   }
 
-  // All images' column planes [N][C, read phases, KW, PH, OW], before the tiles: an item per channel of an
-  // image (the last channel also zeroes the image's slack).
+  // All images' column planes [N][C, read phases, KW, PH, OW], before the tiles: an item per
+  // channel of an image (the last channel also zeroes the image's slack).
   void copy_planes() {
     parallel_for(
         g_.N * g_.C,
@@ -398,9 +399,10 @@ class Direct {
   // output is 6 1/8 tiles of 32); smaller images are tiled one
   // by one. Blocks hold equal numbers of tiles, give or take one; small layers have blocks down to
   // one tile, and layers with few blocks are also split by output channels (into groups of equal
-  // numbers of panels, give or take one), so that up to 8 threads get equal shares. (Tiles sit at the same places and
-  // run the same operations however the items fall: the split does not change a bit. Whether the items run on one
-  // thread or more is parallel_for's choice, by the layer's FLOPs.)
+  // numbers of panels, give or take one), so that up to 8 threads get equal shares. (Tiles sit at
+  // the same places and run the same operations however the items fall: the split does not change
+  // a bit. Whether the items run on one thread or more is parallel_for's choice, by the layer's
+  // FLOPs.)
   //
   // Every pixel block reads all the weights of its panel group and every panel group all the
   // planes of its pixel blocks, so the weights are streamed once per pixel block and the planes

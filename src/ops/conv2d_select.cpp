@@ -198,6 +198,10 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
 //   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
 //   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
+// - dense layers of at most 16 output channels, strided, of 8 or more input channels and a window
+//   of several taps, on images of 32 output pixels or more: ocblock, one window copied where the
+//   direct kernel copies a column plane per row phase and column for few multiply-adds each
+//   (few_outputs_strided below: measured on 80 random such layers, checked on 80 more per ISA);
 // - groups with fewer than 32 taps (C/groups*KH*KW) at batch > 1 whose stride skips input rows or
 //   columns that no tap reads (a stride larger than the window's span, in either direction):
 //   packed, whose im2col gathers only what the taps read, where the direct kernel's column planes

@@ -17,8 +17,9 @@ namespace {
 // where row k of B comes from (load_b(k, b0, b1) loads its two halves). acc0/acc1 hold the tile's
 // two halves. M <= V::mr of the panel's rows are computed: the last panel of a layer whose channel
 // count is not a multiple of MR (64, 128, 256 ... channels) runs only the rows it has. Half: a tile
-// of at most V::width columns (the last pixels of a layer: 196 = 6 x 32 + 4 at 14x14) computes
-// only the first half (b1 unused), half the multiply-adds; acc1 stays zero.
+// of at most V::width columns (the last pixels of a layer: 208 = 6 x 32 + 16 at 13x16) computes
+// only the first half (b1 unused), half the multiply-adds; acc1 stays zero. (With AVX-512, tiles of
+// at most 8 columns or of 17-24 take tile_narrow below.)
 // A: a packed panel ([kc][MR], lda 0) or, with Rows, the rows of a row-major matrix (row r at
 // a + r * lda, the caller's weight as it holds it: no packed copy to keep or compare). Rows reads
 // only rows [0, rows): the rows of M past them repeat the last one (their results are not stored).
@@ -49,7 +50,7 @@ __attribute__((always_inline)) inline void tile(int64_t kc, const float* a, int6
 // at most V::width + V::Narrow::width, a vector and a half. On a CPU whose 512-bit multiply-adds
 // take both 256-bit units (Zen 4) that is half or three quarters of the full tile's work where
 // the Half tile (one vector) or the full one cost a whole vector more (a 7x7 image is a tile of 32
-// pixels and one of 17: 56 lanes' work, not 64); elsewhere the same work. row k of B starts at
+// pixels and one of 17: 56 lanes' work, not 64); elsewhere the same work. Row k of B starts at
 // addr(k); acc0, acc1 are left as the full tile leaves them (the half vector widened, zeros past).
 template <class V, int M, int Parts, bool Rows, class Addr>
 __attribute__((always_inline)) inline void tile_narrow(int64_t kc, const float* a, int64_t lda, int rows, Addr addr,
