@@ -29,11 +29,11 @@
 #include <array>
 #include <numeric>
 #include <utility>
-#include <vector>
 
 #include "core/contract.hpp"
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
+#include "kernels/blocked/blocked.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
@@ -79,21 +79,17 @@ struct Layout {
 // Which of the s_h row phases a tap reads (tap row kh reads phase (kh * dh) % s_h), numbered in
 // order: the slot of phase a among those read, or -1. A stride past the window's rows skips input
 // rows no tap reads (a 1x1 stride-2 layer's odd rows: half its copying), whose planes are left out.
+// (The blocked kernels' band split by phase counts the same way: blocked.hpp.)
 int64_t phase_slot(const Conv2dGeometry& g, int64_t a) {
-  int64_t slot = 0;
-  for (int64_t b = 0; b <= a; ++b) {
-    bool read = false;
-    for (int64_t kh = 0; kh < g.KH && !read; ++kh) read = kh * g.dilation_h % g.stride_h == b;
-    if (b == a) return read ? slot : -1;
-    slot += read;
-  }
-  return -1;
+  return kernels::blocked_phase_read(g.KH, g.dilation_h, g.stride_h, a)
+             ? kernels::blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, a)
+             : -1;
 }
 
 Layout layout(const Conv2dGeometry& g, const kernels::GemmTile& t) {
   Layout l{};
   const int64_t shift = (g.KH - 1) * g.dilation_h / g.stride_h;  // the largest tap's row shift
-  for (int64_t a = 0; a < g.stride_h; ++a) l.planes += phase_slot(g, a) >= 0 ? g.KW : 0;
+  l.planes = kernels::blocked_phase_slot(g.KH, g.dilation_h, g.stride_h, g.stride_h) * g.KW;  // phases read x KW
   l.K = g.channels_per_group() * g.KH * g.KW;
   l.panels = (g.out_channels_per_group() + t.mr - 1) / t.mr;
   l.a_floats = (g.groups * l.panels * t.mr * l.K + 15) / 16 * 16;
@@ -308,17 +304,16 @@ class Direct {
       for (int64_t c = 0; c < g_.C; ++c) offset_[c] = c * g_.H * g_.W;
       return;
     }
-    // Where tap row kh's reads start in a channel's planes: its row phase's planes, its row shift.
-    std::vector<int64_t> row(static_cast<size_t>(g_.KH));
+    // Channel 0's taps: tap (kh, kw) reads its row phase's plane kw, shifted by its row shift;
+    // channel c's are those plus c channels' planes.
+    const int64_t taps = g_.KH * g_.KW, channel = l_.planes * l_.plane;
     for (int64_t kh = 0; kh < g_.KH; ++kh) {
       const int64_t dh = kh * g_.dilation_h;
-      row[kh] = phase_slot(g_, dh % g_.stride_h) * g_.KW * l_.plane + dh / g_.stride_h * g_.OW;
+      const int64_t row = phase_slot(g_, dh % g_.stride_h) * g_.KW * l_.plane + dh / g_.stride_h * g_.OW;
+      for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[kh * g_.KW + kw] = row + kw * l_.plane;
     }
-    int64_t k = 0;
-    for (int64_t c = 0; c < g_.C; ++c) {
-      for (int64_t kh = 0; kh < g_.KH; ++kh) {
-        for (int64_t kw = 0; kw < g_.KW; ++kw) offset_[k++] = c * l_.planes * l_.plane + row[kh] + kw * l_.plane;
-      }
+    for (int64_t c = 1; c < g_.C; ++c) {
+      for (int64_t t = 0; t < taps; ++t) offset_[c * taps + t] = offset_[t] + c * channel;
     }
   }
 
