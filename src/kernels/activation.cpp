@@ -130,7 +130,7 @@ void pointwise_forward(Pointwise f, float* y, const float* x, int64_t n) {
     case Pointwise::HardSigmoid:
       return map(y, x, n, [](float v) { return relu6_of(v + 3.0f) / 6.0f; });
     case Pointwise::SiLU:
-      return map(y, x, n, [](float v) { return v * sigmoid_poly<float, int32_t>(v); });
+      return map(y, x, n, [](float v) { return swish_poly<float, int32_t>(v); });
     case Pointwise::Sigmoid:
       return map(y, x, n, [](float v) { return sigmoid_poly<float, int32_t>(v); });
   }

@@ -13,16 +13,17 @@
 namespace tinytorch::kernels {
 namespace {
 
-// exp(x): x = n ln2 + r with |r| <= ln2 / 2 (ln2 split in two parts so that r is exact), exp(r) by
-// a degree-6 minimax polynomial, times 2^n built in the exponent bits as 2^(n/2) * 2^(n - n/2),
-// so that results down in the subnormals (x to -104, where exp rounds to 0) come out right too,
-// and from 88.8 on the product overflows to inf as exp does. NaN stays NaN; x is first clamped to
-// [-104, 100], beyond which the result is 0 or inf anyway.
+// exp(z) for z <= 0 (or NaN), as the sigmoid needs it: z = n ln2 + r with |r| <= ln2 / 2 (ln2
+// split in two parts so that r is exact), exp(r) by a degree-6 minimax polynomial, times 2^n built
+// in the exponent bits as 2^(n/2) * 2^(n - n/2), so that results down in the subnormals (z to
+// -104, where exp rounds to 0) come out right too. z is first clamped to -104, below which the
+// result is 0 anyway; a NaN fails the compare and goes through every step as NaN. Only a
+// non-positive argument: no overflow to guard, no clamp above (each select is two instructions in
+// a function that is the swish layers' whole epilogue).
 template <class F, class I>
-inline F exp_poly(F in) {
-  const F lo = F{} - 104.0f, hi = F{} + 100.0f;
-  F x = in < -104.0f ? lo : in;  // NaN passes through both
-  x = x > 100.0f ? hi : x;
+inline F exp_nonpositive(F z) {
+  const F lo = F{} - 104.0f;
+  const F x = z < -104.0f ? lo : z;
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const F t = x * 1.44269504088896341f + shifter;
   const F n = t - shifter;
@@ -40,17 +41,31 @@ inline F exp_poly(F in) {
   const I half = k >> 1;
   const F scale1 = __builtin_bit_cast(F, (half + 127) << 23);
   const F scale2 = __builtin_bit_cast(F, (k - half + 127) << 23);
-  const F e = p * scale1 * scale2;
-  return in != in ? in : e;
+  return p * scale1 * scale2;
 }
 
-// 1 / (1 + exp(-x)) from e = exp(-|x|), which never overflows: s = 1 / (1 + e) for x >= 0, e * s
-// below (so that sigmoid of a large negative x keeps its tiny value instead of becoming 1 / inf).
+// The sigmoid as e / (1 + e) below 0 and 1 / (1 + e) above, from e = exp(-|x|), which never
+// overflows (the sigmoid of a large negative x keeps its tiny value instead of becoming 1 / inf):
+// one division, one rounding, with the numerator chosen by x's sign. The swish multiplies x into
+// the numerator before the division (sigmoid_fraction's `times`).
+template <class F, class I>
+inline F sigmoid_fraction(F x, F times) {
+  const F minus_abs = __builtin_bit_cast(F, __builtin_bit_cast(I, x) | (-2147483647 - 1));
+  const F e = exp_nonpositive<F, I>(minus_abs);
+  const F one = F{} + 1.0f;
+  const F numerator = x < 0.0f ? e : one;
+  return times * numerator / (one + e);
+}
+
 template <class F, class I>
 inline F sigmoid_poly(F x) {
-  const F e = exp_poly<F, I>(x < 0.0f ? x : -x);
-  const F s = 1.0f / (1.0f + e);
-  return x < 0.0f ? e * s : s;
+  return sigmoid_fraction<F, I>(x, F{} + 1.0f);
+}
+
+// x * sigmoid(x) as one fraction: x * numerator / (1 + e).
+template <class F, class I>
+inline F swish_poly(F x) {
+  return sigmoid_fraction<F, I>(x, x);
 }
 
 // min(max(a * x + b, 0), 1), NaN kept.
@@ -68,7 +83,7 @@ inline F smooth_activation_of(F x, float a, float b) {
   if constexpr (A == Activation::HardSigmoid) return hard_sigmoid_of(x, a, b);
   if constexpr (A == Activation::Sigmoid) return sigmoid_poly<F, I>(x);
   if constexpr (A == Activation::HardSwish) return x * hard_sigmoid_of(x, a, b);
-  if constexpr (A == Activation::Swish) return x * sigmoid_poly<F, I>(x);
+  if constexpr (A == Activation::Swish) return swish_poly<F, I>(x);
   return x;
 }
 
