@@ -5,6 +5,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py pointwise-small-images --seed 2041 --count 90 --pixels 2,31
     python bench/rule_study.py grouped --seed 2032 --count 100
     python bench/rule_study.py few-outputs --seed 2051 --count 80
+    python bench/rule_study.py grouped-few-outputs --seed 2071 --count 80
 
 Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
 few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
@@ -33,6 +34,9 @@ FAMILIES = {
     # Dense layers of few output channels (1-16) and a window, on enough pixels that the few-pixel
     # rules leave them (32 an image, 512 in all).
     "few-outputs": ("ocblock", "direct", "packed"),
+    # Grouped layers (not depthwise) of 1-4 output channels per group and a window of several taps,
+    # which the grouped rule leaves to the direct kernel (its 6-row panels then mostly empty).
+    "grouped-few-outputs": ("ocblock", "direct", "packed"),
 }
 
 
@@ -69,6 +73,20 @@ def draw(family, rng, pixels):
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         # Past the few-pixel rules' reach: 32 pixels an image, 512 in all.
         return (n, c, h, w, oc, k, s, p, 1) if oh * ow >= 32 and n * oh * ow >= 512 else None
+    if family == "grouped-few-outputs":
+        groups = int(rng.choice([2, 3, 4, 8, 16, 32, 64]))
+        per_in = int(math.exp(rng.uniform(0, math.log(160))))
+        per_out = int(rng.integers(1, 5))
+        n = int(rng.choice([1, 1, 2, 4, 8]))
+        kh, kw = (int(rng.integers(2, 8)) for _ in range(2))
+        k = max(kh, kw) if rng.random() < 0.7 else kh
+        s = int(rng.choice([1, 1, 2, 3]))
+        h, w = (int(math.exp(rng.uniform(math.log(4), math.log(160)))) for _ in range(2))
+        p = int(rng.integers(0, k))
+        if per_in == per_out == 1 or h + 2 * p < k or w + 2 * p < k or n * groups * per_in * h * w > 4e6:
+            return None
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        return (n, groups * per_in, h, w, groups * per_out, k, s, p, groups) if oh * ow >= 2 else None
     groups = int(rng.choice([2, 4, 8, 16, 32, 64]))
     per_in = int(rng.integers(4, 97))
     per_out = int(rng.choice([per_in, per_in, int(rng.integers(4, 97))]))

@@ -198,6 +198,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
 //   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
 //   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
+// - grouped layers of 1-4 output channels and 8 or more input channels per group, strided, with a
+//   window of several taps: ocblock, for the same reason (grouped_few_outputs_strided below:
+//   measured on 80 random grouped layers, checked on 80 more per ISA);
 // - dense layers of at most 16 output channels, strided, of 8 or more input channels and a window
 //   of several taps, on images of 32 output pixels or more: ocblock, one window copied where the
 //   direct kernel copies a column plane per row phase and column for few multiply-adds each
@@ -276,6 +279,25 @@ bool few_outputs_strided(const Conv2dGeometry& g) {
          g.OH * g.OW >= 32 && g.N * g.OH * g.OW >= 512 && supports(Conv2dAlgorithm::Ocblock, g);
 }
 
+// The grouped layers grouped_fills_ocblock leaves to the direct kernel for their few output
+// channels per group (1 to 4), strided, with 8 or more input channels per group and a window of
+// several taps: ocblock, as few_outputs_strided does for dense layers. The direct kernel copies a
+// column plane per row phase and kernel column of each input channel, each meeting a group's 1-4
+// rows of its 6-row weight panels; ocblock copies one window per image and group (its 8 lanes
+// mostly empty too, but no plane per phase). Forced side by side on 80 random grouped layers of
+// 1-4 output channels per group (bench/rule_study.py grouped-few-outputs --seed 2071 --count 80;
+// Zen 4, AVX-512, 2 threads): on the 20 strided ones of 8 or more input channels per group
+// ocblock ran 2.29x the direct kernel's speed in geomean (17 faster, 2 slower); at stride 1 1.57x
+// but 7 of 24 slower (to 0.74x), with fewer input channels 0.99x (a window of 1-7 channels is
+// too little work per copy and item). Checked on --seed 2072: strided, 21 layers, 2.26x (19
+// faster, 2 slower); stride 1 1.06x with 8 of 16 slower (to 0.57x), so stride 1 stays direct.
+// With AVX2 kernels (TINYTORCH_ISA=avx2, --seed 2073): the 26 the rules send to ocblock 2.03x (23
+// faster, 3 slower, the slowest 0.78x).
+bool grouped_few_outputs_strided(const Conv2dGeometry& g) {
+  return g.groups > 1 && g.out_channels_per_group() <= 4 && g.channels_per_group() >= 8 && g.KH * g.KW > 1 &&
+         (g.stride_h > 1 || g.stride_w > 1) && supports(Conv2dAlgorithm::Ocblock, g);
+}
+
 // A depthwise layer (groups == C) goes to the depthwise kernel unless its window is 1x1 and it has
 // a channel multiplier M = OC / C of 4 or more. With one tap the layer is a broadcast multiply,
 // bound by its output's writes: the depthwise kernel, made for summing windows a vector of
@@ -318,6 +340,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
+  } else if (grouped_few_outputs_strided(g)) {
+    choice = Conv2dAlgorithm::Ocblock,
+    why = "grouped, strided, 1-4 outputs and 8 or more inputs per group: one window, not a plane per phase";
   } else if (few_outputs_strided(g)) {
     choice = Conv2dAlgorithm::Ocblock, few_outputs = true,
     why = "at most 16 output channels, strided, 8 or more input channels: one window, not a plane per phase";

@@ -583,6 +583,18 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 1, 1}, {.groups = 32}),
             tt::Conv2dAlgorithm::Direct);  // 1x1: one tap
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 14, 14}, {128, 4, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
+  // Groups of 1-4 output channels and 8 or more input channels, strided, a window of several taps:
+  // ocblock (one window per group, not a plane per phase); at stride 1, with fewer input channels
+  // or a 1x1 window, the rules below.
+  const tt::Conv2dOptions g4_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(2), .groups = 4};
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 5, 5}, g4_s2), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 288, 17, 18}, {96, 9, 7, 7}, {.stride = tt::Size2(2), .groups = 32}),
+            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 5, 5}, {.padding = tt::Padding2d(2), .groups = 4}),
+            tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 60, 60}, {8, 4, 5, 5}, g4_s2), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 1, 1}, {.stride = tt::Size2(2), .groups = 4}),
+            tt::Conv2dAlgorithm::Packed);  // 16 taps, a stride past the window
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);
   // Fewer than 16 pixel tiles in all and a 3x3 window: ocblock (121 and 36 pixels here); with
   // more tiles, direct.
