@@ -87,11 +87,12 @@ Plan plan(const Conv2dGeometry& g) {
   p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
-  // Linear where the discarded columns are at most a sixth of those computed: the general form's
-  // pointer reloads cost about that (8 x 128 -> 128 3x3 in groups of 16, forced ocblock: 18x18
-  // images 1.1x faster linear, 28x28 1.1-1.2x; 14x14 the same; 7x7, 2 of 9 columns discarded,
-  // 0.85x).
-  p.linear = g.stride_h == 1 && g.stride_w == 1 && (p.Wp - g.OW) * 6 <= p.Wp;
+  // Linear where the discarded columns are fewer than an eighth of those computed, about what the
+  // general form's pointer reloads cost. Forced ocblock, both forms (Zen 4, 2 threads): 8 x 128 ->
+  // 128 3x3 in groups of 16 at 18x18 (2 of 20 discarded) 1.1x faster linear, 28x28 in groups of 32
+  // or 13 1.1-1.2x; at 14x14 (2 of 16) 5-12% slower (ResNet-18's 256 -> 256 at batch 1 among them),
+  // at 7x7 (2 of 9) 15-20% slower.
+  p.linear = g.stride_h == 1 && g.stride_w == 1 && (p.Wp - g.OW) * 8 < p.Wp;
   p.Pe = p.linear ? (g.OH - 1) * p.Wp + g.OW : g.OH * g.OW;
   const int64_t P = p.Pe;
   // Chunks of equal size, in whole register blocks (784 pixels: 4 x 196, not 3 x 240 and 64).
