@@ -119,10 +119,10 @@ std::pair<int64_t, int64_t> block_pairs(const Plan& p, int64_t b) {
   return {b * p.pairs / p.blocks, (b + 1) * p.pairs / p.blocks};
 }
 
-// NP pixels whose window offsets are base[0..NP), taps [0, K) of one block of L = 8 V output
-// channels: acc[j * L + l] (+)= sum over taps of window[base[j] + offset[k]] * w[k * L + l];
-// `first` starts from 0.
-template <int NP, int V>
+// NP pixels whose window offsets are base[0..NP) (Linear: 0 .. NP - 1, base unused), taps [0, K)
+// of one block of L = 8 V output channels: acc[j * L + l] (+)= sum over taps of
+// window[base[j] + offset[k]] * w[k * L + l]; `first` starts from 0.
+template <int NP, int V, bool Linear>
 void block(const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w, float* acc_io,
            bool first) {
   constexpr int L = 8 * V;
@@ -132,14 +132,16 @@ void block(const float* window, const int64_t* base, const int64_t* offset, int6
       for (int v = 0; v < V; ++v) acc[j][v] = load8(acc_io + j * L + v * 8);
   }
   const float* px[NP];  // each pixel's tap 0: a tap is then one broadcast at px[j] + offset, no address sums
-  for (int j = 0; j < NP; ++j) px[j] = window + base[j];
+  if constexpr (!Linear) {
+    for (int j = 0; j < NP; ++j) px[j] = window + base[j];
+  }
   for (int64_t k = 0; k < K; ++k) {
     v8 wv[V];
     for (int v = 0; v < V; ++v) wv[v] = load8(w + k * L + v * 8);
     const int64_t o = offset[k];
 #pragma GCC unroll 12
     for (int j = 0; j < NP; ++j) {
-      const float x = px[j][o];
+      const float x = Linear ? window[o + j] : px[j][o];  // linear: one address register, displacement j
       for (int v = 0; v < V; ++v) acc[j][v] += x * wv[v];
     }
   }
@@ -147,37 +149,14 @@ void block(const float* window, const int64_t* base, const int64_t* offset, int6
     for (int v = 0; v < V; ++v) __builtin_memcpy(acc_io + j * L + v * 8, &acc[j][v], sizeof(v8));
 }
 
-// block's linear form: pixel j's window offset is j (stride 1, pixels over the window's width).
-template <int NP, int V>
-void block_linear(const float* window, const int64_t* offset, int64_t K, const float* w, float* acc_io, bool first) {
-  constexpr int L = 8 * V;
-  v8 acc[NP][V] = {};
-  if (!first) {
-    for (int j = 0; j < NP; ++j)
-      for (int v = 0; v < V; ++v) acc[j][v] = load8(acc_io + j * L + v * 8);
-  }
-  for (int64_t k = 0; k < K; ++k) {
-    v8 wv[V];
-    for (int v = 0; v < V; ++v) wv[v] = load8(w + k * L + v * 8);
-    const float* px = window + offset[k];
-#pragma GCC unroll 12
-    for (int j = 0; j < NP; ++j) {
-      const float x = px[j];
-      for (int v = 0; v < V; ++v) acc[j][v] += x * wv[v];
-    }
-  }
-  for (int j = 0; j < NP; ++j)
-    for (int v = 0; v < V; ++v) __builtin_memcpy(acc_io + j * L + v * 8, &acc[j][v], sizeof(v8));
-}
-
-// block<np, V> for np in 1 .. NP (block_linear when base is null: window is pixel 0's).
+// block<np, V> for np in 1 .. NP (the linear form when base is null: window is pixel 0's).
 template <int V, int NP = 12 / V>
 void block_of(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
               float* acc, bool first) {
   if constexpr (NP > 0) {
     if (np == NP) {
-      if (base == nullptr) return block_linear<NP, V>(window, offset, K, w, acc, first);
-      return block<NP, V>(window, base, offset, K, w, acc, first);
+      if (base == nullptr) return block<NP, V, true>(window, base, offset, K, w, acc, first);
+      return block<NP, V, false>(window, base, offset, K, w, acc, first);
     }
     block_of<V, NP - 1>(np, window, base, offset, K, w, acc, first);
   }
