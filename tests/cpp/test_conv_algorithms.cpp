@@ -1000,6 +1000,12 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
       {{4, 6, 13, 13}, {14, 3, 3, 2}, {.stride = tt::Size2(2), .dilation = tt::Size2(2, 1), .groups = 2}},
       {{1, 160, 16, 16}, {20, 160, 3, 3}, {.padding = tt::Padding2d(1)}},  // planes of 1.8 MB: bands
       {{1, 300, 5, 5}, {64, 300, 5, 5}, {.padding = tt::Padding2d(2)}},
+      // rows 4 KiB apart (1024 taps), in tiles of 8 with AVX-512: 1x1 in place, tiles straddling two
+      // images, column planes, groups
+      {{1, 1024, 5, 5}, {30, 1024, 1, 1}, {}},
+      {{2, 1024, 6, 6}, {21, 1024, 1, 1}, {}},
+      {{1, 1024, 4, 3}, {13, 1024, 3, 3}, {.padding = tt::Padding2d(1)}},
+      {{1, 2048, 3, 3}, {18, 1024, 1, 1}, {.stride = tt::Size2(2), .groups = 2}},
   };
   const uint64_t owner = ops::new_frozen_owner();
   const int saved = tt::get_num_threads();

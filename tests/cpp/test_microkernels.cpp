@@ -34,6 +34,9 @@ class GemmMicroTester {
   // exactly `rows` rows allocated (the sanitizers see a read past them), the result the packed
   // panel's bit for bit.
   GemmMicroTester& weight_rows(bool v) { return weight_rows_ = v, *this; }
+  // The rows' stride past kc (default 5); a stride of a multiple of 1024 floats takes tiles of at
+  // most 8 rows with AVX-512 (tile.hpp, tile_height).
+  GemmMicroTester& lda(int64_t v) { return lda_ = v, *this; }
 
   std::string describe() const {
     std::ostringstream s;
@@ -42,7 +45,7 @@ class GemmMicroTester {
       << (store_ == k::Store::Write        ? "write"
           : store_ == k::Store::Accumulate ? "accumulate"
                                            : "stream")
-      << (bias_ ? " bias" : "") << (weight_rows_ ? " A in rows" : "");
+      << (bias_ ? " bias" : "") << (weight_rows_ ? " A in rows, lda " + std::to_string(row_stride()) : "");
     return s.str();
   }
 
@@ -66,7 +69,7 @@ class GemmMicroTester {
       for (int j = 0; j < cols_; ++j) c[r * ldc + j] = store_ == k::Store::Accumulate ? normal(rng) : guard;
     before = c;
     const float* bias_ptr = bias_ ? bias.data() : nullptr;
-    const int64_t lda = kc_ + 5;
+    const int64_t lda = row_stride();
     std::vector<float> a_rows(static_cast<size_t>(rows_ * lda));
     for (int r = 0; r < rows_; ++r)
       for (int64_t p = 0; p < kc_; ++p) a_rows[r * lda + p] = a[p * MR + r];
@@ -114,9 +117,11 @@ class GemmMicroTester {
   }
 
  private:
+  int64_t row_stride() const { return lda_ ? lda_ : kc_ + 5; }
+
   const k::GemmTile& tile_ = k::packed_gemm_tile();
   int rows_ = 1, cols_ = 1;
-  int64_t kc_ = 1, ldc_extra_ = 0;
+  int64_t kc_ = 1, ldc_extra_ = 0, lda_ = 0;
   k::Store store_ = k::Store::Write;
   bool bias_ = false, direct_ = false, weight_rows_ = false;
 };
@@ -168,26 +173,28 @@ TEST(MicroKernels, DirectEveryTileShapeAndDepth) {
 // A read in place as the weight's rows (eager convolutions, ops/conv2d_direct.cpp): every tile
 // height, columns on both sides of each quarter of the tile (AVX-512's short tiles: a half vector
 // up to a quarter, a vector and a half up to three quarters), depths over the edges, both kernels;
-// the packed result exactly.
+// the packed result exactly. Row strides of 4 KiB (one L1 set: tiles of 8 rows with AVX-512) too.
 TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
   const k::GemmTile& tile = k::packed_gemm_tile();
   const int q = tile.nr / 4;
   for (bool direct : {false, true})
-    for (int rows = 1; rows <= tile.mr; ++rows)
-      for (int cols : {1, q, q + 1, 2 * q - 1, 2 * q, 2 * q + 1, 3 * q, 3 * q + 1, tile.nr})
-        for (int64_t kc : {0, 1, 7, 16, 33})
-          for (k::Store store : {k::Store::Write, k::Store::Accumulate}) {
-            GemmMicroTester()
-                .direct(direct)
-                .weight_rows(true)
-                .rows(rows)
-                .cols(cols)
-                .kc(kc)
-                .store(store)
-                .bias(store == k::Store::Write)
-                .test();
-            if (::testing::Test::HasFatalFailure()) return;
-          }
+    for (int64_t lda : {0, 1024})
+      for (int rows = 1; rows <= tile.mr; ++rows)
+        for (int cols : {1, q, q + 1, 2 * q - 1, 2 * q, 2 * q + 1, 3 * q, 3 * q + 1, tile.nr})
+          for (int64_t kc : {0, 1, 7, 16, 33})
+            for (k::Store store : {k::Store::Write, k::Store::Accumulate}) {
+              GemmMicroTester()
+                  .direct(direct)
+                  .weight_rows(true)
+                  .lda(lda)
+                  .rows(rows)
+                  .cols(cols)
+                  .kc(kc)
+                  .store(store)
+                  .bias(store == k::Store::Write)
+                  .test();
+              if (::testing::Test::HasFatalFailure()) return;
+            }
 }
 
 // In builds that check contracts, a call outside the tile is stopped with the broken condition.

@@ -76,8 +76,8 @@ void direct_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, in
                          const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias,
                          int64_t lda) {
   TT_EXPECTS(kc >= 0 && m >= 0 && cols >= 1 && cols <= packed_gemm_tile().nr);
-  TT_EXPECTS(a_stride >= (lda == 0 ? kc : lda) * packed_gemm_tile().mr && ldc >= cols &&
-             (kc == 0 || offset != nullptr));
+  TT_EXPECTS((lda == 0 ? a_stride >= kc * packed_gemm_tile().mr : a_stride == lda * packed_gemm_tile().mr) &&
+             ldc >= cols && (kc == 0 || offset != nullptr));
   TT_EXPECTS(lda == 0 || lda >= kc);
   choice().direct_panels(kc, a_panels, a_stride, lda, m, base, offset, c, ldc, cols, store, bias);
 }
@@ -94,7 +94,8 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
 void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int64_t m, const float* b_panel, float* c,
                        int64_t ldc, int cols, Store store, const float* bias, int64_t lda) {
   TT_EXPECTS(kc >= 0 && m >= 0 && cols >= 1 && cols <= packed_gemm_tile().nr);
-  TT_EXPECTS(a_stride >= (lda == 0 ? kc : lda) * packed_gemm_tile().mr && ldc >= cols);
+  TT_EXPECTS((lda == 0 ? a_stride >= kc * packed_gemm_tile().mr : a_stride == lda * packed_gemm_tile().mr) &&
+             ldc >= cols);
   TT_EXPECTS(lda == 0 || lda >= kc);
   choice().panels(kc, a_panels, a_stride, lda, m, b_panel, c, ldc, cols, store, bias);
 }

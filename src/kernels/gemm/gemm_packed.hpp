@@ -34,7 +34,8 @@ void pack_a(float* dst, const float* a, int64_t M, int64_t K, int64_t lda, int m
 // One MR x NR tile: c[rows, cols] (ldc) = a_panel [kc][MR] x b_panel [kc][NR], plus bias[r] per
 // row when bias is given (Write, Stream), or += (Accumulate: a later K block). rows <= MR, cols <= NR.
 // A panels are packed, or with lda > 0 (every kernel below) the rows of a row-major matrix: row r
-// of a panel at a_panel + r * lda, taps [0, kc) from there (the caller's weight, not copied).
+// of a panel at a_panel + r * lda, taps [0, kc) from there (the caller's weight, not copied); the
+// kernels over every panel then take consecutive rows (a_stride = MR * lda).
 void gemm_micro(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, int rows, int cols,
                 Store store, const float* bias, int64_t lda = 0);
 

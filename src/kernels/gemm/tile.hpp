@@ -5,6 +5,7 @@
 // Included only by the ISA files gemm/avx2.cpp and gemm/avx512.cpp; internal linkage throughout.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -191,6 +192,18 @@ inline void with_tile_rows(int rows, F f) {
   f(std::integral_constant<int, MR>{});
 }
 
+// Rows of the tile's A at a time: V::mr, or 8 where A is rows read in place (lda > 0) whose stride
+// is a multiple of 4 KiB (1024 or 2048 input channels of a 1x1 layer). L1 maps an address to a set
+// by its bits 6-11, so such rows all fall in one set, and a tile of 12 of them, each read at every
+// k, does not fit its 8 ways (Zen 4, Skylake-X): every broadcast missed L1. Tiles of 8 such rows
+// (as many multiply-adds per load, the B rows read 1.5 times as often from L1): 2048 -> 512 1x1 at
+// 7x7, batch 1, 0.73 -> 0.64 ms, as fast as 2032 -> 512 (docs/PERFORMANCE.md, "Weight rows in
+// place"). AVX2's tiles of 6 rows fit.
+template <class V>
+inline int tile_height(int64_t lda) {
+  return V::mr > 8 && lda > 0 && lda % 1024 == 0 ? 8 : V::mr;
+}
+
 // The tile for `cols` columns (Half when they fit one vector; with V::Narrow, a half vector or a
 // vector and a half when they fit those) from A packed (lda 0) or in rows; row k of B at addr(k).
 template <class V, int M, class Addr>
@@ -233,15 +246,29 @@ void micro_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* 
 template <class V>
 void micro(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, int rows, int cols,
            Store store, const float* bias) {
-  with_tile_rows<V::mr>(
-      rows, [&](auto m) { micro_rows<V, decltype(m)::value>(kc, a, lda, b, c, ldc, rows, cols, store, bias); });
+  const int h = tile_height<V>(lda);
+  for (int r0 = 0; r0 < rows; r0 += h) {
+    const int n = std::min(h, rows - r0);
+    with_tile_rows<V::mr>(n, [&](auto m) {
+      micro_rows<V, decltype(m)::value>(kc, a + r0 * lda, lda, b, c + r0 * ldc, ldc, n, cols, store,
+                                        bias ? bias + r0 : nullptr);
+    });
+  }
 }
 
-// All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel.
+// All the A panels of a layer against one B panel: rows [0, m) of C, panel by panel (rows in place
+// in one L1 set: by tile_height's tiles, the panels' rows being consecutive rows of A).
 template <class V>
 void panels(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* b, float* c, int64_t ldc,
             int cols, Store store, const float* bias) {
   constexpr int MR = V::mr;
+  if (const int h = tile_height<V>(lda); h < MR) {
+    for (int64_t r0 = 0; r0 < m; r0 += h) {
+      micro<V>(kc, a + r0 * lda, lda, b, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(h, m - r0)), cols, store,
+               bias ? bias + r0 : nullptr);
+    }
+    return;
+  }
   int64_t r0 = 0;
   for (; r0 + MR <= m; r0 += MR, a += a_stride) {
     micro_rows<V, MR>(kc, a, lda, b, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
@@ -263,16 +290,29 @@ void direct_rows(int64_t kc, const float* a, int64_t lda, const float* base, con
 template <class V>
 void direct(int64_t kc, const float* a, int64_t lda, const float* base, const int64_t* offset, float* c, int64_t ldc,
             int rows, int cols, Store store, const float* bias) {
-  with_tile_rows<V::mr>(rows, [&](auto m) {
-    direct_rows<V, decltype(m)::value>(kc, a, lda, base, offset, c, ldc, rows, cols, store, bias);
-  });
+  const int h = tile_height<V>(lda);
+  for (int r0 = 0; r0 < rows; r0 += h) {
+    const int n = std::min(h, rows - r0);
+    with_tile_rows<V::mr>(n, [&](auto m) {
+      direct_rows<V, decltype(m)::value>(kc, a + r0 * lda, lda, base, offset, c + r0 * ldc, ldc, n, cols, store,
+                                         bias ? bias + r0 : nullptr);
+    });
+  }
 }
 
-// All the A panels of a group against one direct tile: rows [0, m) of C, panel by panel.
+// All the A panels of a group against one direct tile: rows [0, m) of C, panel by panel (rows in
+// place in one L1 set: by tile_height's tiles, as panels above).
 template <class V>
 void direct_panels(int64_t kc, const float* a, int64_t a_stride, int64_t lda, int64_t m, const float* base,
                    const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias) {
   constexpr int MR = V::mr;
+  if (const int h = tile_height<V>(lda); h < MR) {
+    for (int64_t r0 = 0; r0 < m; r0 += h) {
+      direct<V>(kc, a + r0 * lda, lda, base, offset, c + r0 * ldc, ldc, static_cast<int>(std::min<int64_t>(h, m - r0)),
+                cols, store, bias ? bias + r0 : nullptr);
+    }
+    return;
+  }
   int64_t r0 = 0;
   for (; r0 + MR <= m; r0 += MR, a += a_stride) {
     direct_rows<V, MR>(kc, a, lda, base, offset, c + r0 * ldc, ldc, MR, cols, store, bias ? bias + r0 : nullptr);
@@ -322,10 +362,14 @@ template <class V>
 void direct_split(int64_t kc, const float* a, int64_t lda, const float* base0, const float* base1, int split,
                   const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                   const float* bias) {
-  with_tile_rows<V::mr>(rows, [&](auto m) {
-    direct_split_rows<V, decltype(m)::value>(kc, a, lda, base0, base1, split, offset, c0, c1, ldc, rows, cols, store,
-                                             bias);
-  });
+  const int h = tile_height<V>(lda);
+  for (int r0 = 0; r0 < rows; r0 += h) {
+    const int n = std::min(h, rows - r0);
+    with_tile_rows<V::mr>(n, [&](auto m) {
+      direct_split_rows<V, decltype(m)::value>(kc, a + r0 * lda, lda, base0, base1, split, offset, c0 + r0 * ldc,
+                                               c1 + r0 * ldc, ldc, n, cols, store, bias ? bias + r0 : nullptr);
+    });
+  }
 }
 
 // The table of one ISA's micro-kernels.
