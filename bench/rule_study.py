@@ -2,6 +2,7 @@
 layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's rules of 2026-12-04).
 
     python bench/rule_study.py few-pixel-dense --seed 2031 --count 160
+    python bench/rule_study.py few-pixel-large-weights --seed 2101 --count 100
     python bench/rule_study.py pointwise-small-images --seed 2041 --count 90 --pixels 2,31
     python bench/rule_study.py grouped --seed 2032 --count 100
     python bench/rule_study.py few-outputs --seed 2051 --count 80
@@ -27,6 +28,9 @@ import tinytorch.backends as tb
 FAMILIES = {
     # Dense layers the heuristic gives ocblock or blocked (few pixels, several taps).
     "few-pixel-dense": ("ocblock", "blocked", "direct"),
+    # The same of hundreds of channels (weights of 0.1-40 MB), their pixels, all images', few enough
+    # (256) that the direct kernel reads the weight's rows in eager calls.
+    "few-pixel-large-weights": ("ocblock", "blocked", "direct"),
     # Pointwise layers (1x1, stride 1, unpadded) of few pixels per image.
     "pointwise-small-images": ("direct", "batched", "blocked"),
     # Grouped layers (not depthwise), 3x3 to 7x7 windows.
@@ -54,6 +58,18 @@ def draw(family, rng, pixels):
         layer = (n, c, h, w, oc, k, s, p, 1)
         pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
         return layer if pick in ("ocblock", "blocked") else None
+    if family == "few-pixel-large-weights":
+        n = int(rng.choice([1, 1, 1, 2, 4]))
+        c, oc = (int(math.exp(rng.uniform(math.log(96), math.log(1100)))) for _ in range(2))
+        k, s = int(rng.choice([2, 3, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
+        h = int(rng.integers(2, 29))
+        w = h if rng.random() < 0.8 else int(rng.integers(2, 29))
+        p = int(rng.choice([0, k // 2, k // 2]))
+        if h + 2 * p < k or w + 2 * p < k:
+            return None
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
+        return (n, c, h, w, oc, k, s, p, 1) if pick in ("ocblock", "blocked") and n * oh * ow <= 256 else None
     if family == "pointwise-small-images":
         n = int(rng.choice([1, 2, 4, 8, 16, 32]))
         h, w = int(rng.integers(1, 32)), int(rng.integers(1, 32))

@@ -26,5 +26,7 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
 void conv2d_backward_input(float* dx, const float* dy, const float* weight, const kernels::Conv2dGeometry& g);
 void conv2d_backward_weight(float* dw, const float* dy, const float* in, const kernels::Conv2dGeometry& g);
 void conv2d_backward_bias(float* db, const float* dy, const kernels::Conv2dGeometry& g);
+// Whether conv2d_backward_weight runs the shape on our micro-kernels (not lanes, not OpenBLAS).
+bool conv2d_backward_weight_on_tiles(const kernels::Conv2dGeometry& g);
 
 }  // namespace tinytorch::ops

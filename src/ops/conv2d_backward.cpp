@@ -14,10 +14,12 @@
 // dw: depthwise layers, and others of few outputs per group and several taps (lanes_rule), by
 //     channel lanes: vectors across output channels, dy and the input interleaved as the
 //     depthwise forward kernel lays them out, each tap of each pixel a multiply-add of whole
-//     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs:
-//     images in chunks whose columns lie side by side (the chunk's pixels the GEMM's inner
-//     dimension), blocks of dw over the threads, each adding the chunks in order. Blocks and chunks
-//     follow from the shape, never the thread count: the same bits on any number of threads. Per
+//     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: on
+//     our micro-kernels with col built in slabs that stay in L2 (tiles_rule: early layers), or
+//     through OpenBLAS with images in chunks whose columns lie side by side (the chunk's pixels
+//     the GEMM's inner dimension), blocks of dw over the threads, each adding the chunks in
+//     order. Blocks and chunks follow from the shape, never the thread count: the same bits on any
+//     number of threads. Per
 //     image, with a partial dw per chunk of images summed at the end, ResNet-18's 512-channel
 //     layers at 3x3 pixels (batch 8, 96x96 images) did 9 multiply-adds per write of a 9 MiB
 //     partial.
@@ -31,6 +33,7 @@
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
 #include "kernels/blas.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
@@ -332,6 +335,38 @@ GradBlocks grad_blocks(int64_t OCG, int64_t K) {
   return b;
 }
 
+// The dense weight gradient on our micro-kernels (tiles_backward_weight): per group, dw^T [K, OCG]
+// = sum over the pixels of col [K, pixels] x dy^T [pixels, OCG], with the taps as the tile's rows.
+// col's rows are read where they lie: a 1x1 stride-1 layer's input channels in place, otherwise a
+// slab of kGradPixels pixels of a block of taps built by im2col into the thread's buffer just
+// before use (in L2: the whole column matrix never goes to memory). dy is turned once per chunk of
+// images into panels [OCG / NR][pixels][NR], the tiles' B. Work items are blocks of taps (and,
+// where those are few, parts of the pixels): each owns its rows of dw^T, so no slab is built
+// twice; dw^T is transposed into dw at the end.
+constexpr int64_t kGradPixels = 256;
+// Taps per work item: at most this many, fewer where that makes at least kGradItems items.
+constexpr int64_t kGradTaps = 128;
+constexpr int64_t kGradItems = 8;
+// dy's panels per chunk of images: at most this many floats (16 MiB), at least one image.
+constexpr int64_t kGradPanelFloats = int64_t{4} << 20;
+
+// Which of the two runs a dense weight gradient: the tiles where the data they move besides the
+// GEMM's own reads, dy turned into panels (OCG x pixels) and dw^T turned into dw (K x OCG), is
+// less than the column matrix that OpenBLAS's form writes out and reads back (K x pixels, all
+// images'): OCG (N P + K) < K N P. Early layers (many pixels, few channels) take the tiles: 8 x
+// 64 -> 64 3x3 at 56x56 15.5 -> 10.6 ms, 8 x 32 -> 64 at 112x112 43.6 -> 27.0, 1 x 128 -> 128 at
+// 28x28 1.49 -> 1.39, the 7x7 stride-2 stem at batch 8 16.2 -> 14.5; late ones (few pixels, many
+// channels: the output transposed costs more than the columns) keep OpenBLAS, where the tiles
+// measured 0.65x (512 -> 512 at 7x7, batch 1), 0.92-0.95x (the same at batch 8), 0.90x (1024 ->
+// 256 1x1 at 14x14) and 0.86x (8 x 256 -> 512 1x1 stride 2 at 28x28); every one of the 11 layers
+// measured falls on its faster side (AVX-512, 2 threads, alternating processes, 3 rounds).
+bool tiles_rule(const Conv2dGeometry& g) {
+  const double OCG = static_cast<double>(g.out_channels_per_group()),
+               K = static_cast<double>(g.channels_per_group()) * g.KH * g.KW;
+  const double pixels = static_cast<double>(g.N) * g.OH * g.OW;
+  return OCG * (pixels + K) < K * pixels;
+}
+
 // Work items of the weight gradient by channel lanes: at least this many where the shape has them,
 // each a block of output channels over a run of the batch's (image, band of rows) pieces; the
 // runs' sums are added in order at the end. Seven blocks of 16 channels (104 -> 104 in groups of
@@ -395,17 +430,10 @@ void lanes_backward_weight(float* dw, const float* dy, const float* in, const Co
   }
 }
 
-}  // namespace
-
-void conv2d_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
-  if (g.N == 0) {  // an empty batch: a sum of nothing
-    std::fill_n(dw, g.OC * g.channels_per_group() * g.KH * g.KW, 0.0f);
-    return;
-  }
-  if (conv2d_depthwise_supports(g) || lanes_rule(g)) {
-    lanes_backward_weight(dw, dy, in, g);
-    return;
-  }
+// The dense weight gradient through OpenBLAS: per group, sum over images of dy [OCG, P] x col^T
+// [P, K], images in chunks whose columns lie side by side (the chunk's pixels the GEMM's inner
+// dimension), blocks of dw over the threads, each adding the chunks in order.
+void blas_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
   const bool one_by_one = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
@@ -510,6 +538,140 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
         },
         2 * g.groups * OCG * K * L + (shared_col ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
   }
+}
+
+// The dense weight gradient on our micro-kernels (the comment at kGradPixels).
+void tiles_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const int64_t MR = t.mr, NR = t.nr;
+  const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
+  const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
+  const bool one_by_one = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+                          g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
+  const int64_t panels = (OCG + NR - 1) / NR, width = panels * NR;  // dw^T's rows: OCG padded to NR
+  // Items: blocks of about kGradTaps taps (a multiple of MR), and where those are fewer than
+  // kGradItems, parts of each chunk's pixel blocks too, each part summing into a dw^T of its own;
+  // the parts' sums are added in order at the end.
+  const int64_t tap_blocks = (K + kGradTaps - 1) / kGradTaps;
+  const int64_t kb = ((K + tap_blocks - 1) / tap_blocks + MR - 1) / MR * MR, blocks = (K + kb - 1) / kb;
+  const int64_t parts = std::clamp<int64_t>((kGradItems + g.groups * blocks - 1) / (g.groups * blocks), 1,
+                                            (g.N * P + kGradPixels - 1) / kGradPixels);
+  const int64_t items = g.groups * blocks * parts, sums = g.groups * K * width;  // floats of one dw^T
+  // A 1x1 stride-1 layer's images of kGradPixels or more are read in place, in blocks of one image.
+  const bool in_place = one_by_one && P >= kGradPixels;
+  const int64_t per_chunk = std::clamp<int64_t>(kGradPanelFloats / std::max<int64_t>(g.groups * width * P, 1), 1, g.N);
+  // Shared: the parts' dw^T [parts][groups][K][width], then the chunk's dy panels
+  // [groups][panels][images * P][NR]
+  float* dwt = workspace(static_cast<size_t>(parts * sums + g.groups * width * per_chunk * P) * sizeof(float),
+                         WorkspaceSlot::Shared);
+  float* dyp = dwt + parts * sums;
+  // dw [OC, K]'s channels [o0, o1) of group grp, taps [k0, k1), from the parts' dw^T (summed in
+  // order), in 16 x 16 tiles (a row of dw^T at a time, 2 KiB apart for 512 channels, missed on
+  // every float: a third of a 512-channel layer's time).
+  const auto write_dw = [&](int64_t grp, int64_t o0, int64_t o1, int64_t k0, int64_t k1) {
+    const float* src = dwt + grp * K * width;
+    float* dst = dw + grp * OCG * K;
+    for (int64_t kt = k0; kt < k1; kt += 16) {
+      for (int64_t ot = o0; ot < o1; ot += 16) {
+        for (int64_t o = ot; o < std::min(o1, ot + 16); ++o) {
+          for (int64_t k = kt; k < std::min(k1, kt + 16); ++k) {
+            float sum = src[k * width + o];
+            for (int64_t q = 1; q < parts; ++q) sum += src[q * sums + k * width + o];
+            dst[o * K + k] = sum;
+          }
+        }
+      }
+    }
+  };
+  // With one part and one chunk, an item writes its taps' dw as it finishes them, its block of
+  // dw^T still in cache (512 -> 512 3x3 at 7x7, batch 1: dw^T is 9 MiB for 49 multiply-adds per
+  // float, and its pass through memory cost a third more); otherwise a pass at the end.
+  const bool items_write = parts == 1 && per_chunk >= g.N;
+  for (int64_t n0 = 0; n0 < g.N; n0 += per_chunk) {
+    const int64_t images = std::min(per_chunk, g.N - n0), L = images * P;
+    parallel_for(
+        g.groups * panels * images,
+        [&](int64_t item, int) {  // panel j of group grp, image i: dyp[l][o] = dy[o][l]
+          const int64_t grp = item / (panels * images), j = item / images % panels, i = item % images;
+          float* dst = dyp + (grp * panels + j) * L * NR + i * P * NR;
+          const int64_t o0 = grp * OCG + j * NR, lanes = std::min(NR, OCG - j * NR);
+          const float* src = dy + ((n0 + i) * g.OC + o0) * P;
+          for (int64_t p0 = 0; p0 < P; p0 += 16) {  // 16 pixels of every channel at a time
+            const int64_t p1 = std::min(P, p0 + 16);
+            for (int64_t o = 0; o < lanes; ++o)
+              for (int64_t q = p0; q < p1; ++q) dst[q * NR + o] = src[o * P + q];
+            for (int64_t q = p0; q < p1; ++q) std::fill(dst + q * NR + lanes, dst + (q + 1) * NR, 0.0f);
+          }
+        },
+        images * g.OC * P * 2 * kStreamedFloatWork);
+    parallel_for(
+        items,
+        [&](int64_t item, int) {
+          const int64_t grp = item / (blocks * parts), k0 = item / parts % blocks * kb, part = item % parts;
+          const int64_t rows = std::min(kb, K - k0);
+          float* c = dwt + part * sums + (grp * K + k0) * width;
+          bool first = n0 == 0;  // the part's first block overwrites its sums
+          // Pixels [l0, l0 + lb) of the chunk, the block's rows of col at a (lda apart).
+          auto multiply = [&](const float* a, int64_t lda, int64_t l0, int64_t lb) {
+            const kernels::Store store = first ? kernels::Store::Write : kernels::Store::Accumulate;
+            first = false;
+            for (int64_t j = 0; j < panels; ++j) {
+              kernels::gemm_micro_panels(lb, a, MR * lda, rows, dyp + ((grp * panels + j) * L + l0) * NR, c + j * NR,
+                                         width, static_cast<int>(NR), store, nullptr, lda);
+            }
+          };
+          const auto image = [&](int64_t i) { return in + ((n0 + i) * g.C + grp * CG) * g.H * g.W; };
+          // The chunk's pixel blocks: kGradPixels of one image read in place, or (built) of the
+          // chunk's images side by side: small images give a long inner dimension all the same.
+          const int64_t per_image = (P + kGradPixels - 1) / kGradPixels;
+          const int64_t count = in_place ? images * per_image : (L + kGradPixels - 1) / kGradPixels;
+          float* slab = in_place ? nullptr : workspace(static_cast<size_t>(rows * kGradPixels) * sizeof(float));
+          for (int64_t b = part * count / parts; b < (part + 1) * count / parts; ++b) {
+            if (in_place) {
+              const int64_t i = b / per_image, p0 = b % per_image * kGradPixels;
+              multiply(image(i) + k0 * P + p0, P, i * P + p0, std::min(kGradPixels, P - p0));
+              continue;
+            }
+            const int64_t l0 = b * kGradPixels, lb = std::min(kGradPixels, L - l0);
+            for (int64_t l = l0; l < l0 + lb;) {  // the part of image l / P in the slab
+              const int64_t i = l / P, p0 = l % P, pb = std::min(P - p0, l0 + lb - l);
+              kernels::im2col_block(slab + (l - l0), image(i), g, p0, pb, lb, k0, rows);
+              l += pb;
+            }
+            multiply(slab, lb, l0, lb);
+          }
+          if (items_write) write_dw(grp, 0, OCG, k0, k0 + rows);
+        },
+        2 * g.groups * OCG * K * L + (in_place ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
+  }
+  if (items_write) return;
+  const int64_t o_blocks = (OCG + 15) / 16;
+  parallel_for(
+      g.groups * o_blocks,
+      [&](int64_t item, int) {
+        const int64_t grp = item / o_blocks, o0 = item % o_blocks * 16;
+        write_dw(grp, o0, std::min(OCG, o0 + 16), 0, K);
+      },
+      g.OC * K * 2 * kStreamedFloatWork);
+}
+
+}  // namespace
+
+bool conv2d_backward_weight_on_tiles(const Conv2dGeometry& g) {
+  return g.N > 0 && !conv2d_depthwise_supports(g) && !lanes_rule(g) && tiles_rule(g);
+}
+
+void conv2d_backward_weight(float* dw, const float* dy, const float* in, const Conv2dGeometry& g) {
+  if (g.N == 0) {  // an empty batch: a sum of nothing
+    std::fill_n(dw, g.OC * g.channels_per_group() * g.KH * g.KW, 0.0f);
+    return;
+  }
+  if (conv2d_depthwise_supports(g) || lanes_rule(g)) {
+    lanes_backward_weight(dw, dy, in, g);
+    return;
+  }
+  if (tiles_rule(g)) return tiles_backward_weight(dw, dy, in, g);
+  blas_backward_weight(dw, dy, in, g);
 }
 
 void conv2d_backward_bias(float* db, const float* dy, const Conv2dGeometry& g) {

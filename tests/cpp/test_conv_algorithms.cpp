@@ -1270,6 +1270,50 @@ TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
   }
 }
 
+// The weight gradient on our micro-kernels (tiles_rule: more taps than output channels per group
+// and enough pixels) against the reference, the same bits on one thread and two: random layers
+// (groups, strides, dilations, padding, windows 1x1 to 5x4, batches of small images whose slabs
+// of col span several images), and the shape cases: a 1x1 layer read in place (images of 256
+// pixels or more), dy in two chunks of images with the pixels cut in parts (one block of taps,
+// the parts' sums added at the end), and three blocks of taps in one chunk (each item writing its
+// own taps of dw).
+TEST(ConvBackward, WeightGradientOnTheTilesMatchesTheReference) {
+  std::mt19937 rng(48);
+  tt::Generator gen(49);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int trial = 0; trial < 30; ++trial) {
+    const int64_t groups = pick(1, 3), cg = pick(1, 40), ocg = pick(9, 80), kh = pick(1, 5), kw = pick(1, 4);
+    tt::Conv2dOptions o;
+    o.stride = tt::Size2(pick(1, 3), pick(1, 3));
+    o.dilation = tt::Size2(pick(1, 2), pick(1, 2));
+    o.padding = tt::Padding2d(pick(0, 2), pick(0, 2));
+    o.groups = groups;
+    const tt::Shape input{pick(1, 6), groups * cg, pick(3, 40), pick(3, 40)}, weight{groups * ocg, cg, kh, kw};
+    const bool fits = (kh - 1) * o.dilation.h + 1 <= input[2] + 2 * o.padding.h &&
+                      (kw - 1) * o.dilation.w + 1 <= input[3] + 2 * o.padding.w;
+    if (!fits || !tt::ops::conv2d_backward_weight_on_tiles(tt::ops::conv2d_geometry(input, weight, tt::Tensor(), o))) {
+      --trial;
+      continue;
+    }
+    check_weight_gradient(input, weight, o, gen);
+  }
+  const struct {
+    tt::Shape input, weight;
+    tt::Conv2dOptions o;
+  } cases[] = {
+      {{2, 48, 17, 16}, {16, 48, 1, 1}, {}},
+      {{7, 5, 100, 100}, {40, 5, 3, 3}, {.padding = tt::Padding2d(1)}},
+      {{2, 40, 9, 9}, {48, 40, 3, 3}, {.padding = tt::Padding2d(1)}},
+      {{3, 24, 10, 10}, {80, 12, 3, 3}, {.groups = 2}},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(
+        tt::ops::conv2d_backward_weight_on_tiles(tt::ops::conv2d_geometry(c.input, c.weight, tt::Tensor(), c.o)))
+        << tt::shape_to_string(c.input) << " * " << tt::shape_to_string(c.weight);
+    check_weight_gradient(c.input, c.weight, c.o, gen);
+  }
+}
+
 // The weight gradient's shape rules: one block of dw (80 rows, 45 or 16 columns) cut in two by
 // rows so that two threads share it (its col built once for both); a 1x1 layer's images of 128
 // pixels or more (here 1056, 130, 144 and 132) each a chunk of its own, read in place, in two
