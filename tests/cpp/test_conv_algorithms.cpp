@@ -493,8 +493,12 @@ TEST(ConvAlgorithms, WideFmaRateProbeAgreesWithALongerMeasurement) {
   }
   const double ratio = wide / narrow;
   std::cout << "  512-bit FMAs at " << ratio << "x the 256-bit ones' rate\n";
-  if (ratio > 1.7) EXPECT_TRUE(k::wide_fma_doubles_rate());
-  if (ratio < 1.3) EXPECT_FALSE(k::wide_fma_doubles_rate());
+  if (ratio > 1.7) {
+    EXPECT_TRUE(k::wide_fma_doubles_rate());
+  }
+  if (ratio < 1.3) {
+    EXPECT_FALSE(k::wide_fma_doubles_rate());
+  }
 }
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
