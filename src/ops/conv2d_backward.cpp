@@ -15,7 +15,8 @@
 //     channel lanes: vectors across output channels, dy and the input interleaved as the
 //     depthwise forward kernel lays them out, each tap of each pixel a multiply-add of whole
 //     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: on
-//     our micro-kernels with col built in slabs that stay in L2 (tiles_rule: early layers), or
+//     our micro-kernels with col built in slabs that stay in L2 (tiles_rule: early layers with a
+//     window), or
 //     through OpenBLAS with images in chunks whose columns lie side by side (the chunk's pixels
 //     the GEMM's inner dimension), blocks of dw over the threads, each adding the chunks in
 //     order. Blocks and chunks follow from the shape, never the thread count: the same bits on any
@@ -337,12 +338,12 @@ GradBlocks grad_blocks(int64_t OCG, int64_t K) {
 
 // The dense weight gradient on our micro-kernels (tiles_backward_weight): per group, dw^T [K, OCG]
 // = sum over the pixels of col [K, pixels] x dy^T [pixels, OCG], with the taps as the tile's rows.
-// col's rows are read where they lie: a 1x1 stride-1 layer's input channels in place, otherwise a
-// slab of kGradPixels pixels of a block of taps built by im2col into the thread's buffer just
-// before use (in L2: the whole column matrix never goes to memory). dy is turned once per chunk of
-// images into panels [OCG / NR][pixels][NR], the tiles' B. Work items are blocks of taps (and,
-// where those are few, parts of the pixels): each owns its rows of dw^T, so no slab is built
-// twice; dw^T is transposed into dw at the end.
+// col's rows are built by im2col in slabs of kGradPixels pixels of a block of taps (across the
+// images of a chunk where they are small) into the thread's buffer just before use: in L2, the
+// whole column matrix never goes to memory. dy is turned once per chunk of images into panels
+// [OCG / NR][pixels][NR], the tiles' B. Work items are blocks of taps (and, where those are few,
+// parts of the pixels): each owns its rows of dw^T, so no slab is built twice; dw^T is transposed
+// into dw at the end.
 constexpr int64_t kGradPixels = 256;
 // Taps per work item: at most this many, fewer where that makes at least kGradItems items.
 constexpr int64_t kGradTaps = 128;
@@ -350,21 +351,24 @@ constexpr int64_t kGradItems = 8;
 // dy's panels per chunk of images: at most this many floats (16 MiB), at least one image.
 constexpr int64_t kGradPanelFloats = int64_t{4} << 20;
 
-// Which of the two runs a dense weight gradient: the tiles where the data they move besides the
-// GEMM's own reads, dy turned into panels (OCG x pixels) and dw^T turned into dw (K x OCG), is
-// less than the column matrix that OpenBLAS's form writes out and reads back (K x pixels, all
-// images'): OCG (N P + K) < K N P. Early layers (many pixels, few channels) take the tiles: 8 x
-// 64 -> 64 3x3 at 56x56 15.5 -> 10.6 ms, 8 x 32 -> 64 at 112x112 43.6 -> 27.0, 1 x 128 -> 128 at
-// 28x28 1.49 -> 1.39, the 7x7 stride-2 stem at batch 8 16.2 -> 14.5; late ones (few pixels, many
-// channels: the output transposed costs more than the columns) keep OpenBLAS, where the tiles
-// measured 0.65x (512 -> 512 at 7x7, batch 1), 0.92-0.95x (the same at batch 8), 0.90x (1024 ->
-// 256 1x1 at 14x14) and 0.86x (8 x 256 -> 512 1x1 stride 2 at 28x28); every one of the 11 layers
-// measured falls on its faster side (AVX-512, 2 threads, alternating processes, 3 rounds).
+// Which of the two runs a dense weight gradient: the tiles for a layer with a window (a 1x1
+// layer's column matrix is its input, which OpenBLAS's form reads in place or copies once), whose
+// output channels fill the tile's width (NR: with fewer, most of each multiply-add is padding),
+// and where the data the tiles move besides the GEMM's own reads, dy turned into panels (OCG x
+// pixels) and dw^T turned into dw (K x OCG), is less than the column matrix that OpenBLAS's form
+// writes out and reads back (K x pixels, all images'): OCG (N P + K) < K N P. Early layers
+// (many pixels) take the tiles: 8 x 64 -> 64 3x3 at 56x56 15.5 -> 10.6 ms, 8 x 32 -> 64 at
+// 112x112 43.6 -> 27.0, 1 x 128 -> 128 at 28x28 1.49 -> 1.39, the 7x7 stride-2 stem at batch 8
+// 16.2 -> 14.5; late ones (few pixels, many channels: the output transposed costs more than the
+// columns) keep OpenBLAS, where the tiles measured 0.65x (512 -> 512 at 7x7, batch 1) and 0.92x
+// (the same at batch 8); so do 1x1 layers (0.60-0.84x on four of the sweep's, 1.10x on one) and
+// layers of few outputs (5 outputs, 5x5 stride 2: 0.42x) (AVX-512, 2 threads, alternating
+// processes, 3 rounds).
 bool tiles_rule(const Conv2dGeometry& g) {
   const double OCG = static_cast<double>(g.out_channels_per_group()),
                K = static_cast<double>(g.channels_per_group()) * g.KH * g.KW;
   const double pixels = static_cast<double>(g.N) * g.OH * g.OW;
-  return OCG * (pixels + K) < K * pixels;
+  return g.KH * g.KW > 1 && OCG >= kernels::packed_gemm_tile().nr && OCG * (pixels + K) < K * pixels;
 }
 
 // Work items of the weight gradient by channel lanes: at least this many where the shape has them,
@@ -546,8 +550,6 @@ void tiles_backward_weight(float* dw, const float* dy, const float* in, const Co
   const int64_t MR = t.mr, NR = t.nr;
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group();
   const int64_t K = CG * g.KH * g.KW, P = g.OH * g.OW;
-  const bool one_by_one = g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
-                          g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
   const int64_t panels = (OCG + NR - 1) / NR, width = panels * NR;  // dw^T's rows: OCG padded to NR
   // Items: blocks of about kGradTaps taps (a multiple of MR), and where those are fewer than
   // kGradItems, parts of each chunk's pixel blocks too, each part summing into a dw^T of its own;
@@ -557,14 +559,15 @@ void tiles_backward_weight(float* dw, const float* dy, const float* in, const Co
   const int64_t parts = std::clamp<int64_t>((kGradItems + g.groups * blocks - 1) / (g.groups * blocks), 1,
                                             (g.N * P + kGradPixels - 1) / kGradPixels);
   const int64_t items = g.groups * blocks * parts, sums = g.groups * K * width;  // floats of one dw^T
-  // A 1x1 stride-1 layer's images of kGradPixels or more are read in place, in blocks of one image.
-  const bool in_place = one_by_one && P >= kGradPixels;
   const int64_t per_chunk = std::clamp<int64_t>(kGradPanelFloats / std::max<int64_t>(g.groups * width * P, 1), 1, g.N);
   // Shared: the parts' dw^T [parts][groups][K][width], then the chunk's dy panels
   // [groups][panels][images * P][NR]
   float* dwt = workspace(static_cast<size_t>(parts * sums + g.groups * width * per_chunk * P) * sizeof(float),
                          WorkspaceSlot::Shared);
   float* dyp = dwt + parts * sums;
+  // One part sums every pixel block of every chunk, its first block writing; parts start from
+  // zero (a part may meet no block of a chunk).
+  if (parts > 1) std::fill_n(dwt, parts * sums, 0.0f);
   // dw [OC, K]'s channels [o0, o1) of group grp, taps [k0, k1), from the parts' dw^T (summed in
   // order), in 16 x 16 tiles (a row of dw^T at a time, 2 KiB apart for 512 channels, missed on
   // every float: a third of a 512-channel layer's time).
@@ -610,39 +613,29 @@ void tiles_backward_weight(float* dw, const float* dy, const float* in, const Co
           const int64_t grp = item / (blocks * parts), k0 = item / parts % blocks * kb, part = item % parts;
           const int64_t rows = std::min(kb, K - k0);
           float* c = dwt + part * sums + (grp * K + k0) * width;
-          bool first = n0 == 0;  // the part's first block overwrites its sums
-          // Pixels [l0, l0 + lb) of the chunk, the block's rows of col at a (lda apart).
-          auto multiply = [&](const float* a, int64_t lda, int64_t l0, int64_t lb) {
-            const kernels::Store store = first ? kernels::Store::Write : kernels::Store::Accumulate;
-            first = false;
-            for (int64_t j = 0; j < panels; ++j) {
-              kernels::gemm_micro_panels(lb, a, MR * lda, rows, dyp + ((grp * panels + j) * L + l0) * NR, c + j * NR,
-                                         width, static_cast<int>(NR), store, nullptr, lda);
-            }
-          };
-          const auto image = [&](int64_t i) { return in + ((n0 + i) * g.C + grp * CG) * g.H * g.W; };
-          // The chunk's pixel blocks: kGradPixels of one image read in place, or (built) of the
-          // chunk's images side by side: small images give a long inner dimension all the same.
-          const int64_t per_image = (P + kGradPixels - 1) / kGradPixels;
-          const int64_t count = in_place ? images * per_image : (L + kGradPixels - 1) / kGradPixels;
-          float* slab = in_place ? nullptr : workspace(static_cast<size_t>(rows * kGradPixels) * sizeof(float));
+          bool first = n0 == 0 && parts == 1;  // the first block overwrites the sums
+          // The chunk's pixel blocks [l0, l0 + lb), the block's rows of col built for each (the
+          // images side by side: small images give a long inner dimension all the same).
+          const int64_t count = (L + kGradPixels - 1) / kGradPixels;
+          float* slab = workspace(static_cast<size_t>(rows * kGradPixels) * sizeof(float));
           for (int64_t b = part * count / parts; b < (part + 1) * count / parts; ++b) {
-            if (in_place) {
-              const int64_t i = b / per_image, p0 = b % per_image * kGradPixels;
-              multiply(image(i) + k0 * P + p0, P, i * P + p0, std::min(kGradPixels, P - p0));
-              continue;
-            }
             const int64_t l0 = b * kGradPixels, lb = std::min(kGradPixels, L - l0);
             for (int64_t l = l0; l < l0 + lb;) {  // the part of image l / P in the slab
               const int64_t i = l / P, p0 = l % P, pb = std::min(P - p0, l0 + lb - l);
-              kernels::im2col_block(slab + (l - l0), image(i), g, p0, pb, lb, k0, rows);
+              kernels::im2col_block(slab + (l - l0), in + ((n0 + i) * g.C + grp * CG) * g.H * g.W, g, p0, pb, lb, k0,
+                                    rows);
               l += pb;
             }
-            multiply(slab, lb, l0, lb);
+            const kernels::Store store = first ? kernels::Store::Write : kernels::Store::Accumulate;
+            first = false;
+            for (int64_t j = 0; j < panels; ++j) {
+              kernels::gemm_micro_panels(lb, slab, MR * lb, rows, dyp + ((grp * panels + j) * L + l0) * NR, c + j * NR,
+                                         width, static_cast<int>(NR), store, nullptr, lb);
+            }
           }
           if (items_write) write_dw(grp, 0, OCG, k0, k0 + rows);
         },
-        2 * g.groups * OCG * K * L + (in_place ? 0 : 2 * kStreamedFloatWork * g.groups * K * L));
+        2 * g.groups * OCG * K * L + 2 * kStreamedFloatWork * g.groups * K * L);
   }
   if (items_write) return;
   const int64_t o_blocks = (OCG + 15) / 16;
