@@ -1,7 +1,9 @@
 #include "kernels/cpu.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "core/verbose.hpp"
@@ -32,6 +34,31 @@ const char* isa_reason() {
   if (cpu_isa() == Isa::Avx512) return "the CPU has AVX-512";
   return cpu_has_avx512() ? "TINYTORCH_ISA=avx2 holds AVX-512 back" : "the CPU has no AVX-512 (F and VL)";
 }
+
+namespace {
+// cpu0's level-1 data cache among /sys/devices/system/cpu/cpu0/cache/index<i>.
+int read_l1d_ways() {
+  for (int i = 0; i < 8; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream level_file(dir + "level"), type_file(dir + "type"), ways_file(dir + "ways_of_associativity");
+    int level = 0, ways = 0;
+    std::string type;
+    if (!(level_file >> level) || !(type_file >> type)) break;
+    if (level == 1 && type == "Data" && (ways_file >> ways) && ways > 0) return ways;
+  }
+  return 8;
+}
+
+std::atomic<int> l1d_ways_set{0};
+}  // namespace
+
+int l1d_ways() {
+  static const int read = read_l1d_ways();
+  const int set = l1d_ways_set.load(std::memory_order_relaxed);
+  return set > 0 ? set : read;
+}
+
+void set_l1d_ways(int ways) { l1d_ways_set.store(ways, std::memory_order_relaxed); }
 
 void log_isa_choice(const char* family, const char* what) {
   if (verbose_enabled()) verbose_log(std::string(family) + ": " + what + " (" + isa_reason() + ")");

@@ -16,6 +16,13 @@ Isa cpu_isa();
 bool cpu_has_avx512();
 const char* isa_name(Isa isa);
 
+// The L1 data cache's ways (its associativity), read once from Linux's description of cpu0's
+// caches (/sys/devices/system/cpu/cpu0/cache); 8 where that cannot be read. The GEMM tiles keep no
+// more rows that fall in one L1 set than this (gemm/tile.hpp, tile_height). set_l1d_ways changes
+// it for the process, so the tests reach every tile height on one machine; 0 reads it again.
+int l1d_ways();
+void set_l1d_ways(int ways);
+
 // Why cpu_isa() is what it is ("the CPU has AVX-512", "TINYTORCH_ISA=avx2 holds AVX-512 back", ...).
 const char* isa_reason();
 // With TINYTORCH_VERBOSE=1, says on stderr that `family` runs `what` and why (isa_reason()).

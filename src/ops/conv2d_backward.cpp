@@ -8,22 +8,20 @@
 //     that reach it, run on the forward algorithms too and scattered into dx. Strided grouped
 //     layers of up to 8 outputs per group (lanes_input_rule) by channel lanes: vectors across input
 //     channels, dy's rows interleaved once per output channel of a group, each tap of each dx pixel
-//     a multiply-add of whole vectors. The rest (and where
-//     the dilation does not divide the stride): GEMM (weight^T x dy) then col2im, in blocks of
-//     channels whose rows of the column matrix stay in cache.
+//     a multiply-add of whole vectors. The rest (and where the dilation does not divide the
+//     stride): GEMM (weight^T x dy) then col2im, in blocks of channels whose rows of the column
+//     matrix stay in cache.
 // dw: depthwise layers, and others of few outputs per group and several taps (lanes_rule), by
 //     channel lanes: vectors across output channels, dy and the input interleaved as the
 //     depthwise forward kernel lays them out, each tap of each pixel a multiply-add of whole
-//     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs: on
-//     our micro-kernels with col built in slabs that stay in L2 (tiles_rule: early layers with a
-//     window), or
-//     through OpenBLAS with images in chunks whose columns lie side by side (the chunk's pixels
-//     the GEMM's inner dimension), blocks of dw over the threads, each adding the chunks in
-//     order. Blocks and chunks follow from the shape, never the thread count: the same bits on any
-//     number of threads. Per
-//     image, with a partial dw per chunk of images summed at the end, ResNet-18's 512-channel
-//     layers at 3x3 pixels (batch 8, 96x96 images) did 9 multiply-adds per write of a 9 MiB
-//     partial.
+//     vectors. The rest: per group, sum over images of dy [OCG, P] x col^T [P, K], as GEMMs,
+//     either on our micro-kernels with col built in slabs that stay in L2 (tiles_rule: layers
+//     with a window and many pixels), or through OpenBLAS with images in chunks whose columns lie
+//     side by side (the chunk's pixels the GEMM's inner dimension), blocks of dw over the threads,
+//     each adding the chunks in order. Blocks and chunks follow from the shape, never the thread
+//     count: the same bits on any number of threads. Per image, with a partial dw per chunk of
+//     images summed at the end, ResNet-18's 512-channel layers at 3x3 pixels (batch 8, 96x96
+//     images) did 9 multiply-adds per write of a 9 MiB partial.
 // db: per channel, a double sum in a fixed order.
 #include <algorithm>
 #include <cstring>

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -1004,38 +1005,50 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
       {{4, 6, 13, 13}, {14, 3, 3, 2}, {.stride = tt::Size2(2), .dilation = tt::Size2(2, 1), .groups = 2}},
       {{1, 160, 16, 16}, {20, 160, 3, 3}, {.padding = tt::Padding2d(1)}},  // planes of 1.8 MB: bands
       {{1, 300, 5, 5}, {64, 300, 5, 5}, {.padding = tt::Padding2d(2)}},
-      // rows 4 KiB apart (1024 taps), in tiles of 8 with AVX-512: 1x1 in place, tiles straddling two
-      // images, column planes, groups
+      // rows 4 KiB apart (1024 taps), in tiles of at most the L1's ways: 1x1 in place, tiles
+      // straddling two images, column planes, groups
       {{1, 1024, 5, 5}, {30, 1024, 1, 1}, {}},
       {{2, 1024, 6, 6}, {21, 1024, 1, 1}, {}},
       {{1, 1024, 4, 3}, {13, 1024, 3, 3}, {.padding = tt::Padding2d(1)}},
       {{1, 2048, 3, 3}, {18, 1024, 1, 1}, {.stride = tt::Size2(2), .groups = 2}},
   };
-  const uint64_t owner = ops::new_frozen_owner();
   const int saved = tt::get_num_threads();
-  for (const Case& c : cases) {
-    SCOPED_TRACE(tt::shape_to_string(c.input) + " * " + tt::shape_to_string(c.weight));
-    const tt::Tensor x = tt::Tensor::randn(c.input, gen), b = tt::Tensor::randn({c.weight[0]}, gen);
-    tt::Tensor w = tt::Tensor::randn(c.weight, gen);
-    tt::Tensor packed;
-    {
-      const ops::FrozenWeights frozen(owner);
-      packed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
+  // Rows 4 KiB apart go in tiles of as many rows as L1 has ways: both an 8-way L1 (Zen 4,
+  // Skylake-X: tiles of 8 with AVX-512) and a 12-way one (Sapphire Rapids: whole tiles), whatever
+  // this machine's.
+  const auto runs = [](const Case& c) {
+    const bool aliased = c.weight[1] * c.weight[2] * c.weight[3] % 1024 == 0;
+    return aliased ? std::vector<int>{8, 12} : std::vector<int>{0};
+  };
+  for (const Case& c : cases)
+    for (int ways : runs(c)) {
+      tt::kernels::set_l1d_ways(ways);
+      SCOPED_TRACE(tt::shape_to_string(c.input) + " * " + tt::shape_to_string(c.weight) + ", L1 ways " +
+                   std::to_string(ways));
+      const tt::Tensor x = tt::Tensor::randn(c.input, gen), b = tt::Tensor::randn({c.weight[0]}, gen);
+      tt::Tensor w = tt::Tensor::randn(c.weight, gen);
+      tt::Tensor packed;
+      // An owner per run: the next run's weight may be allocated where this one's was.
+      const uint64_t owner = ops::new_frozen_owner();
+      {
+        const ops::FrozenWeights frozen(owner);
+        packed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
+      }
+      const int64_t entries = ops::prepared_weight_stats().entries;
+      for (int threads : {1, 2}) {
+        tt::set_num_threads(threads);
+        EXPECT_TRUE(tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options).equal(packed)) << threads;
+      }
+      EXPECT_EQ(ops::prepared_weight_stats().entries, entries);
+      w.data()[w.numel() - 1] += 0.5f;
+      const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
+      EXPECT_FALSE(changed.equal(packed));
+      expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Direct, x, w, b, c.options,
+                                              static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3] + 2));
+      ops::release_frozen_weights(owner);
     }
-    const int64_t entries = ops::prepared_weight_stats().entries;
-    for (int threads : {1, 2}) {
-      tt::set_num_threads(threads);
-      EXPECT_TRUE(tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options).equal(packed)) << threads;
-    }
-    EXPECT_EQ(ops::prepared_weight_stats().entries, entries);
-    w.data()[w.numel() - 1] += 0.5f;
-    const tt::Tensor changed = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
-    EXPECT_FALSE(changed.equal(packed));
-    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Direct, x, w, b, c.options,
-                                            static_cast<double>(c.weight[1] * c.weight[2] * c.weight[3] + 2));
-  }
+  tt::kernels::set_l1d_ways(0);
   tt::set_num_threads(saved);
-  ops::release_frozen_weights(owner);
 }
 
 // The budget evicts least recently used entries; calls stay right whatever it holds.

@@ -11,9 +11,11 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/contract.hpp"
+#include "kernels/cpu.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
 #include "tinytorch/perf.hpp"
 
@@ -35,8 +37,10 @@ class GemmMicroTester {
   // panel's bit for bit.
   GemmMicroTester& weight_rows(bool v) { return weight_rows_ = v, *this; }
   // The rows' stride past kc (default 5); a stride of a multiple of 1024 floats takes tiles of at
-  // most 8 rows with AVX-512 (tile.hpp, tile_height).
+  // most as many rows as L1 has ways (tile.hpp, tile_height), which l1_ways sets for the test (0:
+  // this machine's).
   GemmMicroTester& lda(int64_t v) { return lda_ = v, *this; }
+  GemmMicroTester& l1_ways(int v) { return l1_ways_ = v, *this; }
 
   std::string describe() const {
     std::ostringstream s;
@@ -45,11 +49,16 @@ class GemmMicroTester {
       << (store_ == k::Store::Write        ? "write"
           : store_ == k::Store::Accumulate ? "accumulate"
                                            : "stream")
-      << (bias_ ? " bias" : "") << (weight_rows_ ? " A in rows, lda " + std::to_string(row_stride()) : "");
+      << (bias_ ? " bias" : "") << (weight_rows_ ? " A in rows, lda " + std::to_string(row_stride()) : "")
+      << (l1_ways_ ? ", L1 of " + std::to_string(l1_ways_) + " ways" : "");
     return s.str();
   }
 
   void test() const {
+    k::set_l1d_ways(l1_ways_);
+    struct MachineWaysAfter {
+      ~MachineWaysAfter() { k::set_l1d_ways(0); }
+    } restore;
     const int MR = tile_.mr, NR = tile_.nr;
     const int64_t ldc = cols_ + ldc_extra_;
     std::mt19937 rng(static_cast<unsigned>(rows_ * 131 + cols_ * 17 + kc_));
@@ -122,6 +131,7 @@ class GemmMicroTester {
   const k::GemmTile& tile_ = k::packed_gemm_tile();
   int rows_ = 1, cols_ = 1;
   int64_t kc_ = 1, ldc_extra_ = 0, lda_ = 0;
+  int l1_ways_ = 0;
   k::Store store_ = k::Store::Write;
   bool bias_ = false, direct_ = false, weight_rows_ = false;
 };
@@ -177,8 +187,11 @@ TEST(MicroKernels, DirectEveryTileShapeAndDepth) {
 TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
   const k::GemmTile& tile = k::packed_gemm_tile();
   const int q = tile.nr / 4;
+  // {lda, L1 ways}: rows 4 KiB apart in tiles of 8 (an 8-way L1) and of 5 (as if 5 ways: a tile
+  // and a short one), and whole (12 ways).
+  const std::pair<int64_t, int> strides[] = {{0, 0}, {1024, 8}, {1024, 5}, {1024, 12}};
   for (bool direct : {false, true})
-    for (int64_t lda : {0, 1024})
+    for (auto [lda, ways] : strides)
       for (int rows = 1; rows <= tile.mr; ++rows)
         for (int cols : {1, q, q + 1, 2 * q - 1, 2 * q, 2 * q + 1, 3 * q, 3 * q + 1, tile.nr})
           for (int64_t kc : {0, 1, 7, 16, 33})
@@ -192,6 +205,7 @@ TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
                   .kc(kc)
                   .store(store)
                   .bias(store == k::Store::Write)
+                  .l1_ways(ways)
                   .test();
               if (::testing::Test::HasFatalFailure()) return;
             }

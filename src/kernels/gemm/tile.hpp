@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu.hpp"
 #include "kernels/gemm/table.hpp"
 
 namespace tinytorch::kernels {
@@ -192,16 +193,17 @@ inline void with_tile_rows(int rows, F f) {
   f(std::integral_constant<int, MR>{});
 }
 
-// Rows of the tile's A at a time: V::mr, or 8 where A is rows read in place (lda > 0) whose stride
-// is a multiple of 4 KiB (1024 or 2048 input channels of a 1x1 layer). L1 maps an address to a set
-// by its bits 6-11, so such rows all fall in one set, and a tile of 12 of them, each read at every
-// k, does not fit its 8 ways (Zen 4, Skylake-X): every broadcast missed L1. Tiles of 8 such rows
-// (as many multiply-adds per load, the B rows read 1.5 times as often from L1): 2048 -> 512 1x1 at
-// 7x7, batch 1, 0.73 -> 0.64 ms, as fast as 2032 -> 512 (docs/PERFORMANCE.md, "Weight rows in
-// place"). AVX2's tiles of 6 rows fit.
+// Rows of the tile's A at a time: V::mr, or as many as L1 has ways where A is rows read in place
+// (lda > 0) whose stride is a multiple of 4 KiB (1024 or 2048 input channels of a 1x1 layer). L1
+// is indexed within a 4 KiB page (its size over its ways is 4 KiB), so such rows all fall in one
+// set, and a tile reading more of them at every k than the set has ways misses L1 on every
+// broadcast: on Zen 4's 8 ways, tiles of 12 such rows took 2048 -> 512 1x1 at 7x7, batch 1, 0.73
+// ms, tiles of 8 (as many multiply-adds per load, the B rows read 1.5 times as often from L1) 0.64,
+// as fast as 2032 -> 512; with 12 ways (Sapphire Rapids) tiles of 12 are as fast as 2032 -> 512
+// already (docs/PERFORMANCE.md, "Weight rows in place"). AVX2's tiles of 6 rows fit both.
 template <class V>
 inline int tile_height(int64_t lda) {
-  return V::mr > 8 && lda > 0 && lda % 1024 == 0 ? 8 : V::mr;
+  return lda > 0 && lda % 1024 == 0 ? std::clamp(l1d_ways(), 1, V::mr) : V::mr;
 }
 
 // The tile for `cols` columns (Half when they fit one vector; with V::Narrow, a half vector or a
