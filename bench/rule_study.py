@@ -46,21 +46,11 @@ FAMILIES = {
 
 def draw(family, rng, pixels):
     """One random layer of the family: (N, C, H, W, OC, K, stride, padding, groups), or None to draw again."""
-    if family == "few-pixel-dense":
-        n = int(rng.choice([1, 1, 2, 4, 8]))
-        c, oc = (int(math.exp(rng.uniform(math.log(8), math.log(768)))) for _ in range(2))
-        k, s = int(rng.choice([2, 3, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
-        h = int(rng.integers(2, 29))
-        w = h if rng.random() < 0.8 else int(rng.integers(2, 29))
-        p = int(rng.choice([0, k // 2, k // 2]))
-        if h + 2 * p < k or w + 2 * p < k:
-            return None
-        layer = (n, c, h, w, oc, k, s, p, 1)
-        pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
-        return layer if pick in ("ocblock", "blocked") else None
-    if family == "few-pixel-large-weights":
-        n = int(rng.choice([1, 1, 1, 2, 4]))
-        c, oc = (int(math.exp(rng.uniform(math.log(96), math.log(1100)))) for _ in range(2))
+    if family in ("few-pixel-dense", "few-pixel-large-weights"):
+        large = family == "few-pixel-large-weights"
+        n = int(rng.choice([1, 1, 1, 2, 4] if large else [1, 1, 2, 4, 8]))
+        lo, hi = (96, 1100) if large else (8, 768)
+        c, oc = (int(math.exp(rng.uniform(math.log(lo), math.log(hi)))) for _ in range(2))
         k, s = int(rng.choice([2, 3, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
         h = int(rng.integers(2, 29))
         w = h if rng.random() < 0.8 else int(rng.integers(2, 29))
@@ -69,7 +59,8 @@ def draw(family, rng, pixels):
             return None
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
-        return (n, c, h, w, oc, k, s, p, 1) if pick in ("ocblock", "blocked") and n * oh * ow <= 256 else None
+        few = not large or n * oh * ow <= 256  # the large-weights study: at most 256 output pixels
+        return (n, c, h, w, oc, k, s, p, 1) if pick in ("ocblock", "blocked") and few else None
     if family == "pointwise-small-images":
         n = int(rng.choice([1, 2, 4, 8, 16, 32]))
         h, w = int(rng.integers(1, 32)), int(rng.integers(1, 32))
