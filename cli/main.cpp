@@ -32,10 +32,13 @@ const char* kUsage =
 int fail(int code, const std::string& message) {
   namespace dist = tinytorch::distributed;
   const bool team = dist::initialized() && dist::world_size() > 1;
-  std::cerr << "error: "
-            << (team ? "process " + std::to_string(dist::rank()) + " of " + std::to_string(dist::world_size()) + ": "
-                     : "")
-            << message << std::endl;
+  // One write: in a job, mpirun forwards each process's stderr as it reads it, and its own report
+  // of the abort below landed between the pieces of a message written in three.
+  const std::string line =
+      "error: " +
+      (team ? "process " + std::to_string(dist::rank()) + " of " + std::to_string(dist::world_size()) + ": " : "") +
+      message + "\n";
+  std::cerr << line << std::flush;
   if (team) dist::abort_job(code);
   return code;
 }
