@@ -58,9 +58,14 @@ def draw(family, rng, pixels):
         if h + 2 * p < k or w + 2 * p < k:
             return None
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        pick = tb.select_conv2d_algorithm((n, c, h, w), (oc, c, k, k), stride=s, padding=p)
-        few = not large or n * oh * ow <= 256  # the large-weights study: at most 256 output pixels
-        return (n, c, h, w, oc, k, s, p, 1) if pick in ("ocblock", "blocked") and few else None
+        # The heuristic's two few-pixel rules (src/ops/conv2d_select.cpp), which pick ocblock or
+        # blocked, or direct for an eager call's large weight: fewer pixels per image than a tile
+        # (32 with AVX-512, 16 with AVX2), or fewer than 16 tiles in all with a 3x3 window or larger.
+        nr = 32 if tb.peak_isa() == "avx512" else 16
+        few = 1 < oh * ow < nr or (n * oh * ow < 16 * nr and k * k >= 9)
+        if large:  # the large-weights study: at most 256 output pixels (the direct kernel's one block)
+            few = few and n * oh * ow <= 256
+        return (n, c, h, w, oc, k, s, p, 1) if few else None
     if family == "pointwise-small-images":
         n = int(rng.choice([1, 2, 4, 8, 16, 32]))
         h, w = int(rng.integers(1, 32)), int(rng.integers(1, 32))

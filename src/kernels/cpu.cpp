@@ -1,6 +1,7 @@
 #include "kernels/cpu.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -36,29 +37,56 @@ const char* isa_reason() {
 }
 
 namespace {
-// cpu0's level-1 data cache among /sys/devices/system/cpu/cpu0/cache/index<i>.
-int read_l1d_ways() {
+// A cache of cpu0 as /sys/devices/system/cpu/cpu0/cache/index<i> describes it: its ways and
+// bytes, zeros where none of that level and type is described.
+struct CacheInfo {
+  int ways = 0;
+  int64_t bytes = 0;
+};
+
+CacheInfo read_cache(int wanted_level, const std::string& wanted_type) {
   for (int i = 0; i < 8; ++i) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
-    std::ifstream level_file(dir + "level"), type_file(dir + "type"), ways_file(dir + "ways_of_associativity");
-    int level = 0, ways = 0;
+    std::ifstream level_file(dir + "level"), type_file(dir + "type");
+    int level = 0;
     std::string type;
     if (!(level_file >> level) || !(type_file >> type)) break;
-    if (level == 1 && type == "Data" && (ways_file >> ways) && ways > 0) return ways;
+    if (level != wanted_level || type != wanted_type) continue;
+    std::ifstream ways_file(dir + "ways_of_associativity"), size_file(dir + "size");
+    CacheInfo info;
+    int64_t size = 0;
+    std::string unit;  // "2048K"
+    if (!(ways_file >> info.ways)) info.ways = 0;
+    if (size_file >> size) {
+      size_file >> unit;
+      info.bytes = size * (unit == "K" ? 1024 : unit == "M" ? 1024 * 1024 : 1);
+    }
+    return info;
   }
-  return 8;
+  return {};
 }
 
 std::atomic<int> l1d_ways_set{0};
 }  // namespace
 
 int l1d_ways() {
-  static const int read = read_l1d_ways();
+  static const int read = [] {
+    const int ways = read_cache(1, "Data").ways;
+    return ways > 0 ? ways : 8;
+  }();
   const int set = l1d_ways_set.load(std::memory_order_relaxed);
   return set > 0 ? set : read;
 }
 
 void set_l1d_ways(int ways) { l1d_ways_set.store(ways, std::memory_order_relaxed); }
+
+int64_t l2_bytes() {
+  static const int64_t bytes = [] {
+    const int64_t b = read_cache(2, "Unified").bytes;
+    return b > 0 ? b : int64_t{1} << 20;
+  }();
+  return bytes;
+}
 
 void log_isa_choice(const char* family, const char* what) {
   if (verbose_enabled()) verbose_log(std::string(family) + ": " + what + " (" + isa_reason() + ")");

@@ -7,6 +7,8 @@
 // one table for the whole process through isa_table() on first use.
 #pragma once
 
+#include <cstdint>
+
 namespace tinytorch::kernels {
 
 enum class Isa { Avx2, Avx512 };
@@ -22,6 +24,8 @@ const char* isa_name(Isa isa);
 // it for the process, so the tests reach every tile height on one machine; 0 reads it again.
 int l1d_ways();
 void set_l1d_ways(int ways);
+// The L2 cache's bytes (one core's), read the same way; 1 MiB where that cannot be read.
+int64_t l2_bytes();
 
 // Why cpu_isa() is what it is ("the CPU has AVX-512", "TINYTORCH_ISA=avx2 holds AVX-512 back", ...).
 const char* isa_reason();

@@ -261,6 +261,27 @@ bool ocblock_goes_blocked(const Conv2dGeometry& g) {
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
 }
 
+// Where ocblock_goes_blocked sends an eager call (weights compared, not frozen) of one image
+// whose pixels the direct kernel takes in one block, so that it reads the weight's rows once in
+// place (conv2d_direct_reads_weight_rows), and whose weight is larger than L2: direct. The blocked
+// algorithm, as ocblock, compares the weight with its packed copy on every eager call (two reads
+// of it) and then reads the copy (a third); past L2 each read is a pass through L3 or memory,
+// which FMAs at the full 512-bit rate no longer hide. Forced side by side (Sapphire Rapids, 2 MiB
+// L2, 2 threads, eager, 2026-12-05) on random few-pixel layers (bench/rule_study.py
+// few-pixel-large-weights --seed 2311, then few-pixel-dense --seed 2313): at batch 1 with weights
+// over 2 MiB direct ran 1.52x blocked's speed in geomean over 19 layers (1 slower by 5%, 0.88x),
+// at batch 2-8 0.99x and 0.78x (to 0.52x: 8 x 547 -> 32 7x7, whose 32 outputs leave the direct
+// kernel's panels a third empty), so the rule is batch 1's; under 2 MiB the two were even (1.04x).
+// Checked on new layers (--seed 2312): at batch 1 over 2 MiB 24 layers, 1.48x, 2 slower (0.91x);
+// with the rule drawn (--seed 2314): it sent 17 of 30 to direct, 1.34x, 2 slower (to 0.73x), and
+// the rule's choices took 1.07x the time of the fastest of the three, blocked everywhere 1.27x.
+// Zen 4 runs 512-bit FMAs at the 256-bit rate and keeps ocblock there (ocblock_goes_blocked),
+// where direct and ocblock measured even on such layers (seed 2101).
+bool eager_weight_past_l2(const Conv2dGeometry& g) {
+  const int64_t weight_bytes = g.OC * g.channels_per_group() * g.KH * g.KW * static_cast<int64_t>(sizeof(float));
+  return g.N == 1 && conv2d_direct_reads_weight_rows(g) && weight_bytes > kernels::l2_bytes();
+}
+
 // Dense layers of at most 16 output channels, a window of several taps, a stride and 8 or more input
 // channels: ocblock. The direct kernel copies a column plane per row phase and kernel column of
 // each input channel (up to KW / s_w input sizes), and with few output channels each copied value
@@ -360,8 +381,13 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   if (choice == Conv2dAlgorithm::Ocblock && changing_weights_active() && conv2d_direct_reads_weight_rows(g)) {
     choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
   } else if (choice == Conv2dAlgorithm::Ocblock && !few_outputs && ocblock_goes_blocked(g)) {
-    choice = Conv2dAlgorithm::Blocked,
-    why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
+    if (eager_weight_past_l2(g)) {
+      choice = Conv2dAlgorithm::Direct,
+      why = "few pixels, one image, an eager call's weight larger than L2: its rows read once, not compared and packed";
+    } else {
+      choice = Conv2dAlgorithm::Blocked,
+      why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
+    }
   }
   if (reason) *reason = why;
   return choice;

@@ -532,6 +532,23 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
           : tt::Conv2dAlgorithm::Ocblock;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}), few_pixels);
+  // ... but where that is blocked, an eager call of one image whose weight is larger than L2 (9 MiB
+  // here) reads the weight's rows in place: direct; at batch 2, or with the weights frozen (the
+  // graph runtime), still blocked.
+  {
+    const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+    const tt::Shape weight{512, 512, 3, 3};
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 512, 7, 7}, weight, same),
+              few_pixels == tt::Conv2dAlgorithm::Blocked ? tt::Conv2dAlgorithm::Direct : few_pixels);
+    EXPECT_EQ(tt::select_conv2d_algorithm({2, 512, 7, 7}, weight, same), few_pixels);
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 7, 7}, {64, 64, 3, 3}, same), few_pixels);  // 144 KiB
+    const uint64_t owner = tinytorch::ops::new_frozen_owner();
+    {
+      const tinytorch::ops::FrozenWeights frozen(owner);
+      EXPECT_EQ(tt::select_conv2d_algorithm({1, 512, 7, 7}, weight, same), few_pixels);
+    }
+    tinytorch::ops::release_frozen_weights(owner);
+  }
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.stride = tt::Size2(3)}),
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
