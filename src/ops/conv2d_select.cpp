@@ -261,25 +261,30 @@ bool ocblock_goes_blocked(const Conv2dGeometry& g) {
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
 }
 
-// Where ocblock_goes_blocked sends an eager call (weights compared, not frozen) of one image
-// whose pixels the direct kernel takes in one block, so that it reads the weight's rows once in
-// place (conv2d_direct_reads_weight_rows), and whose weight is larger than L2: direct. The blocked
-// algorithm, as ocblock, compares the weight with its packed copy on every eager call (two reads
-// of it) and then reads the copy (a third); past L2 each read is a pass through L3 or memory,
-// which FMAs at the full 512-bit rate no longer hide. Forced side by side (Sapphire Rapids, 2 MiB
-// L2, 2 threads, eager, 2026-12-05) on random few-pixel layers (bench/rule_study.py
-// few-pixel-large-weights --seed 2311, then few-pixel-dense --seed 2313): at batch 1 with weights
-// over 2 MiB direct ran 1.52x blocked's speed in geomean over 19 layers (1 slower by 5%, 0.88x),
-// at batch 2-8 0.99x and 0.78x (to 0.52x: 8 x 547 -> 32 7x7, whose 32 outputs leave the direct
-// kernel's panels a third empty), so the rule is batch 1's; under 2 MiB the two were even (1.04x).
-// Checked on new layers (--seed 2312): at batch 1 over 2 MiB 24 layers, 1.48x, 2 slower (0.91x);
-// with the rule drawn (--seed 2314): it sent 17 of 30 to direct, 1.34x, 2 slower (to 0.73x), and
-// the rule's choices took 1.07x the time of the fastest of the three, blocked everywhere 1.27x.
-// Zen 4 runs 512-bit FMAs at the 256-bit rate and keeps ocblock there (ocblock_goes_blocked),
-// where direct and ocblock measured even on such layers (seed 2101).
+// Where ocblock_goes_blocked sends an eager call (weights compared, not frozen) of one image of at
+// most kEagerWeightPixels output pixels, whose weight is larger than L2: direct, which then reads
+// the weight's rows once in place (conv2d_direct_reads_weight_rows). Blocked, as ocblock, compares
+// the weight with its packed copy on every eager call (two reads of it) and then reads the copy (a
+// third); past L2 each read is a pass through L3 or memory. A weight of W floats meets 2 W P
+// flops over P pixels: at a peak of R flop/s and a bandwidth of B bytes/s the two extra passes
+// (8 W / B) cost more than all the multiply-adds (2 W P / R) below P = 4 R / B, about 110-140
+// pixels on the machine below (R 485-497 GFLOP/s, B 14-18 GB/s); beyond, blocked's faster tiles
+// win it back. Forced side by side (Sapphire Rapids, 2 MiB L2, 512-bit FMAs at twice the 256-bit
+// rate, 2 threads, eager, 2026-12-05; bench/rule_study.py few-pixel-large-weights, batch-1 layers
+// with weights over 2 MiB): --seed 2311, at most 128 pixels: direct 1.69x blocked's speed in
+// geomean over 15 layers, none slower by 5%; more pixels: 1.01x over 4, one slower (0.88x). At
+// batch 2-8 direct ran 0.99x (2311) and 0.78x (few-pixel-dense --seed 2313, to 0.52x: 8 x 547 ->
+// 32 7x7, whose 32 outputs leave the direct kernel's panels a third empty): one image only.
+// Checked on --seed 2312 and 2314: at most 128 pixels 1.64x over 17 layers (none slower) and
+// 1.47x over 11 (2 slower); in the shape sweep 1 x 512 -> 512 3x3 at 7x7 went 0.63x -> 0.87x the
+// faster peer, 192 -> 384 at 7x7 0.55x -> 0.78x, but 3x3 layers at 13x13 and 14x14 (169-196
+// pixels) lost 10-20%, hence 128. On Zen 4, where 512-bit FMAs run at the 256-bit rate, ocblock
+// stays (ocblock_goes_blocked): direct and ocblock measured even on such layers (seed 2101).
+constexpr int64_t kEagerWeightPixels = 128;
 bool eager_weight_past_l2(const Conv2dGeometry& g) {
   const int64_t weight_bytes = g.OC * g.channels_per_group() * g.KH * g.KW * static_cast<int64_t>(sizeof(float));
-  return g.N == 1 && conv2d_direct_reads_weight_rows(g) && weight_bytes > kernels::l2_bytes();
+  return g.N == 1 && g.OH * g.OW <= kEagerWeightPixels && conv2d_direct_reads_weight_rows(g) &&
+         weight_bytes > kernels::l2_bytes();
 }
 
 // Dense layers of at most 16 output channels, a window of several taps, a stride and 8 or more input
@@ -382,8 +387,8 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
   } else if (choice == Conv2dAlgorithm::Ocblock && !few_outputs && ocblock_goes_blocked(g)) {
     if (eager_weight_past_l2(g)) {
-      choice = Conv2dAlgorithm::Direct,
-      why = "few pixels, one image, an eager call's weight larger than L2: its rows read once, not compared and packed";
+      choice = Conv2dAlgorithm::Direct;
+      why = "one image of <= 128 pixels, an eager call's weight past L2: its rows read once, not compared and packed";
     } else {
       choice = Conv2dAlgorithm::Blocked,
       why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
