@@ -7,6 +7,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py grouped --seed 2032 --count 100
     python bench/rule_study.py few-outputs --seed 2051 --count 80
     python bench/rule_study.py grouped-few-outputs --seed 2071 --count 80
+    python bench/rule_study.py depthwise-multiplier --seed 2401 --count 80
 
 Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
 few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
@@ -41,6 +42,9 @@ FAMILIES = {
     # Grouped layers (not depthwise) of 1-4 output channels per group and a window of several taps,
     # which the grouped rule leaves to the direct kernel (its 6-row panels then mostly empty).
     "grouped-few-outputs": ("ocblock", "direct", "packed"),
+    # Depthwise layers (groups = input channels) of channel multiplier 2-128 and a window of several
+    # taps: the depthwise kernel against the GEMM forms.
+    "depthwise-multiplier": ("depthwise", "direct", "packed", "im2col", "ocblock"),
 }
 
 
@@ -99,6 +103,19 @@ def draw(family, rng, pixels):
             return None
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         return (n, groups * per_in, h, w, groups * per_out, k, s, p, groups) if oh * ow >= 2 else None
+    if family == "depthwise-multiplier":
+        c = int(math.exp(rng.uniform(math.log(2), math.log(384))))
+        m = int(math.exp(rng.uniform(math.log(2), math.log(129))))
+        n = int(rng.choice([1, 1, 2, 8]))
+        k, s = int(rng.choice([2, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
+        h, w = (int(math.exp(rng.uniform(math.log(4), math.log(160)))) for _ in range(2))
+        p = int(rng.choice([0, k // 2]))
+        if c * m > 2048 or h + 2 * p < k or w + 2 * p < k or n * c * h * w > 4e6:
+            return None
+        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        if n * c * m * oh * ow * k * k > 4e8:  # at most 0.8 GFLOP: a layer takes at most a few ms
+            return None
+        return (n, c, h, w, c * m, k, s, p, c)
     groups = int(rng.choice([2, 4, 8, 16, 32, 64]))
     per_in = int(rng.integers(4, 97))
     per_out = int(rng.choice([per_in, per_in, int(rng.integers(4, 97))]))

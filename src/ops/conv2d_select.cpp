@@ -144,8 +144,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 
 // The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
 // (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
-// - depthwise layers: the depthwise kernel, but for 1x1 ones of 4 or more outputs per channel
-//   (depthwise_kernel_fits below), which go on through the rules as grouped layers;
+// - depthwise layers: the depthwise kernel, but for 1x1 ones of 4 or more outputs per channel and
+//   ones with a window of 16 or more (depthwise_kernel_fits below), which go on through the rules
+//   as grouped layers of one input channel per group (never ocblock: below);
 // - 3x3, stride 1, at least 16 channels in and out and a panel of tiles (as many tiles as the
 //   micro-kernel's tile is wide): Winograd F(4x4, 3x3) (with fewer channels or tiles its
 //   transforms cost more than the multiplies it saves);
@@ -231,7 +232,9 @@ constexpr int64_t kPointwiseImagePixels = 16;
 // vectors; with AVX-512's 32-pixel tiles, one that fills more than half of it and at most 32
 // output channels (beyond, the direct kernel's twice as wide vectors win).
 bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
-  if (g.groups <= 1 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) return false;
+  if (g.groups <= 1 || g.channels_per_group() == 1 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) {
+    return false;
+  }
   const int64_t per_group = g.out_channels_per_group();
   return tile.nr == 16 ? per_group >= 8 : per_group > 4 && per_group <= 32;
 }
@@ -324,20 +327,28 @@ bool grouped_few_outputs_strided(const Conv2dGeometry& g) {
          (g.stride_h > 1 || g.stride_w > 1) && supports(Conv2dAlgorithm::Ocblock, g);
 }
 
-// A depthwise layer (groups == C) goes to the depthwise kernel unless its window is 1x1 and it has
-// a channel multiplier M = OC / C of 4 or more. With one tap the layer is a broadcast multiply,
-// bound by its output's writes: the depthwise kernel, made for summing windows a vector of
-// channels at a time, then stores each input channel's M outputs through its channel-vector
-// layout, where the GEMM forms (direct, packed) write the plain output rows at once. Measured
-// (AVX-512, 2 threads, every algorithm forced) on 80 random depthwise layers of multipliers 2-32
-// (seed 77: batch 1, 2, 8; 2-512 channels; 4-112 px; 1x1 to 7x7; stride 1, 2): with a 1x1 window
-// the depthwise kernel took 1.25x (M 2-4) to 3.5x (M 32) the time of the faster of direct and
-// packed; with several taps the GEMM forms won from M = 12 on by 1.15-1.5x in geomean, but lost
-// up to 3x on large images (a 5x5 layer of 381 channels at 91x91: the direct kernel's column copy
-// of 25 taps per pixel for 12 outputs), so those stay. Checked on 160 more (seeds 2028, 2029):
-// the 1x1 layers of M >= 2 ran 0.94-4.3x faster by the GEMM forms (geomean 1.6x); with AVX2
-// (seed 2030) M = 2 lost (0.46x, 0.50x), M = 3 0.93x, M >= 4 0.98-2.7x: hence 4.
-bool depthwise_kernel_fits(const Conv2dGeometry& g) { return g.OC < 4 * g.C || g.KH * g.KW > 1; }
+// A depthwise layer (groups == C) goes to the depthwise kernel unless it has a channel multiplier
+// M = OC / C of 4 or more and a 1x1 window, or of 16 or more and a window. With one tap the layer is a broadcast
+// multiply, bound by its output's writes: the depthwise kernel, made for summing windows a vector of channels at a
+// time, then stores each input channel's M outputs through its channel-vector layout, where the GEMM forms (direct,
+// packed) write the plain output rows at once. Measured (AVX-512, 2 threads, every algorithm forced) on 80 random
+// depthwise layers of multipliers 2-32 (seed 77: batch 1, 2, 8; 2-512 channels; 4-112 px; 1x1 to 7x7; stride 1, 2):
+// with a 1x1 window the depthwise kernel took 1.25x (M 2-4) to 3.5x (M 32) the time of the faster of direct and packed;
+// with several taps the GEMM forms won from M = 12 on by 1.15-1.5x in geomean, but lost up to 3x on large images (a 5x5
+// layer of 381 channels at 91x91: the direct kernel's column copy of 25 taps per pixel for 12 outputs), so those stayed
+// (but see the window rule below). Checked on 160 more (seeds 2028, 2029): the 1x1 layers of M >= 2 ran 0.94-4.3x
+// faster by the GEMM forms (geomean 1.6x); with AVX2 (seed 2030) M = 2 lost (0.46x, 0.50x), M = 3 0.93x, M >= 4
+// 0.98-2.7x: hence 4. With a window the kernel sums each of a channel's M outputs on its own, reading the channel's
+// window again for each, where the GEMM forms read it (or its column copy) once for all M: the
+// copy's cost shared by M outputs. Measured (`bench/rule_study.py depthwise-multiplier`: batch 1-8,
+// 2-383 channels, M 2-128, 2x2 to 7x7, stride 1-2, 4-160 px a side; AVX-512, 2 threads, 2026-12-05)
+// on 320 layers (seeds 2401-2404): direct over the depthwise kernel's time 0.48-0.69 in geomean at
+// M >= 16 for every window size (134 layers, 4 slower by 5% or more, the worst 1.59x), but 0.88
+// (M 8-11) and 0.98 (M 12-15) with losses to 2.1x on large images (8 x 116 at 137x31, M 8: the
+// column copy of 9 taps per pixel for 8 outputs); with AVX2 (seed 2405, 60 layers) 0.57-0.69 at
+// M >= 16: hence 16. Such layers go direct; ocblock's vectors across a group's outputs each meet
+// one input channel there, and it ran 1.9-2.9x the fastest's time: the ocblock rules skip them.
+bool depthwise_kernel_fits(const Conv2dGeometry& g) { return g.OC < 4 * g.C || (g.KH * g.KW > 1 && g.OC < 16 * g.C); }
 
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();
@@ -357,10 +368,11 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
              tiles >= (g.stride_h == 1 ? 1 : 4) * tile.nr) {
     choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, enough panels of tiles";
-  } else if (g.OH * g.OW < tile.nr && g.KH * g.KW > 1 && g.OH * g.OW > 1) {
+  } else if (!single_channel_groups && g.OH * g.OW < tile.nr && g.KH * g.KW > 1 && g.OH * g.OW > 1) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer output pixels per image than a tile, several taps: vectors across output channels, no gather";
-  } else if (g.N * g.OH * g.OW < 16 * tile.nr && g.KH * g.KW >= 9 && g.out_channels_per_group() >= 8) {
+  } else if (!single_channel_groups && g.N * g.OH * g.OW < 16 * tile.nr && g.KH * g.KW >= 9 &&
+             g.out_channels_per_group() >= 8) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer than 16 pixel tiles in all, a window of 9 taps or more: vectors across output channels";
   } else if (grouped_fills_ocblock(g, tile)) {

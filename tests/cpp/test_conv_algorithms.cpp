@@ -48,10 +48,11 @@ ConvCase random_case(std::mt19937& rng) {
     ConvCase c;
     const int shape_kind = pick(0, 9);
     int64_t groups = 1, C, OC;
-    if (shape_kind == 0) {  // depthwise, channel multiplier 1 or 2
+    if (shape_kind == 0) {  // depthwise, channel multiplier 1 or 2, or 24 (the GEMM forms' rule)
       C = pick(2, 12);
       groups = C;
-      OC = C * pick(1, 2);
+      const int m = pick(1, 5);
+      OC = C * (m < 5 ? (m + 1) / 2 : 24);
     } else if (shape_kind == 1) {
       groups = pick(2, 3);
       C = groups * pick(1, 5);
@@ -566,6 +567,14 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 8, 8}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);  // 64 pixels
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {64, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
             tt::Conv2dAlgorithm::Packed);
+  // With a window, from 16 outputs per channel on: the GEMM forms (direct), never ocblock (whose
+  // vectors across a group's outputs meet one input channel), whatever the pixels; 15: depthwise.
+  const tt::Conv2dOptions dw16pad{.padding = tt::Padding2d(1), .groups = 16};
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {240, 1, 3, 3}, dw16pad), tt::Conv2dAlgorithm::Depthwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {256, 1, 3, 3}, dw16pad), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 4, 4}, {512, 1, 3, 3}, dw16pad), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 40, 40}, {1024, 1, 5, 5}, {.stride = tt::Size2(2), .groups = 16}),
+            tt::Conv2dAlgorithm::Direct);
   // Dense layers of at most 16 output channels, strided, of 8 or more input channels: ocblock (one
   // window copied, where the direct kernel copies a plane per row phase and column); at stride 1,
   // with fewer input channels or more outputs, the rules below.
