@@ -1569,3 +1569,30 @@ TEST(ConvAlgorithms, WindowsCroppedToTheTapsThatReadTheInput) {
   EXPECT_GE(cropped, 40) << "too few windows with taps reading only padding";
   EXPECT_GE(no_input, 5) << "too few windows reading no input at all";
 }
+
+// A window that reads no input (224 -> 133 channels on 1x1 pixels under a 4x4 window of dilation 2
+// and padding 3, the shape sweep's, here with fewer channels): the bias, as the reference skips
+// padding, whatever the weight holds (NaN, infinities: never read); with the fused stage, the
+// activation of the bias plus the residual; no bias: zeros.
+TEST(ConvAlgorithms, WindowsReadingNoInputGiveTheBias) {
+  tt::Generator gen(11);
+  const tt::Conv2dOptions o{.padding = tt::Padding2d(3), .dilation = tt::Size2(2)};
+  const tt::Tensor x = tt::Tensor::randn({2, 5, 1, 1}, gen), b = tt::Tensor::randn({7}, gen);
+  tt::Tensor w = tt::Tensor::randn({7, 5, 4, 4}, gen);
+  w.data()[0] = NAN, w.data()[17] = INFINITY;  // tap 0 of output channel 0, a tap of channel 1
+  const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w, b, o);
+  const tt::Tensor got = tt::conv2d(x, w, b, o);
+  ASSERT_EQ(got.shape(), (tt::Shape{2, 7, 1, 1}));
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    EXPECT_EQ(want.data()[i], b.data()[i % 7]) << i;
+    EXPECT_EQ(got.data()[i], b.data()[i % 7]) << i;
+  }
+  const tt::Tensor zeros = tt::conv2d(x, w, tt::Tensor(), o);
+  for (int64_t i = 0; i < zeros.numel(); ++i) EXPECT_EQ(zeros.data()[i], 0.0f) << i;
+  const tt::Tensor residual = tt::Tensor::randn({2, 7, 1, 1}, gen);
+  const tt::Tensor fused =
+      tt::ops::conv2d_fused(x, w, b, o, tt::kernels::Epilogue{tt::kernels::Activation::Relu}, residual);
+  for (int64_t i = 0; i < fused.numel(); ++i) {
+    EXPECT_EQ(fused.data()[i], std::max(0.0f, b.data()[i % 7] + residual.data()[i])) << i;
+  }
+}
