@@ -328,26 +328,29 @@ bool grouped_few_outputs_strided(const Conv2dGeometry& g) {
 }
 
 // A depthwise layer (groups == C) goes to the depthwise kernel unless it has a channel multiplier
-// M = OC / C of 4 or more and a 1x1 window, or of 16 or more and a window. With one tap the layer is a broadcast
-// multiply, bound by its output's writes: the depthwise kernel, made for summing windows a vector of channels at a
-// time, then stores each input channel's M outputs through its channel-vector layout, where the GEMM forms (direct,
-// packed) write the plain output rows at once. Measured (AVX-512, 2 threads, every algorithm forced) on 80 random
-// depthwise layers of multipliers 2-32 (seed 77: batch 1, 2, 8; 2-512 channels; 4-112 px; 1x1 to 7x7; stride 1, 2):
-// with a 1x1 window the depthwise kernel took 1.25x (M 2-4) to 3.5x (M 32) the time of the faster of direct and packed;
-// with several taps the GEMM forms won from M = 12 on by 1.15-1.5x in geomean, but lost up to 3x on large images (a 5x5
-// layer of 381 channels at 91x91: the direct kernel's column copy of 25 taps per pixel for 12 outputs), so those stayed
-// (but see the window rule below). Checked on 160 more (seeds 2028, 2029): the 1x1 layers of M >= 2 ran 0.94-4.3x
-// faster by the GEMM forms (geomean 1.6x); with AVX2 (seed 2030) M = 2 lost (0.46x, 0.50x), M = 3 0.93x, M >= 4
-// 0.98-2.7x: hence 4. With a window the kernel sums each of a channel's M outputs on its own, reading the channel's
+// M = OC / C of 4 or more and a 1x1 window, or of 16 or more and a window. With one tap the layer
+// is a broadcast multiply, bound by its output's writes: the depthwise kernel, made for summing
+// windows a vector of channels at a time, then stores each input channel's M outputs through its
+// channel-vector layout, where the GEMM forms (direct, packed) write the plain output rows at once.
+// Measured (AVX-512, 2 threads, every algorithm forced) on 80 random depthwise layers of
+// multipliers 2-32 (seed 77: batch 1, 2, 8; 2-512 channels; 4-112 px; 1x1 to 7x7; stride 1, 2):
+// with a 1x1 window the depthwise kernel took 1.25x (M 2-4) to 3.5x (M 32) the time of the faster
+// of direct and packed; with several taps the GEMM forms won from M = 12 on by 1.15-1.5x in
+// geomean, but lost up to 3x on large images (a 5x5 layer of 381 channels at 91x91: the direct
+// kernel's column copy of 25 taps per pixel for 12 outputs), so those stayed (but see the window
+// rule below). Checked on 160 more (seeds 2028, 2029): the 1x1 layers of M >= 2 ran 0.94-4.3x
+// faster by the GEMM forms (geomean 1.6x); with AVX2 (seed 2030) M = 2 lost (0.46x, 0.50x), M = 3
+// 0.93x, M >= 4 0.98-2.7x: hence 4.
+// With a window the kernel sums each of a channel's M outputs on its own, reading the channel's
 // window again for each, where the GEMM forms read it (or its column copy) once for all M: the
 // copy's cost shared by M outputs. Measured (`bench/rule_study.py depthwise-multiplier`: batch 1-8,
 // 2-383 channels, M 2-128, 2x2 to 7x7, stride 1-2, 4-160 px a side; AVX-512, 2 threads, 2026-12-05)
 // on 320 layers (seeds 2401-2404): direct over the depthwise kernel's time 0.48-0.69 in geomean at
 // M >= 16 for every window size (134 layers, 4 slower by 5% or more, the worst 1.59x), but 0.88
-// (M 8-11) and 0.98 (M 12-15) with losses to 2.1x on large images (8 x 116 at 137x31, M 8: the
-// column copy of 9 taps per pixel for 8 outputs); with AVX2 (seed 2405, 60 layers) 0.57-0.69 at
-// M >= 16: hence 16. Such layers go direct; ocblock's vectors across a group's outputs each meet
-// one input channel there, and it ran 1.9-2.9x the fastest's time: the ocblock rules skip them.
+// (M 8-11) and 0.98 (M 12-15) with losses to 2.1x on large images (8 x 116 at 137x31, M 8: the column
+// copy of 9 taps per pixel for 8 outputs); with AVX2 (seed 2405, 60 layers) 0.57-0.69 at M >= 16:
+// hence 16. Such layers go direct; ocblock's vectors across a group's outputs each meet one input
+// channel there, and it ran 1.9-2.9x the fastest's time: the ocblock rules skip them.
 bool depthwise_kernel_fits(const Conv2dGeometry& g) { return g.OC < 4 * g.C || (g.KH * g.KW > 1 && g.OC < 16 * g.C); }
 
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
