@@ -62,21 +62,6 @@ inline Lanes8 max_of_numbers(Lanes8 a, Lanes8 b) {
 // took four).
 inline Lanes8 later_max(Lanes8 a, Lanes8 b) { return b != b ? b : max_of_numbers(a, b); }
 
-// Whether any of x[0 .. n) is NaN.
-bool any_nan(const float* x, int64_t n) {
-  using Mask8 = int __attribute__((vector_size(32)));
-  Mask8 seen = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const Lanes8 v = load8(x + i);
-    seen |= v != v;
-  }
-  bool any = false;
-  for (int k = 0; k < 8; ++k) any |= seen[k] != 0;
-  for (; i < n; ++i) any |= x[i] != x[i];
-  return any;
-}
-
 // The max of B lanes over taps [kh0, kh1) x [kw0, kw1) of the window whose tap (0, 0) is at
 // plane + first (which may lie outside the plane; the taps given lie inside).
 template <int B>
@@ -115,10 +100,19 @@ inline void max_window(float* dst, const float* plane, int64_t first, const kern
 // dst (the first row's stored): the scan order's fold grouped by rows, so the same bits as
 // max_window. Every column's vectors are independent, so the loop runs at the throughput of the
 // maxima, where a window at a time waited for each fold step's latency. KW > 0 a compile-time
-// width, 0 any (g.KW). Without Exact (an input without NaN) a step is one vmaxps.
+// width, 0 any (g.KW). Without Exact a step is one vmaxps, right where no value read is NaN: it
+// returns whether one was (a compare and an or beside each load, where a pass over the rows before
+// it read the input once more), and the caller then runs the row again with Exact.
 template <int B, int KW, bool Exact>
-void max_interior(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t ih0, int64_t kh0, int64_t kh1,
+bool max_interior(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t ih0, int64_t kh0, int64_t kh1,
                   int64_t ow0, int64_t ow1) {
+  using Mask8 = int __attribute__((vector_size(32)));
+  Mask8 seen = {};
+  auto read = [&](const float* p) {
+    const Lanes8 x = load8(p);
+    if (!Exact) seen |= x != x;
+    return x;
+  };
   auto step = [](Lanes8 a, Lanes8 b) { return Exact ? later_max(a, b) : max_of_numbers(a, b); };
   const int64_t taps = KW > 0 ? KW : g.KW, col_step = g.dilation_w * B, out_step = g.stride_w * B;
   for (int64_t kh = kh0; kh < kh1; ++kh) {
@@ -126,12 +120,15 @@ void max_interior(float* dst, const float* src, const kernels::Pool2dGeometry& g
     float* out = dst + ow0 * B;
     for (int64_t ow = ow0; ow < ow1; ++ow, at += out_step, out += B) {
       for (int v = 0; v < B; v += 8) {
-        Lanes8 m = load8(at + v);
-        for (int64_t kw = 1; kw < taps; ++kw) m = step(m, load8(at + kw * col_step + v));
+        Lanes8 m = read(at + v);
+        for (int64_t kw = 1; kw < taps; ++kw) m = step(m, read(at + kw * col_step + v));
         store8(out + v, kh == kh0 ? m : step(load8(out + v), m));
       }
     }
   }
+  bool any = false;
+  for (int k = 0; k < 8; ++k) any |= seen[k] != 0;
+  return any;
 }
 
 // Output row oh of one block's plane: the max over each window, padding as -inf. The columns whose
@@ -146,20 +143,15 @@ void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int
   const int64_t ow0 = std::min(g.OW, (g.pad_w + g.stride_w - 1) / g.stride_w);
   const int64_t ow1 = last < 0 ? ow0 : std::max(ow0, std::min(g.OW, last / g.stride_w + 1));
   if (kh0 < kh1 && ow0 < ow1) {
-    // The rows the windows read, padding lanes too (a NaN there only costs the exact steps).
-    bool nan = false;
-    for (int64_t kh = kh0; kh < kh1 && !nan; ++kh) nan = any_nan(src + (ih0 + kh * g.dilation_h) * g.W * B, g.W * B);
     auto interior = [&](auto exact) {
       constexpr bool E = decltype(exact)::value;
       if (g.KW == 2) return max_interior<B, 2, E>(dst, src, g, ih0, kh0, kh1, ow0, ow1);
       if (g.KW == 3) return max_interior<B, 3, E>(dst, src, g, ih0, kh0, kh1, ow0, ow1);
-      max_interior<B, 0, E>(dst, src, g, ih0, kh0, kh1, ow0, ow1);
+      return max_interior<B, 0, E>(dst, src, g, ih0, kh0, kh1, ow0, ow1);
     };
-    if (nan) {
-      interior(std::true_type{});
-    } else {
-      interior(std::false_type{});
-    }
+    // A NaN among the values read (padding lanes too: one there only costs the exact steps): again
+    // with the exact steps.
+    if (interior(std::false_type{})) interior(std::true_type{});
   }
   for (int64_t ow = 0; ow < g.OW; ++ow) {
     if (ow == ow0 && kh0 < kh1) ow = std::max(ow, ow1);  // done above
