@@ -148,35 +148,28 @@ struct Conv2dBackward : autograd::Node {
 // padding p before, K taps) that read inside the input for some output pixel; the taps outside
 // read only padding, for every pixel. lo is at most p / d, so that the cropped window's padding
 // before stays >= 0 (the taps it keeps there read padding only, as before). With no tap inside
-// the input (a window reaching past a small image), tap 0 alone: the output is the bias.
+// the input (a window reaching past a small image), tap 0 alone, and `none` says so.
 struct LiveTaps {
   int64_t lo, hi;
+  bool none = false;
 };
-// Whether tap k along one axis reads inside the input for some output pixel.
-bool tap_reads_input(int64_t H, int64_t OH, int64_t s, int64_t d, int64_t p, int64_t k) {
-  const int64_t first = k * d - p;                           // the input row of output row 0
-  const int64_t oh = first >= 0 ? 0 : (-first + s - 1) / s;  // the first output row inside
-  return oh < OH && first + oh * s < H;
-}
 LiveTaps live_taps(int64_t H, int64_t OH, int64_t s, int64_t d, int64_t p, int64_t K) {
-  auto live = [&](int64_t k) { return tap_reads_input(H, OH, s, d, p, k); };
+  auto live = [&](int64_t k) {
+    const int64_t first = k * d - p;                           // the input row of output row 0
+    const int64_t oh = first >= 0 ? 0 : (-first + s - 1) / s;  // the first output row inside
+    return oh < OH && first + oh * s < H;
+  };
   int64_t lo = 0, hi = K;
   while (lo < K && !live(lo)) ++lo;
   while (hi > lo && !live(hi - 1)) --hi;
-  if (lo == K) return {0, 1};
+  if (lo == K) return {0, 1, true};
   return {std::min(lo, p / d), hi};
 }
 
 // Whether every tap of the window reads only padding, for every output pixel (along either axis).
 bool reads_no_input(const kernels::Conv2dGeometry& g) {
-  auto none = [](int64_t H, int64_t OH, int64_t s, int64_t d, int64_t p, int64_t K) {
-    for (int64_t k = 0; k < K; ++k) {
-      if (tap_reads_input(H, OH, s, d, p, k)) return false;
-    }
-    return true;
-  };
-  return g.OH * g.OW > 0 && (none(g.H, g.OH, g.stride_h, g.dilation_h, g.pad_top, g.KH) ||
-                             none(g.W, g.OW, g.stride_w, g.dilation_w, g.pad_left, g.KW));
+  return g.OH * g.OW > 0 && (live_taps(g.H, g.OH, g.stride_h, g.dilation_h, g.pad_top, g.KH).none ||
+                             live_taps(g.W, g.OW, g.stride_w, g.dilation_w, g.pad_left, g.KW).none);
 }
 
 // The layer without the kernel rows and columns that read only padding (live_taps), or nullopt
