@@ -271,6 +271,34 @@ inline int64_t pixel_offset(const BlockedConv& g, const Band& b, int64_t q) {
   return q / g.OW * b.step_h * b.row + q % g.OW * b.step_w * b.ib;
 }
 
+// The taps a tile runs: rows [kh0, kh1) and columns [kw0, kw1) of the window (of KW columns). A
+// tap that every pixel of the tile reads in the padding adds only zeros, and is left out.
+struct TapBox {
+  int64_t kh0, kh1, kw0, kw1, KW;
+};
+
+// Taps [lo, hi) of k (dilation d) that some window starting at first .. last (one per output, the
+// starts rising) reads inside [0, size): from the last window's first tap inside to the first
+// window's last, a range that holds every tap some window reads inside.
+inline void taps_read(int64_t first, int64_t last, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
+  lo = last >= 0 ? 0 : (-last + d - 1) / d;
+  hi = first > size - 1 ? 0 : lesser(k, (size - 1 - first) / d + 1);
+}
+
+// The taps of output pixels [q, q + np) of an item whose first output row is oh0.
+inline TapBox tap_box(const BlockedConv& g, int64_t oh0, int64_t q, int64_t np) {
+  TapBox box{0, g.KH, 0, g.KW, g.KW};
+  const int64_t r0 = oh0 + q / g.OW, r1 = oh0 + (q + np - 1) / g.OW;
+  taps_read(r0 * g.stride_h - g.pad_top, r1 * g.stride_h - g.pad_top, g.dilation_h, g.KH, g.H, box.kh0, box.kh1);
+  if (r0 == r1) {  // one row: its columns; pixels of two rows or more cover them all
+    const int64_t c0 = q % g.OW, c1 = (q + np - 1) % g.OW;
+    taps_read(c0 * g.stride_w - g.pad_left, c1 * g.stride_w - g.pad_left, g.dilation_w, g.KW, g.W, box.kw0, box.kw1);
+  } else {
+    taps_read(-g.pad_left, (g.OW - 1) * g.stride_w - g.pad_left, g.dilation_w, g.KW, g.W, box.kw0, box.kw1);
+  }
+  return box;
+}
+
 // Packed weight floats of a panel's input-block range that stay in L1 while every tile of the item
 // meets them (16 KiB).
 constexpr int64_t kChunkFloats = 4096;
@@ -283,8 +311,8 @@ constexpr int64_t kChunkFloats = 4096;
 // operand.
 template <class V, int M, int P, int IBC, int PS>
 __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps,
-                                                      int64_t T, const int64_t* px, const float* w, int64_t pm,
-                                                      typename V::reg (&acc)[M][P]) {
+                                                      int64_t T, const TapBox& box, const int64_t* px, const float* w,
+                                                      int64_t pm, typename V::reg (&acc)[M][P]) {
   constexpr int B = lanes_of<V>();
   const int64_t ib = IBC ? IBC : b.ib;
 #pragma GCC unroll 4
@@ -293,24 +321,27 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
     for (int p = 0; p < P; ++p) acc[j][p] = V::zero();
   }
   const int64_t step = pm * B;  // from one input channel's weight vectors to the next's
-  const float* wt = w + cb0 * T * ib * step;
   for (int64_t cb = cb0; cb < cb1; ++cb) {
-    for (int64_t t = 0; t < T; ++t) {
-      const float* src = b.base + cb * b.block_stride + taps[t];
-      const float* s[P];
+    for (int64_t kh = box.kh0; kh < box.kh1; ++kh) {
+      for (int64_t kw = box.kw0; kw < box.kw1; ++kw) {
+        const int64_t t = kh * box.KW + kw;
+        const float* wt = w + (cb * T + t) * ib * step;
+        const float* src = b.base + cb * b.block_stride + taps[t];
+        const float* s[P];
 #pragma GCC unroll 12
-      for (int p = 0; p < P; ++p) s[p] = PS ? src + px[0] + p * PS : src + px[p];
-        // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
+        for (int p = 0; p < P; ++p) s[p] = PS ? src + px[0] + p * PS : src + px[p];
+          // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
 #pragma GCC unroll 1
-      for (int64_t ci = 0; ci < ib; ++ci, wt += step) {
-        typename V::reg wv[M];
+        for (int64_t ci = 0; ci < ib; ++ci, wt += step) {
+          typename V::reg wv[M];
 #pragma GCC unroll 4
-        for (int j = 0; j < M; ++j) wv[j] = V::load(wt + j * B);
+          for (int j = 0; j < M; ++j) wv[j] = V::load(wt + j * B);
 #pragma GCC unroll 12
-        for (int p = 0; p < P; ++p) {
-          const typename V::reg x = V::broadcast(s[p] + ci);
+          for (int p = 0; p < P; ++p) {
+            const typename V::reg x = V::broadcast(s[p] + ci);
 #pragma GCC unroll 4
-          for (int j = 0; j < M; ++j) acc[j][p] = V::fmadd(x, wv[j], acc[j][p]);
+            for (int j = 0; j < M; ++j) acc[j][p] = V::fmadd(x, wv[j], acc[j][p]);
+          }
         }
       }
     }
@@ -322,12 +353,12 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
 template <class V, int M, int P, int IBC, int PS>
 __attribute__((always_inline)) inline void dense_store_tile(float* out, int64_t plane, const Band& b, int64_t cb0,
                                                             int64_t cb1, const int64_t* taps, int64_t T,
-                                                            const int64_t* px, const float* w, int64_t pm,
-                                                            const float* bias, int64_t q0, int np,
+                                                            const TapBox& box, const int64_t* px, const float* w,
+                                                            int64_t pm, const float* bias, int64_t q0, int np,
                                                             const StoreStage* st) {
   constexpr int B = lanes_of<V>();
   typename V::reg acc[M][P];
-  dense_tile<V, M, P, IBC, PS>(b, cb0, cb1, taps, T, px, w, pm, acc);
+  dense_tile<V, M, P, IBC, PS>(b, cb0, cb1, taps, T, box, px, w, pm, acc);
   const bool smooth = st && !clamps(*st);  // applied to each block's row of pixels once stored
 #pragma GCC unroll 4
   for (int j = 0; j < M; ++j) {
@@ -364,7 +395,7 @@ struct Fetch {
 // otherwise (SW 0) each pixel's offset is its own, and a short tile repeats its last pixel.
 template <class V, int M, int P, int IBC, int SW>
 void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
-               const BlockedConv& g, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
+               const BlockedConv& g, int64_t oh0, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
                const StoreStage* st, Fetch& fetch) {
   constexpr int PS = SW * IBC;
   int64_t q = q0;
@@ -374,32 +405,34 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
 #pragma GCC unroll 12
     for (int p = 0; p < P; ++p) px[p] = PS ? 0 : pixel_offset(g, b, q + p);
     px[0] = pixel_offset(g, b, q);
-    dense_store_tile<V, M, P, IBC, PS>(out, plane, b, cb0, cb1, taps, T, px, w, pm, bias, q, P, st);
+    dense_store_tile<V, M, P, IBC, PS>(out, plane, b, cb0, cb1, taps, T, tap_box(g, oh0, q, P), px, w, pm, bias, q, P,
+                                       st);
   }
   const int rest = static_cast<int>(q1 - q);
   if (rest == 0) return;
+  const TapBox box = tap_box(g, oh0, q, rest);
   if constexpr (P > 6) {
-    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, q, q1, w, pm, bias, st, fetch);
+    dense_run<V, M, 6, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, oh0, q, q1, w, pm, bias, st, fetch);
   } else if constexpr (PS > 0) {
     fetch.tile();
     const int64_t first = pixel_offset(g, b, q);
     switch (rest) {
       case 5:
-        return dense_store_tile<V, M, 5, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 5, st);
+        return dense_store_tile<V, M, 5, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box, &first, w, pm, bias, q, 5, st);
       case 4:
-        return dense_store_tile<V, M, 4, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 4, st);
+        return dense_store_tile<V, M, 4, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box, &first, w, pm, bias, q, 4, st);
       case 3:
-        return dense_store_tile<V, M, 3, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 3, st);
+        return dense_store_tile<V, M, 3, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box, &first, w, pm, bias, q, 3, st);
       case 2:
-        return dense_store_tile<V, M, 2, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 2, st);
+        return dense_store_tile<V, M, 2, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box, &first, w, pm, bias, q, 2, st);
       default:
-        return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, &first, w, pm, bias, q, 1, st);
+        return dense_store_tile<V, M, 1, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box, &first, w, pm, bias, q, 1, st);
     }
   } else {
     fetch.tile();
     int64_t px[P];
     for (int p = 0; p < P; ++p) px[p] = pixel_offset(g, b, q + lesser(p, rest - 1));
-    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, px, w, pm, bias, q, rest, st);
+    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, rest, st);
   }
 }
 
@@ -409,7 +442,7 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
 // as the output: a pointwise layer read in place), else row by row.
 template <class V, int M, int P, int IBC>
 void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
-                 const BlockedConv& g, int64_t Q, const float* w, int64_t pm, const float* bias,
+                 const BlockedConv& g, int64_t oh0, int64_t Q, const float* w, int64_t pm, const float* bias,
                  const StoreStage& stage) {
   constexpr int B = lanes_of<V>();
   const int64_t chunk = greater(1, kChunkFloats / (T * b.ib * M * B));
@@ -428,13 +461,13 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
     Fetch fetch{w + cb1 * span, last, (chunk * span / tiles + 16) / 16 * 16};
     for (int64_t r0 = 0; r0 < Q; r0 += run) {
       if (across) {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, oh0, r0, r0 + run, w, pm, bias, st, fetch);
       } else if (IBC && b.step_w == 1) {
-        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
+        dense_run<V, M, P, IBC, 1>(out, plane, b, cb0, cb1, taps, T, g, oh0, r0, r0 + run, w, pm, bias, st, fetch);
       } else if (IBC && b.step_w == 2) {
-        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
+        dense_run<V, M, P, IBC, 2>(out, plane, b, cb0, cb1, taps, T, g, oh0, r0, r0 + run, w, pm, bias, st, fetch);
       } else {
-        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, r0, r0 + run, w, pm, bias, st, fetch);
+        dense_run<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, g, oh0, r0, r0 + run, w, pm, bias, st, fetch);
       }
     }
   }
@@ -442,12 +475,13 @@ void dense_panel(float* out, int64_t plane, const Band& b, int64_t blocks, const
 
 template <class V, int M, int P>
 void dense_panel_any(float* out, int64_t plane, const Band& b, int64_t blocks, const int64_t* taps, int64_t T,
-                     const BlockedConv& g, int64_t Q, const float* w, int64_t pm, const float* bias,
+                     const BlockedConv& g, int64_t oh0, int64_t Q, const float* w, int64_t pm, const float* bias,
                      const StoreStage& st) {
   if (b.ib == lanes_of<V>())
-    return dense_panel<V, M, P, lanes_of<V>()>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);
-  if (b.ib == 3) return dense_panel<V, M, P, 3>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);  // an RGB image
-  dense_panel<V, M, P, 0>(out, plane, b, blocks, taps, T, g, Q, w, pm, bias, st);
+    return dense_panel<V, M, P, lanes_of<V>()>(out, plane, b, blocks, taps, T, g, oh0, Q, w, pm, bias, st);
+  if (b.ib == 3)
+    return dense_panel<V, M, P, 3>(out, plane, b, blocks, taps, T, g, oh0, Q, w, pm, bias, st);  // an RGB image
+  dense_panel<V, M, P, 0>(out, plane, b, blocks, taps, T, g, oh0, Q, w, pm, bias, st);
 }
 
 // Depthwise: P pixels of one output row from column ow0, block at src (the band's block, row of
@@ -605,16 +639,16 @@ void blocked_item(float* out, const float* in, const float* weight, const float*
       // Tiles of 12 accumulators (AVX2) or 24 (AVX-512): M blocks x P pixels (blocked.hpp).
       switch (m) {
         case 1:
-          dense_panel_any<V, 1, 12>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
+          dense_panel_any<V, 1, 12>(dst, plane, b, CB, taps, T, g, oh0, Q, w, pm, bs, st);
           break;
         case 2:
-          dense_panel_any<V, 2, B == 8 ? 6 : 12>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
+          dense_panel_any<V, 2, B == 8 ? 6 : 12>(dst, plane, b, CB, taps, T, g, oh0, Q, w, pm, bs, st);
           break;
         case 3:
-          dense_panel_any<V, 3, B == 8 ? 4 : 8>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
+          dense_panel_any<V, 3, B == 8 ? 4 : 8>(dst, plane, b, CB, taps, T, g, oh0, Q, w, pm, bs, st);
           break;
         default:
-          dense_panel_any<V, B == 8 ? 1 : 4, 6>(dst, plane, b, CB, taps, T, g, Q, w, pm, bs, st);
+          dense_panel_any<V, B == 8 ? 1 : 4, 6>(dst, plane, b, CB, taps, T, g, oh0, Q, w, pm, bs, st);
           break;
       }
     }
