@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <iostream>
 #include <random>
 #include <set>
@@ -1103,6 +1104,21 @@ TEST(ConvAlgorithms, DropPreparedWeightsKeepsTheWinnersKind) {
   ops::drop_prepared_weights(w.data(), {});
   EXPECT_EQ(ops::prepared_weight_stats().entries, 1);
   ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}
+
+// The kernels load prepared forms 16 floats at a time: every one starts on a 64-byte cache line,
+// small ones (from malloc's heap) and large ones (mmap'd pages behind its 16-byte header) alike.
+TEST(ConvAlgorithms, PreparedWeightsStartOnACacheLine) {
+  namespace ops = tt::ops;
+  std::vector<float> weight(64, 1.0f);
+  for (int64_t floats : {int64_t{1}, int64_t{13}, int64_t{1000}, int64_t{40000}, int64_t{3} << 20}) {
+    const ops::PreparedTag tag{ops::kDirectPacked, floats, 7, 7, 7};
+    auto entry = ops::prepared_weight(tag, weight.data(), 64, floats, [&](float* out) { out[floats - 1] = 2.0f; });
+    ASSERT_EQ(static_cast<int64_t>(entry->prepared.size()), floats);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(entry->prepared.data()) % 64, 0U) << floats << " floats";
+    EXPECT_EQ(entry->prepared[static_cast<size_t>(floats - 1)], 2.0f);
+  }
   ops::clear_prepared_weights();
 }
 
