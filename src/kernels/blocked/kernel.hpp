@@ -392,7 +392,8 @@ struct Fetch {
 // Output pixels [q0, q1) of one run (a row, or all pixels when evenly spaced across rows) in tiles
 // of P, then of 6, then one of exactly the rest. Where the run's windows are evenly spaced
 // (a blocked input, stride 1 or 2: SW) a tile's addresses are one register plus constants;
-// otherwise (SW 0) each pixel's offset is its own, and a short tile repeats its last pixel.
+// otherwise (SW 0) each pixel's offset is its own. (A short last tile of P that repeated its last
+// pixel did a whole tile's work for the 49th pixel of a 7x7 image: a ninth of the layer.)
 template <class V, int M, int P, int IBC, int SW>
 void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
                const BlockedConv& g, int64_t oh0, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
@@ -430,9 +431,20 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
     }
   } else {
     fetch.tile();
-    int64_t px[P];
-    for (int p = 0; p < P; ++p) px[p] = pixel_offset(g, b, q + lesser(p, rest - 1));
-    dense_store_tile<V, M, P, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, rest, st);
+    int64_t px[6];  // P <= 6 here; the cases above P - 1 never run
+    for (int p = 0; p < rest; ++p) px[p] = pixel_offset(g, b, q + p);
+    switch (rest) {
+      case 5:
+        return dense_store_tile<V, M, 5, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, 5, st);
+      case 4:
+        return dense_store_tile<V, M, 4, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, 4, st);
+      case 3:
+        return dense_store_tile<V, M, 3, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, 3, st);
+      case 2:
+        return dense_store_tile<V, M, 2, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, 2, st);
+      default:
+        return dense_store_tile<V, M, 1, IBC, 0>(out, plane, b, cb0, cb1, taps, T, box, px, w, pm, bias, q, 1, st);
+    }
   }
 }
 
