@@ -330,8 +330,9 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
         const float* s[P];
 #pragma GCC unroll 12
         for (int p = 0; p < P; ++p) s[p] = PS ? src + px[0] + p * PS : src + px[p];
-          // Not unrolled: unrolled, GCC hoisted the next channels' loads and spilled accumulators.
-#pragma GCC unroll 1
+          // Two channels a step: unrolled fully, GCC hoisted the next channels' loads and spilled
+          // accumulators; by 2 a loop branch per two channels, 2-4% faster on both ISAs (4 was slower).
+#pragma GCC unroll 2
         for (int64_t ci = 0; ci < ib; ++ci, wt += step) {
           typename V::reg wv[M];
 #pragma GCC unroll 4
