@@ -241,6 +241,26 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
   EXPECT_EQ(checked, 24);
 }
 
+// Layers of one tile panel or a few (as many tiles as the micro-kernel's tile is wide, or fewer
+// panels than threads): the panels split by output-channel groups over the threads, every output
+// the same bits as on one thread and near the reference. Batch 2 at 14x14 and batch 8 at 7x7 are
+// 32 tiles: one panel with 32-wide tiles (AVX-512), two with 16.
+TEST(ConvAlgorithms, WinogradFewPanelsSplitByOutputChannels) {
+  tt::Generator gen(43);
+  const tt::Shape inputs[] = {{2, 24, 14, 14}, {8, 17, 7, 7}, {1, 20, 12, 12}, {3, 16, 9, 9}};
+  for (const tt::Shape& input : inputs) {
+    for (int64_t OC : {16, 37, 70}) {
+      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
+      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 3, 3}, gen);
+      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
+      expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Winograd, x, w, b,
+                                              tt::Conv2dOptions{.padding = tt::Padding2d(1)},
+                                              128.0 * (input[1] * 9 + 2));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
 // 1x1 stride-1 layers read in place by the direct kernel (ops/conv2d_direct.cpp): pixel counts
 // that are and are not multiples of the tile width (tiles straddling images read the next image in
 // place), odd channel counts, and layers just outside the in-place condition (planes as usual).
