@@ -57,7 +57,13 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
       },
       g.OC * K * 4);
 
-  const int64_t blocks = (P + kPixelBlock - 1) / kPixelBlock;
+  // Pixel blocks of whole NR panels, as even as the panels allow, and at least one item per thread
+  // where the panels allow: by blocks of kPixelBlock alone a 49-pixel image was one item on one
+  // thread, and 784 pixels four of 256, 256, 256 and 16. (Which pixels share an item does not
+  // change a bit: every output's sum runs over the same K blocks.)
+  const int64_t panels = (P + NR - 1) / NR;
+  const int64_t per_image = (get_num_threads() + g.N * g.groups - 1) / (g.N * g.groups);
+  const int64_t blocks = std::max((P + kPixelBlock - 1) / kPixelBlock, std::min(panels, per_image));
   // Stream the output when it is large, written in one K block (later blocks read it back) and
   // has no stage to apply (stream_output).
   const kernels::Store first = KC == K && stream_output(g, stage) ? kernels::Store::Stream : kernels::Store::Write;
@@ -66,7 +72,7 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
       g.N * g.groups * blocks,
       [&](int64_t item, int) {
         const int64_t n = item / (g.groups * blocks), grp = item / blocks % g.groups, blk = item % blocks;
-        const int64_t p0 = blk * kPixelBlock, np = std::min(kPixelBlock, P - p0);
+        const int64_t p0 = blk * panels / blocks * NR, np = std::min(P, (blk + 1) * panels / blocks * NR) - p0;
         const int64_t b_panels = (np + NR - 1) / NR;
         const float* image = in + (n * g.C + grp * CG) * g.H * g.W;  // [CG, H, W]
         float* dst = out + (n * g.OC + grp * OCG) * P + p0;          // [OCG, np] inside [OC, P]
