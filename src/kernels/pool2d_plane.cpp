@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/pool2d.hpp"
+#include "kernels/window.hpp"
 
 namespace tinytorch::kernels {
 namespace {
@@ -181,16 +182,6 @@ void maxpool2d_two_by_two(float* out, int64_t* indices, const float* in, const P
 }
 
 }  // namespace
-
-// Taps k of a window starting at `start` (dilation d) that land in [0, size): [lo, hi).
-inline void taps_inside(int64_t start, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
-  if (d == 1) {  // no division (two per output column cost more than the taps)
-    lo = std::max<int64_t>(0, -start), hi = std::min(k, size - start);
-    return;
-  }
-  lo = start >= 0 ? 0 : (-start + d - 1) / d;
-  hi = start > size - 1 ? 0 : std::min(k, (size - 1 - start) / d + 1);
-}
 
 void maxpool2d_plane(float* out, int64_t* indices, const float* in, const Pool2dGeometry& g) {
   if (is_two_by_two(g)) return maxpool2d_two_by_two(out, indices, in, g);

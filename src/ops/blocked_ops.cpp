@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "core/parallel.hpp"
+#include "kernels/window.hpp"
 #include "ops/conv2d_blocked.hpp"
 #include "ops/pool2d.hpp"
 #include "tinytorch/errors.hpp"
@@ -37,12 +38,6 @@ inline Lanes8 load8(const float* p) {
   return v;
 }
 inline void store8(float* p, Lanes8 v) { std::memcpy(p, &v, sizeof v); }
-
-// The taps [k0, k1) of a window starting at `first` (stride between taps `d`) that land in [0, n).
-inline void inside(int64_t first, int64_t d, int64_t k, int64_t n, int64_t& k0, int64_t& k1) {
-  k0 = first >= 0 ? 0 : (-first + d - 1) / d;
-  k1 = first >= n ? 0 : std::min(k, (n - 1 - first) / d + 1);
-}
 
 // PyTorch's max_pool2d scans a window's taps in order (rows, then columns): the first seeds the
 // maximum, after that a larger value or any NaN replaces it. later_max(a, b) is that step for
@@ -137,7 +132,7 @@ template <int B>
 void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t oh) {
   int64_t kh0 = 0, kh1 = 0;
   const int64_t ih0 = oh * g.stride_h - g.pad_h;
-  inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
+  kernels::taps_inside(ih0, g.dilation_h, g.KH, g.H, kh0, kh1);
   // [ow0, ow1): the columns whose windows lie inside the row (iw0 >= 0, iw0 + span < W).
   const int64_t last = g.W - 1 - (g.KW - 1) * g.dilation_w + g.pad_w;  // ow * stride_w at most
   const int64_t ow0 = std::min(g.OW, (g.pad_w + g.stride_w - 1) / g.stride_w);
@@ -158,7 +153,7 @@ void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int
     if (ow >= g.OW) break;
     const int64_t iw0 = ow * g.stride_w - g.pad_w;
     int64_t kw0 = 0, kw1 = g.KW;
-    inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
+    kernels::taps_inside(iw0, g.dilation_w, g.KW, g.W, kw0, kw1);
     if (kh0 >= kh1 || kw0 >= kw1) {
       std::fill(dst + ow * B, dst + (ow + 1) * B, -std::numeric_limits<float>::infinity());
       continue;

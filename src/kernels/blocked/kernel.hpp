@@ -23,6 +23,7 @@
 #include "kernels/blocked/blocked.hpp"
 #include "kernels/simd/exp_poly.hpp"
 #include "kernels/simd/scalar.hpp"
+#include "kernels/window.hpp"
 
 namespace tinytorch::kernels {
 namespace {
@@ -281,8 +282,9 @@ struct TapBox {
 // starts rising) reads inside [0, size): from the last window's first tap inside to the first
 // window's last, a range that holds every tap some window reads inside.
 inline void taps_read(int64_t first, int64_t last, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
-  lo = last >= 0 ? 0 : (-last + d - 1) / d;
-  hi = first > size - 1 ? 0 : lesser(k, (size - 1 - first) / d + 1);
+  int64_t unused = 0;
+  taps_inside(last, d, k, size, lo, unused);
+  taps_inside(first, d, k, size, unused, hi);
 }
 
 // The taps of output pixels [q, q + np) of an item whose first output row is oh0.
