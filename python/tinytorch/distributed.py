@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
+import traceback
 from typing import Iterator, List, Optional
 
 import numpy as np
@@ -64,13 +66,26 @@ def _abort_on_uncaught(previous):
     """An exception that ends this process's script ends the job: the traceback is printed, naming
     this process, then every process stops (MPI_Abort). Without it, the others would wait for this
     one in their next collective forever, as mpi4py's `python -m mpi4py` also prevents."""
-    def hook(kind, value, traceback):
-        print(f"error: process {rank()} of {world_size()} stopped the job:", file=sys.stderr)
-        previous(kind, value, traceback)
-        sys.stderr.flush()
+    def hook(kind, value, tb):
+        header = f"error: process {rank()} of {world_size()} stopped the job:\n"
         sys.stdout.flush()
+        sys.stderr.flush()
+        if previous is sys.__excepthook__:
+            # One write of the whole text: printed piece by piece, mpirun's forwarding of this
+            # process's output could be cut by its own abort notice, mid-line.
+            _write_all(2, (header + "".join(traceback.format_exception(kind, value, tb))).encode(errors="replace"))
+        else:
+            sys.stderr.write(header)
+            previous(kind, value, tb)
+            sys.stderr.flush()
+        time.sleep(0.2)  # the launcher forwards the text before it prints why the job ended
         _C.distributed_abort(1)
     return hook
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def init_process_group(backend: str = "mpi", **_ignored) -> None:
