@@ -48,7 +48,7 @@ FAMILIES = {
 }
 
 
-def draw(family, rng, pixels):
+def draw(family, rng, pixels, batches):
     """One random layer of the family: (N, C, H, W, OC, K, stride, padding, groups), or None to draw again."""
     if family in ("few-pixel-dense", "few-pixel-large-weights"):
         large = family == "few-pixel-large-weights"
@@ -71,7 +71,7 @@ def draw(family, rng, pixels):
             few = few and n * oh * ow <= 256
         return (n, c, h, w, oc, k, s, p, 1) if few else None
     if family == "pointwise-small-images":
-        n = int(rng.choice([1, 2, 4, 8, 16, 32]))
+        n = int(rng.choice(batches))
         h, w = int(rng.integers(1, 32)), int(rng.integers(1, 32))
         if not pixels[0] <= h * w <= pixels[1]:
             return None
@@ -143,6 +143,7 @@ def main():
     ap.add_argument("--count", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pixels", default="2,31", help="pointwise-small-images: pixels per image, lo,hi")
+    ap.add_argument("--batches", default="1,2,4,8,16,32", help="pointwise-small-images: the batch sizes drawn from")
     ap.add_argument("--seconds", type=float, default=0.06, help="per algorithm per round")
     ap.add_argument("--json", default=None, help="write the layers and their times here")
     args = ap.parse_args()
@@ -153,7 +154,7 @@ def main():
     rows = []
     print(f"{args.family}: {', '.join(algorithms)} forced; kernels {tb.peak_isa()}, {args.threads} threads")
     while len(rows) < args.count:
-        layer = draw(args.family, rng, pixels)
+        layer = draw(args.family, rng, pixels, [int(v) for v in args.batches.split(",")])
         if layer is None:
             continue
         n, c, h, w, oc, k, s, p, g = layer

@@ -1,6 +1,7 @@
 // Fast pooling over one plane: whole output rows at a time, with a branch-free path for the
-// common 2x2 stride-2 window that the compiler vectorizes and a tap-at-a-time one for every other
-// max window; with the winners' indices (training) other windows run the reference loops on the
+// common 2x2 stride-2 window that the compiler vectorizes and, for every other max window (and
+// the average pools), the taps folded over space-to-depth blocks of the padded planes
+// (pool_taps); with the winners' indices (training) other windows run the reference loops on the
 // plane. Reference: reference/pool2d_reference.cpp.
 #include <algorithm>
 #include <cmath>
@@ -44,6 +45,39 @@ bool any_nan(const float* in, int64_t n) {
 // all the band's outputs. A band is some whole planes, or some output rows of one large plane.
 constexpr int64_t kBandFloats = 1 << 12;  // a band's padded input and its accumulator fit in L1
 
+// acc[i] = the fold of taps[0][i], taps[1][i], ... in order with step(a, v), for i < n: four
+// vectors of the accumulator at a time held in registers through all the taps, so each tap's value
+// is loaded once and each result stored once (a pass per tap loaded and stored the accumulator
+// for every tap as well). The steps are the same in the same order: the same bits. The fold starts
+// from the first tap's value, where the reference starts from -inf or 0: take(-inf, v) is v, bits
+// included; 0 + v is v but for -0.
+template <class Step>
+void fold_taps(float* acc, const std::vector<const float*>& taps, int64_t n, Step step) {
+  using Floats8 = float __attribute__((vector_size(32)));
+  auto load = [](const float* p) {
+    Floats8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  const size_t T = taps.size();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const float* first = taps[0] + i;
+    Floats8 m0 = load(first), m1 = load(first + 8), m2 = load(first + 16), m3 = load(first + 24);
+    for (size_t t = 1; t < T; ++t) {
+      const float* v = taps[t] + i;
+      m0 = step(m0, load(v)), m1 = step(m1, load(v + 8)), m2 = step(m2, load(v + 16)), m3 = step(m3, load(v + 24));
+    }
+    std::memcpy(acc + i, &m0, sizeof m0), std::memcpy(acc + i + 8, &m1, sizeof m1);
+    std::memcpy(acc + i + 16, &m2, sizeof m2), std::memcpy(acc + i + 24, &m3, sizeof m3);
+  }
+  for (; i < n; ++i) {
+    float m = taps[0][i];
+    for (size_t t = 1; t < T; ++t) m = step(m, taps[t][i]);
+    acc[i] = m;
+  }
+}
+
 // Any window, `planes` planes in a row: per band, the padded planes laid out as above (copies of
 // the rows when the stride is 1, a deinterleave otherwise), then the taps folded in the
 // reference's scan order (kh, then kw) into an accumulator laid out as the blocks, each tap one
@@ -70,6 +104,7 @@ void pool_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t pla
     return count_include_pad ? hi - lo : std::min(hi, size) - std::max<int64_t>(lo, 0);
   };
   thread_local std::vector<float> padded, acc, column_extent;  // extents as floats: exact, and it vectorizes
+  thread_local std::vector<const float*> taps;                 // each tap's run in the band's blocks
   if (!Max) {
     column_extent.resize(static_cast<size_t>(g.OW));
     for (int64_t ow = 0; ow < g.OW; ++ow)
@@ -111,24 +146,23 @@ void pool_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t pla
       // plane's last output so that every read stays inside its block.
       const int64_t n = ((np - 1) * R + rows - 1) * Q + g.OW;
       acc.resize(static_cast<size_t>(n));
-      float* a = acc.data();
+      taps.clear();
       for (int64_t kh = 0; kh < g.KH; ++kh) {
         const int64_t dh = kh * g.dilation_h;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
           const int64_t dw = kw * g.dilation_w;
-          const float* src = padded.data() + ((((dh % sh) * sw + dw % sw) * np) * R + dh / sh) * Q + dw / sw;
-          if (kh == 0 && kw == 0) {
-            std::copy_n(src, n, a);  // take(-inf, v) is v, bits included; 0 + v is v but for -0
-          } else if (!Max) {
-            for (int64_t i = 0; i < n; ++i) a[i] += src[i];
-          } else if (!nan) {
-            // Without a NaN take is a compare and a select, one max instruction.
-            for (int64_t i = 0; i < n; ++i) a[i] = src[i] > a[i] ? src[i] : a[i];
-          } else {
-            for (int64_t i = 0; i < n; ++i) a[i] = take(a[i], src[i]);
-          }
+          taps.push_back(padded.data() + ((((dh % sh) * sw + dw % sw) * np) * R + dh / sh) * Q + dw / sw);
         }
       }
+      if (!Max) {
+        fold_taps(acc.data(), taps, n, [](auto a, auto v) { return a + v; });
+      } else if (!nan) {
+        // Without a NaN take is a compare and a select, one max instruction.
+        fold_taps(acc.data(), taps, n, [](auto a, auto v) { return v > a ? v : a; });
+      } else {
+        fold_taps(acc.data(), taps, n, [](auto a, auto v) { return (v > a) | (v != v) ? v : a; });
+      }
+      const float* a = acc.data();
       for (int64_t j = 0; j < np; ++j) {
         for (int64_t r = 0; r < rows; ++r) {
           const float* from = a + (j * R + r) * Q;
