@@ -6,6 +6,7 @@
 // Python module uses that to share memory with numpy without copying.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -53,10 +54,27 @@ int64_t checked_numel(const Shape& shape);
 std::string shape_to_string(const Shape& shape);  // "(2, 3)" as Python prints a tuple
 Shape contiguous_strides(const Shape& shape);     // row-major strides, in elements
 
+// What tinytorch knows about writes to a storage, so that what it keeps prepared from a weight
+// (ops/prepared_weights.hpp) is reused without comparing the weight again. tinytorch's own ops
+// write through the *_to_write accessors below, which advance `version` (to a value no storage
+// had before) as they take the pointer and never keep it past their call: while a storage is not
+// `exposed`, an unchanged version means unchanged contents. A pointer handed out to write through
+// with no such promise - data(), data_ptr(), raw_data(), storage(), numpy and DLPack views, memory
+// from outside (from_blob) - marks the storage exposed for good: its contents are compared then.
 struct Storage {
   void* data = nullptr;
   int64_t bytes = 0;
   std::shared_ptr<void> owner;  // frees (or keeps alive) the memory behind data
+  std::atomic<uint64_t> version{next_version()};
+  std::atomic<bool> exposed{false};
+
+  static uint64_t next_version();  // a fresh value, never 0
+  void advance() { version.store(next_version(), std::memory_order_relaxed); }
+  void expose() { exposed.store(true, std::memory_order_relaxed); }
+  // The version, or 0 when anything may have written the memory unseen.
+  uint64_t known_version() const {
+    return exposed.load(std::memory_order_relaxed) ? 0 : version.load(std::memory_order_relaxed);
+  }
 };
 
 class Tensor {
@@ -89,24 +107,47 @@ class Tensor {
   int64_t dim() const { return static_cast<int64_t>(shape().size()); }
   int64_t size(int64_t d) const;  // negative d counts from the end
   int64_t numel() const { return impl().numel; }
-  // A float32, contiguous tensor's elements (see the top of this file).
+  // A float32, contiguous tensor's elements (see the top of this file). The pointer may be kept
+  // and written through at any time: the storage is marked exposed (Storage, above), so what is
+  // kept prepared from it is compared with it on every use. Reading through a const Tensor costs
+  // nothing of the kind.
   float* data() {
-    const Impl& i = impl();
-    if (i.dtype != DType::Float32 || !i.contiguous) throw_not_dense_float();
-    return i.storage->data ? static_cast<float*>(i.storage->data) + i.offset : nullptr;
+    impl().storage->expose();
+    return dense_float();
   }
-  const float* data() const { return const_cast<Tensor*>(this)->data(); }
+  const float* data() const { return const_cast<Tensor*>(this)->dense_float(); }
   // The first element as T (DTypeError unless T is the dtype); elements sit at strides() from it.
+  // Marks the storage exposed, as data() does; read_ptr<T>() reads without.
   template <class T>
   T* data_ptr() const {
-    const Impl& i = impl();
-    if (i.dtype != dtype_of<T>()) throw_dtype_mismatch(dtype_of<T>());
-    return i.storage->data ? static_cast<T*>(i.storage->data) + i.offset : nullptr;
+    impl().storage->expose();
+    return first<T>();
   }
-  void* raw_data() const;                                   // the first element, untyped
+  template <class T>
+  const T* read_ptr() const {
+    return first<T>();
+  }
+  void* raw_data() const;                                   // the first element, untyped (marks exposed)
+  const void* read_raw_data() const;                        // the same, to read
   int64_t storage_offset() const { return impl().offset; }  // in elements
-  // The storage block this tensor views, shared with its views and whoever borrowed it.
+  // The storage block this tensor views, shared with its views and whoever borrowed it (marks it
+  // exposed: its memory can be written through it).
   const std::shared_ptr<Storage>& storage() const;
+  const Storage* storage_id() const { return impl().storage.get(); }  // which block, to compare
+
+  // For tinytorch's ops, which write a tensor within the call that asks and keep no pointer past
+  // it: data(), data_ptr<T>() and raw_data() that advance the storage's version instead of
+  // exposing it. Code that keeps the pointer, or hands it to code that may, wants data().
+  float* data_to_write() {
+    impl().storage->advance();
+    return dense_float();
+  }
+  template <class T>
+  T* ptr_to_write() const {
+    impl().storage->advance();
+    return first<T>();
+  }
+  void* raw_data_to_write() const;
 
   // Element access with bounds checks (IndexError). Negative indices count from the end.
   float& at(std::initializer_list<int64_t> index);
@@ -190,6 +231,17 @@ class Tensor {
   [[noreturn]] static void throw_undefined();
   [[noreturn]] void throw_not_dense_float() const;
   [[noreturn]] void throw_dtype_mismatch(DType wanted) const;
+  float* dense_float() const {
+    const Impl& i = impl();
+    if (i.dtype != DType::Float32 || !i.contiguous) throw_not_dense_float();
+    return i.storage->data ? static_cast<float*>(i.storage->data) + i.offset : nullptr;
+  }
+  template <class T>
+  T* first() const {
+    const Impl& i = impl();
+    if (i.dtype != dtype_of<T>()) throw_dtype_mismatch(dtype_of<T>());
+    return i.storage->data ? static_cast<T*>(i.storage->data) + i.offset : nullptr;
+  }
   // A view of this tensor's storage with another geometry (no autograd record).
   Tensor make_view(Shape shape, Shape strides, int64_t offset) const;
   friend Tensor make_strided_view(const Tensor&, Shape, Shape, int64_t);

@@ -17,7 +17,7 @@ thread_local std::function<void(const Tensor&)> leaf_hook;
 
 // g += other, elementwise (same numel).
 void accumulate(Tensor& g, const Tensor& other) {
-  float* a = g.data();
+  float* a = g.data_to_write();
   const float* b = other.data();
   parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) a[i] += b[i];

@@ -272,7 +272,7 @@ Tensor::Tensor(Shape shape, std::vector<float> values) {
                      std::to_string(values.size()));
   }
   *this = empty(std::move(shape));
-  std::copy(values.begin(), values.end(), data());
+  std::copy(values.begin(), values.end(), data_to_write());
 }
 
 Tensor Tensor::int64(Shape shape, const std::vector<int64_t>& values) {
@@ -282,7 +282,7 @@ Tensor Tensor::int64(Shape shape, const std::vector<int64_t>& values) {
                      std::to_string(values.size()));
   }
   Tensor t = empty(std::move(shape), DType::Int64);
-  std::copy(values.begin(), values.end(), t.data_ptr<int64_t>());
+  std::copy(values.begin(), values.end(), t.ptr_to_write<int64_t>());
   return t;
 }
 
@@ -306,19 +306,22 @@ Tensor Tensor::arange(double start, double end, double step) {
   if (count > 9.0e15) throw ShapeError("arange: too many elements");
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   Tensor t = empty({n});
-  for (int64_t i = 0; i < n; ++i) t.data()[i] = static_cast<float>(start + step * static_cast<double>(i));
+  float* p = t.data_to_write();
+  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(start + step * static_cast<double>(i));
   return t;
 }
 
 Tensor Tensor::randn(Shape shape, Generator& gen) {
   Tensor t = empty(std::move(shape));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = gen.normal();
+  float* p = t.data_to_write();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = gen.normal();
   return t;
 }
 
 Tensor Tensor::rand(Shape shape, Generator& gen) {
   Tensor t = empty(std::move(shape));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = gen.uniform();
+  float* p = t.data_to_write();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = gen.uniform();
   return t;
 }
 
@@ -342,6 +345,7 @@ Tensor Tensor::from_blob(void* data, Shape shape, Shape strides, DType dtype, st
   impl->shape = std::move(shape);
   impl->dtype = dtype;
   impl->storage = std::make_shared<Storage>();
+  impl->storage->expose();  // the caller's memory: written where tinytorch cannot see
   impl->storage->data = data;
   impl->storage->bytes = impl->numel * static_cast<int64_t>(element_size(dtype));
   impl->storage->owner = std::move(owner);
@@ -363,13 +367,31 @@ void Tensor::throw_dtype_mismatch(DType wanted) const {
   throw DTypeError(std::string("expected a ") + dtype_name(wanted) + " tensor, got " + dtype_name(dtype()));
 }
 
-void* Tensor::raw_data() const {
-  const Impl& i = impl();
-  if (!i.storage->data) return nullptr;
-  return static_cast<char*>(i.storage->data) + i.offset * static_cast<int64_t>(element_size(i.dtype));
+uint64_t Storage::next_version() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
+const void* Tensor::read_raw_data() const {
+  const Impl& i = impl();
+  if (!i.storage->data) return nullptr;
+  return static_cast<const char*>(i.storage->data) + i.offset * static_cast<int64_t>(element_size(i.dtype));
+}
+
+void* Tensor::raw_data() const {
+  impl().storage->expose();
+  return const_cast<void*>(read_raw_data());
+}
+
+void* Tensor::raw_data_to_write() const {
+  impl().storage->advance();
+  return const_cast<void*>(read_raw_data());
+}
+
+const std::shared_ptr<Storage>& Tensor::storage() const {
+  impl().storage->expose();
+  return impl().storage;
+}
 
 Tensor Tensor::make_view(Shape shape, Shape strides, int64_t offset) const {
   const Impl& self = impl();
@@ -415,7 +437,7 @@ int64_t Tensor::flat_index(std::initializer_list<int64_t> index) const {
 }
 
 float& Tensor::at(std::initializer_list<int64_t> index) { return data_ptr<float>()[flat_index(index)]; }
-float Tensor::at(std::initializer_list<int64_t> index) const { return data_ptr<float>()[flat_index(index)]; }
+float Tensor::at(std::initializer_list<int64_t> index) const { return read_ptr<float>()[flat_index(index)]; }
 
 double Tensor::element(int64_t flat) const {
   const Impl& self = impl();
@@ -430,7 +452,7 @@ double Tensor::element(int64_t flat) const {
   }
   return visit_dtype(self.dtype, [&](auto tag) {
     using T = decltype(tag);
-    return static_cast<double>(data_ptr<T>()[offset]);
+    return static_cast<double>(read_ptr<T>()[offset]);
   });
 }
 
@@ -459,7 +481,7 @@ void Tensor::fill_(double value, DType as) {
   visit_dtype(dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T v = static_cast<T>(value);
-    T* base = data_ptr<T>();
+    T* base = ptr_to_write<T>();
     const auto loop = kernels::plan_strided_loop<1>(shape(), {&strides()});
     kernels::for_each_run(loop, 0, numel(), [&](auto off, int64_t n, auto step) {
       for (int64_t i = 0; i < n; ++i) base[off[0] + i * step[0]] = v;
@@ -473,16 +495,16 @@ void Tensor::copy_(const Tensor& src) {
     return;
   }
   Tensor from = src;
-  if (src.storage() == storage() && !(src.strides() == strides() && src.storage_offset() == storage_offset())) {
+  if (src.storage_id() == storage_id() && !(src.strides() == strides() && src.storage_offset() == storage_offset())) {
     from = src.clone();  // overlapping views: read from a copy
   }
   const Shape from_strides = broadcast_strides(from, shape(), "copy_");
   visit_dtype(dtype(), [&](auto to_tag) {
     using To = decltype(to_tag);
-    To* out = data_ptr<To>();
+    To* out = ptr_to_write<To>();
     visit_dtype(from.dtype(), [&](auto from_tag) {
       using From = decltype(from_tag);
-      const From* in = from.data_ptr<From>();
+      const From* in = from.read_ptr<From>();
       const auto loop = kernels::plan_strided_loop<2>(shape(), {&strides(), &from_strides});
       kernels::for_each_run(loop, 0, numel(), [&](auto off, int64_t n, auto step) {
         for (int64_t i = 0; i < n; ++i) out[off[0] + i * step[0]] = static_cast<To>(in[off[1] + i * step[1]]);
@@ -508,7 +530,7 @@ bool Tensor::equal(const Tensor& other) const {
   if (shape() != other.shape() || dtype() != other.dtype()) return false;
   const Tensor a = contiguous(), b = other.contiguous();
   return numel() == 0 ||
-         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(numel()) * element_size(dtype())) == 0;
+         std::memcmp(a.read_raw_data(), b.read_raw_data(), static_cast<size_t>(numel()) * element_size(dtype())) == 0;
 }
 
 namespace {

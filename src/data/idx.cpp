@@ -148,7 +148,8 @@ Dataset load_mnist_folder(const std::string& folder, bool train, int64_t limit, 
   labels.resize(static_cast<size_t>(n));
   Tensor t = Tensor::empty({n, 1, images.rows, images.cols});
   const int64_t per = images.rows * images.cols;
-  for (int64_t i = 0; i < n * per; ++i) t.data()[i] = (images.pixels[static_cast<size_t>(i)] / 255.0f - mean) / std;
+  float* p = t.data_to_write();
+  for (int64_t i = 0; i < n * per; ++i) p[i] = (images.pixels[static_cast<size_t>(i)] / 255.0f - mean) / std;
   return make_dataset(std::move(t), std::move(labels), (0.0f - mean) / std);
 }
 
@@ -193,7 +194,7 @@ std::pair<Tensor, std::vector<int64_t>> DataLoader::batch(int64_t index) const {
     const int64_t src = order_[static_cast<size_t>(begin + i)];
     y[static_cast<size_t>(i)] = data_.labels[static_cast<size_t>(src)];
     const float* from = data_.images.data() + src * per;
-    float* to = x.data() + i * per;
+    float* to = x.data_to_write() + i * per;
     if (crop_padding_ == 0 && !flip_) {
       std::memcpy(to, from, static_cast<size_t>(per) * sizeof(float));
       continue;

@@ -121,17 +121,17 @@ Tensor load_npy(const std::string& path) {
     }
     if (descr == "'<f4'" || descr == "'<f8'") {
       Tensor t = Tensor::empty(shape);
-      descr == "'<f4'" ? convert<float>(t.data(), data, n) : convert<double>(t.data(), data, n);
+      descr == "'<f4'" ? convert<float>(t.data_to_write(), data, n) : convert<double>(t.data_to_write(), data, n);
       return t;
     }
     if (descr == "'|b1'") {
       Tensor t = Tensor::empty(shape, DType::Bool);
-      convert<uint8_t>(t.data_ptr<bool>(), data, n);
+      convert<uint8_t>(t.ptr_to_write<bool>(), data, n);
       return t;
     }
     Tensor t = Tensor::empty(shape, DType::Int64);
-    descr == "'<i8'" ? convert<int64_t>(t.data_ptr<int64_t>(), data, n)
-                     : convert<int32_t>(t.data_ptr<int64_t>(), data, n);
+    descr == "'<i8'" ? convert<int64_t>(t.ptr_to_write<int64_t>(), data, n)
+                     : convert<int32_t>(t.ptr_to_write<int64_t>(), data, n);
     return t;
   }
   bad(path, "dtype " + descr + " (expected '<f4', '<f8', '<i8', '<i4' or '|b1')");
@@ -157,7 +157,7 @@ void save_npy(const std::string& path, const Tensor& tensor) {
   out += static_cast<char>(header.size() >> 8);
   out += header;
   const int64_t item = t.dtype() == DType::Bool ? 1 : t.dtype() == DType::Int64 ? 8 : 4;
-  if (t.numel() > 0) out.append(static_cast<const char*>(t.raw_data()), static_cast<size_t>(t.numel() * item));
+  if (t.numel() > 0) out.append(static_cast<const char*>(t.read_raw_data()), static_cast<size_t>(t.numel() * item));
   write_file_atomic(path, out);
 }
 

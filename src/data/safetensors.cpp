@@ -293,22 +293,25 @@ Tensor convert_file_data(const std::vector<char>& raw, const FileDType& stored, 
   const int64_t n = t.numel();
   const std::string name = stored.name;
   if (name == "F32" || name == "I64") {
-    if (n > 0) std::memcpy(t.raw_data(), raw.data(), raw.size());
+    if (n > 0) std::memcpy(t.raw_data_to_write(), raw.data(), raw.size());
     return t;
   }
+  float* const f = t.dtype() == DType::Float32 ? t.ptr_to_write<float>() : nullptr;
+  int64_t* const q = t.dtype() == DType::Int64 ? t.ptr_to_write<int64_t>() : nullptr;
+  bool* const truth = t.dtype() == DType::Bool ? t.ptr_to_write<bool>() : nullptr;
   for (int64_t i = 0; i < n; ++i) {
     const char* p = raw.data() + static_cast<size_t>(i) * stored.bytes;
-    if (name == "F64") t.data_ptr<float>()[i] = static_cast<float>(load_le<double>(p));
-    if (name == "F16") t.data_ptr<float>()[i] = half_to_float(load_le<uint16_t>(p));
+    if (name == "F64") f[i] = static_cast<float>(load_le<double>(p));
+    if (name == "F16") f[i] = half_to_float(load_le<uint16_t>(p));
     if (name == "BF16") {
       const uint32_t bits = static_cast<uint32_t>(load_le<uint16_t>(p)) << 16;
-      std::memcpy(t.data_ptr<float>() + i, &bits, 4);
+      std::memcpy(f + i, &bits, 4);
     }
-    if (name == "I32") t.data_ptr<int64_t>()[i] = load_le<int32_t>(p);
-    if (name == "I16") t.data_ptr<int64_t>()[i] = load_le<int16_t>(p);
-    if (name == "I8") t.data_ptr<int64_t>()[i] = load_le<int8_t>(p);  // NOLINT(bugprone-signed-char-misuse): signed
-    if (name == "U8") t.data_ptr<int64_t>()[i] = load_le<uint8_t>(p);
-    if (name == "BOOL") t.data_ptr<bool>()[i] = *p != 0;
+    if (name == "I32") q[i] = load_le<int32_t>(p);
+    if (name == "I16") q[i] = load_le<int16_t>(p);
+    if (name == "I8") q[i] = load_le<int8_t>(p);  // NOLINT(bugprone-signed-char-misuse): signed
+    if (name == "U8") q[i] = load_le<uint8_t>(p);
+    if (name == "BOOL") truth[i] = *p != 0;
   }
   return t;
 }
@@ -346,7 +349,7 @@ void save_safetensors(const std::string& path, const SafeTensors& contents) {
   file.write(header);
   for (const auto& [name, t] : contents.tensors) {  // little-endian: this machine's own layout
     const Tensor dense = t.contiguous();
-    file.write(dense.raw_data(), static_cast<size_t>(t.numel()) * element_size(t.dtype()));
+    file.write(dense.read_raw_data(), static_cast<size_t>(t.numel()) * element_size(t.dtype()));
   }
   file.commit();
 }

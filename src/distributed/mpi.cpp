@@ -103,11 +103,12 @@ void all_reduce(Tensor& tensor, ReduceOp op) {
   require_init("all_reduce");
   const MPI_Datatype type = mpi_type(tensor, "all_reduce");
   const MPI_Op mpi_op = op == ReduceOp::Max ? MPI_MAX : op == ReduceOp::Min ? MPI_MIN : MPI_SUM;
-  check(MPI_Allreduce(MPI_IN_PLACE, tensor.raw_data(), static_cast<int>(tensor.numel()), type, mpi_op, MPI_COMM_WORLD),
+  check(MPI_Allreduce(MPI_IN_PLACE, tensor.raw_data_to_write(), static_cast<int>(tensor.numel()), type, mpi_op,
+                      MPI_COMM_WORLD),
         "all_reduce");
   if (op == ReduceOp::Average) {
     if (tensor.dtype() != DType::Float32) throw DTypeError("distributed: all_reduce averages float32 tensors only");
-    float* p = tensor.data();
+    float* p = tensor.data_to_write();
     for (int64_t i = 0; i < tensor.numel(); ++i) p[i] /= static_cast<float>(my_size);
   }
 }
@@ -118,7 +119,8 @@ void broadcast(Tensor& tensor, int root) {
     throw ArgumentError("distributed: broadcast from rank " + std::to_string(root) + " of " + std::to_string(my_size));
   }
   const MPI_Datatype type = mpi_type(tensor, "broadcast");
-  check(MPI_Bcast(tensor.raw_data(), static_cast<int>(tensor.numel()), type, root, MPI_COMM_WORLD), "broadcast");
+  check(MPI_Bcast(tensor.raw_data_to_write(), static_cast<int>(tensor.numel()), type, root, MPI_COMM_WORLD),
+        "broadcast");
 }
 
 void barrier() {
@@ -164,7 +166,7 @@ struct DataParallel::State {
       const Tensor g = params[i].grad();
       const size_t n = static_cast<size_t>(params[i].numel());
       if (g.defined()) {
-        std::memcpy(b.buffer.data() + at, g.contiguous().data(), n * sizeof(float));
+        std::memcpy(b.buffer.data() + at, g.contiguous().read_ptr<float>(), n * sizeof(float));
       } else {
         std::fill_n(b.buffer.data() + at, n, 0.0f);
       }
@@ -229,7 +231,7 @@ struct DataParallel::State {
     size_t at = 0;
     for (size_t i : b.members) {
       Tensor g = Tensor::empty(params[i].shape());
-      float* out = g.data();
+      float* out = g.data_to_write();
       for (int64_t k = 0; k < g.numel(); ++k) out[k] = b.buffer[at + static_cast<size_t>(k)] * scale;
       at += static_cast<size_t>(g.numel());
       params[i].set_grad(g);

@@ -18,11 +18,13 @@ Linear::Linear(int64_t input_size, int64_t output_size, bool use_bias)
   const float bound = 1.0f / std::sqrt(static_cast<float>(input_size));
   Generator& gen = default_generator();
   weight = Tensor::empty({output_size, input_size});
-  for (int64_t i = 0; i < weight.numel(); ++i) weight.data()[i] = (2.0f * gen.uniform() - 1.0f) * bound;
+  float* w = weight.data_to_write();
+  for (int64_t i = 0; i < weight.numel(); ++i) w[i] = (2.0f * gen.uniform() - 1.0f) * bound;
   register_parameter("weight", &weight);
   if (use_bias) {
     bias = Tensor::empty({output_size});
-    for (int64_t i = 0; i < output_size; ++i) bias.data()[i] = (2.0f * gen.uniform() - 1.0f) * bound;
+    float* b = bias.data_to_write();
+    for (int64_t i = 0; i < output_size; ++i) b[i] = (2.0f * gen.uniform() - 1.0f) * bound;
   }
   register_parameter("bias", &bias);
 }
@@ -66,7 +68,7 @@ Tensor BatchNorm2d::forward(const Tensor& input) {
                      shape_to_string(input.shape()));
   }
   Tensor out = batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
-  if (is_training()) ++*num_batches_tracked.data_ptr<int64_t>();
+  if (is_training()) ++*num_batches_tracked.ptr_to_write<int64_t>();
   return out;
 }
 

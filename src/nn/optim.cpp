@@ -53,8 +53,8 @@ void SGD::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor g = params_[i].grad();
     if (!g.defined()) continue;
-    float* w = params_[i].data();
-    float* v = velocity_[i].data();
+    float* w = params_[i].data_to_write();
+    float* v = velocity_[i].data_to_write();
     const float* gr = g.data();
     parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
@@ -101,9 +101,9 @@ void Adam::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor g = params_[i].grad();
     if (!g.defined()) continue;
-    float* w = params_[i].data();
-    float* m = m_[i].data();
-    float* v = v_[i].data();
+    float* w = params_[i].data_to_write();
+    float* m = m_[i].data_to_write();
+    float* v = v_[i].data_to_write();
     const float* gr = g.data();
     parallel_chunks(g.numel(), [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {

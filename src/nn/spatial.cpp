@@ -37,7 +37,7 @@ Tensor conv2d_naive(const Tensor& input_arg, const Tensor& kernel_arg, std::opti
   // times the kernel.
   const float* in = x.data();
   const float* k = kernel.data();
-  float* out = output.data();
+  float* out = output.data_to_write();
   for (int64_t c = 0; c < channels; ++c) {
     for (int64_t i = 0; i < out_height; ++i) {
       for (int64_t j = 0; j < out_width; ++j) {
@@ -82,7 +82,8 @@ Conv2D::Conv2D(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
   const int64_t fan_in = in_channels / groups * kernel_size.h * kernel_size.w;
   const float scale = std::sqrt(2.0f / static_cast<float>(fan_in));
   weight = Tensor::randn({out_channels, in_channels / groups, kernel_size.h, kernel_size.w});
-  for (int64_t i = 0; i < weight.numel(); ++i) weight.data()[i] *= scale;
+  float* w = weight.data_to_write();
+  for (int64_t i = 0; i < weight.numel(); ++i) w[i] *= scale;
   register_parameter("weight", &weight);
   if (use_bias) bias = Tensor::zeros({out_channels});
   register_parameter("bias", &bias);

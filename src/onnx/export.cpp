@@ -184,7 +184,7 @@ class Tracer final : public trace::Recorder {
     proto->set_name(name);
     proto->set_data_type(onnx_type(t.dtype()));
     for (int64_t d : t.shape()) proto->add_dims(d);
-    proto->set_raw_data(std::string(static_cast<const char*>(t.raw_data()), t.numel() * element_size(t.dtype())));
+    proto->set_raw_data(std::string(static_cast<const char*>(t.read_raw_data()), t.numel() * element_size(t.dtype())));
     bind(t_arg, name);
     return name;
   }

@@ -63,7 +63,7 @@ Tensor read_elements(const Shape& dims, DType dtype, int64_t n, const ::onnx::Te
                     std::to_string(n) + " for its dims");
   }
   Tensor tensor = Tensor::empty(dims, dtype);
-  U* out = tensor.data_ptr<U>();
+  U* out = tensor.ptr_to_write<U>();
   for (int64_t i = 0; i < n; ++i) {
     if (raw) {
       T v;

@@ -77,7 +77,8 @@ bool same_values(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) return a.defined() == b.defined();
   if (a.dtype() != b.dtype() || a.shape() != b.shape()) return false;
   const Tensor ca = a.contiguous(), cb = b.contiguous();
-  return std::memcmp(ca.raw_data(), cb.raw_data(), static_cast<size_t>(a.numel()) * element_size(a.dtype())) == 0;
+  return std::memcmp(ca.read_raw_data(), cb.read_raw_data(),
+                     static_cast<size_t>(a.numel()) * element_size(a.dtype())) == 0;
 }
 
 // A shape-only node's outputs from the memo when a recent run gave it the same input values; else
@@ -274,13 +275,13 @@ void release_weights_from(Graph& g, const std::string& path) {
   for (int o : g.outputs) ++reads[static_cast<size_t>(o)];
   std::map<const void*, int> storages;
   for (const Value& v : g.values) {
-    if (v.constant.defined()) ++storages[v.constant.storage().get()];
+    if (v.constant.defined()) ++storages[v.constant.storage_id()];
   }
   r.releasable.assign(g.values.size(), 0);
   for (size_t v = 0; v < g.values.size(); ++v) {
     const Tensor& t = g.values[v].constant;
     r.releasable[v] = t.defined() && reads[v] == 1 && weight_reads[v] == 1 && t.dtype() == DType::Float32 &&
-                      t.is_contiguous() && storages[t.storage().get()] == 1;
+                      t.is_contiguous() && storages[t.storage_id()] == 1;
   }
   r.path = path;
   r.file_size = st.st_size;

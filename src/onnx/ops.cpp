@@ -44,7 +44,7 @@ std::vector<int64_t> ints_of(const Node& n, const Tensor& t) {
   std::vector<int64_t> out(static_cast<size_t>(t.numel()));
   const Tensor c = t.contiguous();
   if (c.dtype() == DType::Int64) {
-    std::copy_n(c.data_ptr<int64_t>(), out.size(), out.begin());
+    std::copy_n(c.read_ptr<int64_t>(), out.size(), out.begin());
   } else if (c.dtype() == DType::Float32) {
     for (size_t i = 0; i < out.size(); ++i) {
       const float v = c.data()[i];
@@ -62,7 +62,7 @@ std::vector<int64_t> ints_of(const Node& n, const Tensor& t) {
 
 Tensor ints_tensor(const std::vector<int64_t>& v) {
   Tensor t = Tensor::empty({static_cast<int64_t>(v.size())}, DType::Int64);
-  std::copy(v.begin(), v.end(), t.data_ptr<int64_t>());
+  std::copy(v.begin(), v.end(), t.ptr_to_write<int64_t>());
   return t;
 }
 
@@ -88,7 +88,7 @@ Tensor pad_nchw(const Tensor& x_arg, int64_t top, int64_t left, int64_t bottom, 
   Tensor out = Tensor::full({s[0], s[1], OH, OW}, value);
   if (x.numel() == 0) return out;  // nothing to copy (and no data pointer to copy from)
   const float* src = x.data();
-  float* dst = out.data();
+  float* dst = out.data_to_write();
   for (int64_t p = 0; p < s[0] * s[1]; ++p) {
     for (int64_t h = 0; h < H; ++h) {
       std::memcpy(dst + (p * OH + h + top) * OW + left, src + (p * H + h) * W, static_cast<size_t>(W) * sizeof(float));
@@ -143,7 +143,7 @@ bool symmetric(const Window& w) { return w.pads[0] == w.pads[2] && w.pads[1] == 
 // it, then the activation over the sum.
 Tensor add_then_epilogue(const Tensor& conv_out, const Tensor& residual, const kernels::Epilogue& epilogue) {
   Tensor out = add(conv_out, residual);
-  float* dst = out.data();
+  float* dst = out.data_to_write();
   parallel_chunks(out.numel(), [&](int64_t begin, int64_t end) {
     kernels::apply_epilogue(dst + begin, nullptr, end - begin, epilogue);
   });
@@ -471,7 +471,7 @@ Tensors global_average_pool(const Node& n, const Tensors& x) {
   Tensor out = Tensor::empty(shape);
   const Tensor in = input.contiguous();
   const float* src = in.data();
-  float* dst = out.data();
+  float* dst = out.data_to_write();
   parallel_for(
       planes, [&](int64_t p, int) { dst[p] = kernels::plane_mean(src + p * size, size); }, input.numel());
   return {out};
@@ -502,7 +502,7 @@ Tensors variadic(const Node& n, const Tensors& x) {
 std::optional<double> scalar_of(const Node& n, const Tensors& x, size_t i) {
   if (!given(x, i)) return std::nullopt;
   if (x[i].numel() != 1) fail(n, "expected a scalar for input " + std::to_string(i));
-  return x[i].dtype() == DType::Float32 ? static_cast<double>(x[i].contiguous().data()[0])
+  return x[i].dtype() == DType::Float32 ? static_cast<double>(x[i].contiguous().read_ptr<float>()[0])
                                         : static_cast<double>(ints_of(n, x[i])[0]);
 }
 
@@ -650,7 +650,7 @@ Tensors channel_shuffle(const Node& n, const Tensors& x) {
   if (out.numel() == 0) return {out};
   std::vector<int64_t> first_channel(k + 1, 0);  // of each input in the concatenation
   for (size_t i = 0; i < k; ++i) first_channel[i + 1] = first_channel[i] + parts[i].shape()[1];
-  float* dst = out.data();
+  float* dst = out.data_to_write();
   parallel_for(
       N * C,
       [&](int64_t item, int) {
@@ -658,7 +658,7 @@ Tensors channel_shuffle(const Node& n, const Tensors& x) {
         const auto i = static_cast<size_t>(std::upper_bound(first_channel.begin(), first_channel.end(), c) -
                                            first_channel.begin() - 1);
         const Tensor& p = parts[i];
-        const float* src = p.data_ptr<float>() + b * p.strides()[0] + (c - first_channel[i]) * p.strides()[1];
+        const float* src = p.read_ptr<float>() + b * p.strides()[0] + (c - first_channel[i]) * p.strides()[1];
         std::memcpy(dst + item * plane, src, static_cast<size_t>(plane) * sizeof(float));
       },
       N * C * plane * 2);  // from a million floats: at batch 1 a just-written tensor copied faster on one core
@@ -875,7 +875,8 @@ Tensors constant_of_shape(const Node& n, const Tensors& x) {
   if (!n.has("value")) return {Tensor::zeros(shape)};
   const Tensor& v = n.attrs.at("value").t;
   if (v.numel() != 1) fail(n, "value must hold one element");
-  const double value = v.dtype() == DType::Float32 ? v.contiguous().data()[0] : static_cast<double>(ints_of(n, v)[0]);
+  const double value =
+      v.dtype() == DType::Float32 ? v.contiguous().read_ptr<float>()[0] : static_cast<double>(ints_of(n, v)[0]);
   return {Tensor::full(shape, value, v.dtype())};
 }
 

@@ -75,7 +75,7 @@ bool zero_pad(const Graph& g, const Node& n) {
     const Tensor& p = g.values[static_cast<size_t>(n.inputs[1])].constant;
     if (!p.defined() || p.dtype() != DType::Int64) return false;
     const Tensor c = p.contiguous();
-    pads.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    pads.assign(c.read_ptr<int64_t>(), c.read_ptr<int64_t>() + c.numel());
   }
   return std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
 }
@@ -356,7 +356,7 @@ class Optimizer {
     if (i >= n.inputs.size() || n.inputs[i] < 0) return true;  // absent: the default stays
     const Tensor& t = constant(n.inputs[i]);
     if (!t.defined() || t.numel() != 1 || t.dtype() != DType::Float32) return false;
-    *out = t.contiguous().data()[0];
+    *out = t.contiguous().read_ptr<float>()[0];
     return true;
   }
 

@@ -189,7 +189,7 @@ Tensor pool_rows(const Tensor& x_arg, const kernels::Pool2dGeometry& g, int64_t 
   const int64_t B = s[4], planes = s[0] * s[1];
   Tensor out = Tensor::empty({s[0], s[1], g.OH, g.OW, B});
   const float* in = x.data();
-  float* o = out.data();
+  float* o = out.data_to_write();
   parallel_for(
       planes * g.OH,
       [&](int64_t i, int) {
@@ -262,7 +262,7 @@ template <class Fill>
 Tensor join_planes(const Joined& j, Fill&& fill) {
   const int64_t N = j.shape[0], blocks = j.shape[1], plane = j.shape[2] * j.shape[3] * j.shape[4];
   Tensor out = Tensor::empty(j.shape);
-  float* o = out.data();
+  float* o = out.data_to_write();
   parallel_for(
       N * blocks,
       [&](int64_t item, int) {

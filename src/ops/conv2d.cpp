@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "core/autograd_internal.hpp"
 #include "core/trace.hpp"
@@ -129,16 +130,16 @@ struct Conv2dBackward : autograd::Node {
     std::vector<Tensor> grads(3);
     if (inputs[0].requires_grad()) {
       Tensor dx = Tensor::empty({g.N, g.C, g.H, g.W});
-      ops::conv2d_backward_input(dx.data(), dy.data(), weight.data(), g);
+      ops::conv2d_backward_input(dx.data_to_write(), std::as_const(dy).data(), std::as_const(weight).data(), g);
       grads[0] = dx.reshape(input_shape);
     }
     if (inputs[1].requires_grad()) {
       grads[1] = Tensor::empty(weight.shape());
-      ops::conv2d_backward_weight(grads[1].data(), dy.data(), input4d.data(), g);
+      ops::conv2d_backward_weight(grads[1].data_to_write(), std::as_const(dy).data(), std::as_const(input4d).data(), g);
     }
     if (has_bias && inputs[2].requires_grad()) {
       grads[2] = Tensor::empty({g.OC});
-      ops::conv2d_backward_bias(grads[2].data(), dy.data(), g);
+      ops::conv2d_backward_bias(grads[2].data_to_write(), std::as_const(dy).data(), g);
     }
     return grads;
   }
@@ -214,10 +215,11 @@ std::optional<Tensor> conv2d_cropped(const Tensor& x, const Tensor& weight, cons
     // window on 1x1 pixels spent 47 us on its 1.9 MiB for no multiply-add).
     Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
     const int64_t P = g.OH * g.OW;
+    float* out = y.data_to_write();
     for (int64_t i = 0; i < g.N * g.OC; ++i) {
-      std::fill_n(y.data() + i * P, P, bias.defined() ? bias.data()[i % g.OC] : 0.0f);
+      std::fill_n(out + i * P, P, bias.defined() ? bias.data()[i % g.OC] : 0.0f);
     }
-    ops::apply_stage_all(y.data(), stage, g);
+    ops::apply_stage_all(out, stage, g);
     return y;
   }
   if (ops::frozen_scope_active()) return std::nullopt;
@@ -231,6 +233,12 @@ std::optional<Tensor> conv2d_cropped(const Tensor& x, const Tensor& weight, cons
   const Tensor w = Tensor::from_blob(const_cast<float*>(taps->prepared.data()), shape,
                                      std::const_pointer_cast<ops::PreparedWeight>(taps));
   return conv2d_output(Conv2dAlgorithm::Auto, x, w, bias, *c, stage);
+}
+
+// The version of the storage the kernels read the weight from (0: compare it) when that is the
+// caller's (not a dense copy made for the call, new every time).
+uint64_t weight_version(const Tensor& weight, const Tensor& weight_arg) {
+  return weight.storage_id() == weight_arg.storage_id() ? weight.storage_id()->known_version() : 0;
 }
 
 // The output [N, OC, OH, OW] of a validated call, by `algorithm` (Auto: the selection's choice,
@@ -251,7 +259,8 @@ Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& w
   }
   Tensor y = Tensor::empty({g.N, g.OC, g.OH, g.OW});
   if (y.numel() > 0) {
-    const ops::Conv2dCall call{y.data(), x.data(), weight.data(), bias.defined() ? bias.data() : nullptr};
+    const ops::Conv2dCall call{y.data_to_write(), std::as_const(x).data(), std::as_const(weight).data(),
+                               bias.defined() ? std::as_const(bias).data() : nullptr};
     if (automatic) algorithm = ops::choose_conv2d_algorithm(g, &call);  // with autotuning on, a new shape is timed here
     ops::conv2d_algorithm_row(algorithm).run(call.out, call.in, call.w, call.b, g, stage);
   }
@@ -273,6 +282,7 @@ Tensor conv2d_with(Conv2dAlgorithm algorithm, const Tensor& input_arg, const Ten
   // before the next call, so its prepared form is not kept against a copy (prepared_weights.hpp).
   std::optional<ops::ChangingWeights> changing;
   if (autograd::needs_grad({&weight})) changing.emplace();
+  const ops::KnownWeight known(weight.data(), weight_version(weight, weight_arg));
   const Tensor y = conv2d_output(algorithm, x, weight, bias, g, kernels::OutputStage{});
   changing.reset();
   Tensor out = input.dim() == 4 ? y : y.reshape({g.OC, g.OH, g.OW});  // [1, OC, OH, OW] -> [OC, OH, OW]
@@ -323,8 +333,9 @@ Tensor conv2d_fused(const Tensor& input, const Tensor& weight_arg, const Tensor&
                        ", got " + shape_to_string(residual.shape()));
     }
     r = dense_float(residual);
-    stage.residual = r.data();
+    stage.residual = std::as_const(r).data();
   }
+  const KnownWeight known(weight.data(), weight_version(weight, weight_arg));
   return conv2d_output(Conv2dAlgorithm::Auto, x, weight, bias, g, stage);
 }
 

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <numeric>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/parallel.hpp"
@@ -128,7 +129,7 @@ bool by_phases(const Conv2dGeometry& g) {
       // weight [OC, CG, KH, KW] -> this phase's [C, OCG, KH', KW']: per group channels swapped,
       // the reaching taps reversed, zero taps first.
       Tensor sub = Tensor::zeros({g.C, OCG, KH, KW});
-      float* f = sub.data();
+      float* f = sub.data_to_write();
       for (int64_t oc = 0; oc < g.OC; ++oc) {
         const int64_t group = oc / OCG, ocg = oc % OCG;
         for (int64_t icg = 0; icg < CG; ++icg) {
@@ -150,8 +151,8 @@ bool by_phases(const Conv2dGeometry& g) {
       t.stride_h = t.stride_w = t.dilation_h = t.dilation_w = 1;
       t.pad_top = ph.pad, t.pad_left = pw.pad;
       Tensor out = Tensor::empty({g.N, g.C, ph.count, pw.count});
-      conv2d_forward(out.data(), dy, f, nullptr, t);
-      const float* o = out.data();
+      conv2d_forward(out.data_to_write(), dy, f, nullptr, t);
+      const float* o = std::as_const(out).data();
       parallel_for(
           planes,
           [&](int64_t plane, int) {
@@ -234,7 +235,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* weight, cons
     // gradient at 1x1 pixels spent 60 of its 70 us on the flip; read down the weight's columns
     // (rows 4 KiB apart, each load a miss), a 1024 -> 1000 one's took 2.8 ms.
     Tensor flipped = Tensor::empty({g.C, OCG, g.KH, g.KW});
-    float* f = flipped.data();
+    float* f = flipped.data_to_write();
     const int64_t T = g.KH * g.KW, blocks = (CG + kFlipChannels - 1) / kFlipChannels;
     parallel_for(
         g.groups * blocks,

@@ -303,8 +303,8 @@ Tensor conv2d_blocked(const Tensor& input, int64_t channels, const Tensor& weigh
   kernels::pack_blocked_bias(packed_bias, b.defined() ? b.data() : nullptr, g, B);
 
   Tensor out = Tensor::empty(out_shape);
-  const kernels::OutputStage stage{epilogue, res.defined() ? res.data() : nullptr};
-  run_items(out.data(), x.data(), packed->prepared.data(), packed_bias, g, B, stage);
+  const kernels::OutputStage stage{epilogue, res.defined() ? std::as_const(res).data() : nullptr};
+  run_items(out.data_to_write(), std::as_const(x).data(), packed->prepared.data(), packed_bias, g, B, stage);
   return out;
 }
 
@@ -421,7 +421,7 @@ Tensor conv2d_blocked_pointwise_depthwise(const Tensor& input, int64_t channels,
   const int64_t per = (MB + c.groups - 1) / c.groups, in_image = kernels::blocked_blocks(pw.C, B) * pw.H * pw.W * B;
   const int64_t out_plane = dw.OH * dw.OW * B;
   const float* xd = x.data();
-  float* od = out.data();
+  float* od = out.data_to_write();
   parallel_for(
       dw.N * c.bands * c.groups,
       [&](int64_t item, int) {
@@ -464,7 +464,7 @@ Tensor to_blocked(const Tensor& x_arg) {
   shape[1] = kernels::blocked_blocks(C, B);
   shape.push_back(B);
   Tensor out = Tensor::empty(shape);
-  to_blocked_all(out.data(), x.data(), N, C, P, B);
+  to_blocked_all(out.data_to_write(), std::as_const(x).data(), N, C, P, B);
   return out;
 }
 
@@ -481,7 +481,7 @@ void to_blocked_into(Tensor& out, int64_t first, const Tensor& x_arg) {
                      " do not fit a blocked " + shape_to_string(out.shape()));
   }
   const int64_t N = s[0], C = s[1], P = x.numel() / std::max<int64_t>(1, N * C);
-  to_blocked_all(out.data() + first * want[1] * P * B, x.data(), N, C, P, B);
+  to_blocked_all(out.data_to_write() + first * want[1] * P * B, std::as_const(x).data(), N, C, P, B);
 }
 
 Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
@@ -497,7 +497,7 @@ Tensor from_blocked(const Tensor& x_arg, int64_t channels) {
   shape[1] = channels;
   const int64_t N = s[0], P = x.numel() / std::max<int64_t>(1, N * s[1] * B);
   Tensor out = Tensor::empty(shape);
-  from_blocked_all(out.data(), x.data(), N, channels, P, B, [](int64_t, int64_t) {});
+  from_blocked_all(out.data_to_write(), std::as_const(x).data(), N, channels, P, B, [](int64_t, int64_t) {});
   return out;
 }
 
@@ -554,7 +554,7 @@ Tensor global_average_pool_blocked(const Tensor& x_arg) {
   const int64_t planes = s[0] * s[1], P = s[2] * s[3];
   Tensor out = Tensor::empty({s[0], s[1], 1, 1, B});
   const float* src = x.data();
-  float* d = out.data();
+  float* d = out.data_to_write();
   parallel_for(
       planes,
       [&](int64_t i, int) {
@@ -575,7 +575,7 @@ Tensor scale_blocked(const Tensor& x_arg, const Tensor& scale_arg) {
   const int64_t B = xs[4], P = xs[2] * xs[3];
   Tensor out = Tensor::empty(xs);
   const float *src = x.data(), *sc = scale.data();
-  float* d = out.data();
+  float* d = out.data_to_write();
   parallel_for(
       xs[0] * xs[1],
       [&](int64_t i, int) {

@@ -5,6 +5,7 @@
 // tests/cpp/test_tensor_math.cpp and PyTorch (tests/python/test_tensor_torch.py).
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "core/autograd_internal.hpp"
 #include "core/dtype_dispatch.hpp"
@@ -429,7 +430,7 @@ Tensor unary_value(Unary op, const Tensor& a) {
         {
           const Tensor dense = x.contiguous();
           const float* in = dense.data();
-          float* o = out.data();
+          float* o = out.data_to_write();
           return parallel_chunks(out.numel(), [&](int64_t b, int64_t e) {
             kernels::pointwise_forward(kernels::Pointwise::Sigmoid, o + b, in + b, e - b);
           });
@@ -484,8 +485,8 @@ struct ClampBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& g_arg) override {
     const Tensor g = ops::dense_float(g_arg);
     Tensor dx = Tensor::empty(x.shape());
-    const float *in = x.data(), *dy = g.data();
-    float* d = dx.data();
+    const float *in = std::as_const(x).data(), *dy = std::as_const(g).data();
+    float* d = dx.data_to_write();
     parallel_chunks(dx.numel(), [d, in, dy, l = lo, h = hi](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {  // branch free (both loads made): a select the compiler vectorizes
         const float v = in[i], gv = dy[i];
@@ -574,9 +575,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const auto loop = kernels::plan_strided_loop<4>(shape, {&out.strides(), &sc, &sx, &sy});
   visit_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* o = out.data_ptr<T>();
-    const bool* c = cond.data_ptr<bool>();
-    const T *p = x.data_ptr<T>(), *q = y.data_ptr<T>();
+    T* o = out.ptr_to_write<T>();
+    const bool* c = cond.read_ptr<bool>();
+    const T *p = x.read_ptr<T>(), *q = y.read_ptr<T>();
     parallel_chunks(
         out.numel(),
         [&](int64_t begin, int64_t end) {

@@ -70,7 +70,7 @@ IndexPlan plan_index(const Tensor& a, const std::vector<Tensor>& indices, const 
   p.offsets.assign(static_cast<size_t>(positions), a.storage_offset());
   for (size_t d : indexed) {
     const Tensor idx = indices[d].expand(p.index_shape).contiguous();
-    const int64_t* v = idx.data_ptr<int64_t>();
+    const int64_t* v = idx.read_ptr<int64_t>();
     const int64_t size = a.shape()[d];
     for (int64_t i = 0; i < positions; ++i) {
       int64_t k = v[i];
@@ -184,8 +184,8 @@ Tensor index(const Tensor& a, const std::vector<Tensor>& indices) {
   const auto loop = kernels::plan_strided_loop<1>(p.rest_shape, {&p.rest_strides});
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* base = static_cast<const T*>(a.storage()->data);
-    T* out = gathered.data_ptr<T>();
+    const T* base = static_cast<const T*>(a.storage_id()->data);
+    T* out = gathered.ptr_to_write<T>();
     for (size_t i = 0; i < p.offsets.size(); ++i) {
       T* row = out + static_cast<int64_t>(i) * block;
       kernels::for_each_run(loop, 0, block, [&](auto off, int64_t n, auto step) {
@@ -217,7 +217,7 @@ void index_put_(Tensor& a, const std::vector<Tensor>& indices, const Tensor& val
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     T* base = static_cast<T*>(a.storage()->data);
-    const T* in = ordered.data_ptr<T>();
+    const T* in = ordered.read_ptr<T>();
     for (size_t i = 0; i < p.offsets.size(); ++i) {
       const T* row = in + static_cast<int64_t>(i) * block;
       kernels::for_each_run(loop, 0, block, [&](auto off, int64_t n, auto step) {
@@ -248,7 +248,8 @@ std::vector<Tensor> nonzero(const Tensor& a) {
     Tensor t = Tensor::empty({count}, DType::Int64);
     const int64_t size = a.size(d);
     block = size == 0 ? 0 : block / size;
-    for (int64_t i = 0; i < count; ++i) t.data_ptr<int64_t>()[i] = flat[static_cast<size_t>(i)] / block % size;
+    int64_t* p = t.ptr_to_write<int64_t>();
+    for (int64_t i = 0; i < count; ++i) p[i] = flat[static_cast<size_t>(i)] / block % size;
     coords.push_back(t);
   }
   return coords;

@@ -3,6 +3,7 @@
 #include "kernels/linear.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/autograd_internal.hpp"
 #include "core/parallel.hpp"
@@ -27,16 +28,18 @@ struct LinearBackward : autograd::Node {
     std::vector<Tensor> grads(3);
     if (inputs[0].requires_grad()) {
       Tensor dx = Tensor::empty({N, IN});  // [N, OUT] x [OUT, IN]
-      kernels::sgemm(false, false, N, IN, OUT, 1.0f, dy.data(), OUT, weight.data(), IN, 0.0f, dx.data(), IN);
+      kernels::sgemm(false, false, N, IN, OUT, 1.0f, std::as_const(dy).data(), OUT, std::as_const(weight).data(), IN,
+                     0.0f, dx.data_to_write(), IN);
       grads[0] = dx.reshape(input_shape);
     }
     if (inputs[1].requires_grad()) {
       grads[1] = Tensor::empty({OUT, IN});  // [OUT, N] (dy^T) x [N, IN]
-      kernels::sgemm(true, false, OUT, IN, N, 1.0f, dy.data(), OUT, input2d.data(), IN, 0.0f, grads[1].data(), IN);
+      kernels::sgemm(true, false, OUT, IN, N, 1.0f, std::as_const(dy).data(), OUT, std::as_const(input2d).data(), IN,
+                     0.0f, grads[1].data_to_write(), IN);
     }
     if (has_bias && inputs[2].requires_grad()) {
       grads[2] = Tensor::zeros({OUT});
-      float* db = grads[2].data();
+      float* db = grads[2].data_to_write();
       for (int64_t n = 0; n < N; ++n)
         for (int64_t o = 0; o < OUT; ++o) db[o] += dy.data()[n * OUT + o];
     }
@@ -50,9 +53,9 @@ struct ReluBackward : autograd::Node {
   void release() override { output = Tensor(); }
   std::vector<Tensor> backward(const Tensor& grad_output) override {
     Tensor dx = Tensor::empty(output.shape());
-    const float* y = output.data();
+    const float* y = std::as_const(output).data();
     const float* dy = grad_output.data();
-    float* out = dx.data();
+    float* out = dx.data_to_write();
     parallel_chunks(dx.numel(), [out, y, dy](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {  // both loads made: a select the compiler vectorizes, no branch
         const float v = y[i], g = dy[i];
@@ -97,7 +100,7 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
   const float* x = input.data();
   const float* w = weight.data();
   const float* b = bias.defined() ? bias.data() : nullptr;
-  float* out = y.data();
+  float* out = y.data_to_write();
   parallel_for((OUT + kBlock - 1) / kBlock,
                [&](int64_t blk, int) {
                  const int64_t o0 = blk * kBlock, cols = std::min(kBlock, OUT - o0);
@@ -138,7 +141,7 @@ Tensor relu(const Tensor& input_arg) {
   const Tensor input = ops::dense_float(input_arg);
   Tensor y = Tensor::empty(input.shape());
   const float* x = input.data();
-  float* out = y.data();
+  float* out = y.data_to_write();
   // x < 0 is false for NaN, so NaN passes through as in PyTorch.
   parallel_chunks(input.numel(), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) out[i] = x[i] < 0.0f ? 0.0f : x[i];

@@ -3,6 +3,7 @@
 #include "kernels/loss.hpp"
 
 #include <cmath>
+#include <utility>
 
 #include "core/autograd_internal.hpp"
 #include "core/trace.hpp"
@@ -32,12 +33,13 @@ struct LogSoftmaxBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     const auto [N, K] = rows_of("log_softmax", output);
     Tensor dx = Tensor::empty(output.shape());
+    float* d = dx.data_to_write();
     for (int64_t n = 0; n < N; ++n) {
       const float* gr = g.data() + n * K;
-      const float* y = output.data() + n * K;
+      const float* y = std::as_const(output).data() + n * K;
       double total = 0.0;
       for (int64_t k = 0; k < K; ++k) total += gr[k];
-      for (int64_t k = 0; k < K; ++k) dx.data()[n * K + k] = static_cast<float>(gr[k] - std::exp(y[k]) * total);
+      for (int64_t k = 0; k < K; ++k) d[n * K + k] = static_cast<float>(gr[k] - std::exp(y[k]) * total);
     }
     return {dx};
   }
@@ -53,10 +55,11 @@ struct CrossEntropyBackward : autograd::Node {
     const auto [N, K] = rows_of("cross_entropy", probabilities);
     const float factor = g.item() / static_cast<float>(N);
     Tensor dx = Tensor::empty(probabilities.shape());
+    const float* p = std::as_const(probabilities).data();
+    float* d = dx.data_to_write();
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t k = 0; k < K; ++k) {
-        const float p = probabilities.data()[n * K + k] - (k == targets[static_cast<size_t>(n)] ? 1.0f : 0.0f);
-        dx.data()[n * K + k] = p * factor;
+        d[n * K + k] = (p[n * K + k] - (k == targets[static_cast<size_t>(n)] ? 1.0f : 0.0f)) * factor;
       }
     }
     return {dx};
@@ -70,7 +73,8 @@ Tensor log_softmax(const Tensor& logits_arg) {
   const Tensor logits = ops::dense_float(logits_arg);
   const auto [N, K] = rows_of("log_softmax", logits);
   Tensor out = Tensor::empty(logits.shape());
-  for (int64_t n = 0; n < N; ++n) kernels::log_softmax_row(out.data() + n * K, logits.data() + n * K, K);
+  for (int64_t n = 0; n < N; ++n)
+    kernels::log_softmax_row(out.data_to_write() + n * K, std::as_const(logits).data() + n * K, K);
   if (autograd::needs_grad({&logits})) {
     auto node = std::make_shared<LogSoftmaxBackward>();
     node->output = out.detach();
@@ -97,8 +101,9 @@ Tensor cross_entropy(const Tensor& logits_arg, const std::vector<int64_t>& targe
   Tensor probabilities = Tensor::empty({N, K});
   double total = 0.0;
   for (int64_t n = 0; n < N; ++n) {
-    total += kernels::softmax_cross_entropy_row(probabilities.data() + n * K, logits.data() + n * K, K,
-                                                targets[static_cast<size_t>(n)]);
+    total +=
+        kernels::softmax_cross_entropy_row(probabilities.data_to_write() + n * K, std::as_const(logits).data() + n * K,
+                                           K, targets[static_cast<size_t>(n)]);
   }
   Tensor loss = Tensor::full({}, static_cast<float>(total / static_cast<double>(N)));
   if (autograd::needs_grad({&logits})) {

@@ -35,9 +35,9 @@ template <class TO, class TA, class TB, class F>
 void binary_loop(Tensor& out, const Tensor& a, const Tensor& b, F f) {
   const Shape& shape = out.shape();
   const Shape sa = broadcast_strides(a, shape, "elementwise"), sb = broadcast_strides(b, shape, "elementwise");
-  TO* o = out.data_ptr<TO>();
-  const TA* x = a.data_ptr<TA>();
-  const TB* y = b.data_ptr<TB>();
+  TO* o = out.ptr_to_write<TO>();
+  const TA* x = a.read_ptr<TA>();
+  const TB* y = b.read_ptr<TB>();
   const auto loop = kernels::plan_strided_loop<3>(shape, {&out.strides(), &sa, &sb});
   parallel_chunks(
       out.numel(), [&](int64_t begin, int64_t end) { kernels::binary_runs(o, x, y, loop, begin, end, f); },
@@ -47,8 +47,8 @@ void binary_loop(Tensor& out, const Tensor& a, const Tensor& b, F f) {
 // out = f(a) elementwise over a of out's shape (any strides); out is contiguous.
 template <class TO, class TA, class F>
 void unary_loop(Tensor& out, const Tensor& a, F f) {
-  TO* o = out.data_ptr<TO>();
-  const TA* x = a.data_ptr<TA>();
+  TO* o = out.ptr_to_write<TO>();
+  const TA* x = a.read_ptr<TA>();
   const auto loop = kernels::plan_strided_loop<2>(out.shape(), {&out.strides(), &a.strides()});
   parallel_chunks(
       out.numel(), [&](int64_t begin, int64_t end) { kernels::unary_runs(o, x, loop, begin, end, f); },

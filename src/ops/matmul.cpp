@@ -15,7 +15,7 @@ void batched_product(const Tensor& x, const Tensor& y, Tensor& out) {
   const int64_t B = x.size(0), M = x.size(1), K = x.size(2), N = y.size(2);
   if (out.dtype() == DType::Float32) {
     const float *a = x.data(), *b = y.data();
-    float* c = out.data();
+    float* c = out.data_to_write();
     parallel_for(
         B,
         [&](int64_t i, int) {
@@ -28,8 +28,8 @@ void batched_product(const Tensor& x, const Tensor& y, Tensor& out) {
         2 * B * M * N * K);
     return;
   }
-  const int64_t *a = x.data_ptr<int64_t>(), *b = y.data_ptr<int64_t>();
-  int64_t* c = out.data_ptr<int64_t>();
+  const int64_t *a = x.read_ptr<int64_t>(), *b = y.read_ptr<int64_t>();
+  int64_t* c = out.ptr_to_write<int64_t>();
   for (int64_t i = 0; i < B; ++i)
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n) {

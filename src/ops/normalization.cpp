@@ -1,6 +1,7 @@
 // batch_norm and dropout, with their gradients. Batch norm's per-channel math is in
 // kernels/batch_norm.cpp (each kernel beside its reference); here: checks, threads, autograd.
 #include <cmath>
+#include <utility>
 
 #include "core/autograd_internal.hpp"
 #include "core/data_parallel.hpp"
@@ -40,28 +41,31 @@ struct BatchNormBackward : autograd::Node {
     // d beta stay this process's own: the gradient reduction adds them up.
     std::vector<double> sums(static_cast<size_t>(2 * C + 1));
     sums[static_cast<size_t>(2 * C)] = static_cast<double>(N * HW);
+    float* dwp = want_w ? dw.data_to_write() : nullptr;
+    float* dbp = want_b ? db.data_to_write() : nullptr;
     parallel_for(
         C,
         [&](int64_t c, int) {
           const kernels::ChannelGradientSums s =
-              kernels::batch_norm_gradient_sums(g.data(), normalized.data(), c, geometry);
+              kernels::batch_norm_gradient_sums(g.data(), std::as_const(normalized).data(), c, geometry);
           sums[static_cast<size_t>(2 * c)] = s.dy, sums[static_cast<size_t>(2 * c + 1)] = s.dy_xhat;
-          if (want_w) dw.data()[c] = static_cast<float>(s.dy_xhat);
-          if (want_b) db.data()[c] = static_cast<float>(s.dy);
+          if (want_w) dwp[c] = static_cast<float>(s.dy_xhat);
+          if (want_b) dbp[c] = static_cast<float>(s.dy);
         },
         N * C * HW * 2 * kStreamedFloatWork);  // dy and x_hat read
     if (!want_x) return {Tensor(), dw, db};
     if (training && sync) sync(sums.data(), 2 * C + 1);
     const double M = sums[static_cast<size_t>(2 * C)];
+    float* dxp = dx.data_to_write();
     parallel_for(
         C,
         [&](int64_t c, int) {
-          const double gamma = weight.defined() ? weight.data()[c] : 1.0;
+          const double gamma = weight.defined() ? std::as_const(weight).data()[c] : 1.0;
           const float k = static_cast<float>(gamma * inv_std[static_cast<size_t>(c)]);
           // training: dx = gamma/sigma (dy - mean(dy) - xhat mean(dy xhat)); eval: gamma/sigma dy
           const float mean_dy = training ? static_cast<float>(sums[static_cast<size_t>(2 * c)] / M) : 0.0f;
           const float mean_dy_xhat = training ? static_cast<float>(sums[static_cast<size_t>(2 * c + 1)] / M) : 0.0f;
-          kernels::batch_norm_input_gradient(dx.data(), g.data(), normalized.data(), c, geometry, k, mean_dy,
+          kernels::batch_norm_input_gradient(dxp, g.data(), std::as_const(normalized).data(), c, geometry, k, mean_dy,
                                              mean_dy_xhat);
         },
         N * C * HW * 3 * kStreamedFloatWork);  // dy and x_hat read, dx written
@@ -136,6 +140,12 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
           std::max(moments[static_cast<size_t>(2 * c + 1)] / M - mean * mean, 0.0);
     }
   }
+  float* const mean_out = training && running_mean.defined() ? running_mean.data_to_write() : nullptr;
+  float* const var_out = training && running_var.defined() ? running_var.data_to_write() : nullptr;
+  const float* const mean_in = running_mean.defined() ? std::as_const(running_mean).data() : nullptr;
+  const float* const var_in = running_var.defined() ? std::as_const(running_var).data() : nullptr;
+  float* const y = out.data_to_write();
+  float* const x_hat = grad ? normalized.data_to_write() : nullptr;
   parallel_for(
       C,
       [&](int64_t c, int) {
@@ -145,22 +155,23 @@ Tensor batch_norm(const Tensor& input_arg, Tensor& running_mean, Tensor& running
                                                                            moments[static_cast<size_t>(2 * c + 1)]}
                                                  : kernels::batch_norm_moments(input.data(), c, geometry);
           mu = m.mean, var = m.var;
-          if (running_mean.defined()) {
-            float& rm = running_mean.data()[c];
+          if (mean_out) {
+            float& rm = mean_out[c];
             rm = static_cast<float>((1 - momentum) * rm + momentum * mu);
           }
-          if (running_var.defined()) {  // the running variance is unbiased, as PyTorch's
-            float& rv = running_var.data()[c];
+          if (var_out) {  // the running variance is unbiased, as PyTorch's
+            float& rv = var_out[c];
             rv = static_cast<float>((1 - momentum) * rv + momentum * var * M / (M - 1));
           }
-        } else if (running_mean.defined() && running_var.defined()) {
-          mu = running_mean.data()[c], var = running_var.data()[c];
+        } else if (mean_in && var_in) {
+          mu = mean_in[c], var = var_in[c];
         }
         const double is = 1.0 / std::sqrt(var + eps);
         inv_std[static_cast<size_t>(c)] = static_cast<float>(is);
-        const float gamma = weight.defined() ? weight.data()[c] : 1.0f, beta = bias.defined() ? bias.data()[c] : 0.0f;
-        kernels::batch_norm_normalize(out.data(), grad ? normalized.data() : nullptr, input.data(), c, geometry,
-                                      static_cast<float>(mu), static_cast<float>(is), gamma, beta);
+        const float gamma = weight.defined() ? std::as_const(weight).data()[c] : 1.0f;
+        const float beta = bias.defined() ? std::as_const(bias).data()[c] : 0.0f;
+        kernels::batch_norm_normalize(y, x_hat, input.data(), c, geometry, static_cast<float>(mu),
+                                      static_cast<float>(is), gamma, beta);
       },
       N * C * HW * (grad ? 3 : 2) * kStreamedFloatWork);  // x read, y (and x_hat) written
   if (grad) {
@@ -195,7 +206,7 @@ Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen)
   if (op.recording()) op.refuse("dropout in training mode", "it draws random masks; call model.eval() first");
   Tensor mask = Tensor::empty(input.shape());
   const float keep_scale = p < 1.0 ? static_cast<float>(1.0 / (1.0 - p)) : 0.0f;
-  float* m = mask.data();
+  float* m = mask.data_to_write();
   // One draw per element, in order; in a shard of a data-parallel batch, the draws of the rows
   // before and after it are made and dropped, so every process's generator stays in step.
   const data_parallel::BatchShard& shard = data_parallel::batch_shard();
@@ -205,7 +216,7 @@ Tensor dropout(const Tensor& input_arg, double p, bool training, Generator& gen)
   for (int64_t i = 0; i < shard.rows_after * per_row; ++i) gen.next_u64();
   kernels::dropout_mask(m, mask.numel(), p, keep_scale);
   Tensor out = Tensor::empty(input.shape());
-  kernels::dropout_apply(out.data(), input.data(), m, out.numel());
+  kernels::dropout_apply(out.data_to_write(), std::as_const(input).data(), m, out.numel());
   if (autograd::needs_grad({&input})) {
     auto node = std::make_shared<DropoutBackward>();
     node->mask = mask;

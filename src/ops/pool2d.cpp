@@ -66,11 +66,12 @@ struct MaxPool2dBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& grad_output) override {
     Tensor dx = Tensor::empty(input_shape);
     const float* dy = grad_output.data();
+    float* dxp = dx.data_to_write();
     parallel_for(
         g.N * g.C,
         [&](int64_t p, int) {
-          kernels::maxpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW,
-                                            indices.data() + p * g.OH * g.OW, g);
+          kernels::maxpool2d_backward_plane(dxp + p * g.H * g.W, dy + p * g.OH * g.OW, indices.data() + p * g.OH * g.OW,
+                                            g);
         },
         g.N * g.C * g.H * g.W);
     return {dx};
@@ -85,10 +86,11 @@ struct AvgPool2dBackward : autograd::Node {
   std::vector<Tensor> backward(const Tensor& grad_output) override {
     Tensor dx = Tensor::empty(input_shape);
     const float* dy = grad_output.data();
+    float* dxp = dx.data_to_write();
     parallel_for(
         g.N * g.C,
         [&](int64_t p, int) {
-          kernels::avgpool2d_backward_plane(dx.data() + p * g.H * g.W, dy + p * g.OH * g.OW, g, count_include_pad);
+          kernels::avgpool2d_backward_plane(dxp + p * g.H * g.W, dy + p * g.OH * g.OW, g, count_include_pad);
         },
         g.N * g.C * g.OH * g.OW * g.KH * g.KW);
     return {dx};
@@ -118,7 +120,7 @@ Tensor max_pool2d(const Tensor& input_arg, const MaxPool2dOptions& o) {
   std::shared_ptr<MaxPool2dBackward> node = record ? std::make_shared<MaxPool2dBackward>() : nullptr;
   if (node) node->indices.resize(static_cast<size_t>(y.numel()));
   const float* in = x.data();
-  float* out = y.data();
+  float* out = y.data_to_write();
   const int64_t work = pool_work(x, y, g);
   const int64_t planes = g.N * g.C;
   if (node) {
@@ -166,7 +168,7 @@ Tensor avg_pool2d(const Tensor& input_arg, const AvgPool2dOptions& o) {
       ops::pool2d_geometry("avg_pool2d", x.shape(), o.kernel_size, o.stride, o.padding, Size2{1}, o.ceil_mode);
   Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
   const float* in = x.data();
-  float* out = y.data();
+  float* out = y.data_to_write();
   const int64_t planes = g.N * g.C, runs = std::min<int64_t>(planes, get_num_threads());
   parallel_for(
       runs,

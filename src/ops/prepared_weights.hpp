@@ -4,7 +4,9 @@
 // form next to a copy of the weight it came from and reuses it when a call brings the same bytes
 // again: compared in full (memcmp, in chunks across the threads for large weights), so a weight
 // changed in place - by an optimizer step, by numpy through a view, through Tensor::data() - is
-// always seen, whatever its address.
+// always seen, whatever its address. A weight whose storage tinytorch alone has written (no
+// pointer to it handed out: tensor.hpp, Storage) is not compared: an unchanged version of its
+// storage vouches for it (KnownWeight, below), and no copy of it is kept.
 //
 // Entries are keyed by the weight's address and a tag (what was prepared, for which shape and
 // micro-kernel). Least recently used entries go when the total passes a budget (256 MiB, or
@@ -55,9 +57,10 @@ struct CacheLineAllocator {
 
 struct PreparedWeight {
   PreparedTag tag{};
-  const float* address = nullptr;                          // the weight it was prepared from (a key, never read)
-  uint64_t owner = 0;                                      // a frozen owner's id (below); 0 for the compared entries
-  std::vector<float> weight;                               // the weight's values then (empty for a frozen owner's)
+  const float* address = nullptr;  // the weight it was prepared from (a key, never read)
+  uint64_t owner = 0;              // a frozen owner's id (below); 0 for the compared entries
+  uint64_t version = 0;            // its storage's version then, when known (KnownWeight, below); else 0
+  std::vector<float> weight;       // the weight's values then (empty for a frozen owner's and a versioned one)
   std::vector<float, CacheLineAllocator<float>> prepared;  // what `fill` wrote
 };
 
@@ -138,8 +141,26 @@ class ChangingWeights {
 
 bool changing_weights_active();  // a ChangingWeights scope on the calling thread
 
+// A weight whose storage's version is known (tensor.hpp, Storage): while a KnownWeight scope for
+// it is active on the calling thread, a lookup of that weight (the same first float) trusts an
+// entry prepared at the same version without comparing, and keeps no copy of the weight when it
+// prepares. Nothing changes for a version of 0 (an exposed storage: compared as always). The
+// caller passes the version of the tensor the kernels read, as the call begins.
+class KnownWeight {
+ public:
+  KnownWeight(const float* weight, uint64_t version);
+  ~KnownWeight();
+  KnownWeight(const KnownWeight&) = delete;
+  KnownWeight& operator=(const KnownWeight&) = delete;
+
+ private:
+  const float* previous_weight_;
+  uint64_t previous_version_;
+};
+
 struct PreparedWeightStats {
   int64_t hits, misses, entries, bytes, budget_bytes;
+  int64_t trusted;  // of the hits, those taken on a known version, without comparing
 };
 PreparedWeightStats prepared_weight_stats();
 void clear_prepared_weights();                   // all entries, the counts, and the calling thread's spare entry

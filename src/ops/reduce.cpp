@@ -158,9 +158,9 @@ Tensor sum_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim,
   Tensor out = Tensor::empty(p.out_shape, out_dtype);
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* x = a.data_ptr<T>();
+    const T* x = a.read_ptr<T>();
     if constexpr (std::is_same_v<T, float>) {
-      float* o = out.data_ptr<float>();
+      float* o = out.ptr_to_write<float>();
       const bool run = reduced_contiguous(p);
       for_each_output(p, out.numel(), [&](int64_t i, int64_t base) {
         double total = 0.0;
@@ -172,7 +172,7 @@ Tensor sum_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim,
         o[i] = static_cast<float>(average ? total / static_cast<double>(p.count) : total);
       });
     } else {
-      int64_t* o = out.data_ptr<int64_t>();
+      int64_t* o = out.ptr_to_write<int64_t>();
       for_each_output(p, out.numel(), [&](int64_t i, int64_t base) {
         int64_t total = 0;
         for_each_reduced(p, x + base, [&](int64_t, T v) { total += static_cast<int64_t>(v); });
@@ -207,11 +207,11 @@ std::pair<Tensor, Tensor> extremum(const Tensor& a, const std::vector<int64_t>& 
   if (p.count == 0) throw ShapeError(std::string(op) + ": the reduced dims are empty (no identity for it)");
   Tensor values = want_values ? Tensor::empty(p.out_shape, a.dtype()) : Tensor();
   Tensor indices = Tensor::empty(p.out_shape, DType::Int64);
-  int64_t* idx = indices.data_ptr<int64_t>();
+  int64_t* idx = indices.ptr_to_write<int64_t>();
   visit_dtype(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* x = a.data_ptr<T>();
-    T* vals = want_values ? values.data_ptr<T>() : nullptr;
+    const T* x = a.read_ptr<T>();
+    T* vals = want_values ? values.ptr_to_write<T>() : nullptr;
     for_each_output(p, indices.numel(), [&](int64_t i, int64_t base) {
       T best{};
       int64_t where_best = -1;

@@ -1511,6 +1511,7 @@ TEST(ConvAlgorithms, ChangingWeightsPrepareEveryCallAndKeepNoCopy) {
   const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
   const tt::Tensor x = tt::Tensor::randn({1, 16, 17, 17}, gen);  // 289 pixels: direct keeps packed panels
   tt::Tensor w = tt::Tensor::randn({16, 16, 3, 3}, gen);
+  static_cast<void>(w.data());  // a pointer handed out: compared (and copied) outside training
   const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, tt::Tensor(), same);
   const auto before = ops::prepared_weight_stats();
   w.set_requires_grad(true);
@@ -1536,6 +1537,64 @@ TEST(ConvAlgorithms, ChangingWeightsPrepareEveryCallAndKeepNoCopy) {
   {
     const ops::ChangingWeights training;
     EXPECT_EQ(ops::conv2d_heuristic(g, nullptr), tt::Conv2dAlgorithm::Direct);
+  }
+  ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}
+
+// A weight no pointer to which was handed out is vouched for by its storage's version (tensor.hpp,
+// Storage): the second call trusts the prepared form without comparing and no copy is kept. Every
+// way tinytorch writes it (copy_, fill_ through a view, an optimizer step) advances the version,
+// and the next call follows; a storage made anew at the same address has a new version; once a
+// pointer is handed out (data()) the weight is compared, so a write through that pointer after
+// the call is seen too. Each call against the reference, for every algorithm that prepares.
+TEST(ConvAlgorithms, WeightsOnlyTinytorchWroteAreVouchedForByTheirVersion) {
+  namespace ops = tt::ops;
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::set_prepared_weight_budget(int64_t{64} << 20);
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  for (const tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Direct, tt::Conv2dAlgorithm::Winograd,
+                                      tt::Conv2dAlgorithm::Ocblock, tt::Conv2dAlgorithm::Blocked}) {
+    SCOPED_TRACE(tt::to_string(a));
+    ops::clear_prepared_weights();
+    tt::Generator gen(35);
+    const tt::Tensor x = tt::Tensor::randn({2, 16, 19, 17}, gen);
+    auto check = [&](const tt::Tensor& w) {
+      const tt::Tensor got = tt::conv2d_with(a, x, w, tt::Tensor(), same);
+      const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w.clone(), tt::Tensor(), same);
+      EXPECT_TRUE(got.allclose(want, 1e-4, 1e-4));
+    };
+    tt::Tensor w = tt::Tensor::randn({24, 16, 3, 3}, gen);
+    check(w);
+    const auto first = ops::prepared_weight_stats();
+    check(w);
+    const auto second = ops::prepared_weight_stats();
+    EXPECT_EQ(second.trusted, first.trusted + 1);
+    EXPECT_EQ(second.misses, first.misses);
+    w.copy_(tt::Tensor::randn({24, 16, 3, 3}, gen));
+    check(w);
+    w[5].fill_(0.25f);  // a view's write: the same storage
+    check(w);
+    tt::Tensor moved = w.clone();
+    moved.set_requires_grad(true);
+    moved.set_grad(tt::Tensor::randn({24, 16, 3, 3}, gen));
+    tt::SGD(std::vector<tt::Tensor>{moved}, 0.5).step();
+    {
+      const tt::NoGradGuard no_grad;
+      check(moved);
+      check(moved);
+    }
+    EXPECT_EQ(ops::prepared_weight_stats().misses, second.misses + 3);
+    for (int i = 0; i < 3; ++i) {  // new storages, perhaps at the address of the last
+      w = tt::Tensor::randn({24, 16, 3, 3}, gen);
+      check(w);
+    }
+    float* kept = w.data();  // exposed: compared from now on
+    check(w);
+    kept[7] += 1.0f;
+    const auto before = ops::prepared_weight_stats();
+    check(w);
+    EXPECT_EQ(ops::prepared_weight_stats().trusted, before.trusted);
   }
   ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
