@@ -17,8 +17,12 @@ namespace tinytorch::kernels {
 namespace {
 
 // The reference's rule for the next value in scan order: a larger value or a NaN replaces the
-// current maximum (so the first of equal values is kept, and any NaN wins).
-inline float take(float best, float v) { return (v > best || v != v) ? v : best; }
+// current maximum (so the first of equal values is kept, and any NaN wins). For a float or a
+// vector of them alike (the masks or'ed, then a select).
+template <class V>
+inline V take(V best, V v) {
+  return (v > best) | (v != v) ? v : best;
+}
 
 // Whether in[0 .. n) holds a NaN.
 bool any_nan(const float* in, int64_t n) {
@@ -160,7 +164,7 @@ void pool_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t pla
         // Without a NaN take is a compare and a select, one max instruction.
         fold_taps(acc.data(), taps, n, [](auto a, auto v) { return v > a ? v : a; });
       } else {
-        fold_taps(acc.data(), taps, n, [](auto a, auto v) { return (v > a) | (v != v) ? v : a; });
+        fold_taps(acc.data(), taps, n, [](auto a, auto v) { return take(a, v); });
       }
       const float* a = acc.data();
       for (int64_t j = 0; j < np; ++j) {

@@ -206,7 +206,7 @@ void after_node(detail::ReleasedWeights& r, size_t i, const detail::Node& node, 
   const std::string algorithm = detail::conv_algorithm(node, args);
   if (!reads_prepared_only(algorithm)) return;
   const Tensor& w = args[1];
-  auto* data = const_cast<float*>(w.data());
+  float* data = Tensor(w).data_to_write();  // its pages read as zeros until restored: a change
   // The whole pages inside the weight (a small one may share its first and last with others).
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   char* begin = reinterpret_cast<char*>(data);

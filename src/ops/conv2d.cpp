@@ -204,9 +204,9 @@ Tensor conv2d_output(Conv2dAlgorithm algorithm, const Tensor& x, const Tensor& w
 
 // The output of a call whose window reads only padding with some of its taps: the layer without
 // them, on a copy of the weight's other taps. The copy is a prepared form of the weight (kept
-// against a copy of it, compared on each call as every prepared weight is: prepared_weights.hpp),
-// so it keeps its address from call to call and the algorithm's own prepared form of it is kept
-// too. Not under a FrozenWeights scope, whose weights may have been given back once prepared.
+// as every prepared weight is: prepared_weights.hpp), so it keeps its address from call to call
+// and the algorithm's own prepared form of it is kept too. Not under a FrozenWeights scope, whose
+// weights may have been given back once prepared.
 std::optional<Tensor> conv2d_cropped(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                      const kernels::Conv2dGeometry& g, const kernels::OutputStage& stage) {
   if (reads_no_input(g)) {
@@ -232,6 +232,9 @@ std::optional<Tensor> conv2d_cropped(const Tensor& x, const Tensor& weight, cons
                            [&](float* dst) { crop_weight(dst, weight.data(), g, *c); });
   const Tensor w = Tensor::from_blob(const_cast<float*>(taps->prepared.data()), shape,
                                      std::const_pointer_cast<ops::PreparedWeight>(taps));
+  // The cropped taps stay as filled while we hold them: their fill vouches for them, so that the
+  // algorithm's own prepared form of them is not kept against a copy and compared as well.
+  const ops::KnownWeight known(w.data(), taps->filled);
   return conv2d_output(Conv2dAlgorithm::Auto, x, w, bias, *c, stage);
 }
 

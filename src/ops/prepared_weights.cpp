@@ -10,6 +10,7 @@
 
 #include "core/env.hpp"
 #include "core/parallel.hpp"
+#include "tinytorch/tensor.hpp"
 
 namespace tinytorch::ops {
 namespace {
@@ -159,6 +160,7 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
   entry->address = weight;
   entry->owner = owner;
   entry->version = version;
+  entry->filled = Storage::next_version();
   if (owner != 0 || changing || version != 0) {
     std::vector<float>().swap(entry->weight);  // its memory too: a training step needs no copy
   } else {

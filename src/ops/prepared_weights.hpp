@@ -60,6 +60,7 @@ struct PreparedWeight {
   const float* address = nullptr;  // the weight it was prepared from (a key, never read)
   uint64_t owner = 0;              // a frozen owner's id (below); 0 for the compared entries
   uint64_t version = 0;            // its storage's version then, when known (KnownWeight, below); else 0
+  uint64_t filled = 0;             // names these prepared values: a fresh storage version at each fill
   std::vector<float> weight;       // the weight's values then (empty for a frozen owner's and a versioned one)
   std::vector<float, CacheLineAllocator<float>> prepared;  // what `fill` wrote
 };

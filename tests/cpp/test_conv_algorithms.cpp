@@ -1596,6 +1596,23 @@ TEST(ConvAlgorithms, WeightsOnlyTinytorchWroteAreVouchedForByTheirVersion) {
     check(w);
     EXPECT_EQ(ops::prepared_weight_stats().trusted, before.trusted);
   }
+  // A cropped window (conv2d_cropped): its kept taps are vouched for by their fill, so on a
+  // second call neither they nor the algorithm's form of them are compared.
+  ops::clear_prepared_weights();
+  tt::Generator gen(36);
+  const tt::Tensor x = tt::Tensor::randn({2, 16, 2, 2}, gen);
+  tt::Tensor w = tt::Tensor::randn({24, 16, 5, 5}, gen);
+  const tt::Conv2dOptions wide{.padding = tt::Padding2d(2)};
+  for (int i = 0; i < 4; ++i) {
+    if (i == 2) w.copy_(tt::Tensor::randn({24, 16, 5, 5}, gen));
+    const auto before = ops::prepared_weight_stats();
+    const tt::Tensor got = tt::conv2d(x, w, tt::Tensor(), wide);
+    const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w.clone(), tt::Tensor(), wide);
+    EXPECT_TRUE(got.allclose(want, 1e-4, 1e-4));
+    const auto after = ops::prepared_weight_stats();
+    if (i % 2 == 1) EXPECT_EQ(after.trusted - before.trusted, after.hits - before.hits);  // nothing compared
+    if (i % 2 == 1) EXPECT_GE(after.trusted - before.trusted, 1);
+  }
   ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
 }

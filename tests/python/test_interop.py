@@ -261,6 +261,43 @@ def test_weight_cache_from_python():
     assert tb.weight_cache_held_bytes() == 0
 
 
+def test_weight_writes_after_a_call_are_seen_by_the_next():
+    """Whatever writes a weight between two calls, the second follows: a numpy view taken before
+    the first call and kept across it (the view marks the storage exposed, so the weight is
+    compared), and tinytorch's own copy_ and fill_ on a weight no view was taken of (they advance
+    its storage's version). Each call against the reference algorithm."""
+    import tinytorch.backends as tb
+    rng = np.random.RandomState(5)
+    x = Tensor(rng.randn(2, 8, 10, 10).astype(np.float32))
+    kept, fresh = Conv2D(8, 12, 3, padding=1), Conv2D(8, 12, 3, padding=1)
+    saved = tb.get_weight_cache_bytes()
+
+    def check(conv):
+        tb.set_conv2d_algorithm("winograd")
+        got = conv(x).data.copy()
+        tb.set_conv2d_algorithm("reference")
+        np.testing.assert_allclose(got, conv(x).data, rtol=1e-4, atol=1e-4)
+        return got
+    try:
+        tb.set_weight_cache_bytes(64 << 20)
+        tb.clear_weight_cache()
+        view = kept.weight.data
+        first = check(kept)
+        view[1, 2, 0, 0] -= 0.5
+        assert not np.array_equal(check(kept), first)
+        first = check(fresh)
+        check(fresh)
+        fresh.weight.copy_(rng.randn(12, 8, 3, 3).astype(np.float32))
+        second = check(fresh)
+        assert not np.array_equal(second, first)
+        fresh.weight[3].fill_(0.5)
+        assert not np.array_equal(check(fresh), second)
+    finally:
+        tb.set_conv2d_algorithm("auto")
+        tb.set_weight_cache_bytes(saved)
+        tb.clear_weight_cache()
+
+
 def test_example_training_script_learns(tmp_path):
     """The Python example trains on 2000 images for one epoch and must beat chance by far."""
     import os
