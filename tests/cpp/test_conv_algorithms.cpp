@@ -1610,8 +1610,10 @@ TEST(ConvAlgorithms, WeightsOnlyTinytorchWroteAreVouchedForByTheirVersion) {
     const tt::Tensor want = tt::conv2d_with(tt::Conv2dAlgorithm::Reference, x, w.clone(), tt::Tensor(), wide);
     EXPECT_TRUE(got.allclose(want, 1e-4, 1e-4));
     const auto after = ops::prepared_weight_stats();
-    if (i % 2 == 1) EXPECT_EQ(after.trusted - before.trusted, after.hits - before.hits);  // nothing compared
-    if (i % 2 == 1) EXPECT_GE(after.trusted - before.trusted, 1);
+    if (i % 2 == 1) {
+      EXPECT_EQ(after.trusted - before.trusted, after.hits - before.hits);  // nothing compared
+      EXPECT_GE(after.trusted - before.trusted, 1);
+    }
   }
   ops::set_prepared_weight_budget(saved);
   ops::clear_prepared_weights();
