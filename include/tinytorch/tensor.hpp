@@ -115,7 +115,7 @@ class Tensor {
     impl().storage->expose();
     return dense_float();
   }
-  const float* data() const { return const_cast<Tensor*>(this)->dense_float(); }
+  const float* data() const { return dense_float(); }
   // The first element as T (DTypeError unless T is the dtype); elements sit at strides() from it.
   // Marks the storage exposed, as data() does; read_ptr<T>() reads without.
   template <class T>

@@ -73,8 +73,8 @@ Tensor log_softmax(const Tensor& logits_arg) {
   const Tensor logits = ops::dense_float(logits_arg);
   const auto [N, K] = rows_of("log_softmax", logits);
   Tensor out = Tensor::empty(logits.shape());
-  for (int64_t n = 0; n < N; ++n)
-    kernels::log_softmax_row(out.data_to_write() + n * K, std::as_const(logits).data() + n * K, K);
+  float* y = out.data_to_write();
+  for (int64_t n = 0; n < N; ++n) kernels::log_softmax_row(y + n * K, logits.data() + n * K, K);
   if (autograd::needs_grad({&logits})) {
     auto node = std::make_shared<LogSoftmaxBackward>();
     node->output = out.detach();
@@ -99,11 +99,10 @@ Tensor cross_entropy(const Tensor& logits_arg, const std::vector<int64_t>& targe
     }
   }
   Tensor probabilities = Tensor::empty({N, K});
+  float* p = probabilities.data_to_write();
   double total = 0.0;
   for (int64_t n = 0; n < N; ++n) {
-    total +=
-        kernels::softmax_cross_entropy_row(probabilities.data_to_write() + n * K, std::as_const(logits).data() + n * K,
-                                           K, targets[static_cast<size_t>(n)]);
+    total += kernels::softmax_cross_entropy_row(p + n * K, logits.data() + n * K, K, targets[static_cast<size_t>(n)]);
   }
   Tensor loss = Tensor::full({}, static_cast<float>(total / static_cast<double>(N)));
   if (autograd::needs_grad({&logits})) {
