@@ -8,6 +8,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py few-outputs --seed 2051 --count 80
     python bench/rule_study.py grouped-few-outputs --seed 2071 --count 80
     python bench/rule_study.py depthwise-multiplier --seed 2401 --count 80
+    python bench/rule_study.py winograd-few-tiles --seed 2501 --count 100
 
 Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
 few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
@@ -45,6 +46,9 @@ FAMILIES = {
     # Depthwise layers (groups = input channels) of channel multiplier 2-128 and a window of several
     # taps: the depthwise kernel against the GEMM forms.
     "depthwise-multiplier": ("depthwise", "direct", "packed", "im2col", "ocblock"),
+    # 3x3 stride-1 layers of 16-1024 channels whose Winograd F(4x4, 3x3) tiles, all images', are
+    # fewer than four of the micro-kernel's panels: Winograd against the kernels the other rules pick.
+    "winograd-few-tiles": ("winograd", "blocked", "direct", "ocblock"),
 }
 
 
@@ -116,6 +120,17 @@ def draw(family, rng, pixels, batches):
         if n * c * m * oh * ow * k * k > 4e8:  # at most 0.8 GFLOP: a layer takes at most a few ms
             return None
         return (n, c, h, w, c * m, k, s, p, c)
+    if family == "winograd-few-tiles":
+        n = int(rng.choice([1, 1, 1, 2, 4]))
+        c, oc = (int(math.exp(rng.uniform(math.log(16), math.log(1024)))) for _ in range(2))
+        h = int(rng.integers(4, 41))
+        w = h if rng.random() < 0.8 else int(rng.integers(4, 41))
+        p = 1 if rng.random() < 0.7 else 0
+        oh, ow = h + 2 * p - 2, w + 2 * p - 2
+        tiles = n * ((oh + 3) // 4) * ((ow + 3) // 4)
+        if tiles < 2 or tiles >= 4 * 32 or n * c * oc * oh * ow * 18 > 1.6e9:
+            return None
+        return (n, c, h, w, oc, 3, 1, p, 1)
     groups = int(rng.choice([2, 4, 8, 16, 32, 64]))
     per_in = int(rng.integers(4, 97))
     per_out = int(rng.choice([per_in, per_in, int(rng.integers(4, 97))]))

@@ -147,9 +147,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 // - depthwise layers: the depthwise kernel, but for 1x1 ones of 4 or more outputs per channel and
 //   ones with a window of 16 or more (depthwise_kernel_fits below), which go on through the rules
 //   as grouped layers of one input channel per group (never ocblock: below);
-// - 3x3, stride 1, at least 16 channels in and out and a panel of tiles (as many tiles as the
-//   micro-kernel's tile is wide): Winograd F(4x4, 3x3) (with fewer channels or tiles its
-//   transforms cost more than the multiplies it saves);
+// - 3x3, stride 1, at least 16 channels in and out, where Winograd F(4x4, 3x3) repays its
+//   transforms by winograd_f43_repays' cost model below (the micro-kernel's lanes it runs over, not
+//   the tiles: with fewer tiles than a panel it computes only the vectors they fill);
 // - 3x3, stride 2, at least 16 channels in and out and 4 panels of tiles: Winograd's stride-2
 //   scheme (25 multiplies for 36: it saves less than F(4x4, 3x3), so it needs more tiles to repay
 //   its transforms);
@@ -227,6 +227,43 @@ constexpr int64_t kPointwiseDirectPixels = 128;
 // The pixels per image from which a pointwise layer's images, fewer than a tile's width, stay off
 // batched (the clause above).
 constexpr int64_t kPointwiseImagePixels = 16;
+
+// Winograd F(4x4, 3x3)'s time over the best of the other kernels', as a model of two measured
+// constants: r (a + b / q). r is the multiplies its GEMMs run, 36 per tile and lane of the
+// micro-kernel they fill (whole panels, the last one's lanes rounded up to a vector: it computes
+// only the vectors its tiles fill), over the direct form's 9 per output pixel: 0.25 on large
+// images, 0.33 on 14x14 at batch 1 (16 tiles, one vector of AVX-512's 32-lane panel), 1.3 on 7x7.
+// q = C OC / (C + OC) weighs the transforms (per tile, C inputs and OC outputs) against the
+// GEMMs (C OC). Fitted by least squares on 100 random 3x3 stride-1 layers of 16-1024 channels
+// and fewer than 4 panels of tiles (bench/rule_study.py winograd-few-tiles --seed 2501; AVX-512,
+// 2 threads, 2026-12-05): a = 1.43, b = 14.7; on 100 more (seed 2502) the rule picks the faster
+// side on 97, 1.11x the former rule's (a whole panel of tiles) geomean, 20 layers faster by 5%,
+// 1 slower (0.85x). With AVX2's 16-lane panels (seed 2503, 80 layers) the model did no better
+// than a whole panel of tiles (1.01x its geomean, 11 faster, 6 slower, down to 0.51x): a panel is
+// full from 16 tiles there, and below it ocblock's 8-lane vectors, as wide as the panel's half, win
+// as often as they lose. AVX2 keeps the whole panel.
+// Those layers ran one after another on the same weight, which stays in cache. In a network each
+// weight is read once per pass, from memory, and Winograd's U is 4x the weight (36 floats for 9):
+// with few pixels reading it costs more than the multiplies. So both sides' times are the larger
+// of their compute and their weight's stream: relative to the other kernels' compute, s = the
+// weight's stream (36 C OC bytes) over their multiplies (18 C OC pixels flops), 2 kWeightBalance /
+// pixels, and 4 s for U. kWeightBalance: the flops those kernels do while a byte of weight comes
+// from memory, 280 GFLOP/s over 10 GB/s: in ResNet-18 at batch 1 in the graph runtime (2 threads,
+// Sapphire Rapids), the 512 -> 512 layers at 7x7 (9.4 MB of weight) took 1.02 ms blocked, and the
+// 256 -> 256 layers at 14x14 took 0.89 ms by Winograd (U 9.4 MB) where blocked took 0.80 (and,
+// hot in cache, 0.49 against 0.82: the study's regime). AVX2's multiply-adds are half as wide, so
+// half the flops per byte (its rule of a whole panel stands for the compute).
+constexpr double kWinogradGemm = 1.43, kWinogradTransforms = 14.7, kWeightBalance = 28.0;
+bool winograd_f43_repays(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
+  const int64_t tiles = kernels::winograd_f43_tiles(g), vector = tile.nr / 2;
+  const int64_t lanes = tiles / tile.nr * tile.nr + (tiles % tile.nr + vector - 1) / vector * vector;
+  const double pixels = static_cast<double>(g.N * g.OH * g.OW);
+  const double r = 4.0 * static_cast<double>(lanes) / pixels;
+  const double q = static_cast<double>(g.C * g.OC) / static_cast<double>(g.C + g.OC);
+  const double s = 2.0 * kWeightBalance * tile.nr / 32.0 / pixels;
+  const double compute = tile.nr > 16 ? r * (kWinogradGemm + kWinogradTransforms / q) : tiles >= tile.nr ? 0.0 : 2.0;
+  return std::max(compute, 4.0 * s) < std::max(1.0, s);
+}
 
 // The grouped-layer rule above: with AVX2's 16-pixel tiles, a group that fills one of ocblock's
 // vectors; with AVX-512's 32-pixel tiles, one that fills more than half of it and at most 32
@@ -369,8 +406,10 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   if (supports(Conv2dAlgorithm::Depthwise, g) && depthwise_kernel_fits(g)) {
     choice = Conv2dAlgorithm::Depthwise, why = "depthwise layer (a window, or fewer than 4 outputs per channel)";
   } else if (supports(Conv2dAlgorithm::Winograd, g) && g.C >= 16 && g.OC >= 16 &&
-             tiles >= (g.stride_h == 1 ? 1 : 4) * tile.nr) {
-    choice = Conv2dAlgorithm::Winograd, why = "3x3, >= 16 channels in and out, enough panels of tiles";
+             (g.stride_h == 1 ? winograd_f43_repays(g, tile) : tiles >= 4 * tile.nr)) {
+    choice = Conv2dAlgorithm::Winograd,
+    why = g.stride_h == 1 ? "3x3, >= 16 channels in and out, transforms repaid by the multiplies saved"
+                          : "3x3 stride 2, >= 16 channels in and out, 4 panels of tiles";
   } else if (!single_channel_groups && g.OH * g.OW < tile.nr && g.KH * g.KW > 1 && g.OH * g.OW > 1) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "fewer output pixels per image than a tile, several taps: vectors across output channels, no gather";

@@ -241,6 +241,26 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
   EXPECT_EQ(checked, 24);
 }
 
+// The GEMMs of a panel only partly filled with tiles compute only the vectors the tiles fill (a
+// half tile, or AVX-512's narrow ones of 8 and 24 lanes): every width of the last panel, from 1
+// tile to a panel and one more (one 4x4 tile per image, N images), near the reference and the
+// same bits on one thread and two.
+TEST(ConvAlgorithms, WinogradPartialPanelsComputeOnlyTheirTiles) {
+  tt::Generator gen(47);
+  for (int64_t tiles : {1, 5, 8, 9, 16, 17, 24, 25, 31, 33, 40}) {
+    for (int64_t OC : {16, 29}) {
+      const tt::Shape input{tiles, 19, 4, 4};
+      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
+      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 3, 3}, gen);
+      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
+      expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Winograd, x, w, b,
+                                              tt::Conv2dOptions{.padding = tt::Padding2d(1)},
+                                              128.0 * (input[1] * 9 + 2));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
+
 // Layers of one tile panel or a few (as many tiles as the micro-kernel's tile is wide, or fewer
 // panels than threads): the panels split by output-channel groups over the threads, every output
 // the same bits as on one thread and near the reference. Batch 2 at 14x14 and batch 8 at 7x7 are
@@ -562,8 +582,17 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
     const tt::Shape weight{512, 512, 3, 3};
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 512, 7, 7}, weight, same),
               few_pixels == tt::Conv2dAlgorithm::Blocked ? tt::Conv2dAlgorithm::Direct : few_pixels);
-    EXPECT_EQ(tt::select_conv2d_algorithm({2, 512, 7, 7}, weight, same), few_pixels);
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 7, 7}, {64, 64, 3, 3}, same), few_pixels);  // 144 KiB
+    // Winograd where its cost model says the multiplies it saves repay its transforms and the
+    // stream of its 4x larger weight: 16 tiles at 16x16 (half of AVX-512's panel, all of AVX2's),
+    // 256 pixels; not 16 tiles at 14x14 with AVX-512 (196 pixels: U's stream, 9.4 MB, outlasts
+    // the other kernels' compute), nor 8 tiles of two 7x7 images.
+    const bool avx512_tiles = tinytorch::kernels::packed_gemm_tile().nr == 32;
+    const tt::Shape weight256{256, 256, 3, 3};
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 256, 16, 16}, weight256, same), tt::Conv2dAlgorithm::Winograd);
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 256, 14, 14}, weight256, same) == tt::Conv2dAlgorithm::Winograd,
+              !avx512_tiles);
+    EXPECT_EQ(tt::select_conv2d_algorithm({2, 512, 7, 7}, weight, same), few_pixels);
     const uint64_t owner = tinytorch::ops::new_frozen_owner();
     {
       const tinytorch::ops::FrozenWeights frozen(owner);
