@@ -118,6 +118,53 @@ TEST(PoolFast, MaxPoolWithIndicesEqualsReferenceExactly) {
   }
 }
 
+// The 3-wide stride-2 window row taken apart by rows (each input row's maxima, then the rows):
+// any window height, row stride and dilation, padding 0 or 1, ceil mode, odd and even sizes,
+// planes of one chunk and of many (a row wider than a chunk), ties of signed zeros and NaN:
+// the reference's bits.
+TEST(PoolFast, MaxPoolThreeWideStrideTwoEqualsReferenceExactly) {
+  std::mt19937 rng(13);
+  tt::Generator gen(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int checked = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const bool wide = trial % 20 == 0;
+    PoolCase c{{pick(1, 2), pick(1, 5), pick(1, 40), wide ? pick(4100, 4200) : pick(3, 120)},
+               pick(1, 4),
+               3,
+               pick(1, 3),
+               2,
+               0,
+               pick(0, 1),
+               pick(1, 2),
+               1,
+               pick(0, 1) == 1,
+               false};
+    c.ph = pick(0, static_cast<int>(c.kh / 2));
+    if (wide) c.input[2] = pick(1, 6);
+    tt::Tensor x = tt::Tensor::randn(c.input, gen);
+    if (trial % 3 == 1) {
+      for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = std::array<float, 4>{-0.0f, 0.0f, -1.0f, 0.5f}[rng() % 4];
+    }
+    if (trial % 4 == 0) x.data()[pick(0, static_cast<int>(x.numel() - 1))] = std::nanf("");
+    tt::Tensor y;
+    try {
+      y = tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
+    } catch (const tt::ShapeError&) {
+      continue;  // a window larger than the padded input
+    }
+    tt::Tensor want = tt::Tensor::empty(y.shape());
+    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float a = y.data()[i], b = want.data()[i];
+      ASSERT_TRUE((a == b && std::signbit(a) == std::signbit(b)) || (std::isnan(a) && std::isnan(b)))
+          << "trial " << trial << " " << tt::shape_to_string(c.input) << " at " << i << ": " << a << " vs " << b;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 150);
+}
+
 // The fast max pool works in bands of about 4096 padded floats: several small planes, some rows
 // of a larger plane, or one row of a plane wider than a band; a NaN in one band only (the others
 // take the no-NaN step). The random shapes above are all small.
