@@ -9,6 +9,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py grouped-few-outputs --seed 2071 --count 80
     python bench/rule_study.py depthwise-multiplier --seed 2401 --count 80
     python bench/rule_study.py winograd-few-tiles --seed 2501 --count 100
+    python bench/rule_study.py few-channel-strided --seed 2601 --count 80
 
 Each layer runs every algorithm of its family in turn (eager, weights without grad, the fastest of a
 few calls, three rounds interleaved), on --threads threads. Prints each layer, then per algorithm
@@ -49,6 +50,9 @@ FAMILIES = {
     # 3x3 stride-1 layers of 16-1024 channels whose Winograd F(4x4, 3x3) tiles, all images', are
     # fewer than four of the micro-kernel's panels: Winograd against the kernels the other rules pick.
     "winograd-few-tiles": ("winograd", "blocked", "direct", "ocblock"),
+    # First layers: 1-8 input channels, stride 2-4, a window at least as wide as the stride (stems,
+    # patchify layers): the direct kernel against the blocked one, which interleaves a plain input.
+    "few-channel-strided": ("direct", "blocked", "packed"),
 }
 
 
@@ -120,6 +124,19 @@ def draw(family, rng, pixels, batches):
         if n * c * m * oh * ow * k * k > 4e8:  # at most 0.8 GFLOP: a layer takes at most a few ms
             return None
         return (n, c, h, w, c * m, k, s, p, c)
+    if family == "few-channel-strided":
+        n = int(rng.choice([1, 1, 2, 8]))
+        c = int(rng.integers(1, 9))
+        st = int(rng.integers(2, 5))
+        k = int(rng.integers(st, 12))
+        oc = int(math.exp(rng.uniform(math.log(8), math.log(193))))
+        h = int(math.exp(rng.uniform(math.log(32), math.log(257))))
+        w = h if rng.random() < 0.8 else int(math.exp(rng.uniform(math.log(32), math.log(257))))
+        p = int(rng.choice([0, k // 2]))
+        oh, ow = (h + 2 * p - k) // st + 1, (w + 2 * p - k) // st + 1
+        if oh < 1 or ow < 1 or n * c * oc * oh * ow * k * k * 2 > 2e9:
+            return None
+        return (n, c, h, w, oc, k, st, p, 1)
     if family == "winograd-few-tiles":
         n = int(rng.choice([1, 1, 1, 2, 4]))
         c, oc = (int(math.exp(rng.uniform(math.log(16), math.log(1024)))) for _ in range(2))

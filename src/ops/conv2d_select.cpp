@@ -251,7 +251,9 @@ constexpr int64_t kPointwiseImagePixels = 16;
 // from memory, 280 GFLOP/s over 10 GB/s: in ResNet-18 at batch 1 in the graph runtime (2 threads,
 // Sapphire Rapids), the 512 -> 512 layers at 7x7 (9.4 MB of weight) took 1.02 ms blocked, and the
 // 256 -> 256 layers at 14x14 took 0.89 ms by Winograd (U 9.4 MB) where blocked took 0.80 (and,
-// hot in cache, 0.49 against 0.82: the study's regime). AVX2's multiply-adds are half as wide, so
+// hot in cache, 0.49 against 0.82: the study's regime). Without the stream term, in the graph
+// runtime at batch 1, alternating: ResNet-18 14.4-14.7 ms against 13.0-14.4 with it, GoogLeNet
+// 13.3-13.4 against 12.2-12.9, VGG-11 the same. AVX2's multiply-adds are half as wide, so
 // half the flops per byte (its rule of a whole panel stands for the compute).
 constexpr double kWinogradGemm = 1.43, kWinogradTransforms = 14.7, kWeightBalance = 28.0;
 bool winograd_f43_repays(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
