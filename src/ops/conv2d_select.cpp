@@ -186,6 +186,8 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   layers of 32-127 pixels among torchvision's dense layers and 200 random ones (every
 //   algorithm forced, weights frozen), direct ran 1.30x batched's geomean (the slowest 0.90x) and
 //   batched was the fastest of direct, blocked and batched on none, so there they stay direct;
+// - first layers of 3-8 input channels at stride 3 or more, the window at least as wide: blocked
+//   where its 16 lanes run at twice 8 lanes' rate (few_channels_strided_goes_blocked);
 // - grouped layers (not depthwise) of 9 taps or more per channel with 8 or more output channels
 //   per group (a group fills a vector of ocblock's): ocblock. The direct kernel meets each pixel
 //   tile's input rows with a group's one or two 6-row weight panels only; ocblock broadcasts each
@@ -301,6 +303,22 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
   return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
+}
+
+// First layers of 3-8 input channels at stride 3 or more with a window at least as wide (stems
+// like AlexNet's 11x11 stride 4, patchify layers): the blocked kernel, which interleaves the plain
+// input's channels as it copies a work item's band, where the direct kernel copies a plane per
+// row phase and column for few multiply-adds each. Forced side by side (bench/rule_study.py
+// few-channel-strided: 1-8 channels, stride 2-4, windows from the stride to 11, 32-256 pixels a
+// side, batch 1-8; AVX-512, 2 threads, eager, 2026-12-06): seed 2601, 40 layers: the 20 of stride
+// 3-4 and 3-8 channels ran 1.32x faster blocked in geomean, 2 slower by 5% (the least 0.87x); at
+// stride 2, or with 1-2 channels, direct was the faster on most (blocked down to 0.42x). Held out,
+// seed 2602: the 28 such layers of 60 all faster blocked, 1.45x, the least 1.10x. Where blocked
+// holds 16 lanes at twice 8 lanes' rate (ocblock_goes_blocked's condition; not measured otherwise).
+bool few_channels_strided_goes_blocked(const Conv2dGeometry& g) {
+  return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.C >= 3 && g.C <= 8 &&
+         g.stride_h >= 3 && g.stride_w >= 3 && g.KH >= g.stride_h && g.KW >= g.stride_w && g.dilation_h == 1 &&
+         g.dilation_w == 1;
 }
 
 // Where ocblock_goes_blocked sends an eager call (weights compared, not frozen) of one image of at
@@ -425,6 +443,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_few_outputs_strided(g)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, strided, 1-4 outputs and 8 or more inputs per group: one window, not a plane per phase";
+  } else if (few_channels_strided_goes_blocked(g)) {
+    choice = Conv2dAlgorithm::Blocked,
+    why = "3-8 input channels, stride 3 or more (a first layer): blocked, the channels interleaved as it copies";
   } else if (few_outputs_strided(g)) {
     choice = Conv2dAlgorithm::Ocblock, few_outputs = true,
     why = "at most 16 output channels, strided, 8 or more input channels: one window, not a plane per phase";

@@ -1,6 +1,7 @@
 // The channel-blocked layout's convolution (kernels/blocked/, ops/conv2d_blocked.hpp) against the
 // plain reference on randomized shapes: dense layers on blocked and plain inputs, depthwise layers,
 // channel counts that leave padding lanes, kernels 1-5 (odd and even), strides 1-3, dilations 1-3,
+// plain inputs also as stems (3-8 channels, strides 3-4, windows up to 11),
 // asymmetric padding, any cut into work items; at this process's width and at 16 lanes compiled
 // for AVX2 (AVX-512's layout, run on any machine), with the fused stage (residual and activation).
 #include <gtest/gtest.h>
@@ -40,6 +41,11 @@ Case random_case(std::mt19937& rng, bool depthwise, bool plain_input) {
     g.dilation_h = pick(0, 3) == 0 ? pick(2, 3) : 1, g.dilation_w = pick(0, 3) == 0 ? pick(2, 3) : 1;
     g.pad_top = pick(0, 2), g.pad_left = pick(0, 2), c.pad_bottom = pick(0, 2), c.pad_right = pick(0, 2);
     if (pick(0, 3) == 0) g.pad_top = g.pad_left = c.pad_bottom = c.pad_right = 0;  // read in place
+    if (plain_input && pick(0, 2) == 0) {  // a stem: up to 8 channels, stride 3-4, a window of up to 11
+      g.C = pick(3, 8), g.stride_h = pick(3, 4), g.stride_w = pick(3, 4);
+      g.KH = pick(g.stride_h, 11), g.KW = pick(g.stride_w, 11), g.dilation_h = g.dilation_w = 1;
+      g.H = pick(g.KH, 40), g.W = pick(g.KW, 40);
+    }
     g.in_blocked = !plain_input, g.depthwise = depthwise;
     const int64_t eh = g.dilation_h * (g.KH - 1) + 1, ew = g.dilation_w * (g.KW - 1) + 1;
     const int64_t ph = g.H + g.pad_top + c.pad_bottom, pw = g.W + g.pad_left + c.pad_right;

@@ -600,6 +600,22 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
     }
     tinytorch::ops::release_frozen_weights(owner);
   }
+  // First layers of 3-8 channels at stride 3 or more: blocked where its 16 lanes run at twice the
+  // rate (AlexNet's 11x11 stride-4 stem, a 4x4 stride-4 patchify layer); not at stride 2 (ResNet's
+  // stem), nor with one channel.
+  {
+    const tt::Conv2dAlgorithm stem =
+        few_pixels == tt::Conv2dAlgorithm::Blocked ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Direct;
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 3, 224, 224}, {64, 3, 11, 11},
+                                          {.stride = tt::Size2(4), .padding = tt::Padding2d(2)}),
+              stem);
+    EXPECT_EQ(tt::select_conv2d_algorithm({2, 3, 224, 224}, {96, 3, 4, 4}, {.stride = tt::Size2(4)}), stem);
+    EXPECT_NE(tt::select_conv2d_algorithm({1, 3, 224, 224}, {64, 3, 7, 7},
+                                          {.stride = tt::Size2(2), .padding = tt::Padding2d(3)}),
+              tt::Conv2dAlgorithm::Blocked);
+    EXPECT_NE(tt::select_conv2d_algorithm({1, 1, 96, 96}, {32, 1, 8, 8}, {.stride = tt::Size2(4)}),
+              tt::Conv2dAlgorithm::Blocked);
+  }
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.stride = tt::Size2(3)}),
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
