@@ -241,6 +241,20 @@ TEST(ConvAlgorithms, WinogradWideTileRows) {
   EXPECT_EQ(checked, 24);
 }
 
+namespace {
+
+// A 3x3 'same' layer of random weights and bias by Winograd against the reference, and the same
+// bits on one thread and two.
+void expect_winograd_same_padding(tt::Generator& gen, const tt::Shape& input, int64_t OC) {
+  SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
+  const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 3, 3}, gen);
+  const tt::Tensor b = tt::Tensor::randn({OC}, gen);
+  expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Winograd, x, w, b,
+                                          tt::Conv2dOptions{.padding = tt::Padding2d(1)}, 128.0 * (input[1] * 9 + 2));
+}
+
+}  // namespace
+
 // The GEMMs of a panel only partly filled with tiles compute only the vectors the tiles fill (a
 // half tile, or AVX-512's narrow ones of 8 and 24 lanes): every width of the last panel, from 1
 // tile to a panel and one more (one 4x4 tile per image, N images), near the reference and the
@@ -250,12 +264,7 @@ TEST(ConvAlgorithms, WinogradPartialPanelsComputeOnlyTheirTiles) {
   for (int64_t tiles : {1, 5, 8, 9, 16, 17, 24, 25, 31, 33, 40}) {
     for (int64_t OC : {16, 29}) {
       const tt::Shape input{tiles, 19, 4, 4};
-      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
-      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 3, 3}, gen);
-      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
-      expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Winograd, x, w, b,
-                                              tt::Conv2dOptions{.padding = tt::Padding2d(1)},
-                                              128.0 * (input[1] * 9 + 2));
+      expect_winograd_same_padding(gen, input, OC);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
@@ -270,12 +279,7 @@ TEST(ConvAlgorithms, WinogradFewPanelsSplitByOutputChannels) {
   const tt::Shape inputs[] = {{2, 24, 14, 14}, {8, 17, 7, 7}, {1, 20, 12, 12}, {3, 16, 9, 9}};
   for (const tt::Shape& input : inputs) {
     for (int64_t OC : {16, 37, 70}) {
-      SCOPED_TRACE(tt::shape_to_string(input) + " -> " + std::to_string(OC));
-      const tt::Tensor x = tt::Tensor::randn(input, gen), w = tt::Tensor::randn({OC, input[1], 3, 3}, gen);
-      const tt::Tensor b = tt::Tensor::randn({OC}, gen);
-      expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Winograd, x, w, b,
-                                              tt::Conv2dOptions{.padding = tt::Padding2d(1)},
-                                              128.0 * (input[1] * 9 + 2));
+      expect_winograd_same_padding(gen, input, OC);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
