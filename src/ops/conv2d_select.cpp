@@ -238,12 +238,13 @@ constexpr int64_t kPointwiseImagePixels = 16;
 // q = C OC / (C + OC) weighs the transforms (per tile, C inputs and OC outputs) against the
 // GEMMs (C OC). Fitted by least squares on 100 random 3x3 stride-1 layers of 16-1024 channels
 // and fewer than 4 panels of tiles (bench/rule_study.py winograd-few-tiles --seed 2501; AVX-512,
-// 2 threads, 2026-12-05): a = 1.43, b = 14.7; on 100 more (seed 2502) the rule picks the faster
-// side on 97, 1.11x the former rule's (a whole panel of tiles) geomean, 20 layers faster by 5%,
-// 1 slower (0.85x). With AVX2's 16-lane panels (seed 2503, 80 layers) the model did no better
-// than a whole panel of tiles (1.01x its geomean, 11 faster, 6 slower, down to 0.51x): a panel is
-// full from 16 tiles there, and below it ocblock's 8-lane vectors, as wide as the panel's half, win
-// as often as they lose. AVX2 keeps the whole panel.
+// 2 threads, 2026-12-05): a = 1.43, b = 14.7; on 100 more (seed 2502) this compute part picks the
+// faster side on 97 (1.11x the former rule's geomean, a whole panel of tiles; with the stream
+// term below, which those hot layers do not need, 1.07x, 9 faster by 5%, none slower). With
+// AVX2's 16-lane panels (seed 2503, 80 layers) the model did no better than a whole panel of
+// tiles (1.01x its geomean, 11 faster, 6 slower, down to 0.51x): a panel is full from 16 tiles
+// there, and below it ocblock's 8-lane vectors, as wide as the panel's half, win as often as they
+// lose. AVX2 keeps the whole panel.
 // Those layers ran one after another on the same weight, which stays in cache. In a network each
 // weight is read once per pass, from memory, and Winograd's U is 4x the weight (36 floats for 9):
 // with few pixels reading it costs more than the multiplies. So both sides' times are the larger
