@@ -24,10 +24,4 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
               static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
 }
 
-void sgemv(int64_t M, int64_t N, const float* A, int64_t lda, const float* x, float* y) {
-  pin_to_one_thread();
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, static_cast<blasint>(M), static_cast<blasint>(N), 1.0f, A,
-              static_cast<blasint>(lda), x, 1, 0.0f, y, 1);
-}
-
 }  // namespace tinytorch::kernels

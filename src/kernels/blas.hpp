@@ -1,4 +1,4 @@
-// The GEMM and GEMV tinytorch calls: OpenBLAS's sgemm, pinned to one thread (tinytorch does the
+// The GEMM tinytorch calls on OpenBLAS: its sgemm, pinned to one thread (tinytorch does the
 // threading, see core/parallel.hpp), in row-major terms.
 #pragma once
 
@@ -10,9 +10,5 @@ namespace tinytorch::kernels {
 // is [K, N] (B^T if trans_b).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-
-// y[M] = A[M, N] x[N] (row-major A, leading dimension lda): a matrix-vector product that reads A
-// once, where sgemm would first copy it into packed panels.
-void sgemv(int64_t M, int64_t N, const float* A, int64_t lda, const float* x, float* y);
 
 }  // namespace tinytorch::kernels

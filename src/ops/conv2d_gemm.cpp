@@ -10,6 +10,7 @@
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
 #include "kernels/blas.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d_algorithms.hpp"
 
 namespace tinytorch::ops {
@@ -165,8 +166,8 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
         if (whole) {
           float* dst = out + r0 * g.OC + oc0;  // rows are images
           const float* x = in + (r0 * g.C + grp * CG) * g.H * g.W;
-          if (rows == 1) {  // a matrix-vector product (one_row_gemv)
-            kernels::sgemv(cols, K, w, K, x, dst);
+          if (rows <= kernels::kDotRowsBatch) {  // (one_row_gemv)
+            kernels::dot_rows(cols, K, w, K, x, g.C * g.H * g.W, rows, dst, g.OC);
           } else {
             kernels::sgemm(false, true, rows, cols, K, 1.0f, x, g.C * g.H * g.W, w, K, 0.0f, dst, g.OC);
           }
@@ -203,7 +204,7 @@ void conv2d_batched(float* out, const float* in, const float* weight, const floa
           r += count;
         }
         if (rows == 1) {  // (one_row_gemv)
-          kernels::sgemv(cols, K, w, K, patches, result);
+          kernels::dot_rows(cols, K, w, K, patches, K, 1, result, cols);
         } else {
           kernels::sgemm(true, true, rows, cols, K, 1.0f, patches, rows, w, K, 0.0f, result, cols);
         }

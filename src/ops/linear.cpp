@@ -9,6 +9,7 @@
 #include "core/parallel.hpp"
 #include "core/trace.hpp"
 #include "kernels/blas.hpp"
+#include "kernels/gemm/gemm_packed.hpp"
 #include "ops/checks.hpp"
 #include "tinytorch/autograd.hpp"
 
@@ -93,8 +94,9 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
   out_shape.back() = OUT;  // [N, IN] -> [N, OUT], or [IN] -> [OUT]
   Tensor y = Tensor::empty(out_shape);
   if (y.numel() == 0) return y;
-  // sgemm per block of 64 output features: [N, IN] x [64, IN]^T -> the [N, 64] columns of [N, OUT]
-  // (sgemv for a single row).
+  // Per block of 64 output features: [N, IN] x [64, IN]^T -> the [N, 64] columns of [N, OUT], by
+  // dot products of the rows up to kDotRowsBatch rows (the weight read once as it lies, docs/
+  // PERFORMANCE.md "Dot products of a few rows"), by sgemm from there.
   // Blocks are fixed by the shape, so the result does not depend on the thread count.
   constexpr int64_t kBlock = 64;
   const float* x = input.data();
@@ -104,8 +106,8 @@ Tensor linear_value(const Tensor& input_arg, const Tensor& weight_arg, const Ten
   parallel_for((OUT + kBlock - 1) / kBlock,
                [&](int64_t blk, int) {
                  const int64_t o0 = blk * kBlock, cols = std::min(kBlock, OUT - o0);
-                 if (N == 1) {  // one row: a matrix-vector product reads the block of W once, unpacked
-                   kernels::sgemv(cols, IN, w + o0 * IN, IN, x, out + o0);
+                 if (N <= kernels::kDotRowsBatch) {
+                   kernels::dot_rows(cols, IN, w + o0 * IN, IN, x, IN, N, out + o0, OUT);
                  } else {
                    kernels::sgemm(false, true, N, cols, IN, 1.0f, x, IN, w + o0 * IN, IN, 0.0f, out + o0, OUT);
                  }

@@ -211,6 +211,46 @@ TEST(MicroKernels, WeightRowsEveryTileHeightAsThePackedPanel) {
             }
 }
 
+// dot_rows (linear layers and whole-image convolutions at batch 1 to 8) against sums in double
+// over every count of vectors to 11 (blocks of 4, then the rest), weight rows past every block
+// height, depths past every vector width and its edges, with strides past the rows; nothing outside
+// y's rows and columns is written. Each row's bits do not depend on the rows around it (the callers
+// split the rows among threads): every row again alone, bit for bit.
+TEST(MicroKernels, DotRowsEveryVectorCountRowCountAndDepth) {
+  std::mt19937 rng(2701);
+  std::normal_distribution<float> normal;
+  for (int64_t m = 1; m <= 11; ++m)
+    for (int64_t rows : {1, 2, 3, 5, 8, 9, 17, 33})
+      for (int64_t K : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 1280}) {
+        const int64_t ldw = K + 3, ldx = K + 5, ldy = rows + 2;
+        std::vector<float> w(static_cast<size_t>(rows * ldw)), x(static_cast<size_t>(m * ldx));
+        for (float& v : w) v = normal(rng);
+        for (float& v : x) v = normal(rng);
+        const float guard = 12345.0f;
+        std::vector<float> y(static_cast<size_t>(m * ldy), guard);
+        k::dot_rows(rows, K, w.data(), ldw, x.data(), ldx, m, y.data(), ldy);
+        for (int64_t n = 0; n < m; ++n)
+          for (int64_t o = 0; o < ldy; ++o) {
+            const float got = y[n * ldy + o];
+            const std::string where = "m " + std::to_string(m) + " rows " + std::to_string(rows) + " K " +
+                                      std::to_string(K) + ": vector " + std::to_string(n) + " row " + std::to_string(o);
+            if (o >= rows) {
+              ASSERT_EQ(got, guard) << where << " (past the rows) written";
+              continue;
+            }
+            double want = 0.0, scale = 0.0;
+            for (int64_t j = 0; j < K; ++j) {
+              want += static_cast<double>(w[o * ldw + j]) * x[n * ldx + j];
+              scale += std::abs(static_cast<double>(w[o * ldw + j]) * x[n * ldx + j]);
+            }
+            ASSERT_NEAR(got, want, 1e-6 * scale + 1e-30) << where;
+            float alone = guard;
+            k::dot_rows(1, K, w.data() + o * ldw, ldw, x.data() + n * ldx, ldx, 1, &alone, 1);
+            ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(alone)) << where << " alone";
+          }
+      }
+}
+
 // In builds that check contracts, a call outside the tile is stopped with the broken condition.
 TEST(MicroKernels, ContractsStopCallsOutsideTheTile) {
   if (!tinytorch::kContractsChecked) GTEST_SKIP() << "contracts are checked only with TINYTORCH_ASSERTS";

@@ -100,6 +100,16 @@ void gemm_micro_panels(int64_t kc, const float* a_panels, int64_t a_stride, int6
   choice().panels(kc, a_panels, a_stride, lda, m, b_panel, c, ldc, cols, store, bias);
 }
 
+void dot_rows(int64_t rows, int64_t K, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t m, float* y,
+              int64_t ldy) {
+  TT_EXPECTS(rows >= 0 && K >= 0 && m >= 0 && ldw >= K && ldx >= K && (m <= 1 || ldy >= rows));
+  TT_EXPECTS(rows == 0 || m == 0 || (w != nullptr && x != nullptr && y != nullptr));
+  if (rows == 0) return;
+  for (int64_t n0 = 0; n0 < m; n0 += 4) {
+    choice().dot(rows, K, w, ldw, x + n0 * ldx, ldx, static_cast<int>(std::min<int64_t>(4, m - n0)), y + n0 * ldy, ldy);
+  }
+}
+
 void stream_fence() { _mm_sfence(); }
 
 }  // namespace tinytorch::kernels

@@ -65,4 +65,14 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                         const float* bias, int64_t lda = 0);
 
+// y[n * ldy + o] = x[n * ldx + 0 .. K) . w[o * ldw + 0 .. K) for vectors n < m and weight rows
+// o < rows: a few vectors against a row-major weight read as it lies, 4 vectors at a time
+// (gemm/dot.hpp). Linear layers and whole-image convolutions at batch 1 to 8, where sgemm would
+// copy the weight into packed panels to use each a few times.
+// Up to this many vectors the callers take dot_rows over sgemm (measured in docs/PERFORMANCE.md,
+// "Dot products of a few rows").
+constexpr int64_t kDotRowsBatch = 8;
+void dot_rows(int64_t rows, int64_t K, const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t m, float* y,
+              int64_t ldy);
+
 }  // namespace tinytorch::kernels

@@ -23,6 +23,9 @@ struct GemmKernels {
   void (*direct_split)(int64_t kc, const float* a, int64_t lda, const float* base0, const float* base1, int split,
                        const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                        const float* bias);
+  // gemm/dot.hpp; 1 <= m <= 8.
+  void (*dot)(int64_t rows, int64_t K, const float* w, int64_t ldw, const float* x, int64_t ldx, int m, float* y,
+              int64_t ldy);
 };
 
 namespace avx2 {

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "kernels/cpu.hpp"
+#include "kernels/gemm/dot.hpp"
 #include "kernels/gemm/table.hpp"
 
 namespace tinytorch::kernels {
@@ -377,8 +378,13 @@ void direct_split(int64_t kc, const float* a, int64_t lda, const float* base0, c
 // The table of one ISA's micro-kernels.
 template <class V>
 const GemmKernels& gemm_kernels_of() {
-  static const GemmKernels table{
-      {V::mr, 2 * V::width, V::name}, &micro<V>, &panels<V>, &direct<V>, &direct_panels<V>, &direct_split<V>};
+  static const GemmKernels table{{V::mr, 2 * V::width, V::name},
+                                 &micro<V>,
+                                 &panels<V>,
+                                 &direct<V>,
+                                 &direct_panels<V>,
+                                 &direct_split<V>,
+                                 &dot_rows<V>};
   return table;
 }
 
