@@ -11,4 +11,10 @@ namespace tinytorch::kernels {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// The name of the kernels OpenBLAS runs ("SkylakeX", "Haswell", ...), after the check of the first
+// call (blas.cpp, replace_fallback_kernels).
+const char* blas_kernels();
+// Whether OPENBLAS_CORETYPE was set before that check (the user's choice, left as it is).
+bool blas_kernels_chosen_by_user();
+
 }  // namespace tinytorch::kernels

@@ -13,6 +13,7 @@
 
 #include "core/parallel.hpp"
 #include "kernels/batch_norm.hpp"
+#include "kernels/blas.hpp"
 #include "kernels/linear.hpp"
 #include "kernels/loss.hpp"
 #include "kernels/pool2d.hpp"
@@ -256,6 +257,16 @@ TEST(LinearFast, MatchesReferenceAndThreadCount) {
     }
   }
   tt::set_num_threads(saved);
+}
+
+// OpenBLAS runs vector kernels: on a CPU model it does not know it falls back to Prescott's SSE3
+// ones, which tinytorch replaces before its first call (kernels/blas.cpp), unless the user chose
+// with OPENBLAS_CORETYPE (Prescott, say). The build targets AVX2, so every machine it runs on has better ones.
+TEST(LinearFast, OpenBlasRunsVectorKernels) {
+  const std::string kernels = tt::kernels::blas_kernels();
+  if (tt::kernels::blas_kernels_chosen_by_user()) GTEST_SKIP() << "OPENBLAS_CORETYPE chooses the kernels";
+  EXPECT_NE(kernels, "Prescott");
+  EXPECT_NE(kernels, "Core2");
 }
 
 TEST(PoolFast, IdenticalOnOneAndTwoThreads) {
