@@ -135,14 +135,14 @@ int64_t conv2d_batched_workspace_bytes(const Conv2dGeometry& g) {
   return b.rows * (g.channels_per_group() * g.KH * g.KW + b.cols) * 4;
 }
 
-// one_row_gemv: a block of one row (one pixel of one image: squeeze-excitation layers and classifiers written
-// as convolutions, at batch 1) runs as a matrix-vector product, which reads the weights once as
-// they lie; sgemm would first copy them into packed panels, each used for that one row. Measured
-// (2 threads, OpenBLAS 0.3.21, docs/PERFORMANCE.md): with OpenBLAS's AVX2 kernels, 1x240x1x1 ->
-// 960 took 78-90 us by sgemm and 19-22 us so; with its AVX-512 ones, which skip the packing for
-// small products, 15-19 against 18-21 us; 1x1280 -> 1000, 500 against 90 us and 76 against 80.
-// With 2 to 8 rows a product per row lost to the AVX-512 kernels' sgemm (by up to 2.5x at 4
-// rows): sgemm from 2 rows on.
+// one_row_gemv: a block of one row (one pixel of one image), or of up to kDotRowsBatch images of a
+// whole-window layer (squeeze-excitation layers and classifiers written as convolutions, at batch
+// 1 to 8), runs as dot products of the rows with the weight read once as it lies (kernels/gemm/
+// dot.hpp); sgemm would first copy it into packed panels, each used for those few rows. Measured
+// (2 threads, docs/PERFORMANCE.md "Dot products of a few rows"): OpenBLAS's sgemv, which this
+// replaced, had taken 1x240x1x1 -> 960 from 78-90 us (sgemm) to 19-22 with OpenBLAS's AVX2
+// kernels, and 1x1280 -> 1000 from 500 to 90 us; the dot products take the latter in 119-155 us
+// through the linear layer on a Xeon where sgemv took 330.
 void conv2d_batched(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
                     const OutputStage& stage) {
   const int64_t CG = g.channels_per_group(), OCG = g.out_channels_per_group(), K = CG * g.KH * g.KW;
