@@ -5,7 +5,7 @@
 //
 // Each block of R weight rows is streamed once against the M vectors: R x M accumulators, every
 // weight vector loaded once and multiplied into M of them, each vector's chunk loaded once per
-// block. R is the most rows (up to 8) whose R x M accumulators fill half the registers (16 zmm,
+// block. R is the most rows (up to 8) whose R x M accumulators fit in half the registers (16 zmm,
 // 8 ymm), the other half holding the loads. Whole rows are summed into the accumulators, then the
 // lane sums of all of them at once (lane_sums). At batch 1 the weight's stream from L3 or memory is
 // the cost; 4 vectors, not 8, per pass: with 8 (2 rows a block) the vectors' 40 KB (1280 inputs)
