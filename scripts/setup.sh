@@ -25,6 +25,7 @@ packages=(
   openmpi-bin libopenmpi-dev         # data-parallel training across processes and machines (mpirun)
   iproute2                           # network namespaces: the distributed tests' second "host"
   time                               # /usr/bin/time: peak memory in bench/train_vs_torch.py
+  ccache                             # the wheel's build below reuses the objects of the CMake build
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -36,6 +37,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Both builds below compile the library with the same flags: through ccache the second one takes
+# the first one's objects (CMake reads the launcher from the environment, pip's build included).
+export CMAKE_CXX_COMPILER_LAUNCHER=ccache
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null

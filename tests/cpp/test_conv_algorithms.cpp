@@ -524,12 +524,14 @@ TEST(ConvAlgorithms, WinogradSplitPanelsIdenticalOnAnyThreadCount) {
 }
 
 // kernels::wide_fma_doubles_rate, the key of the few-pixel rule below: false when the kernels run
-// AVX2; with AVX-512, the answer of a measurement 13 times longer than its own, wherever that one is
-// clear (CPUs measure near 1 or near 2).
+// AVX2; with AVX-512, its measurement (wide_fma_rate_ratio) gives the answer of one 13 times
+// longer, wherever that one is clear (CPUs measure near 1 or near 2). Both are timings on a machine
+// that may be busy (ctest runs two tests at a time): of three short measurements, two must agree.
 TEST(ConvAlgorithms, WideFmaRateProbeAgreesWithALongerMeasurement) {
   namespace k = tinytorch::kernels;
   if (k::cpu_isa() != k::Isa::Avx512) {
     EXPECT_FALSE(k::wide_fma_doubles_rate());
+    EXPECT_EQ(k::wide_fma_rate_ratio(), 1.0);
     return;
   }
   const int64_t iterations = 1 << 16;
@@ -539,12 +541,19 @@ TEST(ConvAlgorithms, WideFmaRateProbeAgreesWithALongerMeasurement) {
     narrow = std::max(narrow, k::fma_lanes_per_second(k::avx2::peak_kernels(), iterations));
   }
   const double ratio = wide / narrow;
-  std::cout << "  512-bit FMAs at " << ratio << "x the 256-bit ones' rate\n";
+  int doubled = 0;
+  std::cout << "  512-bit FMAs at " << ratio << "x the 256-bit ones' rate; the probe says";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const double probe = k::wide_fma_rate_ratio();
+    std::cout << " " << probe;
+    doubled += probe > 1.5;
+  }
+  std::cout << "\n";
   if (ratio > 1.7) {
-    EXPECT_TRUE(k::wide_fma_doubles_rate());
+    EXPECT_GE(doubled, 2);
   }
   if (ratio < 1.3) {
-    EXPECT_FALSE(k::wide_fma_doubles_rate());
+    EXPECT_LE(doubled, 1);
   }
 }
 

@@ -22,9 +22,12 @@ double fma_lanes_per_second(const PeakKernels& probe, int64_t iterations);
 // Whether this CPU's 512-bit FMAs do twice the work per second of its 256-bit ones (Intel's cores
 // with two 512-bit FMA units), not the same (AMD's Zen 4, whose 512-bit operations run at the
 // rate of its 256-bit units). Measured once per process, on the calling thread, the first time it
-// is asked: the two probes in turn, about 1 ms in all; false when the kernels run AVX2. Rules
-// that pick a kernel for its 16-lane vectors ask it (conv2d_select.cpp).
+// is asked: wide_fma_rate_ratio() > 1.5; false when the kernels run AVX2. Rules that pick a
+// kernel for its 16-lane vectors ask it (conv2d_select.cpp).
 bool wide_fma_doubles_rate();
+// The measurement behind it, made again at every call: the two probes in turn on the calling
+// thread, about 2 ms in all; 1 when the kernels run AVX2.
+double wide_fma_rate_ratio();
 
 namespace avx2 {
 const PeakKernels& peak_kernels();
