@@ -38,8 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Both builds below compile the library with the same flags: through ccache the second one takes
-# the first one's objects (CMake reads the launcher from the environment, pip's build included).
-export CMAKE_CXX_COMPILER_LAUNCHER=ccache
+# the first one's objects (CMake reads the launcher and the compiler from the environment, pip's
+# build included). The compiler is named the same way in both, as ccache tells c++ from g++.
+export CMAKE_CXX_COMPILER_LAUNCHER=ccache CXX=${CXX:-g++}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 cmake --install build >/dev/null
