@@ -195,15 +195,40 @@ void zero_slack(float* image, const Conv2dGeometry& g, const Layout& l) {
 // 0.81 -> 0.85). A frozen owner's weights may have been given back (prepared_weights.hpp): never.
 bool reads_weight_rows(const Conv2dGeometry& g) { return !frozen_scope_active() && g.N * g.OH * g.OW <= kPixelBlock; }
 
+// The last pixels of a run of `length` tiled from its start that dot products compute instead of a
+// tile (Direct::dot_tail), for K taps per output channel. A tile computes NR / 2 lanes (a half
+// tile) or NR whatever it holds, and each tile reads the panels' weight rows once more; dot
+// products (kernels::dot_rows, up to 4 pixels a pass over the rows) run along the taps instead,
+// every lane busy. So a last tile of at most a quarter of a half tile's lanes (NR / 8: 4 pixels
+// with AVX-512, 2 with AVX2; 14x14 is 196 = 6 x 32 + 4) goes to one pass of dot products, where K
+// holds at least 8 vectors of taps (4 NR), so that the sums' lane reductions cost little next to
+// their multiply-adds. Only where the kernel reads the weight's rows (reads_weight_rows), the form
+// dot_rows takes. Splitting a tile (a 7x7 image's 49 = 32 + 16 + 1) or two passes (5-8 pixels)
+// lost: docs/PERFORMANCE.md, "Dot products for the direct kernel's last pixels".
+int64_t dot_tail_pixels(int64_t length, int64_t nr, int64_t K) {
+  const int64_t rest = length % nr;
+  return rest <= nr / 8 && K >= 4 * nr ? rest : 0;
+}
+
 }  // namespace
 
 bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g) { return reads_weight_rows(g); }
 
+int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g) {
+  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  if (!reads_weight_rows(g) || layout(g, t).band) return 0;  // (bands tile every pixel)
+  const int64_t P = g.OH * g.OW;  // tiled as Direct::cut does: all images' pixels in one run, or each image's
+  const int64_t K = g.channels_per_group() * g.KH * g.KW;
+  return P >= t.nr ? dot_tail_pixels(g.N * P, t.nr, K) : g.N * dot_tail_pixels(P, t.nr, K);
+}
+
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile& t = kernels::packed_gemm_tile();
   const Layout l = layout(g, t);
-  if (reads_in_place(g)) return (kPixelBlock / t.nr + 1) * t.nr * tap_block(l.K) * 4;  // an item's packed tiles
-  return l.band ? l.image * 4 : 0;
+  // dot_pixels' taps and sums
+  const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (tap_block(l.K) + g.out_channels_per_group()) : 0;
+  if (reads_in_place(g)) return ((kPixelBlock / t.nr + 1) * t.nr * tap_block(l.K) + dots) * 4;  // + packed tiles
+  return l.band ? l.image * 4 : dots * 4;
 }
 
 bool conv2d_direct_supports(const Conv2dGeometry&) { return true; }
@@ -446,15 +471,18 @@ class Direct {
           const int64_t within = item % (c.blocks * c.groups);
           const auto [f0, f1] = c.pixels(c.panels_outer ? within % c.blocks : within / c.groups, NR_);
           const auto [ap0, ap1] = c.panels(c.panels_outer ? within / c.blocks : within % c.groups, panels_);
+          const int64_t tiled = f1 - dot_tail(f0, f1);  // pixels [tiled, f1) by dot products
           if (in_place_) {
-            run_packed(seq, f0, f1, ap0, ap1);
+            run_packed(seq, f0, tiled, f1, ap0, ap1);
           } else {
+            float* taps_of_dots = workspace(static_cast<size_t>(dots_floats(f1 - tiled)) * 4);
             for (int64_t k0 = 0; k0 < l_.K; k0 += KC_) {
               const int64_t kc = std::min(KC_, l_.K - k0);
               for (int64_t pb0 = ap0; pb0 < ap1; pb0 += panel_block_) {
                 const int64_t pb1 = std::min(ap1, pb0 + panel_block_);
-                for (int64_t f = f0; f < f1; f += NR_)
-                  run_tile(seq + f / P_, f % P_, std::min(NR_, f1 - f), k0, kc, pb0, pb1);
+                for (int64_t f = f0; f < tiled; f += NR_)
+                  run_tile(seq + f / P_, f % P_, std::min(NR_, tiled - f), k0, kc, pb0, pb1);
+                dot_pixels(taps_of_dots, seq, tiled, f1, k0, kc, pb0, pb1);
               }
             }
           }
@@ -465,6 +493,40 @@ class Direct {
         conv2d_work(g_));
   }
 
+  // The last pixels of an item's range [f0, f1) (its first at a whole tile) that dot_pixels computes.
+  int64_t dot_tail(int64_t f0, int64_t f1) const { return lda_ > 0 ? dot_tail_pixels(f1 - f0, NR_, l_.K) : 0; }
+
+  // Scratch floats of dot_pixels for m pixels: their taps of a K block, and their sums.
+  int64_t dots_floats(int64_t m) const { return m * (KC_ + OCG_); }
+
+  // Taps [k0, k0 + kc) of panels [pb0, pb1) for pixels [f0, f1) of sequence seq (dot_tail's), while
+  // the panels' rows are in cache from the tiles: each pixel's taps gathered into a row (scratch:
+  // dots_floats), their products with the group's weight rows stored as a tile stores its sums (the
+  // first K block's plus the bias, a later block's added to what is there).
+  void dot_pixels(float* scratch, int64_t seq, int64_t f0, int64_t f1, int64_t k0, int64_t kc, int64_t pb0,
+                  int64_t pb1) const {
+    const int64_t m = f1 - f0;
+    float* y = scratch + m * kc;
+    for (int64_t gp0 = pb0; gp0 < pb1 && m > 0;) {  // a group's panels at a time (its taps read its channels)
+      const int64_t gp1 = std::min(pb1, (gp0 / l_.panels + 1) * l_.panels);
+      const int64_t oc = oc0(gp0), count = oc0(gp1 - 1) + rows(gp1 - 1) - oc;
+      const int64_t* off = taps(gp0, k0);
+      for (int64_t j = 0; j < m; ++j) {
+        const float* src = base_ + (seq + (f0 + j) / P_) * image_ + (f0 + j) % P_;
+        for (int64_t k = 0; k < kc; ++k) scratch[j * kc + k] = src[off[k]];
+      }
+      kernels::dot_rows(count, kc, a_packed_ + oc * l_.K + k0, l_.K, scratch, kc, m, y, count);
+      for (int64_t j = 0; j < m; ++j) {
+        float* dst = out_ + ((seq + (f0 + j) / P_) * g_.OC + oc) * P_ + (f0 + j) % P_;
+        for (int64_t o = 0; o < count; ++o) {
+          const float sum = y[j * count + o];
+          dst[o * P_] = k0 > 0 ? dst[o * P_] + sum : bias_ ? sum + bias_[oc + o] : sum;
+        }
+      }
+      gp0 = gp1;
+    }
+  }
+
   // A pointwise layer's item: pixels [f0, f1) of sequence seq, panels [ap0, ap1). Per K block and
   // group, the item's pixels of each tap row are packed into [tile][kc][NR] (pack_tiles), then every
   // panel of the group meets every tile from the packed copy. Read in place instead, a tile's rows
@@ -473,9 +535,11 @@ class Direct {
   // each panel missed them again (8 x 512 -> 1024 at 14x14 on AVX2: 1.2x faster packed; 8 x 256
   // -> 64 at 56x56: 1.5x). Packing also takes tiles cut short or straddling two images, so a layer
   // of any pixel count is read in place, without the column planes' copy.
-  void run_packed(int64_t seq, int64_t f0, int64_t f1, int64_t ap0, int64_t ap1) const {
+  // Pixels [f1, dots_end) are dot_tail's (dot_pixels, as each panel block's tiles end).
+  void run_packed(int64_t seq, int64_t f0, int64_t f1, int64_t dots_end, int64_t ap0, int64_t ap1) const {
     const int64_t tiles = (f1 - f0 + NR_ - 1) / NR_;
-    float* packed = workspace(static_cast<size_t>(tiles * KC_ * NR_) * 4);
+    float* packed = workspace(static_cast<size_t>(tiles * KC_ * NR_ + dots_floats(dots_end - f1)) * 4);
+    float* taps_of_dots = packed + tiles * KC_ * NR_;
     for (int64_t k0 = 0; k0 < l_.K; k0 += KC_) {
       const int64_t kc = std::min(KC_, l_.K - k0);
       for (int64_t gp0 = ap0; gp0 < ap1;) {  // the panels of one group at a time: its taps read its channels
@@ -487,6 +551,7 @@ class Direct {
             const int64_t f = f0 + t * NR_;
             packed_tile(packed + t * kc * NR_, kc, k0, pb0, pb1, seq + f / P_, f % P_, std::min(NR_, f1 - f));
           }
+          dot_pixels(taps_of_dots, seq, f1, dots_end, k0, kc, pb0, pb1);
         }
         gp0 = gp1;
       }
