@@ -30,13 +30,18 @@
 // Otherwise each pixel has its own window offset: 12 pointers that do not fit in the general
 // registers beside the loop's own (the compiler reloads them from the stack: 8 x 256 -> 256 3x3
 // at 28x28 in groups of 32 ran at 45% of the FMA peak; 1.1x faster linear).
-// Plain GCC vectors of 8 floats: AVX2 instructions on both ISAs (the library's baseline).
+// A block of one vector per pixel (the ISA's width: 8 channels with AVX2, 16 with AVX-512) runs
+// kernels/ocblock's block, 12 pixels x one register; the others (16 channels with AVX2, 8 with
+// AVX-512) plain GCC vectors of 8 floats here, AVX2 instructions on both ISAs (the library's
+// baseline). With AVX-512 a block of 16 channels was two 256-bit vectors of 6 pixels, half the
+// work per multiply-add of one 512-bit vector (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
 #include <algorithm>
 #include <utility>
 #include <vector>
 
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
+#include "kernels/ocblock/ocblock.hpp"
 #include "ops/conv2d_algorithms.hpp"
 #include "ops/prepared_weights.hpp"
 
@@ -83,7 +88,8 @@ Plan plan(const Conv2dGeometry& g) {
   p.OCG = g.out_channels_per_group();
   p.K = p.CG * g.KH * g.KW;
   p.L = lanes_of(p.OCG);
-  p.pixels = kPixels * kPair / p.L;  // 12 accumulators either way
+  // 12 accumulators either way: 12 pixels of one vector (the ISA's block, or 8 lanes), 6 of two
+  p.pixels = p.L <= std::max(kSingle, kernels::ocblock_kernels().lanes) ? 2 * kPixels : kPixels;
   p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
@@ -201,6 +207,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
               a[((grp * p.pairs + oc / L) * K + k) * L + oc % L] = weight[(grp * p.OCG + oc) * K + k];
       });
   const float* w_all = packed->prepared.data();
+  const kernels::OcblockKernels& wide = kernels::ocblock_kernels();  // blocks of one vector per pixel
   // The [K] tap offsets (int64).
   auto* offset = reinterpret_cast<int64_t*>(workspace(static_cast<size_t>(K * 2) * 4, WorkspaceSlot::Shared));
   int64_t k = 0;
@@ -240,7 +247,9 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
               const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
               const int64_t* at = p.linear ? nullptr : base + (q - q0);
               const float* from = p.linear ? window + q : window;
-              if (L == kPair) {
+              if (L == wide.lanes) {
+                wide.block(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              } else if (L == kPair) {
                 block_of<2>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
               } else {
                 block_of<1>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
