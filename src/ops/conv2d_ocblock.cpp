@@ -31,10 +31,12 @@
 // registers beside the loop's own (the compiler reloads them from the stack: 8 x 256 -> 256 3x3
 // at 28x28 in groups of 32 ran at 45% of the FMA peak; 1.1x faster linear).
 // A block of one vector per pixel (the ISA's width: 8 channels with AVX2, 16 with AVX-512) runs
-// kernels/ocblock's block, 12 pixels x one register; the others (16 channels with AVX2, 8 with
-// AVX-512) plain GCC vectors of 8 floats here, AVX2 instructions on both ISAs (the library's
-// baseline). With AVX-512 a block of 16 channels was two 256-bit vectors of 6 pixels, half the
-// work per multiply-add of one 512-bit vector (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
+// kernels/ocblock's block, 12 pixels x one register, and with AVX-512 two such pairs at once where
+// the item has them (12 pixels x 32 channels, each input value broadcast once for both); the
+// others (16 channels with AVX2, 8 with AVX-512) plain GCC vectors of 8 floats here, AVX2
+// instructions on both ISAs (the library's baseline). With AVX-512 a block of 16 channels was two
+// 256-bit vectors of 6 pixels, half the work per multiply-add of one 512-bit vector
+// (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -188,7 +190,7 @@ void copy_window(float* window, const float* in, const Conv2dGeometry& g, const 
 int64_t conv2d_ocblock_workspace_bytes(const Conv2dGeometry& g) {
   const Plan p = plan(g);
   // shared: the tap offsets (int64); per thread: the item's accumulators and a window
-  return p.K * 2 * 4 + (p.chunk * kPair + p.window_floats) * 4;
+  return p.K * 2 * 4 + (2 * p.chunk * kPair + p.window_floats) * 4;
 }
 
 void conv2d_ocblock(float* out, const float* in, const float* weight, const float* bias, const Conv2dGeometry& g,
@@ -223,9 +225,10 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
         const int64_t image = item / (p.blocks * p.chunks), n = image / g.groups, grp = image % g.groups;
         const auto [pair0, pair1] = block_pairs(p, item / p.chunks % p.blocks);
         const int64_t q0 = item % p.chunks * p.chunk, q1 = std::min(Pe, q0 + p.chunk);
-        // [chunk pixels][L channels] of one pair, written back transposed into [OC, P]; then the window
-        float* acc = workspace(static_cast<size_t>(p.chunk * kPair + p.window_floats) * 4);
-        float* window = acc + p.chunk * kPair;
+        // [chunk pixels][L channels] of one pair and of the next (two at once: block2), written back
+        // transposed into [OC, P]; then the window
+        float* acc = workspace(static_cast<size_t>(2 * p.chunk * kPair + p.window_floats) * 4);
+        float* window = acc + 2 * p.chunk * kPair;
         auto& [buffer, holds] = held[static_cast<size_t>(thread)];
         if (buffer != acc || holds != image) {
           copy_window(window, in, g, p, n, grp);
@@ -235,29 +238,9 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
         if (!p.linear) {
           for (int64_t q = q0; q < q1; ++q) base[q - q0] = q / g.OW * g.stride_h * p.Wp + q % g.OW * g.stride_w;
         }
-        for (int64_t pair = pair0; pair < pair1; ++pair) {
-          const float* w = w_all + (grp * p.pairs + pair) * K * L;
-          // A K block of the pair's weights (16 KiB) stays in L1 while every pixel of the chunk meets it.
-          for (int64_t k0 = 0; k0 < K; k0 += p.KC) {
-            const int64_t kc = std::min(p.KC, K - k0);
-            // Blocks of 5 or 6 pixels (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1: a lone pixel's block
-            // does 2 multiply-adds per 3 loads); of 11 or 12 with one vector.
-            const int64_t n_blocks = (q1 - q0 + p.pixels - 1) / p.pixels;
-            for (int64_t b = 0, q = q0; b < n_blocks; ++b) {
-              const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
-              const int64_t* at = p.linear ? nullptr : base + (q - q0);
-              const float* from = p.linear ? window + q : window;
-              if (L == wide.lanes) {
-                wide.block(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
-              } else if (L == kPair) {
-                block_of<2>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
-              } else {
-                block_of<1>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
-              }
-              q += np;
-            }
-          }
-          const int64_t lanes = std::min(L, p.OCG - pair * L), oc0 = grp * p.OCG + pair * L;
+        // Pair pr's sums at src into the output, plus the bias.
+        auto store_pair = [&](int64_t pr, const float* src_pair) {
+          const int64_t lanes = std::min(L, p.OCG - pr * L), oc0 = grp * p.OCG + pr * L;
           // Runs of pixels that are consecutive in the output: the whole chunk, or (linear) each
           // row's part of it short of the columns past OW, which were computed for nothing.
           for (int64_t q = q0; q < q1;) {
@@ -267,12 +250,45 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
                 p.linear ? std::max<int64_t>(0, std::min(row_end, q / p.Wp * p.Wp + g.OW) - q) : q1 - q;
             for (int64_t l = 0; l < lanes; ++l) {
               float* dst = out + (n * g.OC + oc0 + l) * P + to;
-              const float* src = acc + (q - q0) * L + l;
+              const float* src = src_pair + (q - q0) * L + l;
               const float b = bias ? bias[oc0 + l] : 0.0f;
               for (int64_t i = 0; i < count; ++i) dst[i] = src[i * L] + b;
             }
             q = row_end;
           }
+        };
+        for (int64_t pair = pair0; pair < pair1;) {
+          // Two pairs at once where the ISA's block of two vectors takes them: each input value is
+          // broadcast once for 32 channels (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
+          const bool two = L == wide.lanes && wide.block2 != nullptr && pair + 1 < pair1;
+          const float* w = w_all + (grp * p.pairs + pair) * K * L;
+          float* acc1 = acc + p.chunk * L;  // the second pair's sums
+          // A K block of the pairs' weights (16 KiB a pair) stays in L1 while every pixel of the chunk meets it.
+          for (int64_t k0 = 0; k0 < K; k0 += p.KC) {
+            const int64_t kc = std::min(p.KC, K - k0);
+            // Blocks of 5 or 6 pixels (49 = 4 x 6 + 5 x 5, not 8 x 6 + 1: a lone pixel's block
+            // does 2 multiply-adds per 3 loads); of 11 or 12 with one vector.
+            const int64_t n_blocks = (q1 - q0 + p.pixels - 1) / p.pixels;
+            for (int64_t b = 0, q = q0; b < n_blocks; ++b) {
+              const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
+              const int64_t* at = p.linear ? nullptr : base + (q - q0);
+              const float* from = p.linear ? window + q : window;
+              if (two) {
+                wide.block2(np, from, at, offset + k0, kc, w + k0 * L, w + (K + k0) * L, acc + (q - q0) * L,
+                            acc1 + (q - q0) * L, k0 == 0);
+              } else if (L == wide.lanes) {
+                wide.block(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              } else if (L == kPair) {
+                block_of<2>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              } else {
+                block_of<1>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
+              }
+              q += np;
+            }
+          }
+          store_pair(pair, acc);
+          if (two) store_pair(pair + 1, acc1);
+          pair += two ? 2 : 1;
         }
         // The item's output pixels: q's plain index, a column past OW counting as the next row's start.
         auto plain = [&](int64_t q) { return p.linear ? q / p.Wp * g.OW + std::min(q % p.Wp, g.OW) : q; };

@@ -19,6 +19,11 @@ struct OcblockKernels {
   // window[base[j] + offset[k]] * w[k * lanes + l]; `first` starts from zero, else from acc.
   void (*block)(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w,
                 float* acc, bool first);
+  // The same for two vectors of channels at once, weights w0 and w1 into acc0 and acc1 (each as
+  // `block`'s), every broadcast input value multiplied into both: 24 accumulators, so only where
+  // the ISA has 32 registers (AVX-512); null with AVX2.
+  void (*block2)(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w0,
+                 const float* w1, float* acc0, float* acc1, bool first);
 };
 
 namespace avx2 {
