@@ -316,12 +316,14 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   }
 }
 
-// The ocblock kernel's register blocks are 16 output channels of up to 6 pixels, or 8 of up to
-// 12 where a group's output channels leave half of a 16-lane block empty (OCG % 16 in 1 .. 8):
+// The ocblock kernel's register blocks are 16 output channels of up to 6 pixels (with AVX-512 12
+// pixels of one vector, and two such pairs at once where a work item holds two or more), or 8 of up
+// to 12 where a group's output channels leave half of a 16-lane block empty (OCG % 16 in 1 .. 8):
 // group widths on both sides of the line, several blocks per group, K blocks (over 256 taps),
 // chunks of pixels (over 240) and short last blocks, stride-1 images wide enough that pixels run
-// over the window's width (linear: 37, 29 and 20 columns) and narrow ones that do not, against the
-// reference and bit-identical on 1 and 2 threads.
+// over the window's width (linear: 37, 29 and 20 columns) and narrow ones that do not, items of
+// two and three pairs (enough images and groups that an item holds a group's every pair), against
+// the reference and bit-identical on 1 and 2 threads.
 TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
   tt::Generator gen(53);
   struct Case {
@@ -329,11 +331,12 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
     int64_t OC, groups, k, stride;
   };
   const Case cases[] = {
-      {{2, 16, 7, 7}, 16, 2, 3, 1},   {{1, 24, 5, 6}, 24, 3, 3, 1}, {{2, 40, 9, 9}, 40, 1, 3, 2},
-      {{1, 12, 16, 17}, 36, 3, 3, 1}, {{3, 64, 6, 5}, 48, 2, 3, 1}, {{1, 30, 4, 4}, 24, 1, 3, 1},
-      {{2, 96, 5, 5}, 32, 4, 3, 1},   {{1, 300, 3, 4}, 8, 1, 1, 1}, {{1, 64, 14, 14}, 64, 8, 3, 2},
-      {{2, 600, 2, 3}, 20, 1, 3, 1},  {{1, 8, 21, 23}, 8, 1, 3, 1}, {{4, 6, 3, 3}, 10, 2, 2, 1},
-      {{2, 24, 9, 37}, 24, 3, 5, 1},  {{1, 18, 6, 20}, 9, 3, 3, 1}, {{2, 32, 13, 29}, 16, 2, 1, 1},
+      {{2, 16, 7, 7}, 16, 2, 3, 1},   {{1, 24, 5, 6}, 24, 3, 3, 1},  {{2, 40, 9, 9}, 40, 1, 3, 2},
+      {{1, 12, 16, 17}, 36, 3, 3, 1}, {{3, 64, 6, 5}, 48, 2, 3, 1},  {{1, 30, 4, 4}, 24, 1, 3, 1},
+      {{2, 96, 5, 5}, 32, 4, 3, 1},   {{1, 300, 3, 4}, 8, 1, 1, 1},  {{1, 64, 14, 14}, 64, 8, 3, 2},
+      {{2, 600, 2, 3}, 20, 1, 3, 1},  {{1, 8, 21, 23}, 8, 1, 3, 1},  {{4, 6, 3, 3}, 10, 2, 2, 1},
+      {{2, 24, 9, 37}, 24, 3, 5, 1},  {{1, 18, 6, 20}, 9, 3, 3, 1},  {{2, 32, 13, 29}, 16, 2, 1, 1},
+      {{8, 32, 7, 7}, 128, 4, 3, 1},  {{4, 24, 9, 9}, 192, 4, 3, 2}, {{8, 16, 10, 10}, 90, 2, 5, 1},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
