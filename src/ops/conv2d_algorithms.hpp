@@ -93,7 +93,7 @@ bool conv2d_direct_reads_in_place(const Conv2dGeometry& g);
 // compared: eager calls whose pixels, all images', fit one pixel block; conv2d_direct.cpp).
 bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g);
 // The output pixels, all images', that a direct call computes by dot products with the weight's
-// rows instead of a last pixel tile of at most a quarter of its lanes (conv2d_direct.cpp); their
+// rows instead of a last pixel tile of at most an eighth of its lanes (conv2d_direct.cpp); their
 // sums run in another order than a tile's, so their bits may differ from frozen weights' calls.
 int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g);
 
