@@ -282,9 +282,11 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 }
 
 // Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for
-// dense layers of stride 1 or 2 without dilation. ocblock's vectors are AVX2's 8 lanes on either
-// ISA; the blocked kernels' hold 16 channels, a register tile of 4 x 16 channels x 6 pixels, at
-// the price of a transpose of the input and the output. With stride 3 or dilation each work item's copy of its
+// dense layers of stride 1 or 2 without dilation. ocblock's vectors were AVX2's 8 lanes on either
+// ISA when this was measured; the blocked kernels' hold 16 channels, a register tile of 4 x 16
+// channels x 6 pixels, at the price of a transpose of the input and the output. (With ocblock's
+// blocks at AVX-512's width, 12 pixels x 16 or 32 channels, blocked still led on 40 such layers:
+// ocblock 0.70x its speed, docs/PERFORMANCE.md.) With stride 3 or dilation each work item's copy of its
 // input band holds 3-9 times the pixels it computes, and ocblock's one window per image wins.
 // Measured (AVX-512, 2 threads, every algorithm forced, weights frozen as in the graph runtime) on
 // the dense layers of torchvision's models at batch 1 and 8 and 200 random dense shapes (seed
