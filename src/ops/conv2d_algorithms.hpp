@@ -97,6 +97,18 @@ bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g);
 // sums run in another order than a tile's, so their bits may differ from frozen weights' calls.
 int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g);
 
+// Output channels per block of weight panels. A tile stores NR pixels of each of a block's rows
+// before the next tile stores the next NR: where a row of the output is not a whole number of
+// cache lines (OH * OW not a multiple of 16), the line a tile's row ends in is the line the next
+// tile's row begins in, and it must stay in L1 between the two. Blocks of up to 256 KiB of
+// weights (what L2 holds) had up to thousands of rows where K is small: their lines were evicted
+// and read back from memory, and the stores ran as thousands of streams. Side by side, 2 threads:
+// 1 x 4 -> 896 3x3 at 130x130 20.2 -> 6.6 ms (at 128x128, whole lines: 3.9 -> 3.4), 1 x 8 -> 904 5x5
+// stride 2 in 8 groups 6.5 -> 1.7 ms, AVX2 7.2 -> 4.2; blocks of 96 rows kept little of it, 24 and
+// 48 rows the same; 40 random layers the heuristic sends here 0.99x (docs/PERFORMANCE.md,
+// "Blocks of 48 output channels"). The direct and the packed kernels' loops.
+constexpr int64_t kPanelBlockRows = 48;
+
 // Whether a kernel writing the whole output in one pass should stream it (kernels::Store::Stream):
 // from 16 MiB on, the output cannot stay in this machine's caches for the next layer anyway, and
 // non-temporal stores skip reading every line before writing it (measured: docs/PERFORMANCE.md).

@@ -47,7 +47,6 @@ constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple
 // (OC x KC floats) stream from L2. Without the blocking a 128-channel 3x3 layer streams 1.2 MiB of
 // weights from L3 for every 32 pixels.
 constexpr int64_t kTapBlock = 256;
-constexpr int64_t kPanelBlockBytes = 256 << 10;  // weight panels (one K block of them) per block: half of L2
 
 // 1x1, stride 1, no padding: the column plane of a channel would be a copy of the channel, so the
 // input is read in place (offset k * P for channel k). Its tiles are packed per work item
@@ -274,11 +273,12 @@ class Direct {
     // Stream the output when it is large, written in one K block (later blocks read it back) and
     // has no stage to apply (stream_output).
     first_ = k_blocks == 1 && stream_output(g, stage) ? kernels::Store::Stream : kernels::Store::Write;
-    // Weight panels are visited in blocks whose K-block slices fit kPanelBlockBytes (L2): every
-    // pixel tile of an item meets a block before the next block is read, so the weights stream
-    // from L3 once per item instead of once per tile (a 2048-channel layer has 2 MiB of them per K
-    // block).
-    panel_block_ = std::max<int64_t>(1, kPanelBlockBytes / (MR_ * KC_ * 4));
+    // Weight panels are visited in blocks of at most kPanelBlockRows output channels
+    // (conv2d_algorithms.hpp): every pixel tile of an item meets a block before the next block is
+    // read, so the weights stream from L3 once per item instead of once per tile (a 2048-channel
+    // layer has 2 MiB of them per K block), and a block's slice of a K block (at most 48 x 256
+    // floats, 48 KiB) stays in L2.
+    panel_block_ = std::max<int64_t>(1, kPanelBlockRows / MR_);
   }
 
   void run() {

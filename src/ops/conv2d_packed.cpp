@@ -5,7 +5,8 @@
 // The weight is packed once per call into [OCG/MR][K][MR] panels shared by all threads. Work items
 // are (n, g, block of PB pixels); each packs its columns KC rows at a time into [PB/NR][KC][NR]
 // panels (about 256 KiB: L2) and runs the micro-kernel over every (MR rows, NR columns) tile,
-// the B panel staying in L1 while the A panels stream from L2. Block sizes depend on the shape
+// the B panel staying in L1 while the A panels stream from L2, up to kPanelBlockRows output
+// channels of them before the next B panel (conv2d_algorithms.hpp). Block sizes depend on the shape
 // only, so results do not depend on the thread count.
 #include <algorithm>
 
@@ -68,6 +69,8 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
   // has no stage to apply (stream_output).
   const kernels::Store first = KC == K && stream_output(g, stage) ? kernels::Store::Stream : kernels::Store::Write;
   const size_t scratch = static_cast<size_t>(conv2d_packed_workspace_bytes(g));
+  // Output channels per pass over the item's B panels: whole A panels, at most kPanelBlockRows.
+  const int64_t rows = std::max<int64_t>(1, kPanelBlockRows / MR) * MR;
   parallel_for(
       g.N * g.groups * blocks,
       [&](int64_t item, int) {
@@ -81,11 +84,14 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
           const int64_t kc = std::min(KC, K - k0);
           kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
-          for (int64_t bp = 0; bp < b_panels; ++bp) {
-            const int cols = static_cast<int>(std::min(NR, np - bp * NR));
-            kernels::gemm_micro_panels(kc, a_packed + grp * a_group_stride + k0 * MR, MR * K, OCG,
-                                       b_packed + bp * kc * NR, dst + bp * NR, P, cols,
-                                       k0 > 0 ? kernels::Store::Accumulate : first, group_bias);
+          for (int64_t r0 = 0; r0 < OCG; r0 += rows) {  // blocks of the output's rows (kPanelBlockRows)
+            for (int64_t bp = 0; bp < b_panels; ++bp) {
+              const int cols = static_cast<int>(std::min(NR, np - bp * NR));
+              kernels::gemm_micro_panels(kc, a_packed + grp * a_group_stride + r0 * K + k0 * MR, MR * K,
+                                         std::min(rows, OCG - r0), b_packed + bp * kc * NR, dst + r0 * P + bp * NR, P,
+                                         cols, k0 > 0 ? kernels::Store::Accumulate : first,
+                                         group_bias ? group_bias + r0 : nullptr);
+            }
           }
         }
         if (first == kernels::Store::Stream) return kernels::stream_fence();

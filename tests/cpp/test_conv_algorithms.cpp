@@ -316,6 +316,43 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   }
 }
 
+// The direct and packed kernels visit the weight panels in blocks of at most kPanelBlockRows
+// output channels (conv2d_algorithms.hpp): groups of more output channels than a block, with a
+// short last block and a short last panel, small and large K (one and two K blocks), 1x1 layers
+// read in place, strides, and output rows that are not whole cache lines; against the reference
+// and bit-identical on 1 and 2 threads.
+TEST(ConvAlgorithms, PanelBlocksOfManyOutputChannels) {
+  tt::Generator gen(59);
+  struct Case {
+    tt::Shape x;
+    int64_t OC, groups, k, stride;
+  };
+  const Case cases[] = {
+      {{1, 8, 19, 19}, 904, 8, 5, 2}, {{2, 1, 13, 11}, 113, 1, 5, 2}, {{1, 4, 10, 10}, 130, 1, 3, 1},
+      {{1, 2, 15, 17}, 194, 2, 1, 2}, {{2, 3, 9, 7}, 100, 1, 1, 1},   {{1, 40, 6, 7}, 97, 1, 3, 1},
+      {{3, 300, 5, 5}, 60, 1, 1, 1},  {{1, 6, 12, 12}, 98, 2, 3, 1},
+  };
+  int64_t blocks = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
+                 ", " + std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride));
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen);
+    const tt::Tensor w = tt::Tensor::randn({c.OC, c.x[1] / c.groups, c.k, c.k}, gen),
+                     b = tt::Tensor::randn({c.OC}, gen);
+    tt::Conv2dOptions options;
+    options.groups = c.groups;
+    options.stride = tt::Size2(c.stride, c.stride);
+    options.padding = tt::Padding2d(c.k / 2);
+    blocks += c.OC / c.groups > tt::ops::kPanelBlockRows;
+    for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Direct, tt::Conv2dAlgorithm::Packed}) {
+      SCOPED_TRACE(tt::to_string(a));
+      expect_reference_on_one_and_two_threads(a, x, w, b, options,
+                                              static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2));
+    }
+  }
+  EXPECT_GE(blocks, 6) << "too few groups span more than one block of output channels";
+}
+
 // The ocblock kernel's register blocks are 16 output channels of up to 6 pixels (with AVX-512 12
 // pixels of one vector, and two such pairs at once where a work item holds two or more), or 8 of up
 // to 12 where a group's output channels leave half of a 16-lane block empty (OCG % 16 in 1 .. 8):
