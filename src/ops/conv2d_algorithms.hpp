@@ -96,6 +96,10 @@ bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g);
 // rows instead of a last pixel tile of at most an eighth of its lanes (conv2d_direct.cpp); their
 // sums run in another order than a tile's, so their bits may differ from frozen weights' calls.
 int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g);
+// The pixels of the direct kernel's register tile for g: kernels::packed_gemm_tile().nr, or the
+// wide tile's (kernels::wide_gemm_tile: a batch-1 layer whose last 2-vector tile would be mostly
+// empty, conv2d_direct.cpp, direct_tile).
+int64_t conv2d_direct_tile_width(const Conv2dGeometry& g);
 
 // Output channels per block of weight panels. A tile stores NR pixels of each of a block's rows
 // before the next tile stores the next NR: where a row of the output is not a whole number of

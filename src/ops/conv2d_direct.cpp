@@ -206,15 +206,36 @@ bool reads_weight_rows(const Conv2dGeometry& g) { return !frozen_scope_active() 
 // lost: docs/PERFORMANCE.md, "Dot products for the direct kernel's last pixels".
 int64_t dot_tail_pixels(int64_t length, int64_t nr, int64_t K) {
   const int64_t rest = length % nr;
-  return rest <= nr / 8 && K >= 4 * nr ? rest : 0;
+  return rest <= std::min<int64_t>(nr / 8, 4) && K >= 4 * nr ? rest : 0;
+}
+
+// The register tile the direct kernel runs: the ISA's (12 x 32 with AVX-512), or its wide tile
+// (8 x 48: kernels::wide_gemm_tile) where that covers the pixels with fewer vectors of
+// multiply-adds per row, a last tile of dot products (dot_tail_pixels) counting as none: a 7x7
+// image is a tile of 32 pixels and one of 17 (4 vectors, 64 lanes for 49 pixels) or a wide tile
+// and one pixel of dot products (3 vectors). Only where the kernel reads the weight's rows (the
+// wide tile has no packed panels), at batch 1 (no tile straddles two images) and without bands
+// (which tile every pixel). (docs/PERFORMANCE.md, "A wide tile for 7x7 images".)
+kernels::GemmTile direct_tile(const Conv2dGeometry& g) {
+  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const kernels::GemmTile& w = kernels::wide_gemm_tile();
+  if (w.nr == 0 || g.N != 1 || !reads_weight_rows(g) || g.out_channels_per_group() < 8 * w.mr) return t;
+  const int64_t P = g.OH * g.OW, K = g.channels_per_group() * g.KH * g.KW, lanes = t.nr / 2;
+  auto quarters = [&](int64_t nr) {  // a tile's vectors count 4, a pixel of dot products 1
+    const int64_t dots = dot_tail_pixels(P, nr, K);
+    return 4 * (P / nr * (nr / lanes) + (dots > 0 ? 0 : (P % nr + lanes - 1) / lanes)) + dots;
+  };
+  return quarters(w.nr) < quarters(t.nr) && layout(g, w).band == 0 ? w : t;
 }
 
 }  // namespace
 
 bool conv2d_direct_reads_weight_rows(const Conv2dGeometry& g) { return reads_weight_rows(g); }
 
+int64_t conv2d_direct_tile_width(const Conv2dGeometry& g) { return direct_tile(g).nr; }
+
 int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g) {
-  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const kernels::GemmTile t = direct_tile(g);
   if (!reads_weight_rows(g) || layout(g, t).band) return 0;  // (bands tile every pixel)
   const int64_t P = g.OH * g.OW;  // tiled as Direct::cut does: all images' pixels in one run, or each image's
   const int64_t K = g.channels_per_group() * g.KH * g.KW;
@@ -222,7 +243,7 @@ int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g) {
 }
 
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
-  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const kernels::GemmTile t = direct_tile(g);
   const Layout l = layout(g, t);
   // dot_pixels' taps and sums
   const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (tap_block(l.K) + g.out_channels_per_group()) : 0;
@@ -235,7 +256,7 @@ bool conv2d_direct_supports(const Conv2dGeometry&) { return true; }
 bool conv2d_direct_reads_in_place(const Conv2dGeometry& g) { return reads_in_place(g); }
 
 int64_t conv2d_direct_shared_bytes(const Conv2dGeometry& g) {
-  const kernels::GemmTile& t = kernels::packed_gemm_tile();
+  const kernels::GemmTile t = direct_tile(g);
   const Layout l = layout(g, t);
   const int64_t planes = reads_in_place(g) ? 0 : planes_floats(g, l);
   // packed weights (kept between calls), column planes, tap offsets
@@ -255,9 +276,11 @@ class Direct {
         bias_(bias),
         g_(g),
         stage_(stage),
-        MR_(kernels::packed_gemm_tile().mr),
-        NR_(kernels::packed_gemm_tile().nr),
-        l_(layout(g, kernels::packed_gemm_tile())),
+        tile_(direct_tile(g)),
+        wide_(tile_.nr != kernels::packed_gemm_tile().nr),
+        MR_(tile_.mr),
+        NR_(tile_.nr),
+        l_(layout(g, tile_)),
         in_place_(reads_in_place(g)),
         P_(g.OH * g.OW),
         OCG_(g.out_channels_per_group()),
@@ -361,8 +384,13 @@ class Direct {
   void tile_panels(int64_t k0, int64_t kc, int64_t ap0, int64_t ap1, const float* src, float* dst, int cols) const {
     for (int64_t gp0 = ap0; gp0 < ap1;) {  // a group's panels in one call (its taps read its channels)
       const int64_t gp1 = std::min(ap1, (gp0 / l_.panels + 1) * l_.panels), m = oc0(gp1 - 1) + rows(gp1 - 1) - oc0(gp0);
-      kernels::direct_micro_panels(kc, panel(gp0, k0), MR_ * l_.K, m, src, taps(gp0, k0), dst + oc0(gp0) * P_, P_, cols,
-                                   store(k0), bias(gp0), lda_);
+      if (wide_) {
+        kernels::direct_wide_panels(kc, panel(gp0, k0), lda_, m, src, taps(gp0, k0), dst + oc0(gp0) * P_, P_, cols,
+                                    store(k0), bias(gp0));
+      } else {
+        kernels::direct_micro_panels(kc, panel(gp0, k0), MR_ * l_.K, m, src, taps(gp0, k0), dst + oc0(gp0) * P_, P_,
+                                     cols, store(k0), bias(gp0), lda_);
+      }
       gp0 = gp1;
     }
   }
@@ -603,10 +631,16 @@ class Direct {
                    int64_t cols) const {
     if (q + cols <= P_) {  // panels [pb0, pb1) lie in one group: rows oc0(pb0) .. of the output, in one call
       const int64_t last = pb1 - 1, m = oc0(last) + rows(last) - oc0(pb0);
-      kernels::gemm_micro_panels(kc, panel(pb0, k0), MR_ * l_.K, m, b, out_ + (n * g_.OC + oc0(pb0)) * P_ + q, P_,
-                                 static_cast<int>(cols), store(k0), bias(pb0), lda_);
+      float* c = out_ + (n * g_.OC + oc0(pb0)) * P_ + q;
+      if (wide_) {
+        return kernels::gemm_wide_panels(kc, panel(pb0, k0), lda_, m, b, c, P_, static_cast<int>(cols), store(k0),
+                                         bias(pb0));
+      }
+      kernels::gemm_micro_panels(kc, panel(pb0, k0), MR_ * l_.K, m, b, c, P_, static_cast<int>(cols), store(k0),
+                                 bias(pb0), lda_);
       return;
     }
+    TT_EXPECTS(!wide_);
     const int64_t split = P_ - q;
     alignas(64) float tile[12 * 32];  // MR x NR, at most
     TT_EXPECTS(MR_ * NR_ <= 12 * 32);
@@ -631,6 +665,7 @@ class Direct {
     if (q + cols <= P_) {
       return tile_panels(k0, kc, pb0, pb1, base_ + n * image_ + q, out_ + n * g_.OC * P_ + q, static_cast<int>(cols));
     }
+    TT_EXPECTS(!wide_);
     for (int64_t gp = pb0; gp < pb1; ++gp) {
       kernels::direct_micro_split(kc, panel(gp, k0), base_ + n * image_ + q, base_ + (n + 1) * image_,
                                   static_cast<int>(P_ - q), taps(gp, k0), out_ + (n * g_.OC + oc0(gp)) * P_ + q,
@@ -644,6 +679,8 @@ class Direct {
   const float* bias_;
   const Conv2dGeometry& g_;
   const OutputStage& stage_;
+  const kernels::GemmTile tile_;
+  const bool wide_;  // the wide tile (direct_tile): its kernels, never a tile straddling two images
   const int64_t MR_, NR_;
   const Layout l_;
   const bool in_place_;

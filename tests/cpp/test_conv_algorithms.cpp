@@ -1136,10 +1136,11 @@ TEST(ConvAlgorithms, PreparedWeightsFollowInPlaceChanges) {
 
 // Eager direct calls of at most 256 pixels in all images read the weight's rows in place (no packed
 // copy kept or compared); frozen weights (the graph runtime's) keep packed panels. Both give the
-// same bits (but for the last pixels that dot products on the rows take: the same sums within
-// rounding), on every path of the kernel: 1x1 read in place, column planes, bands of a large
-// image's planes, tiles straddling two images, groups, the last panel short of MR rows. And the
-// rows follow the weight's changes with no entry in the cache.
+// same bits (but for the last pixels that dot products on the rows take: the same sums in another
+// order, within the reference's bound), on every path of the kernel: 1x1 read in place, column
+// planes, bands of a large image's planes, tiles straddling two images, groups, the last panel
+// short of MR rows, the wide tile. And the rows follow the weight's changes with no entry in the
+// cache.
 TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
   namespace ops = tt::ops;
   tt::Generator gen(35);
@@ -1168,9 +1169,16 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
       {{2, 160, 1, 2}, {30, 160, 1, 1}, {}},
       {{2, 136, 2, 17}, {20, 136, 1, 1}, {}},
       {{1, 96, 9, 2}, {24, 96, 1, 1}, {}},
+      // the wide tile with AVX-512 (48 pixels, 8 rows; direct_tile): 1x1 in place with a half-height
+      // last tile (100 = 12 x 8 + 4), column planes (50 = 48 + 2), rows 4 KiB apart in four K
+      // blocks, groups of 64 outputs
+      {{1, 256, 7, 7}, {100, 256, 1, 1}, {}},
+      {{1, 24, 5, 10}, {70, 24, 3, 3}, {.padding = tt::Padding2d(1)}},
+      {{1, 1024, 7, 7}, {64, 1024, 1, 1}, {}},
+      {{1, 64, 7, 7}, {128, 32, 3, 3}, {.padding = tt::Padding2d(1), .groups = 2}},
   };
   const int saved = tt::get_num_threads();
-  int dot_cases = 0;
+  int dot_cases = 0, wide_cases = 0;
   // Rows 4 KiB apart go in tiles of as many rows as L1 has ways: both an 8-way L1 (Zen 4,
   // Skylake-X: tiles of 8 with AVX-512) and a 12-way one (Sapphire Rapids: whole tiles), whatever
   // this machine's.
@@ -1195,16 +1203,23 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
       const int64_t entries = ops::prepared_weight_stats().entries;
       // The last pixels a short last tile would hold go to dot products on the rows: the same
       // sums in another order.
-      const bool dots = ops::conv2d_direct_dot_pixels(ops::conv2d_geometry(c.input, c.weight, b, c.options)) > 0;
-      dot_cases += dots;
+      const ops::Conv2dGeometry g = ops::conv2d_geometry(c.input, c.weight, b, c.options);
+      const int64_t dots = ops::conv2d_direct_dot_pixels(g), P = g.OH * g.OW;
+      dot_cases += dots > 0;
+      wide_cases += ops::conv2d_direct_tile_width(g) != tt::kernels::packed_gemm_tile().nr;
+      // Whether pixel p of image n is one of the dot products' (the last of all images' pixels in one
+      // run, or of each image's where an image is smaller than a tile: conv2d_direct_dot_pixels).
+      const bool one_run = P >= ops::conv2d_direct_tile_width(g);
+      const auto dotted = [&](int64_t n, int64_t p) {
+        return one_run ? n * P + p >= g.N * P - dots : p >= P - dots / g.N;
+      };
       for (int threads : {1, 2}) {
         tt::set_num_threads(threads);
         const tt::Tensor rows = tt::conv2d_with(tt::Conv2dAlgorithm::Direct, x, w, b, c.options);
-        if (dots) {
-          EXPECT_TRUE(rows.allclose(packed, 1e-5, 1e-5)) << threads;
-        } else {
-          EXPECT_TRUE(rows.equal(packed)) << threads;
-        }
+        int64_t differ = 0;  // outside the dot products' pixels, bit for bit (theirs: against the reference, below)
+        for (int64_t i = 0; i < rows.numel(); ++i)
+          differ += !dotted(i / (g.OC * P), i % P) && rows.data()[i] != packed.data()[i];
+        EXPECT_EQ(differ, 0) << threads;
       }
       EXPECT_EQ(ops::prepared_weight_stats().entries, entries);
       w.data()[w.numel() - 1] += 0.5f;
@@ -1217,6 +1232,7 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
   tt::kernels::set_l1d_ways(0);
   tt::set_num_threads(saved);
   EXPECT_GE(dot_cases, 2) << "no case took the dot products of the last pixels on " << tt::peak_isa();
+  if (tt::kernels::wide_gemm_tile().nr > 0) EXPECT_GE(wide_cases, 4) << "the wide tile was hardly taken";
 }
 
 // The budget evicts least recently used entries; calls stay right whatever it holds.

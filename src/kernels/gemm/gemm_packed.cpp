@@ -24,6 +24,24 @@ const GemmKernels& choice() {
 
 const GemmTile& packed_gemm_tile() { return choice().tile; }
 
+const GemmTile& wide_gemm_tile() { return choice().wide; }
+
+void gemm_wide_panels(int64_t kc, const float* a, int64_t lda, int64_t m, const float* b_panel, float* c, int64_t ldc,
+                      int cols, Store store, const float* bias) {
+  TT_EXPECTS(choice().wide_panels != nullptr);
+  TT_EXPECTS(kc >= 0 && m >= 0 && lda >= kc && lda >= 1 && cols >= 1 && cols <= choice().wide.nr && ldc >= cols);
+  TT_EXPECTS(a != nullptr && b_panel != nullptr && c != nullptr);
+  choice().wide_panels(kc, a, lda, m, b_panel, c, ldc, cols, store, bias);
+}
+
+void direct_wide_panels(int64_t kc, const float* a, int64_t lda, int64_t m, const float* base, const int64_t* offset,
+                        float* c, int64_t ldc, int cols, Store store, const float* bias) {
+  TT_EXPECTS(choice().direct_wide_panels != nullptr);
+  TT_EXPECTS(kc >= 0 && m >= 0 && lda >= kc && lda >= 1 && cols >= 1 && cols <= choice().wide.nr && ldc >= cols);
+  TT_EXPECTS(a != nullptr && base != nullptr && c != nullptr && (kc == 0 || offset != nullptr));
+  choice().direct_wide_panels(kc, a, lda, m, base, offset, c, ldc, cols, store, bias);
+}
+
 namespace {
 
 // A full panel with the row count known at compile time: the row loop unrolls into MR loads from

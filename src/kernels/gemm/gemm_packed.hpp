@@ -65,6 +65,20 @@ void direct_micro_split(int64_t kc, const float* a_panel, const float* base0, co
                         const int64_t* offset, float* c0, float* c1, int64_t ldc, int rows, int cols, Store store,
                         const float* bias, int64_t lda = 0);
 
+// The wide tile: 3 vectors of pixels (AVX-512: 48) by 2 MR / 3 rows (8), for a run of pixels whose
+// last 2-vector tile would be mostly empty (a 7x7 image, 49 = 32 + 17, is one wide tile and one
+// pixel for dot_rows). A is always rows read in place (lda > 0, rows [0, m) consecutive), B a
+// packed panel [kc][nr] (gemm_wide_panels) or read as direct_micro reads it (direct_wide_panels,
+// nr floats at every base + offset[k]: the caller provides slack). c[m, cols] (ldc), bias and store
+// as gemm_micro_panels (Stream written as Write). wide_gemm_tile().nr is 0 where the ISA has no
+// wide tile (AVX2: 3 vectors of accumulators by 4 rows would leave too few registers; its 16-pixel
+// tiles leave a 7x7 image 1 pixel): then neither kernel may be called.
+const GemmTile& wide_gemm_tile();
+void gemm_wide_panels(int64_t kc, const float* a, int64_t lda, int64_t m, const float* b_panel, float* c, int64_t ldc,
+                      int cols, Store store, const float* bias);
+void direct_wide_panels(int64_t kc, const float* a, int64_t lda, int64_t m, const float* base, const int64_t* offset,
+                        float* c, int64_t ldc, int cols, Store store, const float* bias);
+
 // y[n * ldy + o] = x[n * ldx + 0 .. K) . w[o * ldw + 0 .. K) for vectors n < m and weight rows
 // o < rows: a few vectors against a row-major weight read as it lies, 4 vectors at a time
 // (gemm/dot.hpp). Linear layers and whole-image convolutions at batch 1 to 8, where sgemm would

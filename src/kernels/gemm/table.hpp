@@ -26,6 +26,12 @@ struct GemmKernels {
   // gemm/dot.hpp; 1 <= m <= 8.
   void (*dot)(int64_t rows, int64_t K, const float* w, int64_t ldw, const float* x, int64_t ldx, int m, float* y,
               int64_t ldy);
+  // The wide tile (gemm_packed.hpp, wide_gemm_tile): nr 0 and no kernels where the ISA has none.
+  GemmTile wide;
+  void (*wide_panels)(int64_t kc, const float* a, int64_t lda, int64_t m, const float* b, float* c, int64_t ldc,
+                      int cols, Store store, const float* bias);
+  void (*direct_wide_panels)(int64_t kc, const float* a, int64_t lda, int64_t m, const float* base,
+                             const int64_t* offset, float* c, int64_t ldc, int cols, Store store, const float* bias);
 };
 
 namespace avx2 {

@@ -1,7 +1,7 @@
 // The packed GEMM's register tile, written once for any vector type V (simd/avx2.hpp,
 // simd/avx512.hpp): V::mr rows x 2 vectors of accumulators (AVX-512 12x32, AVX2 6x16), and the
 // five micro-kernels built on it (packed B, every A panel, direct, every A panel direct, direct
-// across two images).
+// across two images); with AVX-512 a wide tile of 8 rows x 3 vectors (packed B and direct).
 // Included only by the ISA files gemm/avx2.cpp and gemm/avx512.cpp; internal linkage throughout.
 #pragma once
 
@@ -375,16 +375,114 @@ void direct_split(int64_t kc, const float* a, int64_t lda, const float* base0, c
   }
 }
 
+// The wide tile: M rows of A read in place (lda > 0) x 3 vectors of pixels, row k of B at addr(k),
+// for a run whose last 2-vector tile would be mostly empty (gemm_packed.hpp, wide_gemm_tile). Each
+// output's sum runs over k in the same order as the 2-vector tile's: the same bits.
+template <class V, int M, class Addr>
+__attribute__((always_inline)) inline void tile3(int64_t kc, const float* a, int64_t lda, int rows, Addr addr,
+                                                 typename V::reg (&acc)[3][M]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < M; ++r) acc[0][r] = acc[1][r] = acc[2][r] = V::zero();
+  with_a<V::mr, M, true>(
+      a, lda, rows, [&](auto at) __attribute__((always_inline)) {
+        for (int64_t k = 0; k < kc; ++k) {
+          at.step();
+          const float* b = addr(k);
+          const typename V::reg b0 = V::load(b), b1 = V::load(b + V::width), b2 = V::load(b + 2 * V::width);
+#pragma GCC unroll 8
+          for (int r = 0; r < M; ++r) {
+            const typename V::reg av = V::broadcast(at(r, k));
+            acc[0][r] = V::fmadd(av, b0, acc[0][r]);
+            acc[1][r] = V::fmadd(av, b1, acc[1][r]);
+            acc[2][r] = V::fmadd(av, b2, acc[2][r]);
+          }
+        }
+      });
+}
+
+// Rows [0, rows) and columns [0, cols) of the wide tile to c (ldc), as store_tile stores (a
+// Stream store is written as Write: the wide tile serves calls of at most 256 pixels).
+template <class V, int M>
+__attribute__((always_inline)) inline void store_tile3(typename V::reg (&acc)[3][M], float* c, int64_t ldc, int rows,
+                                                       int cols, Store store, const float* bias) {
+  constexpr int W = V::width;
+#pragma GCC unroll 8
+  for (int r = 0; r < M; ++r) {
+    if (r >= rows) break;
+    float* row = c + r * ldc;
+#pragma GCC unroll 3
+    for (int j = 0; j < 3; ++j) {
+      const int n = cols - j * W;
+      if (n <= 0) break;
+      typename V::reg v = acc[j][r];
+      if (n < W) {
+        V::store_part(row + j * W, v, V::zero(), n, store == Store::Accumulate, bias ? bias + r : nullptr);
+        continue;
+      }
+      if (store == Store::Accumulate) {
+        v = V::add(v, V::load(row + j * W));
+      } else if (bias) {
+        v = V::add(v, V::set1(bias[r]));
+      }
+      V::store(row + j * W, v);
+    }
+  }
+}
+
+// Rows [0, m) of C against one wide B tile, 2 MR / 3 rows at a time (AVX-512: 8 rows, 24
+// accumulators); row k of B at addr(k).
+template <class V, class Addr>
+void wide_rows(int64_t kc, const float* a, int64_t lda, int64_t m, Addr addr, float* c, int64_t ldc, int cols,
+               Store store, const float* bias) {
+  constexpr int M = 2 * V::mr / 3;
+  for (int64_t r0 = 0; r0 < m; r0 += M) {
+    const int rows = static_cast<int>(std::min<int64_t>(M, m - r0));
+    auto run = [&](auto height) __attribute__((always_inline)) {  // a last tile of at most M / 2 rows: half of it
+      constexpr int H = decltype(height)::value;
+      typename V::reg acc[3][H];
+      tile3<V, H>(kc, a + r0 * lda, lda, rows, addr, acc);
+      store_tile3<V, H>(acc, c + r0 * ldc, ldc, rows, cols, store, bias ? bias + r0 : nullptr);
+    };
+    if (rows <= M / 2) {
+      run(std::integral_constant<int, M / 2>{});
+    } else {
+      run(std::integral_constant<int, M>{});
+    }
+  }
+}
+
+template <class V>
+void gemm_wide(int64_t kc, const float* a, int64_t lda, int64_t m, const float* b, float* c, int64_t ldc, int cols,
+               Store store, const float* bias) {
+  wide_rows<V>(
+      kc, a, lda, m, [b](int64_t k) __attribute__((always_inline)) { return b + k * 3 * V::width; }, c, ldc, cols,
+      store, bias);
+}
+
+template <class V>
+void direct_wide(int64_t kc, const float* a, int64_t lda, int64_t m, const float* base, const int64_t* offset, float* c,
+                 int64_t ldc, int cols, Store store, const float* bias) {
+  wide_rows<V>(
+      kc, a, lda, m, [ base, offset ](int64_t k) __attribute__((always_inline)) { return base + offset[k]; }, c, ldc,
+      cols, store, bias);
+}
+
 // The table of one ISA's micro-kernels.
 template <class V>
 const GemmKernels& gemm_kernels_of() {
+  // The wide tile where 3 vectors of accumulators fit the registers beside the B rows (AVX-512's
+  // 32; AVX2's 16 would hold 4 rows, whose broadcasts would outnumber the multiply-adds' loads).
+  constexpr bool wide = V::width == 16;
   static const GemmKernels table{{V::mr, 2 * V::width, V::name},
                                  &micro<V>,
                                  &panels<V>,
                                  &direct<V>,
                                  &direct_panels<V>,
                                  &direct_split<V>,
-                                 &dot_rows<V>};
+                                 &dot_rows<V>,
+                                 wide ? GemmTile{2 * V::mr / 3, 3 * V::width, V::name} : GemmTile{0, 0, V::name},
+                                 wide ? &gemm_wide<V> : nullptr,
+                                 wide ? &direct_wide<V> : nullptr};
   return table;
 }
 
