@@ -56,9 +56,20 @@ bool reads_in_place(const Conv2dGeometry& g) {
          g.OH == g.H && g.OW == g.W;
 }
 
-// Taps per K block: the fewest equal blocks of at most kTapBlock.
-int64_t tap_block(int64_t K) {
-  const int64_t k_blocks = (K + kTapBlock - 1) / kTapBlock;
+// A pointwise layer read in place packs its tiles per item (Direct::run_packed): a tile's K block
+// is one contiguous run that streams in order from L2, and each K block costs a pass that adds
+// into the output, packs the tiles again and gathers the dot products' taps again. Blocks of up to
+// 1024 taps there: on the sweep's 1x1 layers the heuristic sends to the direct kernel 1.03x and
+// 1.02x in geomean (seeds 21, 22; up to 1.15x where K >= 512, none slower by 5% but one whose K
+// was one block either way), AVX2 1.00-1.06x (docs/PERFORMANCE.md, "K blocks of pointwise
+// layers"). The packed tiles of an item are then up to 9 x 32 x 1024 floats (1.2 MB).
+constexpr int64_t kPointwiseTapBlock = 1024;
+
+// Taps per K block for g (K of them): the fewest equal blocks of at most kTapBlock, or
+// kPointwiseTapBlock for a layer read in place.
+int64_t tap_block(const Conv2dGeometry& g, int64_t K) {
+  const int64_t most = reads_in_place(g) ? kPointwiseTapBlock : kTapBlock;
+  const int64_t k_blocks = (K + most - 1) / most;
   return (K + k_blocks - 1) / k_blocks;
 }
 
@@ -246,8 +257,8 @@ int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile t = direct_tile(g);
   const Layout l = layout(g, t);
   // dot_pixels' taps and sums
-  const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (tap_block(l.K) + g.out_channels_per_group()) : 0;
-  if (reads_in_place(g)) return ((kPixelBlock / t.nr + 1) * t.nr * tap_block(l.K) + dots) * 4;  // + packed tiles
+  const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (tap_block(g, l.K) + g.out_channels_per_group()) : 0;
+  if (reads_in_place(g)) return ((kPixelBlock / t.nr + 1) * t.nr * tap_block(g, l.K) + dots) * 4;  // + packed tiles
   return l.band ? l.image * 4 : dots * 4;
 }
 
@@ -291,7 +302,7 @@ class Direct {
     base_ = in_place_ ? in : planes_;                             // what the tiles read
     image_ = in_place_ ? g.C * g.H * g.W : l_.image;              // floats per image there
     pack_weights(weight);
-    KC_ = tap_block(l_.K);
+    KC_ = tap_block(g, l_.K);
     const int64_t k_blocks = (l_.K + KC_ - 1) / KC_;
     // Stream the output when it is large, written in one K block (later blocks read it back) and
     // has no stage to apply (stream_output).
@@ -300,7 +311,7 @@ class Direct {
     // (conv2d_algorithms.hpp): every pixel tile of an item meets a block before the next block is
     // read, so the weights stream from L3 once per item instead of once per tile (a 2048-channel
     // layer has 2 MiB of them per K block), and a block's slice of a K block (at most 48 x 256
-    // floats, 48 KiB) stays in L2.
+    // floats, 48 KiB; 192 KiB for a pointwise layer's 1024 taps) stays in L2.
     panel_block_ = std::max<int64_t>(1, kPanelBlockRows / MR_);
   }
 

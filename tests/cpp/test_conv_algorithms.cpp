@@ -299,7 +299,8 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   tt::Generator gen(47);
   const tt::Shape inputs[] = {{2, 16, 8, 8},   {1, 7, 8, 8},   {2, 3, 6, 8},   {4, 5, 4, 12},  {3, 9, 4, 16},
                               {2, 33, 16, 16}, {1, 4, 32, 3},  {3, 5, 5, 5},   {2, 6, 7, 9},   {1, 2, 4, 4},
-                              {3, 300, 5, 7},  {2, 520, 3, 3}, {5, 270, 7, 7}, {1, 600, 9, 9}, {4, 64, 6, 6}};
+                              {3, 300, 5, 7},  {2, 520, 3, 3}, {5, 270, 7, 7}, {1, 600, 9, 9}, {4, 64, 6, 6},
+                              {1, 1500, 5, 7}, {2, 2100, 3, 3}};  // two K blocks (kPointwiseTapBlock)
   for (const tt::Shape& input : inputs) {
     for (int64_t groups : {1, 2}) {
       for (int64_t OC : {1, 13, 30}) {
