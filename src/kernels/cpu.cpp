@@ -88,6 +88,11 @@ int64_t l2_bytes() {
   return bytes;
 }
 
+int64_t l3_bytes() {
+  static const int64_t bytes = read_cache(3, "Unified").bytes;
+  return bytes;
+}
+
 void log_isa_choice(const char* family, const char* what) {
   if (verbose_enabled()) verbose_log(std::string(family) + ": " + what + " (" + isa_reason() + ")");
 }

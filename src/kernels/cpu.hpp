@@ -26,6 +26,8 @@ int l1d_ways();
 void set_l1d_ways(int ways);
 // The L2 cache's bytes (one core's), read the same way; 1 MiB where that cannot be read.
 int64_t l2_bytes();
+// The L3 cache's bytes (shared by the cores), read the same way; 0 where that cannot be read.
+int64_t l3_bytes();
 
 // Why cpu_isa() is what it is ("the CPU has AVX-512", "TINYTORCH_ISA=avx2 holds AVX-512 back", ...).
 const char* isa_reason();

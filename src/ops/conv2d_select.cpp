@@ -258,6 +258,20 @@ constexpr int64_t kPointwiseImagePixels = 16;
 // runtime at batch 1, alternating: ResNet-18 14.4-14.7 ms against 13.0-14.4 with it, GoogLeNet
 // 13.3-13.4 against 12.2-12.9, VGG-11 the same. AVX2's multiply-adds are half as wide, so
 // half the flops per byte (its rule of a whole panel stands for the compute).
+// The stream term holds where the weights do come from memory: where U (36 C OC floats) is more
+// than a sixteenth of the L3 (`kernels::l3_bytes`, shared by the cores and by the network's other
+// weights and activations). With a large L3 the network's U's stay in it between passes: on a Xeon
+// of model 207 (300 MiB of L3, 2 threads, 2026-12-06) ResNet-18's 256 -> 256 layers at 14x14 in
+// the graph runtime took 1.01-1.08 ms by Winograd against 1.13-1.17 blocked (per-node medians,
+// two runs each way), where the Sapphire Rapids above lost by Winograd (its L3 was not recorded;
+// the 105 MiB of the common parts would make 9.4 MiB of U more than a sixteenth). A sixteenth keeps
+// U at most 18.75 MiB on the former (256 -> 384 channels, not 512 -> 512); where Linux does not
+// describe the L3, the term holds.
+bool u_streams(const Conv2dGeometry& g) {
+  const double u_bytes = 36.0 * static_cast<double>(g.C * g.OC) * 4.0;
+  return 16.0 * u_bytes > static_cast<double>(kernels::l3_bytes());
+}
+
 constexpr double kWinogradGemm = 1.43, kWinogradTransforms = 14.7, kWeightBalance = 28.0;
 bool winograd_f43_repays(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
   const int64_t tiles = kernels::winograd_f43_tiles(g), vector = tile.nr / 2;
@@ -265,7 +279,7 @@ bool winograd_f43_repays(const Conv2dGeometry& g, const kernels::GemmTile& tile)
   const double pixels = static_cast<double>(g.N * g.OH * g.OW);
   const double r = 4.0 * static_cast<double>(lanes) / pixels;
   const double q = static_cast<double>(g.C * g.OC) / static_cast<double>(g.C + g.OC);
-  const double s = 2.0 * kWeightBalance * tile.nr / 32.0 / pixels;
+  const double s = u_streams(g) ? 2.0 * kWeightBalance * tile.nr / 32.0 / pixels : 0.0;
   const double compute = tile.nr > 16 ? r * (kWinogradGemm + kWinogradTransforms / q) : tiles >= tile.nr ? 0.0 : 2.0;
   return std::max(compute, 4.0 * s) < std::max(1.0, s);
 }

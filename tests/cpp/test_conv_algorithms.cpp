@@ -642,13 +642,19 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 7, 7}, {64, 64, 3, 3}, same), few_pixels);  // 144 KiB
     // Winograd where its cost model says the multiplies it saves repay its transforms and the
     // stream of its 4x larger weight: 16 tiles at 16x16 (half of AVX-512's panel, all of AVX2's),
-    // 256 pixels; not 16 tiles at 14x14 with AVX-512 (196 pixels: U's stream, 9.4 MB, outlasts
-    // the other kernels' compute), nor 8 tiles of two 7x7 images.
+    // 256 pixels; 16 tiles at 14x14 with AVX-512 (196 pixels) only where U (9.4 MB) stays in the
+    // L3 (at most a sixteenth of it), else its stream outlasts the other kernels' compute; with
+    // 512 channels (U 37.7 MB) only in an L3 of 604 MB; nor 8 tiles of two 7x7 images.
     const bool avx512_tiles = tinytorch::kernels::packed_gemm_tile().nr == 32;
+    const auto u_fits = [](int64_t channels) {
+      return 16 * 36 * channels * channels * 4 <= tinytorch::kernels::l3_bytes();
+    };
     const tt::Shape weight256{256, 256, 3, 3};
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 256, 16, 16}, weight256, same), tt::Conv2dAlgorithm::Winograd);
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 256, 14, 14}, weight256, same) == tt::Conv2dAlgorithm::Winograd,
-              !avx512_tiles);
+              !avx512_tiles || u_fits(256));
+    EXPECT_EQ(tt::select_conv2d_algorithm({1, 512, 14, 14}, weight, same) == tt::Conv2dAlgorithm::Winograd,
+              !avx512_tiles || u_fits(512));
     EXPECT_EQ(tt::select_conv2d_algorithm({2, 512, 7, 7}, weight, same), few_pixels);
     const uint64_t owner = tinytorch::ops::new_frozen_owner();
     {
