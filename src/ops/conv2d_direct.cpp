@@ -41,7 +41,7 @@
 namespace tinytorch::ops {
 namespace {
 
-constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple of NR)
+constexpr int64_t kPixelBlock = 256;  // output pixels per work item (a multiple of the 2-vector tile's NR)
 // Taps per K block: a pixel tile's input rows for the block (KC x NR floats, at most 32 KiB) stay
 // in L1 while every weight panel of the item meets them, the panels' slices of the block
 // (OC x KC floats) stream from L2. Without the blocking a 128-channel 3x3 layer streams 1.2 MiB of
@@ -210,7 +210,8 @@ bool reads_weight_rows(const Conv2dGeometry& g) { return !frozen_scope_active() 
 // tile) or NR whatever it holds, and each tile reads the panels' weight rows once more; dot
 // products (kernels::dot_rows, up to 4 pixels a pass over the rows) run along the taps instead,
 // every lane busy. So a last tile of at most a quarter of a half tile's lanes (NR / 8: 4 pixels
-// with AVX-512, 2 with AVX2; 14x14 is 196 = 6 x 32 + 4) goes to one pass of dot products, where K
+// with AVX-512, 2 with AVX2; 14x14 is 196 = 6 x 32 + 4), and at most the 4 of one pass (the wide
+// tile's NR / 8 is 6: two passes lost there too), goes to one pass of dot products, where K
 // holds at least 8 vectors of taps (4 NR), so that the sums' lane reductions cost little next to
 // their multiply-adds. Only where the kernel reads the weight's rows (reads_weight_rows), the form
 // dot_rows takes. Splitting a tile (a 7x7 image's 49 = 32 + 16 + 1) or two passes (5-8 pixels)

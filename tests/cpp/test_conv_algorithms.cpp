@@ -317,6 +317,22 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
   }
 }
 
+// A layer of OC outputs in `groups` groups from input x, a k x k window at `stride` with padding
+// k / 2, for the tests of one kernel's blocks below.
+struct LayerCase {
+  tt::Shape x;
+  int64_t OC, groups, k, stride;
+  tt::Shape weight() const { return {OC, x[1] / groups, k, k}; }
+  tt::Conv2dOptions options() const {
+    return {.stride = tt::Size2(stride), .padding = tt::Padding2d(k / 2), .groups = groups};
+  }
+  double terms() const { return static_cast<double>(x[1] / groups * k * k + 2); }  // the sums' length + 2
+  std::string describe() const {
+    return tt::shape_to_string(x) + " -> " + std::to_string(OC) + ", groups " + std::to_string(groups) + ", " +
+           std::to_string(k) + "x" + std::to_string(k) + " stride " + std::to_string(stride);
+  }
+};
+
 // The direct and packed kernels visit the weight panels in blocks of at most kPanelBlockRows
 // output channels (conv2d_algorithms.hpp): groups of more output channels than a block, with a
 // short last block and a short last panel, small and large K (one and two K blocks), 1x1 layers
@@ -324,31 +340,20 @@ TEST(ConvAlgorithms, DirectOneByOneInPlace) {
 // and bit-identical on 1 and 2 threads.
 TEST(ConvAlgorithms, PanelBlocksOfManyOutputChannels) {
   tt::Generator gen(59);
-  struct Case {
-    tt::Shape x;
-    int64_t OC, groups, k, stride;
-  };
-  const Case cases[] = {
+  const LayerCase cases[] = {
       {{1, 8, 19, 19}, 904, 8, 5, 2}, {{2, 1, 13, 11}, 113, 1, 5, 2}, {{1, 4, 10, 10}, 130, 1, 3, 1},
       {{1, 2, 15, 17}, 194, 2, 1, 2}, {{2, 3, 9, 7}, 100, 1, 1, 1},   {{1, 40, 6, 7}, 97, 1, 3, 1},
       {{3, 300, 5, 5}, 60, 1, 1, 1},  {{1, 6, 12, 12}, 98, 2, 3, 1},
   };
   int64_t blocks = 0;
-  for (const Case& c : cases) {
-    SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
-                 ", " + std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride));
-    const tt::Tensor x = tt::Tensor::randn(c.x, gen);
-    const tt::Tensor w = tt::Tensor::randn({c.OC, c.x[1] / c.groups, c.k, c.k}, gen),
-                     b = tt::Tensor::randn({c.OC}, gen);
-    tt::Conv2dOptions options;
-    options.groups = c.groups;
-    options.stride = tt::Size2(c.stride, c.stride);
-    options.padding = tt::Padding2d(c.k / 2);
+  for (const LayerCase& c : cases) {
+    SCOPED_TRACE(c.describe());
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen), w = tt::Tensor::randn(c.weight(), gen);
+    const tt::Tensor b = tt::Tensor::randn({c.OC}, gen);
     blocks += c.OC / c.groups > tt::ops::kPanelBlockRows;
     for (tt::Conv2dAlgorithm a : {tt::Conv2dAlgorithm::Direct, tt::Conv2dAlgorithm::Packed}) {
       SCOPED_TRACE(tt::to_string(a));
-      expect_reference_on_one_and_two_threads(a, x, w, b, options,
-                                              static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2));
+      expect_reference_on_one_and_two_threads(a, x, w, b, c.options(), c.terms());
     }
   }
   EXPECT_GE(blocks, 6) << "too few groups span more than one block of output channels";
@@ -364,11 +369,7 @@ TEST(ConvAlgorithms, PanelBlocksOfManyOutputChannels) {
 // the reference and bit-identical on 1 and 2 threads.
 TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
   tt::Generator gen(53);
-  struct Case {
-    tt::Shape x;
-    int64_t OC, groups, k, stride;
-  };
-  const Case cases[] = {
+  const LayerCase cases[] = {
       {{2, 16, 7, 7}, 16, 2, 3, 1},   {{1, 24, 5, 6}, 24, 3, 3, 1},  {{2, 40, 9, 9}, 40, 1, 3, 2},
       {{1, 12, 16, 17}, 36, 3, 3, 1}, {{3, 64, 6, 5}, 48, 2, 3, 1},  {{1, 30, 4, 4}, 24, 1, 3, 1},
       {{2, 96, 5, 5}, 32, 4, 3, 1},   {{1, 300, 3, 4}, 8, 1, 1, 1},  {{1, 64, 14, 14}, 64, 8, 3, 2},
@@ -376,17 +377,12 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
       {{2, 24, 9, 37}, 24, 3, 5, 1},  {{1, 18, 6, 20}, 9, 3, 3, 1},  {{2, 32, 13, 29}, 16, 2, 1, 1},
       {{8, 32, 7, 7}, 128, 4, 3, 1},  {{4, 24, 9, 9}, 192, 4, 3, 2}, {{8, 16, 10, 10}, 90, 2, 5, 1},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
-                 ", " + std::to_string(c.k) + "x" + std::to_string(c.k) + " stride " + std::to_string(c.stride));
-    const tt::Tensor x = tt::Tensor::randn(c.x, gen);
-    const tt::Tensor w = tt::Tensor::randn({c.OC, c.x[1] / c.groups, c.k, c.k}, gen),
-                     b = tt::Tensor::randn({c.OC}, gen);
-    const tt::Conv2dOptions options{
-        .stride = tt::Size2(c.stride), .padding = tt::Padding2d(c.k / 2), .groups = c.groups};
-    ASSERT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Ocblock, c.x, w.shape(), options));
-    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Ocblock, x, w, b, options,
-                                            static_cast<double>(c.x[1] / c.groups * c.k * c.k + 2));
+  for (const LayerCase& c : cases) {
+    SCOPED_TRACE(c.describe());
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen), w = tt::Tensor::randn(c.weight(), gen);
+    const tt::Tensor b = tt::Tensor::randn({c.OC}, gen);
+    ASSERT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Ocblock, c.x, w.shape(), c.options()));
+    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Ocblock, x, w, b, c.options(), c.terms());
   }
 }
 
