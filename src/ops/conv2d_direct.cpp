@@ -65,9 +65,10 @@ bool reads_in_place(const Conv2dGeometry& g) {
 // layers"). The packed tiles of an item are then up to 9 x 32 x 1024 floats (1.2 MB).
 constexpr int64_t kPointwiseTapBlock = 1024;
 
-// Taps per K block for g (K of them): the fewest equal blocks of at most kTapBlock, or
-// kPointwiseTapBlock for a layer read in place.
-int64_t tap_block(const Conv2dGeometry& g, int64_t K) {
+// Taps per K block for g (K = C / groups x KH x KW of them): the fewest equal blocks of at most
+// kTapBlock, or kPointwiseTapBlock for a layer read in place.
+int64_t tap_block(const Conv2dGeometry& g) {
+  const int64_t K = g.channels_per_group() * g.KH * g.KW;
   const int64_t most = reads_in_place(g) ? kPointwiseTapBlock : kTapBlock;
   const int64_t k_blocks = (K + most - 1) / most;
   return (K + k_blocks - 1) / k_blocks;
@@ -257,9 +258,10 @@ int64_t conv2d_direct_dot_pixels(const Conv2dGeometry& g) {
 int64_t conv2d_direct_workspace_bytes(const Conv2dGeometry& g) {
   const kernels::GemmTile t = direct_tile(g);
   const Layout l = layout(g, t);
+  const int64_t kc = tap_block(g);
   // dot_pixels' taps and sums
-  const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (tap_block(g, l.K) + g.out_channels_per_group()) : 0;
-  if (reads_in_place(g)) return ((kPixelBlock / t.nr + 1) * t.nr * tap_block(g, l.K) + dots) * 4;  // + packed tiles
+  const int64_t dots = reads_weight_rows(g) ? t.nr / 8 * (kc + g.out_channels_per_group()) : 0;
+  if (reads_in_place(g)) return ((kPixelBlock / t.nr + 1) * t.nr * kc + dots) * 4;  // + packed tiles
   return l.band ? l.image * 4 : dots * 4;
 }
 
@@ -303,7 +305,7 @@ class Direct {
     base_ = in_place_ ? in : planes_;                             // what the tiles read
     image_ = in_place_ ? g.C * g.H * g.W : l_.image;              // floats per image there
     pack_weights(weight);
-    KC_ = tap_block(g, l_.K);
+    KC_ = tap_block(g);
     const int64_t k_blocks = (l_.K + KC_ - 1) / KC_;
     // Stream the output when it is large, written in one K block (later blocks read it back) and
     // has no stage to apply (stream_output).

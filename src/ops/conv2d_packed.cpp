@@ -84,7 +84,9 @@ void conv2d_packed(float* out, const float* in, const float* weight, const float
         for (int64_t k0 = 0; k0 < K; k0 += KC) {
           const int64_t kc = std::min(KC, K - k0);
           kernels::im2col_packed(b_packed, image, g, p0, np, k0, kc, static_cast<int>(NR));
-          for (int64_t r0 = 0; r0 < OCG; r0 += rows) {  // blocks of the output's rows (kPanelBlockRows)
+          // Blocks of the output's rows (kPanelBlockRows): r0 is a multiple of MR, so A panel r0 / MR
+          // of the group's [OCG/MR][K][MR] starts r0 * K floats in.
+          for (int64_t r0 = 0; r0 < OCG; r0 += rows) {
             for (int64_t bp = 0; bp < b_panels; ++bp) {
               const int cols = static_cast<int>(std::min(NR, np - bp * NR));
               kernels::gemm_micro_panels(kc, a_packed + grp * a_group_stride + r0 * K + k0 * MR, MR * K,
