@@ -205,6 +205,27 @@ void sweep(int seed, bool depthwise, bool plain_input) {
 }  // namespace
 
 TEST(BlockedLayout, DenseOnBlockedInputsMatchesTheReference) { sweep(1, false, false); }
+
+// Runs of many pixels, which the random cases (13 columns at most) reach rarely: pointwise layers
+// read in place (one run over the item's rows, tiles of 24 pixels of one output block on AVX-512,
+// then 12, 6 and the rest) and an unpadded 3x3 layer on 30-pixel rows, for 1-3 output blocks.
+TEST(BlockedLayout, DenseRunsOfManyPixels) {
+  std::mt19937 rng(11);
+  for (const int64_t OC : {5, 16, 24, 40}) {
+    for (const int64_t K : {1, 3}) {
+      Case c{};
+      k::BlockedConv& g = c.g;
+      g.N = 2, g.C = K == 1 ? 37 : 19, g.H = K == 1 ? 9 : 6, g.W = K == 1 ? 31 : 32, g.OC = OC, g.KH = g.KW = K;
+      g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
+      g.OH = g.H - K + 1, g.OW = g.W - K + 1;
+      const k::Epilogue* e = OC == 24 ? &kEpilogues[1] : OC == 40 ? &kEpilogues[0] : nullptr;
+      check(rng, c, k::blocked_lanes(), &k::blocked_conv, e);
+      check(rng, c, 16, &k::blocked_conv_wide_on_avx2, e);
+      check(rng, c, k::blocked_lanes(), &band_item<&k::blocked_conv, 0>, nullptr);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+}
 TEST(BlockedLayout, DenseOnPlainInputsMatchesTheReference) { sweep(2, false, true); }
 TEST(BlockedLayout, DepthwiseMatchesTheReference) { sweep(3, true, false); }
 
