@@ -10,6 +10,7 @@
 #include "core/contract.hpp"
 #include "kernels/blocked/table.hpp"
 #include "kernels/cpu.hpp"
+#include "kernels/simd/transpose8.hpp"
 
 namespace tinytorch::kernels {
 namespace {
@@ -103,37 +104,6 @@ void blocked_conv_wide_on_avx2(float* out, const float* in, const float* packed_
   TT_EXPECTS(valid_item(g, 16, n, ob0, ob1, oh0, oh1));
   avx2::blocked_kernels_wide().item(out, in, packed_weight, packed_bias, g, n, ob0, ob1, oh0, oh1, scratch, stage);
 }
-
-namespace {
-
-typedef float v8 __attribute__((vector_size(32)));  // 8 floats (GCC vectors: AVX2 or whatever -march gives)
-
-inline v8 load8(const float* p) {
-  v8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// r[i][j] <- r[j][i]: the 8 x 8 transpose of unpack, 64-bit shuffles and 128-bit halves.
-inline void transpose8(v8 (&r)[8]) {
-  v8 t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[i + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-  }
-}
-
-}  // namespace
 
 // Both directions go 8 channels x 8 pixels at a time through one register transpose (lanes is 8
 // or 16: one or two such groups per block), the pixels past the last multiple of 8 one by one.
