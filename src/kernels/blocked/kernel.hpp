@@ -423,11 +423,12 @@ struct Fetch {
   }
 };
 
-// Output pixels [q0, q1) of one run (a row, or all pixels when evenly spaced across rows) in tiles
-// of P, then of 12 and of 6 (those below P), then one of exactly the rest. Where the run's windows are evenly spaced
-// (a blocked input, stride 1 or 2: SW) a tile's addresses are one register plus constants;
-// otherwise (SW 0) each pixel's offset is its own. (A short last tile of P that repeated its last
-// pixel did a whole tile's work for the 49th pixel of a 7x7 image: a ninth of the layer.)
+// Output pixels [q0, q1) of one run (a row, a row's whole tiles, or all pixels when evenly spaced
+// across rows) in tiles of P, then of 12 and of 6 (those below P), then one of exactly the rest.
+// Where the run's windows are evenly spaced (a blocked input, stride 1 or 2: SW) a tile's
+// addresses are one register plus constants; otherwise (SW 0) each pixel's offset is its own. (A
+// short last tile of P that repeated its last pixel did a whole tile's work for the 49th pixel of a
+// 7x7 image: a ninth of the layer.)
 template <class V, int M, int P, int IBC, int SW>
 void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb1, const int64_t* taps, int64_t T,
                const BlockedConv& g, int64_t oh0, int64_t q0, int64_t q1, const float* w, int64_t pm, const float* bias,
