@@ -226,6 +226,7 @@ TEST(BlockedLayout, DenseRunsOfManyPixels) {
     }
   }
 }
+
 TEST(BlockedLayout, DenseOnPlainInputsMatchesTheReference) { sweep(2, false, true); }
 TEST(BlockedLayout, DepthwiseMatchesTheReference) { sweep(3, true, false); }
 

@@ -250,7 +250,7 @@ Band make_band(const float* in, const BlockedConv& g, int64_t n, int64_t cb0, in
   // Up to 8 channels go 8 columns at a time through a register transpose, each pixel's 8 lanes
   // stored whole (the next pixel's store overwrites all but its C), while the last store's
   // overhang stays inside the columns this copy writes later; the rest column by column.
-  const int64_t overhang = C <= 8 ? (8 - C + C - 1) / C : 0;
+  const int64_t overhang = C <= 8 ? 7 / C : 0;  // pixels past the last: ceil((8 - C) / C)
   for (int64_t r = 0; r < R; ++r) {
     float* dst = buf + r * Wp * C;
     const int64_t ih = ih0 + r;
@@ -451,7 +451,7 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
   }
   const int rest = static_cast<int>(q1 - q);
   if (rest == 0) return;
-  const TapBox box = tap_box(g, oh0, q, rest);
+  const TapBox box = unpadded ? all : tap_box(g, oh0, q, rest);
   if constexpr (P > 12) {
     dense_run<V, M, 12, IBC, SW>(out, plane, b, cb0, cb1, taps, T, g, oh0, q, q1, w, pm, bias, st, fetch);
   } else if constexpr (P > 6) {
