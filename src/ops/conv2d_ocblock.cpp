@@ -11,8 +11,12 @@
 // output channels (a "pair" of vectors, 12 accumulators). Groups of 8 output channels (RegNet's,
 // ResNeXt's third stage), or of 16k + 1 .. 16k + 8, would leave half a pair's lanes empty: there a
 // block is 12 pixels x 8 channels, one vector each (lanes_of), and a "pair" is that one vector.
-// The weights are packed [group][pair][tap][L lanes] (L = 16 or 8) once and kept between calls
-// (prepared_weights.hpp).
+// Narrower still, a vector holds M pixels of L = lanes / M channels (kernels/ocblock's interleaved
+// blocks, M = 2 or 4, Plan::M): groups of 8 channels fill AVX-512's 16 lanes with 2 pixels, groups
+// of 4 (or 12, 20) with 4 pixels of 4 channels, each tap one load of M consecutive window floats
+// repeated across the vector.
+// The weights are packed [group][pair][tap][L M lanes] (L = 16, 8 or 4; each weight M times) once
+// and kept between calls (prepared_weights.hpp).
 // Work items are blocks of pairs times chunks of up to 240 pixels: an item reads its pairs'
 // weights once, a K block of 256 taps (16 KiB per pair) at a time that stays in L1 while every
 // pixel of the chunk meets it, so a layer of many channels and few pixels (512 -> 512, 3x3 at 7x7:
@@ -23,20 +27,21 @@
 // one offset per tap plus one per pixel. (Copied for all images and groups before the items, the
 // windows of a batch went out to memory and came back: 8 x 1024 -> 1024 stride 2 at 14x14 in
 // groups of 32 copied 8 MiB.)
-// Stride 1 on images wide beside their window ("linear" pixels, Plan::linear): outputs are
-// computed over the window's full width, Wp columns per output row of which the last
-// (KW - 1) * dilation are discarded, so that consecutive pixels are consecutive window floats and
-// a register block's 12 broadcasts share one address register (displacements 0, 4, .., 44 bytes).
-// Otherwise each pixel has its own window offset: 12 pointers that do not fit in the general
-// registers beside the loop's own (the compiler reloads them from the stack: 8 x 256 -> 256 3x3
-// at 28x28 in groups of 32 ran at 45% of the FMA peak; 1.1x faster linear).
+// Linear pixels (Plan::linear): outputs are computed over the window's full width, Wq columns per
+// output row of which the last few are discarded, so that consecutive pixels are consecutive window
+// floats and a register block's 12 broadcasts share one address register (displacements 0, 4, ..,
+// 44 bytes). At stride s the window is held as s x s phase planes (row r in plane r % s at r / s,
+// column q likewise), in which a row's pixels are again consecutive: Wq = ceil(Wp / s). Otherwise
+// each pixel has its own window offset: 12 pointers that do not fit in the general registers beside
+// the loop's own (the compiler reloads them from the stack: 8 x 256 -> 256 3x3 at 28x28 in groups
+// of 32 ran at 45% of the FMA peak; 1.1x faster linear). Interleaved blocks are always linear.
 // A block of one vector per pixel (the ISA's width: 8 channels with AVX2, 16 with AVX-512) runs
 // kernels/ocblock's block, 12 pixels x one register, and with AVX-512 two such pairs at once where
-// the item has them (12 pixels x 32 channels, each input value broadcast once for both); the
-// others (16 channels with AVX2, 8 with AVX-512) plain GCC vectors of 8 floats here, AVX2
-// instructions on both ISAs (the library's baseline). With AVX-512 a block of 16 channels was two
-// 256-bit vectors of 6 pixels, half the work per multiply-add of one 512-bit vector
-// (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
+// the item has them (12 pixels x 32 channels, each input value broadcast once for both); AVX2's
+// blocks of 16 channels are plain GCC vectors here, 6 pixels x two of 8 floats. With AVX-512 a
+// block of 16 channels was two 256-bit vectors of 6 pixels, half the work per multiply-add of one
+// 512-bit vector (docs/PERFORMANCE.md, "ocblock at AVX-512's width"); a block of 8 channels is
+// one 256-bit GCC vector of 12 pixels where it is not interleaved ("ocblock's interleaved pixels").
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -51,6 +56,7 @@ namespace tinytorch::ops {
 namespace {
 
 typedef float v8 __attribute__((vector_size(32)));  // 8 floats: one ymm
+typedef float v4 __attribute__((vector_size(16)));
 
 constexpr int64_t kPair = 16;  // output channels per register block: two vectors, or one (kSingle)
 constexpr int64_t kSingle = 8;
@@ -73,7 +79,9 @@ struct Plan {
   bool linear;                // pixels computed over the window's width (Pe of them)
   int64_t Pe;                 // pixels computed per image: OH * OW, or (OH - 1) * Wp + OW when linear
   int64_t L, pixels;          // lanes (output channels) and pixels per register block
+  int64_t M;                  // pixels per vector (interleaved blocks), else 1
   int64_t Hp, Wp;             // the window all outputs read (padding included)
+  int64_t sh, sw, Hq, Wq;     // as held: sh x sw phase planes of Hq x Wq (linear; else 1 x 1 of Hp x Wp)
   int64_t chunk, chunks;      // output pixels per work item (the last chunk may have fewer), chunks per image
   int64_t blocks;             // blocks of pairs per group (block_pairs)
   int64_t KC;                 // taps per K block
@@ -89,19 +97,60 @@ Plan plan(const Conv2dGeometry& g) {
   p.CG = g.channels_per_group();
   p.OCG = g.out_channels_per_group();
   p.K = p.CG * g.KH * g.KW;
-  p.L = lanes_of(p.OCG);
-  // 12 accumulators either way: 12 pixels of one vector (the ISA's block, or 8 lanes), 6 of two
-  p.pixels = p.L <= std::max(kSingle, kernels::ocblock_kernels().lanes) ? 2 * kPixels : kPixels;
-  p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Hp = (g.OH - 1) * g.stride_h + (g.KH - 1) * g.dilation_h + 1;
   p.Wp = (g.OW - 1) * g.stride_w + (g.KW - 1) * g.dilation_w + 1;
+  // The linear form at stride s holds the window as s x s phase planes (copy_window), so that
+  // consecutive pixels of a row read consecutive floats: Wq columns per output row.
+  const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
+  const int64_t Wq = (p.Wp + g.stride_w - 1) / g.stride_w;
   // Linear where the discarded columns are fewer than an eighth of those computed, about what the
   // general form's pointer reloads cost. Forced ocblock, both forms (Zen 4, 2 threads): 8 x 128 ->
   // 128 3x3 in groups of 16 at 18x18 (2 of 20 discarded) 1.1x faster linear, 28x28 in groups of 32
   // or 13 1.1-1.2x; at 14x14 (2 of 16) 5-12% slower (ResNet-18's 256 -> 256 at batch 1 among them),
-  // at 7x7 (2 of 9) 15-20% slower.
-  p.linear = g.stride_h == 1 && g.stride_w == 1 && (p.Wp - g.OW) * 8 < p.Wp;
-  p.Pe = p.linear ? (g.OH - 1) * p.Wp + g.OW : g.OH * g.OW;
+  // at 7x7 (2 of 9) 15-20% slower. Strided, only where each window float copied meets 128 or more
+  // multiply-add lanes (output channels x taps / stride^2): the phase planes are a gather, not a
+  // row's memmove, and at fewer the copy cost what the addresses saved (Xeon 8x: 3x3 stride 2 in
+  // groups of 16 and 32 outputs, 36 and 72 lanes a float, 0.83-0.99x; dense 64 -> 64 and 32 -> 64
+  // at 56x56 and 112x112, 144, 1.01-1.14x; 16 -> 487 7x7 stride 3 1.42x).
+  const bool strided_pays = p.OCG * g.KH * g.KW >= 128 * g.stride_h * g.stride_w;
+  p.linear = (unit_stride || strided_pays) && (Wq - g.OW) * 8 < Wq;
+  p.L = lanes_of(p.OCG);
+  p.M = 1;
+  // Blocks of L = lanes / M output channels, M pixels per vector (kernels/ocblock's interleaved
+  // blocks), where they compute at least an eighth fewer lanes x pixels than lanes_of's blocks, the
+  // fewer of M = 2 and 4: groups of 8 channels (ResNeXt's, RegNet's) fill a 16-lane vector with 2
+  // pixels, not half of it with one, groups of 12 a vector of 4 lanes x 4 pixels three times, not
+  // 16 lanes once. Lanes count in whole vectors (with AVX-512 lanes_of's 8-lane blocks take half a
+  // vector's time, with AVX2 a 16-lane pair two vectors). The M pixels must be M consecutive window
+  // floats, so interleaved blocks run over linear pixels whatever the discarded columns, which
+  // count among the pixels (1 x 286 -> 9 6x6 dilated at 6x5 discards 10 of 15 columns: not
+  // interleaved), as do a vector's pixels past the image (one pixel in a vector of 4); and at stride
+  // 1 or 2 only, where the phase planes' copy is a shuffle of 16 columns (at 3, a gather per
+  // float). Xeon 8x, one thread: 3x3 in groups of 2 to 40 at stride 1, 14x14 and 28x28, 1.2-2.5x;
+  // at 7x7 and 14x14, not linear before, 1.4-2.6x; stride 2 in groups of 8 1.27-1.36x; AVX2 in
+  // groups of 2 to 4 and 20 1.1-2.2x.
+  const kernels::OcblockKernels& wide = kernels::ocblock_kernels();
+  const int64_t W = wide.lanes, linear_pixels = (g.OH - 1) * Wq + g.OW;
+  const int64_t computed = (p.OCG + p.L - 1) / p.L * std::max(p.L, W) * (p.linear ? linear_pixels : g.OH * g.OW);
+  int64_t fewest = computed;
+  for (const int64_t M : {2, 4}) {
+    const int64_t L = W / M, lanes = (p.OCG + L - 1) / L * L * ((linear_pixels + M - 1) / M * M);
+    if (L >= 2 && wide.interleaved[M == 4] != nullptr && g.stride_h <= 2 && g.stride_w <= 2 && lanes < fewest &&
+        lanes * 8 <= computed * 7) {
+      fewest = lanes;
+      p.L = L;
+      p.M = M;
+    }
+  }
+  if (p.M > 1) p.linear = true;
+  p.sh = p.linear ? g.stride_h : 1;
+  p.sw = p.linear ? g.stride_w : 1;
+  p.Hq = (p.Hp + p.sh - 1) / p.sh;
+  p.Wq = (p.Wp + p.sw - 1) / p.sw;
+  // 12 accumulators either way: 12 pixels of one vector (the ISA's block, or 8 lanes), 6 of two
+  p.pixels = p.M > 1 ? 12 * p.M : p.L <= std::max(kSingle, wide.lanes) ? 2 * kPixels : kPixels;
+  p.pairs = (p.OCG + p.L - 1) / p.L;
+  p.Pe = p.linear ? (g.OH - 1) * p.Wq + g.OW : g.OH * g.OW;
   const int64_t P = p.Pe;
   // Chunks of equal size, in whole register blocks (784 pixels: 4 x 196, not 3 x 240 and 64).
   const int64_t chunks = (P + kChunk - 1) / kChunk;
@@ -115,9 +164,9 @@ Plan plan(const Conv2dGeometry& g) {
   p.KC = (p.K + k_blocks - 1) / k_blocks;
   // Linear pixels past a row's last output read up to (KW - 1) * dilation floats past the window
   // (for discarded outputs): zeros there too.
-  const int64_t slack = p.linear ? (g.KW - 1) * g.dilation_w : 0;
-  p.window_floats = (p.CG * p.Hp * p.Wp + slack + 15) / 16 * 16;
-  p.packed_floats = g.groups * p.pairs * p.K * p.L;
+  const int64_t slack = p.linear ? (g.KW - 1) * g.dilation_w + p.M : 0;
+  p.window_floats = (p.CG * p.sh * p.sw * p.Hq * p.Wq + slack + 15) / 16 * 16;
+  p.packed_floats = g.groups * p.pairs * p.K * p.L * p.M;
   return p;
 }
 
@@ -171,16 +220,50 @@ void block_of(int np, const float* window, const int64_t* base, const int64_t* o
 }
 
 // Image n's group grp, zero-padded: window row r is input row r - pad_top, column q input column
-// q - pad_left.
+// q - pad_left; held as phase planes, row r in plane r % sh at r / sh, column q in plane q % sw at
+// q / sw (one plane when not linear, or at stride 1).
 void copy_window(float* window, const float* in, const Conv2dGeometry& g, const Plan& p, int64_t n, int64_t grp) {
   std::fill_n(window, p.window_floats, 0.0f);
   const int64_t r0 = std::min(p.Hp, g.pad_top), r1 = std::clamp<int64_t>(g.H + g.pad_top, r0, p.Hp);
   const int64_t c0 = std::min(p.Wp, g.pad_left), c1 = std::clamp<int64_t>(g.W + g.pad_left, c0, p.Wp);
+  const int64_t plane = p.Hq * p.Wq;
   for (int64_t c = 0; c < p.CG; ++c) {
-    const float* plane = in + ((n * g.C) + grp * p.CG + c) * g.H * g.W;
-    for (int64_t r = r0; r < r1 && c1 > c0; ++r) {
-      std::copy(plane + (r - g.pad_top) * g.W + c0 - g.pad_left, plane + (r - g.pad_top) * g.W + c1 - g.pad_left,
-                window + (c * p.Hp + r) * p.Wp + c0);
+    const float* in_plane = in + ((n * g.C) + grp * p.CG + c) * g.H * g.W;
+    for (int64_t pr = 0; pr < p.sh && c1 > c0; ++pr) {
+      float* dst = window + (c * p.sh + pr) * p.sw * plane;  // plane (pr, 0)
+      for (int64_t rr = 0; rr < p.Hq; ++rr, dst += p.Wq) {
+        const int64_t r = rr * p.sh + pr;
+        if (r < r0 || r >= r1) continue;
+        const float* src = in_plane + (r - g.pad_top) * g.W - g.pad_left;  // window column q at src[q]
+        if (p.sw == 1) {
+          std::copy(src + c0, src + c1, dst + c0);
+          continue;
+        }
+        // Column q to plane q % sw at q / sw; at stride 2, 16 and then 8 columns at a time split
+        // into even and odd.
+        int64_t q = c0;
+        if (p.sw == 2) {
+          if (c0 % 2 != 0) dst[plane + c0 / 2] = src[c0];
+          for (q = c0 + c0 % 2; q + 16 <= c1; q += 16) {
+            const v8 a = load8(src + q), b = load8(src + q + 8);
+            const v8 even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+            const v8 odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+            __builtin_memcpy(dst + q / 2, &even, sizeof even);
+            __builtin_memcpy(dst + plane + q / 2, &odd, sizeof odd);
+          }
+          if (q + 8 <= c1) {
+            const v8 a = load8(src + q);
+            const v4 even = __builtin_shufflevector(a, a, 0, 2, 4, 6), odd = __builtin_shufflevector(a, a, 1, 3, 5, 7);
+            __builtin_memcpy(dst + q / 2, &even, sizeof even);
+            __builtin_memcpy(dst + plane + q / 2, &odd, sizeof odd);
+            q += 8;
+          }
+        }
+        for (int64_t pc = q % p.sw, j = q / p.sw; q < c1; ++q) {  // (no division per column)
+          dst[pc * plane + j] = src[q];
+          if (++pc == p.sw) pc = 0, ++j;
+        }
+      }
     }
   }
 }
@@ -199,23 +282,29 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
   const int64_t P = g.OH * g.OW, Pe = p.Pe, K = p.K;
   // Weights [group][pair][tap][L]: output channel pair * L + l of the group at lane l, zeros past
   // the group's last.
-  const int64_t L = p.L;
+  const int64_t L = p.L, M = p.M, LM = L * M;
   const auto packed = prepared_weight(
-      PreparedTag{kOcBlockPacked, L, g.OC, K, g.groups}, weight, g.OC * K, p.packed_floats, [&](float* a) {
+      PreparedTag{kOcBlockPacked, L * 8 + M, g.OC, K, g.groups}, weight, g.OC * K, p.packed_floats, [&](float* a) {
         std::fill_n(a, p.packed_floats, 0.0f);
         for (int64_t grp = 0; grp < g.groups; ++grp)
           for (int64_t oc = 0; oc < p.OCG; ++oc)
             for (int64_t k = 0; k < K; ++k)
-              a[((grp * p.pairs + oc / L) * K + k) * L + oc % L] = weight[(grp * p.OCG + oc) * K + k];
+              for (int64_t e = 0; e < M; ++e)
+                a[((grp * p.pairs + oc / L) * K + k) * LM + oc % L * M + e] = weight[(grp * p.OCG + oc) * K + k];
       });
   const float* w_all = packed->prepared.data();
   const kernels::OcblockKernels& wide = kernels::ocblock_kernels();  // blocks of one vector per pixel
   // The [K] tap offsets (int64).
   auto* offset = reinterpret_cast<int64_t*>(workspace(static_cast<size_t>(K * 2) * 4, WorkspaceSlot::Shared));
-  int64_t k = 0;
-  for (int64_t c = 0; c < p.CG; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) offset[k++] = (c * p.Hp + kh * g.dilation_h) * p.Wp + kw * g.dilation_w;
+  // Channel 0's taps, then each channel's at a plane group further (no division per tap: 637 -> 9
+  // 3x3 at one output pixel spent half its time on them).
+  const int64_t plane = p.Hq * p.Wq, taps = g.KH * g.KW;
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t r = kh * g.dilation_h, q = kw * g.dilation_w;
+      offset[kh * g.KW + kw] = (r % p.sh * p.sw + q % p.sw) * plane + r / p.sh * p.Wq + q / p.sw;
+    }
+  for (int64_t k = taps; k < K; ++k) offset[k] = offset[k - taps] + p.sh * p.sw * plane;
   const int64_t items = g.N * g.groups * p.blocks * p.chunks;
   // Per thread: the buffer and the window (image * groups + group) it holds.
   std::vector<std::pair<const float*, int64_t>> held(static_cast<size_t>(threads_for(items)), {nullptr, -1});
@@ -244,10 +333,10 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
           // Runs of pixels that are consecutive in the output: the whole chunk, or (linear) each
           // row's part of it short of the columns past OW, which were computed for nothing.
           for (int64_t q = q0; q < q1;) {
-            const int64_t row_end = p.linear ? std::min(q1, (q / p.Wp + 1) * p.Wp) : q1;
-            const int64_t to = p.linear ? q / p.Wp * g.OW + q % p.Wp : q;  // q's output pixel
+            const int64_t row_end = p.linear ? std::min(q1, (q / p.Wq + 1) * p.Wq) : q1;
+            const int64_t to = p.linear ? q / p.Wq * g.OW + q % p.Wq : q;  // q's output pixel
             const int64_t count =
-                p.linear ? std::max<int64_t>(0, std::min(row_end, q / p.Wp * p.Wp + g.OW) - q) : q1 - q;
+                p.linear ? std::max<int64_t>(0, std::min(row_end, q / p.Wq * p.Wq + g.OW) - q) : q1 - q;
             for (int64_t l = 0; l < lanes; ++l) {
               float* dst = out + (n * g.OC + oc0 + l) * P + to;
               const float* src = src_pair + (q - q0) * L + l;
@@ -261,7 +350,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
           // Two pairs at once where the ISA's block of two vectors takes them: each input value is
           // broadcast once for 32 channels (docs/PERFORMANCE.md, "ocblock at AVX-512's width").
           const bool two = L == wide.lanes && wide.block2 != nullptr && pair + 1 < pair1;
-          const float* w = w_all + (grp * p.pairs + pair) * K * L;
+          const float* w = w_all + (grp * p.pairs + pair) * K * LM;
           float* acc1 = acc + p.chunk * L;  // the second pair's sums
           // A K block of the pairs' weights (16 KiB a pair) stays in L1 while every pixel of the chunk meets it.
           for (int64_t k0 = 0; k0 < K; k0 += p.KC) {
@@ -273,14 +362,16 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
               const int np = static_cast<int>((q1 - q0) / n_blocks + (b < (q1 - q0) % n_blocks ? 1 : 0));
               const int64_t* at = p.linear ? nullptr : base + (q - q0);
               const float* from = p.linear ? window + q : window;
-              if (two) {
+              if (M > 1) {
+                wide.interleaved[M == 4](np, from, offset + k0, kc, w + k0 * LM, acc + (q - q0) * L, k0 == 0);
+              } else if (two) {
                 wide.block2(np, from, at, offset + k0, kc, w + k0 * L, w + (K + k0) * L, acc + (q - q0) * L,
                             acc1 + (q - q0) * L, k0 == 0);
               } else if (L == wide.lanes) {
                 wide.block(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
-              } else if (L == kPair) {
+              } else if (L == kPair) {  // AVX2's 16-channel pairs
                 block_of<2>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
-              } else {
+              } else {  // 8 channels with AVX-512, not interleaved (a stride of 3 or more)
                 block_of<1>(np, from, at, offset + k0, kc, w + k0 * L, acc + (q - q0) * L, k0 == 0);
               }
               q += np;
@@ -291,7 +382,7 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
           pair += two ? 2 : 1;
         }
         // The item's output pixels: q's plain index, a column past OW counting as the next row's start.
-        auto plain = [&](int64_t q) { return p.linear ? q / p.Wp * g.OW + std::min(q % p.Wp, g.OW) : q; };
+        auto plain = [&](int64_t q) { return p.linear ? q / p.Wq * g.OW + std::min(q % p.Wq, g.OW) : q; };
         apply_stage(out, stage, g, grp * p.OCG + pair0 * L, grp * p.OCG + std::min(p.OCG, pair1 * L), n * P + plain(q0),
                     n * P + plain(q1));
       },

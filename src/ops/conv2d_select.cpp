@@ -201,9 +201,10 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
 //   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
 //   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
-// - grouped layers of 1-4 output channels and 8 or more input channels per group, strided, with a
-//   window of several taps: ocblock, for the same reason (grouped_few_outputs_strided below:
-//   measured on 80 random grouped layers, checked on 80 more per ISA);
+// - grouped layers of 1-4 output channels and 2 or more input channels per group, with a window of
+//   several taps: ocblock, for the same reason, its interleaved blocks (several pixels per vector)
+//   filling the lanes (grouped_few_outputs below: measured on 80 random grouped layers, checked on
+//   80 more per ISA);
 // - dense layers of at most 16 output channels, strided, of 8 or more input channels and a window
 //   of several taps, on images of 32 output pixels or more: ocblock, one window copied where the
 //   direct kernel copies a column plane per row phase and column for few multiply-adds each
@@ -383,22 +384,30 @@ bool few_outputs_strided(const Conv2dGeometry& g) {
 }
 
 // The grouped layers grouped_fills_ocblock leaves to the direct kernel for their few output
-// channels per group (1 to 4), strided, with 8 or more input channels per group and a window of
-// several taps: ocblock, as few_outputs_strided does for dense layers. The direct kernel copies a
-// column plane per row phase and kernel column of each input channel, each meeting a group's 1-4
-// rows of its 6-row weight panels; ocblock copies one window per image and group (its 8 lanes
-// mostly empty too, but no plane per phase). Forced side by side on 80 random grouped layers of
-// 1-4 output channels per group (bench/rule_study.py grouped-few-outputs --seed 2071 --count 80;
-// Zen 4, AVX-512, 2 threads): on the 20 strided ones of 8 or more input channels per group
-// ocblock ran 2.29x the direct kernel's speed in geomean (17 faster, 2 slower); at stride 1 1.57x
-// but 7 of 24 slower (to 0.74x), with fewer input channels 0.99x (a window of 1-7 channels is
-// too little work per copy and item). Checked on --seed 2072: strided, 21 layers, 2.26x (19
-// faster, 2 slower); stride 1 1.06x with 8 of 16 slower (to 0.57x), so stride 1 stays direct.
-// With AVX2 kernels (TINYTORCH_ISA=avx2, --seed 2073): the 26 the rules send to ocblock 2.03x (23
-// faster, 3 slower, the slowest 0.78x).
-bool grouped_few_outputs_strided(const Conv2dGeometry& g) {
-  return g.groups > 1 && g.out_channels_per_group() <= 4 && g.channels_per_group() >= 8 && g.KH * g.KW > 1 &&
-         (g.stride_h > 1 || g.stride_w > 1) && supports(Conv2dAlgorithm::Ocblock, g);
+// channels per group (1 to 4), with 2 or more input channels per group and a window of several
+// taps: ocblock, as few_outputs_strided does for dense layers. The direct kernel meets each tile
+// row with a group's 1-4 rows of its 6-row weight panels (and, strided, copies a column plane per
+// row phase and kernel column of each input channel); ocblock copies one window per image and
+// group and, since its interleaved blocks (4 pixels x 4 channels a vector with AVX-512, 2 x 4 with
+// AVX2), fills its lanes. Forced side by side on 80 random grouped layers of 1-4 output channels
+// per group (bench/rule_study.py grouped-few-outputs --seed 2071 --count 80; Zen 4, AVX-512, 2
+// threads; before the interleaved blocks): on the 20 strided ones of 8 or more input channels per
+// group ocblock ran 2.29x the direct kernel's speed in geomean (17 faster, 2 slower); at stride 1
+// 1.57x but 7 of 24 slower (to 0.74x), with fewer input channels 0.99x; so it took strided layers
+// of 8 or more inputs per group only. With the interleaved blocks (--seed 2072, Xeon model 207,
+// AVX-512, 2 threads, 2026-12-06): stride 1 and 8 or more inputs per group 2.54x (16 of 16
+// faster, the slowest 1.34x), stride 1 and 2-7 inputs 1.39x (9 of 11 faster by 5%, none slower),
+// strided and 2-7 inputs 1.72x (11 of 13 faster, none slower), strided and 8 or more 2.09x (19 of
+// 21 faster, 2 slower). Checked on --seed 2074 (80 more): the 70 the rule takes 1.86x in geomean,
+// 65 faster by 5%, 5 slower (two of them, 0.15x and 0.21x, measured while a build ran beside:
+// alone 3.0x and 1.3x faster; the others 0.71-0.77x, a stride of 3 or a 7-tap row over 11
+// columns); with AVX2 kernels (--seed 2075) 67 taken, 1.55x, 58 faster, 3 slower (to 0.79x).
+// Layers whose stride passes the window (2x2 at stride 3: rows and columns no tap reads, which
+// ocblock copies all the same) lost to 0.33x and stay with the rules below (packed, or direct).
+bool grouped_few_outputs(const Conv2dGeometry& g) {
+  return g.groups > 1 && g.out_channels_per_group() <= 4 && g.channels_per_group() >= 2 && g.KH * g.KW > 1 &&
+         g.stride_h <= (g.KH - 1) * g.dilation_h + 1 && g.stride_w <= (g.KW - 1) * g.dilation_w + 1 &&
+         supports(Conv2dAlgorithm::Ocblock, g);
 }
 
 // A depthwise layer (groups == C) goes to the depthwise kernel unless it has a channel multiplier
@@ -457,9 +466,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (grouped_fills_ocblock(g, tile)) {
     choice = Conv2dAlgorithm::Ocblock,
     why = "grouped, 8 or more output channels per group: vectors across a group's channels";
-  } else if (grouped_few_outputs_strided(g)) {
+  } else if (grouped_few_outputs(g)) {
     choice = Conv2dAlgorithm::Ocblock,
-    why = "grouped, strided, 1-4 outputs and 8 or more inputs per group: one window, not a plane per phase";
+    why = "grouped, 1-4 outputs and 2 or more inputs per group: interleaved pixels fill the vectors";
   } else if (few_channels_strided_goes_blocked(g)) {
     choice = Conv2dAlgorithm::Blocked,
     why = "3-8 input channels, stride 3 or more (a first layer): blocked, the channels interleaved as it copies";

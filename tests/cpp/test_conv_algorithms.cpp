@@ -386,6 +386,49 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
   }
 }
 
+// Groups of few output channels run ocblock's interleaved blocks (M pixels per vector of lanes / M
+// channels: with AVX-512 M = 2 for groups of 5 to 8 or 17 to 24 channels, M = 4 for 1 to 4, 12 or
+// 20; with AVX2 M = 2 for 1 to 4, 10 to 12 and 20), at stride 1 and 2, always over linear pixels,
+// strided layers over a window held as stride x stride phase planes (with M = 1 too where the copy
+// pays: dense 3 -> 64 and 4 -> 96 here; stride 3 of few channels runs the plain blocks). Odd pixel
+// counts (a vector's last pixels computed and not kept), two K blocks (sums carried between blocks
+// through the last vector's part), chunks of pixels, images narrow beside the window (7x7, 5x5,
+// 4x6), strides 2, 3 and (2, 1), dilation with stride, and 'same' padding of an even window, on
+// both ISAs' lane choices; against the reference and bit-identical on 1 and 2 threads.
+TEST(ConvAlgorithms, OcblockInterleavedPixelsAndPhasePlanes) {
+  tt::Generator gen(61);
+  struct Case {
+    tt::Shape x;
+    int64_t OC, groups, kh, kw;
+    tt::Size2 stride, dilation;
+    tt::Padding2d padding;
+  };
+  const Case cases[] = {
+      {{2, 16, 14, 14}, 16, 2, 3, 3, {1, 1}, {1, 1}, 1}, {{1, 24, 7, 7}, 24, 6, 3, 3, {1, 1}, {1, 1}, 1},
+      {{1, 36, 9, 11}, 36, 3, 3, 3, {1, 1}, {1, 1}, 1},  {{2, 40, 5, 5}, 40, 2, 3, 3, {1, 1}, {1, 1}, 1},
+      {{1, 64, 20, 21}, 64, 8, 3, 3, {1, 1}, {1, 1}, 1}, {{1, 64, 9, 10}, 8, 2, 3, 3, {1, 1}, {1, 1}, 1},
+      {{3, 30, 4, 6}, 30, 5, 3, 3, {1, 1}, {1, 1}, 1},   {{1, 12, 11, 13}, 18, 3, 4, 4, {1, 1}, {1, 1}, "same"},
+      {{2, 32, 15, 17}, 32, 4, 3, 3, {2, 2}, {1, 1}, 1}, {{1, 48, 16, 16}, 24, 6, 5, 5, {2, 2}, {1, 1}, 2},
+      {{1, 16, 20, 19}, 16, 2, 3, 3, {3, 3}, {1, 1}, 1}, {{1, 16, 12, 13}, 16, 2, 3, 3, {2, 1}, {1, 1}, 1},
+      {{1, 16, 17, 17}, 16, 2, 3, 3, {2, 2}, {2, 2}, 2}, {{2, 40, 23, 9}, 40, 10, 3, 3, {2, 2}, {1, 1}, 1},
+      {{1, 3, 30, 30}, 64, 1, 3, 3, {2, 2}, {1, 1}, 1},  {{1, 4, 40, 60}, 96, 1, 7, 7, {3, 3}, {1, 1}, 3},
+      {{1, 16, 20, 19}, 8, 2, 3, 3, {3, 3}, {1, 1}, 1},  {{1, 16, 12, 13}, 8, 2, 3, 3, {2, 1}, {1, 1}, 1},
+      {{1, 16, 17, 17}, 8, 2, 3, 3, {2, 2}, {2, 2}, 2},
+  };
+  for (const Case& c : cases) {
+    const tt::Conv2dOptions options{
+        .stride = c.stride, .padding = c.padding, .dilation = c.dilation, .groups = c.groups};
+    SCOPED_TRACE(tt::shape_to_string(c.x) + " -> " + std::to_string(c.OC) + ", groups " + std::to_string(c.groups) +
+                 ", " + std::to_string(c.kh) + "x" + std::to_string(c.kw) + " stride " + std::to_string(c.stride.h) +
+                 "," + std::to_string(c.stride.w) + " dilation " + std::to_string(c.dilation.h));
+    const tt::Tensor x = tt::Tensor::randn(c.x, gen), w = tt::Tensor::randn({c.OC, c.x[1] / c.groups, c.kh, c.kw}, gen);
+    const tt::Tensor b = tt::Tensor::randn({c.OC}, gen);
+    ASSERT_TRUE(tt::conv2d_algorithm_supports(tt::Conv2dAlgorithm::Ocblock, c.x, w.shape(), options));
+    expect_reference_on_one_and_two_threads(tt::Conv2dAlgorithm::Ocblock, x, w, b, options,
+                                            static_cast<double>(c.x[1] / c.groups * c.kh * c.kw + 2));
+  }
+}
+
 // Images (or batches) whose column planes outgrow L2 run the direct kernel in bands of output
 // rows, each band's planes copied into a thread's own buffer (ops/conv2d_direct.cpp): band heights
 // that do and do not divide the output, a last tile cut short, batch 1 (more, thinner bands),
@@ -723,9 +766,8 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             tt::Conv2dAlgorithm::Direct);
   // Grouped layers as dense ones per group: direct, or packed when a group has few taps at batch > 1
   // and the stride passes over input rows or columns that no tap reads.
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {32, 4, 2, 2}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 4, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);  // few tiles
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 40, 40}, {16, 2, 1, 1}, {.stride = tt::Size2(2), .groups = 4}),
             tt::Conv2dAlgorithm::Packed);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 3, 64, 64}, {24, 3, 2, 2}, {.stride = tt::Size2(3)}),
@@ -747,17 +789,19 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct);  // 96 per group
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 1, 1}, {.groups = 32}),
             tt::Conv2dAlgorithm::Direct);  // 1x1: one tap
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 14, 14}, {128, 4, 3, 3}, g32), tt::Conv2dAlgorithm::Direct);
-  // Groups of 1-4 output channels and 8 or more input channels, strided, a window of several taps:
-  // ocblock (one window per group, not a plane per phase); at stride 1, with fewer input channels
-  // or a 1x1 window, the rules below.
+  // Groups of 1-4 output channels and 2 or more input channels, a window of several taps: ocblock
+  // (its interleaved blocks, 4 or 2 pixels per vector, fill the lanes); with one input channel per
+  // group or a 1x1 window, the rules below.
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 14, 14}, {128, 4, 3, 3}, g32), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 8, 8, 8}, {16, 2, 3, 3}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 40, 40}, {16, 4, 2, 2}, {.groups = 4}), tt::Conv2dAlgorithm::Ocblock);
   const tt::Conv2dOptions g4_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(2), .groups = 4};
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 5, 5}, g4_s2), tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 288, 17, 18}, {96, 9, 7, 7}, {.stride = tt::Size2(2), .groups = 32}),
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 5, 5}, {.padding = tt::Padding2d(2), .groups = 4}),
-            tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 60, 60}, {8, 4, 5, 5}, g4_s2), tt::Conv2dAlgorithm::Direct);
+            tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 60, 60}, {8, 4, 5, 5}, g4_s2), tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 60, 60}, {8, 16, 1, 1}, {.stride = tt::Size2(2), .groups = 4}),
             tt::Conv2dAlgorithm::Packed);  // 16 taps, a stride past the window
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 32, 32}, {32, 16, 3, 3}), tt::Conv2dAlgorithm::Winograd);

@@ -7,7 +7,8 @@
 namespace tinytorch::kernels::avx2 {
 
 const OcblockKernels& ocblock_kernels() {
-  static const OcblockKernels table{Avx2::width, &vector_block_of<Avx2>, nullptr};
+  static const OcblockKernels table{
+      Avx2::width, &vector_block_of<Avx2>, nullptr, {&interleaved_block_of<Avx2, 2>, nullptr}};
   return table;
 }
 

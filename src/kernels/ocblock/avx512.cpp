@@ -7,7 +7,10 @@
 namespace tinytorch::kernels::avx512 {
 
 const OcblockKernels& ocblock_kernels() {
-  static const OcblockKernels table{Avx512::width, &vector_block_of<Avx512>, &vector_block2_of<Avx512>};
+  static const OcblockKernels table{Avx512::width,
+                                    &vector_block_of<Avx512>,
+                                    &vector_block2_of<Avx512>,
+                                    {&interleaved_block_of<Avx512, 2>, &interleaved_block_of<Avx512, 4>}};
   return table;
 }
 

@@ -2,6 +2,7 @@
 // only by the ISA files ocblock/avx2.cpp and avx512.cpp; internal linkage throughout.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "kernels/ocblock/ocblock.hpp"
@@ -85,6 +86,70 @@ void vector_block_of(int np, const float* window, const int64_t* base, const int
       return vector_block<V, NP, false>(window, base, offset, K, w, acc, first);
     }
     vector_block_of<V, NP - 1>(np, window, base, offset, K, w, acc, first);
+  }
+}
+
+// M pixels per vector (2 or 4) for blocks of C = V::width / M output channels: lane c M + e holds
+// channel c of pixel e of the vector's M, whose tap is then M consecutive window floats (the block
+// is linear: pixel j's tap 0 at window + j), one load repeating them across the vector
+// (broadcast_group); the weights' tap vector holds each channel's weight M times (lane c M + e:
+// channel c). The sums go to and from acc_io in [pixel][C] order, a permutation per vector.
+template <int W, int M>
+struct Interleave {
+  static constexpr int C = W / M;
+  static constexpr std::array<int32_t, W> to_plain = [] {  // [e C + c] = c M + e
+    std::array<int32_t, W> a{};
+    for (int e = 0; e < M; ++e)
+      for (int c = 0; c < C; ++c) a[e * C + c] = c * M + e;
+    return a;
+  }();
+  static constexpr std::array<int32_t, W> from_plain = [] {  // [c M + e] = e C + c
+    std::array<int32_t, W> a{};
+    for (int e = 0; e < M; ++e)
+      for (int c = 0; c < C; ++c) a[c * M + e] = e * C + c;
+    return a;
+  }();
+};
+
+// np pixels, (NB - 1) M < np <= NB M, in NB accumulators; acc_io holds np x C floats (the last
+// vector's pixels past np are computed and not stored). The same multiply-adds in the same order
+// as the other blocks: the same bits.
+template <class V, int M, int NB>
+void interleaved_block(int np, const float* window, const int64_t* offset, int64_t K, const float* w, float* acc_io,
+                       bool first) {
+  constexpr int W = V::width, C = W / M;
+  using I = Interleave<W, M>;
+  const int tail = (np - (NB - 1) * M) * C;  // floats of acc_io in the last vector
+  typename V::reg acc[NB];
+  if (first) {
+#pragma GCC unroll 12
+    for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  } else {
+#pragma GCC unroll 12
+    for (int b = 0; b + 1 < NB; ++b) acc[b] = V::permute(V::load(acc_io + b * W), I::from_plain.data());
+    alignas(64) float last[W] = {};
+    __builtin_memcpy(last, acc_io + (NB - 1) * W, sizeof(float) * static_cast<size_t>(tail));
+    acc[NB - 1] = V::permute(V::load(last), I::from_plain.data());
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const typename V::reg wv = V::load(w + k * W);
+    const float* x = window + offset[k];
+#pragma GCC unroll 12
+    for (int b = 0; b < NB; ++b) acc[b] = V::fmadd(V::template broadcast_group<M>(x + b * M), wv, acc[b]);
+  }
+#pragma GCC unroll 12
+  for (int b = 0; b + 1 < NB; ++b) V::store(acc_io + b * W, V::permute(acc[b], I::to_plain.data()));
+  alignas(64) float last[W];
+  V::store(last, V::permute(acc[NB - 1], I::to_plain.data()));
+  __builtin_memcpy(acc_io + (NB - 1) * W, last, sizeof(float) * static_cast<size_t>(tail));
+}
+
+template <class V, int M, int NB = 12>
+void interleaved_block_of(int np, const float* window, const int64_t* offset, int64_t K, const float* w, float* acc,
+                          bool first) {
+  if constexpr (NB > 0) {
+    if (np > (NB - 1) * M) return interleaved_block<V, M, NB>(np, window, offset, K, w, acc, first);
+    interleaved_block_of<V, M, NB - 1>(np, window, offset, K, w, acc, first);
   }
 }
 

@@ -24,6 +24,12 @@ struct OcblockKernels {
   // the ISA has 32 registers (AVX-512); null with AVX2.
   void (*block2)(int np, const float* window, const int64_t* base, const int64_t* offset, int64_t K, const float* w0,
                  const float* w1, float* acc0, float* acc1, bool first);
+  // Blocks of lanes / M output channels (M = 2 at [0], 4 at [1]), M pixels per vector: np pixels
+  // (1 .. 12 M) of a linear block (pixel j's tap 0 at window + j), acc as `block`'s with lanes / M
+  // channels per pixel; w's tap k holds each channel's weight M times (lane c M + e: channel c).
+  // Null where a vector would hold fewer than 2 channels (M = 4 with AVX2).
+  void (*interleaved[2])(int np, const float* window, const int64_t* offset, int64_t K, const float* w, float* acc,
+                         bool first);
 };
 
 namespace avx2 {

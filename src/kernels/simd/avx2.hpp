@@ -35,6 +35,23 @@ struct Avx2 {
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  // M consecutive floats (2 or 4) repeated across the vector: one load, no shuffle.
+  template <int M>
+  static reg broadcast_group(const float* p) {
+    static_assert(M == 2 || M == 4);
+    if constexpr (M == 2) {
+      double d;
+      __builtin_memcpy(&d, p, sizeof d);
+      return _mm256_castpd_ps(_mm256_set1_pd(d));
+    } else {
+      const __m128 x = _mm_loadu_ps(p);
+      return _mm256_set_m128(x, x);
+    }
+  }
+  // Lane i of the result is lane idx[i] of v.
+  static reg permute(reg v, const int32_t* idx) {
+    return _mm256_permutevar8x32_ps(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)));
+  }
 
   // Lanes [0, n) set (0 <= n <= width).
   struct Mask {

@@ -35,6 +35,22 @@ struct Avx512 {
   static reg max(reg a, reg b) { return _mm512_mask_max_ps(b, 0xFFFF, a, b); }
   static reg min(reg a, reg b) { return _mm512_mask_min_ps(b, 0xFFFF, a, b); }
   static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  // M consecutive floats (2 or 4) repeated across the vector: one load, no shuffle.
+  template <int M>
+  static reg broadcast_group(const float* p) {
+    static_assert(M == 2 || M == 4);
+    if constexpr (M == 2) {
+      double d;
+      __builtin_memcpy(&d, p, sizeof d);
+      return _mm512_castpd_ps(_mm512_set1_pd(d));
+    } else {
+      return _mm512_mask_broadcast_f32x4(_mm512_setzero_ps(), 0xFFFF, _mm_loadu_ps(p));
+    }
+  }
+  // Lane i of the result is lane idx[i] of v. (The masked forms of these two: see max above.)
+  static reg permute(reg v, const int32_t* idx) {
+    return _mm512_mask_permutexvar_ps(v, 0xFFFF, _mm512_loadu_si512(idx), v);
+  }
 
   // Half a vector (ymm), for the GEMM tile's last few pixels (gemm/tile.hpp): on a CPU whose 512-bit
   // operations take both of its 256-bit units (AMD's Zen 4) a ymm multiply-add costs half a zmm
