@@ -77,7 +77,7 @@ inline v8 load8(const float* p) {
 struct Plan {
   int64_t CG, OCG, K, pairs;  // channels, outputs and taps per group; lane blocks ("pairs") per group
   bool linear;                // pixels computed over the window's width (Pe of them)
-  int64_t Pe;                 // pixels computed per image: OH * OW, or (OH - 1) * Wp + OW when linear
+  int64_t Pe;                 // pixels computed per image: OH * OW, or (OH - 1) * Wq + OW when linear
   int64_t L, pixels;          // lanes (output channels) and pixels per register block
   int64_t M;                  // pixels per vector (interleaved blocks), else 1
   int64_t Hp, Wp;             // the window all outputs read (padding included)
@@ -109,7 +109,8 @@ Plan plan(const Conv2dGeometry& g) {
   // or 13 1.1-1.2x; at 14x14 (2 of 16) 5-12% slower (ResNet-18's 256 -> 256 at batch 1 among them),
   // at 7x7 (2 of 9) 15-20% slower. Strided, only where each window float copied meets 128 or more
   // multiply-add lanes (output channels x taps / stride^2): the phase planes are a gather, not a
-  // row's memmove, and at fewer the copy cost what the addresses saved (Xeon 8x: 3x3 stride 2 in
+  // row's memmove, and at fewer the copy cost what the addresses saved (Xeon model 207, one
+  // thread, alternating per call: 3x3 stride 2 in
   // groups of 16 and 32 outputs, 36 and 72 lanes a float, 0.83-0.99x; dense 64 -> 64 and 32 -> 64
   // at 56x56 and 112x112, 144, 1.01-1.14x; 16 -> 487 7x7 stride 3 1.42x).
   const bool strided_pays = p.OCG * g.KH * g.KW >= 128 * g.stride_h * g.stride_w;
@@ -126,7 +127,7 @@ Plan plan(const Conv2dGeometry& g) {
   // count among the pixels (1 x 286 -> 9 6x6 dilated at 6x5 discards 10 of 15 columns: not
   // interleaved), as do a vector's pixels past the image (one pixel in a vector of 4); and at stride
   // 1 or 2 only, where the phase planes' copy is a shuffle of 16 columns (at 3, a gather per
-  // float). Xeon 8x, one thread: 3x3 in groups of 2 to 40 at stride 1, 14x14 and 28x28, 1.2-2.5x;
+  // float). Xeon model 207, one thread: 3x3 in groups of 2 to 40 at stride 1, 14x14 and 28x28, 1.2-2.5x;
   // at 7x7 and 14x14, not linear before, 1.4-2.6x; stride 2 in groups of 8 1.27-1.36x; AVX2 in
   // groups of 2 to 4 and 20 1.1-2.2x.
   const kernels::OcblockKernels& wide = kernels::ocblock_kernels();
@@ -147,7 +148,8 @@ Plan plan(const Conv2dGeometry& g) {
   p.sw = p.linear ? g.stride_w : 1;
   p.Hq = (p.Hp + p.sh - 1) / p.sh;
   p.Wq = (p.Wp + p.sw - 1) / p.sw;
-  // 12 accumulators either way: 12 pixels of one vector (the ISA's block, or 8 lanes), 6 of two
+  // 12 accumulators either way: 12 pixels of one vector (the ISA's block, or 8 lanes), 6 of two,
+  // 12 vectors of M pixels
   p.pixels = p.M > 1 ? 12 * p.M : p.L <= std::max(kSingle, wide.lanes) ? 2 * kPixels : kPixels;
   p.pairs = (p.OCG + p.L - 1) / p.L;
   p.Pe = p.linear ? (g.OH - 1) * p.Wq + g.OW : g.OH * g.OW;
@@ -163,7 +165,7 @@ Plan plan(const Conv2dGeometry& g) {
   const int64_t k_blocks = (p.K + kTapBlock - 1) / kTapBlock;
   p.KC = (p.K + k_blocks - 1) / k_blocks;
   // Linear pixels past a row's last output read up to (KW - 1) * dilation floats past the window
-  // (for discarded outputs): zeros there too.
+  // (for discarded outputs), and a vector's M - 1 pixels past the last: zeros there too.
   const int64_t slack = p.linear ? (g.KW - 1) * g.dilation_w + p.M : 0;
   p.window_floats = (p.CG * p.sh * p.sw * p.Hq * p.Wq + slack + 15) / 16 * 16;
   p.packed_floats = g.groups * p.pairs * p.K * p.L * p.M;
@@ -280,8 +282,8 @@ void conv2d_ocblock(float* out, const float* in, const float* weight, const floa
                     const OutputStage& stage) {
   const Plan p = plan(g);
   const int64_t P = g.OH * g.OW, Pe = p.Pe, K = p.K;
-  // Weights [group][pair][tap][L]: output channel pair * L + l of the group at lane l, zeros past
-  // the group's last.
+  // Weights [group][pair][tap][L M]: output channel pair * L + l of the group at lanes l M .. l M +
+  // M - 1, zeros past the group's last.
   const int64_t L = p.L, M = p.M, LM = L * M;
   const auto packed = prepared_weight(
       PreparedTag{kOcBlockPacked, L * 8 + M, g.OC, K, g.groups}, weight, g.OC * K, p.packed_floats, [&](float* a) {
