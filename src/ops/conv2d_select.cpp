@@ -197,7 +197,7 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   1.44x direct's, 6 below 0.95x (down to 0.71x). With AVX-512 the direct kernel's vectors are
 //   twice as wide and ocblock's are not, so ocblock wins only where the direct kernel's 6-row
 //   panels are mostly empty: 5 to 32 output channels per group (more than half of ocblock's 8
-//   lanes filled; beyond 32 all but the last of direct's panels are full). Drawn on 100 random
+//   lanes filled; beyond 32 all but the last of direct's panels are full), or more when strided. Drawn on 100 random
 //   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
 //   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
 //   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
@@ -287,13 +287,20 @@ bool winograd_f43_repays(const Conv2dGeometry& g, const kernels::GemmTile& tile)
 
 // The grouped-layer rule above: with AVX2's 16-pixel tiles, a group that fills one of ocblock's
 // vectors; with AVX-512's 32-pixel tiles, one that fills more than half of it and at most 32
-// output channels (beyond, the direct kernel's twice as wide vectors win).
+// output channels (beyond, the direct kernel's twice as wide vectors win), or more when strided:
+// there the direct kernel copies a column plane per row phase and kernel column, ocblock one
+// window (its strided windows as phase planes since the interleaved blocks). Forced side by side
+// (`bench/rule_study.py grouped --seed 2033`, 100 layers; Xeon model 207, 2 threads, 2026-12-06):
+// on the 18 strided ones of more than 32 outputs per group ocblock 1.18x direct's speed in
+// geomean (11 faster by 5%, 2 slower, to 0.71x), at stride 1 1.0-1.1x with losses to 0.5x;
+// checked on --seed 2034: 12 strided, 1.19x (7 faster, 2 slower, to 0.89x).
 bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& tile) {
   if (g.groups <= 1 || g.channels_per_group() == 1 || g.KH * g.KW < 9 || !supports(Conv2dAlgorithm::Ocblock, g)) {
     return false;
   }
   const int64_t per_group = g.out_channels_per_group();
-  return tile.nr == 16 ? per_group >= 8 : per_group > 4 && per_group <= 32;
+  const bool strided = g.stride_h > 1 || g.stride_w > 1;
+  return tile.nr == 16 ? per_group >= 8 : per_group > 4 && (per_group <= 32 || strided);
 }
 
 // Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for
@@ -404,6 +411,8 @@ bool few_outputs_strided(const Conv2dGeometry& g) {
 // columns); with AVX2 kernels (--seed 2075) 67 taken, 1.55x, 58 faster, 3 slower (to 0.79x).
 // Layers whose stride passes the window (2x2 at stride 3: rows and columns no tap reads, which
 // ocblock copies all the same) lost to 0.33x and stay with the rules below (packed, or direct).
+// With the interleaved blocks' final choice (stride 1 and 2, lanes x pixels counted), --seed 2076:
+// the 72 taken 2.15x, 66 faster by 5%, 2 slower (to 0.77x).
 bool grouped_few_outputs(const Conv2dGeometry& g) {
   return g.groups > 1 && g.out_channels_per_group() <= 4 && g.channels_per_group() >= 2 && g.KH * g.KW > 1 &&
          g.stride_h <= (g.KH - 1) * g.dilation_h + 1 && g.stride_w <= (g.KW - 1) * g.dilation_w + 1 &&

@@ -776,8 +776,8 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
       tt::select_conv2d_algorithm({8, 3, 64, 64}, {24, 3, 3, 3}, {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
       tt::Conv2dAlgorithm::Direct);  // a stem: the windows overlap
   // Groups of 8 or more output channels (a vector of ocblock's), 3x3 windows or larger: ocblock.
-  // With AVX-512 (32-pixel tiles) 5 to 32 channels per group; beyond, the direct kernel's wider
-  // vectors win.
+  // With AVX-512 (32-pixel tiles) 5 to 32 channels per group, or more when strided; beyond, at
+  // stride 1, the direct kernel's wider vectors win.
   const bool avx2_tile = tinytorch::kernels::packed_gemm_tile().nr == 16;
   const tt::Conv2dOptions g32{.padding = tt::Padding2d(1), .groups = 32};
   const tt::Conv2dOptions g32_s2{.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 32};
@@ -787,6 +787,9 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 1024, 56, 56}, {1024, 32, 3, 3}, g32), tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 96, 56, 56}, {192, 48, 3, 3}, {.padding = tt::Padding2d(1), .groups = 2}),
             avx2_tile ? tt::Conv2dAlgorithm::Ocblock : tt::Conv2dAlgorithm::Direct);  // 96 per group
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 96, 56, 56}, {192, 48, 3, 3},
+                                        {.stride = tt::Size2(2), .padding = tt::Padding2d(1), .groups = 2}),
+            tt::Conv2dAlgorithm::Ocblock);  // 96 per group, strided
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 256, 28, 28}, {256, 8, 1, 1}, {.groups = 32}),
             tt::Conv2dAlgorithm::Direct);  // 1x1: one tap
   // Groups of 1-4 output channels and 2 or more input channels, a window of several taps: ocblock
