@@ -197,10 +197,11 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   1.44x direct's, 6 below 0.95x (down to 0.71x). With AVX-512 the direct kernel's vectors are
 //   twice as wide and ocblock's are not, so ocblock wins only where the direct kernel's 6-row
 //   panels are mostly empty: 5 to 32 output channels per group (more than half of ocblock's 8
-//   lanes filled; beyond 32 all but the last of direct's panels are full), or more when strided. Drawn on 100 random
-//   grouped shapes as above (a new seed): 68 picked, geomean 1.26x all-direct ("at least 8": 75
-//   for 1.09x, 25 losing by more than 5%); checked on 100 more (another seed): 68 picked, 1.20x,
-//   15 losing by more than 5% (the worst 0.6x: few input channels per group on large images);
+//   lanes filled; beyond 32 all but the last of direct's panels are full), or more when strided.
+//   Drawn on 100 random grouped shapes as above (a new seed): 68 picked, geomean 1.26x
+//   all-direct ("at least 8": 75 for 1.09x, 25 losing by more than 5%); checked on 100 more
+//   (another seed): 68 picked, 1.20x, 15 losing by more than 5% (the worst 0.6x: few input
+//   channels per group on large images);
 // - grouped layers of 1-4 output channels and 2 or more input channels per group, with a window of
 //   several taps: ocblock, for the same reason, its interleaved blocks (several pixels per vector)
 //   filling the lanes (grouped_few_outputs below: measured on 80 random grouped layers, checked on
