@@ -387,8 +387,9 @@ TEST(ConvAlgorithms, OcblockLaneBlocksOfEightAndSixteen) {
 }
 
 // Groups of few output channels run ocblock's interleaved blocks (M pixels per vector of lanes / M
-// channels: with AVX-512 M = 2 for groups of 5 to 8 or 17 to 24 channels, M = 4 for 1 to 4, 12 or
-// 20; with AVX2 M = 2 for 1 to 4, 10 to 12 and 20), at stride 1 and 2, always over linear pixels,
+// channels: with AVX-512 M = 2 for groups of 5 to 8 or 21 to 24 channels, M = 4 for 1 to 4, 9 to
+// 12, 17 to 20 or 25 to 28; with AVX2 M = 2 for 1 to 4, 9 to 12 and 17 to 20; here 4, 6, 8, 12
+// and 20), at stride 1 and 2, always over linear pixels,
 // strided layers over a window held as stride x stride phase planes (with M = 1 too where the copy
 // pays: dense 3 -> 64 and 4 -> 96 here; stride 3 of few channels runs the plain blocks). Odd pixel
 // counts (a vector's last pixels computed and not kept), two K blocks (sums carried between blocks
