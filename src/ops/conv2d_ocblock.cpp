@@ -103,18 +103,23 @@ Plan plan(const Conv2dGeometry& g) {
   // consecutive pixels of a row read consecutive floats: Wq columns per output row.
   const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
   const int64_t Wq = (p.Wp + g.stride_w - 1) / g.stride_w;
-  // Linear where the discarded columns are fewer than an eighth of those computed, about what the
-  // general form's pointer reloads cost. Forced ocblock, both forms (Zen 4, 2 threads): 8 x 128 ->
-  // 128 3x3 in groups of 16 at 18x18 (2 of 20 discarded) 1.1x faster linear, 28x28 in groups of 32
-  // or 13 1.1-1.2x; at 14x14 (2 of 16) 5-12% slower (ResNet-18's 256 -> 256 at batch 1 among them),
-  // at 7x7 (2 of 9) 15-20% slower. Strided, only where each window float copied meets 128 or more
-  // multiply-add lanes (output channels x taps / stride^2): the phase planes are a gather, not a
-  // row's memmove, and at fewer the copy cost what the addresses saved (Xeon model 207, one
-  // thread, alternating per call: 3x3 stride 2 in
-  // groups of 16 and 32 outputs, 36 and 72 lanes a float, 0.83-0.99x; dense 64 -> 64 and 32 -> 64
-  // at 56x56 and 112x112, 144, 1.01-1.14x; 16 -> 487 7x7 stride 3 1.42x).
+  // Linear where the discarded columns are fewer than an eighth of those computed (with AVX-512's
+  // blocks a sixth), about what the general form's pointer reloads cost. Forced ocblock, both
+  // forms (Zen 4, 2 threads): 8 x 128 -> 128 3x3 in groups of 16 at 18x18 (2 of 20 discarded) 1.1x
+  // faster linear, 28x28 in groups of 32 or 13 1.1-1.2x; at 14x14 (2 of 16) 5-12% slower
+  // (ResNet-18's 256 -> 256 at batch 1 among them), at 7x7 (2 of 9) 15-20% slower. With
+  // AVX-512's 16-lane blocks (Xeon model 207, one thread, the forms alternating per call) the
+  // reloads cost more: at 14x14 linear ran 1.13-1.15x faster (3x3 in groups of 16 and 32
+  // channels, dense 256 -> 256), at 12x12 and 10x10 1.00-1.02x, at 8x8 (2 of 10) 0.88x, at 7x7
+  // 0.83-0.89x; its AVX2 blocks at 14x14 0.87-0.91x. Strided, only where each window float copied
+  // meets 128 or more multiply-add lanes (output channels x taps / stride^2): the phase planes are
+  // a gather, not a row's memmove, and at fewer the copy cost what the addresses saved (Xeon model
+  // 207, one thread, alternating per call: 3x3 stride 2 in groups of 16 and 32 outputs, 36 and 72
+  // lanes a float, 0.83-0.99x; dense 64 -> 64 and 32 -> 64 at 56x56 and 112x112, 144,
+  // 1.01-1.14x; 16 -> 487 7x7 stride 3 1.42x).
   const bool strided_pays = p.OCG * g.KH * g.KW >= 128 * g.stride_h * g.stride_w;
-  p.linear = (unit_stride || strided_pays) && (Wq - g.OW) * 8 < Wq;
+  const kernels::OcblockKernels& wide = kernels::ocblock_kernels();
+  p.linear = (unit_stride || strided_pays) && (Wq - g.OW) * (wide.lanes == 16 ? 6 : 8) < Wq;
   p.L = lanes_of(p.OCG);
   p.M = 1;
   // Blocks of L = lanes / M output channels, M pixels per vector (kernels/ocblock's interleaved
@@ -130,7 +135,6 @@ Plan plan(const Conv2dGeometry& g) {
   // float). Xeon model 207, one thread: 3x3 in groups of 2 to 40 at stride 1, 14x14 and 28x28, 1.2-2.5x;
   // at 7x7 and 14x14, not linear before, 1.4-2.6x; stride 2 in groups of 8 1.27-1.36x; AVX2 in
   // groups of 2 to 4 and 20 1.1-2.2x.
-  const kernels::OcblockKernels& wide = kernels::ocblock_kernels();
   const int64_t W = wide.lanes, linear_pixels = (g.OH - 1) * Wq + g.OW;
   const int64_t computed = (p.OCG + p.L - 1) / p.L * std::max(p.L, W) * (p.linear ? linear_pixels : g.OH * g.OW);
   int64_t fewest = computed;
