@@ -17,6 +17,7 @@
 extern "C" {
 extern void* gotoblas __attribute__((weak));
 void gotoblas_dynamic_init(void) __attribute__((weak));
+void blas_thread_shutdown_(void) __attribute__((weak));  // OpenBLAS's pthreads builds
 }
 
 namespace tinytorch::kernels {
@@ -52,6 +53,19 @@ void pin_to_one_thread() {
     openblas_set_num_threads(1);
   });
 }
+
+// OpenBLAS's pthreads build (Debian's default) starts a pool of threads when it loads, one per
+// core but the caller's, and they spin on sched_yield for a while after the library loads and after
+// each threaded call before they sleep. We only ever run OpenBLAS on one thread, so the pool never
+// works, yet its spinning took the cores from our own threads: on 2 vCPUs, during the first seconds
+// of a process (tinytorch run --bench) a parallel region's threads started 25-50 us late on
+// average against 1 us. Stopped when tinytorch loads (OpenBLAS has loaded before: a library this
+// one needs), before any of our threads start; a later threaded call would start it again.
+const bool blas_pool_stopped = [] {
+  openblas_set_num_threads(1);
+  if (blas_thread_shutdown_ != nullptr) blas_thread_shutdown_();
+  return true;
+}();
 
 }  // namespace
 
