@@ -462,18 +462,27 @@ class Direct {
   // output is 6 1/8 tiles of 32); smaller images are tiled one
   // by one. Blocks hold equal numbers of tiles, give or take one; small layers have blocks down to
   // one tile, and layers with few blocks are also split by output channels (into groups of equal
-  // numbers of panels, give or take one), so that up to 8 threads get equal shares. (Tiles sit at
-  // the same places and run the same operations however the items fall: the split does not change
-  // a bit. Whether the items run on one thread or more is parallel_for's choice, by the layer's
+  // numbers of panels, give or take one), so that every thread gets a share. (Tiles sit at the
+  // same places and run the same operations however the items fall: the split does not change a
+  // bit. Whether the items run on one thread or more is parallel_for's choice, by the layer's
   // FLOPs.)
   //
   // Every pixel block reads all the weights of its panel group and every panel group all the
-  // planes of its pixel blocks, so the weights are streamed once per pixel block and the planes
-  // once per panel group. Of the cuts into `most` pixel blocks (at most kPixelBlock pixels each) and
-  // `groups` panel groups (at least 8 items), take the one that streams the fewest bytes: a layer
-  // with many more weights than input (the last stages of a network) is cut by output channels, an
-  // early layer by pixels.
-  Cut cut() const {
+  // planes of its pixel blocks (a layer read in place packs its pixel block's tiles again per
+  // group), so the weights are streamed once per pixel block and the planes once per panel group.
+  // Of the cuts into `blocks` pixel blocks (at most kPixelBlock pixels each) and `groups` panel
+  // groups with at least an item per thread, take the one that streams the fewest bytes times its
+  // imbalance (items of nearly equal work: the longest thread runs ceil(items / threads) of them):
+  // a layer with many more weights than input (the last stages of a network) is cut by output
+  // channels, an early layer by pixels. Until 2026-12-07 every layer was cut for 8 threads, whatever
+  // the threads: on 2 threads an item then streamed and packed the input 2-4 times over. Old and new
+  // cut alternated per call (Xeon of model 207, AVX-512, 2 threads): 832 -> 128 1x1 at 7x7 1.16-1.22x
+  // faster, 512 -> 64 at 13x13 1.22x, 480 -> 96 and 1024 -> 256 at 14x14 1.08x, 2048 -> 512 at 7x7
+  // batch 8 1.07x; on 40 random direct layers (1x1, 3x3, 5x5, stride 1 and 2, batch 1-8, 7x7 to
+  // 56x56) 1.05x in geomean on 2 threads and on 1, 13 faster by 3% or more, 2 slower (0.90x: 64 ->
+  // 16 1x1 at 14x14, whose two items' packed tiles outgrow L1; 0.93x: 96 -> 512 5x5 at 17x17, whose
+  // weights each thread now streams whole from L3).
+  Cut cut(int threads) const {
     Cut c{};
     const bool flat = P_ >= NR_;
     c.sequences = flat ? 1 : g_.N;
@@ -481,16 +490,6 @@ class Direct {
     const int64_t tiles = c.tiles = (c.length + NR_ - 1) / NR_;
     const int64_t fewest = (tiles * NR_ + kPixelBlock - 1) / kPixelBlock;
     const double weights = static_cast<double>(panels_) * MR_ * l_.K, inputs = static_cast<double>(g_.N) * P_ * l_.K;
-    int64_t most = std::max(fewest, std::min(tiles, (8 + c.sequences - 1) / c.sequences));
-    c.groups = 1;
-    double best = static_cast<double>(most) * weights + inputs;
-    for (int64_t q = 2; q <= std::min<int64_t>(panels_, 8); ++q) {
-      const int64_t b = std::max(fewest, std::min(tiles, (8 + c.sequences * q - 1) / (c.sequences * q)));
-      const double bytes = static_cast<double>(b) * weights + static_cast<double>(q) * inputs;
-      if (bytes < best) best = bytes, most = b, c.groups = q;
-    }
-    c.blocks = most;
-    c.groups = std::max(c.groups, std::min(panels_, (8 + c.sequences * c.blocks - 1) / (c.sequences * c.blocks)));
     // parallel_for's static schedule gives each thread a run of consecutive items. Numbered pixel
     // block by block, a thread meets a share of the pixels and all the weights; panel group by
     // group, a share of the weights and all the pixels: the latter where the weights are the
@@ -501,11 +500,27 @@ class Direct {
     // where the pixels are, 1.00x with 5 of 25 slower by 5-11%. Checked on 40 more: 1.04x over 17
     // (none slower by 5%, up to 1.19x faster) and 0.995x over 23. (docs/PERFORMANCE.md)
     c.panels_outer = weights >= inputs;
+    const int64_t T = std::max(1, threads), seq = c.sequences;
+    double best = -1;
+    int64_t best_b = 1, best_q = 1;
+    for (int64_t q = 1; q <= std::min<int64_t>(panels_, std::max<int64_t>(T, 8)); ++q) {
+      const int64_t least = std::max(fewest, std::min(tiles, (T + seq * q - 1) / (seq * q)));
+      for (int64_t b = least; b <= std::min(tiles, least + T - 1); ++b) {
+        const int64_t items = seq * b * q;
+        if (items < T && (b < tiles || q < std::min<int64_t>(panels_, std::max<int64_t>(T, 8)))) continue;
+        // Items of nearly equal work (blocks of tiles and groups of panels give or take one): the
+        // longest thread runs ceil(items / T) of them.
+        const double balance = static_cast<double>((items + T - 1) / T * T) / static_cast<double>(items);
+        const double cost = (static_cast<double>(b) * weights + static_cast<double>(q) * inputs) * balance;
+        if (best < 0 || cost < best * 0.999) best = cost, best_b = b, best_q = q;
+      }
+    }
+    c.blocks = best_b, c.groups = best_q;
     return c;
   }
 
   void run_blocks() {
-    const Cut c = cut();
+    const Cut c = cut(conv2d_work(g_) < serial_work() ? 1 : get_num_threads());  // as parallel_for decides
     parallel_for(
         c.sequences * c.blocks * c.groups,
         [&](int64_t item, int) {
