@@ -606,9 +606,52 @@ void depthwise_tail(int rest, const float* src, int64_t sw, const int64_t* taps,
   }
 }
 
+// An edge column's (one whose windows reach the padding left or right) output pixels of R
+// consecutive rows whose windows are inside the image vertically, one accumulator each: kernel
+// columns [kw0, kw1) are the ones inside the image, src the first row's input at kernel row 0 and
+// column kw0. The same multiply-adds in the same order as
+// the pixel by pixel form (kernel row by row, column by column, from the bias); the R pixels'
+// chains are independent where one pixel's chain of 6 waited on each multiply-add's latency.
+template <class V, int R>
+__attribute__((always_inline)) inline void depthwise_column_tile(const float* src, int64_t row_step, int64_t dst_step,
+                                                                 const BlockedConv& g, int64_t kw0, int64_t kw1,
+                                                                 const float* w, const float* bias, float* dst,
+                                                                 const StoreStage& st) {
+  constexpr int B = lanes_of<V>();
+  typename V::reg acc[R];
+  const typename V::reg bv = V::load(bias);
+#pragma GCC unroll 16
+  for (int p = 0; p < R; ++p) acc[p] = bv;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    for (int64_t kw = kw0; kw < kw1; ++kw) {
+      const typename V::reg wv = V::load(w + (kh * g.KW + kw) * B);
+      const float* s = src + (kh * g.dilation_h * g.W + (kw - kw0) * g.dilation_w) * B;
+#pragma GCC unroll 16
+      for (int p = 0; p < R; ++p) acc[p] = V::fmadd(V::load(s + p * row_step), wv, acc[p]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < R; ++p) {
+    float* d = dst + p * dst_step;
+    V::store(d, st.fused ? finish<V>(acc[p], st, d) : acc[p]);
+  }
+}
+
+template <class V, int R>
+void depthwise_column(int rows, const float* src, int64_t row_step, int64_t dst_step, const BlockedConv& g, int64_t kw0,
+                      int64_t kw1, const float* w, const float* bias, float* dst, const StoreStage& st) {
+  if constexpr (R > 0) {
+    if (rows == R) return depthwise_column_tile<V, R>(src, row_step, dst_step, g, kw0, kw1, w, bias, dst, st);
+    depthwise_column<V, R - 1>(rows, src, row_step, dst_step, g, kw0, kw1, w, bias, dst, st);
+  }
+}
+
 // Depthwise output rows [oh0, oh1) of one block, read in place from the block's input plane: per
 // row only the kernel rows inside the image; the columns whose window lies inside the image in
-// tiles of P, the others (the padding's) pixel by pixel. taps: KH * KW scratch offsets.
+// tiles of P, the others (the padding's) pixel by pixel on the rows whose windows reach the
+// padding above or below, in column tiles of up to P rows on the others. taps: KH * KW scratch
+// offsets, from the row's first input row where its window is inside the image vertically
+// (computed once for all such rows), else from the plane.
 template <class V, int SW>
 void depthwise_rows(float* out, const float* plane, int64_t* taps, const BlockedConv& g, int64_t oh0, int64_t oh1,
                     const float* w, const float* bias, const StoreStage& st) {
@@ -618,26 +661,40 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
   const int64_t lo = lesser(g.OW, (g.pad_left + sw - 1) / sw);
   const int64_t last = g.W - 1 + g.pad_left - (g.KW - 1) * dw;  // ow * sw may be at most this
   const int64_t hi = greater(lo, last < 0 ? 0 : lesser(g.OW, last / sw + 1));
+  bool relative = false;       // taps hold the offsets from a row's first input row
+  int64_t ra = oh1, rb = oh1;  // the rows [ra, rb) whose windows are inside the image vertically
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     float* dst = out + (oh - oh0) * g.OW * B;
     const int64_t ih0 = oh * g.stride_h - g.pad_top;
     const int64_t kh0 = ih0 >= 0 ? 0 : (-ih0 + dh - 1) / dh;
     const int64_t kh1 = lesser(g.KH, ih0 >= g.H ? 0 : (g.H - 1 - ih0) / dh + 1);
     const int64_t T = greater(0, kh1 - kh0) * g.KW;
-    for (int64_t t = 0; t < T; ++t) {  // from column 0 of the tile's first pixel's window
-      const int64_t kh = kh0 + t / g.KW, kw = t % g.KW;
-      taps[t] = ((ih0 + kh * dh) * g.W + kw * dw - g.pad_left) * B;
+    const bool inside = kh0 == 0 && kh1 == g.KH;
+    if (inside && !relative) {
+      for (int64_t t = 0; t < T; ++t) taps[t] = ((t / g.KW * dh) * g.W + t % g.KW * dw - g.pad_left) * B;
+      relative = true;
+    } else if (!inside) {
+      for (int64_t t = 0; t < T; ++t) {  // from column 0 of the tile's first pixel's window
+        const int64_t kh = kh0 + t / g.KW, kw = t % g.KW;
+        taps[t] = ((ih0 + kh * dh) * g.W + kw * dw - g.pad_left) * B;
+      }
+      relative = false;
     }
+    if (inside) {
+      ra = lesser(ra, oh), rb = oh + 1;
+    }
+    const float* row = inside ? plane + ih0 * g.W * B : plane;
     const float* wt = w + kh0 * g.KW * B;
     int64_t ow = lo;
     for (; ow + P <= hi; ow += P)
-      depthwise_tile<V, P, SW>(plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, P, st);
+      depthwise_tile<V, P, SW>(row + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, P, st);
     if (SW == 0 && ow < hi) {  // stride 3 and more: one tile, offsets per pixel
-      depthwise_tile<V, P, SW>(plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, static_cast<int>(hi - ow), st);
+      depthwise_tile<V, P, SW>(row + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B, static_cast<int>(hi - ow), st);
     } else if (ow < hi) {  // the rest in one tile of exactly that many, at constant offsets
-      depthwise_tail<V, SW, P - 1>(static_cast<int>(hi - ow), plane + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B,
+      depthwise_tail<V, SW, P - 1>(static_cast<int>(hi - ow), row + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B,
                                    st);
     }
+    if (inside) continue;                    // its padding's columns: in column tiles below
     for (int64_t ow = 0; ow < g.OW; ++ow) {  // the padding's columns
       if (ow == lo && hi > lo) {
         ow = hi - 1;
@@ -652,6 +709,21 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
         }
       }
       V::store(dst + ow * B, st.fused ? finish<V>(acc, st, dst + ow * B) : acc);
+    }
+  }
+  // The padding's columns of rows [ra, rb), P rows at a time.
+  for (int64_t ow = 0; ra < rb && ow < g.OW; ++ow) {
+    if (ow == lo && hi > lo) {
+      ow = hi - 1;
+      continue;
+    }
+    int64_t kw0 = 0, kw1 = g.KW;  // the kernel columns inside the image
+    while (kw0 < g.KW && ow * sw - g.pad_left + kw0 * dw < 0) ++kw0;
+    while (kw1 > kw0 && ow * sw - g.pad_left + (kw1 - 1) * dw >= g.W) --kw1;
+    for (int64_t r = ra; r < rb; r += P) {
+      const float* src = plane + ((r * g.stride_h - g.pad_top) * g.W + ow * sw - g.pad_left + kw0 * dw) * B;
+      depthwise_column<V, P>(static_cast<int>(lesser(P, rb - r)), src, g.stride_h * g.W * B, g.OW * B, g, kw0, kw1, w,
+                             bias, out + ((r - oh0) * g.OW + ow) * B, st);
     }
   }
 }
