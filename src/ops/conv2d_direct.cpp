@@ -479,9 +479,9 @@ class Direct {
   // cut alternated per call (Xeon of model 207, AVX-512, 2 threads): 832 -> 128 1x1 at 7x7 1.16-1.22x
   // faster, 512 -> 64 at 13x13 1.22x, 480 -> 96 and 1024 -> 256 at 14x14 1.08x, 2048 -> 512 at 7x7
   // batch 8 1.07x; on 40 random direct layers (1x1, 3x3, 5x5, stride 1 and 2, batch 1-8, 7x7 to
-  // 56x56) 1.05x in geomean on 2 threads and on 1, 13 faster by 3% or more, 2 slower (0.90x: 64 ->
-  // 16 1x1 at 14x14, whose two items' packed tiles outgrow L1; 0.93x: 96 -> 512 5x5 at 17x17, whose
-  // weights each thread now streams whole from L3).
+  // 56x56) 1.05x in geomean on 2 threads and on 1, 13 faster by 3% or more, 2 slower (0.90x: 2 x
+  // 64 -> 16 1x1 at 14x14, whose two items' packed tiles outgrow L1; 0.93x: 96 -> 512 5x5 at
+  // 17x17, whose weights each thread now streams whole from L3; docs/PERFORMANCE.md).
   Cut cut(int threads) const {
     Cut c{};
     const bool flat = P_ >= NR_;

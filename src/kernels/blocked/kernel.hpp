@@ -609,9 +609,9 @@ void depthwise_tail(int rest, const float* src, int64_t sw, const int64_t* taps,
 // An edge column's (one whose windows reach the padding left or right) output pixels of R
 // consecutive rows whose windows are inside the image vertically, one accumulator each: kernel
 // columns [kw0, kw1) are the ones inside the image, src the first row's input at kernel row 0 and
-// column kw0. The same multiply-adds in the same order as
-// the pixel by pixel form (kernel row by row, column by column, from the bias); the R pixels'
-// chains are independent where one pixel's chain of 6 waited on each multiply-add's latency.
+// column kw0. The same multiply-adds in the same order as the pixel by pixel form (kernel row by
+// row, column by column, from the bias); the R pixels' chains are independent, where one pixel's
+// chain of 6 (3x3) waited on each multiply-add's latency.
 template <class V, int R>
 __attribute__((always_inline)) inline void depthwise_column_tile(const float* src, int64_t row_step, int64_t dst_step,
                                                                  const BlockedConv& g, int64_t kw0, int64_t kw1,
