@@ -510,7 +510,8 @@ class Direct {
         if (items < T && (b < tiles || q < std::min<int64_t>(panels_, std::max<int64_t>(T, 8)))) continue;
         // Items of nearly equal work (blocks of tiles and groups of panels give or take one): the
         // longest thread runs ceil(items / T) of them.
-        const double balance = static_cast<double>((items + T - 1) / T * T) / static_cast<double>(items);
+        const int64_t longest = (items + T - 1) / T;
+        const double balance = static_cast<double>(longest * T) / static_cast<double>(items);
         const double cost = (static_cast<double>(b) * weights + static_cast<double>(q) * inputs) * balance;
         if (best < 0 || cost < best * 0.999) best = cost, best_b = b, best_q = q;
       }
