@@ -503,11 +503,12 @@ class Direct {
     const int64_t T = std::max(1, threads), seq = c.sequences;
     double best = -1;
     int64_t best_b = 1, best_q = 1;
-    for (int64_t q = 1; q <= std::min<int64_t>(panels_, std::max<int64_t>(T, 8)); ++q) {
+    const int64_t most_groups = std::min<int64_t>(panels_, std::max<int64_t>(T, 8));
+    for (int64_t q = 1; q <= most_groups; ++q) {
       const int64_t least = std::max(fewest, std::min(tiles, (T + seq * q - 1) / (seq * q)));
       for (int64_t b = least; b <= std::min(tiles, least + T - 1); ++b) {
         const int64_t items = seq * b * q;
-        if (items < T && (b < tiles || q < std::min<int64_t>(panels_, std::max<int64_t>(T, 8)))) continue;
+        if (items < T && (b < tiles || q < most_groups)) continue;  // more items to be had
         // Items of nearly equal work (blocks of tiles and groups of panels give or take one): the
         // longest thread runs ceil(items / T) of them.
         const int64_t longest = (items + T - 1) / T;

@@ -661,6 +661,10 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
   const int64_t lo = lesser(g.OW, (g.pad_left + sw - 1) / sw);
   const int64_t last = g.W - 1 + g.pad_left - (g.KW - 1) * dw;  // ow * sw may be at most this
   const int64_t hi = greater(lo, last < 0 ? 0 : lesser(g.OW, last / sw + 1));
+  auto edge_columns = [&](auto&& fn) {  // the columns outside [lo, hi)
+    for (int64_t ow = 0; ow < lo; ++ow) fn(ow);
+    for (int64_t ow = hi; ow < g.OW; ++ow) fn(ow);
+  };
   bool relative = false;       // taps hold the offsets from a row's first input row
   int64_t ra = oh1, rb = oh1;  // the rows [ra, rb) whose windows are inside the image vertically
   for (int64_t oh = oh0; oh < oh1; ++oh) {
@@ -670,20 +674,16 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
     const int64_t kh1 = lesser(g.KH, ih0 >= g.H ? 0 : (g.H - 1 - ih0) / dh + 1);
     const int64_t T = greater(0, kh1 - kh0) * g.KW;
     const bool inside = kh0 == 0 && kh1 == g.KH;
-    if (inside && !relative) {
-      for (int64_t t = 0; t < T; ++t) taps[t] = ((t / g.KW * dh) * g.W + t % g.KW * dw - g.pad_left) * B;
-      relative = true;
-    } else if (!inside) {
+    const int64_t from = inside ? 0 : ih0;  // the input row the offsets count from
+    if (!inside || !relative) {
       for (int64_t t = 0; t < T; ++t) {  // from column 0 of the tile's first pixel's window
         const int64_t kh = kh0 + t / g.KW, kw = t % g.KW;
-        taps[t] = ((ih0 + kh * dh) * g.W + kw * dw - g.pad_left) * B;
+        taps[t] = ((from + kh * dh) * g.W + kw * dw - g.pad_left) * B;
       }
-      relative = false;
+      relative = inside;
     }
-    if (inside) {
-      ra = lesser(ra, oh), rb = oh + 1;
-    }
-    const float* row = inside ? plane + ih0 * g.W * B : plane;
+    if (inside) ra = lesser(ra, oh), rb = oh + 1;
+    const float* row = plane + (ih0 - from) * g.W * B;
     const float* wt = w + kh0 * g.KW * B;
     int64_t ow = lo;
     for (; ow + P <= hi; ow += P)
@@ -694,12 +694,8 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
       depthwise_tail<V, SW, P - 1>(static_cast<int>(hi - ow), row + ow * sw * B, sw, taps, T, wt, bias, dst + ow * B,
                                    st);
     }
-    if (inside) continue;                    // its padding's columns: in column tiles below
-    for (int64_t ow = 0; ow < g.OW; ++ow) {  // the padding's columns
-      if (ow == lo && hi > lo) {
-        ow = hi - 1;
-        continue;
-      }
+    if (inside) continue;  // its padding's columns: in column tiles below
+    edge_columns([&](int64_t ow) {
       typename V::reg acc = V::load(bias);
       for (int64_t kh = kh0; kh < kh1; ++kh) {
         for (int64_t kw = 0; kw < g.KW; ++kw) {
@@ -709,14 +705,10 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
         }
       }
       V::store(dst + ow * B, st.fused ? finish<V>(acc, st, dst + ow * B) : acc);
-    }
+    });
   }
-  // The padding's columns of rows [ra, rb), P rows at a time.
-  for (int64_t ow = 0; ra < rb && ow < g.OW; ++ow) {
-    if (ow == lo && hi > lo) {
-      ow = hi - 1;
-      continue;
-    }
+  if (ra == rb) return;
+  edge_columns([&](int64_t ow) {  // those of rows [ra, rb), P rows at a time
     int64_t kw0 = 0, kw1 = g.KW;  // the kernel columns inside the image
     while (kw0 < g.KW && ow * sw - g.pad_left + kw0 * dw < 0) ++kw0;
     while (kw1 > kw0 && ow * sw - g.pad_left + (kw1 - 1) * dw >= g.W) --kw1;
@@ -725,7 +717,7 @@ void depthwise_rows(float* out, const float* plane, int64_t* taps, const Blocked
       depthwise_column<V, P>(static_cast<int>(lesser(P, rb - r)), src, g.stride_h * g.W * B, g.OW * B, g, kw0, kw1, w,
                              bias, out + ((r - oh0) * g.OW + ow) * B, st);
     }
-  }
+  });
 }
 
 // One work item (blocked.hpp, blocked_conv). A dense item's block range is whole panels.
