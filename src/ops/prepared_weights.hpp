@@ -10,7 +10,8 @@
 //
 // Entries are keyed by the weight's address and a tag (what was prepared, for which shape and
 // micro-kernel). Least recently used entries go when the total passes a budget (256 MiB, or
-// TINYTORCH_WEIGHT_CACHE_MB; 0 turns the cache off). Thread-safe: entries are immutable once
+// TINYTORCH_WEIGHT_CACHE_MB; 0 turns the cache off); a frozen owner's (a loaded model's, below)
+// stay until the owner releases them, outside the budget. Thread-safe: entries are immutable once
 // published and shared by pointer, so a caller keeps using its entry while another call replaces
 // it. A miss on a known key refills that entry's buffers when no one else holds it: a training
 // loop, whose weights change every step, prepares them as before without allocating.
@@ -161,10 +162,11 @@ class KnownWeight {
 
 struct PreparedWeightStats {
   int64_t hits, misses, entries, bytes, budget_bytes;
-  int64_t trusted;  // of the hits, those taken on a known version, without comparing
+  int64_t trusted;       // of the hits, those taken on a known version, without comparing
+  int64_t frozen_bytes;  // frozen owners' entries (loaded models'), kept outside the budget
 };
 PreparedWeightStats prepared_weight_stats();
 void clear_prepared_weights();                   // all entries, the counts, and the calling thread's spare entry
-void set_prepared_weight_budget(int64_t bytes);  // evicts down to it; 0: off (every call prepares)
+void set_prepared_weight_budget(int64_t bytes);  // evicts down to it; 0: off (every eager call prepares)
 
 }  // namespace tinytorch::ops

@@ -1295,6 +1295,44 @@ TEST(ConvAlgorithms, DirectWeightRowsAsThePackedPanels) {
   if (tt::kernels::wide_gemm_tile().nr > 0) EXPECT_GE(wide_cases, 4) << "the wide tile was hardly taken";
 }
 
+// A frozen owner's (a loaded model's) prepared weights are its own: a budget far below them, even
+// 0, evicts none, and two owners' calls in turn each hit their own entries. Eager entries still
+// go by the budget.
+TEST(ConvAlgorithms, FrozenOwnersKeepTheirPreparedWeightsOutsideTheBudget) {
+  namespace ops = tt::ops;
+  tt::Generator gen(34);
+  const int64_t saved = ops::prepared_weight_stats().budget_bytes;
+  ops::clear_prepared_weights();
+  ops::set_prepared_weight_budget(0);
+  const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
+  const tt::Tensor x = tt::Tensor::randn({1, 16, 17, 17}, gen);
+  const tt::Tensor w1 = tt::Tensor::randn({16, 16, 3, 3}, gen), w2 = tt::Tensor::randn({16, 16, 3, 3}, gen);
+  const uint64_t a = ops::new_frozen_owner(), b = ops::new_frozen_owner();
+  const auto call = [&](uint64_t owner, const tt::Tensor& w) {
+    const ops::FrozenWeights frozen(owner);
+    return tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w, tt::Tensor(), same);
+  };
+  const tt::Tensor y1 = call(a, w1), y2 = call(b, w2);
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 2);
+  EXPECT_EQ(ops::prepared_weight_stats().bytes, 0);  // the budget's count: eager entries only
+  EXPECT_GT(ops::prepared_weight_stats().frozen_bytes, 0);
+  const int64_t misses = ops::prepared_weight_stats().misses;
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(call(a, w1).equal(y1));
+    EXPECT_TRUE(call(b, w2).equal(y2));
+  }
+  EXPECT_EQ(ops::prepared_weight_stats().misses, misses);
+  tt::conv2d_with(tt::Conv2dAlgorithm::Winograd, x, w1, tt::Tensor(), same);  // eager: over the budget of 0
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 2);
+  ops::release_frozen_weights(a);
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 1);
+  ops::release_frozen_weights(b);
+  EXPECT_EQ(ops::prepared_weight_stats().entries, 0);
+  EXPECT_EQ(ops::prepared_weight_stats().frozen_bytes, 0);
+  ops::set_prepared_weight_budget(saved);
+  ops::clear_prepared_weights();
+}
+
 // The budget evicts least recently used entries; calls stay right whatever it holds.
 // What autotuning prepared for the algorithms that lost goes: drop_prepared_weights keeps only
 // the kinds it is told for that weight, and other weights' entries.
