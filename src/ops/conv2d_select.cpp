@@ -166,26 +166,20 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   the 16 lanes) it loses; measured on 40 random shapes outside the benchmark's (PERFORMANCE.md);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty), but
-//   for pointwise layers of 16 pixels or more per image (AVX-512's tiles are 32 wide; AVX2's 16:
-//   there the case does not arise), which go on to the rules below: the direct kernel reads a
-//   pointwise layer's patches in place, its tiles running through the images, and with 16 pixels
-//   an image a tile reads the runs of at most three. Forced side by side (Zen 4, AVX-512, 2
-//   threads, eager) on 90 random pointwise layers of 2-31 pixels per image at batch 1-32
-//   (bench/rule_study.py pointwise-small-images --seed 2041 --count 90): at 16-31 pixels direct ran
-//   1.20x batched's geomean (39 of 61 faster, 13 slower), at 9-15 1.10x with losses to 0.77x, at
-//   2-8 0.73x; checked on 60 more of 16-31 (--seed 2042 --pixels 16,31): 1.23x, 42 faster, 9
-//   slower (docs/PERFORMANCE.md); and
-//   pointwise layers (1x1, stride 1, no padding, whose patches are runs of the input) of fewer
-//   than 128 pixels in all images. The direct kernel's tiles run through all images (a tile may
-//   straddle two), so its per-call cost of the weights (the comparison with its packed copy's
-//   source, a read of all weights) is shared among the pixels of the whole batch; below 128 of
-//   them OpenBLAS's GEMM, with its narrow edge kernels, does better (1 x 1024 -> 256 at 7x7:
-//   1.3x; 2 x 2048 -> 512 at 7x7: 1.2x), from 3 images of 7x7 on the direct kernel (8 x 1024 ->
-//   2048 at 7x7: 1.4x; 12 pointwise layers of torchvision's 7x7 stages at batch 8: 1.0-1.3x).
-//   That pointwise line holds with AVX2's 16-pixel tiles only: with AVX-512's, on the 44 pointwise
-//   layers of 32-127 pixels among torchvision's dense layers and 200 random ones (every
-//   algorithm forced, weights frozen), direct ran 1.30x batched's geomean (the slowest 0.90x) and
-//   batched was the fastest of direct, blocked and batched on none, so there they stay direct;
+//   for pointwise layers of at least half a tile's pixels per image, which go on to the rules
+//   below: the direct kernel reads a pointwise layer's patches in place, its tiles running through
+//   the images, and with such images a tile reads the runs of at most three. Forced side by side
+//   (bench/rule_study.py pointwise-small-images; 2 threads, eager): with AVX-512's 32-pixel tiles
+//   (Zen 4, --seed 2041 --count 90) at 16-31 pixels per image direct ran 1.20x batched's geomean
+//   (39 of 61 faster, 13 slower), at 9-15 1.10x with losses to 0.77x, at 2-8 0.73x; checked on 60
+//   more of 16-31 (--seed 2042): 1.23x, 42 faster, 9 slower. With AVX2's 16 (AMD EPYC Zen 3,
+//   2026-12-07, --seed 2613 --count 60 --pixels 2,15): at 8-15 pixels 1.31x (39 layers, 32 faster
+//   by 5%, 5 slower, the worst 0.62x), at 2-7 1.16x but 6 of 21 slower, down to 0.64x (batch 32 of
+//   2-5 pixels an image: a tile meets up to 8 images). Pointwise layers of fewer than 128 pixels
+//   in all images once went batched with AVX2 (1 x 1024 -> 256 at 7x7: 1.3x direct, before the
+//   direct kernel's cuts by threads and packed tiles); now direct ran 1.61x batched's geomean on
+//   40 random ones of 16-127 pixels per image at batch 1-4 (--seed 2612), faster on 39, slower on
+//   none (docs/PERFORMANCE.md);
 // - first layers of 3-8 input channels at stride 3 or more, the window at least as wide: blocked
 //   where its 16 lanes run at twice 8 lanes' rate (few_channels_strided_goes_blocked);
 // - grouped layers (not depthwise) of 9 taps or more per channel with 8 or more output channels
@@ -227,10 +221,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   layers drawn at random (seed 5, AVX-512, 2 threads; docs/PERFORMANCE.md): on the 7 of 32-256
 //   pixels, direct 1.5-3.5x faster than the blocked/ocblock choice on 6, 0.83x on the other.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
-constexpr int64_t kPointwiseDirectPixels = 128;
 // The pixels per image from which a pointwise layer's images, fewer than a tile's width, stay off
-// batched (the clause above).
-constexpr int64_t kPointwiseImagePixels = 16;
+// batched (the clause above): half a tile's, 16 with AVX-512's 32-pixel tiles, 8 with AVX2's.
+int64_t pointwise_image_pixels(const kernels::GemmTile& tile) { return tile.nr / 2; }
 
 // Winograd F(4x4, 3x3)'s time over the best of the other kernels', as a model of two measured
 // constants: r (a + b / q). r is the multiplies its GEMMs run, 36 per tile and lane of the
@@ -485,10 +478,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   } else if (few_outputs_strided(g)) {
     choice = Conv2dAlgorithm::Ocblock, few_outputs = true,
     why = "at most 16 output channels, strided, 8 or more input channels: one window, not a plane per phase";
-  } else if (!single_channel_groups && g.OH * g.OW < tile.nr && !(pointwise && g.OH * g.OW >= kPointwiseImagePixels)) {
+  } else if (!single_channel_groups && g.OH * g.OW < tile.nr &&
+             !(pointwise && g.OH * g.OW >= pointwise_image_pixels(tile))) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
-  } else if (!single_channel_groups && pointwise && g.N * g.OH * g.OW < kPointwiseDirectPixels && tile.nr == 16) {
-    choice = Conv2dAlgorithm::Batched, why = "pointwise on fewer than 128 pixels in all images: one GEMM";
   } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
   } else if (taps >= 32 || g.N == 1) {

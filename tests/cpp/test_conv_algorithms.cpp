@@ -652,25 +652,24 @@ TEST(ConvAlgorithms, WideFmaRateProbeAgreesWithALongerMeasurement) {
 
 TEST(ConvAlgorithms, SelectionAndForcing) {
   const tt::Shape x{2, 16, 8, 8};
-  // 1x1: direct on at least 128 pixels in all images (its tiles run through the batch, with
-  // images of at least a tile's width: 16 pixels with AVX2, 32 with AVX-512); below, batched.
+  // 1x1: direct, its tiles running through the batch, on images of at least half a tile's pixels
+  // (8 with AVX2's 16-pixel tiles, 16 with AVX-512's 32); on smaller ones batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 12, 12}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({3, 16, 7, 7}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  // (The 128-pixel line holds with AVX2's 16-pixel tiles; with AVX-512's the direct kernel stays.)
-  const tt::Conv2dAlgorithm few_pointwise =
-      tinytorch::kernels::packed_gemm_tile().nr == 16 ? tt::Conv2dAlgorithm::Batched : tt::Conv2dAlgorithm::Direct;
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 7, 7}, {32, 16, 1, 1}), few_pointwise);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 10, 10}, {32, 16, 1, 1}), few_pointwise);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), few_pointwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 7, 7}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 10, 10}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 5, 5}, {32, 16, 1, 1}, {.padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Direct);
   // Fewer output pixels per image than a tile (squeeze-excitation 1x1 layers, 2x2 maps): batched.
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
-  // ... but a pointwise layer of 16 pixels or more per image reads its runs in place, direct (with
-  // AVX2's 16-pixel tiles such images fill a tile: the 128-pixel line above decides).
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 3, 3}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 4, 5}, {32, 64, 1, 1}), few_pointwise);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 2, 3}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  // ... but a pointwise layer of half a tile's pixels or more per image: direct.
+  const int64_t half_tile = tinytorch::kernels::packed_gemm_tile().nr / 2;
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, half_tile}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, half_tile - 1}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 4, 5}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
   // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
   // or with 16 lanes (AVX-512) at twice the 8 lanes' rate the blocked kernels for dense layers of
   // stride <= 2 without dilation.
