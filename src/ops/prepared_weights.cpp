@@ -41,9 +41,9 @@ int64_t bytes_of(const PreparedWeight& e) {
 
 // The entries of frozen owners (loaded models) are theirs: they stay until their owner releases
 // them, outside the budget, which bounds the compared entries of eager calls. Under the budget,
-// two models whose prepared weights passed it together (two ResNet-50s: about 2 x 150 MiB) evicted
-// each other's on every call and packed every layer's weight again: 1.6x the time of a model run
-// alone (AVX2 Zen 3, 2 threads).
+// two models whose prepared weights passed it together (two ResNet-50s) evicted each other's on
+// every call and prepared every layer's weight again: 1.6x the time of a model run alone (AVX2
+// Zen 3, 2 threads, the two called in turn).
 struct Cache {
   std::mutex mutex;
   std::list<std::shared_ptr<PreparedWeight>> entries;  // most recently used first
