@@ -45,8 +45,9 @@ int64_t bytes_of(const PreparedWeight& e) {
 // every call and prepared every layer's weight again: 1.6x the time of a model run alone (AVX2
 // Zen 3, 2 threads, the two called in turn).
 struct Cache {
+  using Entries = std::list<std::shared_ptr<PreparedWeight>>;
   std::mutex mutex;
-  std::list<std::shared_ptr<PreparedWeight>> entries;  // most recently used first
+  Entries entries;  // most recently used first
   int64_t bytes = 0, frozen_bytes = 0, budget = default_budget(), hits = 0, misses = 0, trusted = 0;
 
   int64_t& total_of(const PreparedWeight& e) { return e.owner != 0 ? frozen_bytes : bytes; }
@@ -54,7 +55,7 @@ struct Cache {
     entries.push_front(e);
     total_of(*e) += bytes_of(*e);
   }
-  std::list<std::shared_ptr<PreparedWeight>>::iterator erase(std::list<std::shared_ptr<PreparedWeight>>::iterator it) {
+  Entries::iterator erase(Entries::iterator it) {
     total_of(**it) -= bytes_of(**it);
     return entries.erase(it);
   }
@@ -159,9 +160,7 @@ Lookup lookup_prepared(const PreparedTag& tag, const float* weight, int64_t weig
     ++c.misses;
     if (found) {  // stale: take it out; refill it in place if no other caller holds it
       auto it = std::find(c.entries.begin(), c.entries.end(), found);
-      if (it != c.entries.end()) {
-        c.erase(it);
-      }
+      if (it != c.entries.end()) c.erase(it);
       if (found.use_count() == 1) entry = std::move(found);
     }
   }
