@@ -190,12 +190,19 @@ bool plain_winograd(const Node& n, const Tensor& input, const Tensor& weight) {
   if (!symmetric(w)) return false;
   Conv2dOptions o;
   o.stride = w.stride, o.dilation = w.dilation, o.padding = Padding2d(w.pads[0], w.pads[1]);
-  // Stride 1 and more than 16 input channels only: measured with both ways timed on 90 seeded
-  // random 3x3 layers (docs/PERFORMANCE.md, "Winograd between layout changes"), the layout
-  // changes and Winograd's stride-2 scheme (25 multiplies for 4 outputs, not 36) lost 5 of the 6
-  // stride-2 layers the plain selection gave to Winograd, and with 16 channels (each point's GEMM
-  // 16 deep) all 8.
-  if (w.stride.h != 1 || w.stride.w != 1 || plain[1] <= 16) return false;
+  // More than 16 input channels, and stride 1 or, with 8-lane blocks, stride 2 on deep and wide
+  // layers. Measured with both ways timed on seeded random 3x3 layers (docs/PERFORMANCE.md,
+  // "Winograd between layout changes"): with 16 channels each point's GEMM is 16 deep, too short to
+  // pay for two transforms and two layout changes (lost all 8). At stride 2 Winograd's scheme does
+  // 25 multiplies for 4 outputs, not 36: with 16-lane blocks it lost 5 of 6; with 8-lane blocks,
+  // whose dense tiles reach less of the peak, it won where C * OC / (C + OC) >= 56 (its GEMMs deep
+  // and wide against the transforms': 14 of 16 such layers on a held-out seed, up to 1.64x) and
+  // lost below (51 of 53, to 0.25x).
+  if (plain[1] <= 16) return false;
+  if (w.stride.h != 1 || w.stride.w != 1) {
+    const int64_t C = plain[1], OC = weight.shape()[0];
+    if (ops::blocked_lanes() != 8 || w.stride.h != 2 || w.stride.w != 2 || C * OC < 56 * (C + OC)) return false;
+  }
   return conv2d_algorithm_supports(Conv2dAlgorithm::Winograd, plain, weight.shape(), o) &&
          select_conv2d_algorithm(plain, weight.shape(), o) == Conv2dAlgorithm::Winograd;
 }

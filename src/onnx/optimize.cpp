@@ -435,13 +435,13 @@ class Optimizer {
 // it has channels; in the blocked layout both read whole vectors of B channels, and a dense layer's
 // tile reads one vector per pixel and tap. The activations stay blocked from layer to layer, as
 // ONNX Runtime's NCHWc keeps them. Rules, per node in order:
-//   - a Conv goes blocked when it is depthwise or dense (group 1; with 8-lane blocks pointwise
-//     only, all_dense_ below) on a blocked input, or reads a plain input of at most 4 channels
-//     into at least a block of outputs (a network's first layer, which the kernel interleaves as
-//     it reads) that feeds a layer gaining from the layout (feeds_blocked: not only 3x3 stride-1
-//     layers, which the plain layout's Winograd serves: VGG and ResNet-18 stay plain). A dense layer whose shape the
-//     plain selection gives to Winograd runs it between layout changes (ops.cpp, plain_winograd). A residual the Conv
-//     adds is made blocked (ToBlocked) when it is not. Grouped layers keep the plain layout;
+//   - a Conv goes blocked when it is depthwise or dense (group 1) on a blocked input, or reads a
+//     plain input of at most 4 channels into at least a block of outputs (a network's first layer,
+//     which the kernel interleaves as it reads) that feeds a layer gaining from the layout
+//     (feeds_blocked: not only 3x3 stride-1 layers, which the plain layout's Winograd serves: VGG
+//     and ResNet-18 stay plain). A dense layer whose shape the plain selection gives to Winograd
+//     runs it between layout changes (ops.cpp, plain_winograd). A residual the Conv adds is made
+//     blocked (ToBlocked) when it is not. Grouped layers keep the plain layout;
 //   - GlobalAveragePool, MaxPool and AveragePool of a blocked input, BatchNormalization (with the
 //     Relu that alone reads it folded in), a Pad of zeros, and a Concat along the channels of
 //     blocked inputs all but the last of which fill their blocks, stay blocked;
@@ -453,7 +453,7 @@ class Optimizer {
 // TINYTORCH_BLOCKED_LAYOUT=0 turns the pass off.
 class BlockedLayout {
  public:
-  explicit BlockedLayout(Graph& g) : g_(g), lanes_(ops::blocked_lanes()), all_dense_(lanes_ >= 16) {}
+  explicit BlockedLayout(Graph& g) : g_(g), lanes_(ops::blocked_lanes()) {}
 
   void run() {
     channels_.assign(g_.values.size(), 0);
@@ -521,8 +521,7 @@ class BlockedLayout {
     const int64_t OC = w.shape()[0], per_group = w.shape()[1], group = n.attr_int("group", 1);
     const int64_t in = channels(n.inputs[0]);
     if (group != 1) return per_group == 1 && group == OC && in == OC ? OC : 0;  // depthwise
-    const bool pointwise = w.shape()[2] == 1 && w.shape()[3] == 1;
-    if (in > 0) return in == per_group && (pointwise || all_dense_) ? OC : 0;
+    if (in > 0) return in == per_group ? OC : 0;
     return per_group <= 4 && OC >= lanes_ && !constant(n.inputs[0]).defined() && feeds_blocked(n.outputs[0], OC, 4) ? OC
                                                                                                                     : 0;
   }
@@ -540,7 +539,7 @@ class BlockedLayout {
       if (r.inputs.empty() || r.inputs[0] != v || r.outputs.empty()) continue;
       const bool passes = r.op == "MaxPool" || r.op == "AveragePool" || r.op == "Relu" || r.op == "Concat" ||
                           r.op == "BatchNormalization";
-      if (passes && all_dense_ && depth > 0 && feeds_blocked(r.outputs[0], c, depth - 1)) {
+      if (passes && depth > 0 && feeds_blocked(r.outputs[0], c, depth - 1)) {
         return true;
       }
       if (r.op != "Conv" || r.inputs.size() < 2) continue;
@@ -552,8 +551,7 @@ class BlockedLayout {
       const auto d = r.attr_ints("dilations", {1, 1});
       const bool winograd = w.shape()[2] == 3 && w.shape()[3] == 3 && s == std::vector<int64_t>{1, 1} &&
                             d == std::vector<int64_t>{1, 1} && c > 16 && w.shape()[0] >= 16;
-      const bool pointwise = w.shape()[2] == 1 && w.shape()[3] == 1;
-      if (depthwise || (group == 1 && w.shape()[1] == c && (pointwise || (all_dense_ && !winograd)))) return true;
+      if (depthwise || (group == 1 && w.shape()[1] == c && !winograd)) return true;
     }
     return false;
   }
@@ -700,10 +698,6 @@ class BlockedLayout {
 
   Graph& g_;
   const int64_t lanes_;
-  // Whether dense layers other than pointwise ones go blocked, and first layers reach them through
-  // pools: with blocks of 16 lanes (AVX-512). With 8 (AVX2) the blocked tiles lose to the plain
-  // layout's kernels on such layers (docs/PERFORMANCE.md, "The blocked layout").
-  const bool all_dense_;
   std::vector<Node>* readers_of_ = nullptr;  // the graph's nodes as the pass found them
   std::vector<int64_t> channels_;            // per value: its channels when it is blocked, else 0
   std::vector<int> plain_of_;                // per blocked value: its FromBlocked output, once made

@@ -225,6 +225,22 @@ TEST(BlockedLayout, DenseRunsOfManyPixels) {
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
+  // Pointwise layers of many input blocks, the last one part full (the weights in chunks whose
+  // sums go through the output), on pixel counts that end in shorter tiles: 7x7 (49 = 4 x 6 + 5 x
+  // 5 on 8 lanes), 5x5, 3x3 and one pixel per image, stride 1 read in place and stride 2.
+  for (const int64_t HW : {7, 5, 3, 1}) {
+    for (const int64_t OC : {16, 24, 9}) {
+      Case c{};
+      k::BlockedConv& g = c.g;
+      const int64_t s = HW == 5 ? 2 : 1;
+      g.N = 2, g.C = 8 * 70 + 3, g.H = g.W = HW * s, g.OC = OC, g.KH = g.KW = 1;
+      g.stride_h = g.stride_w = s, g.dilation_h = g.dilation_w = 1;
+      g.OH = g.OW = HW;
+      check(rng, c, k::blocked_lanes(), &k::blocked_conv, OC == 24 ? &kEpilogues[2] : nullptr);
+      check(rng, c, 16, &k::blocked_conv_wide_on_avx2, nullptr);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
 }
 
 TEST(BlockedLayout, DenseOnPlainInputsMatchesTheReference) { sweep(2, false, true); }

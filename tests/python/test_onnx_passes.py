@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.skipif(not tinytorch.onnx.available(), reason="built w
 
 rng = np.random.default_rng(7)
 X_SHAPE = (2, 4, 9, 7)
-# The blocked layout takes dense layers other than pointwise ones with 16-lane blocks (AVX-512) only.
-ALL_DENSE_BLOCKED = tinytorch.backends.peak_isa() == "avx512"
+# The kernels' blocks: 16 lanes with AVX-512, 8 with AVX2 (TINYTORCH_ISA=avx2 on any machine).
+EIGHT_LANES = tinytorch.backends.peak_isa() != "avx512"
 
 
 def arr(*shape, scale=1.0):
@@ -359,9 +359,8 @@ def test_pointwise_then_depthwise_run_as_one_node_in_bands(monkeypatch):
 
 
 def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_turned_off(monkeypatch):
-    # With 16-lane blocks (AVX-512) a dense 3x3 layer on a blocked input stays blocked: where the
-    # plain selection picks Winograd for its shape, the node converts its input to the plain layout
-    # and its output back.
+    # A dense 3x3 layer on a blocked input stays blocked: where the plain selection picks Winograd
+    # for its shape, the node converts its input to the plain layout and its output back.
     nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="pw1"),
              helper.make_node("Conv", ["a", "w2"], ["b"], name="pw2"),
              helper.make_node("Conv", ["b", "w3"], ["c"], name="dense", pads=[1, 1, 1, 1]),
@@ -376,8 +375,7 @@ def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_
     x = arr(2, 4, 40, 36)
     want = tinytorch.onnx.load_from_bytes(data, optimize=False)(x).numpy()
     # A first layer feeding only a 3x3 layer of Winograd's kind (directly or through a pool: ResNet-18's
-    # stem) stays plain; one feeding a pool then a pointwise layer (ResNet-50's) goes blocked with
-    # 16-lane blocks (with 8 the first layer must feed such a layer itself).
+    # stem) stays plain; one feeding a pool then a pointwise layer (ResNet-50's) goes blocked.
     alone = build(nodes[:1] + [helper.make_node("Conv", ["a", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1])],
                   dict(w1=arr(32, 4, 1, 1), w3=arr(32, 32, 3, 3)))
     assert tinytorch.onnx.load_from_bytes(alone).op_types == ["Conv", "Conv"]
@@ -387,24 +385,32 @@ def test_blocked_dense_layers_take_winograd_through_the_plain_layout_and_can_be_
     assert tinytorch.onnx.load_from_bytes(through).op_types == ["Conv", "MaxPool", "Conv"]
     into_pointwise = build([nodes[0], pool, helper.make_node("Conv", ["m", "w2"], ["y"], name="pw")],
                            dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1)))
-    assert tinytorch.onnx.load_from_bytes(into_pointwise).op_types == (
-        ["Conv", "MaxPool", "Conv", "FromBlocked"] if ALL_DENSE_BLOCKED else ["Conv", "MaxPool", "Conv"])
-    if not ALL_DENSE_BLOCKED:  # 8-lane blocks: a dense 3x3 layer keeps the plain layout
-        assert model.op_types == ["Conv", "Conv", "FromBlocked", "FromBlocked", "Conv"]  # its input, its residual
-        assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
-        return
+    assert tinytorch.onnx.load_from_bytes(into_pointwise).op_types == ["Conv", "MaxPool", "Conv", "FromBlocked"]
     assert model.op_types == ["Conv", "Conv", "Conv", "FromBlocked"]
     # Forced, so that the selection (which autotuning may move) is known: both ways of running it.
     # With 16 input channels Winograd's GEMMs are too short to pay for the layout changes: the
     # layer stays blocked whatever the plain selection says.
     sixteen = tinytorch.onnx.load_from_bytes(
         build(nodes, dict(w1=arr(16, 4, 1, 1), w2=arr(16, 16, 1, 1), w3=arr(16, 16, 3, 3)), x_shape=(2, 4, 40, 36)))
-    for forced, net, ran in [("winograd", model, "winograd (plain, between layout changes)"),
-                             ("direct", model, "blocked"), ("winograd", sixteen, "blocked")]:
+    # At stride 2 Winograd's scheme saves less: with 8-lane blocks it goes through the plain layout
+    # where C * OC / (C + OC) >= 56 (128 channels in and out: 64), with 16 never.
+    def strided(c):
+        return build([nodes[0], helper.make_node("Conv", ["a", "w3"], ["y"], name="dense", pads=[1, 1, 1, 1],
+                                                 strides=[2, 2])], dict(w1=arr(c, 4, 1, 1), w3=arr(c, c, 3, 3, scale=0.1)),
+                     x_shape=(2, 4, 40, 36))
+    wide_data = strided(128)
+    wide, narrow = tinytorch.onnx.load_from_bytes(wide_data), tinytorch.onnx.load_from_bytes(strided(48))
+    between = "winograd (plain, between layout changes)"
+    for forced, net, ran in [("winograd", model, between), ("direct", model, "blocked"), ("winograd", sixteen, "blocked"),
+                             ("winograd", wide, between if EIGHT_LANES else "blocked"), ("winograd", narrow, "blocked")]:
         tinytorch.backends.set_conv2d_algorithm(forced)
         try:
             if net is model:
                 assert np.abs(model(x).numpy() - want).max() / np.abs(want).max() <= 1e-5
+            if net is wide:
+                got = wide(x).numpy()
+                expected = tinytorch.onnx.load_from_bytes(wide_data, optimize=False)(x).numpy()
+                assert np.abs(got - expected).max() / np.abs(expected).max() <= 1e-5
             dense = [n["algorithm"] for n in net.inspect(x, timed_runs=1)["nodes"] if n["name"] == "dense"]
         finally:
             tinytorch.backends.set_conv2d_algorithm("auto")
