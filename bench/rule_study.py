@@ -53,9 +53,10 @@ FAMILIES = {
     # First layers: 1-8 input channels, stride 2-4, a window at least as wide as the stride (stems,
     # patchify layers): the direct kernel against the blocked one, which interleaves a plain input.
     "few-channel-strided": ("direct", "blocked", "packed"),
-    # Dense layers of 8-512 channels and a window (3x3 at stride 2, 5x5, 7x7) on images past the
-    # few-pixel rules (16 of the micro-kernel's tiles in all), which the rules send to the direct
-    # kernel: it against the blocked one (a register tile of output-channel blocks, the transposes).
+    # Dense layers of 8-512 channels and a window (3x3, 5x5, 7x7; stride 1 or 2) on images past the
+    # few-pixel rules (16 of the micro-kernel's tiles in all; most 3x3 stride-1 ones go to Winograd):
+    # the direct kernel against the blocked one (a register tile of output-channel blocks, the
+    # transposes).
     "dense-windows": ("blocked", "direct"),
 }
 
@@ -144,8 +145,8 @@ def draw(family, rng, pixels, batches):
     if family == "dense-windows":
         n = int(rng.choice([1, 1, 2, 8]))
         c, oc = (int(math.exp(rng.uniform(math.log(8), math.log(513)))) for _ in range(2))
-        k = int(rng.choice([3, 5, 5, 7]))
-        s = 2 if k == 3 else int(rng.choice([1, 1, 2]))
+        k = int(rng.choice([3, 3, 5, 5, 7]))
+        s = int(rng.choice([1, 1, 2]))
         h = int(math.exp(rng.uniform(math.log(14), math.log(113))))
         p = k // 2
         oh = (h + 2 * p - k) // s + 1

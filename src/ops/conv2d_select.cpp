@@ -340,6 +340,25 @@ bool few_channels_strided_goes_blocked(const Conv2dGeometry& g) {
          g.dilation_w == 1;
 }
 
+// With 8-lane blocks (AVX2), dense layers of 8 or more input and output channels and a window of
+// more than 9 taps (5x5, 7x7) at stride 1 or 2 that the rules leave to the direct kernel: the
+// blocked kernel, whose register tile broadcasts each input value against two blocks of output
+// channels and reads each window row's taps as one run, where the direct kernel packs K x 16
+// columns of taps per pixel tile and adds K blocks through the output. Forced side by side
+// (bench/rule_study.py dense-windows: 8-512 channels, 3x3, 5x5 and 7x7 at stride 1 and 2, batch
+// 1-8, sides 14-112, past the few-pixel rules; AMD EPYC Zen 3, 2 threads, eager, 2026-12-07;
+// docs/PERFORMANCE.md's rule table): on the 5x5 and 7x7 layers the other rules give direct,
+// blocked (its transposes included) ran 1.17-1.24x direct's speed in geomean on each of three
+// seeds (3301-3303, 100 layers drawn each), faster by 5% on 115 of 145, slower on 10 (the least
+// 0.85x), up to 2.2x. 3x3 layers stay direct (those Winograd leaves: few channels, or stride 2):
+// blocked ran 0.93-1.01x there, slower on 22 of 42. Fewer than 8 outputs leave most of a block's
+// lanes empty (1 x 13 -> 1 7x7 at 64x64 went 0.29 -> 0.32 ms in the shape sweep, while the rest
+// ran faster). 16 lanes keep the rules above (not measured).
+bool dense_window_goes_blocked(const Conv2dGeometry& g) {
+  return kernels::blocked_lanes() == 8 && g.groups == 1 && g.C >= 8 && g.OC >= 8 && g.KH * g.KW > 9 &&
+         g.stride_h <= 2 && g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
+}
+
 // Where ocblock_goes_blocked sends an eager call (weights compared, not frozen) of one image of at
 // most kEagerWeightPixels output pixels, whose weight is larger than L2: direct, which then reads
 // the weight's rows once in place (conv2d_direct_reads_weight_rows). Blocked, as ocblock, compares
@@ -483,6 +502,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     choice = Conv2dAlgorithm::Batched, why = "fewer output pixels per image than a tile: all images in one GEMM";
   } else if (conv2d_direct_reads_in_place(g)) {
     choice = Conv2dAlgorithm::Direct, why = "1x1 stride 1 without padding: read in place";
+  } else if (dense_window_goes_blocked(g)) {
+    choice = Conv2dAlgorithm::Blocked,
+    why = "a window of more than 9 taps, groups 1, stride <= 2, 8-lane blocks: blocks of output channels";
   } else if (taps >= 32 || g.N == 1) {
     choice = Conv2dAlgorithm::Direct, why = g.N == 1 ? "batch 1" : ">= 32 taps per group (C/groups*KH*KW)";
   } else if (g.stride_h <= (g.KH - 1) * g.dilation_h + 1 && g.stride_w <= (g.KW - 1) * g.dilation_w + 1) {

@@ -381,7 +381,8 @@ __attribute__((always_inline)) inline void dense_tile(const Band& b, int64_t cb0
     for (int p = 0; p < P; ++p) acc[j][p] = V::zero();
   }
   const int64_t step = pm * B;  // from one input channel's weight vectors to the next's
-  if constexpr (IBC == B && PS > 0 && B == 8) {  // (16 lanes: not measured, the dense loop below)
+  // A pointwise tile with 8 lanes (16: not measured, the loop below).
+  if constexpr (IBC == B && PS > 0 && B == 8) {
     if (T == 1) {
       const int64_t full = lesser(cb1, b.full_blocks) - cb0;
       const float* x = b.base + cb0 * b.block_stride + taps[0] + px[0];
