@@ -108,7 +108,11 @@ bool narrow(const Conv2dGeometry& g) { return g.W < 8; }
 
 // U consecutive output pixels of one row, all taps: each weight vector is loaded once and feeds U
 // accumulators; each tap of each pixel is one input vector (a memory operand of its multiply-add).
-template <class V, int U>
+// S > 0: the stride along the row is S and the window's columns are adjacent (dilation 1), known
+// at compile time, so that every input vector's address is a base register and a constant: with
+// the stride read at run time GCC kept U offsets, which with AVX2's 16 registers spilled (5 loads
+// from the stack per 7 multiply-adds, perf annotate). S == 0: any stride and dilation.
+template <class V, int U, int S>
 inline __attribute__((always_inline)) void block_pixels(float* row_out, const float* base, const float* wt,
                                                         const float* bias, int64_t ow, const Conv2dGeometry& g,
                                                         int64_t cols) {
@@ -117,14 +121,15 @@ inline __attribute__((always_inline)) void block_pixels(float* row_out, const fl
   const V b = load<V>(bias);
 #pragma GCC unroll 8
   for (int u = 0; u < U; ++u) acc[u] = b;
-  const int64_t step = g.stride_w * L;  // between neighbouring output pixels
+  const int64_t step = S > 0 ? S * L : g.stride_w * L;  // between neighbouring output pixels
+  const int64_t tap = S > 0 ? L : g.dilation_w * L;     // between neighbouring window columns
   const float* first = base + ow * step;
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     const float* rowp = first + kh * g.dilation_h * cols * L;
     const float* wrow = wt + kh * g.KW * L;
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const V w = load<V>(wrow + kw * L);
-      const float* p = rowp + kw * g.dilation_w * L;
+      const float* p = rowp + kw * tap;
 #pragma GCC unroll 8
       for (int u = 0; u < U; ++u) acc[u] += w * load<V>(p + u * step);
     }
@@ -134,13 +139,28 @@ inline __attribute__((always_inline)) void block_pixels(float* row_out, const fl
 }
 
 // block_pixels for the n (0-7) pixels left at the end of a row: U = n at compile time.
-template <class V, int U = 7>
+template <class V, int S, int U = 7>
 inline __attribute__((always_inline)) void block_rest(int64_t n, float* row_out, const float* base, const float* wt,
                                                       const float* bias, int64_t ow, const Conv2dGeometry& g,
                                                       int64_t cols) {
   if constexpr (U > 0) {
-    if (n == U) return block_pixels<V, U>(row_out, base, wt, bias, ow, g, cols);
-    block_rest<V, U - 1>(n, row_out, base, wt, bias, ow, g, cols);
+    if (n == U) return block_pixels<V, U, S>(row_out, base, wt, bias, ow, g, cols);
+    block_rest<V, S, U - 1>(n, row_out, base, wt, bias, ow, g, cols);
+  }
+}
+
+// The output rows [oh0, oh1) of a band from its padded input (block_pixels' S).
+template <class V, int S>
+inline __attribute__((always_inline)) void block_rows(float* band_out, const float* padded, const float* wt,
+                                                      const float* bias, int64_t oh0, int64_t oh1, int64_t cols,
+                                                      const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const float* base = padded + (oh - oh0) * g.stride_h * cols * L;
+    float* row_out = band_out + (oh - oh0) * g.OW * L;
+    int64_t ow = 0;
+    for (; ow + 8 <= g.OW; ow += 8) block_pixels<V, 8, S>(row_out, base, wt, bias, ow, g, cols);
+    block_rest<V, S>(g.OW - ow, row_out, base, wt, bias, ow, g, cols);  // the rest of the row in one pass
   }
 }
 
@@ -205,18 +225,25 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
   float* bs = wt + taps * L;
   float* band_out = bs + L;  // [oh1 - oh0][OW][L]
   float* padded = band_out + (oh1 - oh0) * g.OW * L;
-  for (int64_t t = 0; t < taps; ++t)
-    for (int64_t j = 0; j < L; ++j) wt[t * L + j] = j < lanes ? weight[(oc0 + j) * taps + t] : 0.0f;
-  for (int64_t j = 0; j < L; ++j) bs[j] = bias && j < lanes ? bias[oc0 + j] : 0.0f;
-  // Lanes past OC have zero weights and are never stored.
+  // The block's weight rows [taps] interleaved to [taps][L] by 8x8 transposes (a scalar loop per
+  // tap and lane cost as much as a third of the multiply-adds on 7x7 images, perf). Lanes past OC
+  // repeat the last channel and are never stored.
+  for (int64_t j0 = 0; j0 < L; j0 += 8) {
+    const float* src[8];
+    for (int64_t j = 0; j < 8; ++j) src[j] = weight + (oc0 + lesser(j0 + j, lanes - 1)) * taps;
+    interleave8(wt + j0, L, src, taps);
+  }
+  // (as one masked load, GCC's form of a loop over lanes with a condition, it cost 8% on 7x7 images)
+  zero_floats(bs, L);
+  if (bias) __builtin_memcpy(bs, bias + oc0, static_cast<size_t>(lanes) * sizeof(float));
   padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, 0, g);
 
-  for (int64_t oh = oh0; oh < oh1; ++oh) {
-    const float* base = padded + (oh - oh0) * g.stride_h * cols * L;
-    float* row_out = band_out + (oh - oh0) * g.OW * L;
-    int64_t ow = 0;
-    for (; ow + 8 <= g.OW; ow += 8) block_pixels<V, 8>(row_out, base, wt, bs, ow, g, cols);
-    block_rest<V>(g.OW - ow, row_out, base, wt, bs, ow, g, cols);  // the rest of the row in one pass
+  if (g.dilation_w == 1 && g.stride_w == 1) {
+    block_rows<V, 1>(band_out, padded, wt, bs, oh0, oh1, cols, g);
+  } else if (g.dilation_w == 1 && g.stride_w == 2) {
+    block_rows<V, 2>(band_out, padded, wt, bs, oh0, oh1, cols, g);
+  } else {
+    block_rows<V, 0>(band_out, padded, wt, bs, oh0, oh1, cols, g);
   }
   // Rows oh0 .. oh1 of a plane are contiguous: the band goes out in one run per plane.
   for (int64_t j0 = 0; j0 < lanes; j0 += 8) {
