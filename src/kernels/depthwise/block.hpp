@@ -174,11 +174,12 @@ inline __attribute__((always_inline)) void padded_band(float* padded, const floa
                                                        const Conv2dGeometry& g) {
   constexpr int64_t L = sizeof(V) / sizeof(float);
   const int64_t OCG = g.OC / g.groups, CG = g.C / g.groups;
+  // Each lane's input plane, found once (a division per lane and row cost more than the
+  // multiply-adds of a small image's band).
+  const float* plane[L];
+  for (int64_t j = 0; j < L; ++j) plane[j] = in + ((oc0 + lesser(j, lanes - 1)) / OCG * CG + c) * g.H * g.W;
   auto sources = [&](const float** src, int64_t j0, int64_t ih, int64_t iw) {
-    for (int64_t j = 0; j < 8; ++j) {
-      const int64_t oc = oc0 + lesser(j0 + j, lanes - 1);
-      src[j] = in + ((oc / OCG * CG + c) * g.H + ih) * g.W + iw;
-    }
+    for (int64_t j = 0; j < 8; ++j) src[j] = plane[j0 + j] + ih * g.W + iw;
   };
   const int64_t lo = lesser(cols, g.pad_left), hi = clamp_to(g.W + g.pad_left, lo, cols);
   const int64_t r0 = clamp_to(g.pad_top - oh0 * g.stride_h, 0, rows);  // rows [r0, r1) are inside
@@ -433,13 +434,18 @@ inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, con
   float* band = wt + OCG * T * L;                                        // [ih1 - ih0][W][L]
   float* windows = band + (ih1 - ih0) * g.W * L;                         // [OCG][rows][cols][L]
   auto channel = [&](int64_t j) { return ic0 + lesser(j, lanes - 1); };  // lanes past C repeat the last
-  for (int64_t k = 0; k < OCG; ++k)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < L; ++j) {
-        const int64_t ci = channel(j);
-        wt[(k * T + t) * L + j] = weight[((ci / CG * OCG + k) * CG + ci % CG) * T + t];
-      }
+  // wt[k][t][j] = weight[channel j's group's k-th output, channel j's index in its group, t]: each
+  // lane's row found once (with the divisions in the innermost loop, they cost more than the
+  // multiply-adds of small images)
+  for (int64_t j = 0; j < L; ++j) {
+    const int64_t ci = channel(j);
+    const float* row = weight + (ci / CG * OCG * CG + ci % CG) * T;
+    for (int64_t k = 0; k < OCG; ++k)
+      for (int64_t t = 0; t < T; ++t) wt[(k * T + t) * L + j] = row[k * CG * T + t];
+  }
   // dy's window, k-th output channel of each lane's group, zero outside dy
+  const float* dy_group[L];  // each lane's group's first output plane
+  for (int64_t j = 0; j < L; ++j) dy_group[j] = dy + channel(j) / CG * OCG * g.OH * g.OW;
   const int64_t c0 = clamp_to(-win.ow_lo, 0, win.cols), c1 = clamp_to(g.OW - win.ow_lo, c0, win.cols);
   for (int64_t k = 0; k < OCG; ++k) {
     float* e = windows + k * window_floats;
@@ -454,8 +460,7 @@ inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, con
       zero_floats(row + c1 * L, (win.cols - c1) * L);
       for (int64_t j0 = 0; j0 < L; j0 += 8) {
         const float* src[8];
-        for (int64_t j = 0; j < 8; ++j)
-          src[j] = dy + ((channel(j0 + j) / CG * OCG + k) * g.OH + oh) * g.OW + win.ow_lo + c0;
+        for (int64_t j = 0; j < 8; ++j) src[j] = dy_group[j0 + j] + (k * g.OH + oh) * g.OW + win.ow_lo + c0;
         interleave8(row + c0 * L + j0, L, src, c1 - c0);
       }
     }
