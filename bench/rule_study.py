@@ -8,6 +8,7 @@ layers of the kind the rule is about (the studies behind docs/PERFORMANCE.md's r
     python bench/rule_study.py few-outputs --seed 2051 --count 80
     python bench/rule_study.py grouped-few-outputs --seed 2071 --count 80
     python bench/rule_study.py depthwise-multiplier --seed 2401 --count 80
+    python bench/rule_study.py depthwise-multiplier-1x1 --seed 3502 --count 60
     python bench/rule_study.py winograd-few-tiles --seed 2501 --count 100
     python bench/rule_study.py few-channel-strided --seed 2601 --count 80
 
@@ -47,6 +48,9 @@ FAMILIES = {
     # Depthwise layers (groups = input channels) of channel multiplier 2-128 and a window of several
     # taps: the depthwise kernel against the GEMM forms.
     "depthwise-multiplier": ("depthwise", "direct", "packed", "im2col", "ocblock"),
+    # The same with a 1x1 window: each output channel a multiple of its input channel (a broadcast
+    # multiply, bound by the output's writes).
+    "depthwise-multiplier-1x1": ("depthwise", "direct", "packed"),
     # 3x3 stride-1 layers of 16-1024 channels whose Winograd F(4x4, 3x3) tiles, all images', are
     # fewer than four of the micro-kernel's panels: Winograd against the kernels the other rules pick.
     "winograd-few-tiles": ("winograd", "blocked", "direct", "ocblock"),
@@ -116,11 +120,13 @@ def draw(family, rng, pixels, batches):
             return None
         oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
         return (n, groups * per_in, h, w, groups * per_out, k, s, p, groups) if oh * ow >= 2 else None
-    if family == "depthwise-multiplier":
+    if family in ("depthwise-multiplier", "depthwise-multiplier-1x1"):
         c = int(math.exp(rng.uniform(math.log(2), math.log(384))))
         m = int(math.exp(rng.uniform(math.log(2), math.log(129))))
         n = int(rng.choice([1, 1, 2, 8]))
         k, s = int(rng.choice([2, 3, 3, 5, 7])), int(rng.choice([1, 1, 2]))
+        if family == "depthwise-multiplier-1x1":
+            k = 1
         h, w = (int(math.exp(rng.uniform(math.log(4), math.log(160)))) for _ in range(2))
         p = int(rng.choice([0, k // 2]))
         if c * m > 2048 or h + 2 * p < k or w + 2 * p < k or n * c * h * w > 4e6:

@@ -16,6 +16,7 @@
 #include "core/verbose.hpp"
 #include "core/workspace.hpp"
 #include "kernels/blocked/blocked.hpp"
+#include "kernels/conv2d.hpp"
 #include "kernels/cpu.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
 #include "kernels/peak/peak.hpp"
@@ -144,9 +145,10 @@ Conv2dAlgorithm algorithm_from_environment() {
 
 // The heuristic. Each rule is a property of the algorithms, checked on the shape sweep
 // (bench/conv_sweep.py, docs/PERFORMANCE.md), not fitted to a list of shapes:
-// - depthwise layers: the depthwise kernel, but for 1x1 ones of 4 or more outputs per channel and
-//   ones with a window of 16 or more (depthwise_kernel_fits below), which go on through the rules
-//   as grouped layers of one input channel per group (never ocblock: below);
+// - depthwise layers: the depthwise kernel, but for 1x1 ones of 8 (8 lanes) or 4 (16 lanes) or
+//   more outputs per channel and ones with a window of 16 or more (depthwise_kernel_fits below),
+//   which go on through the rules as grouped layers of one input channel per group (never
+//   ocblock: below);
 // - 3x3, stride 1, at least 16 channels in and out, where Winograd F(4x4, 3x3) repays its
 //   transforms by winograd_f43_repays' cost model below (the micro-kernel's lanes it runs over, not
 //   the tiles: with fewer tiles than a panel it computes only the vectors they fill);
@@ -456,7 +458,18 @@ bool grouped_few_outputs(const Conv2dGeometry& g) {
 // copy of 9 taps per pixel for 8 outputs); with AVX2 (seed 2405, 60 layers) 0.57-0.69 at M >= 16:
 // hence 16. Such layers go direct; ocblock's vectors across a group's outputs each meet one input
 // channel there, and it ran 1.9-2.9x the fastest's time: the ocblock rules skip them.
-bool depthwise_kernel_fits(const Conv2dGeometry& g) { return g.OC < 4 * g.C || (g.KH * g.KW > 1 && g.OC < 16 * g.C); }
+// Since the kernel's weights are interleaved by transposes (not a scalar loop per tap and lane) and
+// its row loop knows strides 1 and 2, 1x1 layers of M 4-7 run faster on it with 8 lanes: forced
+// side by side (`bench/rule_study.py depthwise-multiplier-1x1`, AVX2, AMD EPYC Zen 3, 2 threads,
+// 2026-12-07), --seed 3502: the depthwise kernel 1.46x the faster GEMM form's speed at M 4-7 and
+// stride 1 (6 of 7 faster), 1.13x at M 8-15 with losses to 0.51x, 0.58x from 16; held out, seeds
+// 3503-3504: M 4-7 1.18x at stride 1 (9 of 12 faster by 5%, 2 slower) and 1.01x at stride 2, M 8-15
+// 0.90x and 0.60x. So with 8 lanes a 1x1 layer stays on the depthwise kernel below M = 8; with 16
+// (not measured since) below 4.
+bool depthwise_kernel_fits(const Conv2dGeometry& g) {
+  const int64_t pointwise_multiplier = kernels::depthwise_block_lanes() == 8 ? 8 : 4;
+  return g.OC < pointwise_multiplier * g.C || (g.KH * g.KW > 1 && g.OC < 16 * g.C);
+}
 
 Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   const kernels::GemmTile& tile = kernels::packed_gemm_tile();

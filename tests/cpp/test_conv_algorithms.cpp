@@ -731,18 +731,25 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.dilation = tt::Size2(2)}),
             tt::Conv2dAlgorithm::Ocblock);
-  // Depthwise layers: the depthwise kernel, but a 1x1 one with 4 or more outputs per channel (a
-  // broadcast multiply) goes as a grouped layer: direct, or packed at a stride past its window.
+  // Depthwise layers: the depthwise kernel, but a 1x1 one with 8 (8 lanes) or 4 (16 lanes) or more
+  // outputs per channel (a broadcast multiply) goes as a grouped layer: direct, or packed at a
+  // stride past its window.
   const tt::Conv2dOptions dw16{.groups = 16};
+  const bool depthwise_eight = tt::kernels::depthwise_block_lanes() == 8;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {16, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 3, 3}, {.padding = tt::Padding2d(1), .groups = 16}),
             tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {48, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Depthwise);
-  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {64, 1, 1, 1}, dw16),
+            depthwise_eight ? tt::Conv2dAlgorithm::Depthwise : tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {112, 1, 1, 1}, dw16),
+            depthwise_eight ? tt::Conv2dAlgorithm::Depthwise : tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({2, 16, 20, 20}, {128, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 5, 5}, {192, 1, 1, 1}, dw16),
             tt::Conv2dAlgorithm::Direct);  // not batched
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 8, 8}, {64, 1, 1, 1}, dw16), tt::Conv2dAlgorithm::Direct);  // 64 pixels
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {64, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 8, 8}, {128, 1, 1, 1}, dw16),
+            tt::Conv2dAlgorithm::Direct);  // 64 pixels
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 16, 40, 40}, {128, 1, 1, 1}, {.stride = tt::Size2(2), .groups = 16}),
             tt::Conv2dAlgorithm::Packed);
   // With a window, from 16 outputs per channel on: the GEMM forms (direct), never ocblock (whose
   // vectors across a group's outputs meet one input channel), whatever the pixels; 15: depthwise.
