@@ -216,6 +216,8 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   everywhere: 10%), 12 of the 34 sent to direct slower by more than 5%;
 // - everything else, grouped or not, 1x1 or not: direct, which keeps its packed weights between
 //   calls and skips the im2col copy;
+// - where the few-pixel rules pick ocblock with AVX2's 8-lane blocks, dense layers of 16+ input
+//   channels at stride 1: blocked (few_pixels_go_blocked_8);
 // - and where the rules pick ocblock (or blocked) for a training call, whose weight changes
 //   before the next (a ChangingWeights scope: the weight requires grad), and all the pixels fit
 //   the direct kernel's pixel block: direct, which then reads the weight's rows in place, where
@@ -324,6 +326,24 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
   return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
          g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
+}
+
+// With 8-lane blocks (AVX2), where the few-pixel rules pick ocblock: the blocked kernel for dense
+// layers of 16 or more input channels at stride 1 without dilation. Since its 8-lane tiles run a
+// pointwise block as straight multiply-adds and its last tiles take a pixel fewer rather than end
+// short, it beats ocblock's 8-lane blocks there, transposes included. Forced side by side
+// (bench/rule_study.py few-pixel-dense: batch 1-8, 8-767 channels, windows 2x2 to 7x7, stride 1 and
+// 2, 2x2 to 28x28 inputs; AMD EPYC Zen 3, AVX2, 2 threads, eager, 2026-12-07): --seed 3601, 100
+// layers: on the 44 of stride 1 and 16+ input channels blocked ran 1.18x ocblock's speed in geomean
+// (28 faster by 5%, 10 slower, the least 0.83x); held out, seeds 3602-3603 (200 layers): the 76 such
+// 1.16x (47 faster, 16 slower, the least 0.76x), 3x3 windows 1.11x and larger ones 1.25x over the
+// three seeds. At stride 2 1.03-1.06x with as many losses, with fewer input channels 0.90-1.06x: those
+// stay ocblock. Unlike the 16-lane rule, an eager call's large weight does not send one image of few
+// pixels to the direct kernel: on these layers direct lost to blocked (the rule with that exception:
+// 1.08-1.10x, down to 0.40x).
+bool few_pixels_go_blocked_8(const Conv2dGeometry& g) {
+  return kernels::blocked_lanes() == 8 && g.groups == 1 && g.C >= 16 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.dilation_h == 1 && g.dilation_w == 1;
 }
 
 // First layers of 3-8 input channels at stride 3 or more with a window at least as wide (stems
@@ -525,6 +545,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
   }
   if (choice == Conv2dAlgorithm::Ocblock && changing_weights_active() && conv2d_direct_reads_weight_rows(g)) {
     choice = Conv2dAlgorithm::Direct, why = "a training call's few pixels: the weight's rows read in place, not packed";
+  } else if (choice == Conv2dAlgorithm::Ocblock && !few_outputs && few_pixels_go_blocked_8(g)) {
+    choice = Conv2dAlgorithm::Blocked,
+    why = "few pixels, groups 1, 16+ input channels, stride 1, 8-lane blocks: blocks of output channels";
   } else if (choice == Conv2dAlgorithm::Ocblock && !few_outputs && ocblock_goes_blocked(g)) {
     if (eager_weight_past_l2(g)) {
       choice = Conv2dAlgorithm::Direct;

@@ -672,21 +672,27 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 4, 5}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
   // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
   // or with 16 lanes (AVX-512) at twice the 8 lanes' rate the blocked kernels for dense layers of
-  // stride <= 2 without dilation.
+  // stride <= 2 without dilation, or with 8 lanes (AVX2) for dense layers of 16+ input channels at
+  // stride 1 without dilation.
+  const bool blocked_16 = tinytorch::kernels::blocked_lanes() == 16 && tinytorch::kernels::wide_fma_doubles_rate();
+  const bool blocked_8 = tinytorch::kernels::blocked_lanes() == 8;
   const tt::Conv2dAlgorithm few_pixels =
-      tinytorch::kernels::blocked_lanes() == 16 && tinytorch::kernels::wide_fma_doubles_rate()
-          ? tt::Conv2dAlgorithm::Blocked
-          : tt::Conv2dAlgorithm::Ocblock;
+      blocked_16 || blocked_8 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 3, 3}, {16, 64, 2, 2}), few_pixels);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 512, 3, 3}, {64, 512, 3, 3}, {.padding = tt::Padding2d(1)}), few_pixels);
-  // ... but where that is blocked, an eager call of one image whose weight is larger than L2 (9 MiB
-  // here) reads the weight's rows in place: direct; at batch 2, or with the weights frozen (the
-  // graph runtime), still blocked.
+  // With 8 lanes, stride 2 or fewer than 16 input channels stay ocblock.
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 9, 9}, {64, 64, 3, 3}, {.stride = tt::Size2(2)}),
+            blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 8, 9, 9}, {32, 8, 3, 3}),
+            blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock);
+  // ... but where that is blocked with 16 lanes, an eager call of one image whose weight is larger
+  // than L2 (9 MiB here) reads the weight's rows in place: direct; at batch 2, or with the weights
+  // frozen (the graph runtime), still blocked. With 8 lanes blocked all the same.
   {
     const tt::Conv2dOptions same{.padding = tt::Padding2d(1)};
     const tt::Shape weight{512, 512, 3, 3};
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 512, 7, 7}, weight, same),
-              few_pixels == tt::Conv2dAlgorithm::Blocked ? tt::Conv2dAlgorithm::Direct : few_pixels);
+              blocked_16 ? tt::Conv2dAlgorithm::Direct : few_pixels);
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 64, 7, 7}, {64, 64, 3, 3}, same), few_pixels);  // 144 KiB
     // Winograd where its cost model says the multiplies it saves repay its transforms and the
     // stream of its 4x larger weight: 16 tiles at 16x16 (half of AVX-512's panel, all of AVX2's),
@@ -715,8 +721,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   // rate (AlexNet's 11x11 stride-4 stem, a 4x4 stride-4 patchify layer); not at stride 2 (ResNet's
   // stem), nor with one channel.
   {
-    const tt::Conv2dAlgorithm stem =
-        few_pixels == tt::Conv2dAlgorithm::Blocked ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Direct;
+    const tt::Conv2dAlgorithm stem = blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Direct;
     EXPECT_EQ(tt::select_conv2d_algorithm({1, 3, 224, 224}, {64, 3, 11, 11},
                                           {.stride = tt::Size2(4), .padding = tt::Padding2d(2)}),
               stem);
@@ -846,7 +851,8 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 128, 28, 28}, {256, 128, 3, 3},
                                         {.stride = tt::Size2(2), .padding = tt::Padding2d(1)}),
             tt::Conv2dAlgorithm::Winograd);
-  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}), few_pixels);
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 16, 13, 13}, {32, 16, 3, 3}, {.stride = tt::Size2(2)}),
+            blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm(x, {32, 1, 3, 3}, {.groups = 16}), tt::Conv2dAlgorithm::Depthwise);
   EXPECT_EQ(tt::conv2d_algorithm_from_string("im2col"), tt::Conv2dAlgorithm::Im2colGemm);
   EXPECT_THROW(tt::conv2d_algorithm_from_string("fft"), tt::ArgumentError);
