@@ -777,8 +777,7 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   // With 8-lane blocks (AVX2) a dense layer of 8 or more input and output channels and a window of
   // more than 9 taps at stride 1 or 2 goes blocked; 3x3 windows, fewer channels, dilation or
   // stride 3 stay.
-  const bool eight_lanes = tinytorch::kernels::blocked_lanes() == 8;
-  const tt::Conv2dAlgorithm wide_window = eight_lanes ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Direct;
+  const tt::Conv2dAlgorithm wide_window = blocked_8 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Direct;
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 40, 40}, {24, 64, 5, 5}, {.stride = tt::Size2(2)}), wide_window);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 8, 40, 40}, {64, 8, 7, 7}, {.padding = tt::Padding2d(3)}), wide_window);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 7, 40, 40}, {64, 7, 7, 7}, {.padding = tt::Padding2d(3)}),
