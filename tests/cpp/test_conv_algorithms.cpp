@@ -1581,16 +1581,18 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
 // taps a side (rows of taps in runs of up to 7), images narrower than a vector, padding wider than
 // the kernel, strides and dilations 1-3, one image cut in bands over several items and many images
 // in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs, OCG <= 64, OCG *
-// stride_h * stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group. The same bits on one
-// thread and two.
+// stride_h * stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group, and
+// groups of 8, 16 or 24 outputs (blocks of lanes inside one group, the input broadcast; 24 with 16
+// lanes: blocks inside one group and blocks across two). The same bits on one thread and two.
 TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
   std::mt19937 rng(46);
   tt::Generator gen(47);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int trial = 0; trial < 40; ++trial) {
-    const bool depthwise = trial < 24;
+  for (int trial = 0; trial < 48; ++trial) {
+    const bool depthwise = trial < 24, whole = trial >= 40;  // whole: groups of 8-24 outputs
     const int64_t groups = depthwise ? pick(2, 40) : pick(1, 8), cg = depthwise ? 1 : pick(1, 9);
-    const int64_t ocg = depthwise ? pick(1, 3) : pick(1, 6), kh = pick(depthwise ? 1 : 2, 9), kw = pick(1, 9);
+    const int64_t ocg = depthwise ? pick(1, 3) : whole ? 8 * pick(1, 3) : pick(1, 6);
+    const int64_t kh = pick(depthwise ? 1 : 2, 9), kw = pick(1, 9);
     tt::Conv2dOptions o;
     o.stride = tt::Size2(pick(1, 3), pick(1, 3));
     o.dilation = tt::Size2(pick(1, 3), pick(1, 3));
@@ -1735,13 +1737,17 @@ TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
 // The input gradient of strided grouped layers by channel lanes (kernels/depthwise/block.hpp;
 // up to 8 outputs per group, more taps than phases) against the reference: strides 2-3, dilations
 // 1-2, padding up to 3, groups 2-6 of 1-12 input channels (lanes spanning groups, channel counts
-// off the vector width), images of 1 to 40 rows cut in bands; the same bits on one thread and two.
+// off the vector width) and of 8, 16 or 24 (blocks of lanes inside one group, dy broadcast; 24 with
+// 16 lanes: inside one group and across two), images of 1 to 40 rows cut in bands, rows of up to
+// 40 pixels a phase (tiles of 12, 8, 4 and the rest); the same bits on one thread and two.
 TEST(ConvBackward, InputGradientByChannelLanesMatchesTheReference) {
   std::mt19937 rng(50);
   tt::Generator gen(51);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int trial = 0; trial < 24; ++trial) {
-    const int64_t groups = pick(2, 6), cg = pick(1, 12), ocg = pick(1, 8), kh = pick(1, 7), kw = pick(1, 7);
+  for (int trial = 0; trial < 32; ++trial) {
+    const bool whole = trial >= 24;  // groups of 8-24 input channels
+    const int64_t groups = pick(2, 6), cg = whole ? 8 * pick(1, 3) : pick(1, 12), ocg = pick(1, 8);
+    const int64_t kh = pick(1, 7), kw = pick(1, 7);
     tt::Conv2dOptions o;
     o.stride = tt::Size2(pick(1, 3), pick(2, 3));
     o.dilation = tt::Size2(pick(1, 2), pick(1, 2));

@@ -30,6 +30,17 @@ inline V load(const float* p) {
   return v;
 }
 
+// The float at p in every lane: a broadcast load (GCC's form of a loop over lanes merged
+// neighbouring ones into one load and shuffles, the shuffle port's bottleneck).
+template <class V>
+inline V splat(const float* p) {
+  if constexpr (sizeof(V) == 32) {
+    return reinterpret_cast<V>(_mm256_broadcast_ss(p));
+  } else {
+    return reinterpret_cast<V>(_mm512_set1_ps(*p));
+  }
+}
+
 // 8x8 transpose of r[0..8) (row i: 8 floats) in place: r[j] becomes column j. Three rounds of
 // two-input shuffles (unpack, 64-bit pairs, 128-bit halves), 24 in all.
 inline __attribute__((always_inline)) void transpose8(v8* r) {
@@ -264,19 +275,22 @@ inline __attribute__((always_inline)) void depthwise_block(float* out, const flo
 // Taps kw0 .. kw0 + NT of kernel row kh over the band's `band` output rows, added to sums[t] ([NT][L]).
 // U pixels at a time, each with its own NT sums (U x NT independent chains), added at the end:
 // per pixel one vector of dy and NT of the input feed NT multiply-adds.
-template <class V, int NT, int U>
+// ONE: the block's lanes are all one group's output channels, which read the same input channel:
+// the band holds one float per pixel, broadcast (padded_plane_band).
+template <class V, int NT, int U, bool ONE>
 inline __attribute__((always_inline)) void grad_taps(float* sums, const float* padded, const float* dy_band,
                                                      int64_t band, int64_t kh, int64_t kw0, int64_t cols,
                                                      const Conv2dGeometry& g) {
-  constexpr int64_t L = sizeof(V) / sizeof(float);
+  constexpr int64_t L = sizeof(V) / sizeof(float), E = ONE ? 1 : L;  // floats per band pixel
   V acc[U][NT];
 #pragma GCC unroll 8
   for (int u = 0; u < U; ++u)
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[u][t] = V{};
-  const int64_t step = g.stride_w * L, tap = g.dilation_w * L;
+  const int64_t step = g.stride_w * E, tap = g.dilation_w * E;
+  auto input = [](const float* p) { return ONE ? splat<V>(p) : load<V>(p); };
   for (int64_t r = 0; r < band; ++r) {
-    const float* x = padded + ((r * g.stride_h + kh * g.dilation_h) * cols + kw0 * g.dilation_w) * L;
+    const float* x = padded + ((r * g.stride_h + kh * g.dilation_h) * cols + kw0 * g.dilation_w) * E;
     const float* d = dy_band + r * g.OW * L;
     int64_t ow = 0;
     for (; ow + U <= g.OW; ow += U) {
@@ -285,13 +299,13 @@ inline __attribute__((always_inline)) void grad_taps(float* sums, const float* p
         const V dv = load<V>(d + (ow + u) * L);
         const float* xp = x + (ow + u) * step;
 #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) acc[u][t] += dv * load<V>(xp + t * tap);
+        for (int t = 0; t < NT; ++t) acc[u][t] += dv * input(xp + t * tap);
       }
     }
     for (; ow < g.OW; ++ow) {
       const V dv = load<V>(d + ow * L);
 #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) acc[0][t] += dv * load<V>(x + ow * step + t * tap);
+      for (int t = 0; t < NT; ++t) acc[0][t] += dv * input(x + ow * step + t * tap);
     }
   }
 #pragma GCC unroll 8
@@ -305,13 +319,30 @@ inline __attribute__((always_inline)) void grad_taps(float* sums, const float* p
 
 // grad_taps for n (1-7) taps: two pixels at a time up to four taps (8 chains; with AVX2's 16
 // registers, 8 sums, 2 of dy and 1 of the input), one pixel beyond.
-template <class V, int NT = 7>
+template <class V, bool ONE, int NT = 7>
 inline __attribute__((always_inline)) void grad_taps_n(int64_t n, float* sums, const float* padded,
                                                        const float* dy_band, int64_t band, int64_t kh, int64_t kw0,
                                                        int64_t cols, const Conv2dGeometry& g) {
   if constexpr (NT > 0) {
-    if (n == NT) return grad_taps<V, NT, (NT <= 4 ? 2 : 1)>(sums, padded, dy_band, band, kh, kw0, cols, g);
-    grad_taps_n<V, NT - 1>(n, sums, padded, dy_band, band, kh, kw0, cols, g);
+    if (n == NT) return grad_taps<V, NT, (NT <= 4 ? 2 : 1), ONE>(sums, padded, dy_band, band, kh, kw0, cols, g);
+    grad_taps_n<V, ONE, NT - 1>(n, sums, padded, dy_band, band, kh, kw0, cols, g);
+  }
+}
+
+// padded_band's rows of one input plane, one float per pixel.
+inline void padded_plane_band(float* padded, const float* plane, int64_t oh0, int64_t rows, int64_t cols,
+                              const Conv2dGeometry& g) {
+  const int64_t lo = lesser(cols, g.pad_left), hi = clamp_to(g.W + g.pad_left, lo, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = padded + r * cols;
+    const int64_t ih = oh0 * g.stride_h + r - g.pad_top;
+    if (ih < 0 || ih >= g.H || hi == lo) {
+      zero_floats(dst, cols);
+      continue;
+    }
+    zero_floats(dst, lo);
+    __builtin_memcpy(dst + lo, plane + ih * g.W + lo - g.pad_left, static_cast<size_t>(hi - lo) * sizeof(float));
+    zero_floats(dst + hi, cols - hi);
   }
 }
 
@@ -336,12 +367,25 @@ inline __attribute__((always_inline)) void depthwise_weight_grad_block(float* su
     for (int64_t j = 0; j < 8; ++j) src[j] = dy + ((oc0 + lesser(j0 + j, lanes - 1)) * g.OH + oh0) * g.OW;
     interleave8(dy_band + j0, L, src, band * g.OW);
   }
+  // Where every lane is one group's output channel, each input value is the same in every lane: the
+  // band holds one float per pixel (a RegNet layer of 8 channels per group had its input copied
+  // into all 8 lanes, the transposes a third of its time).
+  const int64_t OCG = g.OC / g.groups;
+  const bool one = oc0 / OCG == (oc0 + lanes - 1) / OCG;
   for (int64_t c = 0; c < CG; ++c) {
-    padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, c, g);
+    if (one) {
+      padded_plane_band(padded, in + (oc0 / OCG * CG + c) * g.H * g.W, oh0, rows, cols, g);
+    } else {
+      padded_band<V>(padded, in, oc0, lanes, oh0, rows, cols, c, g);
+    }
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       for (int64_t kw0 = 0; kw0 < g.KW; kw0 += 7) {
-        grad_taps_n<V>(lesser(7, g.KW - kw0), sums + (c * T + kh * g.KW + kw0) * L, padded, dy_band, band, kh, kw0,
-                       cols, g);
+        float* s = sums + (c * T + kh * g.KW + kw0) * L;
+        if (one) {
+          grad_taps_n<V, true>(lesser(7, g.KW - kw0), s, padded, dy_band, band, kh, kw0, cols, g);
+        } else {
+          grad_taps_n<V, false>(lesser(7, g.KW - kw0), s, padded, dy_band, band, kh, kw0, cols, g);
+        }
       }
     }
   }
@@ -379,16 +423,17 @@ inline int64_t input_grad_scratch(const Conv2dGeometry& g, int64_t band, int64_t
 }
 
 // U consecutive dx pixels of one phase (stride_w apart) of one row: every k and tap, one weight
-// vector and U of dy's.
-template <class V, int U>
+// vector and U of dy's. ONE: the block's lanes are all one group's channels, whose dy values are
+// the same in every lane: the windows hold one float per pixel, broadcast.
+template <class V, int U, bool ONE>
 inline __attribute__((always_inline)) void input_grad_pixels(float* out, const float* wt, const float* windows,
                                                              const int64_t* htaps, int64_t nh, const int64_t* wtaps,
                                                              int64_t nw, int64_t m, int64_t OCG, int64_t T,
                                                              int64_t window_floats, int64_t cols, int64_t step,
                                                              const Conv2dGeometry& g) {
-  constexpr int64_t L = sizeof(V) / sizeof(float);
+  constexpr int64_t L = sizeof(V) / sizeof(float), E = ONE ? 1 : L;  // floats per window pixel
   V acc[U];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int u = 0; u < U; ++u) acc[u] = V{};
   for (int64_t k = 0; k < OCG; ++k) {
     const float* e = windows + k * window_floats;
@@ -397,17 +442,17 @@ inline __attribute__((always_inline)) void input_grad_pixels(float* out, const f
       for (int64_t b = 0; b < nw; ++b) {
         const int64_t kw = wtaps[2 * b], c = wtaps[2 * b + 1] + m;
         const V w = load<V>(wt + (k * T + kh * g.KW + kw) * L);
-        const float* p = e + (r * cols + c) * L;
-#pragma GCC unroll 8
-        for (int u = 0; u < U; ++u) acc[u] += w * load<V>(p + u * L);
+        const float* p = e + (r * cols + c) * E;
+#pragma GCC unroll 12
+        for (int u = 0; u < U; ++u) acc[u] += w * (ONE ? splat<V>(p + u) : load<V>(p + u * L));
       }
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int u = 0; u < U; ++u) __builtin_memcpy(out + u * step * L, &acc[u], sizeof(V));
 }
 
-template <class V, int U = 3>
+template <class V, bool ONE, int U = 3>
 inline __attribute__((always_inline)) void input_grad_rest(int64_t n, float* out, const float* wt, const float* windows,
                                                            const int64_t* htaps, int64_t nh, const int64_t* wtaps,
                                                            int64_t nw, int64_t m, int64_t OCG, int64_t T,
@@ -415,9 +460,39 @@ inline __attribute__((always_inline)) void input_grad_rest(int64_t n, float* out
                                                            const Conv2dGeometry& g) {
   if constexpr (U > 0) {
     if (n == U)
-      return input_grad_pixels<V, U>(out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step, g);
-    input_grad_rest<V, U - 1>(n, out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step, g);
+      return input_grad_pixels<V, U, ONE>(out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step,
+                                          g);
+    input_grad_rest<V, ONE, U - 1>(n, out, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols, step, g);
   }
+}
+
+// A row's pixels of phase rw (M of them, from m = 0): twelve at a time, then eight, four and the
+// rest. (Four at a time, the inner loop's tap lookups cost as much as its multiply-adds: grouped
+// 3x3 stride-2 input gradients run 1.3-1.5x faster in twelves.)
+template <class V, bool ONE>
+inline __attribute__((always_inline)) void input_grad_phase(float* out, int64_t M, const float* wt,
+                                                            const float* windows, const int64_t* htaps, int64_t nh,
+                                                            const int64_t* wtaps, int64_t nw, int64_t OCG, int64_t T,
+                                                            int64_t window_floats, int64_t cols,
+                                                            const Conv2dGeometry& g) {
+  constexpr int64_t L = sizeof(V) / sizeof(float);
+  const int64_t step = g.stride_w * L;
+  int64_t m = 0;
+  for (; m + 12 <= M; m += 12)
+    input_grad_pixels<V, 12, ONE>(out + m * step, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols,
+                                  g.stride_w, g);
+  if (m + 8 <= M) {
+    input_grad_pixels<V, 8, ONE>(out + m * step, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols,
+                                 g.stride_w, g);
+    m += 8;
+  }
+  if (m + 4 <= M) {
+    input_grad_pixels<V, 4, ONE>(out + m * step, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols,
+                                 g.stride_w, g);
+    m += 4;
+  }
+  input_grad_rest<V, ONE>(M - m, out + m * step, wt, windows, htaps, nh, wtaps, nw, m, OCG, T, window_floats, cols,
+                          g.stride_w, g);
 }
 
 // dx rows [ih0, ih1) of the input channels ic0 .. ic0 + L (fewer at the end of C) of one image:
@@ -429,7 +504,6 @@ inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, con
   constexpr int64_t L = sizeof(V) / sizeof(float);
   const int64_t lanes = lesser(L, g.C - ic0), CG = g.C / g.groups, OCG = g.OC / g.groups, T = g.KH * g.KW;
   const DyWindow win = dy_window(g, ih0, ih1);
-  const int64_t window_floats = win.rows * win.cols * L;
   float* wt = scratch;                                                   // [OCG][T][L]
   float* band = wt + OCG * T * L;                                        // [ih1 - ih0][W][L]
   float* windows = band + (ih1 - ih0) * g.W * L;                         // [OCG][rows][cols][L]
@@ -443,21 +517,30 @@ inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, con
     for (int64_t k = 0; k < OCG; ++k)
       for (int64_t t = 0; t < T; ++t) wt[(k * T + t) * L + j] = row[k * CG * T + t];
   }
-  // dy's window, k-th output channel of each lane's group, zero outside dy
+  // dy's window, k-th output channel of each lane's group, zero outside dy; where every lane is
+  // one group's channel, one float per pixel (a RegNet layer of 8 channels per group had its dy
+  // values copied into all 8 lanes: 8 times the memory traffic of its multiply-adds' operands).
   const float* dy_group[L];  // each lane's group's first output plane
   for (int64_t j = 0; j < L; ++j) dy_group[j] = dy + channel(j) / CG * OCG * g.OH * g.OW;
+  const bool one = channel(0) / CG == channel(L - 1) / CG;
+  const int64_t E = one ? 1 : L, window_floats = win.rows * win.cols * E;  // floats per window pixel, per window
   const int64_t c0 = clamp_to(-win.ow_lo, 0, win.cols), c1 = clamp_to(g.OW - win.ow_lo, c0, win.cols);
   for (int64_t k = 0; k < OCG; ++k) {
     float* e = windows + k * window_floats;
     for (int64_t r = 0; r < win.rows; ++r) {
       const int64_t oh = win.oh_lo + r;
-      float* row = e + r * win.cols * L;
+      float* row = e + r * win.cols * E;
       if (oh < 0 || oh >= g.OH || c1 == c0) {
-        zero_floats(row, win.cols * L);
+        zero_floats(row, win.cols * E);
         continue;
       }
-      zero_floats(row, c0 * L);
-      zero_floats(row + c1 * L, (win.cols - c1) * L);
+      zero_floats(row, c0 * E);
+      zero_floats(row + c1 * E, (win.cols - c1) * E);
+      if (one) {
+        __builtin_memcpy(row + c0, dy_group[0] + (k * g.OH + oh) * g.OW + win.ow_lo + c0,
+                         static_cast<size_t>(c1 - c0) * sizeof(float));
+        continue;
+      }
       for (int64_t j0 = 0; j0 < L; j0 += 8) {
         const float* src[8];
         for (int64_t j = 0; j < 8; ++j) src[j] = dy_group[j0 + j] + (k * g.OH + oh) * g.OW + win.ow_lo + c0;
@@ -482,12 +565,13 @@ inline __attribute__((always_inline)) void lanes_input_grad_block(float* dx, con
         wtaps[2 * nw] = kw, wtaps[2 * nw + 1] = a / g.stride_w - win.ow_lo, ++nw;
       }
       const int64_t M = (g.W - rw + g.stride_w - 1) / g.stride_w;  // pixels rw + m * stride_w
-      int64_t m = 0;
-      for (; m + 4 <= M; m += 4)
-        input_grad_pixels<V, 4>(out_row + (rw + m * g.stride_w) * L, wt, windows, htaps, nh, wtaps, nw, m, OCG, T,
-                                window_floats, win.cols, g.stride_w, g);
-      input_grad_rest<V>(M - m, out_row + (rw + m * g.stride_w) * L, wt, windows, htaps, nh, wtaps, nw, m, OCG, T,
-                         window_floats, win.cols, g.stride_w, g);
+      if (one) {
+        input_grad_phase<V, true>(out_row + rw * L, M, wt, windows, htaps, nh, wtaps, nw, OCG, T, window_floats,
+                                  win.cols, g);
+      } else {
+        input_grad_phase<V, false>(out_row + rw * L, M, wt, windows, htaps, nh, wtaps, nw, OCG, T, window_floats,
+                                   win.cols, g);
+      }
     }
   }
   // rows ih0 .. ih1 of a plane are contiguous: the band goes out in one run per plane
