@@ -196,20 +196,26 @@ void backward_input_by_lanes(float* dx, const float* dy, const float* weight, co
           2 * kStreamedFloatWork * g.N * (g.C * g.H * g.W + g.out_channels_per_group() * g.C * P));
 }
 
-// Whether a strided grouped layer's input gradient runs by channel lanes rather than dcol + col2im:
-// up to 8 outputs per group (dcol's GEMM then has an inner dimension of 8), more taps than phases
-// (each dx pixel gets more than one tap on average), half a vector of input channels. On 70 random
-// grouped layers (seeds 1212, 1313) the lanes lost at stride 1 (0.3-0.9x: the forward algorithms
-// run it better) and with 12+ outputs per group (0.55-0.9x, but 7x7 windows); strided with up to 8,
+// Whether a strided layer's input gradient runs by channel lanes rather than dcol + col2im: up to 8
+// outputs per group (dcol's GEMM then has an inner dimension of 8), more taps than phases (each dx
+// pixel gets more than one tap on average), half a vector of input channels. On 70 random grouped
+// layers (seeds 1212, 1313) the lanes lost at stride 1 (0.3-0.9x: the forward algorithms run it
+// better) and with 12+ outputs per group (0.55-0.9x, but 7x7 windows); strided with up to 8,
 // 1.1-2.5x. Held out (22 strided layers, seed 1616): taken, 0.92-2.65x; 2x2 windows at stride 2-3,
-// which the taps rule leaves out, 0.71-0.91x; dense layers of 8 outputs 0.69-1.29x (left to phases
-// and dcol). With AVX2 kernels (TINYTORCH_ISA=avx2, a Zen 4, 2 threads; 40 random strided grouped
-// layers the rule takes, seed 1717, the rule on and off in alternating processes): 2.0x the
-// fallback's geomean, 1.04-12x but one (0.68x: 8 x 672 -> 32 at 11x11, groups 16, 3x3 stride 2).
+// which the taps rule leaves out, 0.71-0.91x. With AVX2 kernels (TINYTORCH_ISA=avx2, a Zen 4, 2
+// threads; 40 random strided grouped layers the rule takes, seed 1717, the rule on and off in
+// alternating processes): 2.0x the fallback's geomean, 1.04-12x but one (0.68x: 8 x 672 -> 32 at
+// 11x11, groups 16, 3x3 stride 2). Dense layers (one group, every block of lanes inside it) went to
+// phases and dcol (0.69-1.29x by lanes then) until the lanes broadcast dy where a block lies in one
+// group: then, the rule on and off in one process (AVX2 Zen 3, 2 threads, 2026-12-07), 40 random
+// dense strided layers of 1-8 outputs, 4-800 channels, windows 3x3-7x7 (seed 3701) ran 1.84x faster
+// by lanes in geomean (35 faster by 5%, 2 slower, to 0.74x); held out (seed 3702) 1.82x (34, 4, to
+// 0.68x: 6x6 and 7x7 windows on images 7-8 pixels wide). Windows up to 5x5 2.1-2.4x, 6x6 and 7x7
+// 1.3-1.4x.
 bool lanes_input_rule(const Conv2dGeometry& g) {
-  return g.groups > 1 && !conv2d_depthwise_supports(g) && (g.stride_h > 1 || g.stride_w > 1) &&
-         g.out_channels_per_group() <= 8 && g.KH * g.KW > g.stride_h * g.stride_w &&
-         2 * g.C >= kernels::depthwise_block_lanes() && g.KH <= 32 && g.KW <= 32;
+  return !conv2d_depthwise_supports(g) && (g.stride_h > 1 || g.stride_w > 1) && g.out_channels_per_group() <= 8 &&
+         g.KH * g.KW > g.stride_h * g.stride_w && 2 * g.C >= kernels::depthwise_block_lanes() && g.KH <= 32 &&
+         g.KW <= 32;
 }
 
 }  // namespace

@@ -1689,9 +1689,10 @@ void check_input_gradient(const tt::Shape& input, const tt::Shape& weight, const
 // The input gradient (ops/conv2d_backward.cpp) against the reference, and the same bits on one
 // thread and two. Stride 1 runs as a forward convolution; other strides by phases for depthwise
 // layers (kernels of 1-5 taps, strides 2-3, padding up to 3: phases no tap reaches, phases whose
-// convolution starts past dy's first row) and dense layers of few outputs and wide windows, and
-// otherwise through dcol and col2im in blocks of whole channels: of one or a few of a group's 2-9
-// channels on the large images here, whole groups on the small.
+// convolution starts past dy's first row) and dense layers of 9-31 outputs and wide windows (of 8
+// or fewer: by channel lanes, below), and otherwise through dcol and col2im in blocks of whole
+// channels: of one or a few of a group's 2-9 channels on the large images here, whole groups on the
+// small.
 TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
   std::mt19937 rng(44);
   tt::Generator gen(45);
@@ -1701,7 +1702,7 @@ TEST(ConvBackward, InputGradientMatchesTheReferenceByPhasesAndInChannelBlocks) {
     const bool depthwise = trial >= 16;              // else, from trial 8: dense, 4-5 taps down, stride 2
     const int64_t sh = blocks || depthwise ? pick(2, 3) : 2, sw = pick(1, depthwise ? 3 : 2);
     const int64_t groups = depthwise ? pick(2, 12) : blocks ? std::vector<int64_t>{1, 2, 3}[pick(0, 2)] : 1;
-    const int64_t cg = depthwise ? 1 : pick(2, 9), ocg = depthwise ? 1 : pick(1, 6);
+    const int64_t cg = depthwise ? 1 : pick(2, 9), ocg = depthwise ? 1 : pick(9, 14);  // past the lanes' 8
     const int64_t kh = pick(blocks ? (big ? 2 : 1) : depthwise ? 1 : 4, 5);
     const int64_t kw = pick(blocks || depthwise ? 1 : 2 * sw, 5);
     tt::Conv2dOptions o;
@@ -1734,19 +1735,21 @@ TEST(ConvBackward, InputGradientOfStrideOneMatchesTheReference) {
   }
 }
 
-// The input gradient of strided grouped layers by channel lanes (kernels/depthwise/block.hpp;
-// up to 8 outputs per group, more taps than phases) against the reference: strides 2-3, dilations
-// 1-2, padding up to 3, groups 2-6 of 1-12 input channels (lanes spanning groups, channel counts
-// off the vector width) and of 8, 16 or 24 (blocks of lanes inside one group, dy broadcast; 24 with
-// 16 lanes: inside one group and across two), images of 1 to 40 rows cut in bands, rows of up to
-// 40 pixels a phase (tiles of 12, 8, 4 and the rest); the same bits on one thread and two.
+// The input gradient of strided layers by channel lanes (kernels/depthwise/block.hpp; up to 8
+// outputs per group, more taps than phases) against the reference: strides 2-3, dilations 1-2,
+// padding up to 3, groups 2-6 of 1-12 input channels (lanes spanning groups, channel counts off
+// the vector width) and of 8, 16 or 24 (blocks of lanes inside one group, dy broadcast; 24 with
+// 16 lanes: inside one group and across two), dense layers (one group of 4-40), images of 1 to
+// 40 rows cut in bands, rows of up to 40 pixels a phase (tiles of 12, 8, 4 and the rest); the
+// same bits on one thread and two.
 TEST(ConvBackward, InputGradientByChannelLanesMatchesTheReference) {
   std::mt19937 rng(50);
   tt::Generator gen(51);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
-  for (int trial = 0; trial < 32; ++trial) {
-    const bool whole = trial >= 24;  // groups of 8-24 input channels
-    const int64_t groups = pick(2, 6), cg = whole ? 8 * pick(1, 3) : pick(1, 12), ocg = pick(1, 8);
+  for (int trial = 0; trial < 40; ++trial) {
+    const bool whole = trial >= 24 && trial < 32, dense = trial >= 32;  // whole: groups of 8-24 inputs
+    const int64_t groups = dense ? 1 : pick(2, 6), ocg = pick(1, 8);
+    const int64_t cg = dense ? pick(4, 40) : whole ? 8 * pick(1, 3) : pick(1, 12);
     const int64_t kh = pick(1, 7), kw = pick(1, 7);
     tt::Conv2dOptions o;
     o.stride = tt::Size2(pick(1, 3), pick(2, 3));
