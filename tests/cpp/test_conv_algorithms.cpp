@@ -1580,8 +1580,9 @@ TEST(ConvBackward, WeightGradientMatchesTheReferenceOnAnyThreadCount) {
 // Depthwise layers: channel multipliers 1-3, channel counts off the vector width, kernels of 1-9
 // taps a side (rows of taps in runs of up to 7), images narrower than a vector, padding wider than
 // the kernel, strides and dilations 1-3, one image cut in bands over several items and many images
-// in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs, OCG <= 64, OCG *
-// stride_h * stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group, and
+// in runs. Grouped and dense layers the lanes rule takes (2+ taps, 8+ outputs or one group, OCG <=
+// 64, OCG * stride_h * stride_w <= 4 * taps): lanes spanning groups, 1-9 input channels per group,
+// dense layers of 1-6 outputs, and
 // groups of 8, 16 or 24 outputs (blocks of lanes inside one group, the input broadcast; 24 with 16
 // lanes: blocks inside one group and blocks across two). The same bits on one thread and two.
 TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
@@ -1601,7 +1602,7 @@ TEST(ConvBackward, WeightGradientByChannelLanesMatchesTheReference) {
     const int64_t N = pick(1, 5), H = pick(1, 40), W = pick(1, 40);
     const bool fits = (kh - 1) * o.dilation.h + 1 <= H + 2 * o.padding.h &&
                       (kw - 1) * o.dilation.w + 1 <= W + 2 * o.padding.w;  // the window fits the padded image
-    const bool lanes = groups * ocg >= 8 && ocg * o.stride.h * o.stride.w <= 4 * kh * kw;
+    const bool lanes = (groups * ocg >= 8 || groups == 1) && ocg * o.stride.h * o.stride.w <= 4 * kh * kw;
     if (!fits || (!depthwise && !lanes)) {
       --trial;
       continue;
