@@ -118,11 +118,19 @@ void Tensor::backward(const Tensor& gradient) const {
   NoGradGuard no_grad;  // gradients are plain values: no graph of the backward pass
   seed = seed.contiguous();
 
-  // Leaves get their gradient accumulated; nodes pass theirs on.
-  auto deliver_to_leaf = [](const Tensor& leaf, const Tensor& g) {
+  // Leaves get their gradient accumulated; nodes pass theirs on. A leaf's first gradient is kept
+  // as it is where nothing else can see it (this handle its only one, its storage its alone and
+  // never handed out): a backward's fresh result. Anything else - the caller's seed, a tensor a
+  // backward handed to two inputs, a view of another - is copied, so that a later accumulation
+  // into the leaf's gradient changes nothing else. (The copy of a fresh result cost 2-8% of a
+  // layer's forward and backward: dense 1x1 layers at batch 8, whose input gradient is large.)
+  auto deliver_to_leaf = [](const Tensor& leaf, Tensor g) {
     autograd::Meta& meta = *leaf.impl_->autograd;
     if (!meta.grad.defined()) {
-      meta.grad = g.clone();
+      const bool alone = g.impl_.use_count() == 1 && g.impl_->storage.use_count() == 1 &&
+                         !g.impl_->storage->exposed.load(std::memory_order_relaxed) && !g.impl_->autograd &&
+                         g.impl_->contiguous;
+      meta.grad = alone ? std::move(g) : g.clone();
     } else {
       accumulate(meta.grad, g);
     }
@@ -171,7 +179,8 @@ void Tensor::backward(const Tensor& gradient) const {
     for (size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
       const Tensor& in = node->inputs[i];
       if (!in.defined() || !input_grads[i].defined() || !in.requires_grad()) continue;
-      const Tensor ig = input_grads[i].contiguous();  // a view op may hand back a strided gradient
+      Tensor ig = input_grads[i].contiguous();  // a view op may hand back a strided gradient
+      input_grads[i] = Tensor();                // ig is now the engine's only handle but for shared ones
       if (autograd::Node* child = in.grad_fn().get()) {
         auto [slot, inserted] = grads.try_emplace(child, ig);
         if (!inserted) {
@@ -179,7 +188,7 @@ void Tensor::backward(const Tensor& gradient) const {
           accumulate(slot->second, ig);
         }
       } else {
-        deliver_to_leaf(in, ig);
+        deliver_to_leaf(in, std::move(ig));
       }
     }
     // Free the graph as we go: saved tensors and the links to the inputs.

@@ -11,6 +11,18 @@
 
 namespace tinytorch::kernels {
 
+// The sum of x[0 .. n) in double: eight running sums over every eighth element (independent
+// chains: one chain waits for each add, 4 cycles an element), added in a fixed order.
+inline double sum_run(const float* x, int64_t n) {
+  double lane[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(x[i + k]);
+  }
+  for (; i < n; ++i) lane[0] += static_cast<double>(x[i]);
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 // o = f(x, y) over the flat indices [begin, end) of loop (operands: o, x, y).
 template <class TO, class TA, class TB, class F>
 void binary_runs(TO* o, const TA* x, const TB* y, const StridedLoop<3>& loop, int64_t begin, int64_t end, F f) {

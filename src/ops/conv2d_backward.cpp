@@ -33,6 +33,7 @@
 #include "core/parallel.hpp"
 #include "core/workspace.hpp"
 #include "kernels/blas.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/gemm/gemm_packed.hpp"
 #include "ops/conv2d.hpp"
 #include "ops/conv2d_algorithms.hpp"
@@ -680,14 +681,13 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* in, const C
 
 void conv2d_backward_bias(float* db, const float* dy, const Conv2dGeometry& g) {
   const int64_t P = g.OH * g.OW;
+  // Per image sum_run's eight running sums: one sum waited on each addition's latency, 4 cycles a
+  // float, and a 32 -> 128 1x1 layer at 54x54 (batch 8) ran its forward and backward 1.45x slower.
   parallel_for(
       g.OC,
       [&](int64_t oc, int) {
         double sum = 0.0;
-        for (int64_t n = 0; n < g.N; ++n) {
-          const float* row = dy + (n * g.OC + oc) * P;
-          for (int64_t p = 0; p < P; ++p) sum += row[p];
-        }
+        for (int64_t n = 0; n < g.N; ++n) sum += kernels::sum_run(dy + (n * g.OC + oc) * P, P);
         db[oc] = static_cast<float>(sum);
       },
       g.N * g.OC * P);

@@ -95,18 +95,6 @@ bool reduced_contiguous(const ReducePlan& p) {
   return true;
 }
 
-// The sum of x[0 .. n) in double: eight running sums over every eighth element (independent
-// chains: one chain waits for each add, 4 cycles an element), added in a fixed order.
-double sum_run(const float* x, int64_t n) {
-  double lane[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) lane[k] += static_cast<double>(x[i + k]);
-  }
-  for (; i < n; ++i) lane[0] += static_cast<double>(x[i]);
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-}
-
 struct SumBackward : autograd::Node {
   Shape input_shape, keepdim_shape;
   double divide = 1.0;
@@ -165,7 +153,7 @@ Tensor sum_impl(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim,
       for_each_output(p, out.numel(), [&](int64_t i, int64_t base) {
         double total = 0.0;
         if (run) {
-          total = sum_run(x + base, p.count);
+          total = kernels::sum_run(x + base, p.count);
         } else {
           for_each_reduced(p, x + base, [&](int64_t, float v) { total += v; });
         }

@@ -288,6 +288,44 @@ TEST(Autograd, AccumulatesFreesAndRespectsNoGrad) {
   EXPECT_THROW((b * 2.0f).backward(), tt::ShapeError);  // two elements: pass the gradient
 }
 
+// A leaf keeps a backward's fresh result as its gradient without a copy, but never a tensor anything
+// else can see: the caller's seed, one gradient handed to two inputs (an addition's), a view of
+// another gradient. Each leaf's gradient is its own storage, and accumulating into one changes no
+// other.
+TEST(Autograd, LeafGradientsShareNoStorage) {
+  tt::Tensor a = randn({2, 3}, 6).set_requires_grad();
+  tt::Tensor b = randn({2, 3}, 7).set_requires_grad();
+  const tt::Tensor seed = randn({2, 3}, 8);
+  (a + b).backward(seed);
+  EXPECT_NE(a.grad().storage_id(), b.grad().storage_id());
+  EXPECT_NE(a.grad().storage_id(), seed.storage_id());
+  EXPECT_NE(b.grad().storage_id(), seed.storage_id());
+  (a + b).backward(seed);  // accumulates into each
+  for (int64_t i = 0; i < 6; ++i) {
+    EXPECT_FLOAT_EQ(a.grad().data()[i], 2 * seed.data()[i]);
+    EXPECT_FLOAT_EQ(b.grad().data()[i], 2 * seed.data()[i]);
+  }
+  // The seed of a leaf itself, and of a view of one (its backward a view of the seed).
+  tt::Tensor c = randn({6}, 9).set_requires_grad();
+  const tt::Tensor own = randn({6}, 10);
+  c.backward(own);
+  EXPECT_NE(c.grad().storage_id(), own.storage_id());
+  tt::Tensor d = randn({6}, 11).set_requires_grad();
+  const tt::Tensor flat = randn({2, 3}, 12);
+  d.reshape({2, 3}).backward(flat);
+  EXPECT_NE(d.grad().storage_id(), flat.storage_id());
+  d.reshape({2, 3}).backward(flat);
+  for (int64_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(d.grad().data()[i], 2 * flat.data()[i]);
+  EXPECT_FLOAT_EQ(flat.data()[5], randn({2, 3}, 12).data()[5]);  // the seed unchanged
+  // A fresh result, as a convolution's weight gradient is: the same values kept.
+  tt::Tensor w = randn({4, 2, 3, 3}, 13).set_requires_grad();
+  const tt::Tensor x = randn({2, 2, 5, 5}, 14);
+  tt::sum(tt::conv2d(x, w)).backward();
+  const tt::Tensor first = w.grad().clone();
+  tt::sum(tt::conv2d(x, w)).backward();
+  for (int64_t i = 0; i < first.numel(); ++i) EXPECT_FLOAT_EQ(w.grad().data()[i], 2 * first.data()[i]);
+}
+
 TEST(Autograd, LayersExposeGradients) {
   tt::manual_seed(4);
   tt::Conv2D conv(2, 3, 3, 1, 1);
