@@ -41,8 +41,9 @@ struct LinearBackward : autograd::Node {
     if (has_bias && inputs[2].requires_grad()) {
       grads[2] = Tensor::zeros({OUT});
       float* db = grads[2].data_to_write();
+      const float* d = dy.data();
       for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < OUT; ++o) db[o] += dy.data()[n * OUT + o];
+        for (int64_t o = 0; o < OUT; ++o) db[o] += d[n * OUT + o];
     }
     return grads;
   }
