@@ -109,8 +109,14 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
   // threads: counted by panels alone, a single panel ran on one thread, and 512 -> 512 at 7x7 at
   // batch 8, 32 tiles, took 8.5 ms against 4.6). Each output is computed the same way however the
   // items fall: the split does not change a bit.
+  // The work as the other convolution kernels count it (conv2d_work), their multiply-adds: Winograd
+  // does a quarter of them or fewer, but its transforms take the rest of the time (counted at a
+  // quarter, the sweep's 3x3 layers of 7-15 MFLOP at batch 1, 16 -> 32 at 28x28, 128 -> 32 at
+  // 14x14, ran on one thread: 1.2-1.8x slower than now, on two). The split below as parallel_for
+  // runs it: on one thread an item split in two transformed its input twice.
+  const int64_t work = conv2d_work(g);
   const int64_t panels = (scheme.tiles + NR - 1) / NR;
-  const int threads = threads_for(panels * a_panels);
+  const int threads = work < serial_work() ? 1 : threads_for(panels * a_panels);
   const int64_t rest = panels % threads;
   const int64_t groups = rest == 0 ? 1 : std::min(a_panels, (threads + rest - 1) / rest);
   const int64_t whole = panels - (groups > 1 ? rest : 0), group = (a_panels + groups - 1) / groups;
@@ -149,7 +155,7 @@ void conv2d_winograd(float* out, const float* in, const float* weight, const flo
         }
         apply_stage_tiles(out, stage, g, P == 36 ? 4 : 2, ap0 * MR, std::min(g.OC, ap1 * MR), t0, NR);
       },
-      g.flops() / 4, Schedule::Dynamic);
+      work, Schedule::Dynamic);
 }
 
 }  // namespace tinytorch::ops
