@@ -333,6 +333,23 @@ class Direct {
   // oc0(gp) .. of group gp / l.panels (the last panel of a group may be short).
   int64_t oc0(int64_t gp) const { return gp / l_.panels * OCG_ + gp % l_.panels * MR_; }
   int rows(int64_t gp) const { return static_cast<int>(std::min(MR_, OCG_ - gp % l_.panels * MR_)); }
+
+  // The work parallel_for weighs, counted as conv2d_work counts a convolution's, but of what this
+  // kernel does: the multiply-adds of whole MR-row panels (a layer of 1 output channel runs 6 rows)
+  // and the column planes' copy (kStreamedFloatWork per float, as every float the layer streams).
+  // Counted as the layer's multiply-adds, 8 x 260 -> 2 2x2 stride 3 at 12x17 copied its planes on
+  // one thread and 8 x 21 -> 1 5x5 at 15x15 ran all on one: 1.8x and 1.2-1.8x slower than now.
+  int64_t planes_work() const {
+    const int64_t planes = in_place_ ? 0
+                           : l_.band ? g_.N * ((g_.OH + l_.band - 1) / l_.band) * l_.image
+                                     : g_.N * l_.image;
+    return kStreamedFloatWork * (g_.N * g_.C * g_.H * g_.W + planes);
+  }
+  int64_t work() const {
+    const int64_t pixels = g_.N * g_.OH * g_.OW;
+    return 2 * panels_ * MR_ * l_.K * pixels + planes_work() +
+           kStreamedFloatWork * (g_.OC * l_.K + g_.N * g_.OC * g_.OH * g_.OW);
+  }
   kernels::Store store(int64_t k0) const { return k0 > 0 ? kernels::Store::Accumulate : first_; }
   const float* panel(int64_t gp, int64_t k0) const {
     return lda_ ? a_packed_ + oc0(gp) * l_.K + k0 : a_packed_ + gp * MR_ * l_.K + k0 * MR_;
@@ -390,7 +407,7 @@ class Direct {
                        0);
           if (c == g_.C - 1) zero_slack(planes_ + n * l_.image, g_, l_);
         },
-        g_.N * g_.C * l_.planes * l_.plane);
+        planes_work());
   }
 
   // Taps [k0, k0 + kc) of panels [ap0, ap1) for the pixel tile whose tap-0 inputs start at src and
@@ -435,7 +452,7 @@ class Direct {
           if (first_ == kernels::Store::Stream) return kernels::stream_fence();
           apply_stage(out_, stage_, g_, 0, g_.OC, n * P_ + oh0 * g_.OW, n * P_ + oh0 * g_.OW + pixels);
         },
-        conv2d_work(g_));
+        work());
   }
 
   // How the (pixel tiles x weight panels) grid is cut into work items.
@@ -522,7 +539,7 @@ class Direct {
   }
 
   void run_blocks() {
-    const Cut c = cut(conv2d_work(g_) < serial_work() ? 1 : get_num_threads());  // as parallel_for decides
+    const Cut c = cut(work() < serial_work() ? 1 : get_num_threads());  // as parallel_for decides
     parallel_for(
         c.sequences * c.blocks * c.groups,
         [&](int64_t item, int) {
@@ -549,7 +566,7 @@ class Direct {
           const int64_t last = ap1 - 1;  // panels [ap0, ap1) hold channels [oc0(ap0), oc0(last) + rows(last))
           apply_stage(out_, stage_, g_, oc0(ap0), oc0(last) + rows(last), seq * P_ + f0, seq * P_ + f1);
         },
-        conv2d_work(g_));
+        work());
   }
 
   // The last pixels of an item's range [f0, f1) (its first at a whole tile) that dot_pixels computes.
