@@ -120,9 +120,9 @@ TEST(PoolFast, MaxPoolWithIndicesEqualsReferenceExactly) {
 }
 
 // The 3-wide stride-2 window row taken apart by rows (each input row's maxima, then the rows):
-// any window height, row stride and dilation, padding 0 or 1, ceil mode, odd and even sizes,
-// planes of one chunk and of many (a row wider than a chunk), ties of signed zeros and NaN:
-// the reference's bits.
+// any window height, row stride and dilation, padding 0 or 1, ceil mode, odd and even sizes
+// (rows of whole vectors of 8 outputs and of a part), planes of one chunk and of many (a row
+// wider than a chunk), ties of signed zeros, infinities and NaN: the reference's bits.
 TEST(PoolFast, MaxPoolThreeWideStrideTwoEqualsReferenceExactly) {
   std::mt19937 rng(13);
   tt::Generator gen(5);
@@ -144,8 +144,10 @@ TEST(PoolFast, MaxPoolThreeWideStrideTwoEqualsReferenceExactly) {
     c.ph = pick(0, static_cast<int>(c.kh / 2));
     if (wide) c.input[2] = pick(1, 6);
     tt::Tensor x = tt::Tensor::randn(c.input, gen);
-    if (trial % 3 == 1) {
-      for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = std::array<float, 4>{-0.0f, 0.0f, -1.0f, 0.5f}[rng() % 4];
+    if (trial % 3 == 1) {  // ties, and infinities (the padding the vectors read is -inf)
+      constexpr float inf = std::numeric_limits<float>::infinity();
+      for (int64_t i = 0; i < x.numel(); ++i)
+        x.data()[i] = std::array<float, 6>{-0.0f, 0.0f, -1.0f, 0.5f, -inf, inf}[rng() % 6];
     }
     if (trial % 4 == 0) x.data()[pick(0, static_cast<int>(x.numel() - 1))] = std::nanf("");
     tt::Tensor y;
@@ -164,6 +166,28 @@ TEST(PoolFast, MaxPoolThreeWideStrideTwoEqualsReferenceExactly) {
     ++checked;
   }
   EXPECT_GT(checked, 150);
+}
+
+// A NaN in the last column a row's windows read, where the outputs fill whole vectors of 8 (the
+// column the vectors load only as the last window's third tap): it still wins its window.
+TEST(PoolFast, MaxPoolThreeWideStrideTwoNaNInTheLastColumn) {
+  tt::Generator gen(6);
+  for (const auto& [width, pad] : std::vector<std::pair<int64_t, int64_t>>{{17, 0}, {16, 1}, {33, 0}, {32, 1}}) {
+    tt::Tensor x = tt::Tensor::randn({1, 2, 7, width}, gen);
+    x.data()[(7 + 3) * width - 1] = std::nanf("");  // plane 1, row 3, the last column
+    const tt::Tensor y = tt::max_pool2d(x, {{3, 3}, tt::Size2{2, 2}, {pad, pad}, {1, 1}, false});
+    ASSERT_EQ(y.size(3) % 8, 0) << width;
+    const PoolCase c{{1, 2, 7, width}, 3, 3, 2, 2, pad, pad, 1, 1, false, false};
+    tt::Tensor want = tt::Tensor::empty(y.shape());
+    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
+    int64_t nans = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float a = y.data()[i], b = want.data()[i];
+      nans += std::isnan(b);
+      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << width << " at " << i << ": " << a << " vs " << b;
+    }
+    EXPECT_GT(nans, 0) << width;
+  }
 }
 
 // The fast max pool works in bands of about 4096 padded floats: several small planes, some rows
