@@ -93,12 +93,24 @@ class WeightsOwner {
 // The outputs of the shape-only nodes on recent runs, with the input values they came from: per
 // node, the last few distinct inputs (a model served at a few batch sizes keeps each). Small
 // tensors only; filled and read under the mutex.
+// And per run: for the last few distinct input shapes, what every Shape node and every small
+// shape-only node gave (`Run`), so that a run with those input shapes skips them all, a Shape
+// node only after checking that the tensor it reads has the shape it read then (the nodes after it
+// are functions of such shapes and of constants). A skipped node costs no lookup of its own: a
+// dynamic reshape's chain (Shape -> Gather -> Unsqueeze -> Concat) is a few hundred such nodes in
+// ShuffleNet's export, each a lock and a comparison of its inputs in the per-node memo.
 struct ShapeMemo {
   struct Entry {
     std::vector<Tensor> inputs, outputs;  // copies, owned here
   };
+  struct Run {
+    std::vector<Shape> key;                    // the run's input shapes
+    std::vector<std::vector<Tensor>> outputs;  // per node: its outputs, copies; empty: the node runs
+    std::vector<Shape> read;                   // per Shape node: the shape of the tensor it read
+  };
   std::mutex mutex;
-  std::vector<std::vector<Entry>> nodes;  // by node index
+  std::vector<std::vector<Entry>> nodes;         // by node index
+  std::vector<std::shared_ptr<const Run>> runs;  // the most recent last
 };
 
 // Conv weights given back to the system once prepared (model.cpp). A frozen Conv's weight is read

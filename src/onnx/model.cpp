@@ -1,6 +1,7 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it. A node computed
-// from shapes alone runs once per distinct input values (ShapeMemo). A frozen Conv's weight goes
+// from shapes alone runs once per distinct input values (ShapeMemo), and a run with input shapes
+// seen before skips the Shape nodes and those nodes altogether (ShapeMemo::Run). A frozen Conv's weight goes
 // back to the system once prepared, and is read back from the file before a run that could read it
 // (ReleasedWeights).
 #include <sys/mman.h>
@@ -121,6 +122,25 @@ class ShapeOnly {
   const std::vector<Tensor>& args_;
   bool kept_;
 };
+
+// A run's shape-only outputs (ShapeMemo::Run): the entry recorded for the run's input shapes, or
+// nullptr; and a finished recording kept, the least recently kept dropped beyond kMemoEntries.
+std::shared_ptr<const detail::ShapeMemo::Run> shape_run(detail::ShapeMemo& memo, const std::vector<Shape>& key) {
+  const std::lock_guard<std::mutex> lock(memo.mutex);
+  for (const auto& r : memo.runs) {
+    if (r->key == key) return r;
+  }
+  return nullptr;
+}
+
+void keep_shape_run(detail::ShapeMemo& memo, std::shared_ptr<const detail::ShapeMemo::Run> run) {
+  const std::lock_guard<std::mutex> lock(memo.mutex);
+  for (const auto& r : memo.runs) {
+    if (r->key == run->key) return;  // another thread's run kept it first
+  }
+  if (memo.runs.size() == kMemoEntries) memo.runs.erase(memo.runs.begin());
+  memo.runs.push_back(std::move(run));
+}
 
 // --- released weights (graph.hpp, ReleasedWeights) ---
 
@@ -310,6 +330,16 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
   std::vector<Shape> key;
   key.reserve(inputs.size());
   for (const auto& [name, t] : inputs) key.push_back(t.shape());
+  // What the shape-only nodes gave on a run with these input shapes, or the recording of it.
+  const std::shared_ptr<const detail::ShapeMemo::Run> skip = shape_run(*g.shape_memo, key);
+  std::shared_ptr<detail::ShapeMemo::Run> record;
+  if (!skip) {
+    record = std::make_shared<detail::ShapeMemo::Run>();
+    record->key = key;
+    record->outputs.resize(g.nodes.size());
+    record->read.resize(g.nodes.size());
+  }
+  bool skipping = skip != nullptr;  // until a Shape node reads a shape other than the recorded one
   // Declared first, so it ends last: every intermediate tensor is freed inside the run.
   const tinytorch::MemoryPlan::Run planned(*g.memory, std::move(key));
   std::vector<Tensor> slot(g.values.size());
@@ -334,8 +364,35 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
   const ActiveRun active(released);
   const WarmTeam warm;                  // the nodes' parallel regions follow each other
   const ops::Conv2dTuningScope tuning;  // a model runs its shapes many times: time the candidates once
+  // Frees what no later node reads once node i has run.
+  auto free_inputs = [&](size_t i) {
+    for (int in : g.nodes[i].inputs) {
+      if (in >= 0 && g.last_use[static_cast<size_t>(in)] == static_cast<int>(i) &&
+          !g.values[static_cast<size_t>(in)].constant.defined()) {
+        slot[static_cast<size_t>(in)] = Tensor();
+      }
+    }
+  };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const detail::Node& node = g.nodes[i];
+    if (skipping && !skip->outputs[i].empty()) {
+      // Recorded for these input shapes: the outputs as they were, a Shape node's once the tensor
+      // it reads has the shape it read then (else this node and all after it run).
+      skipping = node.op != "Shape" || slot[static_cast<size_t>(node.inputs[0])].shape() == skip->read[i];
+      if (skipping) {
+        const std::vector<Tensor>& outs = skip->outputs[i];
+        if (observer) {
+          args.clear();
+          for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
+          observer->node(i, args, outs, 0.0);
+        }
+        for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
+          if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = outs[o];
+        }
+        free_inputs(i);
+        continue;
+      }
+    }
     args.clear();
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
     std::optional<ops::FrozenWeights> frozen;
@@ -348,7 +405,7 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
       // A node the memo serves runs outside the memory plan: the runs it is skipped in must
       // allocate what the recording did.
       std::optional<tinytorch::MemoryPlan::Outside> outside;
-      if (shapes.kept()) outside.emplace();
+      if (shapes.kept() || node.op == "Shape") outside.emplace();
       try {
         outs = node.run(node, args);
       } catch (const std::bad_alloc&) {  // shapes a file computes (Expand, ConstantOfShape) can be absurd
@@ -358,19 +415,23 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
       shapes.keep(outs);
       if (node.frozen_weight && !released.path.empty()) after_node(released, i, node, args);
     }
+    // Recorded for the runs with these input shapes: a Shape node's outputs and a memo-sized
+    // shape-only node's, both computed outside the memory plan (so that skipping them leaves its
+    // order as recorded).
+    if (record && (shapes.kept() || (node.op == "Shape" && !args.empty() && args[0].defined())) && memo_sized(outs) &&
+        !outs.empty()) {
+      for (const Tensor& t : outs) record->outputs[i].push_back(t.defined() ? t.clone() : Tensor());
+      if (node.op == "Shape") record->read[i] = args[0].shape();
+    }
     if (observer) {
       observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
       if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = std::move(outs[o]);
     }
-    for (int in : node.inputs) {  // free what no later node reads
-      if (in >= 0 && g.last_use[static_cast<size_t>(in)] == static_cast<int>(i) &&
-          !g.values[static_cast<size_t>(in)].constant.defined()) {
-        slot[static_cast<size_t>(in)] = Tensor();
-      }
-    }
+    free_inputs(i);
   }
+  if (record) keep_shape_run(*g.shape_memo, std::move(record));
   std::map<std::string, Tensor> out;
   for (int o : g.outputs) out[g.values[static_cast<size_t>(o)].name] = slot[static_cast<size_t>(o)];
   return out;
