@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -106,7 +107,7 @@ struct ShapeMemo {
   struct Run {
     std::vector<Shape> key;                    // the run's input shapes
     std::vector<std::vector<Tensor>> outputs;  // per node: its outputs, copies; empty: the node runs
-    std::vector<Shape> read;                   // per Shape node: the shape of the tensor it read
+    std::vector<std::optional<Shape>> read;    // per Shape node: the shape of the tensor it read
   };
   std::mutex mutex;
   std::vector<std::vector<Entry>> nodes;         // by node index

@@ -1,9 +1,9 @@
 // Running an imported graph (onnx.hpp): a slot per value, filled with the constants and the inputs,
 // then each node in order; a tensor is dropped after the last node that reads it. A node computed
 // from shapes alone runs once per distinct input values (ShapeMemo), and a run with input shapes
-// seen before skips the Shape nodes and those nodes altogether (ShapeMemo::Run). A frozen Conv's weight goes
-// back to the system once prepared, and is read back from the file before a run that could read it
-// (ReleasedWeights).
+// seen before skips the Shape nodes and those nodes altogether (ShapeMemo::Run). A frozen Conv's
+// weight goes back to the system once prepared, and is read back from the file before a run that
+// could read it (ReleasedWeights).
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <new>
@@ -375,23 +376,26 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
   };
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const detail::Node& node = g.nodes[i];
-    if (skipping && !skip->outputs[i].empty()) {
-      // Recorded for these input shapes: the outputs as they were, a Shape node's once the tensor
-      // it reads has the shape it read then (else this node and all after it run).
-      skipping = node.op != "Shape" || slot[static_cast<size_t>(node.inputs[0])].shape() == skip->read[i];
-      if (skipping) {
-        const std::vector<Tensor>& outs = skip->outputs[i];
-        if (observer) {
-          args.clear();
-          for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
-          observer->node(i, args, outs, 0.0);
-        }
-        for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
-          if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = outs[o];
-        }
-        free_inputs(i);
-        continue;
+    if (skipping && node.op == "Shape") {
+      // Every Shape node checks that the tensor it reads has the shape it read then (else this node
+      // and all after it run), one that runs (its output the caller's) too: the nodes skipped after
+      // it may read what it gives.
+      const std::optional<Shape>& read = skip->read[i];
+      skipping = read && !node.inputs.empty() && node.inputs[0] >= 0 &&
+                 slot[static_cast<size_t>(node.inputs[0])].shape() == *read;
+    }
+    if (skipping && !skip->outputs[i].empty()) {  // recorded for these input shapes: the outputs as they were
+      const std::vector<Tensor>& outs = skip->outputs[i];
+      if (observer) {
+        args.clear();
+        for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
+        observer->node(i, args, outs, 0.0);
       }
+      for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
+        if (node.outputs[o] >= 0) slot[static_cast<size_t>(node.outputs[o])] = outs[o];
+      }
+      free_inputs(i);
+      continue;
     }
     args.clear();
     for (int in : node.inputs) args.push_back(in >= 0 ? slot[static_cast<size_t>(in)] : Tensor());
@@ -417,11 +421,16 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
     }
     // Recorded for the runs with these input shapes: a Shape node's outputs and a memo-sized
     // shape-only node's, both computed outside the memory plan (so that skipping them leaves its
-    // order as recorded).
-    if (record && (shapes.kept() || (node.op == "Shape" && !args.empty() && args[0].defined())) && memo_sized(outs) &&
-        !outs.empty()) {
+    // order as recorded). Not a Shape node that gives a graph output, which the caller owns and
+    // may change (shape-only nodes never do: plan_lifetimes).
+    const bool read_shape = node.op == "Shape" && !args.empty() && args[0].defined();
+    if (record && read_shape) record->read[i] = args[0].shape();
+    const bool recordable_shape =
+        read_shape && std::none_of(node.outputs.begin(), node.outputs.end(), [&](int out) {
+          return out >= 0 && g.last_use[static_cast<size_t>(out)] == std::numeric_limits<int>::max();
+        });
+    if (record && (shapes.kept() || recordable_shape) && memo_sized(outs) && !outs.empty()) {
       for (const Tensor& t : outs) record->outputs[i].push_back(t.defined() ? t.clone() : Tensor());
-      if (node.op == "Shape") record->read[i] = args[0].shape();
     }
     if (observer) {
       observer->node(i, args, outs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -247,6 +247,22 @@ def test_shape_nodes_skipped_only_while_the_shapes_they_read_stay_the_same():
         assert np.array_equal(y, x.reshape(-1, t[1]))
 
 
+def test_a_shape_the_model_outputs_stays_the_callers():
+    # A Shape node whose output is a graph output runs every time: the tensor is the caller's, and
+    # what the caller writes into it must not come back on the next run.
+    graph = helper.make_graph([helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                              [helper.make_tensor_value_info("s", TensorProto.INT64, None),
+                               helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = tinytorch.onnx.load_from_bytes(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    x = arr(2, 3)
+    for _ in range(3):
+        shape = model.run({"x": x})[0].numpy()
+        assert shape.tolist() == [2, 3]
+        shape[0] = 99  # the caller's own array (it shares the returned tensor's memory)
+
+
 def test_inspect_counts_flops_params_and_plans_memory():
     # x -> conv a (+relu) -> conv b -> conv c: 4 -> 4 channels, 3x3, padding 1, over (1, 4, 9, 7).
     nodes = [conv("a", "x", "p", b="b"), helper.make_node("Relu", ["p"], ["q"], name="r"), conv("b", "q", "s"),
