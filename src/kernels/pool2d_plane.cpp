@@ -216,6 +216,21 @@ inline Floats8 load8(const float* p) {
 // The reference's step where no value is a NaN: a larger value replaces the maximum.
 inline Floats8 larger(Floats8 m, Floats8 v) { return v > m ? v : m; }
 
+// The rows of input maxima (`width` floats each, the first of input row ih0) that output row oh
+// folds: the first, and their count; none where its window reads no input row, and then dst (the
+// output row) is -inf, as the reference's empty window.
+inline int64_t window_rows(const Pool2dGeometry& g, int64_t oh, int64_t ih0, const float* across, int64_t width,
+                           float* dst, const float*& first) {
+  int64_t k0 = 0, k1 = 0;
+  taps_inside(oh * g.stride_h - g.pad_h, g.dilation_h, g.KH, g.H, k0, k1);
+  if (k0 >= k1) {
+    std::fill_n(dst, g.OW, -std::numeric_limits<float>::infinity());
+    return 0;
+  }
+  first = across + (oh * g.stride_h - g.pad_h + k0 * g.dilation_h - ih0) * width;
+  return k1 - k0;
+}
+
 // max_rows_then_columns' chunk for windows 3 wide at stride 2 along rows, 8 outputs a vector: input
 // rows [ih0, ih1) and output rows [oh0, oh1) of one plane, unless a value of those rows is a NaN
 // (then it returns false, and the caller runs the chunk with take). Each input row is copied
@@ -257,18 +272,12 @@ bool max_three_stride_two(float* o, const float* plane, const Pool2dGeometry& g,
   for (int k = 0; k < 8; ++k) found |= nan[k] != 0;
   if (found) return false;
   const Lanes8 columns = {0, 1, 4, 5, 2, 3, 6, 7};  // lanes -> column order (its own inverse)
+  const int64_t step = g.dilation_h * width;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
-    int64_t k0 = 0, k1 = 0;
-    taps_inside(oh * g.stride_h - g.pad_h, g.dilation_h, g.KH, g.H, k0, k1);
     float* dst = o + oh * g.OW;
-    if (k0 >= k1) {  // no input row under the window: -inf, as the reference's empty window
-      std::fill_n(dst, g.OW, lowest);
-      continue;
-    }
-    const float* first = across.data() + (oh * g.stride_h - g.pad_h + k0 * g.dilation_h - ih0) * width;
-    const int64_t step = g.dilation_h * width;
-    const int64_t rows = k1 - k0;
-    for (int64_t q = 0; q < groups; ++q) {
+    const float* first = nullptr;
+    const int64_t rows = window_rows(g, oh, ih0, across.data(), width, dst, first);
+    for (int64_t q = 0; rows > 0 && q < groups; ++q) {
       Floats8 m = load8(first + 8 * q);
       if (rows == 3) {  // the common window: straight code, no loop
         m = larger(larger(m, load8(first + step + 8 * q)), load8(first + 2 * step + 8 * q));
@@ -324,17 +333,12 @@ void max_rows_then_columns(float* out, const float* in, const Pool2dGeometry& g,
       for (int64_t ow = ow1; ow < g.OW; ++ow) edge(ow);
     }
     for (int64_t oh = oh0; oh < oh1; ++oh) {
-      int64_t k0 = 0, k1 = 0;
-      taps_inside(oh * g.stride_h - g.pad_h, g.dilation_h, g.KH, g.H, k0, k1);
       float* dst = o + oh * g.OW;
-      if (k0 >= k1) {  // no input row under the window: -inf, as the reference's empty window
-        std::fill_n(dst, g.OW, lowest);
-        continue;
-      }
-      const float* first = across.data() + (oh * g.stride_h - g.pad_h + k0 * g.dilation_h - ih0) * g.OW;
-      std::copy_n(first, g.OW, dst);
-      for (int64_t kh = k0 + 1; kh < k1; ++kh) {
-        const float* a = across.data() + (oh * g.stride_h - g.pad_h + kh * g.dilation_h - ih0) * g.OW;
+      const float* first = nullptr;
+      const int64_t rows = window_rows(g, oh, ih0, across.data(), g.OW, dst, first);
+      if (rows > 0) std::copy_n(first, g.OW, dst);
+      for (int64_t kh = 1; kh < rows; ++kh) {
+        const float* a = first + kh * g.dilation_h * g.OW;
         for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = step(dst[ow], a[ow]);
       }
     }

@@ -430,6 +430,7 @@ std::map<std::string, Tensor> Model::execute(const std::map<std::string, Tensor>
           return out >= 0 && g.last_use[static_cast<size_t>(out)] == std::numeric_limits<int>::max();
         });
     if (record && (shapes.kept() || recordable_shape) && memo_sized(outs) && !outs.empty()) {
+      const tinytorch::MemoryPlan::Outside kept;  // copies that outlive the run, allocated as no run repeats
       for (const Tensor& t : outs) record->outputs[i].push_back(t.defined() ? t.clone() : Tensor());
     }
     if (observer) {

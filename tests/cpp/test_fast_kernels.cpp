@@ -65,6 +65,24 @@ tt::kernels::Pool2dGeometry geometry(const PoolCase& c, const tt::Tensor& y) {
           c.kw,       c.sh,       c.sw,       c.ph,       c.pw,      c.dh,      c.dw};
 }
 
+// y (max_pool2d of x for c) against the reference, value for value (a NaN for a NaN); the count of
+// NaN the reference gave, -1 at the first difference (reported with `label`).
+int64_t max_pool_nans_against_reference(const PoolCase& c, const tt::Tensor& x, const tt::Tensor& y,
+                                        const std::string& label) {
+  tt::Tensor want = tt::Tensor::empty(y.shape());
+  tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
+  int64_t nans = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const float a = y.data()[i], b = want.data()[i];
+    nans += std::isnan(b);
+    if (!(a == b || (std::isnan(a) && std::isnan(b)))) {
+      ADD_FAILURE() << label << " at " << i << ": " << a << " vs " << b;
+      return -1;
+    }
+  }
+  return nans;
+}
+
 }  // namespace
 
 TEST(PoolFast, MaxPoolEqualsReferenceExactly) {
@@ -178,15 +196,7 @@ TEST(PoolFast, MaxPoolThreeWideStrideTwoNaNInTheLastColumn) {
     const tt::Tensor y = tt::max_pool2d(x, {{3, 3}, tt::Size2{2, 2}, {pad, pad}, {1, 1}, false});
     ASSERT_EQ(y.size(3) % 8, 0) << width;
     const PoolCase c{{1, 2, 7, width}, 3, 3, 2, 2, pad, pad, 1, 1, false, false};
-    tt::Tensor want = tt::Tensor::empty(y.shape());
-    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
-    int64_t nans = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      const float a = y.data()[i], b = want.data()[i];
-      nans += std::isnan(b);
-      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << width << " at " << i << ": " << a << " vs " << b;
-    }
-    EXPECT_GT(nans, 0) << width;
+    EXPECT_GT(max_pool_nans_against_reference(c, x, y, "width " + std::to_string(width)), 0);
   }
 }
 
@@ -205,16 +215,7 @@ TEST(PoolFast, MaxPoolPlanesLargerThanOneBand) {
     x.data()[x.numel() / 2 + 7] = std::nanf("");
     const tt::Tensor y =
         tt::max_pool2d(x, {{c.kh, c.kw}, tt::Size2{c.sh, c.sw}, {c.ph, c.pw}, {c.dh, c.dw}, c.ceil_mode});
-    tt::Tensor want = tt::Tensor::empty(y.shape());
-    tt::kernels::maxpool2d_forward_reference(want.data(), nullptr, x.data(), geometry(c, y));
-    int64_t nans = 0;
-    for (int64_t i = 0; i < y.numel(); ++i) {
-      const float a = y.data()[i], b = want.data()[i];
-      nans += std::isnan(b);
-      ASSERT_TRUE(a == b || (std::isnan(a) && std::isnan(b)))
-          << "case " << &c - cases.data() << " at " << i << ": " << a << " vs " << b;
-    }
-    EXPECT_GT(nans, 0);
+    EXPECT_GT(max_pool_nans_against_reference(c, x, y, "case " + std::to_string(&c - cases.data())), 0);
   }
 }
 
