@@ -254,7 +254,6 @@ bool max_three_stride_two(float* o, const float* plane, const Pool2dGeometry& g,
   const int64_t copied = std::max<int64_t>(0, std::min(g.W, span - g.pad_w));
   padded.assign(static_cast<size_t>(span), lowest);
   across.resize(static_cast<size_t>(std::max<int64_t>(1, ih1 - ih0) * width));
-  const Lanes8 even = {0, 2, 8, 10, 4, 6, 12, 14}, odd = {1, 3, 9, 11, 5, 7, 13, 15};
   Lanes8 nan = {};
   for (int64_t ih = ih0; ih < ih1; ++ih) {
     std::memcpy(padded.data() + g.pad_w, plane + ih * g.W, static_cast<size_t>(copied) * sizeof(float));
@@ -263,15 +262,17 @@ bool max_three_stride_two(float* o, const float* plane, const Pool2dGeometry& g,
       const float* p = padded.data() + 16 * q;
       const Floats8 x0 = load8(p), x1 = load8(p + 8), y0 = load8(p + 2), y1 = load8(p + 10);
       nan |= (x0 != x0) | (x1 != x1) | (y1 != y1);
-      const Floats8 m = larger(larger(__builtin_shuffle(x0, x1, even), __builtin_shuffle(x0, x1, odd)),
-                               __builtin_shuffle(y0, y1, even));
+      // Lanes 0 1 4 5 2 3 6 7 of the even, the odd and the next even columns: in-lane shuffles.
+      const Floats8 even = __builtin_shufflevector(x0, x1, 0, 2, 8, 10, 4, 6, 12, 14);
+      const Floats8 odd = __builtin_shufflevector(x0, x1, 1, 3, 9, 11, 5, 7, 13, 15);
+      const Floats8 next = __builtin_shufflevector(y0, y1, 0, 2, 8, 10, 4, 6, 12, 14);
+      const Floats8 m = larger(larger(even, odd), next);
       std::memcpy(a + 8 * q, &m, sizeof m);
     }
   }
   bool found = false;
   for (int k = 0; k < 8; ++k) found |= nan[k] != 0;
   if (found) return false;
-  const Lanes8 columns = {0, 1, 4, 5, 2, 3, 6, 7};  // lanes -> column order (its own inverse)
   const int64_t step = g.dilation_h * width;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     float* dst = o + oh * g.OW;
@@ -284,7 +285,7 @@ bool max_three_stride_two(float* o, const float* plane, const Pool2dGeometry& g,
       } else {
         for (int64_t kh = 1; kh < rows; ++kh) m = larger(m, load8(first + kh * step + 8 * q));
       }
-      m = __builtin_shuffle(m, columns);
+      m = __builtin_shufflevector(m, m, 0, 1, 4, 5, 2, 3, 6, 7);  // lanes -> column order (its own inverse)
       if (8 * q + 8 <= g.OW) {
         std::memcpy(dst + 8 * q, &m, sizeof m);
       } else {  // the row's last outputs
