@@ -25,19 +25,30 @@ inline V take(V best, V v) {
   return (v > best) | (v != v) ? v : best;
 }
 
+// Eight floats as one GCC vector, and eight compares' masks.
+typedef float Floats8 __attribute__((vector_size(32)));
+typedef int32_t Lanes8 __attribute__((vector_size(32)));
+inline Floats8 load8(const float* p) {
+  Floats8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+// Whether any lane of a mask is set.
+inline bool any_lane(Lanes8 mask) {
+  bool any = false;
+  for (int k = 0; k < 8; ++k) any |= mask[k] != 0;
+  return any;
+}
+
 // Whether in[0 .. n) holds a NaN.
 bool any_nan(const float* in, int64_t n) {
-  using Bits8 = int32_t __attribute__((vector_size(32)));  // eight compares' masks
-  using Floats8 = float __attribute__((vector_size(32)));
-  Bits8 seen = {};
+  Lanes8 seen = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    Floats8 v;
-    std::memcpy(&v, in + i, sizeof v);
+    const Floats8 v = load8(in + i);
     seen |= v != v;
   }
-  bool found = false;
-  for (int k = 0; k < 8; ++k) found |= seen[k] != 0;
+  bool found = any_lane(seen);
   for (; i < n; ++i) found |= std::isnan(in[i]);
   return found;
 }
@@ -206,13 +217,6 @@ void pool_taps(float* out, const float* in, const Pool2dGeometry& g, int64_t pla
 // when this loop took the window's width at run time (100 us against 153, 48 against 63).
 constexpr int64_t kChunkFloats = 1 << 12;
 
-typedef float Floats8 __attribute__((vector_size(32)));
-typedef int32_t Lanes8 __attribute__((vector_size(32)));
-inline Floats8 load8(const float* p) {
-  Floats8 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 // The reference's step where no value is a NaN: a larger value replaces the maximum.
 inline Floats8 larger(Floats8 m, Floats8 v) { return v > m ? v : m; }
 
@@ -270,9 +274,7 @@ bool max_three_stride_two(float* o, const float* plane, const Pool2dGeometry& g,
       std::memcpy(a + 8 * q, &m, sizeof m);
     }
   }
-  bool found = false;
-  for (int k = 0; k < 8; ++k) found |= nan[k] != 0;
-  if (found) return false;
+  if (any_lane(nan)) return false;
   const int64_t step = g.dilation_h * width;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     float* dst = o + oh * g.OW;

@@ -40,6 +40,14 @@ inline Lanes8 load8(const float* p) {
 }
 inline void store8(float* p, Lanes8 v) { std::memcpy(p, &v, sizeof v); }
 
+// Eight compares' masks, and whether any lane of one is set.
+using Mask8 = int __attribute__((vector_size(32)));
+inline bool any_lane(Mask8 mask) {
+  bool any = false;
+  for (int k = 0; k < 8; ++k) any |= mask[k] != 0;
+  return any;
+}
+
 // PyTorch's max_pool2d scans a window's taps in order (rows, then columns): the first seeds the
 // maximum, after that a larger value or any NaN replaces it. later_max(a, b) is that step for
 // partial maxima, b of taps after a's. The fold is associative, so a window split into runs of
@@ -102,7 +110,6 @@ inline void max_window(float* dst, const float* plane, int64_t first, const kern
 template <int B, int KW, bool Exact>
 bool max_interior(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t ih0, int64_t kh0, int64_t kh1,
                   int64_t ow0, int64_t ow1) {
-  using Mask8 = int __attribute__((vector_size(32)));
   Mask8 seen = {};
   auto read = [&](const float* p) {
     const Lanes8 x = load8(p);
@@ -122,9 +129,7 @@ bool max_interior(float* dst, const float* src, const kernels::Pool2dGeometry& g
       }
     }
   }
-  bool any = false;
-  for (int k = 0; k < 8; ++k) any |= seen[k] != 0;
-  return any;
+  return any_lane(seen);
 }
 
 // Output row oh of one block's plane: the max over each window, padding as -inf. The columns whose
@@ -174,7 +179,6 @@ void max_row(float* dst, const float* src, const kernels::Pool2dGeometry& g, int
 template <int B, int KW>
 bool max_band(float* dst, const float* src, const kernels::Pool2dGeometry& g, int64_t oh0, int64_t oh1,
               std::vector<float>& padded, std::vector<float>& across) {
-  using Mask8 = int __attribute__((vector_size(32)));
   constexpr float lowest = -std::numeric_limits<float>::infinity();
   const int64_t taps = KW > 0 ? KW : g.KW, span_h = (g.KH - 1) * g.dilation_h + 1;
   const int64_t ih0 = std::max<int64_t>(0, oh0 * g.stride_h - g.pad_h);
@@ -203,9 +207,7 @@ bool max_band(float* dst, const float* src, const kernels::Pool2dGeometry& g, in
       }
     }
   }
-  bool any = false;
-  for (int k = 0; k < 8; ++k) any |= seen[k] != 0;
-  if (any) return false;
+  if (any_lane(seen)) return false;
   const int64_t row_floats = g.OW * B, step = g.dilation_h * row_floats;
   for (int64_t oh = oh0; oh < oh1; ++oh) {
     int64_t kh0 = 0, kh1 = 0;
