@@ -570,9 +570,7 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
   // of a 32 -> 16 1x1 layer's time); evenly spaced pixels sit at one offset plus p * PS.
   const bool unpadded = reads_in_place(g);
   const TapBox all{0, g.KH, 0, g.KW, g.KW};
-  // A run inside one output row: its kernel rows found once, each tile's columns from the run's
-  // first column on, with no division (per tile, tap_box's divisions cost 1-4% of 3x3 layers on
-  // padded images).
+  // A run inside one output row: its kernel rows found once (RunBoxes).
   const bool one_row = !unpadded && q1 > q0 && q0 / g.OW == (q1 - 1) / g.OW;
   const RunBoxes boxes{g,        oh0,     q0,  one_row ? q0 % g.OW : 0,
                        unpadded, one_row, all, one_row ? tap_box(g, oh0, q0, q1 - q0) : all};
@@ -594,15 +592,15 @@ void dense_run(float* out, int64_t plane, const Band& b, int64_t cb0, int64_t cb
     if constexpr (PS > 0) {
       q = dense_tiles<V, M, TP, IBC, PS>(out, plane, b, cb0, cb1, taps, T, boxes, first, w, pm, bias, st, fetch, q,
                                          end);
-      return;
-    }
-    for (; q + TP <= end; q += TP) {
-      fetch.tile();
-      int64_t px[TP];
+    } else {
+      for (; q + TP <= end; q += TP) {  // each pixel at its own offset
+        fetch.tile();
+        int64_t px[TP];
 #pragma GCC unroll 24
-      for (int p = 0; p < TP; ++p) px[p] = PS ? 0 : pixel_offset(g, b, q + p);
-      if (PS) px[0] = first + (q - q0) * PS;
-      dense_store_tile<V, M, TP, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box_of(q, TP), px, w, pm, bias, q, TP, st);
+        for (int p = 0; p < TP; ++p) px[p] = pixel_offset(g, b, q + p);
+        dense_store_tile<V, M, TP, IBC, PS>(out, plane, b, cb0, cb1, taps, T, box_of(q, TP), px, w, pm, bias, q, TP,
+                                            st);
+      }
     }
   };
   // Pixels that P does not divide end in a short tile of few independent chains, waiting on each
