@@ -302,7 +302,7 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 }
 
 // Where the rules above pick ocblock: with AVX-512 at twice AVX2's rate, the blocked algorithm for
-// dense layers of stride 1 or 2 without dilation. ocblock's vectors were AVX2's 8 lanes on either
+// dense layers without dilation. ocblock's vectors were AVX2's 8 lanes on either
 // ISA when this was measured; the blocked kernels' hold 16 channels, a register tile of 4 x 16
 // channels x 6 pixels, at the price of a transpose of the input and the output. (With ocblock's
 // blocks at AVX-512's width, 12 pixels x 16 or 32 channels, blocked still led on 40 such layers:
@@ -323,9 +323,17 @@ bool grouped_fills_ocblock(const Conv2dGeometry& g, const kernels::GemmTile& til
 // fastest of ocblock, blocked and direct, blocked 1.17x. Checked on 100 more (--seed 2033): 1.05x,
 // 56 and 31. ResNet-18's 3x3 layers at batch 1: a tie at 7x7 and 14x14 stride 1, ocblock 1.2x at
 // stride 2. So there those stay ocblock.
+// Strides of 3 and more, measured again on AMD's Zen 5 (family 26: 512-bit FMAs at twice the
+// 256-bit rate, 1 MiB L2; 2 threads, eager, 2026-12-08; bench/rule_study.py few-pixel-dense
+// --strides 3 and 3,4: batch 1-8, 8-767 channels, windows 2x2 to 7x7, 6-84 pixels a side): the
+// band copies' extra pixels did not decide it. --seed 4201, 60 layers of stride 3: blocked 1.31x
+// ocblock's speed in geomean, faster by 5% on 45, slower on 10 (the least 0.71x); held out,
+// --seed 4202: stride 3 1.31x over 34 layers (24 faster, 7 slower), stride 4 1.29x over 26 (15
+// and 8, the least 0.67x). With the Xeon's tie above, such layers go blocked too; dilated ones
+// (not measured apart) stay ocblock.
 bool ocblock_goes_blocked(const Conv2dGeometry& g) {
-  return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.stride_h <= 2 &&
-         g.stride_w <= 2 && g.dilation_h == 1 && g.dilation_w == 1;
+  return kernels::blocked_lanes() == 16 && kernels::wide_fma_doubles_rate() && g.groups == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1;
 }
 
 // With 8-lane blocks (AVX2), where the few-pixel rules pick ocblock: the blocked kernel for dense
@@ -554,7 +562,7 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
       why = "one image of <= 128 pixels, an eager call's weight past L2: its rows read once, not compared and packed";
     } else {
       choice = Conv2dAlgorithm::Blocked,
-      why = "few pixels, groups 1, stride <= 2, 16 lanes at twice 8 lanes' rate: blocks of output channels";
+      why = "few pixels, groups 1, no dilation, 16 lanes at twice 8 lanes' rate: blocks of output channels";
     }
   }
   if (reason) *reason = why;
