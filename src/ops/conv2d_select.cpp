@@ -168,9 +168,9 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   the 16 lanes) it loses; measured on 40 random shapes outside the benchmark's (PERFORMANCE.md);
 // - images of fewer output pixels than the micro-kernel's tile is wide: batched, which makes the
 //   pixels of all images the rows of one GEMM (per image, every tile would be mostly empty), but
-//   for pointwise layers of at least half a tile's pixels per image, which go on to the rules
-//   below: the direct kernel reads a pointwise layer's patches in place, its tiles running through
-//   the images, and with such images a tile reads the runs of at most three. Forced side by side
+//   for pointwise layers of at least 8 pixels per image, which go on to the rules below: the direct
+//   kernel reads a pointwise layer's patches in place, its tiles running through the images, and
+//   with such images a tile reads the runs of at most three (16-pixel tiles) or five. Forced side by side
 //   (bench/rule_study.py pointwise-small-images; 2 threads, eager): with AVX-512's 32-pixel tiles
 //   (Zen 4, --seed 2041 --count 90) at 16-31 pixels per image direct ran 1.20x batched's geomean
 //   (39 of 61 faster, 13 slower), at 9-15 1.10x with losses to 0.77x, at 2-8 0.73x; checked on 60
@@ -181,7 +181,14 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   in all images once went batched with AVX2 (1 x 1024 -> 256 at 7x7: 1.3x direct, before the
 //   direct kernel's cuts by threads and packed tiles); now direct ran 1.61x batched's geomean on
 //   40 random ones of 16-127 pixels per image at batch 1-4 (--seed 2612), faster on 39, slower on
-//   none (docs/PERFORMANCE.md);
+//   none (docs/PERFORMANCE.md). Half a tile's 16 pixels was AVX-512's bound until measured on AMD's
+//   Zen 5 (family 26, 512-bit FMAs at twice the 256-bit rate, 2026-12-08, --pixels 2,15): --seed
+//   4301 (with the machine's OPENBLAS_CORETYPE=Haswell: batched's sgemm at 256 bits) at 8-15
+//   pixels direct 2.05x batched's geomean over 38 layers, faster on all, at 6-7 1.53x, at 2-5
+//   1.19x with 4 of 12 slower (to 0.54x); --seed 4302 with OpenBLAS's own 512-bit kernels, at 8-15
+//   1.32x over 40 (36 faster, 2 slower, to 0.76x), at 6-7 1.07x (2 of 6 slower), at 2-5 1.09x (7
+//   of 14 slower, to 0.51x); --seed 4303 --pixels 8,15 (Haswell's kernels again): 2.01x over 40, 39
+//   faster, 1 slower. So 8 pixels with either ISA (Zen 4's 9-15 bin above: 1.10x);
 // - first layers of 3-8 input channels at stride 3 or more, the window at least as wide: blocked
 //   where its 16 lanes run at twice 8 lanes' rate (few_channels_strided_goes_blocked);
 // - grouped layers (not depthwise) of 9 taps or more per channel with 8 or more output channels
@@ -226,8 +233,8 @@ Conv2dAlgorithm algorithm_from_environment() {
 //   pixels, direct 1.5-3.5x faster than the blocked/ocblock choice on 6, 0.83x on the other.
 // OpenBLAS's per-image forms (im2col, gemm1x1) stay available by request and to autotuning.
 // The pixels per image from which a pointwise layer's images, fewer than a tile's width, stay off
-// batched (the clause above): half a tile's, 16 with AVX-512's 32-pixel tiles, 8 with AVX2's.
-int64_t pointwise_image_pixels(const kernels::GemmTile& tile) { return tile.nr / 2; }
+// batched (the clause above): 8, half of AVX2's 16-pixel tiles, a quarter of AVX-512's.
+int64_t pointwise_image_pixels(const kernels::GemmTile& tile) { return std::min<int64_t>(8, tile.nr / 2); }
 
 // Winograd F(4x4, 3x3)'s time over the best of the other kernels', as a model of two measured
 // constants: r (a + b / q). r is the multiplies its GEMMs run, 36 per tile and lane of the

@@ -665,10 +665,10 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 1}, {16, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 2, 2}, {16, 64, 2, 2}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 2, 3}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
-  // ... but a pointwise layer of half a tile's pixels or more per image: direct.
-  const int64_t half_tile = tinytorch::kernels::packed_gemm_tile().nr / 2;
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, half_tile}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
-  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, half_tile - 1}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
+  // ... but a pointwise layer of 8 pixels or more per image (fewer than a tile's 16 or 32): direct.
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 8}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 3, 5}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
+  EXPECT_EQ(tt::select_conv2d_algorithm({8, 64, 1, 7}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Batched);
   EXPECT_EQ(tt::select_conv2d_algorithm({2, 64, 4, 5}, {32, 64, 1, 1}), tt::Conv2dAlgorithm::Direct);
   // Several pixels and several taps: vectors across output channels (no im2col gather): ocblock,
   // or with 16 lanes (AVX-512) at twice the 8 lanes' rate the blocked kernels for dense layers
