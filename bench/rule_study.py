@@ -66,13 +66,15 @@ FAMILIES = {
 }
 
 
-def draw(family, rng, pixels, batches, strides=(1, 1, 2)):
+def draw(family, rng, pixels, batches, strides=(1, 1, 2), in_channels=None):
     """One random layer of the family: (N, C, H, W, OC, K, stride, padding, groups), or None to draw again."""
     if family in ("few-pixel-dense", "few-pixel-large-weights"):
         large = family == "few-pixel-large-weights"
         n = int(rng.choice([1, 1, 1, 2, 4] if large else [1, 1, 2, 4, 8]))
         lo, hi = (96, 1100) if large else (8, 768)
         c, oc = (int(math.exp(rng.uniform(math.log(lo), math.log(hi)))) for _ in range(2))
+        if in_channels:
+            c = int(rng.integers(in_channels[0], in_channels[1] + 1))
         k, s = int(rng.choice([2, 3, 3, 3, 5, 7])), int(rng.choice(strides))
         h = int(rng.integers(2, 29)) if s < 3 else int(rng.integers(6, 85))
         w = h if rng.random() < 0.8 else int(rng.integers(2, 29))
@@ -201,6 +203,7 @@ def main():
     ap.add_argument("--pixels", default="2,31", help="pointwise-small-images: pixels per image, lo,hi")
     ap.add_argument("--batches", default="1,2,4,8,16,32", help="pointwise-small-images: the batch sizes drawn from")
     ap.add_argument("--strides", default="1,1,2", help="few-pixel-dense: the strides drawn from (repeats weigh)")
+    ap.add_argument("--in-channels", default=None, help="few-pixel-dense: input channels lo,hi (uniform) instead of 8-767")
     ap.add_argument("--seconds", type=float, default=0.06, help="per algorithm per round")
     ap.add_argument("--json", default=None, help="write the layers and their times here")
     args = ap.parse_args()
@@ -212,7 +215,8 @@ def main():
     print(f"{args.family}: {', '.join(algorithms)} forced; kernels {tb.peak_isa()}, {args.threads} threads")
     while len(rows) < args.count:
         layer = draw(args.family, rng, pixels, [int(v) for v in args.batches.split(",")],
-                     [int(v) for v in args.strides.split(",")])
+                     [int(v) for v in args.strides.split(",")],
+                     [int(v) for v in args.in_channels.split(",")] if args.in_channels else None)
         if layer is None:
             continue
         n, c, h, w, oc, k, s, p, g = layer

@@ -343,6 +343,14 @@ bool ocblock_goes_blocked(const Conv2dGeometry& g) {
          g.dilation_w == 1;
 }
 
+// Where ocblock_goes_blocked holds, layers of fewer than kBlockedInputChannels input channels (a
+// fraction of a 16-lane block) go direct: measured on Zen 5 as above (--in-channels 1,15, --seed
+// 4501, 60 layers), with 1-7 input channels direct ran 1.27x blocked's speed in geomean over 29 (21
+// faster by 5%, 4 slower, to 0.65x), with 8-15 they tied (1.02x over 31), and ocblock ran 0.84x
+// blocked's speed over all 60; held out, --seed 4502 --in-channels 1,7: 1.22x over 40, 30 faster, 7
+// slower, to 0.54x.
+constexpr int64_t kBlockedInputChannels = 8;
+
 // With 8-lane blocks (AVX2), where the few-pixel rules pick ocblock: the blocked kernel for dense
 // layers of 16 or more input channels at stride 1 without dilation. Since its 8-lane tiles run a
 // pointwise block as straight multiply-adds and its last tiles take a pixel fewer rather than end
@@ -567,6 +575,9 @@ Conv2dAlgorithm conv2d_heuristic(const Conv2dGeometry& g, const char** reason) {
     if (eager_weight_past_l2(g)) {
       choice = Conv2dAlgorithm::Direct;
       why = "one image of <= 128 pixels, an eager call's weight past L2: its rows read once, not compared and packed";
+    } else if (g.C < kBlockedInputChannels) {
+      choice = Conv2dAlgorithm::Direct;
+      why = "few pixels, fewer than 8 input channels: the direct kernel, not 16-lane blocks mostly empty";
     } else {
       choice = Conv2dAlgorithm::Blocked,
       why = "few pixels, groups 1, no dilation, 16 lanes at twice 8 lanes' rate: blocks of output channels";

@@ -685,6 +685,9 @@ TEST(ConvAlgorithms, SelectionAndForcing) {
             blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock);
   EXPECT_EQ(tt::select_conv2d_algorithm({1, 8, 9, 9}, {32, 8, 3, 3}),
             blocked_16 ? tt::Conv2dAlgorithm::Blocked : tt::Conv2dAlgorithm::Ocblock);
+  // With fewer than 8 input channels, where 16 lanes would go blocked: direct.
+  EXPECT_EQ(tt::select_conv2d_algorithm({1, 7, 9, 9}, {32, 7, 3, 3}),
+            blocked_16 ? tt::Conv2dAlgorithm::Direct : tt::Conv2dAlgorithm::Ocblock);
   // ... but where that is blocked with 16 lanes, an eager call of one image whose weight is larger
   // than L2 (9 MiB here) reads the weight's rows in place: direct; at batch 2, or with the weights
   // frozen (the graph runtime), still blocked. With 8 lanes blocked all the same.
